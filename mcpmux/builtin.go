@@ -1,0 +1,32 @@
+package mcpmux
+
+import (
+	"encoding/json"
+)
+
+// builtinName is the gateway's own tool. No connector can take the id
+// "mcpgate", so it can never clash with a connector's tool.
+const builtinName = "mcpgate_list_connectors"
+
+// builtinTool is its definition.
+var builtinTool = json.RawMessage(`{"name":"` + builtinName + `","title":"List connectors",` +
+	`"description":"Lists the connectors you may use through this gateway, with the status of each: ready, no_access, or error with a reason.",` +
+	`"inputSchema":{"type":"object","properties":{}},` +
+	`"annotations":{"title":"List connectors","readOnlyHint":true,"openWorldHint":false}}`)
+
+// callBuiltin answers mcpgate_list_connectors.
+func (m *Mux) callBuiltin(x *exchange) *reply {
+	if m.annotate != nil {
+		m.annotate(x.r, "mcpgate", builtinName)
+	}
+	out := struct {
+		Connectors []ConnectorStatus `json:"connectors"`
+	}{m.Statuses(x.ctx, x.caller)}
+	if out.Connectors == nil {
+		out.Connectors = []ConnectorStatus{}
+	}
+	structured, _ := json.Marshal(out)
+	text, _ := json.Marshal(string(structured))
+	return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(text) +
+		`}],"structuredContent":` + string(structured) + `}`)}
+}

@@ -1,0 +1,278 @@
+package mcpmux
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// maxListPages bounds how many pages of one list the gateway follows, so
+// that an upstream handing out cursors forever cannot hold it.
+const maxListPages = 100
+
+// errorTTL is how long a failed list fetch is remembered, so that a dead
+// upstream costs each agent request nothing rather than a fresh attempt.
+const errorTTL = 5 * time.Second
+
+// listKind describes one of the four catalog lists.
+type listKind struct {
+	kind       grants.Kind
+	method     string // the list method
+	field      string // the array in its result
+	key        string // the member naming an item
+	capability string // the server capability that offers it
+	changed    string // the notification that invalidates it
+}
+
+var (
+	toolsKind     = &listKind{grants.Tools, "tools/list", "tools", "name", "tools", "notifications/tools/list_changed"}
+	resourcesKind = &listKind{grants.Resources, "resources/list", "resources", "uri", "resources", "notifications/resources/list_changed"}
+	templatesKind = &listKind{grants.Templates, "resources/templates/list", "resourceTemplates", "uriTemplate", "resources", "notifications/resources/list_changed"}
+	promptsKind   = &listKind{grants.Prompts, "prompts/list", "prompts", "name", "prompts", "notifications/prompts/list_changed"}
+	listKinds     = []*listKind{toolsKind, resourcesKind, templatesKind, promptsKind}
+)
+
+// item is one tool, resource, template or prompt as its upstream sent it.
+type item struct {
+	name     string          // upstream name, uri or uriTemplate
+	raw      json.RawMessage // the upstream's definition, untouched
+	wire     string          // the name an agent sees on the aggregated endpoint
+	prefixed json.RawMessage // raw with its name replaced by wire
+	readOnly bool            // tools: the operation is read
+	tool     *mcp.Tool       // tools with x-mcp-header bindings, else nil
+}
+
+// list is one upstream list, fetched whole.
+type list struct {
+	items   []item
+	byName  map[string]int
+	byWire  map[string]int
+	fetched time.Time
+	err     error
+	sum     [32]byte
+}
+
+// cacheKey names one list of one upstream connection.
+type cacheKey struct {
+	connector, credential string
+	kind                  *listKind
+}
+
+// cacheEntry holds a list and makes concurrent fetches of it one.
+type cacheEntry struct {
+	mu    sync.Mutex
+	cur   atomic.Pointer[list]
+	stale atomic.Bool
+}
+
+// usable reports whether l can be served at now.
+func (l *list) usable(now time.Time, ttl time.Duration, stale bool) bool {
+	if l == nil || stale {
+		return false
+	}
+	if l.err != nil {
+		ttl = min(ttl, errorTTL)
+	}
+	return now.Sub(l.fetched) < ttl
+}
+
+// list returns connector's list of kind for the caller, from cache when it
+// is fresh.
+func (m *Mux) list(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) (*list, error) {
+	cred, err := m.credential(ctx, caller, c, false)
+	if err != nil {
+		return nil, err
+	}
+	e := m.entry(cacheKey{c.ID, cred.Key, kind})
+	if l := e.cur.Load(); l.usable(m.now(), m.ttl, e.stale.Load()) {
+		return l, l.err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l := e.cur.Load(); l.usable(m.now(), m.ttl, e.stale.Load()) {
+		return l, l.err
+	}
+	e.stale.Store(false)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	l := m.fetch(ctx, caller, c, kind)
+	if old := e.cur.Swap(l); old != nil && old.sum != l.sum {
+		m.changed(c.ID, kind)
+	}
+	m.status.record(c.ID, l.err)
+	return l, l.err
+}
+
+// entry returns the cache entry for key, creating it.
+func (m *Mux) entry(key cacheKey) *cacheEntry {
+	if e, ok := m.cache.Load(key); ok {
+		return e.(*cacheEntry)
+	}
+	e, _ := m.cache.LoadOrStore(key, new(cacheEntry))
+	return e.(*cacheEntry)
+}
+
+// invalidate marks every cached list of kind at connector stale.
+func (m *Mux) invalidate(connector string, kind *listKind) {
+	m.cache.Range(func(k, v any) bool {
+		if key := k.(cacheKey); key.connector == connector && key.kind == kind {
+			v.(*cacheEntry).stale.Store(true)
+		}
+		return true
+	})
+}
+
+// fetch gathers a whole list from the upstream, following cursors.
+func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) *list {
+	l := &list{fetched: m.now(), byName: map[string]int{}, byWire: map[string]int{}}
+	_, st, err := m.do(ctx, caller, c, "", nil, nil)
+	if err != nil {
+		l.err = err
+		return l
+	}
+	if member(st.caps, kind.capability) == nil {
+		return l
+	}
+	h := sha256.New()
+	var cursor string
+	for page := 0; page < maxListPages; page++ {
+		params := []byte(`{}`)
+		if cursor != "" {
+			params = []byte(`{"cursor":` + string(quote(cursor)) + `}`)
+		}
+		rep, _, err := m.do(ctx, caller, c, kind.method, params, nil)
+		if err == nil && rep.err != nil {
+			err = fmt.Errorf("%s failed: %s", kind.method, errorMessage(rep.err))
+		}
+		if err == nil {
+			cursor, err = m.addPage(l, c, kind, rep.result, h)
+		}
+		if err != nil {
+			l.err = err
+			return l
+		}
+		if cursor == "" {
+			break
+		}
+	}
+	h.Sum(l.sum[:0])
+	return l
+}
+
+// addPage adds one page of a list result to l and returns its next cursor.
+func (m *Mux) addPage(l *list, c *connectors.Connector, kind *listKind, result []byte, h interface{ Write([]byte) (int, error) }) (string, error) {
+	var page struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	if err := json.Unmarshal(result, &page); err != nil {
+		return "", fmt.Errorf("%s: bad result: %v", kind.method, err)
+	}
+	arr := member(result, kind.field)
+	var raws []json.RawMessage
+	if len(arr) > 0 {
+		if err := json.Unmarshal(arr, &raws); err != nil {
+			return "", fmt.Errorf("%s: %s is not an array", kind.method, kind.field)
+		}
+	}
+	for _, raw := range raws {
+		it, err := m.newItem(c, kind, raw)
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", kind.method, err)
+		}
+		if it == nil {
+			continue
+		}
+		if _, dup := l.byName[it.name]; dup {
+			continue
+		}
+		l.byName[it.name] = len(l.items)
+		l.byWire[it.wire] = len(l.items)
+		l.items = append(l.items, *it)
+		h.Write(raw)
+	}
+	return page.NextCursor, nil
+}
+
+// newItem reads one list entry. It returns nil for a tool the connector's
+// config leaves out of the catalog.
+func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessage) (*item, error) {
+	name, ok := stringMember(raw, kind.key)
+	if !ok || name == "" {
+		return nil, fmt.Errorf("an entry has no %s", kind.key)
+	}
+	it := &item{name: name, raw: raw, wire: name, prefixed: raw}
+	if kind == toolsKind {
+		if !c.Tools.Allows(name) {
+			return nil, nil
+		}
+		it.readOnly = c.Tools.Operation(name, readOnlyHint(raw)) == connectors.Read
+		it.tool = headerBoundTool(raw)
+	}
+	if kind == toolsKind || kind == promptsKind {
+		it.wire = m.names.wire(c.ID, name)
+		prefixed, err := setMember(raw, "name", quote(it.wire))
+		if err != nil {
+			return nil, err
+		}
+		it.prefixed = prefixed
+	}
+	return it, nil
+}
+
+// readOnlyHint reads a tool's annotations.readOnlyHint.
+func readOnlyHint(raw []byte) bool {
+	var t struct {
+		Annotations struct {
+			ReadOnlyHint *bool `json:"readOnlyHint"`
+		} `json:"annotations"`
+	}
+	return json.Unmarshal(raw, &t) == nil && t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint
+}
+
+// headerBoundTool decodes a tool whose parameters are mirrored into
+// Mcp-Param-* headers (2026-07-28), which the gateway must check and set.
+func headerBoundTool(raw []byte) *mcp.Tool {
+	if !bytes.Contains(raw, []byte("x-mcp-header")) {
+		return nil
+	}
+	var t mcp.Tool
+	if json.Unmarshal(raw, &t) != nil {
+		return nil
+	}
+	return &t
+}
+
+// do sends one request to connector on the caller's behalf, or with an
+// empty method only connects. When the upstream refuses the credential it
+// asks once for a fresh one and tries again.
+func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
+	for refused := false; ; refused = true {
+		cred, err := m.credential(ctx, caller, c, refused)
+		if err != nil {
+			return nil, nil, err
+		}
+		up := m.upstream(c, cred.Key)
+		var rep *reply
+		var st *upstreamState
+		if method == "" {
+			st, err = up.ensure(ctx, cred.Header)
+		} else {
+			rep, st, err = up.call(ctx, cred.Header, method, params, sink)
+		}
+		if errors.Is(err, ErrUnauthorized) && !refused {
+			continue
+		}
+		return rep, st, err
+	}
+}

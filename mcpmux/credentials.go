@@ -1,0 +1,40 @@
+package mcpmux
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// Credential is what mcpgate presents to one upstream on behalf of a caller.
+type Credential struct {
+	// Key tells credentials apart without revealing them: upstream sessions
+	// and list caches are kept per connector and key. It must never be the
+	// secret itself.
+	Key string
+	// Header carries the secret to the upstream.
+	Header http.Header
+}
+
+// CredentialRequest asks for the credential of one caller at one connector.
+type CredentialRequest struct {
+	// Caller is who the request is for.
+	Caller grants.Caller
+	// Connector is where it goes.
+	Connector *connectors.Connector
+	// Refused is set when the upstream refused the credential last handed
+	// out with 401, so that a source that can refresh it does so.
+	Refused bool
+}
+
+// Credentials returns the credential for a request. mcpmux never learns
+// where credentials come from: static config, OAuth tokens or anything else.
+type Credentials func(ctx context.Context, req CredentialRequest) (Credential, error)
+
+// StaticCredentials hands out each connector's configured credential, the
+// same for every caller.
+func StaticCredentials(_ context.Context, req CredentialRequest) (Credential, error) {
+	return Credential{Key: "static", Header: req.Connector.Header()}, nil
+}

@@ -1,0 +1,54 @@
+package mcpmux
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnauthorized means an upstream refused mcpgate's credential.
+var ErrUnauthorized = errors.New("upstream refused the credential")
+
+// StatusError is an upstream's HTTP answer that is not MCP.
+type StatusError struct {
+	// Code is the HTTP status code.
+	Code int
+	// Challenge is the WWW-Authenticate header of a 401, for OAuth discovery.
+	Challenge string
+}
+
+// Error describes the status without the upstream's body, which may echo
+// secrets.
+func (e *StatusError) Error() string {
+	if e.Code == 401 {
+		return "upstream refused the credential (HTTP 401)"
+	}
+	return fmt.Sprintf("upstream answered HTTP %d", e.Code)
+}
+
+// Is makes a 401 match ErrUnauthorized.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrUnauthorized && e.Code == 401
+}
+
+// JSON-RPC and MCP error codes.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeMethodNotFound = -32601
+	codeInvalidParams  = -32602
+	codeInternalError  = -32603
+	codeHeaderMismatch = -32020
+)
+
+// rpcError is a JSON-RPC error the gateway itself answers with.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+func (e *rpcError) Error() string { return e.Message }
+
+func errorf(code int, format string, args ...any) *rpcError {
+	return &rpcError{Code: code, Message: fmt.Sprintf(format, args...)}
+}

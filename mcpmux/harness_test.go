@@ -1,0 +1,135 @@
+package mcpmux_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+)
+
+// gateway is a Mux served on loopback, with the caller taken from test
+// headers (in production, from Caddy's authentication).
+type gateway struct {
+	mux *mcpmux.Mux
+	srv *httptest.Server
+	URL string
+}
+
+// testConnector builds a connector for an upstream.
+func testConnector(t testing.TB, id string, up *testupstream.Server, auth connectors.Auth) *connectors.Connector {
+	t.Helper()
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &connectors.Connector{ID: id, URL: u, Auth: auth, Timeout: 2 * time.Second}
+}
+
+// startGateway serves conns with rules.
+func startGateway(t testing.TB, conns []*connectors.Connector, rules []grants.Rule, opts ...func(*mcpmux.Options)) *gateway {
+	t.Helper()
+	policy, err := grants.New(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := mcpmux.Options{Connectors: conns, Policy: policy}
+	for _, f := range opts {
+		f(&o)
+	}
+	mux, err := mcpmux.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller := grants.Caller{ID: r.Header.Get("X-Test-User")}
+		if g := r.Header.Get("X-Test-Groups"); g != "" {
+			caller.Groups = strings.Split(g, ",")
+		}
+		scope := ""
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/connectors/"); ok {
+			scope, _, _ = strings.Cut(rest, "/")
+		}
+		mux.ServeMCP(w, r, caller, scope)
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		mux.Close()
+		srv.Close()
+	})
+	return &gateway{mux: mux, srv: srv, URL: srv.URL}
+}
+
+// eras are the two ways an agent can talk to the gateway.
+var eras = []struct {
+	name string
+	opts []client.ClientOption
+}{
+	{"legacy", []client.ClientOption{client.WithProtocolVersion(mcp.ProtocolVersion20251125)}},
+	{"modern", nil},
+}
+
+// connect opens a real mcp-go client on path as user.
+func (g *gateway) connect(t testing.TB, path, user string, groups string, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	headers := map[string]string{"X-Test-User": user, "Authorization": "Bearer agent-secret-canary"}
+	if groups != "" {
+		headers["X-Test-Groups"] = groups
+	}
+	c, err := client.NewStreamableHttpClient(g.URL+path, transport.WithHTTPHeaders(headers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = client.NewClient(c.GetTransport(), opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func toolNames(t testing.TB, c *client.Client) []string {
+	t.Helper()
+	res, err := c.ListTools(ctxT(t), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	var out []string
+	for _, tool := range res.Tools {
+		out = append(out, tool.Name)
+	}
+	return out
+}
+
+func callTool(t testing.TB, c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	return c.CallTool(ctxT(t), req)
+}

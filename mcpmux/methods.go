@@ -1,0 +1,144 @@
+package mcpmux
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// supportedVersions are the protocol versions the gateway serves agents,
+// newest first.
+var supportedVersions = []string{
+	mcp.ProtocolVersion20260728,
+	mcp.ProtocolVersion20251125,
+	mcp.ProtocolVersion20250618,
+	mcp.ProtocolVersion20250326,
+}
+
+// capabilities is what the gateway offers agents, whatever its upstreams
+// offer: a list that no upstream fills is simply empty.
+const capabilities = `{"tools":{"listChanged":true},"resources":{"listChanged":true},"prompts":{"listChanged":true},"completions":{}}`
+
+// serverInfo introduces the gateway to agents.
+var serverInfo = `{"name":"mcpgate","title":"mcpgate","version":"` + Version + `"}`
+
+// instructions tell an agent's model what the gateway is.
+const instructions = "mcpgate serves the tools, resources and prompts of several MCP servers (connectors). " +
+	"Tool and prompt names are prefixed with their connector's id. Call mcpgate_list_connectors to see the connectors and their status."
+
+// dispatch answers one request.
+func (m *Mux) dispatch(x *exchange, msg *message) *reply {
+	switch msg.method {
+	case "ping", "logging/setLevel":
+		return &reply{result: json.RawMessage(`{}`)}
+	case "server/discover":
+		return m.discover()
+	case "tools/list":
+		return m.aggregate(x, toolsKind, msg.params)
+	case "resources/list":
+		return m.aggregate(x, resourcesKind, msg.params)
+	case "resources/templates/list":
+		return m.aggregate(x, templatesKind, msg.params)
+	case "prompts/list":
+		return m.aggregate(x, promptsKind, msg.params)
+	case "tools/call":
+		return m.callTool(x, msg.params)
+	case "prompts/get":
+		return m.getPrompt(x, msg.params)
+	case "resources/read":
+		return m.readResource(x, msg.params)
+	case "completion/complete":
+		return m.complete(x, msg.params)
+	case "initialize":
+		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
+	}
+	return failure(errorf(codeMethodNotFound, "method %q is not supported by mcpgate", msg.method))
+}
+
+// initialize opens a legacy session, on the version the agent asked for
+// when the gateway speaks it.
+func (m *Mux) initialize(x *exchange, msg *message) {
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	_ = json.Unmarshal(msg.params, &p)
+	version := mcp.NegotiateLegacyVersion(p.ProtocolVersion)
+	ss := m.sessions.open(x.caller, x.scope, version)
+	result := `{"protocolVersion":"` + version + `","capabilities":` + capabilities +
+		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
+	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)
+	x.rs.respond(answer(msg.id, &reply{result: json.RawMessage(result)}), http.StatusOK)
+}
+
+// discover answers server/discover (2026-07-28).
+func (m *Mux) discover() *reply {
+	versions, _ := json.Marshal(supportedVersions)
+	return &reply{result: json.RawMessage(`{"supportedVersions":` + string(versions) +
+		`,"capabilities":` + capabilities + `,"instructions":` + string(quote(instructions)) +
+		`,"_meta":{"` + mcp.MetaKeyServerInfo + `":` + serverInfo + `}}`)}
+}
+
+// serveBatch answers a JSON array of messages. Batches exist only in
+// protocol version 2025-03-26; later versions removed them, so a batch
+// in any other session is refused whole rather than half-served.
+func (m *Mux) serveBatch(w http.ResponseWriter, x *exchange, body []byte) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil || len(raws) == 0 {
+		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "a batch must be a non-empty array of messages"))
+		return
+	}
+	ss, ok := m.sessions.get(x.r.Header.Get(mcp.HeaderSessionID), x.caller, x.scope)
+	if !ok || ss.version != mcp.ProtocolVersion20250326 {
+		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest,
+			"batches are supported only in a session on protocol version %s", mcp.ProtocolVersion20250326))
+		return
+	}
+	x.session, x.version = ss, ss.version
+	var out [][]byte
+	for _, raw := range raws {
+		if rep := m.batchItem(x, raw); rep != nil {
+			out = append(out, rep)
+		}
+	}
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	writeJSON(w, http.StatusOK, append(append([]byte{'['}, bytesJoin(out)...), ']'))
+}
+
+// batchItem answers one message of a batch, or returns nil for a
+// notification.
+func (m *Mux) batchItem(x *exchange, raw []byte) []byte {
+	msg, rerr := parseMessage(raw)
+	switch {
+	case rerr != nil:
+		return answer(msg.id, failure(rerr))
+	case msg.kind != kindRequest:
+		m.notification(x, msg)
+		return nil
+	case msg.method == "initialize":
+		return answer(msg.id, failure(errorf(codeInvalidRequest, "initialize must not be part of a batch")))
+	}
+	// Each element gets its own responder that cannot switch to SSE.
+	item := *x
+	item.rs = &responder{w: x.rs.w}
+	return answer(msg.id, m.dispatch(&item, msg))
+}
+
+func bytesJoin(parts [][]byte) []byte {
+	var out []byte
+	for i, p := range parts {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, p...)
+	}
+	return out
+}
+
+// allKinds subscribes a listener to every list.
+func allKinds() map[*listKind]bool {
+	return map[*listKind]bool{toolsKind: true, resourcesKind: true, templatesKind: true, promptsKind: true}
+}

@@ -1,0 +1,261 @@
+// Package mcpmux is the MCP side of mcpgate: it serves agents over
+// streamable HTTP in both protocol eras, fans their lists out to the
+// upstream connectors they are granted, and routes their calls, checking
+// the grants on every list and every call. It knows nothing of Caddy.
+package mcpmux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBody  = 4 << 20
+	DefaultListTTL  = 5 * time.Minute
+	DefaultPageSize = 500
+)
+
+// Options configure a Mux. The zero value of every field but Connectors and
+// Policy is a sensible default.
+type Options struct {
+	// Connectors are the upstreams.
+	Connectors []*connectors.Connector
+	// Policy decides what each caller may see and use; nil denies all.
+	Policy *grants.Policy
+	// Credentials supplies upstream credentials; nil means each
+	// connector's static one.
+	Credentials Credentials
+	// Separator joins connector ids and names: "_" (default) or "__".
+	Separator string
+	// MaxBody caps an agent's request body. Default DefaultMaxBody.
+	MaxBody int64
+	// ListTTL is how long upstream lists are cached. Default DefaultListTTL.
+	ListTTL time.Duration
+	// PageSize is how many items one page of an aggregated list holds.
+	PageSize int
+	// Transport carries upstream requests; nil means a pooled transport
+	// the Mux owns.
+	Transport http.RoundTripper
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AllowedOrigins are browser origins, besides the request's own host,
+	// that may call the MCP endpoints.
+	AllowedOrigins []string
+	// Annotate, when set, is told which connector and item each agent
+	// request is routed to, so that access logs can show it.
+	Annotate func(r *http.Request, connector, name string)
+}
+
+// Mux serves MCP to agents from the upstream connectors.
+type Mux struct {
+	conns    map[string]*connectors.Connector
+	order    []string
+	policy   *grants.Policy
+	creds    Credentials
+	names    names
+	maxBody  int64
+	ttl      time.Duration
+	pageSize int
+	client   *http.Client
+	owned    *http.Transport
+	logger   *zap.Logger
+	now      func() time.Time
+	annotate func(r *http.Request, connector, name string)
+
+	upMu      sync.Mutex
+	upstreams map[upstreamKey]*upstream
+	cache     sync.Map // cacheKey → *cacheEntry
+	status    statusBoard
+	sessions  *sessions
+	streams   listeners
+	origins   map[string]bool
+	closed    chan struct{}
+}
+
+type upstreamKey struct{ connector, credential string }
+
+// New builds a Mux.
+func New(opts Options) (*Mux, error) {
+	m := &Mux{
+		conns:     map[string]*connectors.Connector{},
+		policy:    opts.Policy,
+		creds:     opts.Credentials,
+		names:     names{sep: opts.Separator},
+		maxBody:   opts.MaxBody,
+		ttl:       opts.ListTTL,
+		pageSize:  opts.PageSize,
+		logger:    opts.Logger,
+		now:       opts.Now,
+		annotate:  opts.Annotate,
+		upstreams: map[upstreamKey]*upstream{},
+		origins:   map[string]bool{},
+		closed:    make(chan struct{}),
+	}
+	for _, o := range opts.AllowedOrigins {
+		m.origins[o] = true
+	}
+	if err := m.setDefaults(opts); err != nil {
+		return nil, err
+	}
+	for _, c := range opts.Connectors {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := m.conns[c.ID]; dup {
+			return nil, fmt.Errorf("connector %q is defined twice", c.ID)
+		}
+		if c.Timeout == 0 {
+			c.Timeout = connectors.DefaultTimeout
+		}
+		m.conns[c.ID] = c
+		m.order = append(m.order, c.ID)
+	}
+	sort.Strings(m.order)
+	m.sessions = newSessions(m.now)
+	return m, nil
+}
+
+// setDefaults fills in what opts leaves out.
+func (m *Mux) setDefaults(opts Options) error {
+	switch m.names.sep {
+	case "":
+		m.names.sep = "_"
+	case "_", "__":
+	default:
+		return fmt.Errorf("separator %q must be _ or __", m.names.sep)
+	}
+	if m.creds == nil {
+		m.creds = StaticCredentials
+	}
+	if m.maxBody <= 0 {
+		m.maxBody = DefaultMaxBody
+	}
+	if m.ttl <= 0 {
+		m.ttl = DefaultListTTL
+	}
+	if m.pageSize <= 0 {
+		m.pageSize = DefaultPageSize
+	}
+	if m.logger == nil {
+		m.logger = zap.NewNop()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	rt := opts.Transport
+	if rt == nil {
+		m.owned = NewTransport()
+		rt = m.owned
+	}
+	// Upstream redirects are not followed: a redirect could carry the
+	// injected credential to another host.
+	m.client = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	return nil
+}
+
+// NewTransport returns the pooled transport mcpgate uses for upstreams:
+// keep-alive, with enough idle connections per host for many concurrent
+// agents sharing one upstream.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Close ends every agent stream and releases idle upstream connections.
+func (m *Mux) Close() error {
+	select {
+	case <-m.closed:
+		return nil
+	default:
+	}
+	close(m.closed)
+	m.sessions.closeAll()
+	if m.owned != nil {
+		m.owned.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Connector returns the connector with the given id.
+func (m *Mux) Connector(id string) (*connectors.Connector, bool) {
+	c, ok := m.conns[id]
+	return c, ok
+}
+
+// upstream returns the shared connection for (connector, credential).
+func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
+	key := upstreamKey{c.ID, credKey}
+	m.upMu.Lock()
+	defer m.upMu.Unlock()
+	if u, ok := m.upstreams[key]; ok {
+		return u
+	}
+	u := &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, onNotify: m.upstreamNotified}
+	m.upstreams[key] = u
+	return u
+}
+
+// credential asks the credential source for (caller, connector).
+func (m *Mux) credential(ctx context.Context, caller grants.Caller, c *connectors.Connector, refused bool) (Credential, error) {
+	cred, err := m.creds(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: refused})
+	if err != nil {
+		return Credential{}, err
+	}
+	if cred.Key == "" {
+		return Credential{}, errors.New("credential source returned no key")
+	}
+	return cred, nil
+}
+
+// upstreamNotified acts on an upstream's notification: list_changed
+// invalidates the cached list, and agents learn of it once it is fetched
+// again and found different.
+func (m *Mux) upstreamNotified(u *upstream, method string) {
+	for _, kind := range listKinds {
+		if kind.changed == method {
+			m.invalidate(u.conn.ID, kind)
+			m.changed(u.conn.ID, kind)
+		}
+	}
+}
+
+// view returns what caller may see.
+func (m *Mux) view(caller grants.Caller) *grants.View {
+	return m.policy.For(caller)
+}
+
+// visible returns the connectors in scope that the view can see, in id
+// order: every one for the aggregated endpoint, or just scope.
+func (m *Mux) visible(v *grants.View, scope string) []*connectors.Connector {
+	var out []*connectors.Connector
+	for _, id := range m.order {
+		if (scope == "" || scope == id) && v.Visible(id) {
+			out = append(out, m.conns[id])
+		}
+	}
+	return out
+}

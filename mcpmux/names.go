@@ -1,0 +1,52 @@
+package mcpmux
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxNameLen is the longest tool or prompt name many clients accept.
+const maxNameLen = 64
+
+// names joins and splits "<connector><sep><name>". Connector ids have no
+// underscore, so the first underscore always starts the separator and a
+// name may itself contain any number of them.
+type names struct{ sep string }
+
+// wire returns the name an agent sees for connector's item. A joined name
+// longer than 64 bytes is cut and given a hash of the whole, so that it is
+// short, deterministic and stable across restarts and gateways.
+func (n names) wire(connector, name string) string {
+	full := connector + n.sep + name
+	if len(full) <= maxNameLen {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	suffix := "-" + hex.EncodeToString(sum[:4])
+	cut := maxNameLen - len(suffix)
+	for cut > 0 && !utf8.RuneStart(full[cut]) {
+		cut--
+	}
+	return full[:cut] + suffix
+}
+
+// connector returns the connector part of a wire name.
+func (n names) connector(wire string) (string, bool) {
+	i := strings.IndexByte(wire, '_')
+	if i <= 0 || !strings.HasPrefix(wire[i:], n.sep) {
+		return "", false
+	}
+	return wire[:i], true
+}
+
+// split returns the connector and the name of a wire name that is not a
+// shortened one.
+func (n names) split(wire string) (connector, name string, ok bool) {
+	c, ok := n.connector(wire)
+	if !ok {
+		return "", "", false
+	}
+	return c, wire[len(c)+len(n.sep):], true
+}

@@ -1,0 +1,226 @@
+package mcpmux
+
+import (
+	"strings"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// notGranted is the one answer for an item the caller may not use and for
+// one that does not exist, so that refusals reveal nothing.
+func notGranted(what, name string) *reply {
+	return failure(errorf(codeInvalidParams, "%s %q is not granted to you", what, name))
+}
+
+// callTool routes tools/call to the tool's connector.
+func (m *Mux) callTool(x *exchange, params []byte) *reply {
+	name, ok := stringMember(params, "name")
+	if !ok {
+		return failure(errorf(codeInvalidParams, "params.name must be a string"))
+	}
+	if x.scope == "" && name == builtinName {
+		return m.callBuiltin(x)
+	}
+	c, it, rep := m.resolve(x, toolsKind, name)
+	if rep != nil {
+		return rep
+	}
+	if !x.view.Allows(grants.Tools, c.ID, it.name, it.readOnly) {
+		return notGranted("tool", name)
+	}
+	return m.forward(x, c, "tools/call", params, "name", it.name, name)
+}
+
+// getPrompt routes prompts/get to the prompt's connector.
+func (m *Mux) getPrompt(x *exchange, params []byte) *reply {
+	name, ok := stringMember(params, "name")
+	if !ok {
+		return failure(errorf(codeInvalidParams, "params.name must be a string"))
+	}
+	c, it, rep := m.resolve(x, promptsKind, name)
+	if rep != nil {
+		return rep
+	}
+	if !x.view.Allows(grants.Prompts, c.ID, it.name, false) {
+		return notGranted("prompt", name)
+	}
+	return m.forward(x, c, "prompts/get", params, "name", it.name, name)
+}
+
+// readResource routes resources/read by the index built from the lists.
+func (m *Mux) readResource(x *exchange, params []byte) *reply {
+	uri, ok := stringMember(params, "uri")
+	if !ok {
+		return failure(errorf(codeInvalidParams, "params.uri must be a string"))
+	}
+	c, orig, rep := m.routeURI(x, uri)
+	if rep != nil {
+		return rep
+	}
+	return m.forward(x, c, "resources/read", params, "uri", orig, uri)
+}
+
+// resolve finds the connector and item a tool or prompt name refers to.
+func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Connector, *item, *reply) {
+	what := "tool"
+	if kind == promptsKind {
+		what = "prompt"
+	}
+	id := x.scope
+	if id == "" {
+		var ok bool
+		if id, ok = m.names.connector(name); !ok {
+			return nil, nil, notGranted(what, name)
+		}
+	}
+	c, ok := m.conns[id]
+	if !ok || !x.view.Visible(id) {
+		return nil, nil, notGranted(what, name)
+	}
+	l, err := m.list(x.ctx, x.caller, c, kind)
+	if err != nil {
+		return nil, nil, unavailable(c, err)
+	}
+	index := l.byWire
+	if x.scope != "" {
+		index = l.byName
+	}
+	i, ok := index[name]
+	if !ok {
+		return nil, nil, notGranted(what, name)
+	}
+	return c, &l.items[i], nil
+}
+
+// routeURI finds the one connector that serves a resource URI: from the
+// resource lists first, then from the URI templates. A URI that several
+// connectors serve must be named mcpgate://<connector>/<uri>.
+func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, *reply) {
+	conns, orig := m.visible(x.view, x.scope), uri
+	if rest, ok := strings.CutPrefix(uri, uriScheme); ok {
+		id, inner, _ := strings.Cut(rest, "/")
+		conns, orig = m.visible(x.view, id), inner
+		if x.scope != "" && x.scope != id {
+			conns = nil
+		}
+	}
+	matches := m.matching(x, conns, resourcesKind, orig, exactURI)
+	if len(matches) == 0 {
+		matches = m.matching(x, conns, templatesKind, orig, matchTemplate)
+	}
+	switch len(matches) {
+	case 0:
+		return nil, "", notGranted("resource", uri)
+	case 1:
+		return matches[0], orig, nil
+	}
+	return nil, "", failure(errorf(codeInvalidParams,
+		"resource %q is offered by more than one connector: read it as %s<connector>/%s, as resources/list shows", uri, uriScheme, uri))
+}
+
+// matching returns the connectors with a granted item of kind that match
+// uri.
+func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKind, uri string, match func(name, uri string) bool) []*connectors.Connector {
+	var out []*connectors.Connector
+	lists := m.gather(x, conns, kind)
+	for i, c := range conns {
+		if lists[i] == nil {
+			continue
+		}
+		for _, it := range lists[i].items {
+			if match(it.name, uri) && x.view.Allows(kind.kind, c.ID, it.name, false) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func exactURI(name, uri string) bool { return name == uri }
+
+// complete routes completion/complete by its reference: a prompt by name,
+// or a resource template by its URI template.
+func (m *Mux) complete(x *exchange, params []byte) *reply {
+	ref := member(params, "ref")
+	typ, _ := stringMember(ref, "type")
+	var c *connectors.Connector
+	var key, orig, agent string
+	switch typ {
+	case "ref/prompt":
+		key = "name"
+		agent, _ = stringMember(ref, key)
+		pc, it, rep := m.resolve(x, promptsKind, agent)
+		if rep != nil {
+			return rep
+		}
+		if !x.view.Allows(grants.Prompts, pc.ID, it.name, false) {
+			return notGranted("prompt", agent)
+		}
+		c, orig = pc, it.name
+	case "ref/resource":
+		key = "uri"
+		agent, _ = stringMember(ref, key)
+		tc, inner, rep := m.routeTemplate(x, agent)
+		if rep != nil {
+			return rep
+		}
+		c, orig = tc, inner
+	default:
+		return failure(errorf(codeInvalidParams, `params.ref.type must be "ref/prompt" or "ref/resource"`))
+	}
+	if _, st, err := m.do(x.ctx, x.caller, c, "", nil, nil); err != nil {
+		return unavailable(c, err)
+	} else if member(st.caps, "completions") == nil {
+		return failure(errorf(codeMethodNotFound, "connector %s does not offer completion", c.ID))
+	}
+	if orig != agent {
+		next, err := setMember(ref, key, quote(orig))
+		if err != nil {
+			return failure(errorf(codeInvalidParams, "params.ref: %v", err))
+		}
+		params, _ = setMember(params, "ref", next)
+	}
+	return m.forward(x, c, "completion/complete", params, "", "", "")
+}
+
+// routeTemplate finds the connector of a resource template by its exact
+// URI template.
+func (m *Mux) routeTemplate(x *exchange, uri string) (*connectors.Connector, string, *reply) {
+	conns, orig := m.visible(x.view, x.scope), uri
+	if rest, ok := strings.CutPrefix(uri, uriScheme); ok {
+		id, inner, _ := strings.Cut(rest, "/")
+		conns, orig = m.visible(x.view, id), inner
+	}
+	matches := m.matching(x, conns, templatesKind, orig, exactURI)
+	if len(matches) != 1 {
+		return nil, "", notGranted("resource template", uri)
+	}
+	return matches[0], orig, nil
+}
+
+// forward sends a routed request upstream, first renaming the member key
+// from the agent's name to the upstream's when they differ.
+func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, params []byte, key, upstreamName, agentName string) *reply {
+	if upstreamName != agentName {
+		next, err := setMember(params, key, quote(upstreamName))
+		if err != nil {
+			return failure(errorf(codeInvalidParams, "params: %v", err))
+		}
+		params = next
+	}
+	if m.annotate != nil {
+		m.annotate(x.r, c.ID, upstreamName)
+	}
+	rep, _, err := m.do(x.ctx, x.caller, c, method, params, x.rs.notify)
+	if err != nil {
+		return unavailable(c, err)
+	}
+	return rep
+}
+
+// unavailable reports a connector the caller may see but cannot reach.
+func unavailable(c *connectors.Connector, err error) *reply {
+	return failure(errorf(codeInternalError, "connector %s is unavailable: %v", c.ID, err))
+}

@@ -1,0 +1,402 @@
+package mcpmux
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
+)
+
+// exchange is one agent request being served.
+type exchange struct {
+	ctx     context.Context
+	r       *http.Request
+	caller  grants.Caller
+	view    *grants.View
+	scope   string
+	modern  bool
+	version string
+	session *session
+	rs      *responder
+}
+
+// message is one JSON-RPC message from an agent.
+type message struct {
+	kind   int
+	id     json.RawMessage
+	method string
+	params json.RawMessage
+}
+
+// ServeMCP serves an agent's request to an MCP endpoint: the aggregated one
+// when scope is empty, else the named connector's own. The caller must
+// already be authenticated; an empty caller ID sees nothing.
+func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+	if !m.sameOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
+		return
+	}
+	if scope != "" && !m.view(caller).Visible(scope) {
+		writeHTTPError(w, http.StatusNotFound, "no such connector")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		m.servePost(w, r, caller, scope)
+	case http.MethodGet:
+		m.serveGet(w, r, caller, scope)
+	case http.MethodDelete:
+		m.serveDelete(w, r, caller, scope)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeHTTPError(w, http.StatusMethodNotAllowed, "the MCP endpoint takes POST, GET and DELETE")
+	}
+}
+
+// servePost serves one POSTed JSON-RPC message or batch.
+func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+	body, ok := m.readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := checkJSON(body); err != nil {
+		code := codeInvalidRequest
+		if strictjson.IsSyntax(err) {
+			code = codeParseError
+		}
+		writeRPCError(w, http.StatusBadRequest, nil, &rpcError{Code: code, Message: err.Error()})
+		return
+	}
+	x := &exchange{ctx: r.Context(), r: r, caller: caller, view: m.view(caller), scope: scope,
+		rs: &responder{w: w, canSSE: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}}
+	body = bytes.TrimLeft(body, " \t\r\n")
+	if body[0] == '[' {
+		m.serveBatch(w, x, body)
+		return
+	}
+	msg, rerr := parseMessage(body)
+	if rerr == nil {
+		rerr = m.admit(w, x, msg, body)
+	}
+	if rerr != nil {
+		if rerr.Code != 0 {
+			writeRPCError(w, m.httpStatus(x, rerr.Code), msg.id, rerr)
+		}
+		return
+	}
+	m.serveMessage(x, msg)
+}
+
+// serveMessage answers one admitted message.
+func (m *Mux) serveMessage(x *exchange, msg *message) {
+	if msg.kind != kindRequest {
+		m.notification(x, msg)
+		x.rs.w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	x.rs.modern = x.modern
+	switch {
+	case msg.method == "initialize":
+		m.initialize(x, msg)
+		return
+	case msg.method == "subscriptions/listen" && x.modern:
+		m.listen(x, msg)
+		return
+	}
+	ctx, cancel := context.WithCancel(x.ctx)
+	defer cancel()
+	if x.session != nil {
+		defer x.session.track(msg.id, cancel)()
+	}
+	x.ctx = ctx
+	rep := m.dispatch(x, msg)
+	x.rs.respond(answer(msg.id, rep), m.replyStatus(x, rep))
+}
+
+// notification handles a notification (or a stray response) from an agent.
+func (m *Mux) notification(x *exchange, msg *message) {
+	if msg.method != "notifications/cancelled" || x.session == nil {
+		return
+	}
+	if id := member(msg.params, "requestId"); id != nil {
+		x.session.cancel(id)
+	}
+}
+
+// admit settles the message's protocol era and, for the legacy era, its
+// session. A non-nil error with code 0 means the response is written.
+func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message, body []byte) *rpcError {
+	header := x.r.Header.Get(mcp.HeaderProtocolVersion)
+	metaVersion := metaProtocolVersion(msg.params)
+	if mcp.IsModernProtocol(header) || mcp.IsModernProtocol(metaVersion) {
+		return m.admitModern(x, msg, header, metaVersion)
+	}
+	if header != "" && !mcp.IsValidProtocolVersion(header) {
+		return errorf(codeInvalidRequest, "unsupported protocol version %q", header)
+	}
+	if msg.method == "initialize" && msg.kind == kindRequest {
+		return nil
+	}
+	sid := x.r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		return errorf(codeInvalidRequest, "the Mcp-Session-Id header is required: send initialize first, or use protocol version %s", mcp.ProtocolVersion20260728)
+	}
+	ss, ok := m.sessions.get(sid, x.caller, x.scope)
+	if !ok {
+		writeRPCError(w, http.StatusNotFound, msg.id, errorf(codeInvalidRequest, "session not found: initialize again"))
+		return &rpcError{}
+	}
+	x.session, x.version = ss, ss.version
+	return nil
+}
+
+// admitModern checks a 2026-07-28 request: the version in the header and
+// in _meta must agree, and Mcp-Method and Mcp-Name must match the body.
+func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string) *rpcError {
+	x.modern = true
+	switch {
+	case header == "":
+		return errorf(codeHeaderMismatch, "the %s header is required with %s", mcp.HeaderProtocolVersion, mcp.MetaKeyProtocolVersion)
+	case metaVersion == "":
+		return errorf(codeInvalidParams, "params._meta[%q] is required with the %s header", mcp.MetaKeyProtocolVersion, mcp.HeaderProtocolVersion)
+	case header != metaVersion:
+		return errorf(codeHeaderMismatch, "the %s header %q does not match _meta %q", mcp.HeaderProtocolVersion, header, metaVersion)
+	case !mcp.IsValidProtocolVersion(header):
+		e := mcp.UnsupportedProtocolVersionError{Version: header, Supported: supportedVersions}.JSONRPCError().Error
+		return &rpcError{Code: e.Code, Message: e.Message, Data: e.Data}
+	}
+	x.version = header
+	if err := mcp.ValidateStandardHeaders(x.r.Header.Get, header, mcp.MCPMethod(msg.method), msg.params); err != nil {
+		return errorf(codeHeaderMismatch, "%v", err)
+	}
+	return nil
+}
+
+// serveGet opens a legacy session's notification stream.
+func (m *Mux) serveGet(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeHTTPError(w, http.StatusMethodNotAllowed, "protocol version "+mcp.ProtocolVersion20260728+" has no GET stream: use subscriptions/listen")
+		return
+	}
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		writeHTTPError(w, http.StatusNotAcceptable, "the GET stream is text/event-stream; the Accept header must allow it")
+		return
+	}
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, "the Mcp-Session-Id header is required")
+		return
+	}
+	if _, ok := m.sessions.get(sid, caller, scope); !ok {
+		writeHTTPError(w, http.StatusNotFound, "session not found: initialize again")
+		return
+	}
+	m.stream(w, r, &listener{caller: caller, scope: scope, kinds: allKinds(), events: make(chan []byte, 16)}, nil)
+}
+
+// serveDelete ends a legacy session.
+func (m *Mux) serveDelete(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeHTTPError(w, http.StatusMethodNotAllowed, "protocol version "+mcp.ProtocolVersion20260728+" has no sessions to delete")
+		return
+	}
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if _, ok := m.sessions.get(sid, caller, scope); !ok {
+		writeHTTPError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	m.sessions.close(sid)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads the request body within the size limit, answering 413
+// when it is larger.
+func (m *Mux) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooLarge := fmt.Sprintf("the request body is larger than the limit of %d bytes", m.maxBody)
+	if r.ContentLength > m.maxBody {
+		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "%s", tooLarge))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "%s", tooLarge))
+		return nil, false
+	case err != nil:
+		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeParseError, "reading the request body: %v", err))
+		return nil, false
+	case len(bytes.TrimSpace(body)) == 0:
+		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeParseError, "the request body is empty"))
+		return nil, false
+	}
+	return body, true
+}
+
+// sameOrigin rejects browser requests from other sites (DNS rebinding): a
+// request with an Origin must come from the gateway's own origin. Agents
+// that are not browsers send no Origin and are not affected.
+func (m *Mux) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if m.origins[origin] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// parseMessage reads a JSON-RPC message's envelope.
+func parseMessage(body []byte) (*message, *rpcError) {
+	msg := &message{}
+	var version string
+	var hasResult, hasMethod bool
+	var bad *rpcError
+	err := members(body, func(key string, v span) bool {
+		raw := body[v.start:v.end]
+		switch key {
+		case "jsonrpc":
+			version, _ = unquote(raw)
+		case "id":
+			msg.id = raw
+		case "method":
+			hasMethod = true
+			if s, err := unquote(raw); err == nil && raw[0] == '"' {
+				msg.method = s
+			} else {
+				bad = errorf(codeInvalidRequest, "method must be a string")
+			}
+		case "params":
+			msg.params = raw
+		case "result", "error":
+			hasResult = true
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return msg, errorf(codeInvalidRequest, "a JSON-RPC message must be an object")
+	case version != "2.0":
+		return msg, errorf(codeInvalidRequest, `jsonrpc must be "2.0"`)
+	case msg.id != nil && !validID(msg.id):
+		id := msg.id
+		msg.id = nil
+		return msg, errorf(codeInvalidRequest, "id must be a string or a number, not %.20s", id)
+	case bad != nil:
+		return msg, bad
+	case hasMethod && msg.method == "":
+		return msg, errorf(codeInvalidRequest, "method must not be empty")
+	case msg.params != nil && msg.params[0] != '{':
+		return msg, errorf(codeInvalidParams, "params must be an object")
+	case hasMethod && msg.id != nil:
+		msg.kind = kindRequest
+	case hasMethod:
+		msg.kind = kindNotification
+	case hasResult && msg.id != nil:
+		msg.kind = kindResponse
+	default:
+		return msg, errorf(codeInvalidRequest, "a JSON-RPC message needs a method, or a result or error with an id")
+	}
+	return msg, nil
+}
+
+// validID reports whether raw is a string or a number.
+func validID(raw []byte) bool {
+	c := raw[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}
+
+// metaProtocolVersion reads params._meta's protocol version.
+func metaProtocolVersion(params []byte) string {
+	if len(params) == 0 {
+		return ""
+	}
+	v, _ := stringMember(member(params, "_meta"), mcp.MetaKeyProtocolVersion)
+	return v
+}
+
+// answer builds the JSON-RPC response to id.
+func answer(id []byte, rep *reply) []byte {
+	out := make([]byte, 0, len(rep.result)+len(rep.err)+len(id)+40)
+	out = append(out, `{"jsonrpc":"2.0","id":`...)
+	if id == nil {
+		id = []byte("null")
+	}
+	out = append(out, id...)
+	if rep.err != nil {
+		out = append(out, `,"error":`...)
+		out = append(out, rep.err...)
+	} else {
+		out = append(out, `,"result":`...)
+		out = append(out, rep.result...)
+	}
+	return append(out, '}')
+}
+
+// failure turns a gateway error into a reply.
+func failure(err *rpcError) *reply {
+	raw, _ := json.Marshal(err)
+	return &reply{err: raw}
+}
+
+// writeRPCError writes a JSON-RPC error response.
+func writeRPCError(w http.ResponseWriter, status int, id []byte, err *rpcError) {
+	writeJSON(w, status, answer(id, failure(err)))
+}
+
+// writeHTTPError writes a plain JSON error for requests that are not
+// JSON-RPC messages.
+func writeHTTPError(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	writeJSON(w, status, body)
+}
+
+// status maps a JSON-RPC error code to the HTTP status of the era: the
+// legacy era answers errors with 200, 2026-07-28 with 4xx for request
+// errors.
+func (m *Mux) httpStatus(x *exchange, code int) int {
+	if !x.modern {
+		if code == codeParseError || code == codeInvalidRequest || code == codeHeaderMismatch {
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	}
+	switch code {
+	case codeMethodNotFound:
+		return http.StatusNotFound
+	case codeHeaderMismatch, codeInvalidRequest, codeInvalidParams, codeParseError, mcp.UNSUPPORTED_PROTOCOL_VERSION, mcp.MISSING_REQUIRED_CLIENT_CAPABILITY:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}
+
+// replyStatus is the HTTP status of a reply.
+func (m *Mux) replyStatus(x *exchange, rep *reply) int {
+	if rep.err == nil || !x.modern {
+		return http.StatusOK
+	}
+	var e struct {
+		Code int `json:"code"`
+	}
+	_ = json.Unmarshal(rep.err, &e)
+	return m.httpStatus(x, e.Code)
+}
+
+// checkJSON rejects bodies that parsers could read differently.
+func checkJSON(data []byte) error {
+	return strictjson.Check(data, nil)
+}

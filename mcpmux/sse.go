@@ -1,0 +1,97 @@
+package mcpmux
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+)
+
+// sseWriter writes server-sent events to an agent.
+type sseWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+// newSSE starts an event stream response.
+func newSSE(w http.ResponseWriter) *sseWriter {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	f, _ := w.(http.Flusher)
+	return &sseWriter{w: w, f: f}
+}
+
+// send writes one JSON-RPC message as an event. An event's data must be
+// one line, so a message with line breaks is compacted first.
+func (s *sseWriter) send(msg []byte) error {
+	if bytes.IndexByte(msg, '\n') >= 0 {
+		var buf bytes.Buffer
+		if json.Compact(&buf, msg) == nil {
+			msg = buf.Bytes()
+		}
+	}
+	out := make([]byte, 0, len(msg)+24)
+	out = append(out, "event: message\ndata: "...)
+	out = append(out, msg...)
+	out = append(out, "\n\n"...)
+	if _, err := s.w.Write(out); err != nil {
+		return err
+	}
+	s.flush()
+	return nil
+}
+
+// comment writes a keep-alive comment.
+func (s *sseWriter) comment() error {
+	if _, err := s.w.Write([]byte(": keep-alive\n\n")); err != nil {
+		return err
+	}
+	s.flush()
+	return nil
+}
+
+func (s *sseWriter) flush() {
+	if s.f != nil {
+		s.f.Flush()
+	}
+}
+
+// responder answers one agent request: plain JSON, unless the upstream
+// streams notifications (progress) while it works and the agent accepts
+// an event stream, in which case the answer switches to SSE.
+type responder struct {
+	w      http.ResponseWriter
+	canSSE bool
+	modern bool
+	sse    *sseWriter
+}
+
+// notify relays a notification to the agent, switching to SSE.
+func (rs *responder) notify(msg []byte) {
+	if !rs.canSSE {
+		return
+	}
+	if rs.sse == nil {
+		rs.sse = newSSE(rs.w)
+	}
+	_ = rs.sse.send(msg)
+}
+
+// respond writes the final message with the given status (used only when
+// the answer is still plain JSON).
+func (rs *responder) respond(msg []byte, status int) {
+	if rs.sse != nil {
+		_ = rs.sse.send(msg)
+		return
+	}
+	writeJSON(rs.w, status, msg)
+}
+
+// writeJSON writes a JSON body.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

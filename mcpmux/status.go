@@ -1,0 +1,75 @@
+package mcpmux
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// The statuses a caller sees for a connector.
+const (
+	StatusReady    = "ready"
+	StatusNoAccess = "no_access"
+	StatusFailed   = "error"
+)
+
+// ConnectorStatus is one connector as a caller sees it.
+type ConnectorStatus struct {
+	// ID is the connector's id.
+	ID string `json:"id"`
+	// Status is ready, no_access or error.
+	Status string `json:"status"`
+	// Reason says what is wrong, for status error.
+	Reason string `json:"reason,omitempty"`
+	// MCP is the path of the connector's own MCP endpoint.
+	MCP string `json:"mcp"`
+}
+
+// statusBoard remembers the last outcome of talking to each connector.
+type statusBoard struct {
+	mu   sync.Mutex
+	last map[string]error
+}
+
+func (b *statusBoard) record(connector string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last == nil {
+		b.last = map[string]error{}
+	}
+	b.last[connector] = err
+}
+
+func (b *statusBoard) get(connector string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last[connector]
+}
+
+// Statuses returns every connector the caller may see, with its status. It
+// refreshes the tools list of each one that the caller has access to (in
+// parallel, each within its timeout), so that the status is current.
+func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorStatus {
+	v := m.view(caller)
+	conns := m.visible(v, "")
+	out := make([]ConnectorStatus, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		out[i] = ConnectorStatus{ID: c.ID, Status: StatusNoAccess, MCP: "/connectors/" + c.ID + "/mcp"}
+		if !v.HasItems(c.ID) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := m.list(ctx, caller, c, toolsKind)
+			out[i].Status, out[i].Reason = StatusReady, ""
+			if err != nil {
+				out[i].Status, out[i].Reason = StatusFailed, err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,141 @@
+package mcpmux
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// heartbeat keeps idle notification streams from being cut by proxies.
+const heartbeat = 30 * time.Second
+
+// listener is an agent's open notification stream: a legacy GET stream or
+// a 2026-07-28 subscriptions/listen.
+type listener struct {
+	caller grants.Caller
+	scope  string
+	kinds  map[*listKind]bool
+	subID  []byte // the subscriptions/listen request's id, for 2026-07-28
+	events chan []byte
+}
+
+// listeners is the set of open notification streams.
+type listeners struct {
+	mu  sync.Mutex
+	set map[*listener]struct{}
+}
+
+func (ls *listeners) add(l *listener) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.set == nil {
+		ls.set = map[*listener]struct{}{}
+	}
+	ls.set[l] = struct{}{}
+}
+
+func (ls *listeners) remove(l *listener) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	delete(ls.set, l)
+}
+
+func (ls *listeners) each(fn func(*listener)) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for l := range ls.set {
+		fn(l)
+	}
+}
+
+// changed tells every agent that can see connector that its list of kind
+// has changed. A full stream drops the notice: the agent will see the
+// change on its next list anyway.
+func (m *Mux) changed(connector string, kind *listKind) {
+	kinds := []*listKind{kind}
+	if kind == resourcesKind || kind == templatesKind {
+		kinds = []*listKind{resourcesKind}
+	}
+	m.streams.each(func(l *listener) {
+		if (l.scope != "" && l.scope != connector) || !m.view(l.caller).Visible(connector) {
+			return
+		}
+		for _, k := range kinds {
+			if !l.kinds[k] {
+				continue
+			}
+			select {
+			case l.events <- l.event(k):
+			default:
+			}
+		}
+	})
+}
+
+// stream sends a listener's events as server-sent events until the agent
+// goes away or the gateway closes. first, when set, is sent before all.
+func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first []byte) {
+	m.streams.add(l)
+	defer m.streams.remove(l)
+	sse := newSSE(w)
+	if first != nil {
+		sse.send(first)
+	} else {
+		sse.flush()
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case msg := <-l.events:
+			if sse.send(msg) != nil {
+				return
+			}
+		case <-tick.C:
+			if sse.comment() != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-m.closed:
+			return
+		}
+	}
+}
+
+// listen serves subscriptions/listen (2026-07-28): an event stream that
+// first acknowledges the subscriptions the gateway set up, then carries
+// the list_changed notifications the agent opted in to.
+func (m *Mux) listen(x *exchange, msg *message) {
+	var p struct {
+		Notifications struct {
+			Tools     bool `json:"toolsListChanged"`
+			Prompts   bool `json:"promptsListChanged"`
+			Resources bool `json:"resourcesListChanged"`
+		} `json:"notifications"`
+	}
+	_ = json.Unmarshal(msg.params, &p)
+	n := p.Notifications
+	l := &listener{caller: x.caller, scope: x.scope, subID: msg.id, events: make(chan []byte, 16),
+		kinds: map[*listKind]bool{toolsKind: n.Tools, promptsKind: n.Prompts, resourcesKind: n.Resources}}
+	ack, _ := json.Marshal(map[string]any{
+		"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources,
+	})
+	first := []byte(`{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"notifications":` +
+		string(ack) + `,"_meta":{"` + mcp.MetaKeySubscriptionID + `":` + string(msg.id) + `}}}`)
+	m.stream(x.rs.w, x.r, l, first)
+}
+
+// event builds a listener's notification of a changed list.
+func (l *listener) event(kind *listKind) []byte {
+	if l.subID == nil {
+		return []byte(`{"jsonrpc":"2.0","method":"` + kind.changed + `"}`)
+	}
+	return []byte(`{"jsonrpc":"2.0","method":"` + kind.changed + `","params":{"_meta":{"` +
+		mcp.MetaKeySubscriptionID + `":` + string(l.subID) + `}}}`)
+}

@@ -1,0 +1,524 @@
+package mcpmux
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+)
+
+// maxUpstreamMessage caps one message from an upstream, so that a broken
+// upstream cannot exhaust the gateway's memory.
+const maxUpstreamMessage = 64 << 20
+
+// gatewayMetaPrefix marks the _meta keys that describe the protocol
+// connection itself. An agent's are never forwarded: the upstream
+// connection is the gateway's, and it states its own.
+const gatewayMetaPrefix = "io.modelcontextprotocol/"
+
+// errSessionGone means the upstream forgot the legacy session.
+var errSessionGone = errors.New("upstream session expired")
+
+// reply is an upstream's answer to one request: a result or an error
+// object, passed through as raw JSON.
+type reply struct {
+	result json.RawMessage
+	err    json.RawMessage
+}
+
+// notifySink receives the notifications an upstream sends while it works on
+// a request, such as progress, as raw JSON-RPC messages.
+type notifySink func(msg []byte)
+
+// upstreamState is what connecting to an upstream settled.
+type upstreamState struct {
+	modern  bool
+	version string
+	session string
+	caps    json.RawMessage
+}
+
+// upstream is mcpgate's connection to one connector with one credential.
+// Every agent request for that pair shares it: one MCP session, and the
+// pooled keep-alive connections of the shared HTTP client.
+type upstream struct {
+	conn   *connectors.Connector
+	key    string
+	client *http.Client
+	logger *zap.Logger
+	// onNotify sees every notification the upstream sends, so that the
+	// mux can act on list_changed.
+	onNotify func(u *upstream, method string)
+
+	nextID atomic.Int64
+
+	mu    sync.Mutex // held while connecting
+	state atomic.Pointer[upstreamState]
+}
+
+// ensure connects to the upstream unless it is connected: it asks
+// server/discover for the 2026-07-28 era and falls back to the legacy
+// initialize handshake.
+func (u *upstream) ensure(ctx context.Context, cred http.Header) (*upstreamState, error) {
+	if st := u.state.Load(); st != nil {
+		return st, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if st := u.state.Load(); st != nil {
+		return st, nil
+	}
+	st, err := u.discover(ctx, cred)
+	if err != nil && !errors.Is(err, ErrUnauthorized) && ctx.Err() == nil {
+		st, err = u.initialize(ctx, cred)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.state.Store(st)
+	return st, nil
+}
+
+// reset forgets a session the upstream no longer knows.
+func (u *upstream) reset(old *upstreamState) {
+	u.state.CompareAndSwap(old, nil)
+}
+
+// discover probes for the stateless 2026-07-28 era.
+func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamState, error) {
+	st := &upstreamState{modern: true, version: mcp.ProtocolVersion20260728}
+	rep, err := u.exchange(ctx, cred, st, "server/discover", []byte(`{}`), nil)
+	if err != nil {
+		return nil, err
+	}
+	if rep.err != nil {
+		return nil, fmt.Errorf("server/discover failed: %s", errorMessage(rep.err))
+	}
+	var res struct {
+		SupportedVersions []string        `json:"supportedVersions"`
+		Capabilities      json.RawMessage `json:"capabilities"`
+	}
+	if err := json.Unmarshal(rep.result, &res); err != nil {
+		return nil, fmt.Errorf("reading server/discover result: %v", err)
+	}
+	for _, v := range res.SupportedVersions {
+		if mcp.IsModernProtocol(v) && mcp.IsValidProtocolVersion(v) {
+			st.version, st.caps = v, res.Capabilities
+			return st, nil
+		}
+	}
+	return nil, errors.New("server/discover lists no stateless protocol version")
+}
+
+// initialize runs the legacy handshake and keeps the session it opens.
+func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamState, error) {
+	st := &upstreamState{}
+	params := []byte(`{"protocolVersion":"` + mcp.LATEST_LEGACY_PROTOCOL_VERSION +
+		`","capabilities":{},"clientInfo":` + string(clientInfo) + `}`)
+	rep, err := u.exchange(ctx, cred, st, "initialize", params, nil)
+	if err != nil {
+		return nil, err
+	}
+	if rep.err != nil {
+		return nil, fmt.Errorf("initialize failed: %s", errorMessage(rep.err))
+	}
+	var res struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+	}
+	if err := json.Unmarshal(rep.result, &res); err != nil {
+		return nil, fmt.Errorf("reading initialize result: %v", err)
+	}
+	if !mcp.IsValidProtocolVersion(res.ProtocolVersion) || mcp.IsModernProtocol(res.ProtocolVersion) {
+		return nil, fmt.Errorf("upstream chose unsupported protocol version %q", res.ProtocolVersion)
+	}
+	st.version, st.caps = res.ProtocolVersion, res.Capabilities
+	if err := u.notify(ctx, cred, st, "notifications/initialized", nil); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// call sends one request, connecting first and reconnecting once when a
+// legacy session has expired.
+func (u *upstream) call(ctx context.Context, cred http.Header, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := u.ensure(ctx, cred)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep, err := u.exchange(ctx, cred, st, method, params, sink)
+		if errors.Is(err, errSessionGone) && attempt == 0 {
+			u.reset(st)
+			continue
+		}
+		return rep, st, err
+	}
+}
+
+// notify sends a notification, which has no answer.
+func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamState, method string, params []byte) error {
+	body := appendEnvelope(nil, method, u.params(st, params))
+	resp, err := u.post(ctx, cred, st, body, method, params)
+	if err != nil {
+		return err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Code: resp.StatusCode}
+	}
+	return nil
+}
+
+// exchange posts one request and reads its answer, relaying notifications
+// to sink.
+func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamState, method string, params []byte, sink notifySink) (*reply, error) {
+	id := u.nextID.Add(1)
+	idRaw := strconv.AppendInt(nil, id, 10)
+	body := appendEnvelope(idRaw, method, u.params(st, params))
+	resp, err := u.post(ctx, cred, st, body, method, params)
+	if err != nil {
+		return nil, err
+	}
+	defer drain(resp.Body)
+	if method == "initialize" {
+		st.session = resp.Header.Get(mcp.HeaderSessionID)
+	}
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusOK && mediaType == "text/event-stream":
+		return u.readStream(ctx, cred, st, resp.Body, idRaw, sink)
+	case resp.StatusCode == http.StatusOK:
+		return readReply(resp.Body, idRaw)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, &StatusError{Code: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
+	}
+	// The stateless era answers some JSON-RPC errors with 4xx statuses.
+	if mediaType == "application/json" {
+		if rep, err := readReply(resp.Body, idRaw); err == nil && rep.err != nil {
+			return rep, nil
+		}
+	}
+	if resp.StatusCode == http.StatusNotFound && st.session != "" {
+		return nil, errSessionGone
+	}
+	return nil, &StatusError{Code: resp.StatusCode}
+}
+
+// post sends one JSON-RPC message with the era's headers and the
+// credential. Nothing of the agent's request is copied: the headers are
+// built from scratch, which is what keeps the agent's own Authorization
+// and cookies from ever reaching an upstream.
+func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState, body []byte, method string, params []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for k, v := range cred {
+		h[k] = v
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Accept"] = []string{"application/json, text/event-stream"}
+	h["User-Agent"] = []string{"mcpgate"}
+	if st.version != "" {
+		h[mcp.HeaderProtocolVersion] = []string{st.version}
+	}
+	if st.session != "" {
+		h[mcp.HeaderSessionID] = []string{st.session}
+	}
+	if st.modern {
+		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(method), params) {
+			h[k] = []string{v}
+		}
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, unreachable(ctx, err)
+	}
+	return resp, nil
+}
+
+// unreachable describes a transport failure without internal detail.
+func unreachable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errors.New("upstream timed out")
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return fmt.Errorf("upstream unreachable: %s", msg)
+}
+
+// params prepares an agent's params for the upstream: the agent's
+// protocol _meta keys go, and a 2026-07-28 upstream gets the gateway's.
+func (u *upstream) params(st *upstreamState, params []byte) []byte {
+	if !st.modern && !bytes.Contains(params, []byte(gatewayMetaPrefix)) {
+		return params
+	}
+	if len(params) == 0 {
+		params = []byte(`{}`)
+	}
+	meta := member(params, "_meta")
+	out := []byte{'{'}
+	if len(meta) > 0 {
+		_ = members(meta, func(key string, v span) bool {
+			if !strings.HasPrefix(key, gatewayMetaPrefix) {
+				out = appendMember(out, key, meta[v.start:v.end])
+			}
+			return true
+		})
+	}
+	if st.modern {
+		out = appendMember(out, mcp.MetaKeyProtocolVersion, quote(st.version))
+		out = appendMember(out, mcp.MetaKeyClientInfo, clientInfo)
+		out = appendMember(out, mcp.MetaKeyClientCapabilities, []byte(`{}`))
+	}
+	out = append(out, '}')
+	if next, err := setMember(params, "_meta", out); err == nil {
+		return next
+	}
+	return params
+}
+
+// appendMember appends `"key":value` to an object under construction.
+func appendMember(out []byte, key string, value []byte) []byte {
+	if len(out) > 1 {
+		out = append(out, ',')
+	}
+	out = append(out, quote(key)...)
+	out = append(out, ':')
+	return append(out, value...)
+}
+
+// readReply reads a single JSON answer and checks that it answers id.
+func readReply(body io.Reader, id []byte) (*reply, error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxUpstreamMessage+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading upstream answer: %v", err)
+	}
+	if len(data) > maxUpstreamMessage {
+		return nil, errors.New("upstream answer is too large")
+	}
+	return parseReply(data, id)
+}
+
+// parseReply splits a JSON-RPC response into its result or error.
+func parseReply(data, id []byte) (*reply, error) {
+	if err := checkJSON(data); err != nil {
+		return nil, fmt.Errorf("upstream sent invalid JSON: %v", err)
+	}
+	var rep reply
+	var gotID json.RawMessage
+	err := members(data, func(key string, v span) bool {
+		switch key {
+		case "id":
+			gotID = data[v.start:v.end]
+		case "result":
+			rep.result = data[v.start:v.end]
+		case "error":
+			rep.err = data[v.start:v.end]
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upstream sent a message that is not a JSON-RPC response")
+	}
+	if !bytes.Equal(gotID, id) {
+		return nil, fmt.Errorf("upstream answered request %s, not %s", gotID, id)
+	}
+	if rep.result == nil && rep.err == nil {
+		return nil, errors.New("upstream response has neither result nor error")
+	}
+	return &rep, nil
+}
+
+// readStream reads an SSE answer: notifications go to sink, requests from
+// the upstream are refused, and the response to id ends it.
+func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstreamState, body io.Reader, id []byte, sink notifySink) (*reply, error) {
+	var answer *reply
+	err := readEvents(body, func(data []byte) bool {
+		kind, method, msgID := classify(data)
+		switch kind {
+		case kindNotification:
+			u.seen(method)
+			if sink != nil {
+				sink(data)
+			}
+		case kindRequest:
+			go u.refuse(context.WithoutCancel(ctx), cred, st, msgID, method)
+		case kindResponse:
+			if bytes.Equal(msgID, id) {
+				answer, _ = parseReply(data, id)
+				return answer == nil
+			}
+			u.logger.Debug("dropped an unsolicited upstream response", zap.String("connector", u.conn.ID))
+		}
+		return true
+	})
+	if answer != nil {
+		return answer, nil
+	}
+	if err != nil {
+		return nil, unreachable(ctx, err)
+	}
+	return nil, errors.New("upstream ended the stream without answering")
+}
+
+// seen passes a notification's method on to the mux.
+func (u *upstream) seen(method string) {
+	if u.onNotify != nil {
+		u.onNotify(u, method)
+	}
+}
+
+// refuse answers a request from the upstream (sampling, elicitation,
+// roots): the gateway has no agent to route it to safely, so it says so
+// rather than leave the upstream waiting.
+func (u *upstream) refuse(ctx context.Context, cred http.Header, st *upstreamState, id []byte, method string) {
+	msg := []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32601,"message":` +
+		string(quote("mcpgate does not relay "+method+" to agents")) + `}}`)
+	resp, err := u.post(ctx, cred, st, msg, "", nil)
+	if err == nil {
+		drain(resp.Body)
+	}
+}
+
+// drain reads what is left of a body so its connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	body.Close()
+}
+
+// readEvents calls fn with the data of each server-sent event until fn
+// returns false or the stream ends.
+func readEvents(body io.Reader, fn func(data []byte) bool) error {
+	r := bufio.NewReaderSize(body, 16<<10)
+	var data []byte
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: gather the rest of it.
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = r.ReadSlice('\n')
+				long = append(long, line...)
+				if len(long) > maxUpstreamMessage {
+					return errors.New("upstream event is too large")
+				}
+			}
+			line = long
+		}
+		if err != nil && len(line) == 0 {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			if len(data) > 0 && !fn(data) {
+				return nil
+			}
+			data = data[:0]
+		case bytes.HasPrefix(line, []byte("data:")):
+			v := bytes.TrimPrefix(line[5:], []byte(" "))
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, v...)
+		}
+		if err != nil {
+			if len(data) > 0 {
+				fn(data)
+			}
+			return nil
+		}
+	}
+}
+
+// The kinds of JSON-RPC message.
+const (
+	kindInvalid = iota
+	kindRequest
+	kindNotification
+	kindResponse
+)
+
+// classify tells a message's kind, method and id.
+func classify(data []byte) (kind int, method string, id []byte) {
+	hasResult := false
+	err := members(data, func(key string, v span) bool {
+		switch key {
+		case "method":
+			method, _ = unquote(data[v.start:v.end])
+		case "id":
+			id = data[v.start:v.end]
+		case "result", "error":
+			hasResult = true
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return kindInvalid, "", nil
+	case method != "" && id != nil:
+		return kindRequest, method, id
+	case method != "":
+		return kindNotification, method, nil
+	case hasResult && id != nil:
+		return kindResponse, "", id
+	}
+	return kindInvalid, "", nil
+}
+
+// appendEnvelope appends a JSON-RPC request (or a notification, when id is
+// nil) to out.
+func appendEnvelope(id []byte, method string, params []byte) []byte {
+	out := make([]byte, 0, len(params)+len(method)+48)
+	out = append(out, `{"jsonrpc":"2.0",`...)
+	if id != nil {
+		out = append(out, `"id":`...)
+		out = append(out, id...)
+		out = append(out, ',')
+	}
+	out = append(out, `"method":`...)
+	out = append(out, quote(method)...)
+	if len(params) > 0 {
+		out = append(out, `,"params":`...)
+		out = append(out, params...)
+	}
+	return append(out, '}')
+}
+
+// errorMessage returns a JSON-RPC error object's message.
+func errorMessage(errObj []byte) string {
+	msg, _ := stringMember(errObj, "message")
+	return msg
+}
+
+// clientInfo is how the gateway introduces itself to upstreams.
+var clientInfo = []byte(`{"name":"mcpgate","version":"` + Version + `"}`)
+
+// Version is the gateway's version, reported to agents and upstreams.
+const Version = "0.1.0"
