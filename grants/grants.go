@@ -1,0 +1,258 @@
+// Package grants decides who may see and use which connector items. Access is
+// denied unless a rule allows it.
+package grants
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Kind is a kind of catalog item.
+type Kind string
+
+// The kinds of catalog item a rule can grant.
+const (
+	Tools     Kind = "tools"
+	Resources Kind = "resources"
+	Templates Kind = "templates"
+	Prompts   Kind = "prompts"
+)
+
+// The slots of a rule's item patterns, one per kind.
+const (
+	toolSlot = iota
+	resourceSlot
+	templateSlot
+	promptSlot
+	kindCount
+)
+
+// index returns the kind's slot in a rule's item patterns.
+func (k Kind) index() (int, bool) {
+	switch k {
+	case Tools:
+		return toolSlot, true
+	case Resources:
+		return resourceSlot, true
+	case Templates:
+		return templateSlot, true
+	case Prompts:
+		return promptSlot, true
+	}
+	return 0, false
+}
+
+// Role is what a rule makes its callers.
+type Role string
+
+// The roles a rule can give.
+const (
+	RoleUser  Role = "user"
+	RoleAdmin Role = "admin"
+)
+
+// Rule is one grant, as configured.
+type Rule struct {
+	// Sources are who the rule is for: "user:<id>", "group:<name>", or "*"
+	// for any identified caller.
+	Sources []string
+	// Role is what the rule makes its callers; "" means RoleUser.
+	Role Role
+	// Connectors are connector ids or single-segment globs such as "*" or
+	// "notion-*". When set, the rule covers only these connectors, and all
+	// items of a kind that has no patterns.
+	Connectors []string
+	// Tools, Resources, Templates and Prompts are globs over
+	// "<connector>/<name>" for each kind.
+	Tools, Resources, Templates, Prompts []string
+	// ReadOnly limits the rule's tools to read-only ones.
+	ReadOnly bool
+}
+
+// Caller is who is asking.
+type Caller struct {
+	// ID is the caller's identity; empty means unidentified.
+	ID string
+	// Groups are the groups the caller belongs to.
+	Groups []string
+}
+
+// Policy is a compiled set of rules. It is immutable, so it is safe for
+// concurrent use; a nil Policy has no rules and allows nothing.
+type Policy struct {
+	rules []rule
+}
+
+// rule is one compiled Rule.
+type rule struct {
+	index      int // 1-based position in the config
+	anyone     bool
+	users      []string
+	groups     []string
+	admin      bool
+	connNames  []string
+	connectors []glob
+	items      [kindCount][]pattern
+	readOnly   bool
+}
+
+// New compiles rules into a Policy, validating every value. Errors name the
+// rule by its 1-based index and quote the bad value.
+func New(rules []Rule) (*Policy, error) {
+	p := &Policy{rules: make([]rule, 0, len(rules))}
+	for i, r := range rules {
+		cr, err := compileRule(i+1, r)
+		if err != nil {
+			return nil, err
+		}
+		p.rules = append(p.rules, cr)
+	}
+	return p, nil
+}
+
+// compileRule validates and compiles the n-th rule.
+func compileRule(n int, r Rule) (rule, error) {
+	cr := rule{index: n, readOnly: r.ReadOnly}
+	role, err := ParseRole(string(r.Role))
+	if err != nil {
+		return cr, fmt.Errorf("grant %d: %w", n, err)
+	}
+	cr.admin = role == RoleAdmin
+	if len(r.Sources) == 0 {
+		return cr, fmt.Errorf("grant %d names no sources", n)
+	}
+	if err := cr.add(r); err != nil {
+		return cr, fmt.Errorf("grant %d: %w", n, err)
+	}
+	if len(cr.connectors) == 0 && !cr.hasPatterns() {
+		return cr, fmt.Errorf("grant %d names no connectors and no items", n)
+	}
+	return cr, nil
+}
+
+// add validates and compiles the rule's sources, connectors and items.
+func (r *rule) add(rl Rule) error {
+	if err := r.addSources(rl.Sources); err != nil {
+		return err
+	}
+	if err := r.addConnectors(rl.Connectors); err != nil {
+		return err
+	}
+	return r.addItems(rl)
+}
+
+// addSources validates the sources and sorts them by kind.
+func (r *rule) addSources(sources []string) error {
+	for _, s := range sources {
+		if err := ValidateSource(s); err != nil {
+			return err
+		}
+		switch kind, value, _ := strings.Cut(s, ":"); kind {
+		case "*":
+			r.anyone = true
+		case "user":
+			r.users = append(r.users, value)
+		case "group":
+			r.groups = append(r.groups, value)
+		}
+	}
+	return nil
+}
+
+// addConnectors validates and compiles the connector globs.
+func (r *rule) addConnectors(connectors []string) error {
+	for _, c := range connectors {
+		if err := ValidateConnectorPattern(c); err != nil {
+			return err
+		}
+		r.connNames = append(r.connNames, c)
+		r.connectors = append(r.connectors, compileGlob(c))
+	}
+	return nil
+}
+
+// addItems validates and compiles the item patterns of every kind.
+func (r *rule) addItems(rl Rule) error {
+	lists := [kindCount][]string{
+		toolSlot: rl.Tools, resourceSlot: rl.Resources, templateSlot: rl.Templates, promptSlot: rl.Prompts,
+	}
+	kinds := [kindCount]Kind{toolSlot: Tools, resourceSlot: Resources, templateSlot: Templates, promptSlot: Prompts}
+	for k, list := range lists {
+		for _, src := range list {
+			if err := ValidatePattern(src); err != nil {
+				return fmt.Errorf("%s: %w", kinds[k], err)
+			}
+			r.items[k] = append(r.items[k], compilePattern(src))
+		}
+	}
+	return nil
+}
+
+// hasPatterns reports whether the rule has an item pattern of any kind.
+func (r *rule) hasPatterns() bool {
+	for _, pats := range r.items {
+		if len(pats) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// appliesTo reports whether the rule is for the caller, whose ID is not
+// empty. Identities and groups live in separate lists, so an identity string
+// never matches a group source or the other way round.
+func (r *rule) appliesTo(c Caller) bool {
+	if r.anyone || slices.Contains(r.users, c.ID) {
+		return true
+	}
+	for _, g := range c.Groups {
+		if slices.Contains(r.groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// Connectors returns every connector id or glob the rules name, in
+// Connectors or as the first segment of an item pattern, sorted and without
+// duplicates. A leading "**" names no connector and is left out.
+func (p *Policy) Connectors() []string {
+	if p == nil {
+		return nil
+	}
+	var names []string
+	for i := range p.rules {
+		names = p.rules[i].appendConnectorNames(names)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// appendConnectorNames appends the connector names the rule mentions.
+func (r *rule) appendConnectorNames(names []string) []string {
+	names = append(names, r.connNames...)
+	for _, pats := range r.items {
+		for _, pt := range pats {
+			if h := pt.head(); h != "**" {
+				names = append(names, h)
+			}
+		}
+	}
+	return names
+}
+
+// UnknownConnectors returns the names from Connectors that match none of
+// ids, sorted: a literal id that is not in ids, or a glob that matches none
+// of them. It serves provision-time warnings about rules that can never
+// apply.
+func (p *Policy) UnknownConnectors(ids []string) []string {
+	var unknown []string
+	for _, name := range p.Connectors() {
+		g := compileGlob(name)
+		if !slices.ContainsFunc(ids, g.match) {
+			unknown = append(unknown, name)
+		}
+	}
+	return unknown
+}

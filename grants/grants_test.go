@@ -1,0 +1,252 @@
+package grants
+
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+// mustNew compiles rules or fails the test.
+func mustNew(t testing.TB, rules ...Rule) *Policy {
+	t.Helper()
+	p, err := New(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var (
+	alice     = Caller{ID: "alice"}
+	aiUser    = Caller{ID: "carol", Groups: []string{"ai-users"}}
+	anonymous = Caller{Groups: []string{"ai-users"}}
+	allowed1  = Decision{Allowed: true, Rule: 1}
+	allowed2  = Decision{Allowed: true, Rule: 2}
+	allowed3  = Decision{Allowed: true, Rule: 3}
+)
+
+func TestDecide(t *testing.T) {
+	notionAll := Rule{Sources: []string{"*"}, Connectors: []string{"notion"}}
+	tests := []struct {
+		name      string
+		rules     []Rule
+		caller    Caller
+		kind      Kind
+		connector string
+		item      string
+		readOnly  bool
+		want      Decision
+	}{
+		// GR-01: deny by default.
+		{"no rules", nil, alice, Tools, "notion", "search", true, Decision{}},
+		{"no applicable rule", []Rule{{Sources: []string{"user:bob"}, Tools: []string{"**"}}}, alice, Tools, "notion", "search", true, Decision{}},
+		{"unknown kind", []Rule{notionAll}, alice, "widgets", "notion", "x", true, Decision{}},
+		{"empty kind", []Rule{notionAll}, alice, "", "notion", "x", true, Decision{}},
+		{"empty connector", []Rule{{Sources: []string{"*"}, Tools: []string{"**"}}}, alice, Tools, "", "x", true, Decision{}},
+		{"connector with slash", []Rule{{Sources: []string{"*"}, Tools: []string{"**"}}}, alice, Tools, "a/b", "c", true, Decision{}},
+
+		// Sources, exact and separate (GR-11).
+		{"user", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, alice, Tools, "notion", "x", false, allowed1},
+		{"user case", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "Alice"}, Tools, "notion", "x", false, Decision{}},
+		{"user fold", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "\u0430lice"}, Tools, "notion", "x", false, Decision{}},
+		{"group", []Rule{{Sources: []string{"group:ai-users"}, Connectors: []string{"notion"}}}, aiUser, Prompts, "notion", "x", false, allowed1},
+		{"identity is not a group", []Rule{{Sources: []string{"group:ai-users"}, Connectors: []string{"notion"}}}, Caller{ID: "ai-users"}, Prompts, "notion", "x", false, Decision{}},
+		{"identity spelled as a group", []Rule{{Sources: []string{"group:ai-users"}, Connectors: []string{"notion"}}}, Caller{ID: "group:ai-users"}, Prompts, "notion", "x", false, Decision{}},
+		{"group is not an identity", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "x", Groups: []string{"alice"}}, Prompts, "notion", "x", false, Decision{}},
+		{"identity star is not a wildcard", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "*"}, Prompts, "notion", "x", false, Decision{}},
+		{"comma list is one identity", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "alice,bob"}, Prompts, "notion", "x", false, Decision{}},
+		{"group with comma is one group", []Rule{{Sources: []string{"group:a"}, Connectors: []string{"notion"}}}, Caller{ID: "x", Groups: []string{"a,b", "", " a"}}, Prompts, "notion", "x", false, Decision{}},
+		{"star", []Rule{notionAll}, Caller{ID: "x"}, Prompts, "notion", "x", false, allowed1},
+		{"star, empty identity", []Rule{notionAll}, anonymous, Prompts, "notion", "x", false, Decision{}},
+		{"group, empty identity", []Rule{{Sources: []string{"group:ai-users"}, Connectors: []string{"notion"}}}, anonymous, Prompts, "notion", "x", false, Decision{}},
+
+		// Connectors-only rules allow every item of kinds without patterns.
+		{"connectors: tool", []Rule{notionAll}, alice, Tools, "notion", "anything", false, allowed1},
+		{"connectors: resource", []Rule{notionAll}, alice, Resources, "notion", "file:///x", false, allowed1},
+		{"connectors: template", []Rule{notionAll}, alice, Templates, "notion", "file:///{path}", false, allowed1},
+		{"connectors: other connector", []Rule{notionAll}, alice, Tools, "github", "x", false, Decision{}},
+		{"connectors: prefix", []Rule{{Sources: []string{"*"}, Connectors: []string{"git"}}}, alice, Tools, "github", "x", false, Decision{}},
+		{"connectors: glob", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion-*"}}}, alice, Tools, "notion-internal", "x", false, allowed1},
+		{"connectors: glob needs dash", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion-*"}}}, alice, Tools, "notion", "x", false, Decision{}},
+		{"connectors: star", []Rule{{Sources: []string{"*"}, Connectors: []string{"*"}}}, alice, Prompts, "any", "x", false, allowed1},
+
+		// Patterns narrow.
+		{"narrowed tool", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"notion/search*"}}}, alice, Tools, "notion", "search-pages", false, allowed1},
+		{"narrowed tool denied", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"notion/search*"}}}, alice, Tools, "notion", "create-page", false, Decision{}},
+		{"narrowed, other kind all", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"notion/search*"}}}, alice, Resources, "notion", "x", false, allowed1},
+		{"patterns only", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}}}, alice, Tools, "notion", "x", false, allowed1},
+		{"patterns only, other kind none", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}}}, alice, Resources, "notion", "x", false, Decision{}},
+		{"pattern outside connectors", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"github/*"}}}, alice, Tools, "github", "x", false, Decision{}},
+		{"connectors exclude pattern", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"github/*"}}}, alice, Tools, "notion", "x", false, Decision{}},
+		{"prefix connector in pattern", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}}}, alice, Tools, "notion-internal", "x", false, Decision{}},
+		{"exact case", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/search"}}}, alice, Tools, "notion", "Search", false, Decision{}},
+
+		// Read-only grants (GR-12): unknown operations arrive as false.
+		{"read-only, read tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", true, allowed1},
+		{"read-only, write tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", false, Decision{}},
+		{"read-only, resource", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, ReadOnly: true}}, alice, Resources, "notion", "x", false, allowed1},
+		{"read-only then full", []Rule{
+			{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true},
+			{Sources: []string{"user:alice"}, Tools: []string{"notion/x"}},
+		}, alice, Tools, "notion", "x", false, allowed2},
+
+		// The first allowing rule is reported.
+		{"first of several", []Rule{
+			{Sources: []string{"user:bob"}, Tools: []string{"**"}},
+			{Sources: []string{"*"}, Tools: []string{"notion/search"}},
+			{Sources: []string{"*"}, Tools: []string{"notion/*"}},
+		}, alice, Tools, "notion", "search", false, allowed2},
+		{"later rule", []Rule{
+			{Sources: []string{"user:bob"}, Tools: []string{"**"}},
+			{Sources: []string{"*"}, Tools: []string{"notion/search"}},
+			{Sources: []string{"*"}, Tools: []string{"notion/*"}},
+		}, alice, Tools, "notion", "fetch", false, allowed3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustNew(t, tt.rules...).For(tt.caller)
+			got := v.Decide(tt.kind, tt.connector, tt.item, tt.readOnly)
+			if got != tt.want {
+				t.Errorf("Decide(%s, %q, %q, %v) = %+v, want %+v", tt.kind, tt.connector, tt.item, tt.readOnly, got, tt.want)
+			}
+			if v.Allows(tt.kind, tt.connector, tt.item, tt.readOnly) != got.Allowed {
+				t.Errorf("Allows disagrees with Decide")
+			}
+		})
+	}
+}
+
+func TestNilPolicyAndView(t *testing.T) {
+	var p *Policy
+	v := p.For(alice)
+	var nilView *View
+	for _, v := range []*View{v, nilView, mustNew(t).For(alice)} {
+		if v.Allows(Tools, "notion", "x", true) || v.Visible("notion") || v.HasItems("notion") || v.IsAdmin() || v.Key() != "" {
+			t.Errorf("view %+v allows something", v)
+		}
+	}
+	if p.Connectors() != nil || p.UnknownConnectors([]string{"x"}) != nil {
+		t.Error("nil policy names connectors")
+	}
+}
+
+func TestVisibleHasItems(t *testing.T) {
+	tests := []struct {
+		name         string
+		rule         Rule
+		connector    string
+		visible, has bool
+	}{
+		{"listed", Rule{Connectors: []string{"notion"}}, "notion", true, true},
+		{"not listed", Rule{Connectors: []string{"notion"}}, "github", false, false},
+		{"prefix", Rule{Connectors: []string{"git"}}, "github", false, false},
+		{"glob", Rule{Connectors: []string{"notion-*"}}, "notion-x", true, true},
+		{"pattern head", Rule{Tools: []string{"github/*"}}, "github", true, true},
+		{"pattern head prefix", Rule{Tools: []string{"git/*"}}, "github", false, false},
+		{"pattern elsewhere", Rule{Connectors: []string{"notion"}, Tools: []string{"github/*"}}, "github", true, false},
+		{"other kinds open", Rule{Connectors: []string{"notion"}, Tools: []string{"github/*"}}, "notion", true, true},
+		{"all kinds narrowed away", Rule{
+			Connectors: []string{"notion"},
+			Tools:      []string{"github/*"}, Resources: []string{"github/*"},
+			Templates: []string{"github/*"}, Prompts: []string{"github/*"},
+		}, "notion", true, false},
+		{"doublestar", Rule{Prompts: []string{"**"}}, "anything", true, true},
+		{"doublestar head", Rule{Prompts: []string{"**/x"}}, "anything", true, true},
+		{"read-only", Rule{Tools: []string{"notion/*"}, ReadOnly: true}, "notion", true, true},
+		{"empty connector", Rule{Tools: []string{"**"}}, "", false, false},
+	}
+	for _, tt := range tests {
+		tt.rule.Sources = []string{"*"}
+		v := mustNew(t, tt.rule).For(alice)
+		if got := v.Visible(tt.connector); got != tt.visible {
+			t.Errorf("%s: Visible(%q) = %v, want %v", tt.name, tt.connector, got, tt.visible)
+		}
+		if got := v.HasItems(tt.connector); got != tt.has {
+			t.Errorf("%s: HasItems(%q) = %v, want %v", tt.name, tt.connector, got, tt.has)
+		}
+	}
+}
+
+func TestIsAdminAndKey(t *testing.T) {
+	p := mustNew(t,
+		Rule{Sources: []string{"*"}, Connectors: []string{"notion"}},
+		Rule{Sources: []string{"user:root"}, Role: RoleAdmin, Connectors: []string{"*"}},
+		Rule{Sources: []string{"group:ai-users"}, Role: RoleUser, Tools: []string{"**"}},
+	)
+	tests := []struct {
+		caller Caller
+		admin  bool
+		key    string
+	}{
+		{alice, false, "1"},
+		{Caller{ID: "bob"}, false, "1"},
+		{Caller{ID: "root"}, true, "1,2"},
+		{aiUser, false, "1,3"},
+		{Caller{ID: "root", Groups: []string{"ai-users"}}, true, "1,2,3"},
+		{anonymous, false, ""},
+	}
+	for _, tt := range tests {
+		v := p.For(tt.caller)
+		if v.IsAdmin() != tt.admin || v.Key() != tt.key {
+			t.Errorf("For(%+v): IsAdmin %v, Key %q; want %v, %q", tt.caller, v.IsAdmin(), v.Key(), tt.admin, tt.key)
+		}
+	}
+}
+
+func TestConnectors(t *testing.T) {
+	p := mustNew(t,
+		Rule{Sources: []string{"*"}, Connectors: []string{"notion", "slack-*"}},
+		Rule{Sources: []string{"*"}, Connectors: []string{"*"}, Tools: []string{"github/*", "notion/x"}},
+		Rule{Sources: []string{"*"}, Resources: []string{"**", "**/x", "jira*/x"}},
+	)
+	wantAll := []string{"*", "github", "jira*", "notion", "slack-*"}
+	if got := p.Connectors(); !slices.Equal(got, wantAll) {
+		t.Errorf("Connectors() = %q, want %q", got, wantAll)
+	}
+	tests := []struct {
+		ids  []string
+		want []string
+	}{
+		{nil, wantAll},
+		{[]string{"notion", "jira-cloud"}, []string{"github", "slack-*"}},
+		{[]string{"github", "jira", "notion", "slack-eu"}, nil},
+		{[]string{"githubx", "notio", "slack"}, []string{"github", "jira*", "notion", "slack-*"}},
+	}
+	for _, tt := range tests {
+		if got := p.UnknownConnectors(tt.ids); !slices.Equal(got, tt.want) {
+			t.Errorf("UnknownConnectors(%q) = %q, want %q", tt.ids, got, tt.want)
+		}
+	}
+}
+
+func TestDecideAllocs(t *testing.T) {
+	v := mustNew(t, benchRules()...).For(benchCaller)
+	allocs := testing.AllocsPerRun(100, func() {
+		v.Decide(Tools, "linear", "get-issue", true)
+		v.Decide(Tools, "github", "delete-repo", false)
+		v.Decide(Resources, "internal", "file:///data/reports/q3.csv", false)
+	})
+	if allocs != 0 {
+		t.Errorf("Decide allocates %v times per run, want 0", allocs)
+	}
+}
+
+// TestConcurrent shares one Policy and View across goroutines; run with
+// -race.
+func TestConcurrent(t *testing.T) {
+	p := mustNew(t, benchRules()...)
+	shared := p.For(benchCaller)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			v := p.For(benchCaller)
+			for range 200 {
+				_ = v.Decide(Tools, "notion", "search", i%2 == 0)
+				_ = shared.Decide(Resources, "internal", "file:///data/x", false)
+				_ = shared.Visible("github") && shared.HasItems("github")
+				_ = p.Connectors()
+			}
+		})
+	}
+	wg.Wait()
+}

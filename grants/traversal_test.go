@@ -1,0 +1,90 @@
+package grants
+
+import "testing"
+
+func TestTraversal(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"file:///data/x", false},
+		{"file:///data//x", false},
+		{"file:///data/x.txt", false},
+		{"file:///data/...", false},
+		{"file:///data/.x", false},
+		{"file:///data/a%20b", false},
+		{"file:///data/100%", false},
+		{"file:///data/%zz", false},
+		{"", false},
+		{".", true},
+		{"..", true},
+		{"file:///data/../etc/passwd", true},
+		{"file:///data/./x", true},
+		{"file:///data/x/..", true},
+		{"file:///data/%2e%2e/etc/passwd", true},
+		{"file:///data/%2E%2E/etc/passwd", true},
+		{"file:///data/%2E./etc/passwd", true},
+		{"file:///data/.%2e/etc/passwd", true},
+		{"file:///data/%2e/x", true},
+		{"file:///data/..%2fetc/passwd", true},
+		{"file:///data/..%2Fetc/passwd", true},
+		{"file:///data/x%2fy", true},
+		{"file:///data/x%5cy", true},
+		{"file:///data/x%5Cy", true},
+		{`file:///data/..\etc\passwd`, true},
+		{`file:///data/x\y`, true},
+		{"file:///data/%252e%252e/etc", true},
+		{"file:///data/%25252f", true},
+		{"file:///data/%2525252525252e", true},
+	}
+	for _, tt := range tests {
+		if got := traversal(tt.name); got != tt.want {
+			t.Errorf("traversal(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestTraversalGuard covers GR-07: a wildcard grant over resources or
+// templates never admits a name that could step out of it.
+func TestTraversalGuard(t *testing.T) {
+	p := mustNew(t,
+		Rule{Sources: []string{"user:alice"}, Resources: []string{"internal/file:///data/**"}, Templates: []string{"internal/file:///data/*"}},
+		Rule{Sources: []string{"user:alice"}, Resources: []string{"internal/file:///data/../public"}},
+		Rule{Sources: []string{"user:alice"}, Tools: []string{"internal/**"}},
+		Rule{Sources: []string{"user:bob"}, Connectors: []string{"internal"}},
+	)
+	tests := []struct {
+		caller Caller
+		kind   Kind
+		name   string
+		want   Decision
+	}{
+		{alice, Resources, "file:///data/x", allowed1},
+		{alice, Resources, "file:///data/x/y", allowed1},
+		{alice, Resources, "file:///data//x", allowed1},
+		{alice, Resources, "file:///data/../etc/passwd", Decision{}},
+		{alice, Resources, "file:///data/%2e%2e/etc/passwd", Decision{}},
+		{alice, Resources, "file:///data/..%2fetc/passwd", Decision{}},
+		{alice, Resources, "file:///data/%2E./etc/passwd", Decision{}},
+		{alice, Resources, `file:///data/..\etc\passwd`, Decision{}},
+		{alice, Resources, "FILE:///data/x", Decision{}},
+		{alice, Resources, "file:///DATA/x", Decision{}},
+		{alice, Templates, "file:///data/{name}", allowed1},
+		{alice, Templates, "file:///data/..", Decision{}},
+		{alice, Templates, "file:///data/%2e%2E", Decision{}},
+		// A literal pattern still matches its own bytes.
+		{alice, Resources, "file:///data/../public", allowed2},
+		// Tool names are not paths that an upstream resolves.
+		{alice, Tools, "a/../b", allowed3},
+		// A connector-wide grant has no narrower scope to escape.
+		{Caller{ID: "bob"}, Resources, "file:///data/../etc/passwd", allowed4},
+	}
+	for _, tt := range tests {
+		got := p.For(tt.caller).Decide(tt.kind, "internal", tt.name, false)
+		if got != tt.want {
+			t.Errorf("%s Decide(%s, internal, %q) = %+v, want %+v", tt.caller.ID, tt.kind, tt.name, got, tt.want)
+		}
+	}
+}
+
+var allowed4 = Decision{Allowed: true, Rule: 4}

@@ -1,0 +1,202 @@
+package grants
+
+import (
+	"strconv"
+	"strings"
+)
+
+// View is the part of a Policy that applies to one caller. It is immutable,
+// so it is safe for concurrent use; a nil View allows nothing.
+type View struct {
+	rules []*rule // in config order, so the first that allows is the lowest index
+	admin bool
+	key   string
+}
+
+// Decision is the outcome of one check, with the rule that allowed it.
+type Decision struct {
+	// Allowed reports whether some rule allows the item.
+	Allowed bool
+	// Rule is the 1-based index of the first rule that allowed the item, or
+	// 0 when it is denied.
+	Rule int
+}
+
+// For returns the view of the rules that apply to c. A caller with an empty
+// ID is unidentified and gets a view that allows nothing, even from rules
+// for "*" or for one of its groups; so does every caller of a nil Policy.
+func (p *Policy) For(c Caller) *View {
+	v := &View{}
+	if p == nil || c.ID == "" {
+		return v
+	}
+	var key strings.Builder
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !r.appliesTo(c) {
+			continue
+		}
+		if len(v.rules) > 0 {
+			key.WriteByte(',')
+		}
+		key.WriteString(strconv.Itoa(r.index))
+		v.rules = append(v.rules, r)
+		v.admin = v.admin || r.admin
+	}
+	v.key = key.String()
+	return v
+}
+
+// Decide checks one item: a tool, resource, template or prompt of a
+// connector. readOnly says whether a tool is known to be read-only; an
+// unknown operation must be passed as false. A resource or template name
+// that could step out of a wildcard pattern, such as "file:///data/../x",
+// is allowed only by a rule that grants it literally or grants the whole
+// connector.
+func (v *View) Decide(kind Kind, connector, name string, readOnly bool) Decision {
+	k, ok := kind.index()
+	if v == nil || !ok || !validConnector(connector) {
+		return Decision{}
+	}
+	it := item{kind: k, connector: connector, name: name, readOnly: readOnly}
+	if k == resourceSlot || k == templateSlot {
+		it.guarded = traversal(name)
+	}
+	for _, r := range v.rules {
+		if r.allows(&it) {
+			return Decision{Allowed: true, Rule: r.index}
+		}
+	}
+	return Decision{}
+}
+
+// Allows reports whether the view allows the item; see Decide.
+func (v *View) Allows(kind Kind, connector, name string, readOnly bool) bool {
+	return v.Decide(kind, connector, name, readOnly).Allowed
+}
+
+// Visible reports whether some applicable rule names the connector, in its
+// Connectors or as the first segment of an item pattern.
+func (v *View) Visible(connector string) bool {
+	if v == nil || !validConnector(connector) {
+		return false
+	}
+	for _, r := range v.rules {
+		if r.names(connector) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasItems reports whether some applicable rule could allow at least one
+// item of the connector, which tells a "ready" connector from a visible one
+// with "no_access".
+func (v *View) HasItems(connector string) bool {
+	if v == nil || !validConnector(connector) {
+		return false
+	}
+	for _, r := range v.rules {
+		if r.hasItems(connector) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsAdmin reports whether some applicable rule has RoleAdmin.
+func (v *View) IsAdmin() bool {
+	return v != nil && v.admin
+}
+
+// Key identifies the set of applicable rules, so that callers can cache
+// results per view: views of different callers under the same rules have
+// equal keys. Keys compare only within one Policy.
+func (v *View) Key() string {
+	if v == nil {
+		return ""
+	}
+	return v.key
+}
+
+// validConnector reports whether a connector id can stand as the first
+// segment of "<connector>/<name>". With a '/' in it, "a/b" + "c" and
+// "a" + "b/c" would be the same path, so such an id gets nothing.
+func validConnector(c string) bool {
+	return c != "" && strings.IndexByte(c, '/') < 0
+}
+
+// item is one thing being checked.
+type item struct {
+	kind      int
+	connector string
+	name      string
+	readOnly  bool
+	guarded   bool // the name fails the traversal guard
+}
+
+// allows reports whether the rule allows the item.
+func (r *rule) allows(it *item) bool {
+	if it.kind == toolSlot && r.readOnly && !it.readOnly {
+		return false
+	}
+	if len(r.connectors) > 0 && !matchAny(r.connectors, it.connector) {
+		return false
+	}
+	pats := r.items[it.kind]
+	if len(pats) == 0 {
+		// Listing connectors without patterns for a kind grants all of that
+		// kind in them; there is no narrower scope for a name to escape, so
+		// the traversal guard has nothing to protect here.
+		return len(r.connectors) > 0
+	}
+	for i := range pats {
+		if !(pats[i].wild && it.guarded) && pats[i].matches(it.connector, it.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// names reports whether the rule mentions the connector.
+func (r *rule) names(connector string) bool {
+	if matchAny(r.connectors, connector) {
+		return true
+	}
+	for _, pats := range r.items {
+		for i := range pats {
+			if pats[i].headMatches(connector) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasItems reports whether the rule could allow some item of the connector.
+func (r *rule) hasItems(connector string) bool {
+	if len(r.connectors) > 0 && !matchAny(r.connectors, connector) {
+		return false
+	}
+	for _, pats := range r.items {
+		if len(pats) == 0 && len(r.connectors) > 0 {
+			return true
+		}
+		for i := range pats {
+			if pats[i].headMatches(connector) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matchAny reports whether s matches one of the globs.
+func matchAny(globs []glob, s string) bool {
+	for _, g := range globs {
+		if g.match(s) {
+			return true
+		}
+	}
+	return false
+}
