@@ -4,7 +4,15 @@
 package mcpgate
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
 func init() {
@@ -12,11 +20,16 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
+// DefaultIdentity is the placeholder that names the caller when the config
+// sets none: the user that Caddy's authentication handlers identified.
+const DefaultIdentity = "{http.auth.user.id}"
+
 // App is the mcpgate app: the connectors, the grants and the gateway that
 // serves them. Sites serve it with the mcpgate handler.
 type App struct {
-	// PublicURL is the external base URL of the gateway, used to build the
-	// links mcpgate hands out. Default: derived from each request.
+	// PublicURL is the external base URL of the gateway. Browsers on its
+	// origin may call the MCP endpoints. Default: none; only requests
+	// without an Origin, or from the request's own host, are served.
 	PublicURL string `json:"public_url,omitempty"`
 
 	// Identity is a placeholder (or a literal) that names the caller.
@@ -45,6 +58,9 @@ type App struct {
 
 	// Grants decide who may see and use what. No grant, no access.
 	Grants []GrantConfig `json:"grants,omitempty"`
+
+	mux    *mcpmux.Mux
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -55,26 +71,111 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Start implements caddy.App.
+// Provision resolves secrets, builds the connectors and grants, and sets up
+// the gateway. It does no I/O: upstreams are contacted on first use.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Identity == "" {
+		a.Identity = DefaultIdentity
+	}
+	conns, err := a.buildConnectors()
+	if err != nil {
+		return err
+	}
+	policy, err := a.buildPolicy(conns)
+	if err != nil {
+		return err
+	}
+	var origins []string
+	if a.PublicURL != "" {
+		origin, err := originOf(a.PublicURL)
+		if err != nil {
+			return err
+		}
+		origins = append(origins, origin)
+	}
+	a.mux, err = mcpmux.New(mcpmux.Options{
+		Connectors:     conns,
+		Policy:         policy,
+		Separator:      a.ToolSeparator,
+		MaxBody:        a.MaxRequestBody,
+		ListTTL:        time.Duration(a.ListCacheTTL),
+		AllowedOrigins: origins,
+		Logger:         a.logger.Named("mux"),
+		Annotate:       annotate,
+	})
+	return err
+}
+
+// buildConnectors turns the config into connectors, resolving the
+// {env.*} and {file.*} placeholders of their URLs and secrets.
+func (a *App) buildConnectors() ([]*connectors.Connector, error) {
+	repl := caddy.NewReplacer()
+	seen := map[string]bool{}
+	out := make([]*connectors.Connector, 0, len(a.Connectors))
+	for i, cfg := range a.Connectors {
+		if seen[cfg.ID] {
+			return nil, fmt.Errorf("connectors[%d]: connector %q is defined twice", i, cfg.ID)
+		}
+		seen[cfg.ID] = true
+		c, err := newConnector(repl, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// buildPolicy compiles the grants and warns about patterns that name no
+// defined connector: a typo there silently grants nothing.
+func (a *App) buildPolicy(conns []*connectors.Connector) (*grants.Policy, error) {
+	rules := make([]grants.Rule, len(a.Grants))
+	for i, g := range a.Grants {
+		r, err := newRule(g)
+		if err != nil {
+			return nil, fmt.Errorf("grants[%d]: %w", i, err)
+		}
+		rules[i] = r
+	}
+	policy, err := grants.New(rules)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.ID
+	}
+	for _, name := range policy.UnknownConnectors(ids) {
+		a.logger.Warn("a grant names a connector that is not defined", zap.String("connector", name))
+	}
+	return policy, nil
+}
+
+// Validate checks the provisioned app. Everything it can check is checked
+// while provisioning, so there is nothing left.
+func (a *App) Validate() error { return nil }
+
+// Start implements caddy.App. Upstreams are contacted lazily, so there is
+// nothing to start.
 func (a *App) Start() error { return nil }
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
-// Handler serves the mcpgate endpoints of a site (/mcp, /connectors/...)
-// and passes every other request to the next handler.
-type Handler struct{}
-
-// CaddyModule returns the Caddy module information.
-func (Handler) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  "http.handlers.mcpgate",
-		New: func() caddy.Module { return new(Handler) },
+// Cleanup releases what this config generation holds: open agent streams
+// and idle upstream connections.
+func (a *App) Cleanup() error {
+	if a.mux != nil {
+		return a.mux.Close()
 	}
+	return nil
 }
 
 // Interface guards
 var (
-	_ caddy.App    = (*App)(nil)
-	_ caddy.Module = (*Handler)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

@@ -133,6 +133,16 @@ func (m *Mux) invalidate(connector string, kind *listKind) {
 	})
 }
 
+// lost records that a call to connector failed, and marks its lists stale
+// so that the next list asks the upstream again: a dead upstream's items
+// go missing rather than linger until the TTL.
+func (m *Mux) lost(connector string, err error) {
+	m.status.record(connector, err)
+	for _, kind := range listKinds {
+		m.invalidate(connector, kind)
+	}
+}
+
 // fetch gathers a whole list from the upstream, following cursors.
 func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) *list {
 	l := &list{fetched: m.now(), byName: map[string]int{}, byWire: map[string]int{}}

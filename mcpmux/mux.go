@@ -84,6 +84,10 @@ type Mux struct {
 	streams   listeners
 	origins   map[string]bool
 	closed    chan struct{}
+	ctx       context.Context // ends when the mux closes
+	cancel    context.CancelFunc
+	life      sync.Mutex // orders background starts before Close's wait
+	bg        sync.WaitGroup
 }
 
 type upstreamKey struct{ connector, credential string }
@@ -105,6 +109,7 @@ func New(opts Options) (*Mux, error) {
 		origins:   map[string]bool{},
 		closed:    make(chan struct{}),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range opts.AllowedOrigins {
 		m.origins[o] = true
 	}
@@ -187,13 +192,18 @@ func NewTransport() *http.Transport {
 
 // Close ends every agent stream and releases idle upstream connections.
 func (m *Mux) Close() error {
+	m.life.Lock()
 	select {
 	case <-m.closed:
+		m.life.Unlock()
 		return nil
 	default:
 	}
 	close(m.closed)
+	m.life.Unlock()
+	m.cancel()
 	m.sessions.closeAll()
+	m.bg.Wait()
 	if m.owned != nil {
 		m.owned.CloseIdleConnections()
 	}
@@ -214,9 +224,26 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	if u, ok := m.upstreams[key]; ok {
 		return u
 	}
-	u := &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, onNotify: m.upstreamNotified}
+	u := &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, now: m.now,
+		onNotify: m.upstreamNotified, background: m.background}
 	m.upstreams[key] = u
 	return u
+}
+
+// background runs f in a goroutine that Close waits for.
+func (m *Mux) background(f func(ctx context.Context)) {
+	m.life.Lock()
+	defer m.life.Unlock()
+	select {
+	case <-m.closed:
+		return
+	default:
+	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		f(m.ctx)
+	}()
 }
 
 // credential asks the credential source for (caller, connector).

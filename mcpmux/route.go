@@ -19,7 +19,9 @@ func (m *Mux) callTool(x *exchange, params []byte) *reply {
 	if !ok {
 		return failure(errorf(codeInvalidParams, "params.name must be a string"))
 	}
-	if x.scope == "" && name == builtinName {
+	// The built-in tool is listed only to a caller who can see a
+	// connector, and like every other item it is refused when not listed.
+	if x.scope == "" && name == builtinName && len(m.visible(x.view, "")) > 0 {
 		return m.callBuiltin(x)
 	}
 	c, it, rep := m.resolve(x, toolsKind, name)
@@ -116,7 +118,7 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 		return matches[0], orig, nil
 	}
 	return nil, "", failure(errorf(codeInvalidParams,
-		"resource %q is offered by more than one connector: read it as %s<connector>/%s, as resources/list shows", uri, uriScheme, uri))
+		"resource %q is ambiguous: more than one connector offers it; read it as %s<connector>/%s, as resources/list shows", uri, uriScheme, uri))
 }
 
 // matching returns the connectors with a granted item of kind that match
@@ -215,6 +217,9 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	}
 	rep, _, err := m.do(x.ctx, x.caller, c, method, params, x.rs.notify)
 	if err != nil {
+		if x.ctx.Err() == nil {
+			m.lost(c.ID, err)
+		}
 		return unavailable(c, err)
 	}
 	return rep

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.uber.org/zap"
@@ -63,11 +64,24 @@ type upstream struct {
 	// onNotify sees every notification the upstream sends, so that the
 	// mux can act on list_changed.
 	onNotify func(u *upstream, method string)
+	// background runs a goroutine for as long as the mux lives.
+	background func(func(ctx context.Context))
+
+	// now is the mux's clock, for remembering a failed connect.
+	now func() time.Time
 
 	nextID atomic.Int64
 
-	mu    sync.Mutex // held while connecting
-	state atomic.Pointer[upstreamState]
+	mu     sync.Mutex // held while connecting
+	state  atomic.Pointer[upstreamState]
+	failed atomic.Pointer[connectFailure]
+}
+
+// connectFailure is a failed connect, remembered for errorTTL so that a
+// dead or hung upstream costs an agent one timeout, not one per list kind.
+type connectFailure struct {
+	err error
+	at  time.Time
 }
 
 // ensure connects to the upstream unless it is connected: it asks
@@ -82,14 +96,26 @@ func (u *upstream) ensure(ctx context.Context, cred http.Header) (*upstreamState
 	if st := u.state.Load(); st != nil {
 		return st, nil
 	}
+	if f := u.failed.Load(); f != nil && u.now().Sub(f.at) < errorTTL {
+		return nil, f.err
+	}
 	st, err := u.discover(ctx, cred)
 	if err != nil && !errors.Is(err, ErrUnauthorized) && ctx.Err() == nil {
 		st, err = u.initialize(ctx, cred)
 	}
 	if err != nil {
+		// A refused credential is retried with a fresh one, and an agent
+		// that went away says nothing about the upstream.
+		if !errors.Is(err, ErrUnauthorized) && !errors.Is(err, context.Canceled) {
+			u.failed.Store(&connectFailure{err: err, at: u.now()})
+		}
 		return nil, err
 	}
+	u.failed.Store(nil)
 	u.state.Store(st)
+	if u.background != nil {
+		u.background(func(ctx context.Context) { u.listen(ctx, cred, st) })
+	}
 	return st, nil
 }
 
@@ -228,7 +254,21 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 	if err != nil {
 		return nil, err
 	}
-	h := req.Header
+	u.setHeaders(req.Header, cred, st)
+	if st.modern {
+		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(method), params) {
+			req.Header[k] = []string{v}
+		}
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, unreachable(ctx, err)
+	}
+	return resp, nil
+}
+
+// setHeaders sets the credential and the era's headers.
+func (u *upstream) setHeaders(h http.Header, cred http.Header, st *upstreamState) {
 	for k, v := range cred {
 		h[k] = v
 	}
@@ -241,16 +281,6 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 	if st.session != "" {
 		h[mcp.HeaderSessionID] = []string{st.session}
 	}
-	if st.modern {
-		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(method), params) {
-			h[k] = []string{v}
-		}
-	}
-	resp, err := u.client.Do(req)
-	if err != nil {
-		return nil, unreachable(ctx, err)
-	}
-	return resp, nil
 }
 
 // unreachable describes a transport failure without internal detail.

@@ -1,0 +1,141 @@
+package mcpgate
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// Handler serves the mcpgate endpoints of a site (/mcp, /connectors and
+// /connectors/{id}/mcp) and passes every other request to the next handler.
+type Handler struct {
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mcpgate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision finds the mcpgate app. With no global mcpgate block, Caddy
+// makes an empty one: the handler works and serves nothing.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("mcpgate")
+	if err != nil {
+		return err
+	}
+	h.app = app.(*App)
+	return nil
+}
+
+// ServeHTTP routes the gateway's endpoints.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	path := r.URL.Path
+	scope, ok := "", path == "/mcp"
+	if rest, under := strings.CutPrefix(path, "/connectors/"); under {
+		id, tail, _ := strings.Cut(rest, "/")
+		scope, ok = id, tail == "mcp"
+		if !ok {
+			return h.notFound(w)
+		}
+	}
+	if !ok && path != "/connectors" {
+		return next.ServeHTTP(w, r)
+	}
+	caller, known := h.caller(r)
+	if !known {
+		writeError(w, http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
+		return nil
+	}
+	if path == "/connectors" {
+		return h.serveConnectors(w, r, caller)
+	}
+	if _, defined := h.app.mux.Connector(scope); scope != "" && !defined {
+		return h.notFound(w)
+	}
+	h.app.mux.ServeMCP(w, r, caller, scope)
+	return nil
+}
+
+// serveConnectors answers GET /connectors with the caller's connectors.
+func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, caller grants.Caller) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "GET /connectors lists your connectors")
+		return nil
+	}
+	body, err := json.Marshal(map[string]any{"connectors": h.app.mux.Statuses(r.Context(), caller)})
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(body)
+	return err
+}
+
+func (h *Handler) notFound(w http.ResponseWriter) error {
+	writeError(w, http.StatusNotFound, "no such connector or endpoint")
+	return nil
+}
+
+// caller reads who is calling from the configured placeholders, and sets
+// {http.mcpgate.user} for the access log.
+func (h *Handler) caller(r *http.Request) (grants.Caller, bool) {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	id := strings.TrimSpace(repl.ReplaceAll(h.app.Identity, ""))
+	if id == "" {
+		return grants.Caller{}, false
+	}
+	repl.Set("http.mcpgate.user", id)
+	c := grants.Caller{ID: id}
+	if h.app.Groups != "" {
+		c.Groups = splitGroups(repl.ReplaceAll(h.app.Groups, ""))
+	}
+	return c, true
+}
+
+// splitGroups splits a list of groups on commas and white space, dropping
+// empty items and duplicates.
+func splitGroups(s string) []string {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	out := fields[:0]
+	seen := map[string]bool{}
+	for _, f := range fields {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// annotate sets the placeholders that tell access logs where a request
+// went.
+func annotate(r *http.Request, connector, name string) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.mcpgate.connector", connector)
+		repl.Set("http.mcpgate.tool", name)
+	}
+}
+
+// writeError writes a JSON error body.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,97 @@
+package mcpmux
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"go.uber.org/zap"
+)
+
+// Backoff bounds for an upstream notification stream that breaks.
+const (
+	listenRetryMin = time.Second
+	listenRetryMax = 30 * time.Second
+)
+
+// listenParams subscribes to every list_changed notification
+// (2026-07-28 subscriptions/listen).
+var listenParams = []byte(`{"notifications":{"toolsListChanged":true,"promptsListChanged":true,"resourcesListChanged":true}}`)
+
+// listen keeps a notification stream open to the upstream for as long as
+// the connection st is current, so that list_changed sent outside any
+// request still invalidates the cache: the GET stream of a legacy session,
+// or subscriptions/listen in the stateless era.
+func (u *upstream) listen(ctx context.Context, cred http.Header, st *upstreamState) {
+	wait := listenRetryMin
+	for u.state.Load() == st {
+		start := time.Now()
+		status := u.listenOnce(ctx, cred, st)
+		if status == http.StatusMethodNotAllowed || status == http.StatusUnauthorized || status == http.StatusNotFound {
+			// No stream on offer, or no longer welcome: calls will find
+			// out and reconnect, which starts a new listener.
+			return
+		}
+		if time.Since(start) > listenRetryMax {
+			wait = listenRetryMin
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, listenRetryMax)
+	}
+}
+
+// listenOnce reads one notification stream until it ends, and returns the
+// HTTP status it was answered with (0 when it could not connect).
+func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstreamState) int {
+	req, err := u.listenRequest(ctx, cred, st)
+	if err != nil {
+		return 0
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode
+	}
+	err = readEvents(resp.Body, func(data []byte) bool {
+		if kind, method, _ := classify(data); kind == kindNotification {
+			u.seen(method)
+		}
+		return u.state.Load() == st
+	})
+	if err != nil && ctx.Err() == nil {
+		u.logger.Debug("upstream notification stream broke", zap.String("connector", u.conn.ID), zap.Error(err))
+	}
+	return resp.StatusCode
+}
+
+// listenRequest builds the era's stream request.
+func (u *upstream) listenRequest(ctx context.Context, cred http.Header, st *upstreamState) (*http.Request, error) {
+	if !st.modern {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.conn.URL.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		u.setHeaders(req.Header, cred, st)
+		req.Header.Set("Accept", "text/event-stream")
+		return req, nil
+	}
+	id := strconv.AppendInt(nil, u.nextID.Add(1), 10)
+	body := appendEnvelope(id, "subscriptions/listen", u.params(st, listenParams))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	u.setHeaders(req.Header, cred, st)
+	req.Header.Set(mcp.HeaderMethod, "subscriptions/listen")
+	return req, nil
+}
