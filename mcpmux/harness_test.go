@@ -71,6 +71,12 @@ func startGateway(t testing.TB, conns []*connectors.Connector, rules []grants.Ru
 	return &gateway{mux: mux, srv: srv, URL: srv.URL}
 }
 
+// The agent's own secrets, which must never reach an upstream.
+const (
+	agentSecret = "agent-secret-canary"
+	agentCookie = "agent-cookie-canary"
+)
+
 // eras are the two ways an agent can talk to the gateway.
 var eras = []struct {
 	name string
@@ -83,7 +89,11 @@ var eras = []struct {
 // connect opens a real mcp-go client on path as user.
 func (g *gateway) connect(t testing.TB, path, user string, groups string, opts ...client.ClientOption) *client.Client {
 	t.Helper()
-	headers := map[string]string{"X-Test-User": user, "Authorization": "Bearer agent-secret-canary"}
+	headers := map[string]string{
+		"X-Test-User":   user,
+		"Authorization": "Bearer " + agentSecret,
+		"Cookie":        "session=" + agentCookie,
+	}
 	if groups != "" {
 		headers["X-Test-Groups"] = groups
 	}

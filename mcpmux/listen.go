@@ -64,7 +64,7 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 	}
 	err = readEvents(resp.Body, func(data []byte) bool {
 		if kind, method, _ := classify(data); kind == kindNotification {
-			u.seen(method)
+			u.notified(data, method, nil)
 		}
 		return u.state.Load() == st
 	})

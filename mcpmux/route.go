@@ -107,9 +107,11 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 			conns = nil
 		}
 	}
-	matches := m.matching(x, conns, resourcesKind, orig, exactURI)
+	matches, listed := m.matchingResource(x, conns, orig)
 	if len(matches) == 0 {
-		matches = m.matching(x, conns, templatesKind, orig, matchTemplate)
+		// A URI a connector lists is judged by the resource grants alone:
+		// a granted template must not open an ungranted resource.
+		matches = m.matching(x, unlisted(conns, listed), templatesKind, orig, matchTemplate)
 	}
 	switch len(matches) {
 	case 0:
@@ -141,6 +143,37 @@ func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKin
 }
 
 func exactURI(name, uri string) bool { return name == uri }
+
+// matchingResource returns the connectors that list uri as a resource the
+// caller is granted, and the set of all connectors that list it at all.
+func (m *Mux) matchingResource(x *exchange, conns []*connectors.Connector, uri string) ([]*connectors.Connector, map[string]bool) {
+	var out []*connectors.Connector
+	listed := map[string]bool{}
+	lists := m.gather(x, conns, resourcesKind)
+	for i, c := range conns {
+		if lists[i] == nil {
+			continue
+		}
+		if _, ok := lists[i].byName[uri]; ok {
+			listed[c.ID] = true
+			if x.view.Allows(grants.Resources, c.ID, uri, false) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, listed
+}
+
+// unlisted returns the connectors not in listed.
+func unlisted(conns []*connectors.Connector, listed map[string]bool) []*connectors.Connector {
+	var out []*connectors.Connector
+	for _, c := range conns {
+		if !listed[c.ID] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // complete routes completion/complete by its reference: a prompt by name,
 // or a resource template by its URI template.

@@ -87,6 +87,9 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 	msg, rerr := parseMessage(body)
 	if rerr == nil {
 		rerr = m.admit(w, x, msg, body)
+	} else {
+		// A message too broken to admit still gets its era's status.
+		x.modern = mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
 	}
 	if rerr != nil {
 		if rerr.Code != 0 {

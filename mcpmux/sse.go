@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"sync"
 )
 
 // sseWriter writes server-sent events to an agent.
@@ -65,12 +66,22 @@ type responder struct {
 	w      http.ResponseWriter
 	canSSE bool
 	modern bool
-	sse    *sseWriter
+
+	// mu orders notifications, which may come from the reader of another
+	// upstream stream, with the final message; nothing is written after it.
+	mu   sync.Mutex
+	sse  *sseWriter
+	done bool
 }
 
 // notify relays a notification to the agent, switching to SSE.
 func (rs *responder) notify(msg []byte) {
 	if !rs.canSSE {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.done {
 		return
 	}
 	if rs.sse == nil {
@@ -82,6 +93,9 @@ func (rs *responder) notify(msg []byte) {
 // respond writes the final message with the given status (used only when
 // the answer is still plain JSON).
 func (rs *responder) respond(msg []byte, status int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.done = true
 	if rs.sse != nil {
 		_ = rs.sse.send(msg)
 		return

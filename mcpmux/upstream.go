@@ -70,7 +70,8 @@ type upstream struct {
 	// now is the mux's clock, for remembering a failed connect.
 	now func() time.Time
 
-	nextID atomic.Int64
+	nextID   atomic.Int64
+	progress progressRoutes
 
 	mu     sync.Mutex // held while connecting
 	state  atomic.Pointer[upstreamState]
@@ -182,6 +183,8 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 // call sends one request, connecting first and reconnecting once when a
 // legacy session has expired.
 func (u *upstream) call(ctx context.Context, cred http.Header, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
+	params, forget := u.progress.track(params, sink)
+	defer forget()
 	for attempt := 0; ; attempt++ {
 		st, err := u.ensure(ctx, cred)
 		if err != nil {
@@ -390,10 +393,7 @@ func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstrea
 		kind, method, msgID := classify(data)
 		switch kind {
 		case kindNotification:
-			u.seen(method)
-			if sink != nil {
-				sink(data)
-			}
+			u.notified(data, method, sink)
 		case kindRequest:
 			go u.refuse(context.WithoutCancel(ctx), cred, st, msgID, method)
 		case kindResponse:
@@ -419,6 +419,32 @@ func (u *upstream) seen(method string) {
 	if u.onNotify != nil {
 		u.onNotify(u, method)
 	}
+}
+
+// notified acts on a notification from any of the upstream's streams:
+// progress goes to the request whose token it carries, wherever it came
+// from; anything else on a request's own stream goes to that request's
+// agent (sink, nil on the notification stream); and the mux sees every
+// method.
+func (u *upstream) notified(data []byte, method string, sink notifySink) {
+	u.seen(method)
+	switch {
+	case method == progressMethod:
+		if !u.progress.deliver(data) {
+			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
+		}
+	case sink != nil && u.ownsStreams() && !strings.HasSuffix(method, "/list_changed"):
+		sink(data)
+	}
+}
+
+// ownsStreams reports whether every notification on a request's stream
+// belongs to that request. A 2026-07-28 connection has no shared session;
+// a legacy session may hand any of its notifications to any stream, so
+// only progress, which carries a routable token, is relayed from it.
+func (u *upstream) ownsStreams() bool {
+	st := u.state.Load()
+	return st != nil && st.modern
 }
 
 // refuse answers a request from the upstream (sampling, elicitation,

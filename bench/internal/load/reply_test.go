@@ -1,0 +1,56 @@
+package load
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEnvelope(t *testing.T) {
+	tests := []struct {
+		msg, result, rpcErr string
+		bad                 bool
+	}{
+		{msg: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a\"}"}]}}`, result: `{"tools":[{"name":"a\"}"}]}`},
+		{msg: ` { "id" : 1 , "error" : {"code":-32601,"message":"x"} } `, rpcErr: `{"code":-32601,"message":"x"}`},
+		{msg: `{"jsonrpc":"2.0","id":1,"result":null}`, result: `null`},
+		{msg: `{"jsonrpc":"2.0","method":"notifications/progress","params":{"result":1}}`},
+		{msg: `{"id":1,"result":{"a":[1,2`, bad: true},
+		{msg: `[{"id":1,"result":{}}]`, bad: true},
+		{msg: `{"`, bad: true},
+		{msg: ``, bad: true},
+	}
+	for _, tt := range tests {
+		result, rpcErr, err := envelope([]byte(tt.msg))
+		if (err != nil) != tt.bad || string(result) != tt.result || string(rpcErr) != tt.rpcErr {
+			t.Errorf("envelope(%q) = %q, %q, %v", tt.msg, result, rpcErr, err)
+		}
+	}
+}
+
+func TestCheckReply(t *testing.T) {
+	sse := "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n" +
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\n" + "data: \"result\":{\"content\":[]}}\n\n"
+	tests := []struct {
+		name, ct, body string
+		status         int
+		isCall         bool
+		wantErr        string
+	}{
+		{"json result", "application/json", `{"id":1,"result":{"content":[]}}`, 200, true, ""},
+		{"tool error", "application/json; charset=utf-8", `{"id":1,"result":{"isError":true}}`, 200, true, "tool error"},
+		{"isError ignored for lists", "application/json", `{"id":1,"result":{"isError":true}}`, 200, false, ""},
+		{"rpc error", "application/json", `{"id":1,"error":{"code":-32602,"message":"no such tool"}}`, 200, true, "-32602: no such tool"},
+		{"sse result", "text/event-stream", sse, 200, true, ""},
+		{"sse without response", "text/event-stream", "data: {\"method\":\"x\"}\n\n", 200, true, "no JSON-RPC response"},
+		{"http error", "application/json", `{}`, 404, true, "HTTP 404"},
+		{"other type", "text/plain", `hi`, 200, true, "Content-Type"},
+	}
+	for _, tt := range tests {
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{"Content-Type": {tt.ct}}}
+		err := checkReply(resp, []byte(tt.body), tt.isCall)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}

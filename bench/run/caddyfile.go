@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// globalOptions are shared by every Caddy the orchestrator starts: no admin
+// endpoint to collide on, no certificates, loopback only, and a short
+// grace period so that stopping is quick.
+const globalOptions = `	admin off
+	auto_https off
+	persist_config off
+	default_bind 127.0.0.1
+	grace_period 1s
+`
+
+// proxyCaddyfile is a plain reverse proxy to one upstream, with Caddy's
+// default transport settings: the baseline that mcpgate is compared with.
+func proxyCaddyfile(addr, upstreamHostPort string) string {
+	return fmt.Sprintf("{\n%s}\n\nhttp://%s {\n\treverse_proxy %s\n}\n", globalOptions, addr, upstreamHostPort)
+}
+
+// gatewayCaddyfile serves one connector per upstream URL, named by ids,
+// all granted to the literal identity "bench".
+func gatewayCaddyfile(addr string, ids, urls []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "{\n%s\tmcpgate {\n\t\tidentity bench\n", globalOptions)
+	for i, id := range ids {
+		fmt.Fprintf(&b, "\t\tconnector %s {\n\t\t\turl %s\n\t\t}\n", id, urls[i])
+	}
+	fmt.Fprintf(&b, "\t\tgrant {\n\t\t\tsrc *\n\t\t\tconnectors %s\n\t\t}\n\t}\n}\n", strings.Join(ids, " "))
+	fmt.Fprintf(&b, "\nhttp://%s {\n\tmcpgate\n}\n", addr)
+	return b.String()
+}

@@ -1,0 +1,509 @@
+package mcpgate
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("mcpgate", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("mcpgate", parseHandler)
+	httpcaddyfile.RegisterDirectiveOrder("mcpgate", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseGlobal sets up the mcpgate app from the global option of the same
+// name. Every value is checked here, so that `caddy validate` reports a
+// mistake with its file and line. Syntax:
+//
+//	mcpgate {
+//		public_url       <url>
+//		identity         <placeholder or literal>
+//		groups           <placeholder>
+//		tool_separator   _|__
+//		max_request_body <size>
+//		list_cache_ttl   <duration>
+//		connector <id> {
+//			...
+//		}
+//		grant {
+//			...
+//		}
+//	}
+func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
+	d.Next() // consume option name
+	if existing != nil {
+		return nil, d.Err("mcpgate is already configured; use one mcpgate block")
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	app := new(App)
+	seen := make(map[string]bool)
+	defined := make(map[string]caddyfile.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "public_url":
+			err = setString(d, seen, &app.PublicURL, checkPublicURL)
+		case "identity":
+			err = setString(d, seen, &app.Identity, nonEmpty("identity"))
+		case "groups":
+			err = setString(d, seen, &app.Groups, nonEmpty("groups"))
+		case "tool_separator":
+			err = setString(d, seen, &app.ToolSeparator, checkSeparator)
+		case "max_request_body":
+			err = setSize(d, seen, &app.MaxRequestBody)
+		case "list_cache_ttl":
+			err = setDuration(d, seen, &app.ListCacheTTL)
+		case "connector":
+			var c ConnectorConfig
+			c, err = parseConnector(d, defined)
+			app.Connectors = append(app.Connectors, c)
+		case "grant":
+			var g GrantConfig
+			g, err = parseGrant(d)
+			app.Grants = append(app.Grants, g)
+		default:
+			return nil, d.Errf("unrecognized mcpgate option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return httpcaddyfile.App{Name: "mcpgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseConnector parses one connector block. defined maps the ids seen so
+// far to where they were declared, so that a duplicate can point at the
+// first one. Syntax:
+//
+//	connector <id> {
+//		url     <url>
+//		auth    bearer <token>
+//		auth    header <name> <value>
+//		timeout <duration>
+//		tools {
+//			...
+//		}
+//	}
+func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) (ConnectorConfig, error) {
+	var c ConnectorConfig
+	if !d.AllArgs(&c.ID) {
+		return c, d.ArgErr()
+	}
+	if err := connectors.ValidateID(c.ID); err != nil {
+		return c, d.WrapErr(err)
+	}
+	if first, ok := defined[c.ID]; ok {
+		return c, d.Errf("connector %q is already defined at %s:%d", c.ID, first.File, first.Line)
+	}
+	start := d.Token()
+	defined[c.ID] = start
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "url":
+			err = setString(d, seen, &c.URL, checkURL)
+		case "auth":
+			if err = once(d, seen); err == nil {
+				c.Auth, err = parseAuth(d)
+			}
+		case "timeout":
+			err = setDuration(d, seen, &c.Timeout)
+		case "tools":
+			if err = once(d, seen); err == nil {
+				c.Tools, err = parseTools(d)
+			}
+		default:
+			return c, d.Errf("unrecognized connector subdirective %q", d.Val())
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+	if c.URL == "" {
+		return c, errAt(start, "connector %q: url is required", c.ID)
+	}
+	return c, nil
+}
+
+// authType is the shape of an auth type keyword. An unknown type is quoted
+// in the error only when it has this shape: a lone value after "auth" is
+// more likely a token written without its type, and a token is a secret.
+var authType = regexp.MustCompile(`^[a-z][a-z_]{0,15}$`)
+
+// parseAuth parses a connector's auth line. The token and the header value
+// are secrets, usually placeholders such as {env.NAME} or {file./path}: no
+// error here names them, so that they never reach a terminal or a log.
+// Syntax:
+//
+//	auth bearer <token>
+//	auth header <name> <value>
+func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Err("auth needs a type: bearer or header")
+	}
+	a := &AuthConfig{Type: args[0]}
+	switch {
+	case a.Type == "bearer" && len(args) == 2:
+		a.Token = args[1]
+	case a.Type == "bearer":
+		return nil, d.Err("auth bearer takes one value: the token")
+	case a.Type == "header" && len(args) == 3:
+		a.Header, a.Value = args[1], args[2]
+	case a.Type == "header":
+		return nil, d.Err("auth header takes two values: the header name and its value")
+	case len(args) > 1 && authType.MatchString(a.Type):
+		return nil, d.Errf("auth type %q must be bearer or header", a.Type)
+	default:
+		return nil, d.Err("auth type must be bearer or header, followed by the credential")
+	}
+	if err := checkAuth(a); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	return a, nil
+}
+
+// parseTools parses a connector's tools block. allow may repeat and
+// accumulates; each tool takes at most one operation. Syntax:
+//
+//	tools {
+//		allow     <tool...>
+//		operation <tool> read|write
+//	}
+func parseTools(d *caddyfile.Dispenser) (*ToolsConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	t := new(ToolsConfig)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "allow":
+			err = appendUnique(d, &t.Allow, nonEmpty("tool name"))
+		case "operation":
+			err = addOperation(d, t)
+		default:
+			return nil, d.Errf("unrecognized tools subdirective %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// parseGrant parses one grant block. The list keywords may repeat and
+// accumulate. A pattern naming a connector that is not defined is not an
+// error here: provisioning warns about it. Syntax:
+//
+//	grant {
+//		src        <source...>
+//		role       user|admin
+//		connectors <id-or-glob...>
+//		tools      <glob...>
+//		resources  <glob...>
+//		templates  <glob...>
+//		prompts    <glob...>
+//		operations read
+//	}
+func parseGrant(d *caddyfile.Dispenser) (GrantConfig, error) {
+	var g GrantConfig
+	start := d.Token()
+	if d.NextArg() {
+		return g, d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "src":
+			err = appendUnique(d, &g.Sources, grants.ValidateSource)
+		case "role":
+			err = setString(d, seen, &g.Role, checkRole)
+		case "connectors":
+			err = appendUnique(d, &g.Connectors, grants.ValidateConnectorPattern)
+		case "tools":
+			err = appendUnique(d, &g.Tools, grants.ValidatePattern)
+		case "resources":
+			err = appendUnique(d, &g.Resources, grants.ValidatePattern)
+		case "templates":
+			err = appendUnique(d, &g.Templates, grants.ValidatePattern)
+		case "prompts":
+			err = appendUnique(d, &g.Prompts, grants.ValidatePattern)
+		case "operations":
+			err = setString(d, seen, &g.Operations, checkGrantOperations)
+		default:
+			return g, d.Errf("unrecognized grant subdirective %q", d.Val())
+		}
+		if err != nil {
+			return g, err
+		}
+	}
+	return g, checkGrant(start, g)
+}
+
+// parseHandler sets up the mcpgate handler from the directive of the same
+// name.
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. The
+// directive has no arguments and no block: what the gateway serves is
+// configured once, in the global mcpgate option, and shared by every site.
+// Syntax:
+//
+//	mcpgate
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Err("the mcpgate directive takes no block; configure the gateway in the global mcpgate option")
+	}
+	return nil
+}
+
+// once refuses a second occurrence of a single-valued keyword in a block.
+func once(d *caddyfile.Dispenser, seen map[string]bool) error {
+	if seen[d.Val()] {
+		return d.Errf("%s is already set", d.Val())
+	}
+	seen[d.Val()] = true
+	return nil
+}
+
+// single returns the only argument of a single-valued keyword.
+func single(d *caddyfile.Dispenser, seen map[string]bool) (string, error) {
+	if err := once(d, seen); err != nil {
+		return "", err
+	}
+	var v string
+	if !d.AllArgs(&v) {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+// setString sets *dst to the keyword's argument once check accepts it.
+func setString(d *caddyfile.Dispenser, seen map[string]bool, dst *string, check func(string) error) error {
+	v, err := single(d, seen)
+	if err != nil {
+		return err
+	}
+	if err := check(v); err != nil {
+		return d.WrapErr(err)
+	}
+	*dst = v
+	return nil
+}
+
+// setDuration sets *dst to the keyword's argument, a positive duration.
+func setDuration(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Duration) error {
+	kw := d.Val()
+	v, err := single(d, seen)
+	if err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return d.Errf("%s %q: %v", kw, v, err)
+	}
+	if dur <= 0 {
+		return d.Errf("%s %q must be positive", kw, v)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// setSize sets *dst to the keyword's argument, a positive size such as
+// 4MiB or 512KB, read the way Caddy's request_body reads max_size.
+func setSize(d *caddyfile.Dispenser, seen map[string]bool, dst *int64) error {
+	kw := d.Val()
+	v, err := single(d, seen)
+	if err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil {
+		return d.Errf("%s %q: %v", kw, v, err)
+	}
+	if n == 0 || n > math.MaxInt64 {
+		return d.Errf("%s %q must be positive and fit in 63 bits", kw, v)
+	}
+	*dst = int64(n)
+	return nil
+}
+
+// appendUnique appends the keyword's arguments to *dst, each accepted by
+// check, refusing one that is already listed.
+func appendUnique(d *caddyfile.Dispenser, dst *[]string, check func(string) error) error {
+	kw := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	for _, a := range args {
+		if err := check(a); err != nil {
+			return d.WrapErr(err)
+		}
+		if slices.Contains(*dst, a) {
+			return d.Errf("%s: %q is listed twice", kw, a)
+		}
+		*dst = append(*dst, a)
+	}
+	return nil
+}
+
+// addOperation records a tool's operation fact, refusing a second one for
+// the same tool.
+func addOperation(d *caddyfile.Dispenser, t *ToolsConfig) error {
+	var tool, op string
+	if !d.AllArgs(&tool, &op) {
+		return d.ArgErr()
+	}
+	if _, err := connectors.ParseOperation(op); err != nil {
+		return d.WrapErr(err)
+	}
+	if prev, ok := t.Operations[tool]; ok {
+		return d.Errf("tool %q already has operation %s", tool, prev)
+	}
+	if t.Operations == nil {
+		t.Operations = make(map[string]string)
+	}
+	t.Operations[tool] = op
+	return nil
+}
+
+// errAt returns an error positioned at tok instead of at the dispenser's
+// current token, for a block whose mistake is only known at its end.
+func errAt(tok caddyfile.Token, format string, args ...any) error {
+	d := caddyfile.NewDispenser([]caddyfile.Token{tok})
+	d.Next()
+	return d.Errf(format, args...)
+}
+
+// hasPlaceholder reports whether v holds a placeholder such as {env.NAME},
+// whose value is only known when the config is provisioned.
+func hasPlaceholder(v string) bool {
+	open := strings.IndexByte(v, '{')
+	return open >= 0 && strings.IndexByte(v[open:], '}') > 0
+}
+
+// nonEmpty returns a check that refuses an empty value of the named field.
+func nonEmpty(field string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return fmt.Errorf("%s must not be empty", field)
+		}
+		return nil
+	}
+}
+
+// checkPublicURL accepts an absolute http or https URL with a host, and
+// perhaps a path, under which the gateway's links are built.
+func checkPublicURL(v string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("public_url %q: %v", v, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("public_url %q: scheme must be http or https", v)
+	case u.Host == "":
+		return fmt.Errorf("public_url %q: has no host", v)
+	case u.User != nil:
+		return fmt.Errorf("public_url %q: must not have credentials", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("public_url %q: must not have a query or a fragment", v)
+	}
+	return nil
+}
+
+// checkSeparator accepts the two tool separators. Both are safe because a
+// connector id has no underscore.
+func checkSeparator(v string) error {
+	if v != "_" && v != "__" {
+		return fmt.Errorf("tool_separator %q must be _ or __", v)
+	}
+	return nil
+}
+
+// checkURL checks a connector's URL, unless a placeholder makes it known
+// only at provisioning.
+func checkURL(v string) error {
+	if hasPlaceholder(v) {
+		return nil
+	}
+	_, err := connectors.ParseURL(v)
+	return err
+}
+
+// checkAuth checks the credential's shape with the connectors package,
+// which never echoes a secret. A value holding a placeholder is resolved
+// at provisioning, so a well-formed stand-in takes its place here.
+func checkAuth(a *AuthConfig) error {
+	literal := func(v, standIn string) string {
+		if hasPlaceholder(v) {
+			return standIn
+		}
+		return v
+	}
+	return connectors.Auth{
+		Type:  connectors.AuthType(a.Type),
+		Token: literal(a.Token, "placeholder"),
+		Name:  literal(a.Header, "X-Placeholder"),
+		Value: literal(a.Value, "placeholder"),
+	}.Validate()
+}
+
+// checkRole accepts the roles the grants package knows.
+func checkRole(v string) error {
+	_, err := grants.ParseRole(v)
+	return err
+}
+
+// checkGrantOperations accepts "read", the only restriction a grant can
+// make; leaving operations out allows writes too.
+func checkGrantOperations(v string) error {
+	if v != string(connectors.Read) {
+		return fmt.Errorf("operations %q must be read (leave it out to allow writes)", v)
+	}
+	return nil
+}
+
+// checkGrant checks a parsed grant as a whole; its errors point at the
+// grant's first line.
+func checkGrant(start caddyfile.Token, g GrantConfig) error {
+	if len(g.Sources) == 0 {
+		return errAt(start, "grant has no src")
+	}
+	if len(g.Connectors)+len(g.Tools)+len(g.Resources)+len(g.Templates)+len(g.Prompts) == 0 {
+		return errAt(start, "grant names no connectors and no items")
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

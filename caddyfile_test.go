@@ -1,0 +1,177 @@
+package mcpgate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// TestCaddyfileAdapt adapts every golden file in testdata/caddyfile_adapt:
+// a Caddyfile, a line of ten dashes, then the JSON it must adapt to, as in
+// Caddy's own caddytest/integration/caddyfile_adapt.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, expected, ok := strings.Cut(string(data), "----------")
+			if !ok {
+				t.Fatal("no ---------- line between the Caddyfile and the JSON")
+			}
+			input = strings.TrimSpace(input) + "\n"
+			if w, different := caddyfile.FormattingDifference(file, []byte(input)); different {
+				t.Errorf("the Caddyfile is not formatted: %s:%d: %s", file, w.Line, w.Message)
+			}
+			if !caddytest.CompareAdapt(t, file, input, "caddyfile", strings.TrimSpace(expected)) {
+				t.Error("adapted JSON differs from the golden JSON (diff on stdout)")
+			}
+		})
+	}
+}
+
+// global wraps the lines of a global mcpgate block in a Caddyfile, so that
+// the first line of body is line 3 of the file.
+func global(body string) string {
+	return "{\n\tmcpgate {\n" + body + "\n\t}\n}\n"
+}
+
+// canary stands for a secret in the error cases: no error may contain it.
+const canary = "s3cr3t"
+
+// TestCaddyfileErrors adapts bad Caddyfiles and checks that each error says
+// what is wrong, names the file and line, and never echoes a secret.
+func TestCaddyfileErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		caddyfile string
+		want      string
+		line      int
+	}{
+		// global options
+		{"unknown option", global("publicurl https://mcp.example.com"), `unrecognized mcpgate option "publicurl"`, 3},
+		{"option argument", "{\n\tmcpgate on {\n\t}\n}\n", "wrong argument count", 2},
+		{"second mcpgate block", "{\n\tmcpgate {\n\t}\n\tmcpgate {\n\t}\n}\n", "mcpgate is already configured", 4},
+		{"duplicate public_url", global("public_url https://a.example.com\npublic_url https://b.example.com"), "public_url is already set", 4},
+		{"public_url scheme", global("public_url ftp://mcp.example.com"), "scheme must be http or https", 3},
+		{"public_url relative", global("public_url /mcp"), "scheme must be http or https", 3},
+		{"public_url no host", global("public_url https:///mcp"), "has no host", 3},
+		{"public_url query", global("public_url https://mcp.example.com/?a=b"), "must not have a query or a fragment", 3},
+		{"public_url fragment", global("public_url https://mcp.example.com/#x"), "must not have a query or a fragment", 3},
+		{"public_url credentials", global("public_url https://u:" + canary + "@mcp.example.com"), "must not have credentials", 3},
+		{"public_url no argument", global("public_url"), "wrong argument count", 3},
+		{"duplicate identity", global("identity {http.auth.user.id}\nidentity local"), "identity is already set", 4},
+		{"identity two arguments", global("identity alice bob"), "wrong argument count", 3},
+		{"identity empty", global(`identity ""`), "identity must not be empty", 3},
+		{"groups two arguments", global("groups a b"), "wrong argument count", 3},
+		{"duplicate groups", global("groups {a}\ngroups {b}"), "groups is already set", 4},
+		{"duplicate tool_separator", global("tool_separator _\ntool_separator __"), "tool_separator is already set", 4},
+		{"bad tool_separator", global("tool_separator -"), `tool_separator "-" must be _ or __`, 3},
+		{"bad size", global("max_request_body lots"), `max_request_body "lots"`, 3},
+		{"zero size", global("max_request_body 0"), "must be positive", 3},
+		{"bad duration", global("list_cache_ttl soon"), `list_cache_ttl "soon"`, 3},
+		{"negative duration", global("list_cache_ttl -5m"), "must be positive", 3},
+
+		// connectors
+		{"id uppercase", global("connector Notion {\nurl https://mcp.notion.com/mcp\n}"), `connector id "Notion" must match`, 3},
+		{"id underscore", global("connector my_notion {\nurl https://mcp.notion.com/mcp\n}"), `connector id "my_notion" must match`, 3},
+		{"id too long", global("connector " + strings.Repeat("a", 33) + " {\nurl https://mcp.notion.com/mcp\n}"), "at most 32", 3},
+		{"id reserved", global("connector mcpgate {\nurl https://mcp.notion.com/mcp\n}"), "is reserved", 3},
+		{"id missing", global("connector {\nurl https://mcp.notion.com/mcp\n}"), "wrong argument count", 3},
+		{"id two arguments", global("connector a b {\nurl https://mcp.notion.com/mcp\n}"), "wrong argument count", 3},
+		{"duplicate id", global("connector notion {\nurl https://a.example.com/mcp\n}\nconnector notion {\nurl https://b.example.com/mcp\n}"), `connector "notion" is already defined at Caddyfile:3`, 6},
+		{"missing url", global("connector notion {\ntimeout 5s\n}"), `connector "notion": url is required`, 3},
+		{"missing block", global("connector notion"), `connector "notion": url is required`, 3},
+		{"duplicate url", global("connector notion {\nurl https://a.example.com/mcp\nurl https://b.example.com/mcp\n}"), "url is already set", 5},
+		{"url scheme", global("connector notion {\nurl ftp://mcp.notion.com/mcp\n}"), "scheme must be http or https", 4},
+		{"url no host", global("connector notion {\nurl mcp.notion.com/mcp\n}"), "scheme must be http or https", 4},
+		{"url credentials", global("connector notion {\nurl https://u:" + canary + "@mcp.notion.com/mcp\n}"), "credentials belong in the auth line", 4},
+		{"unknown connector subdirective", global("connector notion {\nurl https://mcp.notion.com/mcp\nheaders x\n}"), `unrecognized connector subdirective "headers"`, 5},
+		{"bad timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 5 s\n}"), "wrong argument count", 5},
+		{"zero timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 0s\n}"), `timeout "0s" must be positive`, 5},
+		{"duplicate timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 5s\ntimeout 6s\n}"), "timeout is already set", 6},
+
+		// auth: every case carries the canary where a secret would be
+		{"duplicate auth", global("connector c {\nurl https://c.example.com/mcp\nauth bearer {env.A}\nauth bearer " + canary + "\n}"), "auth is already set", 6},
+		{"auth no type", global("connector c {\nurl https://c.example.com/mcp\nauth\n}"), "auth needs a type", 5},
+		{"auth unknown type", global("connector c {\nurl https://c.example.com/mcp\nauth basic " + canary + "\n}"), `auth type "basic" must be bearer or header`, 5},
+		{"auth lone token", global("connector c {\nurl https://c.example.com/mcp\nauth " + canary + "\n}"), "auth type must be bearer or header", 5},
+		{"auth token as type", global("connector c {\nurl https://c.example.com/mcp\nauth Bearer-" + canary + " x\n}"), "auth type must be bearer or header", 5},
+		{"bearer no token", global("connector c {\nurl https://c.example.com/mcp\nauth bearer\n}"), "auth bearer takes one value", 5},
+		{"bearer two values", global("connector c {\nurl https://c.example.com/mcp\nauth bearer " + canary + " " + canary + "2\n}"), "auth bearer takes one value", 5},
+		{"bearer token with space", global("connector c {\nurl https://c.example.com/mcp\nauth bearer \"" + canary + " x\"\n}"), "token has white space", 5},
+		{"bearer empty token", global("connector c {\nurl https://c.example.com/mcp\nauth bearer \"\"\n}"), "token is empty", 5},
+		{"header one value", global("connector c {\nurl https://c.example.com/mcp\nauth header X-Api-Key\n}"), "auth header takes two values", 5},
+		{"header three values", global("connector c {\nurl https://c.example.com/mcp\nauth header X-Api-Key " + canary + " " + canary + "\n}"), "auth header takes two values", 5},
+		{"header bad name", global("connector c {\nurl https://c.example.com/mcp\nauth header \"X Key\" " + canary + "\n}"), `"X Key" is not a valid header name`, 5},
+		{"header forbidden", global("connector c {\nurl https://c.example.com/mcp\nauth header Mcp-Session-Id " + canary + "\n}"), "does not let a credential set Mcp-Session-Id", 5},
+		{"header value spaces", global("connector c {\nurl https://c.example.com/mcp\nauth header X-Api-Key \" " + canary + "\"\n}"), "surrounding white space", 5},
+
+		// tools
+		{"unknown tools subdirective", global("connector c {\nurl https://c.example.com/mcp\ntools {\ndeny search\n}\n}"), `unrecognized tools subdirective "deny"`, 6},
+		{"tools argument", global("connector c {\nurl https://c.example.com/mcp\ntools all\n}"), "wrong argument count", 5},
+		{"duplicate tools", global("connector c {\nurl https://c.example.com/mcp\ntools {\nallow a\n}\ntools {\nallow b\n}\n}"), "tools is already set", 8},
+		{"allow nothing", global("connector c {\nurl https://c.example.com/mcp\ntools {\nallow\n}\n}"), "wrong argument count", 6},
+		{"duplicate allow", global("connector c {\nurl https://c.example.com/mcp\ntools {\nallow search fetch\nallow search\n}\n}"), `allow: "search" is listed twice`, 7},
+		{"bad operation", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search delete\n}\n}"), `operation "delete" must be read or write`, 6},
+		{"operation one argument", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search\n}\n}"), "wrong argument count", 6},
+		{"operation twice", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search read\noperation search write\n}\n}"), `tool "search" already has operation read`, 7},
+
+		// grants
+		{"grant argument", global("grant all {\nsrc *\nconnectors *\n}"), "wrong argument count", 3},
+		{"grant without src", global("grant {\nconnectors notion\n}"), "grant has no src", 3},
+		{"grant empty", global("grant {\n}"), "grant has no src", 3},
+		{"grant no connectors or items", global("grant {\nsrc *\nrole admin\n}"), "grant names no connectors and no items", 3},
+		{"bad src", global("grant {\nsrc alice\nconnectors *\n}"), `source "alice": want *, user:<id> or group:<name>`, 4},
+		{"empty src", global("grant {\nsrc group:\nconnectors *\n}"), `source "group:": empty group`, 4},
+		{"duplicate src", global("grant {\nsrc user:alice\nsrc user:alice\nconnectors *\n}"), `src: "user:alice" is listed twice`, 5},
+		{"bad role", global("grant {\nsrc *\nrole owner\nconnectors *\n}"), `role "owner": want user or admin`, 5},
+		{"duplicate role", global("grant {\nsrc *\nrole user\nrole admin\nconnectors *\n}"), "role is already set", 6},
+		{"bad connector pattern", global("grant {\nsrc *\nconnectors Notion\n}"), `connector pattern "Notion" may hold only`, 5},
+		{"connector pattern double star", global("grant {\nsrc *\nconnectors **\n}"), "may not contain **", 5},
+		{"glob partial double star", global("grant {\nsrc *\ntools notion/a**\n}"), `pattern "notion/a**": ** must be a whole segment`, 5},
+		{"glob without item", global("grant {\nsrc *\ntools notion\n}"), `pattern "notion" names no item`, 5},
+		{"bad resources glob", global("grant {\nsrc *\nresources Notion/*\n}"), `pattern "Notion/*": connector part`, 5},
+		{"bad templates glob", global("grant {\nsrc *\ntemplates x\n}"), `pattern "x" names no item`, 5},
+		{"bad prompts glob", global("grant {\nsrc *\nprompts notion/**x\n}"), "** must be a whole segment", 5},
+		{"bad operations", global("grant {\nsrc *\nconnectors *\noperations write\n}"), `operations "write" must be read`, 6},
+		{"duplicate operations", global("grant {\nsrc *\nconnectors *\noperations read\noperations read\n}"), "operations is already set", 7},
+		{"unknown grant subdirective", global("grant {\nsrc *\nconnector notion\n}"), `unrecognized grant subdirective "connector"`, 5},
+
+		// the handler directive
+		{"directive argument", "example.com {\n\tmcpgate notion\n}\n", "wrong argument count", 2},
+		{"directive block", "example.com {\n\tmcpgate {\n\t\tconnector notion\n\t}\n}\n", "takes no block", 3},
+	}
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := adapter.Adapt([]byte(tt.caddyfile), map[string]any{"filename": "Caddyfile"})
+			if err == nil {
+				t.Fatalf("adapted without error; want %q", tt.want)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not contain %q", msg, tt.want)
+			}
+			at := regexp.MustCompile(fmt.Sprintf(`\bCaddyfile:%d\b`, tt.line))
+			if !at.MatchString(msg) {
+				t.Errorf("error %q is not at Caddyfile:%d", msg, tt.line)
+			}
+			if strings.Contains(msg, canary) {
+				t.Errorf("error %q echoes a secret", msg)
+			}
+		})
+	}
+}

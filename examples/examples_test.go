@@ -1,0 +1,137 @@
+package examples_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/mcpgate/caddy-mcpgate"
+	"github.com/mcpgate/caddy-mcpgate/examples/demo"
+)
+
+// Ports of their own, so that these tests never meet the root package's
+// integration tests, which go test may run at the same time.
+const (
+	adminPort = 2998
+	addr      = "127.0.0.1:9180"
+)
+
+// runExample loads an example Caddyfile into a real Caddy, with env set.
+func runExample(t *testing.T, file string, env map[string]string) {
+	t.Helper()
+	env["MCPGATE_ADMIN"] = "localhost:2998"
+	env["MCPGATE_ADDR"] = addr
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+	tester.InitServer(string(raw), "caddyfile")
+}
+
+// demoUpstream serves the demo MCP server, requiring header to equal value
+// when header is set.
+func demoUpstream(t *testing.T, header, value string) string {
+	h := demo.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if header != "" && r.Header.Get(header) != value {
+			http.Error(w, "missing credential", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// agent connects a real MCP client to the example's /mcp.
+func agent(t *testing.T, headers map[string]string, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP("http://"+addr+"/mcp", transport.WithHTTPHeaders(headers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func tools(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+func TestQuickstart(t *testing.T) {
+	runExample(t, "quickstart/Caddyfile", map[string]string{"DEMO_URL": demoUpstream(t, "", "")})
+	for _, opts := range [][]client.ClientOption{nil, {client.WithProtocolVersion(mcp.ProtocolVersion20251125)}} {
+		c := agent(t, nil, opts...)
+		names := tools(t, c)
+		for _, want := range []string{"demo_echo", "demo_add", "demo_notes_append", "mcpgate_list_connectors"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("%s is not listed: %v", want, names)
+			}
+		}
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "demo_add"
+		req.Params.Arguments = map[string]any{"a": 2, "b": 3}
+		res, err := c.CallTool(context.Background(), req)
+		if err != nil || res.IsError {
+			t.Fatalf("demo_add: %v %+v", err, res)
+		}
+	}
+}
+
+func TestTeam(t *testing.T) {
+	runExample(t, "team.caddyfile", map[string]string{
+		"DEMO_URL":   demoUpstream(t, "Authorization", "Bearer demo-secret"),
+		"DEMO_TOKEN": "demo-secret",
+		"NOTES_URL":  demoUpstream(t, "X-Api-Key", "notes-secret"),
+		"NOTES_KEY":  "notes-secret",
+	})
+	login := func(user, pw string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))}
+	}
+	alice := tools(t, agent(t, login("alice", "alice-pw")))
+	for _, want := range []string{"demo_notes_append", "notes_echo"} {
+		if !slices.Contains(alice, want) {
+			t.Errorf("alice does not list %s: %v", want, alice)
+		}
+	}
+	bob := tools(t, agent(t, login("bob", "bob-pw")))
+	if !slices.Contains(bob, "demo_echo") || slices.Contains(bob, "demo_notes_append") || slices.Contains(bob, "notes_echo") {
+		t.Errorf("bob's read-only view is wrong: %v", bob)
+	}
+}

@@ -1,0 +1,136 @@
+package mcpmux_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+)
+
+// TestListChanged checks that a tool an upstream adds at runtime reaches
+// listening agents as notifications/tools/list_changed without their
+// asking, and then is subject to the grants like any other tool.
+func TestListChanged(t *testing.T) {
+	t.Parallel()
+	for _, upEra := range []testupstream.Era{testupstream.LegacyOnly, testupstream.ModernOnly} {
+		for _, era := range []string{"legacy", "modern"} {
+			t.Run(upEra.String()+"/"+era, func(t *testing.T) {
+				up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
+				g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, []grants.Rule{
+					{Sources: []string{"user:alice"}, Tools: []string{"a/**"}},
+					{Sources: []string{"user:bob"}, Tools: []string{"a/echo"}},
+				})
+				var changed atomic.Int32
+				c := listeningAgent(t, g, "alice", era == "modern", func(n mcp.JSONRPCNotification) {
+					if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+						changed.Add(1)
+					}
+				})
+				if slices.Contains(toolNames(t, c), "a_added") {
+					t.Fatal("a_added is listed before it exists")
+				}
+				time.Sleep(200 * time.Millisecond) // let the stream open
+				up.AddTool("added")
+				eventually(t, 3*time.Second, "notifications/tools/list_changed at the agent", func() bool {
+					return changed.Load() > 0
+				})
+				if !slices.Contains(toolNames(t, c), "a_added") {
+					t.Error("a_added is not listed after list_changed")
+				}
+				if _, err := callTool(t, c, "a_added", nil); err != nil {
+					t.Errorf("a_added: %v", err)
+				}
+				bob := dialRaw(t, g.URL+"/mcp", agentHeader("bob", ""), v20251125)
+				if slices.Contains(listed(t, bob.result("tools/list", nil), "tools", "name"), "a_added") {
+					t.Error("bob, granted a/echo only, lists a_added")
+				}
+				if r := bob.call("tools/call", map[string]any{"name": "a_added"}); !notGranted(r) {
+					t.Errorf("bob calls a_added: %s", r.body)
+				}
+			})
+		}
+	}
+}
+
+// TestListChangedOnRefetch checks that when the gateway fetches a list
+// again and finds it changed, listening agents hear of it.
+func TestListChangedOnRefetch(t *testing.T) {
+	t.Parallel()
+	for _, era := range []string{"legacy", "modern"} {
+		t.Run(era, func(t *testing.T) {
+			up := testupstream.StartT(t, testupstream.Options{Name: "a", BearerToken: upstreamAuth})
+			clock := &fakeClock{}
+			g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone,
+				clock.option(), func(o *mcpmux.Options) { o.ListTTL = time.Minute })
+			var changed atomic.Int32
+			c := listeningAgent(t, g, "alice", era == "modern", func(n mcp.JSONRPCNotification) {
+				if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+					changed.Add(1)
+				}
+			})
+			toolNames(t, c)
+			time.Sleep(200 * time.Millisecond) // let the stream open
+			up.AddTool("added")
+			clock.advance(2 * time.Minute)
+			other := dialRaw(t, g.URL+"/mcp", agentHeader("bob", ""), v20251125)
+			if !slices.Contains(listed(t, other.result("tools/list", nil), "tools", "name"), "a_added") {
+				t.Fatal("the refetched list lacks a_added")
+			}
+			eventually(t, 3*time.Second, "notifications/tools/list_changed at the agent", func() bool {
+				return changed.Load() > 0
+			})
+			if !slices.Contains(toolNames(t, c), "a_added") {
+				t.Error("a_added is not listed after list_changed")
+			}
+		})
+	}
+}
+
+// listeningAgent connects an agent that keeps a notification stream open:
+// the legacy GET stream, or subscriptions/listen on 2026-07-28.
+func listeningAgent(t *testing.T, g *gateway, user string, modern bool, onNote func(mcp.JSONRPCNotification)) *client.Client {
+	t.Helper()
+	topts := []transport.StreamableHTTPCOption{
+		transport.WithHTTPHeaders(map[string]string{"X-Test-User": user, "Authorization": "Bearer " + agentSecret}),
+		transport.WithLogger(slog.New(slog.DiscardHandler)),
+	}
+	var copts []client.ClientOption
+	if !modern {
+		topts = append(topts, transport.WithContinuousListening())
+		copts = append(copts, client.WithProtocolVersion(mcp.ProtocolVersion20251125))
+	}
+	tr, err := transport.NewStreamableHTTP(g.URL+"/mcp", topts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, copts...)
+	c.OnNotification(onNote)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		c.Close()
+	})
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = mcp.Implementation{Name: "listener", Version: "1"}
+	if _, err := c.Initialize(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if modern {
+		go func() { _ = c.Listen(ctx, mcp.SubscriptionFilter{ToolsListChanged: true}) }()
+	}
+	return c
+}

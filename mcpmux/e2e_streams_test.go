@@ -1,0 +1,210 @@
+package mcpmux_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+)
+
+// upstreamEras are the upstream eras the stream tests run against: the
+// gateway speaks legacy to one and 2026-07-28 to the other.
+var upstreamEras = []testupstream.Era{testupstream.LegacyOnly, testupstream.BothEras}
+
+// TestProgress checks that an upstream's progress notifications reach an
+// agent that accepts an event stream, ahead of the result, in every
+// combination of eras.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	for _, upEra := range upstreamEras {
+		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
+		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+		for _, era := range eras {
+			t.Run(upEra.String()+"/"+era.name, func(t *testing.T) {
+				c := g.connect(t, "/mcp", "alice", "", era.opts...)
+				var mu sync.Mutex
+				var progress []mcp.JSONRPCNotification
+				c.OnNotification(func(n mcp.JSONRPCNotification) {
+					if n.Method == string(mcp.MethodNotificationProgress) {
+						mu.Lock()
+						progress = append(progress, n)
+						mu.Unlock()
+					}
+				})
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "a_progress"
+				req.Params.Arguments = map[string]any{"steps": 3}
+				req.Params.Meta = &mcp.Meta{ProgressToken: "tok-" + era.name}
+				res, err := c.CallTool(ctxT(t), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if text := res.Content[0].(mcp.TextContent).Text; text != "progressed" {
+					t.Fatalf("result = %q", text)
+				}
+				eventually(t, 2*time.Second, "3 progress notifications", func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return len(progress) >= 3
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if len(progress) != 3 {
+					t.Fatalf("got %d progress notifications", len(progress))
+				}
+				for i, n := range progress {
+					f := n.Params.AdditionalFields
+					if f["progressToken"] != "tok-"+era.name || f["progress"] != float64(i+1) || f["total"] != float64(3) {
+						t.Errorf("notification %d = %v", i, f)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCancel checks that an agent giving up on a call stops the
+// upstream's work, whether it closes the request or, in a legacy session,
+// sends notifications/cancelled.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	for _, upEra := range upstreamEras {
+		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
+		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+		for _, era := range eras {
+			t.Run(upEra.String()+"/"+era.name, func(t *testing.T) {
+				c := g.connect(t, "/mcp", "alice", "", era.opts...)
+				toolNames(t, c)
+				before := up.Cancelled()
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "a_slow"
+				req.Params.Arguments = map[string]any{"ms": 5000}
+				start := time.Now()
+				if _, err := c.CallTool(ctx, req); err == nil {
+					t.Fatal("the call outlived its context")
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("the cancelled call took %v", d)
+				}
+				eventually(t, 2*time.Second, "the upstream to see the cancellation", func() bool {
+					return up.Cancelled() > before
+				})
+			})
+		}
+		t.Run(upEra.String()+"/another session", func(t *testing.T) {
+			// notifications/cancelled reaches only the sender's own
+			// requests: bob cannot cancel alice's call by naming its id.
+			alice := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+			bob := dialRaw(t, g.URL+"/mcp", agentHeader("bob", ""), v20251125)
+			before, calls := up.Cancelled(), len(callsOf(up, "slow"))
+			done := make(chan *rawReply, 1)
+			body, h := alice.request("slow-2", "tools/call", map[string]any{"name": "a_slow", "arguments": map[string]any{"ms": 400}})
+			go func() { done <- alice.post(body, h) }()
+			eventually(t, 2*time.Second, "the call to reach the upstream", func() bool {
+				return len(callsOf(up, "slow")) > calls
+			})
+			bob.notify("notifications/cancelled", map[string]any{"requestId": "slow-2"})
+			if r := <-done; r.result == nil || textOf(t, r.result) != "done" {
+				t.Errorf("alice's call: %s", r.body)
+			}
+			if up.Cancelled() != before {
+				t.Error("another session cancelled alice's call")
+			}
+		})
+		t.Run(upEra.String()+"/notification", func(t *testing.T) {
+			c := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+			c.result("tools/list", nil)
+			before, calls := up.Cancelled(), len(callsOf(up, "slow"))
+			done := make(chan *rawReply, 1)
+			body, h := c.request("slow-1", "tools/call", map[string]any{"name": "a_slow", "arguments": map[string]any{"ms": 5000}})
+			go func() { done <- c.post(body, h) }()
+			// Wait until the call has reached the upstream.
+			eventually(t, 2*time.Second, "the call to reach the upstream", func() bool {
+				return len(callsOf(up, "slow")) > calls
+			})
+			time.Sleep(50 * time.Millisecond)
+			if r := c.notify("notifications/cancelled", map[string]any{"requestId": "slow-1", "reason": "test"}); r.status != 202 {
+				t.Fatalf("notifications/cancelled: %d %s", r.status, r.body)
+			}
+			eventually(t, 2*time.Second, "the upstream to see the cancellation", func() bool {
+				return up.Cancelled() > before
+			})
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				t.Fatal("the cancelled call did not end")
+			}
+		})
+	}
+}
+
+// callsOf returns the tools/call bodies an upstream received for tool.
+func callsOf(up *testupstream.Server, tool string) [][]byte {
+	var out [][]byte
+	for _, r := range up.Requests() {
+		if bytesContainsAll(r.Body, `"method":"tools/call"`, `"name":"`+tool+`"`) {
+			out = append(out, r.Body)
+		}
+	}
+	return out
+}
+
+// TestProgressRouting checks that progress notifications reach only the
+// agent whose request asked for them, with its own token, when several
+// agents share one upstream session and all pick the same token.
+func TestProgressRouting(t *testing.T) {
+	t.Parallel()
+	for _, upEra := range upstreamEras {
+		t.Run(upEra.String(), func(t *testing.T) {
+			up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
+			g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+			var wg sync.WaitGroup
+			for i := range 4 {
+				c := dialRaw(t, g.URL+"/mcp", agentHeader(fmt.Sprintf("user%d", i), ""), rawEras[i%2].version)
+				c.result("tools/list", nil)
+				steps := 4 + i // each agent's notifications say "of <steps>"
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := c.call("tools/call", map[string]any{"name": "a_progress", "arguments": map[string]any{"steps": steps},
+						"_meta": map[string]any{"progressToken": 7}})
+					if r.result == nil {
+						t.Errorf("agent %d: %s", i, r.body)
+						return
+					}
+					seen := map[float64]bool{}
+					for _, n := range r.notes {
+						var note struct {
+							Params struct {
+								ProgressToken   json.RawMessage `json:"progressToken"`
+								Progress, Total float64
+							} `json:"params"`
+						}
+						decodeInto(t, n, &note)
+						p := note.Params
+						if string(p.ProgressToken) != "7" || p.Total != float64(steps) || seen[p.Progress] {
+							t.Errorf("agent %d (of %d) got %s", i, steps, n)
+						}
+						seen[p.Progress] = true
+					}
+					// A legacy mcp-go upstream drops a notification that a
+					// finished request's stream picked up, so only a
+					// stateless one must deliver every one.
+					if len(r.notes) > steps || upEra != testupstream.LegacyOnly && len(r.notes) != steps {
+						t.Errorf("agent %d got %d progress notifications of %d", i, len(r.notes), steps)
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
