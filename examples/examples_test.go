@@ -55,7 +55,12 @@ func demoUpstream(t *testing.T, header, value string) string {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// The gateway keeps a notification stream open to its upstream
+		// for as long as it runs; cut it, or Close waits for it.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	return srv.URL + "/mcp"
 }
 

@@ -21,13 +21,29 @@ const (
 // (2026-07-28 subscriptions/listen).
 var listenParams = []byte(`{"notifications":{"toolsListChanged":true,"promptsListChanged":true,"resourcesListChanged":true}}`)
 
+// startListening opens the upstream's notification stream unless one is
+// open already.
+func (u *upstream) startListening(cred http.Header) {
+	if u.background == nil || !u.listens.CompareAndSwap(false, true) {
+		return
+	}
+	u.background(func(ctx context.Context) {
+		defer u.listens.Store(false)
+		u.listen(ctx, cred)
+	})
+}
+
 // listen keeps a notification stream open to the upstream for as long as
-// the connection st is current, so that list_changed sent outside any
-// request still invalidates the cache: the GET stream of a legacy session,
-// or subscriptions/listen in the stateless era.
-func (u *upstream) listen(ctx context.Context, cred http.Header, st *upstreamState) {
+// it has a connection, so that list_changed sent outside any request still
+// invalidates the cache: the GET stream of the legacy session, or
+// subscriptions/listen in the stateless era.
+func (u *upstream) listen(ctx context.Context, cred http.Header) {
 	wait := listenRetryMin
-	for u.state.Load() == st {
+	for {
+		st := u.current(eraAny)
+		if st == nil || ctx.Err() != nil {
+			return
+		}
 		start := time.Now()
 		status := u.listenOnce(ctx, cred, st)
 		if status == http.StatusMethodNotAllowed || status == http.StatusUnauthorized || status == http.StatusNotFound {
@@ -64,9 +80,9 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 	}
 	err = readEvents(resp.Body, func(data []byte) bool {
 		if kind, method, _ := classify(data); kind == kindNotification {
-			u.notified(data, method, nil)
+			u.notified(data, method, nil, false)
 		}
-		return u.state.Load() == st
+		return u.slot(st.modern).Load() == st
 	})
 	if err != nil && ctx.Err() == nil {
 		u.logger.Debug("upstream notification stream broke", zap.String("connector", u.conn.ID), zap.Error(err))

@@ -205,7 +205,7 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 	default:
 		return failure(errorf(codeInvalidParams, `params.ref.type must be "ref/prompt" or "ref/resource"`))
 	}
-	if _, st, err := m.do(x.ctx, x.caller, c, "", nil, nil); err != nil {
+	if _, st, err := m.do(x.ctx, x.caller, c, eraAny, "", nil, nil); err != nil {
 		return unavailable(c, err)
 	} else if member(st.caps, "completions") == nil {
 		return failure(errorf(codeMethodNotFound, "connector %s does not offer completion", c.ID))
@@ -248,7 +248,7 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if m.annotate != nil {
 		m.annotate(x.r, c.ID, upstreamName)
 	}
-	rep, _, err := m.do(x.ctx, x.caller, c, method, params, x.rs.notify)
+	rep, _, err := m.do(x.ctx, x.caller, c, x.era(), method, params, x.rs.notify)
 	if err != nil {
 		if x.ctx.Err() == nil {
 			m.lost(c.ID, err)

@@ -30,6 +30,14 @@ type exchange struct {
 	rs      *responder
 }
 
+// era is the upstream era that serves this agent's requests best: its own.
+func (x *exchange) era() era {
+	if x.modern {
+		return eraModern
+	}
+	return eraLegacy
+}
+
 // message is one JSON-RPC message from an agent.
 type message struct {
 	kind   int

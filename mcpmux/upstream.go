@@ -73,10 +73,25 @@ type upstream struct {
 	nextID   atomic.Int64
 	progress progressRoutes
 
-	mu     sync.Mutex // held while connecting
-	state  atomic.Pointer[upstreamState]
-	failed atomic.Pointer[connectFailure]
+	mu       sync.Mutex // held while connecting
+	legacy   atomic.Pointer[upstreamState]
+	modern   atomic.Pointer[upstreamState]
+	noLegacy atomic.Bool // the upstream refused initialize
+	noModern atomic.Bool // the upstream refused server/discover
+	failed   atomic.Pointer[connectFailure]
+	listens  atomic.Bool // a notification stream is open
 }
+
+// era is the protocol era a request wants to reach its upstream in.
+type era int
+
+// The eras. eraAny is for the gateway's own requests (lists), which read
+// the same in both.
+const (
+	eraAny era = iota
+	eraLegacy
+	eraModern
+)
 
 // connectFailure is a failed connect, remembered for errorTTL so that a
 // dead or hung upstream costs an agent one timeout, not one per list kind.
@@ -85,25 +100,26 @@ type connectFailure struct {
 	at  time.Time
 }
 
-// ensure connects to the upstream unless it is connected: it asks
-// server/discover for the 2026-07-28 era and falls back to the legacy
-// initialize handshake.
-func (u *upstream) ensure(ctx context.Context, cred http.Header) (*upstreamState, error) {
-	if st := u.state.Load(); st != nil {
+// ensure returns a connection to the upstream in the era the request wants
+// when the upstream speaks it, else in the other one: a legacy agent's
+// calls travel in the legacy session all agents share, and a 2026-07-28
+// agent's calls travel stateless, so each gets what its upstream would
+// send it directly, and bridging happens only when the upstream lacks the
+// agent's era. The gateway's own requests use whichever connection is up,
+// preferring the session, which costs upstreams less per request.
+func (u *upstream) ensure(ctx context.Context, cred http.Header, want era) (*upstreamState, error) {
+	if st := u.current(want); st != nil {
 		return st, nil
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if st := u.state.Load(); st != nil {
+	if st := u.current(want); st != nil {
 		return st, nil
 	}
 	if f := u.failed.Load(); f != nil && u.now().Sub(f.at) < errorTTL {
 		return nil, f.err
 	}
-	st, err := u.discover(ctx, cred)
-	if err != nil && !errors.Is(err, ErrUnauthorized) && ctx.Err() == nil {
-		st, err = u.initialize(ctx, cred)
-	}
+	st, err := u.open(ctx, cred, want == eraModern)
 	if err != nil {
 		// A refused credential is retried with a fresh one, and an agent
 		// that went away says nothing about the upstream.
@@ -113,16 +129,90 @@ func (u *upstream) ensure(ctx context.Context, cred http.Header) (*upstreamState
 		return nil, err
 	}
 	u.failed.Store(nil)
-	u.state.Store(st)
-	if u.background != nil {
-		u.background(func(ctx context.Context) { u.listen(ctx, cred, st) })
-	}
+	u.slot(st.modern).CompareAndSwap(nil, st)
+	u.startListening(cred)
 	return st, nil
+}
+
+// current returns the connection that serves want, if it is up.
+func (u *upstream) current(want era) *upstreamState {
+	legacy, modern := u.legacy.Load(), u.modern.Load()
+	switch {
+	case want == eraModern && (modern != nil || u.noModern.Load()):
+		return modern
+	case want == eraLegacy && (legacy != nil || u.noLegacy.Load()):
+		return legacy
+	case want == eraAny && legacy != nil:
+		return legacy
+	case want == eraAny:
+		return modern
+	}
+	return nil
+}
+
+// open connects in the preferred era, falling back to the other when the
+// upstream refuses it. A refusal is remembered; a failure to reach the
+// upstream is not.
+func (u *upstream) open(ctx context.Context, cred http.Header, preferModern bool) (*upstreamState, error) {
+	var err error
+	for _, modern := range []bool{preferModern, !preferModern} {
+		if u.refused(modern).Load() {
+			continue
+		}
+		if st := u.slot(modern).Load(); st != nil {
+			return st, nil
+		}
+		var st *upstreamState
+		if modern {
+			st, err = u.discover(ctx, cred)
+		} else {
+			st, err = u.initialize(ctx, cred)
+		}
+		if err == nil {
+			return st, nil
+		}
+		if !isRefusal(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		u.refused(modern).Store(true)
+	}
+	if err == nil {
+		// Both eras were refused before: perhaps the upstream has been
+		// replaced since. Forget it and let the next request try again.
+		u.noLegacy.Store(false)
+		u.noModern.Store(false)
+		err = errors.New("upstream speaks neither protocol era")
+	}
+	return nil, err
+}
+
+// errRefused marks an upstream's answer that says it does not speak an
+// era, as opposed to a failure to reach it.
+var errRefused = errors.New("refused")
+
+// isRefusal reports whether err is an upstream's refusal of a handshake.
+func isRefusal(err error) bool {
+	var se *StatusError
+	return errors.Is(err, errRefused) || (errors.As(err, &se) && se.Code != http.StatusUnauthorized && se.Code < 500)
+}
+
+func (u *upstream) slot(modern bool) *atomic.Pointer[upstreamState] {
+	if modern {
+		return &u.modern
+	}
+	return &u.legacy
+}
+
+func (u *upstream) refused(modern bool) *atomic.Bool {
+	if modern {
+		return &u.noModern
+	}
+	return &u.noLegacy
 }
 
 // reset forgets a session the upstream no longer knows.
 func (u *upstream) reset(old *upstreamState) {
-	u.state.CompareAndSwap(old, nil)
+	u.slot(old.modern).CompareAndSwap(old, nil)
 }
 
 // discover probes for the stateless 2026-07-28 era.
@@ -133,7 +223,7 @@ func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamSta
 		return nil, err
 	}
 	if rep.err != nil {
-		return nil, fmt.Errorf("server/discover failed: %s", errorMessage(rep.err))
+		return nil, fmt.Errorf("server/discover %w: %s", errRefused, errorMessage(rep.err))
 	}
 	var res struct {
 		SupportedVersions []string        `json:"supportedVersions"`
@@ -148,7 +238,7 @@ func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamSta
 			return st, nil
 		}
 	}
-	return nil, errors.New("server/discover lists no stateless protocol version")
+	return nil, fmt.Errorf("server/discover %w: it lists no stateless protocol version", errRefused)
 }
 
 // initialize runs the legacy handshake and keeps the session it opens.
@@ -161,7 +251,7 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 		return nil, err
 	}
 	if rep.err != nil {
-		return nil, fmt.Errorf("initialize failed: %s", errorMessage(rep.err))
+		return nil, fmt.Errorf("initialize %w: %s", errRefused, errorMessage(rep.err))
 	}
 	var res struct {
 		ProtocolVersion string          `json:"protocolVersion"`
@@ -171,7 +261,7 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 		return nil, fmt.Errorf("reading initialize result: %v", err)
 	}
 	if !mcp.IsValidProtocolVersion(res.ProtocolVersion) || mcp.IsModernProtocol(res.ProtocolVersion) {
-		return nil, fmt.Errorf("upstream chose unsupported protocol version %q", res.ProtocolVersion)
+		return nil, fmt.Errorf("initialize %w: the upstream chose unsupported protocol version %q", errRefused, res.ProtocolVersion)
 	}
 	st.version, st.caps = res.ProtocolVersion, res.Capabilities
 	if err := u.notify(ctx, cred, st, "notifications/initialized", nil); err != nil {
@@ -182,11 +272,11 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 
 // call sends one request, connecting first and reconnecting once when a
 // legacy session has expired.
-func (u *upstream) call(ctx context.Context, cred http.Header, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
+func (u *upstream) call(ctx context.Context, cred http.Header, want era, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
 	params, forget := u.progress.track(params, sink)
 	defer forget()
 	for attempt := 0; ; attempt++ {
-		st, err := u.ensure(ctx, cred)
+		st, err := u.ensure(ctx, cred, want)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -393,7 +483,7 @@ func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstrea
 		kind, method, msgID := classify(data)
 		switch kind {
 		case kindNotification:
-			u.notified(data, method, sink)
+			u.notified(data, method, sink, st.modern)
 		case kindRequest:
 			go u.refuse(context.WithoutCancel(ctx), cred, st, msgID, method)
 		case kindResponse:
@@ -423,28 +513,22 @@ func (u *upstream) seen(method string) {
 
 // notified acts on a notification from any of the upstream's streams:
 // progress goes to the request whose token it carries, wherever it came
-// from; anything else on a request's own stream goes to that request's
-// agent (sink, nil on the notification stream); and the mux sees every
+// from; anything else goes to the agent of the request whose stream it came
+// on (sink, nil on the notification stream) only when that stream is the
+// request's own (ownStream: a stateless request). A legacy session may
+// hand any of its notifications to any of its streams, so only progress,
+// which carries a routable token, is relayed from one. The mux sees every
 // method.
-func (u *upstream) notified(data []byte, method string, sink notifySink) {
+func (u *upstream) notified(data []byte, method string, sink notifySink, ownStream bool) {
 	u.seen(method)
 	switch {
 	case method == progressMethod:
 		if !u.progress.deliver(data) {
 			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
 		}
-	case sink != nil && u.ownsStreams() && !strings.HasSuffix(method, "/list_changed"):
+	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
 		sink(data)
 	}
-}
-
-// ownsStreams reports whether every notification on a request's stream
-// belongs to that request. A 2026-07-28 connection has no shared session;
-// a legacy session may hand any of its notifications to any stream, so
-// only progress, which carries a routable token, is relayed from it.
-func (u *upstream) ownsStreams() bool {
-	st := u.state.Load()
-	return st != nil && st.modern
 }
 
 // refuse answers a request from the upstream (sampling, elicitation,
