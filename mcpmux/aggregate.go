@@ -2,6 +2,7 @@ package mcpmux
 
 import (
 	"encoding/base64"
+	"slices"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -14,6 +15,25 @@ import (
 // so that the agent can name which one it means: mcpgate://<id>/<uri>.
 const uriScheme = "mcpgate://"
 
+// maxPages bounds the cache of rendered list pages.
+const maxPages = 4096
+
+// pageKey names one rendered page of an aggregated list. Callers whose
+// grants select the same rules see the same items, so the view's key
+// stands for them all.
+type pageKey struct {
+	view, scope string
+	kind        *listKind
+	offset      int
+}
+
+// renderedPage is a list page as sent, with the upstream lists it was
+// made from: it is served again only while those are still current.
+type renderedPage struct {
+	lists  []*list
+	result json.RawMessage
+}
+
 // aggregate answers a list request from the cached upstream lists of every
 // connector in scope the caller may see, keeping only granted items.
 func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
@@ -21,10 +41,30 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	if !ok {
 		return failure(errorf(codeInvalidParams, "the cursor is not one this gateway handed out"))
 	}
-	entries := m.entries(x, kind)
+	conns := m.visible(x.view, x.scope)
+	lists := m.gather(x, conns, kind)
+	key := pageKey{x.view.Key(), x.scope, kind, offset}
+	if p, ok := m.pages.Load(key); ok && slices.Equal(p.(*renderedPage).lists, lists) {
+		return &reply{result: p.(*renderedPage).result}
+	}
+	result := m.render(kind, m.entries(x, kind, conns, lists), offset)
+	if m.pageCount.Add(1) > maxPages {
+		m.pages.Clear()
+		m.pageCount.Store(0)
+	}
+	m.pages.Store(key, &renderedPage{lists: lists, result: result})
+	return &reply{result: result}
+}
+
+// render builds one page of a list result.
+func (m *Mux) render(kind *listKind, entries []json.RawMessage, offset int) json.RawMessage {
 	end := min(offset+m.pageSize, len(entries))
 	offset = min(offset, end)
-	out := make([]byte, 0, 1024)
+	size := len(kind.field) + 64
+	for _, e := range entries[offset:end] {
+		size += len(e) + 1
+	}
+	out := make([]byte, 0, size)
 	out = append(out, `{"`...)
 	out = append(out, kind.field...)
 	out = append(out, `":[`...)
@@ -39,14 +79,12 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 		out = append(out, `,"nextCursor":`...)
 		out = append(out, quote(makeCursor(end))...)
 	}
-	return &reply{result: append(out, '}')}
+	return append(out, '}')
 }
 
-// entries returns the granted items of kind that the caller sees, in
-// connector order, named as the endpoint names them.
-func (m *Mux) entries(x *exchange, kind *listKind) []json.RawMessage {
-	conns := m.visible(x.view, x.scope)
-	lists := m.gather(x, conns, kind)
+// entries returns the granted items of kind in lists, in connector order,
+// named as the endpoint names them.
+func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector, lists []*list) []json.RawMessage {
 	var out []json.RawMessage
 	var where []string
 	for i, c := range conns {
@@ -94,9 +132,10 @@ func disambiguate(entries []json.RawMessage, where []string, key string) {
 	}
 }
 
-// gather fetches kind from every connector in parallel. Each fetch runs
-// within its connector's own timeout, and a failed one leaves a nil list:
-// its items are missing and its status shows why.
+// gather returns kind from every connector: from cache where it is fresh,
+// and the rest fetched in parallel, each within its connector's own
+// timeout. A failed fetch leaves a nil list: its items are missing and its
+// status shows why.
 func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind) []*list {
 	lists := make([]*list, len(conns))
 	var wg sync.WaitGroup
@@ -104,19 +143,22 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 		if !x.view.HasItems(c.ID) {
 			continue
 		}
-		fetch := func() {
-			if l, err := m.list(x.ctx, x.caller, c, kind); err == nil {
+		e, err := m.entryFor(x.ctx, x.caller, c, kind)
+		if err != nil {
+			continue
+		}
+		if l := m.fresh(e); l != nil {
+			if l.err == nil {
 				lists[i] = l
 			}
-		}
-		if len(conns) == 1 {
-			fetch()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fetch()
+			if l, err := m.refresh(x.ctx, x.caller, c, kind, e); err == nil {
+				lists[i] = l
+			}
 		}()
 	}
 	wg.Wait()

@@ -90,17 +90,40 @@ func (l *list) usable(now time.Time, ttl time.Duration, stale bool) bool {
 // list returns connector's list of kind for the caller, from cache when it
 // is fresh.
 func (m *Mux) list(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) (*list, error) {
+	e, err := m.entryFor(ctx, caller, c, kind)
+	if err != nil {
+		return nil, err
+	}
+	if l := m.fresh(e); l != nil {
+		return l, l.err
+	}
+	return m.refresh(ctx, caller, c, kind, e)
+}
+
+// entryFor returns the cache entry of connector's list of kind for the
+// caller's credential.
+func (m *Mux) entryFor(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) (*cacheEntry, error) {
 	cred, err := m.credential(ctx, caller, c, false)
 	if err != nil {
 		return nil, err
 	}
-	e := m.entry(cacheKey{c.ID, cred.Key, kind})
+	return m.entry(cacheKey{c.ID, cred.Key, kind}), nil
+}
+
+// fresh returns e's list when it can be served now, else nil.
+func (m *Mux) fresh(e *cacheEntry) *list {
 	if l := e.cur.Load(); l.usable(m.now(), m.ttl, e.stale.Load()) {
-		return l, l.err
+		return l
 	}
+	return nil
+}
+
+// refresh fetches e's list from the upstream, once however many ask at the
+// same time, and tells listening agents when it has changed.
+func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind, e *cacheEntry) (*list, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if l := e.cur.Load(); l.usable(m.now(), m.ttl, e.stale.Load()) {
+	if l := m.fresh(e); l != nil {
 		return l, l.err
 	}
 	e.stale.Store(false)

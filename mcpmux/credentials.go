@@ -38,3 +38,15 @@ type Credentials func(ctx context.Context, req CredentialRequest) (Credential, e
 func StaticCredentials(_ context.Context, req CredentialRequest) (Credential, error) {
 	return Credential{Key: "static", Header: req.Connector.Header()}, nil
 }
+
+// staticCredentials is StaticCredentials with each connector's headers
+// built once, since they never change: the hot path reuses them.
+func staticCredentials(conns map[string]*connectors.Connector) Credentials {
+	creds := make(map[string]Credential, len(conns))
+	for id, c := range conns {
+		creds[id] = Credential{Key: "static", Header: c.Header()}
+	}
+	return func(_ context.Context, req CredentialRequest) (Credential, error) {
+		return creds[req.Connector.ID], nil
+	}
+}

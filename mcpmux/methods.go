@@ -68,7 +68,7 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 	result := `{"protocolVersion":"` + version + `","capabilities":` + capabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
 	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)
-	x.rs.respond(answer(msg.id, &reply{result: json.RawMessage(result)}), http.StatusOK)
+	x.rs.respond(msg.id, &reply{result: json.RawMessage(result)}, http.StatusOK)
 }
 
 // discover answers server/discover (2026-07-28).

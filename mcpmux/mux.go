@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -79,6 +80,8 @@ type Mux struct {
 	upMu      sync.Mutex
 	upstreams map[upstreamKey]*upstream
 	cache     sync.Map // cacheKey → *cacheEntry
+	pages     sync.Map // pageKey → *renderedPage
+	pageCount atomic.Int64
 	status    statusBoard
 	sessions  *sessions
 	streams   listeners
@@ -130,6 +133,9 @@ func New(opts Options) (*Mux, error) {
 		m.order = append(m.order, c.ID)
 	}
 	sort.Strings(m.order)
+	if m.creds == nil {
+		m.creds = staticCredentials(m.conns)
+	}
 	m.sessions = newSessions(m.now)
 	return m, nil
 }
@@ -142,9 +148,6 @@ func (m *Mux) setDefaults(opts Options) error {
 	case "_", "__":
 	default:
 		return fmt.Errorf("separator %q must be _ or __", m.names.sep)
-	}
-	if m.creds == nil {
-		m.creds = StaticCredentials
 	}
 	if m.maxBody <= 0 {
 		m.maxBody = DefaultMaxBody

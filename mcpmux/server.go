@@ -131,7 +131,7 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 	}
 	x.ctx = ctx
 	rep := m.dispatch(x, msg)
-	x.rs.respond(answer(msg.id, rep), m.replyStatus(x, rep))
+	x.rs.respond(msg.id, rep, m.replyStatus(x, rep))
 }
 
 // notification handles a notification (or a stray response) from an agent.

@@ -2,6 +2,7 @@ package mcpmux
 
 import (
 	"bytes"
+	"strconv"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -92,15 +93,37 @@ func (rs *responder) notify(msg []byte) {
 
 // respond writes the final message with the given status (used only when
 // the answer is still plain JSON).
-func (rs *responder) respond(msg []byte, status int) {
+func (rs *responder) respond(id []byte, rep *reply, status int) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.done = true
 	if rs.sse != nil {
-		_ = rs.sse.send(msg)
+		_ = rs.sse.send(answer(id, rep))
 		return
 	}
-	writeJSON(rs.w, status, msg)
+	writeAnswer(rs.w, status, id, rep)
+}
+
+// writeAnswer writes a JSON-RPC response as the body, in pieces, so that a
+// large result is never copied.
+func writeAnswer(w http.ResponseWriter, status int, id []byte, rep *reply) {
+	if id == nil {
+		id = []byte("null")
+	}
+	member, value := `,"result":`, rep.result
+	if rep.err != nil {
+		member, value = `,"error":`, rep.err
+	}
+	const head = `{"jsonrpc":"2.0","id":`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(head)+len(id)+len(member)+len(value)+1))
+	w.WriteHeader(status)
+	for _, part := range [][]byte{[]byte(head), id, []byte(member), value, {'}'}} {
+		if _, err := w.Write(part); err != nil {
+			return
+		}
+	}
 }
 
 // writeJSON writes a JSON body.
