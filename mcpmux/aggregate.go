@@ -2,8 +2,8 @@ package mcpmux
 
 import (
 	"encoding/base64"
-	"slices"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"

@@ -2,9 +2,9 @@ package mcpmux
 
 import (
 	"bytes"
-	"strconv"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 )
 
