@@ -370,3 +370,36 @@ func post(t *testing.T, path, user, body string, headers map[string]string) *htt
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+// TestNoGlobalBlock checks the defaults: with only the directive, the
+// gateway works and lists nothing.
+func TestNoGlobalBlock(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte(passwords["alice"]), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	default_bind 127.0.0.1
+}
+%s {
+	basic_auth {
+		alice %s
+	}
+	mcpgate
+}
+`, site, h), "caddyfile")
+	for _, era := range agentEras {
+		if names := listTools(t, dial(t, "/mcp", "alice", era.opts...)); len(names) != 0 {
+			t.Errorf("%s: tools = %v, want none", era.name, names)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, site+"/connectors", nil)
+	req.Header.Set("Authorization", basic("alice"))
+	tester.AssertResponse(req, 200, `{"connectors":[]}`)
+	req, _ = http.NewRequest(http.MethodGet, site+"/connectors/none/mcp", nil)
+	req.Header.Set("Authorization", basic("alice"))
+	tester.AssertResponseCode(req, 404)
+}

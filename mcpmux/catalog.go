@@ -169,7 +169,7 @@ func (m *Mux) lost(connector string, err error) {
 // fetch gathers a whole list from the upstream, following cursors.
 func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) *list {
 	l := &list{fetched: m.now(), byName: map[string]int{}, byWire: map[string]int{}}
-	_, st, err := m.do(ctx, caller, c, eraAny, "", nil, nil)
+	_, st, err := m.do(ctx, caller, c, eraAny, nil)
 	if err != nil {
 		l.err = err
 		return l
@@ -184,7 +184,7 @@ func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Con
 		if cursor != "" {
 			params = []byte(`{"cursor":` + string(quote(cursor)) + `}`)
 		}
-		rep, _, err := m.do(ctx, caller, c, eraAny, kind.method, params, nil)
+		rep, _, err := m.do(ctx, caller, c, eraAny, &rpc{method: kind.method, params: params})
 		if err == nil && rep.err != nil {
 			err = fmt.Errorf("%s failed: %s", kind.method, errorMessage(rep.err))
 		}
@@ -287,9 +287,9 @@ func headerBoundTool(raw []byte) *mcp.Tool {
 }
 
 // do sends one request to connector on the caller's behalf, or with an
-// empty method only connects. When the upstream refuses the credential it
+// nil r only connects. When the upstream refuses the credential it
 // asks once for a fresh one and tries again.
-func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, want era, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
+func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, want era, r *rpc) (*reply, *upstreamState, error) {
 	for refused := false; ; refused = true {
 		cred, err := m.credential(ctx, caller, c, refused)
 		if err != nil {
@@ -298,10 +298,10 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		up := m.upstream(c, cred.Key)
 		var rep *reply
 		var st *upstreamState
-		if method == "" {
+		if r == nil {
 			st, err = up.ensure(ctx, cred.Header, want)
 		} else {
-			rep, st, err = up.call(ctx, cred.Header, want, method, params, sink)
+			rep, st, err = up.call(ctx, cred.Header, want, r)
 		}
 		if errors.Is(err, ErrUnauthorized) && !refused {
 			continue

@@ -3,6 +3,8 @@ package mcpmux
 import (
 	"strings"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
@@ -31,7 +33,14 @@ func (m *Mux) callTool(x *exchange, params []byte) *reply {
 	if !x.view.Allows(grants.Tools, c.ID, it.name, it.readOnly) {
 		return notGranted("tool", name)
 	}
-	return m.forward(x, c, "tools/call", params, "name", it.name, name)
+	if it.tool != nil && x.modern {
+		// Arguments mirrored into Mcp-Param-* headers must match the body
+		// (2026-07-28), so that what intermediaries route on is what runs.
+		if err := mcp.ValidateParamHeaders(x.r.Header.Get, it.tool, params); err != nil {
+			return failure(errorf(codeHeaderMismatch, "%v", err))
+		}
+	}
+	return m.forward(x, c, "tools/call", params, "name", it.name, name, it.tool)
 }
 
 // getPrompt routes prompts/get to the prompt's connector.
@@ -47,7 +56,7 @@ func (m *Mux) getPrompt(x *exchange, params []byte) *reply {
 	if !x.view.Allows(grants.Prompts, c.ID, it.name, false) {
 		return notGranted("prompt", name)
 	}
-	return m.forward(x, c, "prompts/get", params, "name", it.name, name)
+	return m.forward(x, c, "prompts/get", params, "name", it.name, name, nil)
 }
 
 // readResource routes resources/read by the index built from the lists.
@@ -60,7 +69,7 @@ func (m *Mux) readResource(x *exchange, params []byte) *reply {
 	if rep != nil {
 		return rep
 	}
-	return m.forward(x, c, "resources/read", params, "uri", orig, uri)
+	return m.forward(x, c, "resources/read", params, "uri", orig, uri, nil)
 }
 
 // resolve finds the connector and item a tool or prompt name refers to.
@@ -205,7 +214,7 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 	default:
 		return failure(errorf(codeInvalidParams, `params.ref.type must be "ref/prompt" or "ref/resource"`))
 	}
-	if _, st, err := m.do(x.ctx, x.caller, c, eraAny, "", nil, nil); err != nil {
+	if _, st, err := m.do(x.ctx, x.caller, c, eraAny, nil); err != nil {
 		return unavailable(c, err)
 	} else if member(st.caps, "completions") == nil {
 		return failure(errorf(codeMethodNotFound, "connector %s does not offer completion", c.ID))
@@ -217,7 +226,7 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 		}
 		params, _ = setMember(params, "ref", next)
 	}
-	return m.forward(x, c, "completion/complete", params, "", "", "")
+	return m.forward(x, c, "completion/complete", params, "", "", "", nil)
 }
 
 // routeTemplate finds the connector of a resource template by its exact
@@ -236,8 +245,10 @@ func (m *Mux) routeTemplate(x *exchange, uri string) (*connectors.Connector, str
 }
 
 // forward sends a routed request upstream, first renaming the member key
-// from the agent's name to the upstream's when they differ.
-func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, params []byte, key, upstreamName, agentName string) *reply {
+// from the agent's name to the upstream's when they differ. tool is the
+// called tool's definition when the upstream wants its arguments mirrored
+// into headers.
+func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, params []byte, key, upstreamName, agentName string, tool *mcp.Tool) *reply {
 	if upstreamName != agentName {
 		next, err := setMember(params, key, quote(upstreamName))
 		if err != nil {
@@ -248,7 +259,7 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if m.annotate != nil {
 		m.annotate(x.r, c.ID, upstreamName)
 	}
-	rep, _, err := m.do(x.ctx, x.caller, c, x.era(), method, params, x.rs.notify)
+	rep, _, err := m.do(x.ctx, x.caller, c, x.era(), &rpc{method: method, params: params, sink: x.rs.notify, tool: tool})
 	if err != nil {
 		if x.ctx.Err() == nil {
 			m.lost(c.ID, err)

@@ -41,6 +41,17 @@ type reply struct {
 	err    json.RawMessage
 }
 
+// rpc is one request on its way to an upstream.
+type rpc struct {
+	method string
+	params []byte
+	// sink receives the notifications sent while the upstream works on it.
+	sink notifySink
+	// tool, for tools/call, is the tool's definition when its arguments
+	// are mirrored into Mcp-Param-* headers (2026-07-28).
+	tool *mcp.Tool
+}
+
 // notifySink receives the notifications an upstream sends while it works on
 // a request, such as progress, as raw JSON-RPC messages.
 type notifySink func(msg []byte)
@@ -218,7 +229,7 @@ func (u *upstream) reset(old *upstreamState) {
 // discover probes for the stateless 2026-07-28 era.
 func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamState, error) {
 	st := &upstreamState{modern: true, version: mcp.ProtocolVersion20260728}
-	rep, err := u.exchange(ctx, cred, st, "server/discover", []byte(`{}`), nil)
+	rep, err := u.exchange(ctx, cred, st, &rpc{method: "server/discover", params: []byte(`{}`)})
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +257,7 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 	st := &upstreamState{}
 	params := []byte(`{"protocolVersion":"` + mcp.LATEST_LEGACY_PROTOCOL_VERSION +
 		`","capabilities":{},"clientInfo":` + string(clientInfo) + `}`)
-	rep, err := u.exchange(ctx, cred, st, "initialize", params, nil)
+	rep, err := u.exchange(ctx, cred, st, &rpc{method: "initialize", params: params})
 	if err != nil {
 		return nil, err
 	}
@@ -272,15 +283,17 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 
 // call sends one request, connecting first and reconnecting once when a
 // legacy session has expired.
-func (u *upstream) call(ctx context.Context, cred http.Header, want era, method string, params []byte, sink notifySink) (*reply, *upstreamState, error) {
-	params, forget := u.progress.track(params, sink)
+func (u *upstream) call(ctx context.Context, cred http.Header, want era, r *rpc) (*reply, *upstreamState, error) {
+	tracked := *r
+	var forget func()
+	tracked.params, forget = u.progress.track(r.params, r.sink)
 	defer forget()
 	for attempt := 0; ; attempt++ {
 		st, err := u.ensure(ctx, cred, want)
 		if err != nil {
 			return nil, nil, err
 		}
-		rep, err := u.exchange(ctx, cred, st, method, params, sink)
+		rep, err := u.exchange(ctx, cred, st, &tracked)
 		if errors.Is(err, errSessionGone) && attempt == 0 {
 			u.reset(st)
 			continue
@@ -292,7 +305,7 @@ func (u *upstream) call(ctx context.Context, cred http.Header, want era, method 
 // notify sends a notification, which has no answer.
 func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamState, method string, params []byte) error {
 	body := appendEnvelope(nil, method, u.params(st, params))
-	resp, err := u.post(ctx, cred, st, body, method, params)
+	resp, err := u.post(ctx, cred, st, body, &rpc{method: method, params: params})
 	if err != nil {
 		return err
 	}
@@ -305,22 +318,23 @@ func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamSta
 
 // exchange posts one request and reads its answer, relaying notifications
 // to sink.
-func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamState, method string, params []byte, sink notifySink) (*reply, error) {
+func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamState, r *rpc) (*reply, error) {
 	id := u.nextID.Add(1)
 	idRaw := strconv.AppendInt(nil, id, 10)
-	body := appendEnvelope(idRaw, method, u.params(st, params))
-	resp, err := u.post(ctx, cred, st, body, method, params)
+	body := appendEnvelope(idRaw, r.method, u.params(st, r.params))
+	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
+	resp, err := u.post(ctx, cred, st, body, r)
 	if err != nil {
 		return nil, err
 	}
 	defer drain(resp.Body)
-	if method == "initialize" {
+	if r.method == "initialize" {
 		st.session = resp.Header.Get(mcp.HeaderSessionID)
 	}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusOK && mediaType == "text/event-stream":
-		return u.readStream(ctx, cred, st, resp.Body, idRaw, sink)
+		return u.readStream(ctx, cred, st, resp.Body, idRaw, r.sink)
 	case resp.StatusCode == http.StatusOK:
 		return readReply(resp.Body, idRaw)
 	case resp.StatusCode == http.StatusUnauthorized:
@@ -338,19 +352,39 @@ func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamS
 	return nil, &StatusError{Code: resp.StatusCode}
 }
 
+// cancelOnAbandon tells a legacy session that the gateway gave up on a
+// request, because its agent cancelled it or went away. (A stateless
+// request is cancelled by closing its stream, which has happened.)
+func (u *upstream) cancelOnAbandon(ctx context.Context, cred http.Header, st *upstreamState, id []byte) {
+	if ctx.Err() == nil || st.modern || st.session == "" {
+		return
+	}
+	params := []byte(`{"requestId":` + string(id) + `,"reason":"the agent cancelled the request"}`)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = u.notify(ctx, cred, st, "notifications/cancelled", params)
+	}()
+}
+
 // post sends one JSON-RPC message with the era's headers and the
 // credential. Nothing of the agent's request is copied: the headers are
 // built from scratch, which is what keeps the agent's own Authorization
 // and cookies from ever reaching an upstream.
-func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState, body []byte, method string, params []byte) (*http.Response, error) {
+func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState, body []byte, r *rpc) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	u.setHeaders(req.Header, cred, st)
 	if st.modern {
-		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(method), params) {
+		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(r.method), r.params) {
 			req.Header[k] = []string{v}
+		}
+		if r.tool != nil {
+			for k, v := range mcp.GenerateParamHeaders(r.tool, r.params) {
+				req.Header[k] = []string{v}
+			}
 		}
 	}
 	resp, err := u.client.Do(req)
@@ -537,7 +571,7 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 func (u *upstream) refuse(ctx context.Context, cred http.Header, st *upstreamState, id []byte, method string) {
 	msg := []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32601,"message":` +
 		string(quote("mcpgate does not relay "+method+" to agents")) + `}}`)
-	resp, err := u.post(ctx, cred, st, msg, "", nil)
+	resp, err := u.post(ctx, cred, st, msg, &rpc{})
 	if err == nil {
 		drain(resp.Body)
 	}
