@@ -236,6 +236,9 @@ func keyString(quoted []byte) (string, error) {
 
 // unquote decodes a JSON string literal.
 func unquote(quoted []byte) (string, error) {
+	if n := len(quoted); n >= 2 && quoted[0] == '"' && quoted[n-1] == '"' && plain(quoted[1:n-1]) {
+		return string(quoted[1 : n-1]), nil
+	}
 	var s string
 	err := json.Unmarshal(quoted, &s)
 	return s, err
@@ -245,4 +248,15 @@ func unquote(quoted []byte) (string, error) {
 func quote(s string) []byte {
 	b, _ := json.Marshal(s)
 	return b
+}
+
+// plain reports whether a string literal's body needs no decoding: no
+// escapes, quotes or control characters, and only ASCII.
+func plain(body []byte) bool {
+	for _, c := range body {
+		if c < ' ' || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

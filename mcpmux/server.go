@@ -124,12 +124,14 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 		m.listen(x, msg)
 		return
 	}
-	ctx, cancel := context.WithCancel(x.ctx)
-	defer cancel()
 	if x.session != nil {
+		// Legacy agents cancel with notifications/cancelled on another
+		// POST; stateless ones by going away, which ends x.ctx already.
+		ctx, cancel := context.WithCancel(x.ctx)
+		defer cancel()
 		defer x.session.track(msg.id, cancel)()
+		x.ctx = ctx
 	}
-	x.ctx = ctx
 	rep := m.dispatch(x, msg)
 	x.rs.respond(msg.id, rep, m.replyStatus(x, rep))
 }
@@ -240,7 +242,7 @@ func (m *Mux) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "%s", tooLarge))
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.maxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, m.maxBody), r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -254,6 +256,24 @@ func (m *Mux) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// readAll reads body whole, in one allocation when its length is known.
+func readAll(body io.Reader, length int64) ([]byte, error) {
+	if length <= 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, length+1)
+	n, err := io.ReadFull(body, buf)
+	if err == io.ErrUnexpectedEOF {
+		return buf[:n], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A body longer than it said: read the rest so limits still apply.
+	rest, err := io.ReadAll(body)
+	return append(buf, rest...), err
 }
 
 // sameOrigin rejects browser requests from other sites (DNS rebinding): a

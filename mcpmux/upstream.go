@@ -336,13 +336,13 @@ func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamS
 	case resp.StatusCode == http.StatusOK && mediaType == "text/event-stream":
 		return u.readStream(ctx, cred, st, resp.Body, idRaw, r.sink)
 	case resp.StatusCode == http.StatusOK:
-		return readReply(resp.Body, idRaw)
+		return readReply(resp.Body, resp.ContentLength, idRaw)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, &StatusError{Code: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
 	}
 	// The stateless era answers some JSON-RPC errors with 4xx statuses.
 	if mediaType == "application/json" {
-		if rep, err := readReply(resp.Body, idRaw); err == nil && rep.err != nil {
+		if rep, err := readReply(resp.Body, resp.ContentLength, idRaw); err == nil && rep.err != nil {
 			return rep, nil
 		}
 	}
@@ -372,10 +372,7 @@ func (u *upstream) cancelOnAbandon(ctx context.Context, cred http.Header, st *up
 // built from scratch, which is what keeps the agent's own Authorization
 // and cookies from ever reaching an upstream.
 func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState, body []byte, r *rpc) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
+	req := u.request(ctx, body)
 	u.setHeaders(req.Header, cred, st)
 	if st.modern {
 		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(r.method), r.params) {
@@ -394,14 +391,33 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 	return resp, nil
 }
 
+// request builds a POST of body to the upstream. It is made by hand rather
+// than by http.NewRequest so that the connector's URL is not parsed again
+// for every call; the client only reads it.
+func (u *upstream) request(ctx context.Context, body []byte) *http.Request {
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           u.conn.URL,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        make(http.Header, 8),
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Host:          u.conn.URL.Host,
+	}).WithContext(ctx)
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return req
+}
+
 // setHeaders sets the credential and the era's headers.
 func (u *upstream) setHeaders(h http.Header, cred http.Header, st *upstreamState) {
 	for k, v := range cred {
 		h[k] = v
 	}
-	h["Content-Type"] = []string{"application/json"}
-	h["Accept"] = []string{"application/json, text/event-stream"}
-	h["User-Agent"] = []string{"mcpgate"}
+	h["Content-Type"] = jsonType
+	h["Accept"] = acceptBoth
+	h["User-Agent"] = userAgent
 	if st.version != "" {
 		h[mcp.HeaderProtocolVersion] = []string{st.version}
 	}
@@ -409,6 +425,14 @@ func (u *upstream) setHeaders(h http.Header, cred http.Header, st *upstreamState
 		h[mcp.HeaderSessionID] = []string{st.session}
 	}
 }
+
+// Header values every upstream request carries. The HTTP client only reads
+// a request's headers, so one slice serves them all.
+var (
+	jsonType   = []string{"application/json"}
+	acceptBoth = []string{"application/json, text/event-stream"}
+	userAgent  = []string{"mcpgate/" + Version}
+)
 
 // unreachable describes a transport failure without internal detail.
 func unreachable(ctx context.Context, err error) error {
@@ -468,8 +492,11 @@ func appendMember(out []byte, key string, value []byte) []byte {
 }
 
 // readReply reads a single JSON answer and checks that it answers id.
-func readReply(body io.Reader, id []byte) (*reply, error) {
-	data, err := io.ReadAll(io.LimitReader(body, maxUpstreamMessage+1))
+func readReply(body io.Reader, length int64, id []byte) (*reply, error) {
+	if length > maxUpstreamMessage {
+		return nil, errors.New("upstream answer is too large")
+	}
+	data, err := readAll(io.LimitReader(body, maxUpstreamMessage+1), length)
 	if err != nil {
 		return nil, fmt.Errorf("reading upstream answer: %v", err)
 	}
