@@ -2,7 +2,6 @@ package mcpgate_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,17 +11,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/mcpgate/caddy-mcpgate"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
@@ -121,77 +119,28 @@ func basic(user string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+passwords[user]))
 }
 
-// agentEras are the two protocol eras an agent may use.
-var agentEras = []struct {
-	name string
-	opts []client.ClientOption
-}{
-	{"legacy", []client.ClientOption{client.WithProtocolVersion(mcp.ProtocolVersion20251125)}},
-	{"modern", nil},
-}
-
 // dial connects a real mcp-go client as user to path.
 func dial(t *testing.T, path, user string, opts ...client.ClientOption) *client.Client {
-	t.Helper()
-	tr, err := transport.NewStreamableHTTP(site+path, transport.WithHTTPHeaders(map[string]string{
+	return agenttest.Dial(t, site+path, map[string]string{
 		"Authorization": basic(user), "Cookie": "session=agent-cookie-canary",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "integration", Version: "1"}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize %s as %s: %v", path, user, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func listTools(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("tools/list: %v", err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-	}
-	return names
-}
-
-func call(c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return c.CallTool(ctx, req)
+	}, opts...)
 }
 
 func TestIntegration(t *testing.T) {
 	ups := startUpstreams(t)
 	tester := startCaddy(t, ups)
 
-	for _, era := range agentEras {
-		t.Run("names and grants/"+era.name, func(t *testing.T) {
-			alice := dial(t, "/mcp", "alice", era.opts...)
-			names := listTools(t, alice)
+	for _, era := range agenttest.Eras {
+		t.Run("names and grants/"+era.Name, func(t *testing.T) {
+			alice := dial(t, "/mcp", "alice", era.Opts...)
+			names := agenttest.ToolNames(t, alice)
 			for _, want := range []string{"legacy_echo", "modern_echo", "both_echo", "both_delete_everything", "mcpgate_list_connectors"} {
 				if !slices.Contains(names, want) {
 					t.Errorf("alice does not list %s: %v", want, names)
 				}
 			}
-			bob := dial(t, "/mcp", "bob", era.opts...)
-			bobNames := listTools(t, bob)
+			bob := dial(t, "/mcp", "bob", era.Opts...)
+			bobNames := agenttest.ToolNames(t, bob)
 			for _, name := range bobNames {
 				if name != "mcpgate_list_connectors" && !strings.HasPrefix(name, "legacy_") {
 					t.Errorf("bob lists %s", name)
@@ -201,28 +150,28 @@ func TestIntegration(t *testing.T) {
 				t.Errorf("bob's read-only view is wrong: %v", bobNames)
 			}
 			for _, name := range []string{"legacy_delete_everything", "both_echo", "modern_echo", "nosuch_echo"} {
-				if _, err := call(bob, name, nil); err == nil || !strings.Contains(err.Error(), "not granted") {
+				if _, err := agenttest.Call(bob, name, nil); err == nil || !strings.Contains(err.Error(), "not granted") {
 					t.Errorf("bob calls %s: err = %v", name, err)
 				}
 			}
-			res, err := call(alice, "both_echo", map[string]any{"message": "through caddy"})
+			res, err := agenttest.Call(alice, "both_echo", map[string]any{"message": "through caddy"})
 			if err != nil || res.Content[0].(mcp.TextContent).Text != "through caddy" {
 				t.Fatalf("alice calls both_echo: %v %+v", err, res)
 			}
-			one := dial(t, "/connectors/modern/mcp", "alice", era.opts...)
-			if names := listTools(t, one); !slices.Contains(names, "echo") || slices.Contains(names, "modern_echo") {
+			one := dial(t, "/connectors/modern/mcp", "alice", era.Opts...)
+			if names := agenttest.ToolNames(t, one); !slices.Contains(names, "echo") || slices.Contains(names, "modern_echo") {
 				t.Errorf("/connectors/modern/mcp lists %v", names)
 			}
 		})
 	}
 
 	t.Run("fidelity", func(t *testing.T) {
-		direct := directClient(t, ups.both.URL, map[string]string{"X-Api-Key": "both-upstream-secret"})
-		want, err := call(direct, "rich", nil)
+		direct := agenttest.Dial(t, ups.both.URL, map[string]string{"X-Api-Key": "both-upstream-secret"})
+		want, err := agenttest.Call(direct, "rich", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := call(dial(t, "/mcp", "alice"), "both_rich", nil)
+		got, err := agenttest.Call(dial(t, "/mcp", "alice"), "both_rich", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,14 +242,14 @@ func TestIntegration(t *testing.T) {
 		ups.modern.Kill()
 		alice := dial(t, "/mcp", "alice")
 		// The cache still holds modern's list; ask for a fresh view.
-		names := listTools(t, alice)
+		names := agenttest.ToolNames(t, alice)
 		if !slices.Contains(names, "legacy_echo") || !slices.Contains(names, "both_echo") {
 			t.Fatalf("the live connectors' tools are missing: %v", names)
 		}
-		if _, err := call(alice, "modern_echo", map[string]any{"message": "x"}); err == nil {
+		if _, err := agenttest.Call(alice, "modern_echo", map[string]any{"message": "x"}); err == nil {
 			t.Error("a call to the dead upstream succeeded")
 		}
-		if names := listTools(t, alice); slices.Contains(names, "modern_echo") || !slices.Contains(names, "both_echo") {
+		if names := agenttest.ToolNames(t, alice); slices.Contains(names, "modern_echo") || !slices.Contains(names, "both_echo") {
 			t.Errorf("after the failed call, tools are %v", names)
 		}
 		req, _ := http.NewRequest(http.MethodGet, site+"/connectors", nil)
@@ -321,26 +270,6 @@ func TestIntegration(t *testing.T) {
 			t.Errorf("GET /connectors = %+v", out.Connectors)
 		}
 	})
-}
-
-// directClient connects straight to an upstream, for comparisons.
-func directClient(t *testing.T, url string, headers map[string]string) *client.Client {
-	t.Helper()
-	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(headers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // post sends a raw body to the gateway as user.
@@ -391,9 +320,9 @@ func TestNoGlobalBlock(t *testing.T) {
 	mcpgate
 }
 `, site, h), "caddyfile")
-	for _, era := range agentEras {
-		if names := listTools(t, dial(t, "/mcp", "alice", era.opts...)); len(names) != 0 {
-			t.Errorf("%s: tools = %v, want none", era.name, names)
+	for _, era := range agenttest.Eras {
+		if names := agenttest.ToolNames(t, dial(t, "/mcp", "alice", era.Opts...)); len(names) != 0 {
+			t.Errorf("%s: tools = %v, want none", era.Name, names)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, site+"/connectors", nil)

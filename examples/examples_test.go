@@ -1,24 +1,21 @@
 package examples_test
 
 import (
-	"context"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/mcpgate/caddy-mcpgate"
 	"github.com/mcpgate/caddy-mcpgate/examples/demo"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 )
 
 // Ports of their own, so that these tests never meet the root package's
@@ -66,53 +63,20 @@ func demoUpstream(t *testing.T, header, value string) string {
 
 // agent connects a real MCP client to the example's /mcp.
 func agent(t *testing.T, headers map[string]string, opts ...client.ClientOption) *client.Client {
-	t.Helper()
-	tr, err := transport.NewStreamableHTTP("http://"+addr+"/mcp", transport.WithHTTPHeaders(headers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func tools(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-	}
-	return names
+	return agenttest.Dial(t, "http://"+addr+"/mcp", headers, opts...)
 }
 
 func TestQuickstart(t *testing.T) {
 	runExample(t, "quickstart/Caddyfile", map[string]string{"DEMO_URL": demoUpstream(t, "", "")})
-	for _, opts := range [][]client.ClientOption{nil, {client.WithProtocolVersion(mcp.ProtocolVersion20251125)}} {
-		c := agent(t, nil, opts...)
-		names := tools(t, c)
+	for _, era := range agenttest.Eras {
+		c := agent(t, nil, era.Opts...)
+		names := agenttest.ToolNames(t, c)
 		for _, want := range []string{"demo_echo", "demo_add", "demo_notes_append", "mcpgate_list_connectors"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("%s is not listed: %v", want, names)
 			}
 		}
-		req := mcp.CallToolRequest{}
-		req.Params.Name = "demo_add"
-		req.Params.Arguments = map[string]any{"a": 2, "b": 3}
-		res, err := c.CallTool(context.Background(), req)
+		res, err := agenttest.Call(c, "demo_add", map[string]any{"a": 2, "b": 3})
 		if err != nil || res.IsError {
 			t.Fatalf("demo_add: %v %+v", err, res)
 		}
@@ -129,13 +93,13 @@ func TestTeam(t *testing.T) {
 	login := func(user, pw string) map[string]string {
 		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))}
 	}
-	alice := tools(t, agent(t, login("alice", "alice-pw")))
+	alice := agenttest.ToolNames(t, agent(t, login("alice", "alice-pw")))
 	for _, want := range []string{"demo_notes_append", "notes_echo"} {
 		if !slices.Contains(alice, want) {
 			t.Errorf("alice does not list %s: %v", want, alice)
 		}
 	}
-	bob := tools(t, agent(t, login("bob", "bob-pw")))
+	bob := agenttest.ToolNames(t, agent(t, login("bob", "bob-pw")))
 	if !slices.Contains(bob, "demo_echo") || slices.Contains(bob, "demo_notes_append") || slices.Contains(bob, "notes_echo") {
 		t.Errorf("bob's read-only view is wrong: %v", bob)
 	}

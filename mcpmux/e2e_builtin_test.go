@@ -42,7 +42,7 @@ func TestListConnectors(t *testing.T) {
 	}
 	for _, era := range rawEras {
 		for _, tt := range tests {
-			t.Run(era.name+"/"+tt.user, func(t *testing.T) {
+			t.Run(era.Name+"/"+tt.user, func(t *testing.T) {
 				c := dialRaw(t, g.URL+"/mcp", agentHeader(tt.user, ""), era.version)
 				tools := listed(t, c.result("tools/list", nil), "tools", "name")
 				if slices.Contains(tools, "mcpgate_list_connectors") != (tt.want != nil) {

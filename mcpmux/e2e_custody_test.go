@@ -28,8 +28,8 @@ func TestCredentialCustody(t *testing.T) {
 		"hdr_whoami":  "authorization=absent x-test-canary=" + headerValue,
 	}
 	for _, era := range eras {
-		t.Run(era.name, func(t *testing.T) {
-			c := g.connect(t, "/mcp", "alice", "", era.opts...)
+		t.Run(era.Name, func(t *testing.T) {
+			c := g.connect(t, "/mcp", "alice", "", era.Opts...)
 			toolNames(t, c)
 			for name, want := range whoami {
 				res, err := callTool(t, c, name, nil)
@@ -48,7 +48,7 @@ func TestCredentialCustody(t *testing.T) {
 			if _, err := c.GetPrompt(ctxT(t), req); err != nil {
 				t.Fatal(err)
 			}
-			one := g.connect(t, "/connectors/hdr/mcp", "alice", "", era.opts...)
+			one := g.connect(t, "/connectors/hdr/mcp", "alice", "", era.Opts...)
 			if _, err := callTool(t, one, "echo", map[string]any{"message": "x"}); err != nil {
 				t.Fatal(err)
 			}

@@ -20,7 +20,7 @@ func TestFaultyUpstreams(t *testing.T) {
 	const timeout = 400 * time.Millisecond
 	const bound = 3 * timeout // scheduling slack under -race
 	for _, era := range rawEras {
-		t.Run(era.name, func(t *testing.T) {
+		t.Run(era.Name, func(t *testing.T) {
 			t.Parallel()
 			ups, conns := startUpstreams(t, testupstream.BothEras, "a", "dead", "slow")
 			for _, c := range conns {

@@ -26,7 +26,7 @@ func TestFidelity(t *testing.T) {
 			d := direct(t, up, upEra)
 			upTools := entriesOf(t, d.result("tools/list", nil), "tools")
 			for _, era := range rawEras {
-				t.Run(era.name, func(t *testing.T) {
+				t.Run(era.Name, func(t *testing.T) {
 					// The gateway reaches an upstream in the agent's own era
 					// when the upstream speaks it, so that is the era of the
 					// direct answer to compare with.

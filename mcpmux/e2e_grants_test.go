@@ -72,7 +72,7 @@ func TestGrantParity(t *testing.T) {
 	}
 	for _, era := range rawEras {
 		for _, u := range users {
-			t.Run(era.name+"/"+u.user, func(t *testing.T) {
+			t.Run(era.Name+"/"+u.user, func(t *testing.T) {
 				c := dialRaw(t, g.URL+"/mcp", agentHeader(u.user, u.groups), era.version)
 				tools := listed(t, c.result("tools/list", nil), "tools", "name")
 				prompts := listed(t, c.result("prompts/list", nil), "prompts", "name")
@@ -183,7 +183,7 @@ func TestRefusalRevealsNothing(t *testing.T) {
 		{"completion/complete", map[string]any{"ref": map[string]any{"type": "ref/resource", "uri": "test://b/items/{id}"}, "argument": map[string]any{"name": "id", "value": "1"}}},
 	}
 	for _, era := range rawEras {
-		t.Run(era.name, func(t *testing.T) {
+		t.Run(era.Name, func(t *testing.T) {
 			// alice (eng) sees connector a only.
 			cw := dialRaw(t, with.URL+"/mcp", agentHeader("alice", "eng"), era.version)
 			co := dialRaw(t, without.URL+"/mcp", agentHeader("alice", "eng"), era.version)
@@ -235,7 +235,7 @@ func TestDenyByDefault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, era := range rawEras {
-			t.Run(tt.name+"/"+era.name, func(t *testing.T) {
+			t.Run(tt.name+"/"+era.Name, func(t *testing.T) {
 				g := startGateway(t, conns, tt.rules)
 				c := dialRaw(t, g.URL+"/mcp", agentHeader(tt.user, "eng"), era.version)
 				for _, l := range []struct{ method, field string }{
@@ -300,13 +300,13 @@ func TestReadOnly(t *testing.T) {
 				for _, name := range tt.present {
 					r := c.call("tools/call", map[string]any{"name": "a_" + name, "arguments": callArgs[name]})
 					if !slices.Contains(tools, "a_"+name) || r.result == nil {
-						t.Errorf("%s: a_%s listed %v, call %s", era.name, name, slices.Contains(tools, "a_"+name), r.body)
+						t.Errorf("%s: a_%s listed %v, call %s", era.Name, name, slices.Contains(tools, "a_"+name), r.body)
 					}
 				}
 				for _, name := range tt.absent {
 					r := c.call("tools/call", map[string]any{"name": "a_" + name, "arguments": callArgs[name]})
 					if slices.Contains(tools, "a_"+name) || !notGranted(r) {
-						t.Errorf("%s: a_%s listed %v, call %s", era.name, name, slices.Contains(tools, "a_"+name), r.body)
+						t.Errorf("%s: a_%s listed %v, call %s", era.Name, name, slices.Contains(tools, "a_"+name), r.body)
 					}
 				}
 				// The connector's own endpoint applies the same checks.
@@ -314,7 +314,7 @@ func TestReadOnly(t *testing.T) {
 				scoped := listed(t, one.result("tools/list", nil), "tools", "name")
 				for _, name := range tt.absent {
 					if r := one.call("tools/call", map[string]any{"name": name, "arguments": callArgs[name]}); slices.Contains(scoped, name) || !notGranted(r) {
-						t.Errorf("%s scoped: %s listed %v, call %s", era.name, name, slices.Contains(scoped, name), r.body)
+						t.Errorf("%s scoped: %s listed %v, call %s", era.Name, name, slices.Contains(scoped, name), r.body)
 					}
 				}
 			}

@@ -28,8 +28,8 @@ func TestPagination(t *testing.T) {
 	}
 
 	for _, era := range eras {
-		t.Run(era.name, func(t *testing.T) {
-			c := paged.connect(t, "/mcp", "alice", "", era.opts...)
+		t.Run(era.Name, func(t *testing.T) {
+			c := paged.connect(t, "/mcp", "alice", "", era.Opts...)
 			var got []string
 			req := mcp.ListToolsRequest{}
 			for pages := 1; ; pages++ {
@@ -58,7 +58,7 @@ func TestPagination(t *testing.T) {
 	}
 
 	for _, era := range rawEras {
-		t.Run("raw/"+era.name, func(t *testing.T) {
+		t.Run("raw/"+era.Name, func(t *testing.T) {
 			c := dialRaw(t, paged.URL+"/mcp", agentHeader("alice", ""), era.version)
 			var uris []string
 			params := map[string]any{}

@@ -22,7 +22,7 @@ func TestNames(t *testing.T) {
 		t.Run("sep"+sep, func(t *testing.T) {
 			g := startGateway(t, conns, everyone, func(o *mcpmux.Options) { o.Separator = sep })
 			for _, era := range rawEras {
-				t.Run(era.name, func(t *testing.T) {
+				t.Run(era.Name, func(t *testing.T) {
 					agg := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), era.version)
 					tools := listed(t, agg.result("tools/list", nil), "tools", "name")
 					for _, name := range catalogTools {

@@ -21,7 +21,7 @@ func TestUpstreamPooling(t *testing.T) {
 	var agents []*client.Client
 	for i := range 5 {
 		era := eras[i%len(eras)]
-		agents = append(agents, g.connect(t, "/mcp", fmt.Sprintf("user%d", i), "", era.opts...))
+		agents = append(agents, g.connect(t, "/mcp", fmt.Sprintf("user%d", i), "", era.Opts...))
 	}
 	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("opening agent sessions sent %d requests upstream", n)

@@ -30,7 +30,7 @@ const (
 
 // rawEras are the agent eras, as the raw client names them by version.
 var rawEras = []struct {
-	name    string
+	Name    string
 	version string
 }{
 	{"legacy", v20251125},

@@ -21,7 +21,7 @@ func TestResourceRouting(t *testing.T) {
 	g := startGateway(t, conns, everyone)
 	shared := testupstream.SharedResourceURI
 	for _, era := range rawEras {
-		t.Run(era.name, func(t *testing.T) {
+		t.Run(era.Name, func(t *testing.T) {
 			c := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), era.version)
 			uris := listed(t, c.result("resources/list", nil), "resources", "uri")
 			want := []string{"test://a/readme", "test://a/logo.png", "mcpgate://a/" + shared, "test://b/readme", "test://b/logo.png", "mcpgate://b/" + shared}
@@ -91,9 +91,9 @@ func TestCompletion(t *testing.T) {
 		{"/connectors/a/mcp", mcp.PromptReference{Type: "ref/prompt", Name: "greet"}, "who", "c", []string{"carol"}},
 	}
 	for _, era := range eras {
-		t.Run(era.name, func(t *testing.T) {
+		t.Run(era.Name, func(t *testing.T) {
 			for _, tt := range tests {
-				c := g.connect(t, tt.path, "alice", "", era.opts...)
+				c := g.connect(t, tt.path, "alice", "", era.Opts...)
 				req := mcp.CompleteRequest{}
 				req.Params.Ref = tt.ref
 				req.Params.Argument = mcp.CompleteArgument{Name: tt.arg, Value: tt.val}

@@ -27,8 +27,8 @@ func TestProgress(t *testing.T) {
 		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
 		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
 		for _, era := range eras {
-			t.Run(upEra.String()+"/"+era.name, func(t *testing.T) {
-				c := g.connect(t, "/mcp", "alice", "", era.opts...)
+			t.Run(upEra.String()+"/"+era.Name, func(t *testing.T) {
+				c := g.connect(t, "/mcp", "alice", "", era.Opts...)
 				var mu sync.Mutex
 				var progress []mcp.JSONRPCNotification
 				c.OnNotification(func(n mcp.JSONRPCNotification) {
@@ -41,7 +41,7 @@ func TestProgress(t *testing.T) {
 				req := mcp.CallToolRequest{}
 				req.Params.Name = "a_progress"
 				req.Params.Arguments = map[string]any{"steps": 3}
-				req.Params.Meta = &mcp.Meta{ProgressToken: "tok-" + era.name}
+				req.Params.Meta = &mcp.Meta{ProgressToken: "tok-" + era.Name}
 				res, err := c.CallTool(ctxT(t), req)
 				if err != nil {
 					t.Fatal(err)
@@ -61,7 +61,7 @@ func TestProgress(t *testing.T) {
 				}
 				for i, n := range progress {
 					f := n.Params.AdditionalFields
-					if f["progressToken"] != "tok-"+era.name || f["progress"] != float64(i+1) || f["total"] != float64(3) {
+					if f["progressToken"] != "tok-"+era.Name || f["progress"] != float64(i+1) || f["total"] != float64(3) {
 						t.Errorf("notification %d = %v", i, f)
 					}
 				}
@@ -79,8 +79,8 @@ func TestCancel(t *testing.T) {
 		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
 		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
 		for _, era := range eras {
-			t.Run(upEra.String()+"/"+era.name, func(t *testing.T) {
-				c := g.connect(t, "/mcp", "alice", "", era.opts...)
+			t.Run(upEra.String()+"/"+era.Name, func(t *testing.T) {
+				c := g.connect(t, "/mcp", "alice", "", era.Opts...)
 				toolNames(t, c)
 				before := up.Cancelled()
 				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
@@ -78,13 +78,7 @@ const (
 )
 
 // eras are the two ways an agent can talk to the gateway.
-var eras = []struct {
-	name string
-	opts []client.ClientOption
-}{
-	{"legacy", []client.ClientOption{client.WithProtocolVersion(mcp.ProtocolVersion20251125)}},
-	{"modern", nil},
-}
+var eras = agenttest.Eras
 
 // connect opens a real mcp-go client on path as user.
 func (g *gateway) connect(t testing.TB, path, user string, groups string, opts ...client.ClientOption) *client.Client {
@@ -97,24 +91,7 @@ func (g *gateway) connect(t testing.TB, path, user string, groups string, opts .
 	if groups != "" {
 		headers["X-Test-Groups"] = groups
 	}
-	c, err := client.NewStreamableHttpClient(g.URL+path, transport.WithHTTPHeaders(headers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = client.NewClient(c.GetTransport(), opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return agenttest.Dial(t, g.URL+path, headers, opts...)
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -124,22 +101,9 @@ func ctxT(t testing.TB) context.Context {
 }
 
 func toolNames(t testing.TB, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(ctxT(t), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("tools/list: %v", err)
-	}
-	var out []string
-	for _, tool := range res.Tools {
-		out = append(out, tool.Name)
-	}
-	return out
+	return agenttest.ToolNames(t, c)
 }
 
 func callTool(t testing.TB, c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
-	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	return c.CallTool(ctxT(t), req)
+	return agenttest.Call(c, name, args)
 }

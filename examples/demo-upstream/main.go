@@ -9,15 +9,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/examples/demo"
 )
@@ -39,29 +36,6 @@ func run(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", demo.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
 	log.Printf("demo MCP server at http://%s/mcp", ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	return shutdown(srv)
-}
-
-// shutdown lets requests in flight finish. A client's open event stream
-// never finishes by itself, so after a grace period it is cut.
-func shutdown(srv *http.Server) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	err := srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return srv.Close()
-	}
-	return err
+	return demo.Serve(ctx, ln)
 }

@@ -14,11 +14,9 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -47,11 +45,7 @@ func run(ctx context.Context, demoAddr string) error {
 	if err != nil {
 		return fmt.Errorf("demo server: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", demo.Handler())
-	upstream := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go upstream.Serve(ln)
-	defer upstream.Close()
+	go demo.Serve(ctx, ln)
 
 	os.Setenv("DEMO_URL", "http://"+ln.Addr().String()+"/mcp")
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(caddyfile, map[string]any{"filename": "Caddyfile"})
