@@ -332,3 +332,50 @@ func TestNoGlobalBlock(t *testing.T) {
 	req.Header.Set("Authorization", basic("alice"))
 	tester.AssertResponseCode(req, 404)
 }
+
+// TestReload checks that a config reload keeps agents' sessions while the
+// new grants apply at once to every request.
+func TestReload(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "both"})
+	h, err := bcrypt.GenerateFromPassword([]byte(passwords["alice"]), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := func(tools string) string {
+		return fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	default_bind 127.0.0.1
+	mcpgate {
+		connector both {
+			url %s
+		}
+		grant {
+			src user:alice
+			tools %s
+		}
+	}
+}
+%s {
+	basic_auth {
+		alice %s
+	}
+	mcpgate
+}
+`, up.URL, tools, site, h)
+	}
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config("both/**"), "caddyfile")
+	alice := dial(t, "/mcp", "alice", agenttest.Eras[0].Opts...)
+	if _, err := agenttest.Call(alice, "both_rich", nil); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+
+	tester.InitServer(config("both/echo"), "caddyfile")
+	if res, err := agenttest.Call(alice, "both_echo", map[string]any{"message": "still here"}); err != nil || res.Content[0].(mcp.TextContent).Text != "still here" {
+		t.Fatalf("the session did not survive the reload: %v", err)
+	}
+	if _, err := agenttest.Call(alice, "both_rich", nil); err == nil || !strings.Contains(err.Error(), "not granted") {
+		t.Errorf("after the reload narrowed the grant, both_rich: %v", err)
+	}
+}

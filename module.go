@@ -59,8 +59,27 @@ type App struct {
 	// Grants decide who may see and use what. No grant, no access.
 	Grants []GrantConfig `json:"grants,omitempty"`
 
-	mux    *mcpmux.Mux
-	logger *zap.Logger
+	mux      *mcpmux.Mux
+	sessions *mcpmux.Sessions
+	logger   *zap.Logger
+}
+
+// sessionPool keeps the agents' legacy sessions across config reloads, so
+// that a reload costs agents nothing: the store holds no grant decision,
+// and each request is judged by the config that serves it.
+var sessionPool = caddy.NewUsagePool()
+
+// sessionPoolKey names the one session store in sessionPool.
+const sessionPoolKey = "mcpgate.sessions"
+
+// sessionStore lets the pool end the sessions when the last config that
+// uses them goes.
+type sessionStore struct{ *mcpmux.Sessions }
+
+// Destruct implements caddy.Destructor.
+func (s sessionStore) Destruct() error {
+	s.Close()
+	return nil
 }
 
 // CaddyModule returns the Caddy module information.
@@ -94,7 +113,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		origins = append(origins, origin)
 	}
+	store, _, err := sessionPool.LoadOrNew(sessionPoolKey, func() (caddy.Destructor, error) {
+		return sessionStore{mcpmux.NewSessions()}, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.sessions = store.(sessionStore).Sessions
 	a.mux, err = mcpmux.New(mcpmux.Options{
+		Sessions:       a.sessions,
 		Connectors:     conns,
 		Policy:         policy,
 		Separator:      a.ToolSeparator,
@@ -163,9 +190,12 @@ func (a *App) Start() error { return nil }
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases what this config generation holds: open agent streams
-// and idle upstream connections.
+// Cleanup releases what this config generation holds: open agent streams,
+// idle upstream connections and its use of the session store.
 func (a *App) Cleanup() error {
+	if a.sessions != nil {
+		_, _ = sessionPool.Delete(sessionPoolKey)
+	}
 	if a.mux != nil {
 		return a.mux.Close()
 	}

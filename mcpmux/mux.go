@@ -56,6 +56,9 @@ type Options struct {
 	// AllowedOrigins are browser origins, besides the request's own host,
 	// that may call the MCP endpoints.
 	AllowedOrigins []string
+	// Sessions keeps legacy agent sessions; nil means a store of the
+	// Mux's own, which Close ends. A shared one outlives the Mux.
+	Sessions *Sessions
 	// Annotate, when set, is told which connector and item each agent
 	// request is routed to, so that access logs can show it.
 	Annotate func(r *http.Request, connector, name string)
@@ -83,7 +86,8 @@ type Mux struct {
 	pages     sync.Map // pageKey → *renderedPage
 	pageCount atomic.Int64
 	status    statusBoard
-	sessions  *sessions
+	sessions  *Sessions
+	ownsSess  bool
 	streams   listeners
 	origins   map[string]bool
 	closed    chan struct{}
@@ -136,7 +140,10 @@ func New(opts Options) (*Mux, error) {
 	if m.creds == nil {
 		m.creds = staticCredentials(m.conns)
 	}
-	m.sessions = newSessions(m.now)
+	m.sessions, m.ownsSess = opts.Sessions, opts.Sessions == nil
+	if m.ownsSess {
+		m.sessions = NewSessions()
+	}
 	return m, nil
 }
 
@@ -205,7 +212,9 @@ func (m *Mux) Close() error {
 	close(m.closed)
 	m.life.Unlock()
 	m.cancel()
-	m.sessions.closeAll()
+	if m.ownsSess {
+		m.sessions.Close()
+	}
 	m.bg.Wait()
 	if m.owned != nil {
 		m.owned.CloseIdleConnections()

@@ -29,20 +29,25 @@ type session struct {
 	inflight map[string]context.CancelFunc // agent request id → cancel
 }
 
-// sessions holds the open agent sessions.
-type sessions struct {
+// Sessions holds the open legacy-era agent sessions. A session records
+// only who opened it, where, and on which protocol version: no grant
+// decision. So one Sessions may serve several Muxes in turn, and agents
+// keep their sessions across a config reload while every request is
+// judged by the grants of the Mux that serves it.
+type Sessions struct {
 	mu   sync.Mutex
 	byID map[string]*session
 	now  func() time.Time
 }
 
-func newSessions(now func() time.Time) *sessions {
-	return &sessions{byID: map[string]*session{}, now: now}
+// NewSessions returns an empty session store.
+func NewSessions() *Sessions {
+	return &Sessions{byID: map[string]*session{}, now: time.Now}
 }
 
 // open starts a session. When the caller already has its share, its least
 // recently used session makes way.
-func (s *sessions) open(caller grants.Caller, scope, version string) *session {
+func (s *Sessions) open(caller grants.Caller, scope, version string) *session {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	ss := &session{id: hex.EncodeToString(b[:]), caller: caller, scope: scope, version: version,
@@ -56,7 +61,7 @@ func (s *sessions) open(caller grants.Caller, scope, version string) *session {
 
 // evict drops idle sessions and, when caller or the gateway is at its
 // limit, the least recently used one.
-func (s *sessions) evict(callerID string) {
+func (s *Sessions) evict(callerID string) {
 	now := s.now()
 	var mine, all []*session
 	for id, ss := range s.byID {
@@ -90,7 +95,7 @@ func leastRecent(list []*session) *session {
 
 // get returns the session id names, if it belongs to caller and scope. A
 // session presented by anyone else does not exist, as far as they can tell.
-func (s *sessions) get(id string, caller grants.Caller, scope string) (*session, bool) {
+func (s *Sessions) get(id string, caller grants.Caller, scope string) (*session, bool) {
 	s.mu.Lock()
 	ss, ok := s.byID[id]
 	s.mu.Unlock()
@@ -104,7 +109,7 @@ func (s *sessions) get(id string, caller grants.Caller, scope string) (*session,
 }
 
 // close ends a session.
-func (s *sessions) close(id string) {
+func (s *Sessions) close(id string) {
 	s.mu.Lock()
 	ss := s.byID[id]
 	delete(s.byID, id)
@@ -114,8 +119,8 @@ func (s *sessions) close(id string) {
 	}
 }
 
-// closeAll ends every session.
-func (s *sessions) closeAll() {
+// Close ends every session.
+func (s *Sessions) Close() {
 	s.mu.Lock()
 	all := s.byID
 	s.byID = map[string]*session{}
