@@ -80,8 +80,7 @@ type Mux struct {
 	now      func() time.Time
 	annotate func(r *http.Request, connector, name string)
 
-	upMu      sync.Mutex
-	upstreams map[upstreamKey]*upstream
+	upstreams sync.Map // upstreamKey → *upstream
 	cache     sync.Map // cacheKey → *cacheEntry
 	pages     sync.Map // pageKey → *renderedPage
 	pageCount atomic.Int64
@@ -102,19 +101,18 @@ type upstreamKey struct{ connector, credential string }
 // New builds a Mux.
 func New(opts Options) (*Mux, error) {
 	m := &Mux{
-		conns:     map[string]*connectors.Connector{},
-		policy:    opts.Policy,
-		creds:     opts.Credentials,
-		names:     names{sep: opts.Separator},
-		maxBody:   opts.MaxBody,
-		ttl:       opts.ListTTL,
-		pageSize:  opts.PageSize,
-		logger:    opts.Logger,
-		now:       opts.Now,
-		annotate:  opts.Annotate,
-		upstreams: map[upstreamKey]*upstream{},
-		origins:   map[string]bool{},
-		closed:    make(chan struct{}),
+		conns:    map[string]*connectors.Connector{},
+		policy:   opts.Policy,
+		creds:    opts.Credentials,
+		names:    names{sep: opts.Separator},
+		maxBody:  opts.MaxBody,
+		ttl:      opts.ListTTL,
+		pageSize: opts.PageSize,
+		logger:   opts.Logger,
+		now:      opts.Now,
+		annotate: opts.Annotate,
+		origins:  map[string]bool{},
+		closed:   make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range opts.AllowedOrigins {
@@ -231,15 +229,12 @@ func (m *Mux) Connector(id string) (*connectors.Connector, bool) {
 // upstream returns the shared connection for (connector, credential).
 func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	key := upstreamKey{c.ID, credKey}
-	m.upMu.Lock()
-	defer m.upMu.Unlock()
-	if u, ok := m.upstreams[key]; ok {
-		return u
+	if u, ok := m.upstreams.Load(key); ok {
+		return u.(*upstream)
 	}
-	u := &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, now: m.now,
-		onNotify: m.upstreamNotified, background: m.background}
-	m.upstreams[key] = u
-	return u
+	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, now: m.now,
+		onNotify: m.upstreamNotified, background: m.background})
+	return u.(*upstream)
 }
 
 // background runs f in a goroutine that Close waits for.
