@@ -47,8 +47,10 @@ type rpcError struct {
 	Data    any    `json:"data,omitempty"`
 }
 
+// Error returns the message the agent reads.
 func (e *rpcError) Error() string { return e.Message }
 
+// errorf builds a gateway error with a formatted message.
 func errorf(code int, format string, args ...any) *rpcError {
 	return &rpcError{Code: code, Message: fmt.Sprintf(format, args...)}
 }

@@ -120,6 +120,7 @@ var (
 	completionIDs   = []string{"1", "2", "3"}
 )
 
+// CompletePromptArgument completes greet's who from a fixed list of names.
 func (completer) CompletePromptArgument(_ context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
 	if prompt != "greet" || arg.Name != "who" {
 		return matching(nil, ""), nil
@@ -127,6 +128,7 @@ func (completer) CompletePromptArgument(_ context.Context, prompt string, arg mc
 	return matching(completionNames, arg.Value), nil
 }
 
+// CompleteResourceArgument completes the item template's id.
 func (c completer) CompleteResourceArgument(_ context.Context, uri string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
 	if uri != c.itemTemplate || arg.Name != "id" {
 		return matching(nil, ""), nil

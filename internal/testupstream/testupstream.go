@@ -74,9 +74,12 @@ type Options struct {
 
 // Request is one HTTP request the server received.
 type Request struct {
+	// Method and Path are the request line's.
 	Method, Path string
-	Header       http.Header
-	Body         []byte
+	// Header is every header the server received.
+	Header http.Header
+	// Body is the whole body.
+	Body []byte
 }
 
 // Server is a running upstream. Its methods are safe for concurrent use.
