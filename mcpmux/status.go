@@ -41,12 +41,6 @@ func (b *statusBoard) record(connector string, err error) {
 	b.last[connector] = err
 }
 
-func (b *statusBoard) get(connector string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.last[connector]
-}
-
 // Statuses returns every connector the caller may see, with its status. It
 // refreshes the tools list of each one that the caller has access to (in
 // parallel, each within its timeout), so that the status is current.
