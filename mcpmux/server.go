@@ -94,7 +94,7 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 	}
 	msg, rerr := parseMessage(body)
 	if rerr == nil {
-		rerr = m.admit(w, x, msg, body)
+		rerr = m.admit(w, x, msg)
 	} else {
 		// A message too broken to admit still gets its era's status.
 		x.modern = mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
@@ -115,7 +115,6 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 		x.rs.w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	x.rs.modern = x.modern
 	switch {
 	case msg.method == "initialize":
 		m.initialize(x, msg)
@@ -148,7 +147,7 @@ func (m *Mux) notification(x *exchange, msg *message) {
 
 // admit settles the message's protocol era and, for the legacy era, its
 // session. A non-nil error with code 0 means the response is written.
-func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message, body []byte) *rpcError {
+func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message) *rpcError {
 	header := x.r.Header.Get(mcp.HeaderProtocolVersion)
 	metaVersion := metaProtocolVersion(msg.params)
 	if mcp.IsModernProtocol(header) || mcp.IsModernProtocol(metaVersion) {

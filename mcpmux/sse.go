@@ -66,7 +66,6 @@ func (s *sseWriter) flush() {
 type responder struct {
 	w      http.ResponseWriter
 	canSSE bool
-	modern bool
 
 	// mu orders notifications, which may come from the reader of another
 	// upstream stream, with the final message; nothing is written after it.
