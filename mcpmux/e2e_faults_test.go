@@ -58,7 +58,9 @@ func TestFaultyUpstreams(t *testing.T) {
 					t.Errorf("resources/list lacks the bare shared URI: %v", names)
 				}
 			}
-			if d := time.Since(first); d > timeout+timeout/2 {
+			// One timeout, not one per list: four would take 4×timeout.
+			// The slack above one timeout is for a loaded CI machine.
+			if d := time.Since(first); d > 2*timeout {
 				t.Errorf("the four lists took %v with a connector timeout of %v", d, timeout)
 			}
 			for _, name := range []string{"dead_echo", "slow_echo"} {
