@@ -143,10 +143,11 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 		if !x.view.HasItems(c.ID) {
 			continue
 		}
-		e, err := m.entryFor(x.ctx, x.caller, c, kind)
+		cred, err := m.credentialFor(x, c)
 		if err != nil {
 			continue
 		}
+		e := m.entry(cacheKey{c.ID, cred.Key, kind})
 		if l := m.fresh(e); l != nil {
 			if l.err == nil {
 				lists[i] = l
@@ -156,7 +157,7 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if l, err := m.refresh(x.ctx, x.caller, c, kind, e); err == nil {
+			if l, err := m.refresh(x.ctx, x.caller, c, cred, kind, e); err == nil {
 				lists[i] = l
 			}
 		}()

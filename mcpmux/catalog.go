@@ -87,27 +87,14 @@ func (l *list) usable(now time.Time, ttl time.Duration, stale bool) bool {
 	return now.Sub(l.fetched) < ttl
 }
 
-// list returns connector's list of kind for the caller, from cache when it
-// is fresh.
-func (m *Mux) list(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) (*list, error) {
-	e, err := m.entryFor(ctx, caller, c, kind)
-	if err != nil {
-		return nil, err
-	}
+// list returns connector's list of kind as cred sees it, from cache when
+// it is fresh.
+func (m *Mux) list(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind) (*list, error) {
+	e := m.entry(cacheKey{c.ID, cred.Key, kind})
 	if l := m.fresh(e); l != nil {
 		return l, l.err
 	}
-	return m.refresh(ctx, caller, c, kind, e)
-}
-
-// entryFor returns the cache entry of connector's list of kind for the
-// caller's credential.
-func (m *Mux) entryFor(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) (*cacheEntry, error) {
-	cred, err := m.credential(ctx, caller, c, false)
-	if err != nil {
-		return nil, err
-	}
-	return m.entry(cacheKey{c.ID, cred.Key, kind}), nil
+	return m.refresh(ctx, caller, c, cred, kind, e)
 }
 
 // fresh returns e's list when it can be served now, else nil.
@@ -120,7 +107,7 @@ func (m *Mux) fresh(e *cacheEntry) *list {
 
 // refresh fetches e's list from the upstream, once however many ask at the
 // same time, and tells listening agents when it has changed.
-func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind, e *cacheEntry) (*list, error) {
+func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (*list, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if l := m.fresh(e); l != nil {
@@ -129,7 +116,7 @@ func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.C
 	e.stale.Store(false)
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	l := m.fetch(ctx, caller, c, kind)
+	l := m.fetch(ctx, caller, c, cred, kind)
 	if old := e.cur.Swap(l); old != nil && old.sum != l.sum {
 		m.changed(c.ID, kind)
 	}
@@ -167,9 +154,9 @@ func (m *Mux) lost(connector string, err error) {
 }
 
 // fetch gathers a whole list from the upstream, following cursors.
-func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, kind *listKind) *list {
+func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind) *list {
 	l := &list{fetched: m.now(), byName: map[string]int{}, byWire: map[string]int{}}
-	_, st, err := m.do(ctx, caller, c, eraAny, nil)
+	_, st, err := m.do(ctx, caller, c, &cred, eraAny, nil)
 	if err != nil {
 		l.err = err
 		return l
@@ -184,7 +171,7 @@ func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Con
 		if cursor != "" {
 			params = []byte(`{"cursor":` + string(quote(cursor)) + `}`)
 		}
-		rep, _, err := m.do(ctx, caller, c, eraAny, &rpc{method: kind.method, params: params})
+		rep, _, err := m.do(ctx, caller, c, &cred, eraAny, &rpc{method: kind.method, params: params})
 		if err == nil && rep.err != nil {
 			err = fmt.Errorf("%s failed: %s", kind.method, errorMessage(rep.err))
 		}
@@ -205,12 +192,7 @@ func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Con
 
 // addPage adds one page of a list result to l and returns its next cursor.
 func (m *Mux) addPage(l *list, c *connectors.Connector, kind *listKind, result []byte, h interface{ Write([]byte) (int, error) }) (string, error) {
-	var page struct {
-		NextCursor string `json:"nextCursor"`
-	}
-	if err := json.Unmarshal(result, &page); err != nil {
-		return "", fmt.Errorf("%s: bad result: %v", kind.method, err)
-	}
+	next, _ := stringMember(result, "nextCursor")
 	arr := member(result, kind.field)
 	var raws []json.RawMessage
 	if len(arr) > 0 {
@@ -234,7 +216,7 @@ func (m *Mux) addPage(l *list, c *connectors.Connector, kind *listKind, result [
 		l.items = append(l.items, *it)
 		h.Write(raw)
 	}
-	return page.NextCursor, nil
+	return next, nil
 }
 
 // newItem reads one list entry. It returns nil for a tool the connector's
@@ -286,26 +268,27 @@ func headerBoundTool(raw []byte) *mcp.Tool {
 	return &t
 }
 
-// do sends one request to connector on the caller's behalf, or with an
-// nil r only connects. When the upstream refuses the credential it
-// asks once for a fresh one and tries again.
-func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, want era, r *rpc) (*reply, *upstreamState, error) {
+// do sends one request to connector on the caller's behalf with cred, or
+// with a nil r only connects. When the upstream refuses the credential it
+// asks once for a fresh one, which replaces cred, and tries again.
+func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred *Credential, want era, r *rpc) (*reply, *upstreamState, error) {
 	for refused := false; ; refused = true {
-		cred, err := m.credential(ctx, caller, c, refused)
-		if err != nil {
-			return nil, nil, err
-		}
 		up := m.upstream(c, cred.Key)
 		var rep *reply
 		var st *upstreamState
+		var err error
 		if r == nil {
 			st, err = up.ensure(ctx, cred.Header, want)
 		} else {
 			rep, st, err = up.call(ctx, cred.Header, want, r)
 		}
-		if errors.Is(err, ErrUnauthorized) && !refused {
-			continue
+		if !errors.Is(err, ErrUnauthorized) || refused {
+			return rep, st, err
 		}
-		return rep, st, err
+		fresh, ferr := m.credential(ctx, caller, c, true)
+		if ferr != nil {
+			return nil, nil, err
+		}
+		*cred = fresh
 	}
 }

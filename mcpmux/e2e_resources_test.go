@@ -128,3 +128,34 @@ func TestTemplateDoesNotOpenResources(t *testing.T) {
 		t.Errorf("an unlisted URI through the granted template = %q", got)
 	}
 }
+
+// TestScopedEndpointStaysInScope checks that a connector's own endpoint
+// cannot reach another connector through an mcpgate:// name, for reads and
+// for completions alike.
+func TestScopedEndpointStaysInScope(t *testing.T) {
+	t.Parallel()
+	_, conns := startUpstreams(t, testupstream.BothEras, "a", "b")
+	g := startGateway(t, conns, everyone)
+	for _, era := range rawEras {
+		c := dialRaw(t, g.URL+"/connectors/a/mcp", agentHeader("alice", ""), era.version)
+		if r := c.call("resources/read", map[string]any{"uri": "mcpgate://b/test://b/readme"}); !notGranted(r) {
+			t.Errorf("%s: /connectors/a/mcp read b's resource: %s", era.Name, r.body)
+		}
+		r := c.call("completion/complete", map[string]any{
+			"ref":      map[string]any{"type": "ref/resource", "uri": "mcpgate://b/test://b/items/{id}"},
+			"argument": map[string]any{"name": "id", "value": ""},
+		})
+		if !notGranted(r) {
+			t.Errorf("%s: /connectors/a/mcp completed against b's template: %s", era.Name, r.body)
+		}
+		// Its own template, named either way, still completes.
+		for _, uri := range []string{"test://a/items/{id}", "mcpgate://a/test://a/items/{id}"} {
+			r := c.call("completion/complete", map[string]any{
+				"ref": map[string]any{"type": "ref/resource", "uri": uri}, "argument": map[string]any{"name": "id", "value": ""},
+			})
+			if r.result == nil {
+				t.Errorf("%s: completion for %s: %s", era.Name, uri, r.body)
+			}
+		}
+	}
+}

@@ -265,6 +265,25 @@ func (m *Mux) credential(ctx context.Context, caller grants.Caller, c *connector
 	return cred, nil
 }
 
+// credentialFor returns the caller's credential at connector for this
+// request, asking the credential source once however many times the
+// request needs it: on the hot path a tools/call needs it to find the tool
+// in the cache and again to forward the call.
+func (m *Mux) credentialFor(x *exchange, c *connectors.Connector) (Credential, error) {
+	if cred, ok := x.creds[c.ID]; ok {
+		return cred, nil
+	}
+	cred, err := m.credential(x.ctx, x.caller, c, false)
+	if err != nil {
+		return Credential{}, err
+	}
+	if x.creds == nil {
+		x.creds = map[string]Credential{}
+	}
+	x.creds[c.ID] = cred
+	return cred, nil
+}
+
 // upstreamNotified acts on an upstream's notification: list_changed
 // invalidates the cached list, and agents learn of it once it is fetched
 // again and found different.

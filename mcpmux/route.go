@@ -6,7 +6,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
-	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
 // notGranted is the one answer for an item the caller may not use and for
@@ -30,9 +29,6 @@ func (m *Mux) callTool(x *exchange, params []byte) *reply {
 	if rep != nil {
 		return rep
 	}
-	if !x.view.Allows(grants.Tools, c.ID, it.name, it.readOnly) {
-		return notGranted("tool", name)
-	}
 	if it.tool != nil && x.modern {
 		// Arguments mirrored into Mcp-Param-* headers must match the body
 		// (2026-07-28), so that what intermediaries route on is what runs.
@@ -53,9 +49,6 @@ func (m *Mux) getPrompt(x *exchange, params []byte) *reply {
 	if rep != nil {
 		return rep
 	}
-	if !x.view.Allows(grants.Prompts, c.ID, it.name, false) {
-		return notGranted("prompt", name)
-	}
 	return m.forward(x, c, "prompts/get", params, "name", it.name, name, nil)
 }
 
@@ -72,7 +65,9 @@ func (m *Mux) readResource(x *exchange, params []byte) *reply {
 	return m.forward(x, c, "resources/read", params, "uri", orig, uri, nil)
 }
 
-// resolve finds the connector and item a tool or prompt name refers to.
+// resolve finds the connector and item a tool or prompt name refers to,
+// and checks that the caller is granted it: whoever routes by name gets the
+// grant check with it.
 func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Connector, *item, *reply) {
 	what := "tool"
 	if kind == promptsKind {
@@ -89,7 +84,11 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	if !ok || !x.view.Visible(id) {
 		return nil, nil, notGranted(what, name)
 	}
-	l, err := m.list(x.ctx, x.caller, c, kind)
+	cred, err := m.credentialFor(x, c)
+	if err != nil {
+		return nil, nil, unavailable(c, err)
+	}
+	l, err := m.list(x.ctx, x.caller, c, cred, kind)
 	if err != nil {
 		return nil, nil, unavailable(c, err)
 	}
@@ -98,29 +97,38 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 		index = l.byName
 	}
 	i, ok := index[name]
-	if !ok {
+	if !ok || !x.view.Allows(kind.kind, c.ID, l.items[i].name, l.items[i].readOnly) {
 		return nil, nil, notGranted(what, name)
 	}
 	return c, &l.items[i], nil
+}
+
+// uriScope returns the connectors a resource URI or URI template may come
+// from, and the URI as they know it: mcpgate://<id>/<uri> names one
+// connector, which must be in the endpoint's scope; any other URI may come
+// from every connector in scope.
+func (m *Mux) uriScope(x *exchange, uri string) ([]*connectors.Connector, string) {
+	rest, ok := strings.CutPrefix(uri, uriScheme)
+	if !ok {
+		return m.visible(x.view, x.scope), uri
+	}
+	id, inner, _ := strings.Cut(rest, "/")
+	if x.scope != "" && x.scope != id {
+		return nil, inner
+	}
+	return m.visible(x.view, id), inner
 }
 
 // routeURI finds the one connector that serves a resource URI: from the
 // resource lists first, then from the URI templates. A URI that several
 // connectors serve must be named mcpgate://<connector>/<uri>.
 func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, *reply) {
-	conns, orig := m.visible(x.view, x.scope), uri
-	if rest, ok := strings.CutPrefix(uri, uriScheme); ok {
-		id, inner, _ := strings.Cut(rest, "/")
-		conns, orig = m.visible(x.view, id), inner
-		if x.scope != "" && x.scope != id {
-			conns = nil
-		}
-	}
-	matches, listed := m.matchingResource(x, conns, orig)
+	conns, orig := m.uriScope(x, uri)
+	matches, listed := m.matching(x, conns, resourcesKind, orig, false)
 	if len(matches) == 0 {
 		// A URI a connector lists is judged by the resource grants alone:
 		// a granted template must not open an ungranted resource.
-		matches = m.matching(x, unlisted(conns, listed), templatesKind, orig, matchTemplate)
+		matches, _ = m.matching(x, unlisted(conns, listed), templatesKind, orig, true)
 	}
 	switch len(matches) {
 	case 0:
@@ -132,45 +140,44 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 		"resource %q is ambiguous: more than one connector offers it; read it as %s<connector>/%s, as resources/list shows", uri, uriScheme, uri))
 }
 
-// matching returns the connectors with a granted item of kind that match
-// uri.
-func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKind, uri string, match func(name, uri string) bool) []*connectors.Connector {
+// matching returns the connectors with a granted item of kind named uri,
+// or, with expand, a URI template that uri is an expansion of; and the set
+// of every connector that has such an item, granted or not.
+func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKind, uri string, expand bool) ([]*connectors.Connector, map[string]bool) {
 	var out []*connectors.Connector
+	found := map[string]bool{}
 	lists := m.gather(x, conns, kind)
 	for i, c := range conns {
 		if lists[i] == nil {
 			continue
 		}
-		for _, it := range lists[i].items {
-			if match(it.name, uri) && x.view.Allows(kind.kind, c.ID, it.name, false) {
+		for _, name := range candidates(lists[i], uri, expand) {
+			found[c.ID] = true
+			if x.view.Allows(kind.kind, c.ID, name, false) {
 				out = append(out, c)
 				break
 			}
 		}
 	}
-	return out
+	return out, found
 }
 
-func exactURI(name, uri string) bool { return name == uri }
-
-// matchingResource returns the connectors that list uri as a resource the
-// caller is granted, and the set of all connectors that list it at all.
-func (m *Mux) matchingResource(x *exchange, conns []*connectors.Connector, uri string) ([]*connectors.Connector, map[string]bool) {
-	var out []*connectors.Connector
-	listed := map[string]bool{}
-	lists := m.gather(x, conns, resourcesKind)
-	for i, c := range conns {
-		if lists[i] == nil {
-			continue
+// candidates returns the names in l that uri matches: the one item of that
+// name, found by index, or the templates it expands.
+func candidates(l *list, uri string, expand bool) []string {
+	if !expand {
+		if _, ok := l.byName[uri]; ok {
+			return []string{uri}
 		}
-		if _, ok := lists[i].byName[uri]; ok {
-			listed[c.ID] = true
-			if x.view.Allows(grants.Resources, c.ID, uri, false) {
-				out = append(out, c)
-			}
+		return nil
+	}
+	var out []string
+	for _, it := range l.items {
+		if matchTemplate(it.name, uri) {
+			out = append(out, it.name)
 		}
 	}
-	return out, listed
+	return out
 }
 
 // unlisted returns the connectors not in listed.
@@ -199,9 +206,6 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 		if rep != nil {
 			return rep
 		}
-		if !x.view.Allows(grants.Prompts, pc.ID, it.name, false) {
-			return notGranted("prompt", agent)
-		}
 		c, orig = pc, it.name
 	case "ref/resource":
 		key = "uri"
@@ -214,7 +218,11 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 	default:
 		return failure(errorf(codeInvalidParams, `params.ref.type must be "ref/prompt" or "ref/resource"`))
 	}
-	if _, st, err := m.do(x.ctx, x.caller, c, eraAny, nil); err != nil {
+	cred, err := m.credentialFor(x, c)
+	if err != nil {
+		return unavailable(c, err)
+	}
+	if _, st, err := m.do(x.ctx, x.caller, c, &cred, eraAny, nil); err != nil {
 		return unavailable(c, err)
 	} else if member(st.caps, "completions") == nil {
 		return failure(errorf(codeMethodNotFound, "connector %s does not offer completion", c.ID))
@@ -232,12 +240,8 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 // routeTemplate finds the connector of a resource template by its exact
 // URI template.
 func (m *Mux) routeTemplate(x *exchange, uri string) (*connectors.Connector, string, *reply) {
-	conns, orig := m.visible(x.view, x.scope), uri
-	if rest, ok := strings.CutPrefix(uri, uriScheme); ok {
-		id, inner, _ := strings.Cut(rest, "/")
-		conns, orig = m.visible(x.view, id), inner
-	}
-	matches := m.matching(x, conns, templatesKind, orig, exactURI)
+	conns, orig := m.uriScope(x, uri)
+	matches, _ := m.matching(x, conns, templatesKind, orig, false)
 	if len(matches) != 1 {
 		return nil, "", notGranted("resource template", uri)
 	}
@@ -259,7 +263,11 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if m.annotate != nil {
 		m.annotate(x.r, c.ID, upstreamName)
 	}
-	rep, _, err := m.do(x.ctx, x.caller, c, x.era(), &rpc{method: method, params: params, sink: x.rs.notify, tool: tool})
+	cred, err := m.credentialFor(x, c)
+	if err != nil {
+		return unavailable(c, err)
+	}
+	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, sink: x.rs.notify, tool: tool})
 	if err != nil {
 		if x.ctx.Err() == nil {
 			m.lost(c.ID, err)

@@ -28,6 +28,9 @@ type exchange struct {
 	version string
 	session *session
 	rs      *responder
+	// creds holds the credentials this request has used, by connector.
+	// gather fills it before it starts any goroutine.
+	creds map[string]Credential
 }
 
 // era is the upstream era that serves this agent's requests best: its own.

@@ -57,7 +57,10 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := m.list(ctx, caller, c, toolsKind)
+			cred, err := m.credential(ctx, caller, c, false)
+			if err == nil {
+				_, err = m.list(ctx, caller, c, cred, toolsKind)
+			}
 			out[i].Status, out[i].Reason = StatusReady, ""
 			if err != nil {
 				out[i].Status, out[i].Reason = StatusFailed, err.Error()
