@@ -14,9 +14,17 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
-// upstreamEras are the upstream eras the stream tests run against: the
-// gateway speaks legacy to one and 2026-07-28 to the other.
-var upstreamEras = []testupstream.Era{testupstream.LegacyOnly, testupstream.BothEras}
+// upstreamEras are the upstream eras the stream tests run against. Every
+// agent reaches a legacy-only upstream through the one session they share,
+// and a 2026-07-28-only one statelessly; an upstream of both eras is
+// reached in each agent's own era.
+var upstreamEras = []testupstream.Era{testupstream.LegacyOnly, testupstream.ModernOnly, testupstream.BothEras}
+
+// streamGateway serves one upstream of era, connector "a", to everyone.
+func streamGateway(t *testing.T, era testupstream.Era) (*testupstream.Server, *gateway) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: era, BearerToken: upstreamAuth})
+	return up, startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+}
 
 // TestProgress checks that an upstream's progress notifications reach an
 // agent that accepts an event stream, ahead of the result, in every
@@ -24,8 +32,7 @@ var upstreamEras = []testupstream.Era{testupstream.LegacyOnly, testupstream.Both
 func TestProgress(t *testing.T) {
 	t.Parallel()
 	for _, upEra := range upstreamEras {
-		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
-		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+		_, g := streamGateway(t, upEra)
 		for _, era := range eras {
 			t.Run(upEra.String()+"/"+era.Name, func(t *testing.T) {
 				c := g.connect(t, "/mcp", "alice", "", era.Opts...)
@@ -76,8 +83,7 @@ func TestProgress(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	for _, upEra := range upstreamEras {
-		up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
-		g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+		up, g := streamGateway(t, upEra)
 		for _, era := range eras {
 			t.Run(upEra.String()+"/"+era.Name, func(t *testing.T) {
 				c := g.connect(t, "/mcp", "alice", "", era.Opts...)
@@ -165,8 +171,7 @@ func TestProgressRouting(t *testing.T) {
 	t.Parallel()
 	for _, upEra := range upstreamEras {
 		t.Run(upEra.String(), func(t *testing.T) {
-			up := testupstream.StartT(t, testupstream.Options{Name: "a", Era: upEra, BearerToken: upstreamAuth})
-			g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+			_, g := streamGateway(t, upEra)
 			var wg sync.WaitGroup
 			for i := range 4 {
 				c := dialRaw(t, g.URL+"/mcp", agentHeader(fmt.Sprintf("user%d", i), ""), rawEras[i%2].version)

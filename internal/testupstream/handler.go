@@ -126,17 +126,7 @@ func (s *Server) unauthorized(w http.ResponseWriter) {
 // request was cancelled first.
 func (s *Server) pause(ctx context.Context) bool {
 	d := time.Duration(s.delay.Load())
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return d <= 0 || sleep(ctx, d)
 }
 
 // forward hands the request to mcp-go, rewriting the response when it is
