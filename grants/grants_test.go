@@ -3,6 +3,7 @@ package grants
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -236,17 +237,28 @@ func TestDecideAllocs(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	p := mustNew(t, benchRules()...)
 	shared := p.For(benchCaller)
+	// The answers given one at a time; under -race the test also catches
+	// a data race, and without it, any answer that concurrency changes.
+	want := [2]Decision{shared.Decide(Tools, "notion", "search", false), shared.Decide(Tools, "notion", "search", true)}
+	wantRes := shared.Decide(Resources, "internal", "file:///data/x", false)
+	wantConns := p.Connectors()
+	var wrong atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			v := p.For(benchCaller)
 			for range 200 {
-				_ = v.Decide(Tools, "notion", "search", i%2 == 0)
-				_ = shared.Decide(Resources, "internal", "file:///data/x", false)
+				if v.Decide(Tools, "notion", "search", i%2 == 1) != want[i%2] ||
+					shared.Decide(Resources, "internal", "file:///data/x", false) != wantRes ||
+					!slices.Equal(p.Connectors(), wantConns) {
+					wrong.Add(1)
+				}
 				_ = shared.Visible("github") && shared.HasItems("github")
-				_ = p.Connectors()
 			}
 		})
 	}
 	wg.Wait()
+	if n := wrong.Load(); n != 0 {
+		t.Errorf("%d concurrent decisions differed from the sequential ones", n)
+	}
 }
