@@ -48,11 +48,12 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 		return &reply{result: p.(*renderedPage).result}
 	}
 	result := m.render(kind, m.entries(x, kind, conns, lists), offset)
-	if m.pageCount.Add(1) > maxPages {
+	// Only a new key grows the cache; a page rendered again replaces its
+	// old self.
+	if _, replaced := m.pages.Swap(key, &renderedPage{lists: lists, result: result}); !replaced && m.pageCount.Add(1) > maxPages {
 		m.pages.Clear()
 		m.pageCount.Store(0)
 	}
-	m.pages.Store(key, &renderedPage{lists: lists, result: result})
 	return &reply{result: result}
 }
 
