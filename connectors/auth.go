@@ -11,11 +11,13 @@ import (
 // AuthType names how mcpgate authenticates to an upstream.
 type AuthType string
 
-// The static auth types. OAuth joins them in its own issue.
+// The auth types. Bearer and header are static credentials; OAuth tokens
+// come from a consent flow and are kept by oauthflow, not here.
 const (
 	AuthNone   AuthType = ""
 	AuthBearer AuthType = "bearer"
 	AuthHeader AuthType = "header"
+	AuthOAuth  AuthType = "oauth"
 )
 
 // Auth is a connector's static credential. Its fields are secrets: they
@@ -46,6 +48,10 @@ func (a Auth) Validate() error {
 		if a.Token != "" || a.Name != "" || a.Value != "" {
 			return errors.New("auth has values but no type")
 		}
+	case AuthOAuth:
+		if a.Token != "" || a.Name != "" || a.Value != "" {
+			return errors.New("auth oauth takes no static credential")
+		}
 	case AuthBearer:
 		if a.Token == "" {
 			return errors.New("auth bearer: token is empty (is its placeholder set?)")
@@ -67,7 +73,7 @@ func (a Auth) Validate() error {
 			return fmt.Errorf("auth header %s: value has control characters or surrounding white space", a.Name)
 		}
 	default:
-		return fmt.Errorf("auth type %q must be bearer or header", a.Type)
+		return fmt.Errorf("auth type %q must be bearer, header or oauth", a.Type)
 	}
 	return nil
 }

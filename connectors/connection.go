@@ -1,0 +1,135 @@
+package connectors
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is where the OAuth connection of one connector (and, for per-user
+// consent, one user) stands.
+type State string
+
+// The connection states. The zero State means consent was never given.
+const (
+	StateNone           State = ""
+	StatePending        State = "pending"
+	StateActive         State = "active"
+	StateReauthRequired State = "reauth_required"
+	StateExpired        State = "expired"
+	StateError          State = "error"
+	StateDisconnected   State = "disconnected"
+)
+
+// Event is something that moves a connection between states.
+type Event string
+
+// The events of a connection's life.
+const (
+	// EventStart: a consent flow began.
+	EventStart Event = "start"
+	// EventGrant: the flow's callback stored fresh tokens.
+	EventGrant Event = "grant"
+	// EventRefresh: a refresh stored fresh tokens.
+	EventRefresh Event = "refresh"
+	// EventExpire: the access token expired and nothing can refresh it.
+	EventExpire Event = "expire"
+	// EventInvalidGrant: the authorization server refused the refresh
+	// token, or the upstream demands scopes the grant lacks.
+	EventInvalidGrant Event = "invalid_grant"
+	// EventFail: the connection broke for another reason, such as a
+	// record that no longer opens or a malformed token response.
+	EventFail Event = "fail"
+	// EventDisconnect: a user or admin removed the credential.
+	EventDisconnect Event = "disconnect"
+)
+
+// transitions lists, for each event, the states it may leave from and the
+// state it leads to. A flow started over a working connection keeps the
+// connection active: the old tokens serve until the new ones arrive.
+var transitions = map[Event]struct {
+	from []State
+	to   func(State) State
+}{
+	EventStart: {
+		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateDisconnected},
+		to: func(s State) State {
+			if s == StateActive {
+				return StateActive
+			}
+			return StatePending
+		},
+	},
+	EventGrant:        {from: []State{StatePending, StateActive}, to: always(StateActive)},
+	EventRefresh:      {from: []State{StateActive, StateExpired}, to: always(StateActive)},
+	EventExpire:       {from: []State{StateActive}, to: always(StateExpired)},
+	EventInvalidGrant: {from: []State{StateActive, StateExpired}, to: always(StateReauthRequired)},
+	EventFail:         {from: []State{StatePending, StateActive, StateExpired, StateReauthRequired}, to: always(StateError)},
+	EventDisconnect: {
+		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateDisconnected},
+		to:   always(StateDisconnected),
+	},
+}
+
+func always(s State) func(State) State { return func(State) State { return s } }
+
+// Next is the state that event e leads to from s, or an error if e cannot
+// happen in s: a grant arriving after a disconnect, say.
+func (s State) Next(e Event) (State, error) {
+	t, ok := transitions[e]
+	if !ok {
+		return s, fmt.Errorf("unknown connection event %q", e)
+	}
+	for _, from := range t.from {
+		if from == s {
+			return t.to(s), nil
+		}
+	}
+	return s, fmt.Errorf("connection event %q cannot happen in state %q", e, s.orNone())
+}
+
+func (s State) orNone() string {
+	if s == StateNone {
+		return "none"
+	}
+	return string(s)
+}
+
+// Status is what a user is told about a connector.
+type Status string
+
+// The statuses a user sees.
+const (
+	// StatusReady: calls go through.
+	StatusReady Status = "ready"
+	// StatusNeedsAuth: someone must consent (the user, or an admin for
+	// shared consent) before calls go through.
+	StatusNeedsAuth Status = "needs_auth"
+	// StatusMisconfigured: consent cannot work until an admin changes
+	// something; Reason says what.
+	StatusMisconfigured Status = "misconfigured"
+	// StatusNoAccess: no grant lets this user use the connector.
+	StatusNoAccess Status = "no_access"
+)
+
+// Connection is the state of one OAuth connection, without its secrets.
+type Connection struct {
+	// State is where the connection stands.
+	State State `json:"state,omitempty"`
+	// Reason says why the connection left active: the disconnect reason,
+	// or what broke.
+	Reason string `json:"reason,omitempty"`
+	// Since is when State was entered.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// Status is what a user with access is told about the connection.
+func (c Connection) Status() Status {
+	switch c.State {
+	case StateActive:
+		return StatusReady
+	case StateError:
+		return StatusMisconfigured
+	default:
+		return StatusNeedsAuth
+	}
+}
