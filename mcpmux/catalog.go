@@ -285,8 +285,16 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		if !errors.Is(err, ErrUnauthorized) || refused {
 			return rep, st, err
 		}
-		fresh, ferr := m.credential(ctx, caller, c, true)
+		var se *StatusError
+		challenge := ""
+		if errors.As(err, &se) {
+			challenge = se.Challenge
+		}
+		fresh, ferr := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: true, Challenge: challenge})
 		if ferr != nil {
+			if _, ok := asConsent(ferr); ok {
+				return nil, nil, ferr
+			}
 			return nil, nil, err
 		}
 		*cred = fresh

@@ -25,8 +25,11 @@ type CredentialRequest struct {
 	// Connector is where it goes.
 	Connector *connectors.Connector
 	// Refused is set when the upstream refused the credential last handed
-	// out with 401, so that a source that can refresh it does so.
+	// out with 401 (or 403 insufficient_scope), so that a source that can
+	// refresh it does so.
 	Refused bool
+	// Challenge is the upstream's WWW-Authenticate header with the refusal.
+	Challenge string
 }
 
 // Credentials returns the credential for a request. mcpmux never learns

@@ -162,7 +162,9 @@ func (c *rawClient) request(id any, method string, params any) ([]byte, http.Hea
 		}
 		meta[mcp.MetaKeyProtocolVersion] = c.version
 		meta[mcp.MetaKeyClientInfo] = map[string]any{"name": "raw", "version": "1"}
-		meta[mcp.MetaKeyClientCapabilities] = map[string]any{}
+		if _, set := meta[mcp.MetaKeyClientCapabilities]; !set {
+			meta[mcp.MetaKeyClientCapabilities] = map[string]any{}
+		}
 		p["_meta"] = meta
 	}
 	rawParams, _ := json.Marshal(p)

@@ -3,6 +3,8 @@ package mcpmux
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 )
 
 // ErrUnauthorized means an upstream refused mcpgate's credential.
@@ -25,9 +27,11 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("upstream answered HTTP %d", e.Code)
 }
 
-// Is makes a 401 match ErrUnauthorized.
+// Is makes a 401 match ErrUnauthorized, and a 403 whose challenge says
+// insufficient_scope: both mean the credential, not the request, is wrong.
 func (e *StatusError) Is(target error) bool {
-	return target == ErrUnauthorized && e.Code == 401
+	return target == ErrUnauthorized && (e.Code == http.StatusUnauthorized ||
+		e.Code == http.StatusForbidden && strings.Contains(e.Challenge, "insufficient_scope"))
 }
 
 // JSON-RPC and MCP error codes.

@@ -29,6 +29,7 @@ const instructions = "mcpgate serves the tools, resources and prompts of several
 
 // dispatch answers one request.
 func (m *Mux) dispatch(x *exchange, msg *message) *reply {
+	x.method, x.params = msg.method, msg.params
 	switch msg.method {
 	case "ping", "logging/setLevel":
 		return &reply{result: json.RawMessage(`{}`)}
@@ -60,11 +61,13 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 // when the gateway speaks it.
 func (m *Mux) initialize(x *exchange, msg *message) {
 	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
 	}
 	_ = json.Unmarshal(msg.params, &p)
 	version := mcp.NegotiateLegacyVersion(p.ProtocolVersion)
 	ss := m.sessions.open(x.caller, x.scope, version)
+	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
 	result := `{"protocolVersion":"` + version + `","capabilities":` + capabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
 	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)

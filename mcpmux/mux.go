@@ -254,8 +254,8 @@ func (m *Mux) background(f func(ctx context.Context)) {
 }
 
 // credential asks the credential source for (caller, connector).
-func (m *Mux) credential(ctx context.Context, caller grants.Caller, c *connectors.Connector, refused bool) (Credential, error) {
-	cred, err := m.creds(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: refused})
+func (m *Mux) credential(ctx context.Context, req CredentialRequest) (Credential, error) {
+	cred, err := m.creds(ctx, req)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -273,7 +273,7 @@ func (m *Mux) credentialFor(x *exchange, c *connectors.Connector) (Credential, e
 	if cred, ok := x.creds[c.ID]; ok {
 		return cred, nil
 	}
-	cred, err := m.credential(x.ctx, x.caller, c, false)
+	cred, err := m.credential(x.ctx, CredentialRequest{Caller: x.caller, Connector: c})
 	if err != nil {
 		return Credential{}, err
 	}

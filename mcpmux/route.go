@@ -86,11 +86,11 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	}
 	cred, err := m.credentialFor(x, c)
 	if err != nil {
-		return nil, nil, unavailable(c, err)
+		return nil, nil, unavailable(x, c, err)
 	}
 	l, err := m.list(x.ctx, x.caller, c, cred, kind)
 	if err != nil {
-		return nil, nil, unavailable(c, err)
+		return nil, nil, unavailable(x, c, err)
 	}
 	index := l.byWire
 	if x.scope != "" {
@@ -220,10 +220,10 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 	}
 	cred, err := m.credentialFor(x, c)
 	if err != nil {
-		return unavailable(c, err)
+		return unavailable(x, c, err)
 	}
 	if _, st, err := m.do(x.ctx, x.caller, c, &cred, eraAny, nil); err != nil {
-		return unavailable(c, err)
+		return unavailable(x, c, err)
 	} else if member(st.caps, "completions") == nil {
 		return failure(errorf(codeMethodNotFound, "connector %s does not offer completion", c.ID))
 	}
@@ -265,19 +265,23 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	}
 	cred, err := m.credentialFor(x, c)
 	if err != nil {
-		return unavailable(c, err)
+		return unavailable(x, c, err)
 	}
 	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, sink: x.rs.notify, tool: tool})
 	if err != nil {
 		if x.ctx.Err() == nil {
 			m.lost(c.ID, err)
 		}
-		return unavailable(c, err)
+		return unavailable(x, c, err)
 	}
 	return rep
 }
 
-// unavailable reports a connector the caller may see but cannot reach.
-func unavailable(c *connectors.Connector, err error) *reply {
+// unavailable reports a connector the caller may see but cannot reach, or
+// may reach only after consenting.
+func unavailable(x *exchange, c *connectors.Connector, err error) *reply {
+	if cr, ok := asConsent(err); ok {
+		return consentReply(x, cr)
+	}
 	return failure(errorf(codeInternalError, "connector %s is unavailable: %v", c.ID, err))
 }

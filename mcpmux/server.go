@@ -28,6 +28,10 @@ type exchange struct {
 	version string
 	session *session
 	rs      *responder
+	// method and params are the request being answered, for replies that
+	// depend on them.
+	method string
+	params []byte
 	// creds holds the credentials this request has used, by connector.
 	// gather fills it before it starts any goroutine.
 	creds map[string]Credential

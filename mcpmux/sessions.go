@@ -23,6 +23,8 @@ type session struct {
 	caller  grants.Caller
 	scope   string
 	version string
+	// urlElicitation is set when the agent declared URL-mode elicitation.
+	urlElicitation bool
 
 	mu       sync.Mutex
 	used     time.Time

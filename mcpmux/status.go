@@ -9,19 +9,24 @@ import (
 
 // The statuses a caller sees for a connector.
 const (
-	StatusReady    = "ready"
-	StatusNoAccess = "no_access"
-	StatusFailed   = "error"
+	StatusReady         = "ready"
+	StatusNeedsAuth     = "needs_auth"
+	StatusMisconfigured = "misconfigured"
+	StatusNoAccess      = "no_access"
+	StatusFailed        = "error"
 )
 
 // ConnectorStatus is one connector as a caller sees it.
 type ConnectorStatus struct {
 	// ID is the connector's id.
 	ID string `json:"id"`
-	// Status is ready, no_access or error.
+	// Status is ready, needs_auth, misconfigured, no_access, or error
+	// when the connector cannot be reached.
 	Status string `json:"status"`
-	// Reason says what is wrong, for status error.
+	// Reason says what is wrong, for any status but ready.
 	Reason string `json:"reason,omitempty"`
+	// ConnectURL is where to consent, for needs_auth.
+	ConnectURL string `json:"connect_url,omitempty"`
 	// MCP is the path of the connector's own MCP endpoint.
 	MCP string `json:"mcp"`
 }
@@ -57,12 +62,14 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cred, err := m.credential(ctx, caller, c, false)
+			cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
 			if err == nil {
 				_, err = m.list(ctx, caller, c, cred, toolsKind)
 			}
 			out[i].Status, out[i].Reason = StatusReady, ""
-			if err != nil {
+			if cr, ok := asConsent(err); ok {
+				out[i].Status, out[i].Reason, out[i].ConnectURL = cr.Status, cr.Message, cr.URL
+			} else if err != nil {
 				out[i].Status, out[i].Reason = StatusFailed, err.Error()
 			}
 		}()

@@ -148,8 +148,11 @@ func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamS
 		return u.readStream(ctx, cred, st, resp.Body, idRaw, r.sink)
 	case resp.StatusCode == http.StatusOK:
 		return readReply(resp.Body, resp.ContentLength, idRaw)
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, &StatusError{Code: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		se := &StatusError{Code: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
+		if errors.Is(se, ErrUnauthorized) {
+			return nil, se
+		}
 	}
 	// The stateless era answers some JSON-RPC errors with 4xx statuses.
 	if mediaType == "application/json" {

@@ -1,0 +1,92 @@
+package mcpmux
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// ConsentRequired is the error a credential source returns when someone
+// must consent in a browser before the connector can be used: the caller,
+// or an admin when consent is shared.
+type ConsentRequired struct {
+	// Connector is the connector's id.
+	Connector string
+	// Status is what the caller is told: StatusNeedsAuth, or
+	// StatusMisconfigured when consent cannot work yet.
+	Status string
+	// URL is where the consent starts: a page on the gateway, never an
+	// authorization server's URL with a state in it.
+	URL string
+	// Message says what is needed, for people. It holds no secret.
+	Message string
+}
+
+// Error implements error.
+func (e *ConsentRequired) Error() string { return e.Message }
+
+// codeURLElicitationRequired is URLElicitationRequiredError (2025-11-25).
+const codeURLElicitationRequired = mcp.URL_ELICITATION_REQUIRED
+
+// consentReply answers a request that reached a connector the caller has
+// not consented to. An agent that declared URL-mode elicitation gets the
+// URL elicitation error, so that its client can open the URL for the user
+// and retry; a tool call from any other agent gets a tool error carrying
+// the URL, which the model can show the user; anything else gets a plain
+// JSON-RPC error with the URL in its message and data.
+func consentReply(x *exchange, cr *ConsentRequired) *reply {
+	method, params := x.method, x.params
+	msg := cr.Message
+	if cr.URL != "" {
+		msg += " Open " + cr.URL + " to connect, then try again."
+	}
+	switch {
+	case cr.URL != "" && x.urlElicitation(params):
+		return failure(&rpcError{Code: codeURLElicitationRequired, Message: msg, Data: map[string]any{
+			"elicitations": []mcp.ElicitationParams{{
+				Mode: "url", Message: cr.Message, URL: cr.URL,
+				ElicitationID: "mcpgate-connect-" + cr.Connector,
+			}},
+		}})
+	case method == "tools/call":
+		text, _ := json.Marshal(msg)
+		structured, _ := json.Marshal(map[string]string{
+			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,
+		})
+		return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(text) +
+			`}],"structuredContent":` + string(structured) + `,"isError":true}`)}
+	default:
+		return failure(&rpcError{Code: codeInternalError, Message: msg, Data: map[string]string{
+			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,
+		}})
+	}
+}
+
+// asConsent reports whether err asks for consent.
+func asConsent(err error) (*ConsentRequired, bool) {
+	var cr *ConsentRequired
+	return cr, errors.As(err, &cr)
+}
+
+// urlElicitation reports whether the agent declared URL-mode elicitation:
+// in its session's initialize (2025-11-25), or in this request's _meta
+// (2026-07-28, where every request carries the client's capabilities).
+func (x *exchange) urlElicitation(params []byte) bool {
+	if x.modern {
+		return declaresURLElicitation(member(member(params, "_meta"), mcp.MetaKeyClientCapabilities))
+	}
+	return x.session != nil && x.session.urlElicitation
+}
+
+// declaresURLElicitation reads capabilities.elicitation.url.
+func declaresURLElicitation(caps []byte) bool {
+	return member(member(caps, "elicitation"), "url") != nil
+}
+
+// elicitationVersion reports whether a legacy protocol version has URL
+// elicitation: 2025-11-25 introduced it. Versions are dates, so they
+// compare as strings.
+func elicitationVersion(version string) bool {
+	return version >= mcp.ProtocolVersion20251125
+}
