@@ -28,8 +28,8 @@ var legacyVersions = []string{
 var modernVersions = []string{mcp.ProtocolVersion20260728}
 
 // serve is the HTTP handler in front of mcp-go. It records the request
-// first, so that tests also see the ones it refuses, then applies the
-// checks a real upstream would make before its SDK runs.
+// first, so that tests also see the ones it refuses, then passes it through
+// the guard, if any, to answer.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.join() {
 		http.Error(w, "testupstream: server closed", http.StatusServiceUnavailable)
@@ -43,6 +43,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(r, body)
+	if guard := s.guard.Load(); guard != nil {
+		next := func(w http.ResponseWriter, r *http.Request) { s.answer(w, r, body) }
+		(*guard)(http.HandlerFunc(next)).ServeHTTP(w, r)
+		return
+	}
+	s.answer(w, r, body)
+}
+
+// answer applies the checks a real upstream would make before its SDK runs,
+// then hands the request to it.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, body []byte) {
 	switch {
 	case r.URL.Path != endpointPath:
 		http.NotFound(w, r)

@@ -2,8 +2,9 @@
 //
 // Every instance serves the same catalog (see catalog.go), speaks the
 // Streamable HTTP transport at /mcp, and can be restricted to one protocol
-// era, put behind a bearer token or an API-key header, slowed down, or
-// killed, so that the gateway's tests meet a real SDK rather than a mock.
+// era, put behind a bearer token, an API-key header or a guard (such as
+// testas's OAuth resource-server check), slowed down, or killed, so that the
+// gateway's tests meet a real SDK rather than a mock.
 package testupstream
 
 import (
@@ -107,6 +108,7 @@ type Server struct {
 
 	delay     atomic.Int64 // time.Duration
 	cancelled atomic.Int64
+	guard     atomic.Pointer[func(http.Handler) http.Handler]
 }
 
 // Start starts a Server listening on 127.0.0.1 on a free port.
@@ -216,6 +218,20 @@ func (s *Server) Requests() []Request {
 		out[i] = r
 	}
 	return out
+}
+
+// SetGuard wraps the handling of every later request in guard, e.g. an
+// OAuth resource-server check such as testas.AS.Protect, or removes the
+// guard when it is nil. It is a method rather than an Option because a guard
+// usually needs URL, which is known only once the Server listens. The guard
+// sees each request after it is recorded and before the checks that Options
+// configure, on any path, so that it can serve documents of its own.
+func (s *Server) SetGuard(guard func(http.Handler) http.Handler) {
+	if guard == nil {
+		s.guard.Store(nil)
+		return
+	}
+	s.guard.Store(&guard)
 }
 
 // ResetRequests forgets every request recorded so far.
