@@ -6,24 +6,45 @@ package discovery
 
 // ResourceMetadata is an RFC 9728 protected-resource metadata document.
 type ResourceMetadata struct {
-	Resource             string   `json:"resource"`
+	// Resource is the resource identifier; Discover checks that it covers
+	// the connector URL.
+	Resource string `json:"resource"`
+	// AuthorizationServers are the issuer identifiers of the authorization
+	// servers the resource accepts tokens from; Discover uses the first.
 	AuthorizationServers []string `json:"authorization_servers,omitempty"`
-	ScopesSupported      []string `json:"scopes_supported,omitempty"`
+	// ScopesSupported are the scopes the resource advertises.
+	ScopesSupported []string `json:"scopes_supported,omitempty"`
 }
 
 // ServerMetadata is an RFC 8414 (or OpenID Connect) authorization-server
 // metadata document, reduced to what an OAuth client needs.
 type ServerMetadata struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                              string   `json:"token_endpoint,omitempty"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint,omitempty"`
-	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
-	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// Issuer is the issuer identifier, identical to the one the document
+	// was fetched for.
+	Issuer string `json:"issuer"`
+	// AuthorizationEndpoint is where the browser is sent for consent.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// TokenEndpoint exchanges codes and refresh tokens.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// RegistrationEndpoint is the RFC 7591 dynamic client registration
+	// endpoint, if any.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// RevocationEndpoint is the RFC 7009 revocation endpoint, if any.
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+	// ScopesSupported are the scopes the server advertises.
+	ScopesSupported []string `json:"scopes_supported,omitempty"`
+	// CodeChallengeMethodsSupported are the PKCE methods; Discover
+	// requires "S256".
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
+	// TokenEndpointAuthMethodsSupported are the client authentication
+	// methods the token endpoint accepts.
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// ClientIDMetadataDocumentSupported says the server accepts a URL as
+	// client_id (client ID metadata documents).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported says the server sends
+	// the RFC 9207 iss parameter with authorization responses.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Challenge is what a protected resource said in a WWW-Authenticate

@@ -1,0 +1,148 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
+)
+
+// Errors that callers branch on; the errors Discover returns wrap them
+// with detail.
+var (
+	// ErrNoPKCE means the authorization server does not advertise the
+	// S256 code challenge method, so authorization must not proceed.
+	ErrNoPKCE = errors.New("authorization server does not support PKCE S256")
+	// ErrResourceMismatch means the protected-resource metadata describes
+	// another resource than the connector URL.
+	ErrResourceMismatch = errors.New("resource mismatch")
+	// ErrIssuerMismatch means an authorization server's metadata claims an
+	// issuer other than the one it was fetched for.
+	ErrIssuerMismatch = errors.New("issuer mismatch")
+	// ErrNoAuthorizationServer means no usable authorization server was
+	// found: the resource metadata lists none, or the issuer publishes no
+	// metadata at any well-known URI.
+	ErrNoAuthorizationServer = errors.New("no authorization server")
+	// ErrNoResourceMetadata means the resource publishes no protected
+	// resource metadata at any candidate URL.
+	ErrNoResourceMetadata = errors.New("no protected resource metadata")
+)
+
+// probeProtocolVersion is the MCP protocol version of the probe request.
+const probeProtocolVersion = "2025-11-25"
+
+// probeBody is an MCP initialize request, which a protected MCP server
+// answers with 401 and its Bearer challenge.
+const probeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` +
+	probeProtocolVersion + `","capabilities":{},"clientInfo":{"name":"mcpgate","version":"1"}}}`
+
+// Options tune Discover and DiscoverServer; the zero value means no
+// challenge yet and a zero egress.Policy.
+type Options struct {
+	// Challenge is the Bearer challenge the resource already sent, for
+	// example with a 401 to a tool call. When nil, Discover probes the
+	// resource with an MCP initialize request to get one.
+	Challenge *Challenge
+	// Policy is the egress policy that every URL discovery learns must
+	// pass (egress.Check) before it is fetched or returned. It should be
+	// the policy the *http.Client was built with; put the connector URL's
+	// authority in Policy.Trusted when it is plain http or private.
+	Policy egress.Policy
+}
+
+// Discover finds the authorization server of the MCP server at resource
+// and returns its validated metadata.
+//
+// It follows the MCP authorization specification: the resource_metadata
+// URL of the Bearer challenge, else the RFC 9728 well-known URIs (path
+// inserted, then root); the resource in that metadata must cover resource
+// (see ErrResourceMismatch); then the RFC 8414 or OpenID Connect metadata
+// of the first entry of authorization_servers (the MCP specification
+// leaves the choice to the client, and the first is the resource's
+// preference). The metadata's issuer must be identical to that entry, S256
+// must be among its PKCE methods, and its endpoints must pass the egress
+// policy.
+//
+// Result.Resource.Resource is the identifier the metadata gave, which may
+// be the connector URL or a segment prefix of it; the RFC 8707 resource
+// parameter is the caller's choice between them.
+//
+// All requests go through hc, which should be an egress.Client; nil means
+// egress.Client(opts.Policy). Discover makes at most one POST (the probe,
+// when opts has no challenge) and five GETs.
+func Discover(ctx context.Context, hc *http.Client, resource string, opts Options) (*Result, error) {
+	if hc == nil {
+		hc = egress.Client(opts.Policy)
+	}
+	u, err := egress.Check(resource, opts.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	ch := opts.Challenge
+	if ch == nil {
+		if ch, err = probe(ctx, hc, resource); err != nil {
+			return nil, err
+		}
+	}
+	prm, err := fetchResourceMetadata(ctx, hc, u, ch, opts.Policy)
+	if err != nil {
+		return nil, err
+	}
+	as, err := fetchServerMetadata(ctx, hc, prm.AuthorizationServers[0], opts.Policy)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Resource: *prm, Server: *as, Scopes: defaultScopes(ch, prm)}, nil
+}
+
+// DiscoverServer fetches and validates the metadata of the authorization
+// server with the given issuer identifier, as Discover does once it knows
+// the issuer; it serves a connector whose issuer is configured.
+func DiscoverServer(ctx context.Context, hc *http.Client, issuer string, opts Options) (*ServerMetadata, error) {
+	if hc == nil {
+		hc = egress.Client(opts.Policy)
+	}
+	return fetchServerMetadata(ctx, hc, issuer, opts.Policy)
+}
+
+// probe sends an MCP initialize request to resource and returns the
+// Bearer challenge of a 401 answer, or nil for any other answer.
+func probe(ctx context.Context, hc *http.Client, resource string) (*Challenge, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, resource, strings.NewReader(probeBody))
+	if err != nil {
+		return nil, fmt.Errorf("probing %s: %w", redact(resource), err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", probeProtocolVersion)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("probing %s: %w", redact(resource), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		// Not read: an unprotected server may answer with an event stream.
+		return nil, nil
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		if ch, err := ParseChallenge(v); err == nil {
+			return ch, nil
+		}
+	}
+	return nil, nil
+}
+
+// defaultScopes returns the scopes to request when the configuration names
+// none: the challenge's, else those the resource metadata advertises.
+func defaultScopes(ch *Challenge, prm *ResourceMetadata) []string {
+	if ch != nil && len(ch.Scope) > 0 {
+		return slices.Clone(ch.Scope)
+	}
+	return slices.Clone(prm.ScopesSupported)
+}
