@@ -1,0 +1,251 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// ErrInUse means another open handle, in this process or another, holds
+// the lock on a Badger directory. Badger locks the directory per open, so a
+// program that reloads its configuration must share one handle per path.
+var ErrInUse = errors.New("directory in use by another open handle (in this process or another)")
+
+// maxAttempts bounds the retries of a transaction that lost a conflict.
+// A conflict means another transaction wrote the key first, so a retry
+// sees the new value and usually settles at once.
+const maxAttempts = 16
+
+// Badger is a Store in a Badger database directory. Open one with
+// OpenBadger and share it: a second open of the same directory fails.
+type Badger struct {
+	db  *badger.DB
+	dir string
+}
+
+// OpenBadger opens (creating with mode 0700 if needed) the Badger database
+// in dir. Writes are synced to disk before they return. A nil logger
+// discards Badger's messages.
+func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: creating badger directory %q: %w", dir, err)
+	}
+	db, err := badger.Open(badgerOptions(dir, logger))
+	if err != nil {
+		if isLocked(err) {
+			return nil, fmt.Errorf("store: opening badger at %q: %w", dir, ErrInUse)
+		}
+		return nil, fmt.Errorf("store: opening badger at %q: %w", dir, err)
+	}
+	return &Badger{db: db, dir: dir}, nil
+}
+
+// badgerOptions sizes Badger for a credential store: kilobytes of small
+// values and a low write rate. Values stay in the LSM tree (below the
+// default value threshold), so the value log never needs garbage
+// collection. Compression is off: sealed values do not compress.
+func badgerOptions(dir string, logger *zap.Logger) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger.Named("badger")}).
+		WithCompression(options.None).
+		WithMemTableSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(8 << 20).
+		WithNumCompactors(2)
+}
+
+// isLocked reports whether Badger refused to open because the directory is
+// locked. Badger has no sentinel for it; its message on every platform
+// says another process is using the database.
+func isLocked(err error) bool {
+	return strings.Contains(err.Error(), "Another process is using this Badger database")
+}
+
+// Close closes the database. Closing twice is not an error.
+func (b *Badger) Close() error {
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("store: closing badger at %q: %w", b.dir, err)
+	}
+	return nil
+}
+
+// String names the directory.
+func (b *Badger) String() string { return fmt.Sprintf("store.Badger{dir: %q}", b.dir) }
+
+// Get returns a copy of the value under key, or ErrNotFound.
+func (b *Badger) Get(_ context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		var err error
+		value, err = getValue(txn, key)
+		return err
+	})
+	return value, b.wrap("getting", key, err)
+}
+
+// Put stores value under key; a ttl above zero expires it.
+func (b *Badger) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	e := badger.NewEntry([]byte(key), value)
+	if ttl > 0 {
+		e.ExpiresAt = expiresAt(time.Now(), ttl)
+	}
+	err := b.db.Update(func(txn *badger.Txn) error { return txn.SetEntry(e) })
+	return b.wrap("putting", key, err)
+}
+
+// expiresAt converts a ttl to Badger's expiry in Unix seconds, rounding up
+// so that a record lives at least ttl (and at most a second longer).
+func expiresAt(now time.Time, ttl time.Duration) uint64 {
+	t := now.Add(ttl)
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return uint64(s)
+}
+
+// Take returns the value under key and deletes it in one transaction. Of
+// concurrent Takes, the losers conflict, retry and find nothing.
+func (b *Badger) Take(_ context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := b.update(func(txn *badger.Txn) error {
+		var err error
+		if value, err = getValue(txn, key); err != nil {
+			return err
+		}
+		return txn.Delete([]byte(key))
+	})
+	return value, b.wrap("taking", key, err)
+}
+
+// Delete removes key; a missing key is not an error.
+func (b *Badger) Delete(_ context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(key)) })
+	return b.wrap("deleting", key, err)
+}
+
+// List returns the live keys that start with prefix, in lexical order.
+func (b *Badger) List(_ context.Context, prefix string) ([]string, error) {
+	var keys []string
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, string(it.Item().Key()))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: listing %q in badger at %q: %w", prefix, b.dir, err)
+	}
+	return keys, nil
+}
+
+// CompareAndSwap replaces the value under key with value if it equals old,
+// keeping the record's expiry. The check and the write are one
+// transaction.
+func (b *Badger) CompareAndSwap(_ context.Context, key string, old, value []byte) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	var swapped bool
+	err := b.update(func(txn *badger.Txn) error {
+		swapped = false
+		item, err := txn.Get([]byte(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		same := false
+		err = item.Value(func(v []byte) error { same = bytes.Equal(v, old); return nil })
+		if err != nil || !same {
+			return err
+		}
+		e := badger.NewEntry([]byte(key), value)
+		e.ExpiresAt = item.ExpiresAt()
+		swapped = true
+		return txn.SetEntry(e)
+	})
+	return swapped, b.wrap("swapping", key, err)
+}
+
+// update runs fn in an update transaction, retrying it when it loses a
+// conflict with a concurrent transaction.
+func (b *Badger) update(fn func(txn *badger.Txn) error) error {
+	var err error
+	for range maxAttempts {
+		if err = b.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("gave up after %d conflicts: %w", maxAttempts, err)
+}
+
+// getValue copies the value under key out of txn, so that it outlives the
+// transaction.
+func getValue(txn *badger.Txn, key string) ([]byte, error) {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// wrap adds context to err. ErrNotFound is returned as is: it is the
+// expected answer, not a failure.
+func (b *Badger) wrap(op, key string, err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("store: %s %q in badger at %q: %w", op, key, b.dir, err)
+}
+
+// badgerLogger routes Badger's log to zap. Badger's info lines (tables
+// opened, files replayed) become debug lines; its debug lines are dropped.
+type badgerLogger struct{ l *zap.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.log(zapcore.ErrorLevel, f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.log(zapcore.WarnLevel, f, a) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.log(zapcore.DebugLevel, f, a) }
+func (b badgerLogger) Debugf(string, ...any)       {}
+
+func (b badgerLogger) log(level zapcore.Level, format string, args []any) {
+	if b.l.Core().Enabled(level) {
+		b.l.Log(level, strings.TrimSpace(fmt.Sprintf(format, args...)))
+	}
+}
+
+var (
+	_ Store   = (*Badger)(nil)
+	_ Swapper = (*Badger)(nil)
+)

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is a Store kept in memory, for tests and for programs that need
+// nothing to survive a restart. Create one with NewMemory.
+type Memory struct {
+	now func() time.Time // the clock that expires records; tests set it
+
+	mu      sync.Mutex
+	records map[string]memoryRecord
+}
+
+type memoryRecord struct {
+	value   []byte
+	expires time.Time // zero: never
+}
+
+// NewMemory returns an empty in-memory Store.
+func NewMemory() *Memory {
+	return &Memory{now: time.Now, records: make(map[string]memoryRecord)}
+}
+
+// Get returns a copy of the value under key, or ErrNotFound.
+func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.live(key)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(r.value), nil
+}
+
+// Put stores a copy of value under key; a ttl above zero expires it.
+func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	r := memoryRecord{value: bytes.Clone(value)}
+	if ttl > 0 {
+		r.expires = m.now().Add(ttl)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.records[key] = r
+	return nil
+}
+
+// Take returns the value under key and deletes it, or ErrNotFound.
+func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.live(key)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	delete(m.records, key)
+	return r.value, nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (m *Memory) Delete(_ context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.records, key)
+	return nil
+}
+
+// List returns the live keys that start with prefix, in lexical order.
+func (m *Memory) List(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for key := range m.records {
+		if _, ok := m.live(key); ok && strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// CompareAndSwap replaces the value under key with value if it equals old,
+// keeping the record's expiry.
+func (m *Memory) CompareAndSwap(_ context.Context, key string, old, value []byte) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.live(key)
+	if !ok || !bytes.Equal(r.value, old) {
+		return false, nil
+	}
+	r.value = bytes.Clone(value)
+	m.records[key] = r
+	return true, nil
+}
+
+// live returns the record under key unless it is missing or expired,
+// dropping an expired one. The caller holds m.mu.
+func (m *Memory) live(key string) (memoryRecord, bool) {
+	r, ok := m.records[key]
+	if ok && !r.expires.IsZero() && !m.now().Before(r.expires) {
+		delete(m.records, key)
+		return memoryRecord{}, false
+	}
+	return r, ok
+}
+
+var (
+	_ Store   = (*Memory)(nil)
+	_ Swapper = (*Memory)(nil)
+)
