@@ -1,0 +1,300 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
+)
+
+// Consent says whose consent a connector's tokens carry.
+type Consent string
+
+// The consent modes.
+const (
+	// Shared: an admin consents once and every caller uses that
+	// grant.
+	Shared Consent = "shared"
+	// PerUser: each user consents for themselves. The default.
+	PerUser Consent = "per_user"
+)
+
+// The registration modes of Config.Registration.
+const (
+	// RegistrationAuto uses a static client if one is configured, else a
+	// client ID metadata document if the server supports one, else
+	// dynamic registration. The default.
+	RegistrationAuto = "auto"
+	// RegistrationStatic uses Config.ClientID (and ClientSecret).
+	RegistrationStatic = "static"
+	// RegistrationCIMD uses mcpgate's client ID metadata document.
+	RegistrationCIMD = "cimd"
+	// RegistrationDCR registers with RFC 7591 dynamic client registration.
+	RegistrationDCR = "dcr"
+)
+
+// The client authentication methods of RFC 7591 §2 that mcpgate speaks.
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Config is one connector's OAuth settings, from the Caddyfile
+// `auth oauth { }` block. Its ClientSecret never appears in fmt or JSON
+// output.
+type Config struct {
+	// Connector is the connector's id. Required.
+	Connector string `json:"connector"`
+	// Resource is the canonical connector URL, sent as the RFC 8707
+	// resource in every authorization and token request. Required.
+	Resource string `json:"resource"`
+	// Registration is auto (default), static, cimd or dcr.
+	Registration string `json:"registration,omitempty"`
+	// Consent is per_user (default) or shared.
+	Consent Consent `json:"consent,omitempty"`
+	// Scopes to ask for; nil means what the challenge or the resource
+	// metadata advertises.
+	Scopes []string `json:"scopes,omitempty"`
+	// ClientID is a pre-registered client's id.
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret is a pre-registered client's secret.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// TokenAuthMethod is client_secret_basic (default with a secret),
+	// client_secret_post or none (default without one).
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// Audience, when set, is sent as the audience parameter.
+	Audience string `json:"audience,omitempty"`
+	// Issuer overrides the discovered issuer. A static client belongs to
+	// it: its secret goes to no other authorization server.
+	Issuer string `json:"issuer,omitempty"`
+	// AuthorizationEndpoint overrides the discovered one.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// TokenEndpoint overrides the discovered one.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// RegistrationEndpoint overrides the discovered one.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// RevocationEndpoint overrides the discovered one.
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+	// InsecureLoopback lets authorization server URLs be http:// on a
+	// loopback host. For tests and development only.
+	InsecureLoopback bool `json:"insecure_loopback,omitempty"`
+	// HTTP makes every call to this connector's authorization server. It
+	// should be the egress-guarded client; nil means a plain one. Redirects
+	// are never followed whatever its CheckRedirect says (RFC 9700 §4.12).
+	HTTP *http.Client `json:"-"`
+	// Discover finds the authorization server of a resource. It may be
+	// nil when Issuer, AuthorizationEndpoint and TokenEndpoint are set.
+	Discover func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) `json:"-"`
+}
+
+// Validate checks the settings. Its errors name the field, and never echo
+// the client secret.
+func (c Config) Validate() error {
+	if err := connectors.ValidateID(c.Connector); err != nil {
+		return err
+	}
+	if _, err := connectors.ParseURL(c.Resource); err != nil {
+		return fmt.Errorf("resource: %v", err)
+	}
+	for _, check := range []func() error{c.validateModes, c.validateClient, c.validateEndpoints, c.validateScopes} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c Config) validateModes() error {
+	switch c.Registration {
+	case "", RegistrationAuto, RegistrationStatic, RegistrationCIMD, RegistrationDCR:
+	default:
+		return fmt.Errorf("registration %q must be auto, static, cimd or dcr", c.Registration)
+	}
+	switch c.Consent {
+	case "", Shared, PerUser:
+	default:
+		return fmt.Errorf("consent %q must be shared or per_user", c.Consent)
+	}
+	if c.Discover == nil && (c.Issuer == "" || c.AuthorizationEndpoint == "" || c.TokenEndpoint == "") {
+		return errors.New("without discovery, issuer, authorization_endpoint and token_endpoint are required")
+	}
+	return nil
+}
+
+func (c Config) validateClient() error {
+	switch {
+	case c.ClientID == "" && (c.ClientSecret != "" || c.TokenAuthMethod != ""):
+		return errors.New("client_secret and token_auth_method need client_id")
+	case c.ClientID == "" && c.Registration == RegistrationStatic:
+		return errors.New("registration static needs client_id")
+	case c.ClientID != "" && (c.Registration == RegistrationCIMD || c.Registration == RegistrationDCR):
+		return fmt.Errorf("client_id is set, but registration is %s", c.Registration)
+	case c.ClientID != "" && !visible(c.ClientID):
+		return fmt.Errorf("client_id %q has spaces or control characters", c.ClientID)
+	case !validHeaderValue(c.ClientSecret):
+		return errors.New("client_secret has control characters")
+	case !validHeaderValue(c.Audience):
+		return errors.New("audience has control characters")
+	}
+	switch c.TokenAuthMethod {
+	case "":
+	case AuthMethodBasic, AuthMethodPost:
+		if c.ClientSecret == "" {
+			return fmt.Errorf("token_auth_method %s needs client_secret (is its placeholder set?)", c.TokenAuthMethod)
+		}
+	case AuthMethodNone:
+		if c.ClientSecret != "" {
+			return errors.New("client_secret is set, but token_auth_method is none")
+		}
+	default:
+		return fmt.Errorf("token_auth_method %q must be client_secret_basic, client_secret_post or none", c.TokenAuthMethod)
+	}
+	return nil
+}
+
+func (c Config) validateEndpoints() error {
+	for _, e := range c.endpoints() {
+		if err := checkEndpoint(e.name, e.url, c.InsecureLoopback); err != nil {
+			return err
+		}
+	}
+	if u, _ := url.Parse(c.Issuer); u != nil && u.RawQuery != "" {
+		return errors.New("issuer must not have a query (RFC 8414 §2)")
+	}
+	return nil
+}
+
+func (c Config) validateScopes() error {
+	for _, s := range c.Scopes {
+		if !validScope(s) {
+			return fmt.Errorf("scopes: %q is not a valid scope", s)
+		}
+	}
+	return nil
+}
+
+// endpoints lists the configured authorization server URLs by field name.
+func (c Config) endpoints() []struct{ name, url string } {
+	return []struct{ name, url string }{
+		{"issuer", c.Issuer},
+		{"authorization_endpoint", c.AuthorizationEndpoint},
+		{"token_endpoint", c.TokenEndpoint},
+		{"registration_endpoint", c.RegistrationEndpoint},
+		{"revocation_endpoint", c.RevocationEndpoint},
+	}
+}
+
+// withDefaults fills in the defaults that the fields document.
+func (c Config) withDefaults() Config {
+	if c.Registration == "" {
+		c.Registration = RegistrationAuto
+	}
+	if c.Consent == "" {
+		c.Consent = PerUser
+	}
+	if c.ClientID != "" && c.TokenAuthMethod == "" {
+		c.TokenAuthMethod = AuthMethodNone
+		if c.ClientSecret != "" {
+			c.TokenAuthMethod = AuthMethodBasic
+		}
+	}
+	return c
+}
+
+// configView is Config without its methods, for redacted output.
+type configView Config
+
+func (c Config) masked() configView {
+	v := configView(c)
+	v.ClientSecret = mask(v.ClientSecret)
+	return v
+}
+
+// Format prints the config with its client secret redacted.
+func (c Config) Format(f fmt.State, verb rune) { formatMasked(f, verb, c.masked()) }
+
+// MarshalJSON encodes the config with its client secret redacted.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.masked()) }
+
+// checkEndpoint checks an authorization server URL: https (or http on
+// loopback when allowed), no user info, no fragment, nothing that could
+// split a header or a command line (DS-06). Empty is fine: the caller
+// decides what is required.
+func checkEndpoint(name, raw string, insecureLoopback bool) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > 2048 || !visible(raw) {
+		return fmt.Errorf("%s is too long or has spaces or control characters", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v", name, raw, err)
+	}
+	switch {
+	case u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("%s %q is not an absolute URL", name, raw)
+	case u.User != nil:
+		return fmt.Errorf("%s must not carry credentials", name)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("%s %q must not have a fragment", name, raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && insecureLoopback && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%s %q must be an https URL", name, raw)
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// visible reports whether s is non-empty printable ASCII without spaces.
+func visible(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s has no control characters.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validScope reports whether s is an RFC 6749 §3.3 scope-token.
+func validScope(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

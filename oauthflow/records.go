@@ -1,0 +1,176 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// The records this package keeps in the Store, one JSON document each. The
+// Store seals them; in memory, each type that holds a secret prints and
+// marshals it as REDACTED (TC-16). The stored form is written through a
+// method-free twin type (clientWire, flowWire, grantWire), the only path
+// by which the secrets reach bytes.
+
+// clientRecord is a client registered with one authorization server by
+// RFC 7591, under clientKey(connector, issuer).
+type clientRecord struct {
+	Issuer       string `json:"issuer"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// AuthMethod is the token_endpoint_auth_method the server returned.
+	AuthMethod string `json:"token_endpoint_auth_method"`
+	// RedirectURI is the callback registered; a changed public URL means
+	// registering again.
+	RedirectURI string `json:"redirect_uri"`
+	// SecretExpires is client_secret_expires_at; zero: never.
+	SecretExpires time.Time `json:"client_secret_expires_at,omitzero"`
+	Created       time.Time `json:"created"`
+}
+
+type clientWire clientRecord
+
+func (r clientRecord) masked() clientWire {
+	w := clientWire(r)
+	w.ClientSecret = mask(w.ClientSecret)
+	return w
+}
+
+func (r clientRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+func (r clientRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+
+// staticBinding remembers which authorization server a static client was
+// first used with, when config does not say (DS-12, OF-20).
+type staticBinding struct {
+	ClientID string `json:"client_id"`
+	Issuer   string `json:"issuer"`
+}
+
+// flowRecord is one pending consent, under flowKey(id) for flowTTL. It
+// holds everything the callback must check against or reuse, so that the
+// callback depends on nothing that changed since the start (OF-08).
+type flowRecord struct {
+	Connector string `json:"connector"`
+	// Subject is whose grant it makes: "" for shared consent.
+	Subject string `json:"subject,omitempty"`
+	// Initiator is who started it; the callback must come from them.
+	Initiator string `json:"initiator,omitempty"`
+	Issuer    string `json:"issuer"`
+	// IssRequired: the server advertised
+	// authorization_response_iss_parameter_supported (RFC 9207).
+	IssRequired        bool      `json:"iss_required,omitempty"`
+	TokenEndpoint      string    `json:"token_endpoint"`
+	RevocationEndpoint string    `json:"revocation_endpoint,omitempty"`
+	ClientKind         string    `json:"client_kind"`
+	ClientID           string    `json:"client_id"`
+	Verifier           string    `json:"verifier"`
+	RedirectURI        string    `json:"redirect_uri"`
+	RedirectURL        string    `json:"redirect_url,omitempty"`
+	Resource           string    `json:"resource"`
+	Audience           string    `json:"audience,omitempty"`
+	Scopes             []string  `json:"scopes,omitempty"`
+	Created            time.Time `json:"created"`
+}
+
+type flowWire flowRecord
+
+func (r flowRecord) masked() flowWire {
+	w := flowWire(r)
+	w.Verifier = mask(w.Verifier)
+	return w
+}
+
+func (r flowRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+func (r flowRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+
+// grantRecord is the credential and connection state of one connector and
+// subject, under grantKey. It outlives a disconnect, without tokens, so
+// that the state and its reason remain.
+type grantRecord struct {
+	Connection connectors.Connection `json:"connection"`
+	// Where the tokens came from, recorded at the callback; refresh and
+	// revocation go to these endpoints only.
+	Issuer             string `json:"issuer,omitempty"`
+	ClientKind         string `json:"client_kind,omitempty"`
+	ClientID           string `json:"client_id,omitempty"`
+	TokenEndpoint      string `json:"token_endpoint,omitempty"`
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+	Resource           string `json:"resource,omitempty"`
+	Audience           string `json:"audience,omitempty"`
+
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	// Obtained is when AccessToken was issued.
+	Obtained time.Time `json:"obtained,omitzero"`
+	// Scopes were granted; Requested were asked for.
+	Scopes    []string `json:"scopes,omitempty"`
+	Requested []string `json:"requested,omitempty"`
+	// StepUp is what the next consent must ask for, after an
+	// insufficient_scope refusal (OF-18).
+	StepUp []string `json:"step_up,omitempty"`
+	// Generation counts consents; it changes Token.Key.
+	Generation uint64 `json:"generation,omitempty"`
+}
+
+type grantWire grantRecord
+
+func (r grantRecord) masked() grantWire {
+	w := grantWire(r)
+	w.AccessToken, w.RefreshToken = mask(w.AccessToken), mask(w.RefreshToken)
+	return w
+}
+
+func (r grantRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+func (r grantRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+
+// apply moves the connection through event e, with reason, and notes when
+// the state changed. Every state change goes through here.
+func (r *grantRecord) apply(e connectors.Event, reason string, now time.Time) error {
+	next, err := r.Connection.State.Next(e)
+	if err != nil {
+		return err
+	}
+	if next != r.Connection.State {
+		r.Connection.Since = now
+	}
+	r.Connection.State, r.Connection.Reason = next, reason
+	return nil
+}
+
+// dropTokens forgets the tokens, as after a refused refresh or a
+// disconnect.
+func (r *grantRecord) dropTokens() {
+	r.AccessToken, r.RefreshToken = "", ""
+	r.Expiry, r.Obtained = time.Time{}, time.Time{}
+}
+
+// getJSON reads the record under key into v, a pointer to a wire type.
+func getJSON(ctx context.Context, st store.Store, key string, v any) error {
+	b, err := st.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, v)
+}
+
+// decodeJSON decodes a stored record.
+func decodeJSON(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding the record: %v", err)
+	}
+	return nil
+}
+
+// putJSON stores v, a pointer to a wire type, under key.
+func putJSON(ctx context.Context, st store.Store, key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, key, b, ttl)
+}

@@ -1,0 +1,175 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+func TestRedactingFormatters(t *testing.T) {
+	// TC-16: every type that holds a secret, through every verb, JSON and
+	// zap.
+	values := []any{
+		Config{Connector: "n", ClientID: "id", ClientSecret: "SECRET-CANARY-cfg"},
+		clientRecord{ClientID: "id", ClientSecret: "SECRET-CANARY-client"},
+		flowRecord{Connector: "n", Verifier: "VERIFIER-CANARY"},
+		grantRecord{AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY", Scopes: []string{"x"}},
+		Token{Header: "Bearer AT-CANARY", Key: "oauth:1"},
+		&entry{rec: grantRecord{AccessToken: "AT-CANARY"}, token: Token{Header: "Bearer AT-CANARY"}},
+		client{ID: "id", Secret: "SECRET-CANARY-c"},
+		tokenResponse{AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY"},
+		registration{ClientID: "id", ClientSecret: "SECRET-CANARY-r"},
+	}
+	core, logs := newObserved()
+	for _, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+			out := fmt.Sprintf(verb, v)
+			assertNoCanary(t, fmt.Sprintf("%s of %T", verb, v), out)
+			if !strings.Contains(out, redacted) && verb != "%x" {
+				t.Errorf("%s of %T shows no REDACTED: %s", verb, v, out)
+			}
+		}
+		// Inside other values, too.
+		assertNoCanary(t, fmt.Sprintf("nested %T", v), fmt.Sprintf("%+v", struct{ V any }{v}))
+		assertNoCanary(t, fmt.Sprintf("slice %T", v), fmt.Sprintf("%v", []any{v}))
+		if b, err := json.Marshal(v); err == nil {
+			assertNoCanary(t, fmt.Sprintf("json of %T", v), string(b))
+		}
+		zap.New(core).Info("value", zap.Any("v", v), zap.Reflect("r", v), zap.Stringer("s", stringer{v}))
+	}
+	for _, e := range logs.All() {
+		assertNoCanary(t, "zap", fmt.Sprint(e.ContextMap()))
+	}
+}
+
+type stringer struct{ v any }
+
+func (s stringer) String() string { return fmt.Sprint(s.v) }
+
+func TestStoredFormKeepsSecrets(t *testing.T) {
+	// The redaction must not reach the store.
+	g := grantRecord{AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY", Expiry: time.Unix(5, 0).UTC()}
+	st := newMemStore(time.Now)
+	if err := putJSON(context.Background(), st, "k", (*grantWire)(&g), 0); err != nil {
+		t.Fatal(err)
+	}
+	var back grantRecord
+	if err := getJSON(context.Background(), st, "k", (*grantWire)(&back)); err != nil {
+		t.Fatal(err)
+	}
+	if back.AccessToken != g.AccessToken || back.RefreshToken != g.RefreshToken || !back.Expiry.Equal(g.Expiry) {
+		t.Fatalf("round trip lost secrets: %v", back)
+	}
+}
+
+func TestServerErrorsLeakNothing(t *testing.T) {
+	// TC-05: token, refresh and revocation endpoints answer 500 with bodies
+	// that echo the client secret and the tokens.
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.connect(h.as, "notion", "alice")
+	g := h.grant("notion", "alice")
+	var secret string
+	h.as.mu.Lock()
+	secret = h.as.clients[g.ClientID]
+	h.as.mu.Unlock()
+	// The server echoes what it received: the secret and every token,
+	// code and verifier of the request.
+	echo := func(w http.ResponseWriter, r request) bool {
+		body := fmt.Sprintf(`{"error":"server_error","error_description":"secret %s rt %s code %s verifier %s token %s SERVER-TEXT"}`,
+			secret, r.form.Get("refresh_token"), r.form.Get("code"), r.form.Get("code_verifier"), r.form.Get("token"))
+		if r.form.Get("token_type_hint") == "access_token" { // and not even JSON
+			body = "Internal error: " + secret + " " + r.form.Get("token")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(500)
+		w.Write([]byte(body))
+		return true
+	}
+	h.as.set(func(a *fakeAS) { a.onToken, a.onRevoke = echo, echo })
+	var errs []string
+	h.expire()
+	_, err := h.token("notion", "alice")
+	errs = append(errs, fmt.Sprint(err))
+	authURL, _ := h.m.Start(ctx, "notion", "alice", "")
+	_, err = h.m.Callback(ctx, h.as.authorize(t, authURL, "alice"), "alice")
+	errs = append(errs, fmt.Sprint(err))
+	rev, err := h.m.Disconnect(ctx, "notion", "alice", "")
+	errs = append(errs, fmt.Sprint(err), rev.Detail)
+	for _, e := range errs {
+		// The server's own text may show, the secrets it echoed may not.
+		if strings.Contains(e, secret) || strings.Contains(e, "RT-") || strings.Contains(e, "AT-") || strings.Contains(e, "CODE-") {
+			t.Errorf("error leaks: %s", e)
+		}
+	}
+	if !strings.Contains(errs[0], "server_error") || !strings.Contains(errs[3], "500") {
+		t.Errorf("errors lost their cause: %q", errs)
+	}
+	assertNoCanary(t, "logs", h.logText())
+}
+
+func TestCanarySweep(t *testing.T) {
+	// TC-01 within the package: run the flows, then grep every log line and
+	// every error for canaries.
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	h.token("notion", "alice")
+	h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: true, Challenge: `Bearer error="insufficient_scope", scope="more"`})
+	h.connect(h.as, "notion", "alice")
+	h.m.Disconnect(ctx, "notion", "alice", "")
+	assertNoCanary(t, "logs", h.logText())
+	if len(h.logs.All()) == 0 {
+		t.Fatal("no logs captured")
+	}
+	if !strings.Contains(h.st.dump(), "CANARY") {
+		t.Fatal("the store holds no secret: the sweep proves nothing")
+	}
+}
+
+func TestClientMetadata(t *testing.T) {
+	// TC-17.
+	h := newHarness(t, nil)
+	var md map[string]any
+	if err := json.Unmarshal(h.m.ClientMetadata(), &md); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"client_id": publicURL + ClientMetadataPath, "client_name": "mcpgate",
+		"redirect_uris": []any{publicURL + CallbackPath}, "grant_types": []any{"authorization_code", "refresh_token"},
+		"response_types": []any{"code"}, "token_endpoint_auth_method": "none", "application_type": "web",
+	}
+	if fmt.Sprint(md) != fmt.Sprint(want) {
+		t.Fatalf("metadata = %v\nwant %v", md, want)
+	}
+}
+
+func TestErrorsForCallers(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	if _, err := h.m.Start(ctx, "nope", "alice", ""); !errors.Is(err, ErrUnknownConnector) {
+		t.Errorf("Start unknown: %v", err)
+	}
+	if _, err := h.m.Token(ctx, TokenRequest{Connector: "nope"}); !errors.Is(err, ErrUnknownConnector) {
+		t.Errorf("Token unknown: %v", err)
+	}
+	if _, err := h.m.Start(ctx, "notion", "", ""); !errors.Is(err, ErrNoIdentity) {
+		t.Errorf("Start without identity: %v", err)
+	}
+	_, err := h.token("notion", "alice")
+	var ce *ConsentError
+	if !errors.As(err, &ce) || ce.Connector != "notion" || ce.Status != "needs_auth" || ce.Reason == "" {
+		t.Errorf("Token before consent: %#v", err)
+	}
+	if c := h.m.Connection(ctx, "nope", "alice"); c.State != "" || c.Status() != "needs_auth" {
+		t.Errorf("unknown connection = %+v", c)
+	}
+}

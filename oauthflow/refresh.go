@@ -1,0 +1,214 @@
+package oauthflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+)
+
+// refreshBackoff is how long a refresh failure that may pass is
+// returned again without a new request.
+const refreshBackoff = 5 * time.Second
+
+// failure is a refresh failure and when it happened.
+type failure struct {
+	at  time.Time
+	err error
+}
+
+// refresh gets a fresh access token for subject, with at most one refresh
+// in flight per grant: concurrent callers share it. The refresh runs to
+// its end even if the caller that began it goes away, since an answer
+// that is dropped may have rotated the refresh token (A8).
+//
+// After a failure that may pass (the server is down), the same error is
+// returned for refreshBackoff without asking again, so that a burst of
+// calls does not become a burst of requests.
+func (m *Manager) refresh(ctx context.Context, c *connector, subject string, refused bool) (Token, error) {
+	if f, ok := c.failures.Load(subject); ok && m.now().Sub(f.(failure).at) < refreshBackoff {
+		return Token{}, f.(failure).err
+	}
+	ch := m.refreshes.DoChan(grantKey(c.id, subject), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		defer cancel()
+		tok, err := m.refreshGrant(ctx, c, subject, refused)
+		var ce *ConsentError
+		if err != nil && !errors.As(err, &ce) {
+			c.failures.Store(subject, failure{at: m.now(), err: err})
+		} else {
+			c.failures.Delete(subject)
+		}
+		return tok, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return Token{}, r.Err
+		}
+		return r.Val.(Token), nil
+	case <-ctx.Done():
+		return Token{}, ctx.Err()
+	}
+}
+
+// refreshGrant refreshes the grant under its lock. It first reads the
+// grant again: a refresh that ended meanwhile (here or in another
+// instance) makes this one needless. The new tokens are stored before the
+// access token is handed out, so a rotated refresh token is never lost.
+func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject string, refused bool) (Token, error) {
+	var tok Token
+	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
+		now := m.now()
+		switch {
+		case g.Connection.State != connectors.StateActive:
+			return false, c.consentError(g.Connection)
+		case g.usable(now) && (!refused || now.Sub(g.Obtained) < refusedGrace):
+			tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+			return false, nil
+		case g.RefreshToken == "":
+			reason := "the access token expired and the authorization server issued no refresh token"
+			if refused {
+				reason = "the upstream refused the access token and the authorization server issued no refresh token"
+			}
+			g.dropTokens()
+			return true, m.fail(c, subject, g, connectors.EventExpire, reason)
+		}
+		return m.refreshWith(ctx, c, subject, g, &tok)
+	})
+	return tok, err
+}
+
+// refreshWith makes the refresh request for g and applies its answer.
+func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string, g *grantRecord, tok *Token) (bool, error) {
+	cl, err := m.recordedClient(ctx, c, g.Issuer, g.ClientKind, g.ClientID)
+	if err != nil {
+		g.dropTokens()
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, err.Error())
+	}
+	// RFC 8707 §2.2: the resource again. No scope: the same as granted
+	// (RFC 6749 §6); more scope takes a new consent (stepUp).
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.RefreshToken}, "resource": {g.Resource}}
+	if g.Audience != "" {
+		form.Set("audience", g.Audience)
+	}
+	tr, err := m.tokenCall(ctx, c, cl, g.TokenEndpoint, form, g.AccessToken)
+	switch code := errorCode(err); {
+	case code == "invalid_grant" && m.adoptRotated(ctx, c, subject, g):
+		if g.usable(m.now()) {
+			*tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+			return false, nil
+		}
+		return false, fmt.Errorf("refreshing the token of %s: another instance rotated the refresh token meanwhile; try again", c.id)
+	case code == "invalid_grant":
+		g.dropTokens()
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, "the authorization server refused the refresh token (invalid_grant)")
+	case code == "invalid_client" || code == "unauthorized_client":
+		if g.ClientKind == RegistrationDCR {
+			// Register anew at the next consent.
+			if err := m.store.Delete(ctx, clientKey(c.id, g.Issuer)); err != nil {
+				m.log.Error("forgetting a refused client", zap.String("connector", c.id), zap.Error(err))
+			}
+		}
+		g.dropTokens()
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
+	case code == "invalid_target":
+		return true, m.fail(c, subject, g, connectors.EventFail,
+			sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
+	case err != nil:
+		return false, fmt.Errorf("refreshing the token of %s: %w", c.id, err)
+	}
+	if err := m.refreshed(g, tr); err != nil {
+		return false, err
+	}
+	*tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+	m.log.Debug("token refreshed", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", g.Issuer))
+	return true, nil
+}
+
+// refreshed puts the answer of a refresh into g.
+func (m *Manager) refreshed(g *grantRecord, tr *tokenResponse) error {
+	now := m.now()
+	g.AccessToken, g.Expiry, g.Obtained = tr.AccessToken, tr.Expiry, now
+	if tr.RefreshToken != "" {
+		g.RefreshToken = tr.RefreshToken // rotated: the old one is dead (OAuth 2.1 §4.3.2)
+	}
+	if tr.Scopes != nil {
+		g.Scopes = tr.Scopes
+	}
+	return g.apply(connectors.EventRefresh, "", now)
+}
+
+// adoptWait is how long an invalid_grant waits for another instance's
+// rotation to reach the store.
+const adoptWait = 500 * time.Millisecond
+
+// adoptRotated handles an invalid_grant that another instance (or a
+// Manager of another config generation) caused by rotating the refresh
+// token while this one was refreshing: if the store holds, or soon holds,
+// another refresh token for an active grant, g becomes that record.
+func (m *Manager) adoptRotated(ctx context.Context, c *connector, subject string, g *grantRecord) bool {
+	deadline := time.Now().Add(adoptWait)
+	for {
+		stored, err := m.readGrant(ctx, grantKey(c.id, subject))
+		if err == nil && stored.Connection.State == connectors.StateActive && stored.RefreshToken != "" && stored.RefreshToken != g.RefreshToken {
+			*g = stored
+			return true
+		}
+		if err != nil || time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(adoptWait / 20):
+		}
+	}
+}
+
+// fail moves g through event e with reason, logs it, and returns the
+// ConsentError the caller sees.
+func (m *Manager) fail(c *connector, subject string, g *grantRecord, e connectors.Event, reason string) error {
+	if err := g.apply(e, reason, m.now()); err != nil {
+		return err
+	}
+	m.logEvent(c, subject, g, e)
+	return c.consentError(g.Connection)
+}
+
+// stepUp handles a 403 insufficient_scope (OF-18): the next consent asks
+// for the union of what was asked before and what the upstream wants, and
+// the connection needs that consent. It never refreshes: a refresh cannot
+// widen a grant. If the last consent already asked for every scope
+// wanted, the reason says so, and a person decides whether to try again;
+// nothing here loops.
+func (m *Manager) stepUp(ctx context.Context, c *connector, subject string, wanted []string) error {
+	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
+		if g.Connection.State != connectors.StateActive {
+			return false, c.consentError(g.Connection)
+		}
+		g.StepUp = union(g.Requested, g.Scopes, g.StepUp, wanted)
+		reason := "the upstream needs more scope"
+		if len(wanted) > 0 {
+			reason += ": " + strings.Join(wanted, " ")
+		}
+		if len(wanted) > 0 && !slices.ContainsFunc(wanted, func(s string) bool { return !slices.Contains(g.Requested, s) }) {
+			reason += " (the last consent asked for it, but it was not granted)"
+		}
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, sanitize(reason, 512))
+	})
+	return err
+}
+
+// logEvent logs a connection event, without secrets.
+func (m *Manager) logEvent(c *connector, subject string, g *grantRecord, e connectors.Event) {
+	m.log.Info("connection event", zap.String("connector", c.id), zap.String("user", subject),
+		zap.String("issuer", g.Issuer), zap.String("event", string(e)))
+}

@@ -1,0 +1,351 @@
+package oauthflow
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+)
+
+// expire moves the clock past the access token's lifetime.
+func (h *harness) expire() { h.clock.Add(time.Hour) }
+
+func TestRefreshStorm(t *testing.T) {
+	// 100 concurrent calls on an expired token: exactly one refresh.
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	first, _ := h.token("notion", "alice")
+	h.expire()
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(http.ResponseWriter, request) bool {
+			time.Sleep(20 * time.Millisecond) // keep the refresh in flight
+			return false
+		}
+	})
+	calls := h.as.tokenCalls.Load()
+	var wg sync.WaitGroup
+	tokens := make([]Token, 100)
+	errs := make([]error, 100)
+	for i := range 100 {
+		wg.Go(func() { tokens[i], errs[i] = h.token("notion", "alice") })
+	}
+	wg.Wait()
+	for i := range 100 {
+		if errs[i] != nil || tokens[i] != tokens[0] || tokens[i].Header == first.Header {
+			t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
+		}
+	}
+	if n := h.as.tokenCalls.Load() - calls; n != 1 {
+		t.Fatalf("%d token requests for 100 concurrent calls, want 1", n)
+	}
+	if tokens[0].Key != first.Key {
+		t.Error("a refresh changed the key")
+	}
+}
+
+func TestRefreshPersistsRotation(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	oldRT := h.grant("notion", "alice").RefreshToken
+	h.expire()
+	// The moment the refreshed token is handed out, the store already
+	// holds the rotated refresh token.
+	tok, err := h.token("notion", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := h.grant("notion", "alice")
+	if g.RefreshToken == oldRT || g.RefreshToken == "" || "Bearer "+g.AccessToken != tok.Header {
+		t.Fatalf("store after refresh: rt changed=%v at matches=%v", g.RefreshToken != oldRT, "Bearer "+g.AccessToken == tok.Header)
+	}
+	h.as.mu.Lock()
+	_, live := h.as.refresh[g.RefreshToken]
+	h.as.mu.Unlock()
+	if !live {
+		t.Fatal("the stored refresh token is not the server's live one")
+	}
+	// OF-11: resource on the refresh too, and no scope.
+	last := h.as.tokenRequests()[1].form
+	if last.Get("grant_type") != "refresh_token" || last.Get("resource") != "https://mcp.notion.test/mcp" || last.Has("scope") {
+		t.Errorf("refresh form = %v", last)
+	}
+
+	// A response without refresh_token keeps the old one.
+	h.as.set(func(a *fakeAS) { a.noRotate = true })
+	h.expire()
+	before := h.grant("notion", "alice").RefreshToken
+	if _, err := h.token("notion", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if h.grant("notion", "alice").RefreshToken != before {
+		t.Error("the refresh token was lost when the response had none")
+	}
+}
+
+func TestRefreshStoreFailure(t *testing.T) {
+	// A refreshed token is not handed out before it is stored; a failed
+	// write keeps the rotated refresh token in memory and retries.
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	h.st.failPut.Store(true)
+	if _, err := h.token("notion", "alice"); !errors.Is(err, errPut) {
+		t.Fatalf("Token with a failing store = %v", err)
+	}
+	if _, err := h.token("notion", "alice"); !errors.Is(err, errPut) {
+		t.Fatalf("second Token with a failing store = %v", err)
+	}
+	calls := h.as.tokenCalls.Load()
+	h.st.failPut.Store(false)
+	h.clock.Add(refreshBackoff)
+	tok, err := h.token("notion", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := h.grant("notion", "alice")
+	if "Bearer "+g.AccessToken != tok.Header || h.as.tokenCalls.Load() != calls {
+		t.Fatal("the refreshed token was not stored from memory")
+	}
+	h.as.mu.Lock()
+	_, live := h.as.refresh[g.RefreshToken]
+	h.as.mu.Unlock()
+	if !live {
+		t.Fatal("the rotated refresh token was lost")
+	}
+}
+
+func TestInvalidGrant(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	h.as.set(func(a *fakeAS) { a.refresh = map[string]codeFor{} }) // the server forgot every refresh token
+	h.expire()
+	_, err := h.token("notion", "alice")
+	var ce *ConsentError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrConsentRequired) || ce.Status != connectors.StatusNeedsAuth || !strings.Contains(ce.Reason, "invalid_grant") {
+		t.Fatalf("Token = %v", err)
+	}
+	g := h.grant("notion", "alice")
+	if g.Connection.State != connectors.StateReauthRequired || g.AccessToken != "" || g.RefreshToken != "" {
+		t.Fatalf("grant = %v", g)
+	}
+	calls := h.as.tokenCalls.Load()
+	for range 10 {
+		if _, err := h.token("notion", "alice"); !errors.As(err, &ce) {
+			t.Fatal(err)
+		}
+		h.m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice", Refused: true})
+	}
+	if h.as.tokenCalls.Load() != calls {
+		t.Fatal("calls to the server after invalid_grant")
+	}
+	// A new consent recovers.
+	h.connect(h.as, "notion", "alice")
+	if _, err := h.token("notion", "alice"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExpiredWithoutRefreshToken(t *testing.T) {
+	h := newHarness(t, nil)
+	h.as.set(func(a *fakeAS) { a.noRefresh = true })
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	var ce *ConsentError
+	if _, err := h.token("notion", "alice"); !errors.As(err, &ce) || ce.Status != connectors.StatusNeedsAuth {
+		t.Fatalf("Token = %v", err)
+	}
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateExpired || c.Reason == "" {
+		t.Errorf("connection = %+v", c)
+	}
+}
+
+func TestNoExpiryRefreshesOnRefusal(t *testing.T) {
+	h := newHarness(t, nil)
+	h.as.set(func(a *fakeAS) { a.expiresIn = 0 })
+	h.connect(h.as, "notion", "alice")
+	first, _ := h.token("notion", "alice")
+	h.clock.Add(365 * 24 * time.Hour)
+	if tok, _ := h.token("notion", "alice"); tok != first {
+		t.Fatal("a token without expiry was refreshed unasked")
+	}
+	refused := TokenRequest{Connector: "notion", User: "alice", Refused: true, Challenge: `Bearer error="invalid_token"`}
+	second, err := h.m.Token(context.Background(), refused)
+	if err != nil || second.Header == first.Header {
+		t.Fatalf("refused: %v %v", second, err)
+	}
+	// A second refusal right after is about the old token: no refresh.
+	calls := h.as.tokenCalls.Load()
+	if third, err := h.m.Token(context.Background(), refused); err != nil || third != second || h.as.tokenCalls.Load() != calls {
+		t.Fatalf("second refusal refreshed again: %v", err)
+	}
+	h.clock.Add(refusedGrace)
+	if third, _ := h.m.Token(context.Background(), refused); third == second {
+		t.Fatal("a later refusal did not refresh")
+	}
+}
+
+func TestRefreshServerFailure(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(w http.ResponseWriter, _ request) bool {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+	})
+	tok, err := h.token("notion", "alice")
+	var ce *ConsentError
+	if err == nil || errors.As(err, &ce) || tok.Header != "" || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Token = %v %v, want a plain error and no token", tok, err)
+	}
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateActive {
+		t.Errorf("a server failure changed the state: %+v", c)
+	}
+	// A burst right after the failure gets the same error, without
+	// requests.
+	calls := h.as.tokenCalls.Load()
+	for range 50 {
+		if _, err := h.token("notion", "alice"); err == nil {
+			t.Fatal("no error during the backoff")
+		}
+	}
+	if h.as.tokenCalls.Load() != calls {
+		t.Fatal("requests during the backoff")
+	}
+	h.as.set(func(a *fakeAS) { a.onToken = nil })
+	h.clock.Add(refreshBackoff)
+	if _, err := h.token("notion", "alice"); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+}
+
+func TestRefreshOutlivesCaller(t *testing.T) {
+	// A caller that gives up does not cancel the refresh it began: the
+	// rotated refresh token still reaches the store.
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	release := make(chan struct{})
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(http.ResponseWriter, request) bool { <-release; return false }
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice"})
+		done <- err
+	}()
+	for h.as.tokenCalls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Token = %v", err)
+	}
+	oldRT := h.grant("notion", "alice").RefreshToken
+	close(release)
+	for h.grant("notion", "alice").RefreshToken == oldRT {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.token("notion", "alice"); err != nil || h.as.tokenCalls.Load() != 2 {
+		t.Fatalf("after: %v, %d calls", err, h.as.tokenCalls.Load())
+	}
+}
+
+func TestStepUp(t *testing.T) {
+	// OF-18: granted less than asked, then insufficient_scope.
+	h := newHarness(t, nil)
+	h.as.set(func(a *fakeAS) { a.scopes = []string{"read", "write"}; a.grantScope = "read" })
+	h.connect(h.as, "notion", "alice")
+	if g := h.grant("notion", "alice"); strings.Join(g.Scopes, " ") != "read" {
+		t.Fatalf("stored scopes = %v, want the granted ones", g.Scopes)
+	}
+	calls := h.as.tokenCalls.Load()
+	refused := TokenRequest{Connector: "notion", User: "alice", Refused: true,
+		Challenge: `Bearer realm="x", error="insufficient_scope", scope="write admin", resource_metadata="https://mcp.notion.test/.well-known/oauth-protected-resource"`}
+	_, err := h.m.Token(context.Background(), refused)
+	var ce *ConsentError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "the upstream needs more scope: write admin") {
+		t.Fatalf("Token = %v", err)
+	}
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateReauthRequired {
+		t.Errorf("connection = %+v", c)
+	}
+	for range 5 { // no loop: nothing reaches the server
+		h.m.Token(context.Background(), refused)
+		h.token("notion", "alice")
+	}
+	if h.as.tokenCalls.Load() != calls {
+		t.Fatal("step-up called the token endpoint")
+	}
+	authURL, err := h.m.Start(context.Background(), "notion", "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(authURL)
+	if got := u.Query().Get("scope"); got != "read write admin" {
+		t.Fatalf("step-up consent asks for %q, want the union", got)
+	}
+	if _, err := h.m.Callback(context.Background(), h.as.authorize(t, authURL, "alice"), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Still not granted: the reason says the consent asked for it.
+	_, err = h.m.Token(context.Background(), refused)
+	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "asked for it") {
+		t.Fatalf("second step-up: %v", err)
+	}
+}
+
+func TestParseChallenge(t *testing.T) {
+	tests := []struct {
+		h                    string
+		wantNil              bool
+		err, scope, metadata string
+	}{
+		{h: `Bearer error="insufficient_scope", scope="a b", resource_metadata="https://x/.well-known/oauth-protected-resource"`,
+			err: "insufficient_scope", scope: "a b", metadata: "https://x/.well-known/oauth-protected-resource"},
+		{h: `bearer Error=invalid_token,Scope="x"`, err: "invalid_token", scope: "x"},
+		{h: `Basic realm="a", Bearer error="s\"q"`, err: `s"q`},
+		{h: `DPoP algs="ES256", Bearer error="e1"  ,  Basic realm="z", error="e2"`, err: "e1"},
+		{h: `Basic dXNlcjpwYXNz==, Bearer error=x`, err: "x"},
+		{h: `Bearer`},
+		{h: `Basic realm="x"`, wantNil: true},
+		{h: ``, wantNil: true},
+		{h: "Bearer scope=\"ok bad\x01 ok2\"", scope: "ok ok2"},
+		{h: `Bearer error="unterminated`, err: "unterminated"},
+		{h: "Bearer " + strings.Repeat("a=b,", 5000), wantNil: true},
+	}
+	for _, tt := range tests {
+		ch := parseChallenge(tt.h)
+		if (ch == nil) != tt.wantNil {
+			t.Errorf("%q: got %v", tt.h, ch)
+			continue
+		}
+		if ch != nil && (ch.Error != tt.err || strings.Join(ch.Scope, " ") != tt.scope || ch.ResourceMetadata != tt.metadata) {
+			t.Errorf("%q: got %+v", tt.h, ch)
+		}
+	}
+}
+
+func TestShortLivedToken(t *testing.T) {
+	// A token issued for 4 s is used for 2 s, not refreshed on every call.
+	h := newHarness(t, nil)
+	h.as.set(func(a *fakeAS) { a.expiresIn = 4 })
+	h.connect(h.as, "notion", "alice")
+	first, _ := h.token("notion", "alice")
+	h.clock.Add(1900 * time.Millisecond)
+	if tok, _ := h.token("notion", "alice"); tok != first || h.as.tokenCalls.Load() != 1 {
+		t.Fatal("refreshed a token in the first half of its life")
+	}
+	h.clock.Add(200 * time.Millisecond)
+	if tok, _ := h.token("notion", "alice"); tok == first || h.as.tokenCalls.Load() != 2 {
+		t.Fatal("did not refresh a token in the second half of its life")
+	}
+}

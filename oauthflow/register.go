@@ -1,0 +1,243 @@
+package oauthflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// client picks mcpgate's client at as. Under auto: a static client if one
+// is configured and belongs to as, else a client ID metadata document if
+// as supports them and the public URL is https, else dynamic registration
+// (RFC 7591). A client never crosses authorization servers (OF-20).
+func (m *Manager) client(ctx context.Context, c *connector, as *authServer) (client, error) {
+	mode := c.cfg.Registration
+	if c.cfg.ClientID != "" {
+		ok, err := m.staticBelongs(ctx, c, as.Issuer)
+		switch {
+		case err != nil:
+			return client{}, err
+		case ok:
+			return c.static(), nil
+		case mode == RegistrationStatic:
+			return client{}, c.misconfigured(fmt.Sprintf("the configured client_id belongs to another authorization server than %q; configure a client for it", as.Issuer))
+		}
+		m.log.Warn("static client belongs to another authorization server; registering anew",
+			zap.String("connector", c.id), zap.String("issuer", as.Issuer))
+	}
+	if (mode == RegistrationAuto || mode == RegistrationCIMD) && as.CIMD && m.cimdID != "" {
+		return client{Kind: RegistrationCIMD, ID: m.cimdID, AuthMethod: AuthMethodNone}, nil
+	}
+	switch {
+	case mode == RegistrationCIMD:
+		return client{}, c.misconfigured("client ID metadata documents need an https public_url and an authorization server that supports them")
+	case (mode == RegistrationAuto || mode == RegistrationDCR) && as.RegistrationEndpoint != "":
+		return m.registered(ctx, c, as)
+	case mode == RegistrationDCR:
+		return client{}, c.misconfigured("the authorization server offers no registration endpoint")
+	}
+	return client{}, c.misconfigured("the authorization server offers no registration and no client_id is configured")
+}
+
+// static is the configured client.
+func (c *connector) static() client {
+	return client{Kind: RegistrationStatic, ID: c.cfg.ClientID, Secret: c.cfg.ClientSecret, AuthMethod: c.cfg.TokenAuthMethod}
+}
+
+// staticBelongs reports whether the configured client belongs to issuer:
+// the configured issuer if there is one, else the first issuer it was used
+// with (remembered in the store, and forgotten when client_id changes). So
+// a static secret never reaches another server's token endpoint (DS-12).
+func (m *Manager) staticBelongs(ctx context.Context, c *connector, issuer string) (bool, error) {
+	if c.cfg.Issuer != "" {
+		return c.cfg.Issuer == issuer, nil
+	}
+	var b staticBinding
+	err := getJSON(ctx, m.store, staticBindingKey(c.id), &b)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("reading the static client's binding: %w", err)
+	}
+	if err == nil && b.ClientID == c.cfg.ClientID {
+		return b.Issuer == issuer, nil
+	}
+	b = staticBinding{ClientID: c.cfg.ClientID, Issuer: issuer}
+	if err := putJSON(ctx, m.store, staticBindingKey(c.id), &b, 0); err != nil {
+		return false, fmt.Errorf("storing the static client's binding: %w", err)
+	}
+	m.log.Info("static client bound to its authorization server", zap.String("connector", c.id), zap.String("issuer", issuer))
+	return true, nil
+}
+
+// registered returns the client registered at as, registering one if
+// there is none, or if its secret expired or the callback changed.
+func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) (client, error) {
+	key := clientKey(c.id, as.Issuer)
+	var rec clientRecord
+	err := getJSON(ctx, m.store, key, (*clientWire)(&rec))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return client{}, fmt.Errorf("reading the client registration: %w", err)
+	}
+	if err == nil && rec.Issuer == as.Issuer && rec.RedirectURI == m.callback &&
+		(rec.SecretExpires.IsZero() || m.now().Add(time.Minute).Before(rec.SecretExpires)) {
+		return rec.client(), nil
+	}
+	v, err, _ := m.registers.Do(key, func() (any, error) { return m.register(ctx, c, as, key) })
+	if err != nil {
+		return client{}, err
+	}
+	return v.(clientRecord).client(), nil
+}
+
+// client is the record as a client.
+func (r clientRecord) client() client {
+	return client{Kind: RegistrationDCR, ID: r.ClientID, Secret: r.ClientSecret, AuthMethod: r.AuthMethod}
+}
+
+// register registers mcpgate at as (RFC 7591) and stores the client.
+func (m *Manager) register(ctx context.Context, c *connector, as *authServer, key string) (clientRecord, error) {
+	method := authMethodFor(as.AuthMethods)
+	if method == "" {
+		return clientRecord{}, c.misconfigured("the authorization server supports none of client_secret_basic, client_secret_post and none")
+	}
+	// No resource parameter here: it belongs to authorization and token
+	// requests only.
+	body, _ := json.Marshal(m.clientMetadata("", method))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, as.RegistrationEndpoint, bytes.NewReader(body))
+	if err != nil {
+		return clientRecord{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	status, answer, err := doCapped(c.http, req, maxRegistered)
+	if err != nil {
+		return clientRecord{}, fmt.Errorf("registering with %s: %w", as.Issuer, err)
+	}
+	rec, err := m.checkRegistration(status, answer, as.Issuer, method)
+	if err != nil {
+		return clientRecord{}, fmt.Errorf("registering with %s: %w", as.Issuer, err)
+	}
+	if err := putJSON(ctx, m.store, key, (*clientWire)(&rec), 0); err != nil {
+		return clientRecord{}, fmt.Errorf("storing the client registration: %w", err)
+	}
+	m.log.Info("registered client", zap.String("connector", c.id), zap.String("issuer", as.Issuer),
+		zap.String("client_id", rec.ClientID), zap.String("token_endpoint_auth_method", rec.AuthMethod))
+	return rec, nil
+}
+
+// authMethodFor picks the token_endpoint_auth_method to register with.
+// mcpgate is a confidential client, so it prefers a secret (an intercepted
+// code is then useless without it), in the order x/oauth2 tries, falling
+// back to a public client. An absent list means client_secret_basic
+// (RFC 8414 §2).
+func authMethodFor(supported []string) string {
+	if len(supported) == 0 {
+		return AuthMethodBasic
+	}
+	for _, m := range []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone} {
+		if slices.Contains(supported, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// registration is an RFC 7591 §3.2.1 response, reduced to what is checked.
+type registration struct {
+	ClientID      string   `json:"client_id"`
+	ClientSecret  string   `json:"client_secret"`
+	SecretExpires int64    `json:"client_secret_expires_at"`
+	RedirectURIs  []string `json:"redirect_uris"`
+	AuthMethod    string   `json:"token_endpoint_auth_method"`
+	GrantTypes    []string `json:"grant_types"`
+	Error         string   `json:"error"`
+	Description   string   `json:"error_description"`
+}
+
+type registrationView registration
+
+func (r registration) masked() registrationView {
+	v := registrationView(r)
+	v.ClientSecret = mask(v.ClientSecret)
+	return v
+}
+
+// Format prints the response with its client secret redacted.
+func (r registration) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+
+// MarshalJSON encodes the response with its client secret redacted; it is
+// only ever decoded.
+func (r registration) MarshalJSON() ([]byte, error) { return json.Marshal(r.masked()) }
+
+// checkRegistration checks a registration response as hostile input
+// (OF-19) and makes the client record of it.
+func (m *Manager) checkRegistration(status int, body []byte, issuer, requested string) (clientRecord, error) {
+	var r registration
+	jsonErr := json.Unmarshal(body, &r)
+	if status != http.StatusCreated && status != http.StatusOK {
+		return clientRecord{}, &endpointError{endpoint: "registration", status: status, code: safeCode(r.Error),
+			description: sanitize(r.Description, maxDescription)}
+	}
+	method := r.AuthMethod
+	if method == "" {
+		method = requested
+	}
+	switch {
+	case jsonErr != nil:
+		return clientRecord{}, errors.New("the registration response is not JSON")
+	case r.ClientID == "" || len(r.ClientID) > 512 || !visible(r.ClientID):
+		return clientRecord{}, errors.New("the registration response has no usable client_id")
+	case len(r.RedirectURIs) > 0 && !slices.Equal(r.RedirectURIs, []string{m.callback}):
+		return clientRecord{}, errors.New("the server registered other redirect_uris than the callback")
+	case len(r.GrantTypes) > 0 && !slices.Contains(r.GrantTypes, "authorization_code"):
+		return clientRecord{}, errors.New("the server registered no authorization_code grant")
+	case method != AuthMethodBasic && method != AuthMethodPost && method != AuthMethodNone:
+		return clientRecord{}, fmt.Errorf("the server chose token_endpoint_auth_method %q, which mcpgate does not speak", sanitize(method, maxCode))
+	case method != AuthMethodNone && (r.ClientSecret == "" || !validHeaderValue(r.ClientSecret)):
+		return clientRecord{}, errors.New("the server chose a client secret method but sent no usable client_secret")
+	}
+	rec := clientRecord{Issuer: issuer, ClientID: r.ClientID, AuthMethod: method, RedirectURI: m.callback, Created: m.now()}
+	if method != AuthMethodNone {
+		rec.ClientSecret = r.ClientSecret
+	}
+	if r.SecretExpires > 0 {
+		rec.SecretExpires = time.Unix(r.SecretExpires, 0)
+		if !rec.SecretExpires.After(m.now()) {
+			return clientRecord{}, errors.New("the registered client secret has already expired")
+		}
+	}
+	return rec, nil
+}
+
+// recordedClient returns the client that a flow or grant recorded, as it
+// stands now; it fails if that client is gone or changed.
+func (m *Manager) recordedClient(ctx context.Context, c *connector, issuer, kind, id string) (client, error) {
+	switch kind {
+	case RegistrationStatic:
+		if c.cfg.ClientID == id {
+			return c.static(), nil
+		}
+	case RegistrationCIMD:
+		if m.cimdID != "" && m.cimdID == id {
+			return client{Kind: RegistrationCIMD, ID: id, AuthMethod: AuthMethodNone}, nil
+		}
+	case RegistrationDCR:
+		var rec clientRecord
+		err := getJSON(ctx, m.store, clientKey(c.id, issuer), (*clientWire)(&rec))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return client{}, fmt.Errorf("reading the client registration: %w", err)
+		}
+		if err == nil && rec.ClientID == id && rec.Issuer == issuer {
+			return rec.client(), nil
+		}
+	}
+	return client{}, errors.New("the OAuth client that started this consent no longer exists")
+}

@@ -1,0 +1,93 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+)
+
+// TokenRequest asks for the credential of one caller at one connector.
+type TokenRequest struct {
+	// Connector is the connector's id.
+	Connector string
+	// User is the caller's identity; ignored under shared consent.
+	User string
+	// Refused is set when the upstream refused the credential last handed
+	// out (401, or 403 insufficient_scope).
+	Refused bool
+	// Challenge is the WWW-Authenticate header of that refusal.
+	Challenge string
+}
+
+// Token is a credential to present upstream. It prints and marshals with
+// Header redacted.
+type Token struct {
+	// Header is the Authorization header value, "Bearer …". Secret.
+	Header string
+	// Key names the grant without revealing it, for partitioning caches:
+	// it changes when the grant does (a new consent), not on refresh.
+	Key string
+}
+
+type tokenView Token
+
+// Format prints the token with Header redacted.
+func (t Token) Format(f fmt.State, verb rune) {
+	formatMasked(f, verb, tokenView{Header: mask(t.Header), Key: t.Key})
+}
+
+// MarshalJSON encodes the token with Header redacted.
+func (t Token) MarshalJSON() ([]byte, error) {
+	return json.Marshal(tokenView{Header: mask(t.Header), Key: t.Key})
+}
+
+// Token returns the credential for req. The hot path reads memory only;
+// an expired or refused token is refreshed, with at most one refresh in
+// flight per grant. It returns a *ConsentError when someone must consent
+// first, and other errors when the authorization server cannot be reached.
+func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
+	c := m.conns[req.Connector]
+	if c == nil {
+		return Token{}, fmt.Errorf("%w: %q", ErrUnknownConnector, req.Connector)
+	}
+	subject, err := c.subject(req.User)
+	if err != nil {
+		return Token{}, err
+	}
+	if e := c.cached(subject); e != nil && !req.Refused && e.fresh(m.now()) {
+		return e.token, nil
+	}
+	return m.slowToken(ctx, c, subject, req)
+}
+
+// slowToken is Token past the memory: load, refusal handling, refresh.
+func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, req TokenRequest) (Token, error) {
+	e, err := m.load(ctx, c, subject)
+	if err != nil {
+		return Token{}, err
+	}
+	if e.rec.Connection.State != connectors.StateActive {
+		return Token{}, c.consentError(e.rec.Connection)
+	}
+	now := m.now()
+	if !req.Refused {
+		if e.fresh(now) {
+			return e.token, nil
+		}
+		return m.refresh(ctx, c, subject, false)
+	}
+	ch := parseChallenge(req.Challenge)
+	if ch != nil {
+		c.challenge.Store(ch)
+		c.discovered.Store(nil) // the next consent discovers again, from this challenge
+	}
+	if ch != nil && ch.Error == "insufficient_scope" {
+		return Token{}, m.stepUp(ctx, c, subject, ch.Scope)
+	}
+	if e.fresh(now) && now.Sub(e.rec.Obtained) < refusedGrace {
+		return e.token, nil // the refusal was of the token this one replaced
+	}
+	return m.refresh(ctx, c, subject, true)
+}
