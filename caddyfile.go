@@ -69,6 +69,14 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = setSize(d, seen, &app.MaxRequestBody)
 		case "list_cache_ttl":
 			err = setDuration(d, seen, &app.ListCacheTTL)
+		case "storage":
+			if err = once(d, seen); err == nil {
+				app.Storage, err = parseStorage(d)
+			}
+		case "seal_key":
+			err = addSealKey(d, &app.SealKeys)
+		case "allowed_redirects":
+			err = appendUnique(d, &app.AllowedRedirects, checkOrigin)
 		case "connector":
 			var c ConnectorConfig
 			c, err = parseConnector(d, defined)
@@ -157,10 +165,16 @@ var authType = regexp.MustCompile(`^[a-z][a-z_]{0,15}$`)
 func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return nil, d.Err("auth needs a type: bearer or header")
+		return nil, d.Err("auth needs a type: bearer, header or oauth")
 	}
 	a := &AuthConfig{Type: args[0]}
 	switch {
+	case a.Type == "oauth" && len(args) == 1:
+		var err error
+		a.OAuth, err = parseOAuth(d)
+		return a, err
+	case a.Type == "oauth":
+		return nil, d.Err("auth oauth takes no values on its line; configure it in its block")
 	case a.Type == "bearer" && len(args) == 2:
 		a.Token = args[1]
 	case a.Type == "bearer":
@@ -170,9 +184,9 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 	case a.Type == "header":
 		return nil, d.Err("auth header takes two values: the header name and its value")
 	case len(args) > 1 && authType.MatchString(a.Type):
-		return nil, d.Errf("auth type %q must be bearer or header", a.Type)
+		return nil, d.Errf("auth type %q must be bearer, header or oauth", a.Type)
 	default:
-		return nil, d.Err("auth type must be bearer or header, followed by the credential")
+		return nil, d.Err("auth type must be bearer or header followed by the credential, or oauth")
 	}
 	if err := checkAuth(a); err != nil {
 		return nil, d.WrapErr(err)

@@ -24,12 +24,18 @@ type ConnectorConfig struct {
 	Tools *ToolsConfig `json:"tools,omitempty"`
 }
 
-// AuthConfig is a connector's static credential. Its values accept
-// placeholders such as {env.NAME} and {file./path}, and are never logged.
+// AuthConfig is how mcpgate authenticates to a connector: a static
+// credential or OAuth. Its values accept placeholders such as {env.NAME}
+// and {file./path}, and are never logged.
 type AuthConfig struct {
-	// Type is "bearer" (sends Authorization: Bearer <token>) or "header"
-	// (sends <header>: <value>). Required.
+	// Type is "bearer" (sends Authorization: Bearer <token>), "header"
+	// (sends <header>: <value>) or "oauth" (tokens from a consent flow).
+	// Required.
 	Type string `json:"type"`
+
+	// OAuth configures the OAuth client, for type "oauth". Default:
+	// everything discovered from the upstream.
+	OAuth *OAuthConfig `json:"oauth,omitempty"`
 
 	// Token is the bearer token, for type "bearer".
 	Token string `json:"token,omitempty"`
@@ -39,6 +45,74 @@ type AuthConfig struct {
 
 	// Value is the header value, for type "header".
 	Value string `json:"value,omitempty"`
+}
+
+// OAuthConfig is a connector's OAuth client. mcpgate discovers the
+// authorization server from the upstream (RFC 9728, RFC 8414, OpenID
+// Connect); the endpoint fields override what discovery finds.
+type OAuthConfig struct {
+	// Registration is how mcpgate gets a client at the authorization
+	// server: "static" (ClientID), "cimd" (client ID metadata document),
+	// "dcr" (RFC 7591 dynamic registration) or "auto" (default: static,
+	// else cimd where the server supports it, else dcr).
+	Registration string `json:"registration,omitempty"`
+
+	// Consent is "per_user" (default: each user consents, and calls use
+	// that user's token) or "shared" (an admin consents once, and every
+	// granted user's calls use that token).
+	Consent string `json:"consent,omitempty"`
+
+	// Scopes to request. Default: what the upstream's challenge or
+	// metadata advertise.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// ClientID is a pre-registered client id.
+	ClientID string `json:"client_id,omitempty"`
+
+	// ClientSecret is the pre-registered client's secret. Use a
+	// placeholder such as {env.NAME}.
+	ClientSecret string `json:"client_secret,omitempty"`
+
+	// TokenAuthMethod is how the static client authenticates at the token
+	// endpoint: "client_secret_basic" (default with a secret),
+	// "client_secret_post" or "none".
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+
+	// Audience is sent as the audience parameter, for servers that want it.
+	Audience string `json:"audience,omitempty"`
+
+	// Resource is the RFC 8707 resource indicator. Default: the
+	// connector's URL.
+	Resource string `json:"resource,omitempty"`
+
+	// Issuer overrides the authorization server that discovery finds.
+	Issuer string `json:"issuer,omitempty"`
+
+	// AuthorizationEndpoint overrides the discovered endpoint.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+
+	// TokenEndpoint overrides the discovered endpoint.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+
+	// RegistrationEndpoint overrides the discovered endpoint.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+
+	// RevocationEndpoint overrides the discovered endpoint.
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+
+	// InsecureLoopback lets discovered URLs use http:// on loopback
+	// addresses. For tests and development only.
+	InsecureLoopback bool `json:"insecure_loopback,omitempty"`
+}
+
+// StorageConfig is where mcpgate keeps its records.
+type StorageConfig struct {
+	// Backend is "badger" (default), an embedded database.
+	Backend string `json:"backend,omitempty"`
+
+	// Path is the database directory. Default: Caddy's data directory
+	// + "/mcpgate".
+	Path string `json:"path,omitempty"`
 }
 
 // ToolsConfig is the config's say over a connector's tools.

@@ -39,46 +39,40 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP routes the gateway's endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
-	scope, ok := "", path == "/mcp"
-	if rest, under := strings.CutPrefix(path, "/connectors/"); under {
-		id, tail, _ := strings.Cut(rest, "/")
-		scope, ok = id, tail == "mcp"
-		if !ok {
-			return h.notFound(w)
-		}
-	}
-	if !ok && path != "/connectors" {
+	switch {
+	case path == "/connect/client-metadata.json":
+		return h.serveClientMetadata(w, r)
+	case path == "/mcp", path == "/connectors", path == "/connect/callback", strings.HasPrefix(path, "/connectors/"):
+	default:
 		return next.ServeHTTP(w, r)
+	}
+	id, tail, _ := strings.Cut(strings.TrimPrefix(path, "/connectors/"), "/")
+	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" {
+		return h.notFound(w)
 	}
 	caller, known := h.caller(r)
 	if !known {
 		writeError(w, http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
 		return nil
 	}
-	if path == "/connectors" {
+	switch {
+	case path == "/mcp":
+		h.app.mux.ServeMCP(w, r, caller, "")
+		return nil
+	case path == "/connectors":
 		return h.serveConnectors(w, r, caller)
+	case path == "/connect/callback":
+		return h.serveCallback(w, r, caller)
+	case tail == "connect":
+		return h.serveConnect(w, r, caller, id)
+	case tail == "disconnect":
+		return h.serveDisconnect(w, r, caller, id)
 	}
-	if _, defined := h.app.mux.Connector(scope); scope != "" && !defined {
+	if _, defined := h.app.mux.Connector(id); !defined {
 		return h.notFound(w)
 	}
-	h.app.mux.ServeMCP(w, r, caller, scope)
+	h.app.mux.ServeMCP(w, r, caller, id)
 	return nil
-}
-
-// serveConnectors answers GET /connectors with the caller's connectors.
-func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, caller grants.Caller) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "GET /connectors lists your connectors")
-		return nil
-	}
-	body, err := json.Marshal(map[string]any{"connectors": h.app.mux.Statuses(r.Context(), caller)})
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, err = w.Write(body)
-	return err
 }
 
 func (h *Handler) notFound(w http.ResponseWriter) error {

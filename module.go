@@ -13,6 +13,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
 func init() {
@@ -53,15 +54,35 @@ type App struct {
 	// them sooner. Default: 5m.
 	ListCacheTTL caddy.Duration `json:"list_cache_ttl,omitempty"`
 
+	// Storage is where OAuth clients and tokens are kept. Default: Badger
+	// in Caddy's data directory.
+	Storage *StorageConfig `json:"storage,omitempty"`
+
+	// SealKeys is the key ring that seals every stored record: base64 of
+	// 32 bytes each, best given as {env.*} or {file.*} placeholders. The
+	// first key seals; all of them open, so a new key goes first and an
+	// old one stays until every record is rewrapped. Default: a key
+	// generated into Caddy's data directory, with a warning.
+	SealKeys []string `json:"seal_keys,omitempty"`
+
+	// AllowedRedirects are origins (scheme://host[:port]), besides
+	// PublicURL's, that a consent flow may send the browser back to.
+	AllowedRedirects []string `json:"allowed_redirects,omitempty"`
+
 	// Connectors are the upstream MCP servers.
 	Connectors []ConnectorConfig `json:"connectors,omitempty"`
 
 	// Grants decide who may see and use what. No grant, no access.
 	Grants []GrantConfig `json:"grants,omitempty"`
 
-	mux      *mcpmux.Mux
-	sessions *mcpmux.Sessions
-	logger   *zap.Logger
+	mux          *mcpmux.Mux
+	policy       *grants.Policy
+	sessions     *mcpmux.Sessions
+	logger       *zap.Logger
+	sealKeys     [][]byte
+	storePath    string
+	oauthConfigs []oauthflow.Config
+	vault        *vault
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -101,10 +122,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.vault = new(vault)
+	if err := a.provisionOAuth(caddy.NewReplacer(), conns); err != nil {
+		return err
+	}
 	policy, err := a.buildPolicy(conns)
 	if err != nil {
 		return err
 	}
+	a.policy = policy
 	var origins []string
 	if a.PublicURL != "" {
 		origin, err := originOf(a.PublicURL)
@@ -120,7 +146,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.sessions = store.(sessionStore).Sessions
+	var creds mcpmux.Credentials
+	if len(a.oauthConfigs) > 0 {
+		creds = a.credentials(conns)
+	}
 	a.mux, err = mcpmux.New(mcpmux.Options{
+		Credentials:    creds,
 		Sessions:       a.sessions,
 		Connectors:     conns,
 		Policy:         policy,
@@ -183,9 +214,16 @@ func (a *App) buildPolicy(conns []*connectors.Connector) (*grants.Policy, error)
 // while provisioning, so there is nothing left.
 func (a *App) Validate() error { return nil }
 
-// Start implements caddy.App. Upstreams are contacted lazily, so there is
-// nothing to start.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App. With OAuth connectors it opens the store, so
+// that a wrong seal key stops the config here rather than at the first
+// call. Upstreams are contacted lazily.
+func (a *App) Start() error {
+	if len(a.oauthConfigs) == 0 {
+		return nil
+	}
+	_, err := a.oauth()
+	return err
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
@@ -193,6 +231,9 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases what this config generation holds: open agent streams,
 // idle upstream connections and its use of the session store.
 func (a *App) Cleanup() error {
+	if a.vault != nil {
+		a.closeVault()
+	}
 	if a.sessions != nil {
 		_, _ = sessionPool.Delete(sessionPoolKey)
 	}

@@ -1,0 +1,217 @@
+package mcpgate
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// parseStorage parses the storage option. Syntax:
+//
+//	storage badger [<path>]
+func parseStorage(d *caddyfile.Dispenser) (*StorageConfig, error) {
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 0:
+		return nil, d.Err("storage needs a backend: badger")
+	case args[0] != "badger":
+		return nil, d.Errf("storage backend %q is not supported; use badger", args[0])
+	case len(args) > 2:
+		return nil, d.Err("storage badger takes at most one value: the database directory")
+	}
+	s := &StorageConfig{Backend: args[0]}
+	if len(args) == 2 {
+		s.Path = args[1]
+	}
+	return s, nil
+}
+
+// addSealKey appends one seal_key line to the ring. A literal key is
+// checked here; the error never repeats it. Syntax:
+//
+//	seal_key <base64 of 32 bytes, or a placeholder>
+func addSealKey(d *caddyfile.Dispenser, ring *[]string) error {
+	var v string
+	if !d.AllArgs(&v) {
+		return d.Err("seal_key takes one value: a base64 key or a placeholder such as {env.MCPGATE_SEAL_KEY}")
+	}
+	if !hasPlaceholder(v) {
+		if _, err := store.ParseKey(v); err != nil {
+			return d.Errf("seal_key %d: %v", len(*ring)+1, err)
+		}
+	}
+	for i, prev := range *ring {
+		if prev == v {
+			return d.Errf("seal_key %d repeats seal_key %d", len(*ring)+1, i+1)
+		}
+	}
+	*ring = append(*ring, v)
+	return nil
+}
+
+// checkOrigin accepts an origin: scheme://host[:port] with nothing after.
+func checkOrigin(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("allowed_redirects: %q must be an origin such as https://app.example.com", v)
+	}
+	return nil
+}
+
+// oauthStrings maps the single-valued keywords of an oauth block to their
+// fields.
+func oauthStrings(o *OAuthConfig) map[string]*string {
+	return map[string]*string{
+		"registration":           &o.Registration,
+		"consent":                &o.Consent,
+		"client_id":              &o.ClientID,
+		"client_secret":          &o.ClientSecret,
+		"token_auth_method":      &o.TokenAuthMethod,
+		"audience":               &o.Audience,
+		"resource":               &o.Resource,
+		"issuer":                 &o.Issuer,
+		"authorization_endpoint": &o.AuthorizationEndpoint,
+		"token_endpoint":         &o.TokenEndpoint,
+		"registration_endpoint":  &o.RegistrationEndpoint,
+		"revocation_endpoint":    &o.RevocationEndpoint,
+	}
+}
+
+// parseOAuth parses the block of `auth oauth`. The client secret is never
+// named in an error. Syntax:
+//
+//	auth oauth {
+//		registration      auto|static|cimd|dcr
+//		consent           per_user|shared
+//		scopes            <scope...>
+//		client_id         <id>
+//		client_secret     <secret>
+//		token_auth_method client_secret_basic|client_secret_post|none
+//		audience          <audience>
+//		resource          <url>
+//		issuer            <url>
+//		authorization_endpoint|token_endpoint|registration_endpoint|revocation_endpoint <url>
+//		insecure_loopback
+//	}
+func parseOAuth(d *caddyfile.Dispenser) (*OAuthConfig, error) {
+	o := new(OAuthConfig)
+	start := d.Token()
+	fields := oauthStrings(o)
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		kw := d.Val()
+		var err error
+		switch dst, ok := fields[kw]; {
+		case ok:
+			err = setString(d, seen, dst, oauthCheck(kw))
+		case kw == "scopes":
+			if err = once(d, seen); err == nil {
+				err = appendScopes(d, &o.Scopes)
+			}
+		case kw == "insecure_loopback":
+			if err = once(d, seen); err == nil && d.NextArg() {
+				err = d.ArgErr()
+			}
+			o.InsecureLoopback = true
+		default:
+			return nil, d.Errf("unrecognized auth oauth subdirective %q", kw)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(seen) == 0 {
+		return nil, nil // a bare "auth oauth": everything is discovered
+	}
+	if err := checkOAuth(o); err != nil {
+		return nil, errAt(start, "auth oauth: %v", err)
+	}
+	return o, nil
+}
+
+// appendScopes reads scopes given as several values, or as one quoted
+// value separated by spaces.
+func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	for _, a := range args {
+		*dst = append(*dst, strings.Fields(a)...)
+	}
+	if len(*dst) == 0 {
+		return d.ArgErr()
+	}
+	for _, s := range *dst {
+		if strings.ContainsAny(s, "\"\\") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return d.Errf("scopes: %q is not a valid scope", s)
+		}
+	}
+	return nil
+}
+
+// oauthCheck returns the check of one single-valued oauth keyword.
+func oauthCheck(kw string) func(string) error {
+	oneOf := func(allowed ...string) func(string) error {
+		return func(v string) error {
+			for _, a := range allowed {
+				if v == a {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s %q must be one of %s", kw, v, strings.Join(allowed, ", "))
+		}
+	}
+	switch kw {
+	case "registration":
+		return oneOf("auto", "static", "cimd", "dcr")
+	case "consent":
+		return oneOf("per_user", "shared")
+	case "token_auth_method":
+		return oneOf("client_secret_basic", "client_secret_post", "none")
+	case "client_secret":
+		return func(v string) error {
+			if v == "" {
+				return fmt.Errorf("client_secret must not be empty")
+			}
+			return nil
+		}
+	case "client_id", "audience":
+		return nonEmpty(kw)
+	}
+	return func(v string) error { return checkEndpoint(kw, v) }
+}
+
+// checkEndpoint accepts an absolute http(s) URL without credentials or a
+// fragment, unless a placeholder makes it known only at provisioning.
+func checkEndpoint(kw, v string) error {
+	if hasPlaceholder(v) {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%s %q must be an absolute http or https URL without credentials or fragment", kw, v)
+	}
+	return nil
+}
+
+// checkOAuth checks how the options of an oauth block fit together.
+func checkOAuth(o *OAuthConfig) error {
+	switch {
+	case o.Registration == "static" && o.ClientID == "":
+		return fmt.Errorf("registration static needs a client_id")
+	case o.ClientSecret != "" && o.ClientID == "":
+		return fmt.Errorf("client_secret needs a client_id")
+	case o.TokenAuthMethod != "" && o.ClientID == "":
+		return fmt.Errorf("token_auth_method applies to a static client: set client_id")
+	case o.TokenAuthMethod == "none" && o.ClientSecret != "":
+		return fmt.Errorf("token_auth_method none sends no secret: drop client_secret")
+	case (o.TokenAuthMethod == "client_secret_basic" || o.TokenAuthMethod == "client_secret_post") && o.ClientSecret == "":
+		return fmt.Errorf("token_auth_method %s needs a client_secret", o.TokenAuthMethod)
+	case o.ClientID != "" && (o.Registration == "cimd" || o.Registration == "dcr"):
+		return fmt.Errorf("registration %s does not use client_id; use registration static or auto", o.Registration)
+	}
+	return nil
+}

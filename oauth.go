@@ -1,0 +1,349 @@
+package mcpgate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// storePool holds one open database per directory, shared by every config
+// generation that uses it: Badger locks its directory, so a reload that
+// opened it again would fail.
+var storePool = caddy.NewUsagePool()
+
+// openDB lets the pool close a database when the last config using it goes.
+type openDB struct{ *store.Badger }
+
+// Destruct implements caddy.Destructor.
+func (db openDB) Destruct() error { return db.Close() }
+
+// vault is what OAuth needs at run time: the sealed store and the manager
+// of consent flows and tokens. It opens on first use, or at Start, never
+// while provisioning, so that `caddy validate` works beside a running
+// server that holds the database.
+type vault struct {
+	mu      sync.Mutex
+	manager atomic.Pointer[oauthflow.Manager]
+	path    string // the storePool key held, once open
+	stop    context.CancelFunc
+}
+
+// provisionOAuth checks the OAuth half of the config: seal keys, storage
+// and every OAuth connector. It opens nothing.
+func (a *App) provisionOAuth(repl *caddy.Replacer, conns []*connectors.Connector) error {
+	for i, raw := range a.SealKeys {
+		v, err := repl.ReplaceOrErr(raw, true, true)
+		if err != nil {
+			return fmt.Errorf("seal_keys[%d]: a placeholder is not set", i)
+		}
+		key, err := store.ParseKey(v)
+		if err != nil {
+			return fmt.Errorf("seal_keys[%d]: %v", i, err)
+		}
+		a.sealKeys = append(a.sealKeys, key)
+	}
+	if len(a.sealKeys) > 0 {
+		if _, err := store.NewRing(a.sealKeys); err != nil {
+			return err
+		}
+	}
+	for _, origin := range a.AllowedRedirects {
+		if err := checkOrigin(origin); err != nil {
+			return err
+		}
+	}
+	a.storePath = filepath.Join(caddy.AppDataDir(), "mcpgate")
+	if a.Storage != nil {
+		if a.Storage.Backend != "" && a.Storage.Backend != "badger" {
+			return fmt.Errorf("storage backend %q is not supported; use badger", a.Storage.Backend)
+		}
+		if a.Storage.Path != "" {
+			p, err := repl.ReplaceOrErr(a.Storage.Path, true, true)
+			if err != nil {
+				return fmt.Errorf("storage path: a placeholder is not set")
+			}
+			if a.storePath, err = filepath.Abs(p); err != nil {
+				return fmt.Errorf("storage path: %v", err)
+			}
+		}
+	}
+	byID := make(map[string]ConnectorConfig, len(a.Connectors))
+	for _, cfg := range a.Connectors {
+		byID[cfg.ID] = cfg
+	}
+	for _, c := range conns {
+		if c.Auth.Type != connectors.AuthOAuth {
+			continue
+		}
+		if a.PublicURL == "" {
+			return fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
+		}
+		cfg, err := newOAuthConfig(repl, c, byID[c.ID].Auth.OAuth)
+		if err != nil {
+			return err
+		}
+		a.oauthConfigs = append(a.oauthConfigs, cfg)
+	}
+	return nil
+}
+
+// newOAuthConfig builds one connector's OAuth client config, resolving
+// the placeholders of its secrets.
+func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfig) (oauthflow.Config, error) {
+	if o == nil {
+		o = new(OAuthConfig)
+	}
+	cfg := oauthflow.Config{
+		Connector:    c.ID,
+		Resource:     c.URL.String(),
+		Registration: o.Registration,
+		Consent:      oauthflow.Consent(o.Consent),
+		Scopes:       o.Scopes,
+
+		InsecureLoopback: o.InsecureLoopback,
+	}
+	if cfg.Consent == "" {
+		cfg.Consent = oauthflow.PerUser
+	}
+	fields := []struct {
+		name string
+		src  string
+		dst  *string
+	}{
+		{"client_id", o.ClientID, &cfg.ClientID},
+		{"client_secret", o.ClientSecret, &cfg.ClientSecret},
+		{"token_auth_method", o.TokenAuthMethod, &cfg.TokenAuthMethod},
+		{"audience", o.Audience, &cfg.Audience},
+		{"resource", o.Resource, &cfg.Resource},
+		{"issuer", o.Issuer, &cfg.Issuer},
+		{"authorization_endpoint", o.AuthorizationEndpoint, &cfg.AuthorizationEndpoint},
+		{"token_endpoint", o.TokenEndpoint, &cfg.TokenEndpoint},
+		{"registration_endpoint", o.RegistrationEndpoint, &cfg.RegistrationEndpoint},
+		{"revocation_endpoint", o.RevocationEndpoint, &cfg.RevocationEndpoint},
+	}
+	for _, f := range fields {
+		if f.src == "" {
+			continue
+		}
+		v, err := repl.ReplaceOrErr(f.src, true, true)
+		if err != nil {
+			return cfg, fmt.Errorf("connector %s: auth oauth %s: a placeholder is not set", c.ID, f.name)
+		}
+		*f.dst = v
+	}
+	// The admin's own URLs may be private or plain HTTP; what discovery
+	// learns from the upstream may not.
+	policy := egress.Policy{AllowLoopbackHTTP: o.InsecureLoopback, Trusted: []string{egress.Authority(c.URL)}}
+	for _, s := range []string{cfg.Issuer, cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.RegistrationEndpoint, cfg.RevocationEndpoint} {
+		if u, err := url.Parse(s); err == nil && s != "" {
+			policy.Trusted = append(policy.Trusted, egress.Authority(u))
+		}
+	}
+	cfg.HTTP = egress.Client(policy)
+	cfg.Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
+		return discovery.Discover(ctx, cfg.HTTP, resource, discovery.Options{Challenge: ch, Policy: policy})
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("connector %s: auth oauth: %v", c.ID, err)
+	}
+	return cfg, nil
+}
+
+// oauth returns the OAuth manager, opening the store on first use.
+func (a *App) oauth() (*oauthflow.Manager, error) {
+	if m := a.vault.manager.Load(); m != nil {
+		return m, nil
+	}
+	a.vault.mu.Lock()
+	defer a.vault.mu.Unlock()
+	if m := a.vault.manager.Load(); m != nil {
+		return m, nil
+	}
+	if len(a.oauthConfigs) == 0 {
+		return nil, errors.New("no connector uses OAuth")
+	}
+	ring, err := a.ring()
+	if err != nil {
+		return nil, err
+	}
+	path := a.storePath
+	db, _, err := storePool.LoadOrNew(path, func() (caddy.Destructor, error) {
+		b, err := store.OpenBadger(path, a.logger.Named("store"))
+		return openDB{b}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sealed := store.Seal(db.(openDB).Badger, ring)
+	ctx, stop := context.WithCancel(context.Background())
+	if err := sealed.Check(ctx); err != nil {
+		stop()
+		_, _ = storePool.Delete(path)
+		return nil, err
+	}
+	m, err := oauthflow.New(oauthflow.Options{
+		Store:            sealed,
+		PublicURL:        strings.TrimSuffix(a.PublicURL, "/"),
+		AllowedRedirects: a.AllowedRedirects,
+		StateKey:         ring.Derive("oauth state"),
+		Logger:           a.logger.Named("oauth"),
+		ClientName:       "mcpgate",
+	}, a.oauthConfigs)
+	if err != nil {
+		stop()
+		_, _ = storePool.Delete(path)
+		return nil, err
+	}
+	a.vault.path, a.vault.stop = path, stop
+	if len(a.sealKeys) > 1 {
+		go a.rewrap(ctx, sealed)
+	}
+	a.vault.manager.Store(m)
+	return m, nil
+}
+
+// rewrap moves every record onto the first seal key, so that the older
+// keys can later leave the ring.
+func (a *App) rewrap(ctx context.Context, sealed *store.Sealed) {
+	n, err := sealed.Rewrap(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.logger.Error("rewrapping stored records under the first seal key", zap.Int("rewrapped", n), zap.Error(err))
+		return
+	}
+	if n > 0 {
+		a.logger.Info("rewrapped stored records under the first seal key", zap.Int("rewrapped", n))
+	}
+}
+
+// ring returns the configured key ring, or one made of a key generated
+// into Caddy's data directory on first run.
+func (a *App) ring() (*store.Ring, error) {
+	if len(a.sealKeys) > 0 {
+		return store.NewRing(a.sealKeys)
+	}
+	path := filepath.Join(caddy.AppDataDir(), "mcpgate-seal.key")
+	key, err := loadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	a.logger.Warn("no seal_key is configured: sealing with a key generated into Caddy's data directory; "+
+		"in production pass one with seal_key {env.*} or {file.*}", zap.String("key_file", path))
+	return store.NewRing([][]byte{key})
+}
+
+// loadOrCreateKey reads the generated seal key at path, or makes one:
+// 32 random bytes, base64, in a file only the owner can read.
+func loadOrCreateKey(path string) ([]byte, error) {
+	if data, err := os.ReadFile(path); err == nil {
+		key, err := store.ParseKey(strings.TrimSpace(string(data)))
+		if err != nil {
+			return nil, fmt.Errorf("seal key file %s: %v", path, err)
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading the seal key file: %v", err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the seal key file: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateKey(path) // another process made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating the seal key file: %v", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the seal key file: %v", err)
+	}
+	return key, nil
+}
+
+// closeVault releases what oauth opened.
+func (a *App) closeVault() {
+	a.vault.mu.Lock()
+	defer a.vault.mu.Unlock()
+	if a.vault.stop != nil {
+		a.vault.stop()
+	}
+	if a.vault.path != "" {
+		_, _ = storePool.Delete(a.vault.path)
+		a.vault.path = ""
+	}
+}
+
+// credentials hands each connector's credential to the gateway: the
+// static one from the config, or the caller's (or the shared) OAuth token.
+func (a *App) credentials(conns []*connectors.Connector) mcpmux.Credentials {
+	static := make(map[string]mcpmux.Credential, len(conns))
+	for _, c := range conns {
+		static[c.ID] = mcpmux.Credential{Key: "static", Header: c.Header()}
+	}
+	return func(ctx context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
+		if req.Connector.Auth.Type != connectors.AuthOAuth {
+			return static[req.Connector.ID], nil
+		}
+		m, err := a.oauth()
+		if err != nil {
+			return mcpmux.Credential{}, err
+		}
+		tok, err := m.Token(ctx, oauthflow.TokenRequest{
+			Connector: req.Connector.ID, User: req.Caller.ID, Refused: req.Refused, Challenge: req.Challenge,
+		})
+		var ce *oauthflow.ConsentError
+		if errors.As(err, &ce) {
+			return mcpmux.Credential{}, a.consentRequired(m, req.Connector.ID, ce)
+		}
+		if err != nil {
+			return mcpmux.Credential{}, err
+		}
+		return mcpmux.Credential{Key: tok.Key, Header: http.Header{"Authorization": {tok.Header}}}, nil
+	}
+}
+
+// consentRequired tells the gateway, and through it the agent, where to
+// consent: the Connectors page, where the user starts the flow.
+func (a *App) consentRequired(m *oauthflow.Manager, id string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
+	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: a.connectURL(id)}
+	consent, _ := m.Consent(id)
+	switch {
+	case ce.Status == connectors.StatusMisconfigured:
+		cr.Message = "Connector " + id + " cannot connect until an admin fixes it: " + ce.Reason + "."
+		cr.URL = ""
+	case consent == oauthflow.Shared:
+		cr.Message = "Connector " + id + " is not connected: an admin must connect it."
+	default:
+		cr.Message = "Connector " + id + " needs your consent."
+	}
+	return cr
+}
+
+// connectURL is the page where a user connects connector id.
+func (a *App) connectURL(id string) string {
+	return strings.TrimSuffix(a.PublicURL, "/") + "/connectors?connect=" + url.QueryEscape(id)
+}

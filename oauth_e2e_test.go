@@ -1,0 +1,352 @@
+package mcpgate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/mark3labs/mcp-go/mcp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/testas"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+)
+
+// tokenTTL is the access-token lifetime at the test authorization
+// servers: short, so that the test sees a token expire and get refreshed.
+const tokenTTL = 3 * time.Second
+
+// oauthStack is a real Caddy with mcpgate in front of two OAuth-protected
+// MCP upstreams, each behind its own real authorization server
+// (oidc-provider): "notes" with per-user consent and "team" with shared
+// consent, which only alice, an admin, may give.
+type oauthStack struct {
+	notes, team     *testupstream.Server
+	notesAS, teamAS *testas.AS
+	tester          *caddytest.Tester
+	config          string
+	accessLog       string
+}
+
+// startOAuthStack starts the upstreams, their authorization servers and
+// Caddy, with the store in a fresh directory.
+func startOAuthStack(t *testing.T) *oauthStack {
+	t.Helper()
+	s := &oauthStack{
+		notes: testupstream.StartT(t, testupstream.Options{Name: "notes"}),
+		team:  testupstream.StartT(t, testupstream.Options{Name: "team"}),
+	}
+	s.notesAS = testas.Start(t, testas.Options{Resource: s.notes.URL, AccessTokenTTL: tokenTTL, Accounts: []string{"alice", "bob"}})
+	s.teamAS = testas.Start(t, testas.Options{Resource: s.team.URL, Accounts: []string{"alice", "bob"}})
+	s.notes.SetGuard(s.notesAS.Protect)
+	s.team.SetGuard(s.teamAS.Protect)
+
+	dir := t.TempDir()
+	s.accessLog = filepath.Join(dir, "access.log")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	var hashes strings.Builder
+	for user, pw := range passwords {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&hashes, "\t\t\t%s %s\n", user, h)
+	}
+	s.config = fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	default_bind 127.0.0.1
+	grace_period 1ns
+	mcpgate {
+		public_url %[1]s
+		storage badger %[2]s
+		seal_key %[3]s
+		connector notes {
+			url %[4]s
+			auth oauth {
+				insecure_loopback
+			}
+		}
+		connector team {
+			url %[5]s
+			auth oauth {
+				consent shared
+				insecure_loopback
+			}
+		}
+		grant {
+			src *
+			connectors notes team
+		}
+		grant {
+			src user:alice
+			role admin
+			connectors team
+		}
+	}
+}
+%[1]s {
+	log {
+		output file %[6]s
+		format filter {
+			request>uri query {
+				delete code
+				delete state
+			}
+		}
+	}
+	handle /connect/client-metadata.json {
+		mcpgate
+	}
+	handle {
+		basic_auth {
+%[7]s		}
+		mcpgate
+	}
+}
+`, site, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), s.notes.URL, s.team.URL, s.accessLog, hashes.String())
+	s.tester = caddytest.NewTester(t)
+	s.tester.InitServer(s.config, "caddyfile")
+	return s
+}
+
+// do sends a request to the gateway as user and returns the status and body.
+func do(t *testing.T, method, path, user string, body []byte, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, site+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if user != "" {
+		req.Header.Set("Authorization", basic(user))
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+// connect starts a consent flow for user at connector and returns the
+// authorization URL.
+func connect(t *testing.T, user, connector string) string {
+	t.Helper()
+	resp, body := do(t, http.MethodPost, "/connectors/"+connector+"/connect", user, []byte(`{}`),
+		http.Header{"Content-Type": {"application/json"}})
+	var out struct {
+		AuthURL string `json:"auth_url"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || out.AuthURL == "" {
+		t.Fatalf("%s connecting %s: %d %s", user, connector, resp.StatusCode, body)
+	}
+	return out.AuthURL
+}
+
+// authorize plays the browser at the authorization server: it logs in as
+// account, consents, and returns the callback URL the server redirects
+// to, without following it.
+func authorize(t *testing.T, authURL, account string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), site+"/") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	resp, err := client.Get(authURL + "&login_hint=" + url.QueryEscape(account))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	if !strings.HasPrefix(callback, site+"/connect/callback?") {
+		t.Fatalf("the authorization server sent the browser to %q (%d)", callback, resp.StatusCode)
+	}
+	return callback
+}
+
+// consent runs a whole consent flow for user at connector, the way the
+// Connectors page would, and checks that it ends on the success page.
+func consent(t *testing.T, user, connector string) {
+	t.Helper()
+	callback := authorize(t, connect(t, user, connector), user)
+	resp, body := do(t, http.MethodGet, strings.TrimPrefix(callback, site), user, nil, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Connected "+connector)) {
+		t.Fatalf("%s's callback for %s: %d %s", user, connector, resp.StatusCode, body)
+	}
+}
+
+// echo calls <connector>_echo as user through /mcp.
+func echo(t *testing.T, user, connector string) *mcp.CallToolResult {
+	t.Helper()
+	c := agenttest.Dial(t, site+"/mcp", map[string]string{"Authorization": basic(user)})
+	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{
+		Name: connector + "_echo", Arguments: map[string]any{"message": "hi " + user},
+	}})
+	if err != nil {
+		t.Fatalf("%s calling %s_echo: %v", user, connector, err)
+	}
+	return res
+}
+
+// mustWork fails unless the call succeeded.
+func mustWork(t *testing.T, res *mcp.CallToolResult, what string) {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("%s: tool error %v", what, res.Content)
+	}
+}
+
+// mustNeedConsent fails unless the call answered with the connect URL.
+func mustNeedConsent(t *testing.T, res *mcp.CallToolResult, connector, what string) {
+	t.Helper()
+	text := ""
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(mcp.TextContent); ok {
+			text = tc.Text
+		}
+	}
+	if !res.IsError || !strings.Contains(text, site+"/connectors?connect="+connector) {
+		t.Fatalf("%s: want a tool error with the connect URL, got %v", what, res.Content)
+	}
+}
+
+// statusOf reads one connector's entry in GET /connectors as user.
+func statusOf(t *testing.T, user, connector string) map[string]any {
+	t.Helper()
+	resp, body := do(t, http.MethodGet, "/connectors", user, nil, nil)
+	var out struct {
+		Connectors []map[string]any `json:"connectors"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("GET /connectors as %s: %d %s", user, resp.StatusCode, body)
+	}
+	for _, c := range out.Connectors {
+		if c["id"] == connector {
+			return c
+		}
+	}
+	t.Fatalf("GET /connectors as %s has no %s: %s", user, connector, body)
+	return nil
+}
+
+func stats(t *testing.T, as *testas.AS) testas.Stats {
+	t.Helper()
+	st, err := as.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestOAuthEndToEnd drives the whole OAuth life of a connector through a
+// real Caddy against a real authorization server: discovery from the
+// upstream's 401, dynamic registration, consent, callback, calls, expiry
+// and refresh, a reload, disconnect with revocation seen at the server,
+// and reconnect; per-user and shared consent side by side.
+func TestOAuthEndToEnd(t *testing.T) {
+	s := startOAuthStack(t)
+
+	// Before consent: the call answers with where to consent.
+	mustNeedConsent(t, echo(t, "alice", "notes"), "notes", "alice before consent")
+	if st := statusOf(t, "alice", "notes"); st["status"] != "needs_auth" || st["connect_url"] != site+"/connectors?connect=notes" {
+		t.Fatalf("alice's notes before consent: %v", st)
+	}
+
+	// Consent: discovery, registration, PKCE, callback.
+	consent(t, "alice", "notes")
+	if st := stats(t, s.notesAS); st.Registrations != 1 || st.TokenRequests["authorization_code"] != 1 {
+		t.Fatalf("after alice's consent the server saw %+v", st)
+	}
+	mustWork(t, echo(t, "alice", "notes"), "alice after consent")
+	if st := statusOf(t, "alice", "notes"); st["status"] != "ready" || st["state"] != "active" {
+		t.Fatalf("alice's notes after consent: %v", st)
+	}
+	// Per-user consent: bob has not consented, and alice's token is not his.
+	mustNeedConsent(t, echo(t, "bob", "notes"), "notes", "bob before his consent")
+	consent(t, "bob", "notes")
+	mustWork(t, echo(t, "bob", "notes"), "bob after his consent")
+	if seen := s.notesAS.Seen(); !slices.Contains(seen, "alice") || !slices.Contains(seen, "bob") {
+		t.Fatalf("the upstream saw the subjects %v", seen)
+	}
+	if st := stats(t, s.notesAS); st.Registrations != 1 {
+		t.Fatalf("the client registration was not reused: %+v", st)
+	}
+
+	// Expiry, then refresh: the next call refreshes once and goes through.
+	time.Sleep(tokenTTL + 500*time.Millisecond)
+	before := stats(t, s.notesAS).TokenRequests["refresh_token"]
+	mustWork(t, echo(t, "alice", "notes"), "alice after expiry")
+	if n := stats(t, s.notesAS).TokenRequests["refresh_token"] - before; n != 1 {
+		t.Fatalf("alice's call after expiry made %d refresh requests, want 1", n)
+	}
+
+	// A reload keeps the store open and the tokens. Caddy skips a config
+	// that did not change, so this one differs in a detail.
+	s.tester.InitServer(strings.Replace(s.config, "grace_period 1ns", "grace_period 2ns", 1), "caddyfile")
+	mustWork(t, echo(t, "alice", "notes"), "alice after a reload")
+
+	// Disconnect: purged at once, revoked at the server.
+	revocations := stats(t, s.notesAS).Revocations
+	resp, body := do(t, http.MethodPost, "/connectors/notes/disconnect", "alice", nil, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"revoked":true`)) {
+		t.Fatalf("disconnect: %d %s", resp.StatusCode, body)
+	}
+	if n := stats(t, s.notesAS).Revocations - revocations; n < 1 {
+		t.Fatalf("the server saw %d revocation requests", n)
+	}
+	mustNeedConsent(t, echo(t, "alice", "notes"), "notes", "alice after disconnect")
+	if st := statusOf(t, "alice", "notes"); st["state"] != "disconnected" || st["disconnect_reason"] == "" {
+		t.Fatalf("alice's notes after disconnect: %v", st)
+	}
+	mustWork(t, echo(t, "bob", "notes"), "bob after alice disconnected")
+
+	// Reconnect.
+	consent(t, "alice", "notes")
+	mustWork(t, echo(t, "alice", "notes"), "alice after reconnecting")
+
+	// Shared consent: only an admin may give it, and then it serves all.
+	resp, body = do(t, http.MethodPost, "/connectors/team/connect", "bob", nil, nil)
+	if resp.StatusCode != http.StatusForbidden || !bytes.Contains(body, []byte("only an admin")) {
+		t.Fatalf("bob connecting the shared connector: %d %s", resp.StatusCode, body)
+	}
+	mustNeedConsent(t, echo(t, "bob", "team"), "team", "bob before the shared consent")
+	consent(t, "alice", "team")
+	mustWork(t, echo(t, "bob", "team"), "bob after alice's shared consent")
+	if seen := s.teamAS.Seen(); len(seen) == 0 || slices.ContainsFunc(seen, func(s string) bool { return s != "alice" }) {
+		t.Fatalf("the shared connector's upstream saw the subjects %v, want only alice", seen)
+	}
+
+	// The access log has the callback without its code and state.
+	log, err := os.ReadFile(s.accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(log, []byte("/connect/callback")) || bytes.Contains(log, []byte("code=")) || bytes.Contains(log, []byte("state=")) {
+		t.Fatalf("the access log does not hide the callback's code and state:\n%s", log)
+	}
+}
