@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ type oauthStack struct {
 	tester          *caddytest.Tester
 	config          string
 	accessLog       string
+	serverLog       string // every Caddy log line, at debug level
+	storeDir        string
+	sealKey         []byte
 }
 
 // startOAuthStack starts the upstreams, their authorization servers and
@@ -58,8 +62,10 @@ func startOAuthStack(t *testing.T) *oauthStack {
 
 	dir := t.TempDir()
 	s.accessLog = filepath.Join(dir, "access.log")
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
+	s.serverLog = filepath.Join(dir, "caddy.log")
+	s.storeDir = filepath.Join(dir, "db")
+	s.sealKey = make([]byte, 32)
+	_, _ = rand.Read(s.sealKey)
 	var hashes strings.Builder
 	for user, pw := range passwords {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
@@ -74,6 +80,10 @@ func startOAuthStack(t *testing.T) *oauthStack {
 	https_port 9443
 	default_bind 127.0.0.1
 	grace_period 1ns
+	log {
+		output file %[8]s
+		level DEBUG
+	}
 	mcpgate {
 		public_url %[1]s
 		storage badger %[2]s
@@ -121,7 +131,7 @@ func startOAuthStack(t *testing.T) *oauthStack {
 		mcpgate
 	}
 }
-`, site, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), s.notes.URL, s.team.URL, s.accessLog, hashes.String())
+`, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, hashes.String(), s.serverLog)
 	s.tester = caddytest.NewTester(t)
 	s.tester.InitServer(s.config, "caddyfile")
 	return s
@@ -147,7 +157,33 @@ func do(t *testing.T, method, path, user string, body []byte, header http.Header
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	responses.add(resp, data)
 	return resp, data
+}
+
+// responses keeps every answer the gateway gave do, for the canary sweep.
+var responses transcript
+
+// transcript is a record of HTTP answers.
+type transcript struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (tr *transcript) add(resp *http.Response, body []byte) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	_ = resp.Header.Write(&tr.buf)
+	tr.buf.Write(body)
+	tr.buf.WriteByte('\n')
+}
+
+func (tr *transcript) take() []byte {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := bytes.Clone(tr.buf.Bytes())
+	tr.buf.Reset()
+	return out
 }
 
 // connect starts a consent flow for user at connector and returns the
