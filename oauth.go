@@ -103,6 +103,10 @@ func (a *App) provisionOAuth(repl *caddy.Replacer, conns []*connectors.Connector
 		}
 		a.oauthConfigs = append(a.oauthConfigs, cfg)
 	}
+	if len(a.oauthConfigs) > 0 && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
+		a.logger.Warn("OAuth requests to authorization servers ignore HTTPS_PROXY: they connect directly, " +
+			"so that the gateway can refuse internal addresses itself")
+	}
 	return nil
 }
 

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,23 +204,7 @@ func connect(t *testing.T, user, connector string) string {
 // to, without following it.
 func authorize(t *testing.T, authURL, account string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), site+"/") {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := client.Get(authURL + "&login_hint=" + url.QueryEscape(account))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	callback := resp.Header.Get("Location")
-	if !strings.HasPrefix(callback, site+"/connect/callback?") {
-		t.Fatalf("the authorization server sent the browser to %q (%d)", callback, resp.StatusCode)
-	}
-	return callback
+	return testas.Authorize(t, authURL, account, site+"/connect/callback?")
 }
 
 // consent runs a whole consent flow for user at connector, the way the

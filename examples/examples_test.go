@@ -1,11 +1,15 @@
 package examples_test
 
 import (
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
@@ -16,6 +20,8 @@ import (
 	_ "github.com/mcpgate/caddy-mcpgate"
 	"github.com/mcpgate/caddy-mcpgate/examples/demo"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/testas"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
 // Ports of their own, so that these tests never meet the root package's
@@ -102,5 +108,68 @@ func TestTeam(t *testing.T) {
 	bob := agenttest.ToolNames(t, agent(t, login("bob", "bob-pw")))
 	if !slices.Contains(bob, "demo_echo") || slices.Contains(bob, "demo_notes_append") || slices.Contains(bob, "notes_echo") {
 		t.Errorf("bob's read-only view is wrong: %v", bob)
+	}
+}
+
+func TestOAuth(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "notes"})
+	as := testas.Start(t, testas.Options{Resource: up.URL, Accounts: []string{"alice"}})
+	up.SetGuard(as.Protect)
+	dir := t.TempDir()
+	accessLog := filepath.Join(dir, "access.log")
+	t.Setenv("XDG_DATA_HOME", dir) // the store goes to Caddy's data directory
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	raw, err := os.ReadFile("oauth.caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's authorization server is on loopback over http, which
+	// only insecure_loopback allows.
+	cfg := strings.Replace(string(raw), "consent per_user", "consent per_user\n\t\t\t\tinsecure_loopback", 1)
+	for k, v := range map[string]string{
+		"MCPGATE_ADMIN": "localhost:2998", "MCPGATE_ADDR": addr, "NOTES_URL": up.URL,
+		"MCPGATE_SEAL_KEY": base64.StdEncoding.EncodeToString(key), "MCPGATE_ACCESS_LOG": accessLog,
+	} {
+		t.Setenv(k, v)
+	}
+	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort}).InitServer(cfg, "caddyfile")
+
+	alice := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice-pw"))
+	post := func(path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", alice)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := post("/connectors/notes/connect")
+	var out struct {
+		AuthURL string `json:"auth_url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("connect: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	callback := testas.Authorize(t, out.AuthURL, "alice", "http://"+addr+"/connect/callback?")
+	req, _ := http.NewRequest(http.MethodGet, callback, nil)
+	req.Header.Set("Authorization", alice)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	res, err := agenttest.Call(agent(t, map[string]string{"Authorization": alice}), "notes_echo", map[string]any{"message": "hi"})
+	if err != nil || res.IsError {
+		t.Fatalf("notes_echo after consent: %v %+v", err, res)
+	}
+	log, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "/connect/callback") || strings.Contains(string(log), "code=") || strings.Contains(string(log), "state=") {
+		t.Fatalf("the access log keeps the callback's code or state:\n%s", log)
 	}
 }
