@@ -49,14 +49,6 @@ func startUpstreams(t *testing.T) upstreams {
 func startCaddy(t *testing.T, ups upstreams) *caddytest.Tester {
 	t.Setenv("LEGACY_TOKEN", "legacy-upstream-secret")
 	t.Setenv("BOTH_KEY", "both-upstream-secret")
-	var hashes strings.Builder
-	for user, pw := range passwords {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&hashes, "\t\t\t%s %s\n", user, h)
-	}
 	cfg := fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
@@ -108,10 +100,25 @@ func startCaddy(t *testing.T, ups upstreams) *caddytest.Tester {
 http://127.0.0.1:9081 {
 	mcpgate
 }
-`, ups.legacy.URL, ups.modern.URL, ups.both.URL, site, hashes.String())
+`, ups.legacy.URL, ups.modern.URL, ups.both.URL, site, basicAuthUsers(t))
 	tester := caddytest.NewTester(t)
 	tester.InitServer(cfg, "caddyfile")
 	return tester
+}
+
+// basicAuthUsers is the body of a basic_auth block with the test users,
+// indented for a site block's directive.
+func basicAuthUsers(t *testing.T) string {
+	t.Helper()
+	var users strings.Builder
+	for user, pw := range passwords {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
+	}
+	return users.String()
 }
 
 // basic returns the Authorization header of a test user.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/mcp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
@@ -64,14 +63,6 @@ func startOAuthStack(t *testing.T) *oauthStack {
 	s.storeDir = filepath.Join(dir, "db")
 	s.sealKey = make([]byte, 32)
 	_, _ = rand.Read(s.sealKey)
-	var hashes strings.Builder
-	for user, pw := range passwords {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&hashes, "\t\t\t%s %s\n", user, h)
-	}
 	s.config = fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
@@ -129,7 +120,7 @@ func startOAuthStack(t *testing.T) *oauthStack {
 		mcpgate
 	}
 }
-`, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, hashes.String(), s.serverLog)
+`, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, basicAuthUsers(t), s.serverLog)
 	s.tester = caddytest.NewTester(t)
 	s.tester.InitServer(s.config, "caddyfile")
 	return s

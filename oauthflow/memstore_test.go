@@ -1,10 +1,8 @@
 package oauthflow
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,102 +11,45 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// memStore is a store.Store in memory for these tests, expiring records on
-// an injected clock and counting reads. failPut makes Put fail.
+// memStore is store.Memory on an injected clock, counting reads; failPut
+// makes Put fail.
 type memStore struct {
-	now func() time.Time
-
-	mu      sync.Mutex
-	records map[string]memRecord
+	*store.Memory
 
 	gets    atomic.Int64
 	failPut atomic.Bool
 }
 
-type memRecord struct {
-	value   []byte
-	expires time.Time
-}
-
 var errPut = errors.New("memstore: put refused")
 
 func newMemStore(now func() time.Time) *memStore {
-	return &memStore{now: now, records: make(map[string]memRecord)}
-}
-
-func (s *memStore) live(key string) (memRecord, bool) {
-	r, ok := s.records[key]
-	if ok && !r.expires.IsZero() && !s.now().Before(r.expires) {
-		delete(s.records, key)
-		return memRecord{}, false
+	if now == nil {
+		now = time.Now
 	}
-	return r, ok
+	return &memStore{Memory: store.NewMemoryClock(now)}
 }
 
-func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
+func (s *memStore) Get(ctx context.Context, key string) ([]byte, error) {
 	s.gets.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.live(key)
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(r.value), nil
+	return s.Memory.Get(ctx, key)
 }
 
-func (s *memStore) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if s.failPut.Load() {
 		return errPut
 	}
-	r := memRecord{value: bytes.Clone(value)}
-	if ttl > 0 {
-		r.expires = s.now().Add(ttl)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records[key] = r
-	return nil
+	return s.Memory.Put(ctx, key, value, ttl)
 }
 
-func (s *memStore) Take(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.live(key)
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	delete(s.records, key)
-	return r.value, nil
-}
-
-func (s *memStore) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.records, key)
-	return nil
-}
-
-func (s *memStore) List(_ context.Context, prefix string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var keys []string
-	for k := range s.records {
-		if _, ok := s.live(k); ok && strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	return keys, nil
-}
-
-// dump is every stored byte, for canary sweeps.
+// dump is every stored key and value, for canary sweeps.
 func (s *memStore) dump() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ctx := context.Background()
+	keys, _ := s.Memory.List(ctx, "")
 	var b strings.Builder
-	for k, r := range s.records {
+	for _, k := range keys {
+		v, _ := s.Memory.Get(ctx, k)
 		b.WriteString(k)
-		b.Write(r.value)
+		b.Write(v)
 	}
 	return b.String()
 }

@@ -24,8 +24,12 @@ type memoryRecord struct {
 }
 
 // NewMemory returns an empty in-memory Store.
-func NewMemory() *Memory {
-	return &Memory{now: time.Now, records: make(map[string]memoryRecord)}
+func NewMemory() *Memory { return NewMemoryClock(time.Now) }
+
+// NewMemoryClock returns an empty in-memory Store whose records expire by
+// the clock now, for tests that move time themselves.
+func NewMemoryClock(now func() time.Time) *Memory {
+	return &Memory{now: now, records: make(map[string]memoryRecord)}
 }
 
 // Get returns a copy of the value under key, or ErrNotFound.
