@@ -130,13 +130,8 @@ func (a *App) pageURL(r *http.Request) string {
 // serveConnect answers POST /connectors/{id}/connect: it starts a consent
 // flow and answers {"auth_url": …}, or for a browser's form sends it there.
 func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	m, ok := h.consentTarget(w, r, caller, id)
+	m, in, ok := h.consentRequest(w, r, caller, id)
 	if !ok {
-		return nil
-	}
-	in, err := readAction(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
 	authURL, err := m.Start(r.Context(), id, caller.ID, in.RedirectURL)
@@ -161,13 +156,8 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, caller gr
 // serveDisconnect answers POST /connectors/{id}/disconnect: the
 // credential is purged at once, then revoked at the provider.
 func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	m, ok := h.consentTarget(w, r, caller, id)
+	m, in, ok := h.consentRequest(w, r, caller, id)
 	if !ok {
-		return nil
-	}
-	in, err := readAction(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
 		return nil
 	}
 	rev, err := m.Disconnect(r.Context(), id, caller.ID, "disconnected by "+caller.ID)
@@ -188,28 +178,29 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller
 	return nil
 }
 
-// consentTarget checks a connect or disconnect request: a POST from the
-// gateway's own pages or a non-browser client, by a caller who may
-// consent for the connector.
-func (h *Handler) consentTarget(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) (*oauthflow.Manager, bool) {
+// consentRequest checks a connect or disconnect request and reads its
+// body: a POST from the gateway's own pages or a non-browser client, by a
+// caller who may consent for the connector. On false the answer is sent.
+func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) (*oauthflow.Manager, action, bool) {
+	var in action
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
-		return nil, false
+		return nil, in, false
 	}
 	if !h.app.sameSite(r) {
 		writeError(w, http.StatusForbidden, "cross-site request refused: connect and disconnect only from the gateway's own pages")
-		return nil, false
+		return nil, in, false
 	}
 	view := h.app.policy.For(caller)
 	if _, defined := h.app.mux.Connector(id); !defined || !view.Visible(id) {
 		writeError(w, http.StatusNotFound, "no such connector or endpoint")
-		return nil, false
+		return nil, in, false
 	}
 	m, consent, ok := h.app.oauthFor(id)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "connector "+id+" does not use OAuth: there is nothing to connect")
-		return nil, false
+		return nil, in, false
 	}
 	if !mayConnect(view, id, consent) {
 		msg := "you have no access to connector " + id
@@ -217,9 +208,14 @@ func (h *Handler) consentTarget(w http.ResponseWriter, r *http.Request, caller g
 			msg = "connector " + id + " has shared consent: only an admin may connect or disconnect it"
 		}
 		writeError(w, http.StatusForbidden, msg)
-		return nil, false
+		return nil, in, false
 	}
-	return m, true
+	in, err := readAction(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil, in, false
+	}
+	return m, in, true
 }
 
 // action is the body of a connect or disconnect request.
