@@ -255,22 +255,12 @@ func readAction(r *http.Request) (action, error) {
 }
 
 // sameSite reports whether a state-changing request may come from where
-// it says it comes from: a browser marks cross-site requests with
-// Sec-Fetch-Site and Origin; a client that is not a browser sends
-// neither.
+// it says it comes from, by Go's cross-origin protection: a browser marks
+// cross-site requests with Sec-Fetch-Site or Origin; a client that is not
+// a browser sends neither. public_url's origin is trusted as well, for a
+// gateway whose Host differs behind another proxy.
 func (a *App) sameSite(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if origin == requestOrigin(r) {
-		return true
-	}
-	public, err := originOf(a.PublicURL)
-	return err == nil && a.PublicURL != "" && origin == public
+	return a.csrf.Check(r) == nil
 }
 
 // requestOrigin is the origin the request was made to.

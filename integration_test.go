@@ -108,7 +108,7 @@ http://127.0.0.1:9081 {
 
 // basicAuthUsers is the body of a basic_auth block with the test users,
 // indented for a site block's directive.
-func basicAuthUsers(t *testing.T) string {
+func basicAuthUsers(t testing.TB) string {
 	t.Helper()
 	var users strings.Builder
 	for user, pw := range passwords {

@@ -5,6 +5,7 @@ package mcpgate
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -83,6 +84,7 @@ type App struct {
 	storePath    string
 	oauthConfigs []oauthflow.Config
 	vault        *vault
+	csrf         *http.CrossOriginProtection
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -138,6 +140,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return err
 		}
 		origins = append(origins, origin)
+	}
+	a.csrf = http.NewCrossOriginProtection()
+	for _, origin := range origins {
+		if err := a.csrf.AddTrustedOrigin(origin); err != nil {
+			return fmt.Errorf("public_url: %v", err)
+		}
 	}
 	store, _, err := sessionPool.LoadOrNew(sessionPoolKey, func() (caddy.Destructor, error) {
 		return sessionStore{mcpmux.NewSessions()}, nil

@@ -21,7 +21,7 @@ import (
 
 // callRaw makes one stateless (2026-07-28) tools/call through do, so that
 // the answer lands in the transcript.
-func callRaw(t *testing.T, user, tool string) []byte {
+func callRaw(t testing.TB, user, tool string) []byte {
 	t.Helper()
 	version := mcp.ProtocolVersion20260728
 	params, _ := json.Marshal(map[string]any{

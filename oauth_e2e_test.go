@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -46,7 +47,7 @@ type oauthStack struct {
 
 // startOAuthStack starts the upstreams, their authorization servers and
 // Caddy, with the store in a fresh directory.
-func startOAuthStack(t *testing.T) *oauthStack {
+func startOAuthStack(t testing.TB) *oauthStack {
 	t.Helper()
 	s := &oauthStack{
 		notes: testupstream.StartT(t, testupstream.Options{Name: "notes"}),
@@ -58,6 +59,9 @@ func startOAuthStack(t *testing.T) *oauthStack {
 	s.team.SetGuard(s.teamAS.Protect)
 
 	dir := t.TempDir()
+	// caddytest leaves the last config running: unload it, closing the
+	// store, before the directory that holds the store goes.
+	t.Cleanup(func() { _ = caddy.Load([]byte(`{"admin":{"listen":"localhost:2999"}}`), true) })
 	s.accessLog = filepath.Join(dir, "access.log")
 	s.serverLog = filepath.Join(dir, "caddy.log")
 	s.storeDir = filepath.Join(dir, "db")
@@ -127,7 +131,7 @@ func startOAuthStack(t *testing.T) *oauthStack {
 }
 
 // do sends a request to the gateway as user and returns the status and body.
-func do(t *testing.T, method, path, user string, body []byte, header http.Header) (*http.Response, []byte) {
+func do(t testing.TB, method, path, user string, body []byte, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, site+path, bytes.NewReader(body))
 	if err != nil {
@@ -177,7 +181,7 @@ func (tr *transcript) take() []byte {
 
 // connect starts a consent flow for user at connector and returns the
 // authorization URL.
-func connect(t *testing.T, user, connector string) string {
+func connect(t testing.TB, user, connector string) string {
 	t.Helper()
 	resp, body := do(t, http.MethodPost, "/connectors/"+connector+"/connect", user, []byte(`{}`),
 		http.Header{"Content-Type": {"application/json"}})
@@ -193,14 +197,14 @@ func connect(t *testing.T, user, connector string) string {
 // authorize plays the browser at the authorization server: it logs in as
 // account, consents, and returns the callback URL the server redirects
 // to, without following it.
-func authorize(t *testing.T, authURL, account string) string {
+func authorize(t testing.TB, authURL, account string) string {
 	t.Helper()
 	return testas.Authorize(t, authURL, account, site+"/connect/callback?")
 }
 
 // consent runs a whole consent flow for user at connector, the way the
 // Connectors page would, and checks that it ends on the success page.
-func consent(t *testing.T, user, connector string) {
+func consent(t testing.TB, user, connector string) {
 	t.Helper()
 	callback := authorize(t, connect(t, user, connector), user)
 	resp, body := do(t, http.MethodGet, strings.TrimPrefix(callback, site), user, nil, nil)
@@ -210,7 +214,7 @@ func consent(t *testing.T, user, connector string) {
 }
 
 // echo calls <connector>_echo as user through /mcp.
-func echo(t *testing.T, user, connector string) *mcp.CallToolResult {
+func echo(t testing.TB, user, connector string) *mcp.CallToolResult {
 	t.Helper()
 	c := agenttest.Dial(t, site+"/mcp", map[string]string{"Authorization": basic(user)})
 	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{
@@ -223,7 +227,7 @@ func echo(t *testing.T, user, connector string) *mcp.CallToolResult {
 }
 
 // mustWork fails unless the call succeeded.
-func mustWork(t *testing.T, res *mcp.CallToolResult, what string) {
+func mustWork(t testing.TB, res *mcp.CallToolResult, what string) {
 	t.Helper()
 	if res.IsError {
 		t.Fatalf("%s: tool error %v", what, res.Content)
@@ -231,7 +235,7 @@ func mustWork(t *testing.T, res *mcp.CallToolResult, what string) {
 }
 
 // mustNeedConsent fails unless the call answered with the connect URL.
-func mustNeedConsent(t *testing.T, res *mcp.CallToolResult, connector, what string) {
+func mustNeedConsent(t testing.TB, res *mcp.CallToolResult, connector, what string) {
 	t.Helper()
 	text := ""
 	if len(res.Content) > 0 {
@@ -245,7 +249,7 @@ func mustNeedConsent(t *testing.T, res *mcp.CallToolResult, connector, what stri
 }
 
 // statusOf reads one connector's entry in GET /connectors as user.
-func statusOf(t *testing.T, user, connector string) map[string]any {
+func statusOf(t testing.TB, user, connector string) map[string]any {
 	t.Helper()
 	resp, body := do(t, http.MethodGet, "/connectors", user, nil, nil)
 	var out struct {
@@ -263,7 +267,7 @@ func statusOf(t *testing.T, user, connector string) map[string]any {
 	return nil
 }
 
-func stats(t *testing.T, as *testas.AS) testas.Stats {
+func stats(t testing.TB, as *testas.AS) testas.Stats {
 	t.Helper()
 	st, err := as.Stats(context.Background())
 	if err != nil {

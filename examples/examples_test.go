@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/client"
 
@@ -116,6 +117,8 @@ func TestOAuth(t *testing.T) {
 	as := testas.Start(t, testas.Options{Resource: up.URL, Accounts: []string{"alice"}})
 	up.SetGuard(as.Protect)
 	dir := t.TempDir()
+	// Unload the config, closing the store, before its directory goes.
+	t.Cleanup(func() { _ = caddy.Load([]byte(`{"admin":{"listen":"localhost:2998"}}`), true) })
 	accessLog := filepath.Join(dir, "access.log")
 	t.Setenv("XDG_DATA_HOME", dir) // the store goes to Caddy's data directory
 	key := make([]byte, 32)
