@@ -20,18 +20,27 @@ import (
 //	go test -run '^$' -bench OAuthCall -benchtime 2000x .
 func BenchmarkOAuthCall(b *testing.B) {
 	s := startOAuthStack(b)
-	consent(b, "alice", "notes")
-	mustWorkTB(b, callRaw(b, "alice", "notes_echo"))
-	reqs := s.notes.Requests()
-	token := reqs[len(reqs)-1].Header.Get("Authorization")
+	// team's tokens live an hour; notes' expire within the run.
+	consent(b, "alice", "team")
+	mustWorkTB(b, callRaw(b, "alice", "team_echo"))
+	var token string
+	for _, r := range s.team.Requests() {
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			token = h
+		}
+	}
 
 	version := mcp.ProtocolVersion20260728
 	params, _ := json.Marshal(map[string]any{
 		"name": "echo", "arguments": map[string]any{"message": "bench"},
-		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: version},
+		"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion:    version,
+			mcp.MetaKeyClientInfo:         map[string]any{"name": "bench", "version": "1"},
+			mcp.MetaKeyClientCapabilities: map[string]any{},
+		},
 	})
 	direct, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": json.RawMessage(params)})
-	viaGateway := bytes.Replace(direct, []byte(`"name":"echo"`), []byte(`"name":"notes_echo"`), 1)
+	viaGateway := bytes.Replace(direct, []byte(`"name":"echo"`), []byte(`"name":"team_echo"`), 1)
 	client := &http.Client{}
 	post := func(b *testing.B, url, auth, name string, body []byte) {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
@@ -53,12 +62,12 @@ func BenchmarkOAuthCall(b *testing.B) {
 	}
 	b.Run("direct", func(b *testing.B) {
 		for b.Loop() {
-			post(b, s.notes.URL, token, "echo", direct)
+			post(b, s.team.URL, token, "echo", direct)
 		}
 	})
 	b.Run("mcpgate", func(b *testing.B) {
 		for b.Loop() {
-			post(b, site+"/mcp", basic("alice"), "notes_echo", viaGateway)
+			post(b, site+"/mcp", basic("alice"), "team_echo", viaGateway)
 		}
 	})
 }
