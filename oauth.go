@@ -340,7 +340,7 @@ func (a *App) consentRequired(m *oauthflow.Manager, id string, ce *oauthflow.Con
 		cr.Message = "Connector " + id + " cannot connect until an admin fixes it: " + ce.Reason + "."
 		cr.URL = ""
 	case consent == oauthflow.Shared:
-		cr.Message = "Connector " + id + " is not connected: an admin must connect it."
+		cr.Message = "Connector " + id + " is shared and not connected yet: an admin connects it for everyone."
 	default:
 		cr.Message = "Connector " + id + " needs your consent."
 	}
