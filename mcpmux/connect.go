@@ -123,10 +123,11 @@ func (u *upstream) open(ctx context.Context, cred http.Header, preferModern bool
 // era, as opposed to a failure to reach it.
 var errRefused = errors.New("refused")
 
-// isRefusal reports whether err is an upstream's refusal of a handshake.
+// isRefusal reports whether err is an upstream's refusal of a handshake's
+// era. A refused credential (401, or 403 insufficient_scope) is not one.
 func isRefusal(err error) bool {
 	var se *StatusError
-	return errors.Is(err, errRefused) || (errors.As(err, &se) && se.Code != http.StatusUnauthorized && se.Code < 500)
+	return errors.Is(err, errRefused) || (errors.As(err, &se) && !errors.Is(se, ErrUnauthorized) && se.Code < 500)
 }
 
 func (u *upstream) slot(modern bool) *atomic.Pointer[upstreamState] {
