@@ -19,10 +19,8 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// callRaw makes one stateless (2026-07-28) tools/call through do, so that
-// the answer lands in the transcript.
-func callRaw(t testing.TB, user, tool string) []byte {
-	t.Helper()
+// statelessCall builds a stateless (2026-07-28) tools/call of tool.
+func statelessCall(tool string) ([]byte, http.Header) {
 	version := mcp.ProtocolVersion20260728
 	params, _ := json.Marshal(map[string]any{
 		"name": tool, "arguments": map[string]any{"message": "canary run"},
@@ -38,6 +36,14 @@ func callRaw(t testing.TB, user, tool string) []byte {
 	for k, v := range mcp.StandardHeaders(version, mcp.MCPMethod("tools/call"), params) {
 		h.Set(k, v)
 	}
+	return body, h
+}
+
+// callRaw makes one stateless tools/call through do, so that the answer
+// lands in the transcript.
+func callRaw(t testing.TB, user, tool string) []byte {
+	t.Helper()
+	body, h := statelessCall(tool)
 	resp, out := do(t, http.MethodPost, "/mcp", user, body, h)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s calling %s: %d %s", user, tool, resp.StatusCode, out)

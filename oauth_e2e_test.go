@@ -226,6 +226,37 @@ func echo(t testing.TB, user, connector string) *mcp.CallToolResult {
 	return res
 }
 
+// storm makes n concurrent stateless calls of tool as user and fails
+// unless every one succeeds.
+func storm(t *testing.T, n int, user, tool string) {
+	t.Helper()
+	body, h := statelessCall(tool)
+	h.Set("Authorization", basic(user))
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, site+"/mcp", bytes.NewReader(body))
+			req.Header = h.Clone()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"isError":true`)) || !bytes.Contains(out, []byte(`"result"`)) {
+				errs <- fmt.Errorf("%d %s", resp.StatusCode, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a concurrent call failed: %v", err)
+	}
+}
+
 // mustWork fails unless the call succeeded.
 func mustWork(t testing.TB, res *mcp.CallToolResult, what string) {
 	t.Helper()
@@ -310,13 +341,15 @@ func TestOAuthEndToEnd(t *testing.T) {
 		t.Fatalf("the client registration was not reused: %+v", st)
 	}
 
-	// Expiry, then refresh: the next call refreshes once and goes through.
+	// Expiry, then a storm: 100 concurrent calls on the expired token
+	// make one refresh request, and all go through.
 	time.Sleep(tokenTTL + 500*time.Millisecond)
 	before := stats(t, s.notesAS).TokenRequests["refresh_token"]
-	mustWork(t, echo(t, "alice", "notes"), "alice after expiry")
+	storm(t, 100, "alice", "notes_echo")
 	if n := stats(t, s.notesAS).TokenRequests["refresh_token"] - before; n != 1 {
-		t.Fatalf("alice's call after expiry made %d refresh requests, want 1", n)
+		t.Fatalf("100 calls after expiry made %d refresh requests, want 1", n)
 	}
+	mustWork(t, echo(t, "alice", "notes"), "alice after the refresh")
 
 	// A reload keeps the store open and the tokens. Caddy skips a config
 	// that did not change, so this one differs in a detail.
