@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 )
 
 // mcpgate writes its own token requests instead of calling x/oauth2's
@@ -179,7 +182,15 @@ type rawToken struct {
 // accepted too, as some servers still send it. Errors never quote the body.
 func decodeTokenBody(body []byte) (rawToken, error) {
 	var raw rawToken
-	if json.Unmarshal(body, &raw) == nil {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		// Duplicate or case-variant members would let two parsers read
+		// two different tokens from one answer.
+		if err := strictjson.Check(trimmed, nil); err != nil {
+			return rawToken{}, fmt.Errorf("the token response is not strict JSON: %v", err)
+		}
+		if err := json.Unmarshal(trimmed, &raw); err != nil {
+			return rawToken{}, errors.New("the token response is not a JSON object of the expected shape")
+		}
 		return raw, nil
 	}
 	q, err := url.ParseQuery(string(body))
