@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -181,7 +182,10 @@ func (r registration) MarshalJSON() ([]byte, error) { return json.Marshal(r.mask
 // (OF-19) and makes the client record of it.
 func (m *Manager) checkRegistration(status int, body []byte, issuer, requested string) (clientRecord, error) {
 	var r registration
-	jsonErr := json.Unmarshal(body, &r)
+	jsonErr := strictjson.Check(body, nil)
+	if jsonErr == nil {
+		jsonErr = json.Unmarshal(body, &r)
+	}
 	if status != http.StatusCreated && status != http.StatusOK {
 		return clientRecord{}, &endpointError{endpoint: "registration", status: status, code: safeCode(r.Error),
 			description: sanitize(r.Description, maxDescription)}
@@ -192,7 +196,7 @@ func (m *Manager) checkRegistration(status int, body []byte, issuer, requested s
 	}
 	switch {
 	case jsonErr != nil:
-		return clientRecord{}, errors.New("the registration response is not JSON")
+		return clientRecord{}, errors.New("the registration response is not JSON, or has duplicate or case-variant members")
 	case r.ClientID == "" || len(r.ClientID) > 512 || !visible(r.ClientID):
 		return clientRecord{}, errors.New("the registration response has no usable client_id")
 	case len(r.RedirectURIs) > 0 && !slices.Equal(r.RedirectURIs, []string{m.callback}):

@@ -82,6 +82,8 @@ func TestDCRHostileResponses(t *testing.T) {
 		{"no code grant", 201, map[string]any{"client_id": "c", "client_secret": "SECRET-CANARY-1", "grant_types": []string{"client_credentials"}}, "authorization_code"},
 		{"huge", 201, map[string]any{"client_id": "c", "pad": strings.Repeat("x", 2<<20)}, "larger than"},
 		{"not json", 201, "<html>SECRET-CANARY-1</html>", "not JSON"},
+		{"duplicate client_id", 201, `{"client_id":"c","client_id":"SECRET-CANARY-1"}`, "duplicate"},
+		{"case-variant client_id", 201, `{"client_id":"c","Client_ID":"SECRET-CANARY-1"}`, "duplicate"},
 		{"refused", 400, map[string]any{"error": "invalid_client_metadata", "error_description": "bad\r\nthing"}, "invalid_client_metadata"},
 		{"500", 500, "SECRET-CANARY-1 stack trace", "HTTP 500"},
 	}
