@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -36,8 +37,10 @@ type openDB struct{ *store.Badger }
 // Destruct implements caddy.Destructor.
 func (db openDB) Destruct() error { return db.Close() }
 
-// vault is what OAuth needs at run time: the sealed store and the manager
-// of consent flows and tokens. It opens on first use, or at Start, never
+// vault is what OAuth needs at run time: the sealed store, the manager of
+// consent flows and tokens, and the background work on them (rewrapping
+// after a key rotation, retrying failed revocations), which stop ends and
+// waits for. It opens on first use, or at Start, never
 // while provisioning, so that `caddy validate` works beside a running
 // server that holds the database.
 type vault struct {
@@ -217,10 +220,16 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 		_, _ = storePool.Delete(path)
 		return nil, err
 	}
-	a.vault.path, a.vault.stop = path, stop
-	if len(a.sealKeys) > 1 {
-		go a.rewrap(ctx, sealed)
-	}
+	a.vault.path = path
+	done := make(chan struct{})
+	a.vault.stop = func() { stop(); <-done }
+	go func() {
+		defer close(done)
+		if len(a.sealKeys) > 1 {
+			a.rewrap(ctx, sealed)
+		}
+		a.retryRevocations(ctx, m)
+	}()
 	a.vault.manager.Store(m)
 	return m, nil
 }
@@ -235,6 +244,26 @@ func (a *App) rewrap(ctx context.Context, sealed *store.Sealed) {
 	}
 	if n > 0 {
 		a.logger.Info("rewrapped stored records under the first seal key", zap.Int("rewrapped", n))
+	}
+}
+
+// revocationRetry is how often revocations that failed at disconnect are
+// tried again.
+const revocationRetry = time.Minute
+
+// retryRevocations retries failed revocations until ctx ends.
+func (a *App) retryRevocations(ctx context.Context, m *oauthflow.Manager) {
+	tick := time.NewTicker(revocationRetry)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := m.RetryRevocations(ctx); err != nil && ctx.Err() == nil {
+				a.logger.Error("retrying revocations", zap.Error(err))
+			}
+		}
 	}
 }
 

@@ -279,6 +279,13 @@ func (a *fakeAS) tokenRequests() []request {
 	return append([]request(nil), a.tokenReqs...)
 }
 
+// revokeRequests returns a copy of the revocation requests received.
+func (a *fakeAS) revokeRequests() []request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]request(nil), a.revokes...)
+}
+
 // harness is a Manager wired to fake authorization servers, a memory
 // store, a fake clock and an observed logger.
 type harness struct {

@@ -10,6 +10,9 @@ const (
 	prefixClients = "oauth/clients/"
 	prefixFlows   = "oauth/flows/"
 	prefixGrants  = "oauth/grants/"
+	// prefixRevocations holds revocations still owed to an authorization
+	// server (OF-23).
+	prefixRevocations = "oauth/revoke/"
 )
 
 // sharedSegment stands for the user in the keys of shared-consent grants.
@@ -40,6 +43,10 @@ func staticBindingKey(connector string) string {
 
 // flowKey is where a pending consent flow lives.
 func flowKey(id string) string { return prefixFlows + id }
+
+// revocationKey is a fresh random key for a revocation tombstone: a
+// tombstone moves to a new one each time it is claimed (see claim).
+func revocationKey() string { return prefixRevocations + b64.EncodeToString(newFlowID()) }
 
 // segment escapes s into one key segment: every byte but ASCII letters,
 // digits, "-", "@" and "+" becomes %XX. So "/" cannot add a segment, "."

@@ -12,12 +12,13 @@ import (
 )
 
 // memStore is store.Memory on an injected clock, counting reads; failPut
-// makes Put fail.
+// makes Put fail, and getDelay delays each Get's answer, to widen races.
 type memStore struct {
 	*store.Memory
 
-	gets    atomic.Int64
-	failPut atomic.Bool
+	gets     atomic.Int64
+	failPut  atomic.Bool
+	getDelay atomic.Int64 // a time.Duration
 }
 
 var errPut = errors.New("memstore: put refused")
@@ -31,7 +32,9 @@ func newMemStore(now func() time.Time) *memStore {
 
 func (s *memStore) Get(ctx context.Context, key string) ([]byte, error) {
 	s.gets.Add(1)
-	return s.Memory.Get(ctx, key)
+	b, err := s.Memory.Get(ctx, key)
+	time.Sleep(time.Duration(s.getDelay.Load())) // the value may be stale by the time it arrives
+	return b, err
 }
 
 func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {

@@ -13,8 +13,8 @@ import (
 // The records this package keeps in the Store, one JSON document each. The
 // Store seals them; in memory, each type that holds a secret prints and
 // marshals it as REDACTED (TC-16). The stored form is written through a
-// method-free twin type (clientWire, flowWire, grantWire), the only path
-// by which the secrets reach bytes.
+// method-free twin type (clientWire, flowWire, grantWire, revocationWire),
+// the only path by which the secrets reach bytes.
 
 // clientRecord is a client registered with one authorization server by
 // RFC 7591, under clientKey(connector, issuer).
@@ -127,6 +127,43 @@ func (r grantRecord) masked() grantWire {
 
 func (r grantRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
 func (r grantRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+
+// revocationRecord is a tombstone: an RFC 7009 revocation still owed to an
+// authorization server because it failed in a way worth retrying (OF-23),
+// under a revocationKey until revocationTTL after the first failure. It
+// holds exactly what a retry needs. The client is named, not copied: the
+// retry authenticates as the recorded client as it stands then
+// (recordedClient), so no client secret is duplicated here.
+type revocationRecord struct {
+	Connector string `json:"connector"`
+	// Issuer, ClientKind and ClientID name the client the tokens were
+	// issued to.
+	Issuer     string `json:"issuer"`
+	ClientKind string `json:"client_kind"`
+	ClientID   string `json:"client_id"`
+	// Endpoint is the revocation endpoint the grant recorded.
+	Endpoint string `json:"revocation_endpoint"`
+	// The tokens still to revoke; each field's name is its
+	// token_type_hint. The refresh token goes first (RFC 7009 §2.1).
+	RefreshToken string `json:"refresh_token,omitempty"`
+	AccessToken  string `json:"access_token,omitempty"`
+	// Attempts counts the attempts made, the disconnect's included.
+	Attempts int `json:"attempts"`
+	// Next is when the next attempt is due.
+	Next    time.Time `json:"next_attempt"`
+	Created time.Time `json:"created"`
+}
+
+type revocationWire revocationRecord
+
+func (r revocationRecord) masked() revocationWire {
+	w := revocationWire(r)
+	w.AccessToken, w.RefreshToken = mask(w.AccessToken), mask(w.RefreshToken)
+	return w
+}
+
+func (r revocationRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+func (r revocationRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
 
 // apply moves the connection through event e, with reason, and notes when
 // the state changed. Every state change goes through here.

@@ -26,6 +26,7 @@ func TestRedactingFormatters(t *testing.T) {
 		client{ID: "id", Secret: "SECRET-CANARY-c"},
 		tokenResponse{AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY"},
 		registration{ClientID: "id", ClientSecret: "SECRET-CANARY-r"},
+		revocationRecord{Connector: "n", AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY"},
 	}
 	core, logs := newObserved()
 	for _, v := range values {

@@ -118,7 +118,7 @@ func (m *Manager) register(ctx context.Context, c *connector, as *authServer, ke
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	status, answer, err := doCapped(c.http, req, maxRegistered)
+	status, _, answer, err := doCapped(c.http, req, maxRegistered)
 	if err != nil {
 		return clientRecord{}, fmt.Errorf("registering with %s: %w", as.Issuer, err)
 	}
@@ -221,8 +221,13 @@ func (m *Manager) checkRegistration(status int, body []byte, issuer, requested s
 	return rec, nil
 }
 
+// errClientGone means the client that a flow, grant or tombstone recorded
+// is gone or changed, so nothing can authenticate as it any more.
+var errClientGone = errors.New("the OAuth client that started this consent no longer exists")
+
 // recordedClient returns the client that a flow or grant recorded, as it
-// stands now; it fails if that client is gone or changed.
+// stands now; it fails with errClientGone if that client is gone or
+// changed.
 func (m *Manager) recordedClient(ctx context.Context, c *connector, issuer, kind, id string) (client, error) {
 	switch kind {
 	case RegistrationStatic:
@@ -243,5 +248,5 @@ func (m *Manager) recordedClient(ctx context.Context, c *connector, issuer, kind
 			return rec.client(), nil
 		}
 	}
-	return client{}, errors.New("the OAuth client that started this consent no longer exists")
+	return client{}, errClientGone
 }

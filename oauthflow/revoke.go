@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,7 +14,8 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 )
 
-// revokeTimeout bounds the revocation requests of one disconnect.
+// revokeTimeout bounds the revocation requests of one attempt: those of a
+// disconnect, or of one tombstone's retry.
 const revokeTimeout = 15 * time.Second
 
 // Revocation is what RFC 7009 revocation achieved on a disconnect.
@@ -22,7 +24,8 @@ type Revocation struct {
 	Attempted bool
 	// Revoked: every token sent was revoked (HTTP 200).
 	Revoked bool
-	// Detail says what happened, safe to show.
+	// Detail says what happened, safe to show. It ends with "will retry"
+	// when a revocation is left for RetryRevocations.
 	Detail string
 }
 
@@ -30,8 +33,11 @@ type Revocation struct {
 // shared consent): the tokens and pending consents are deleted at once,
 // so every later Token fails closed, and the connection becomes
 // disconnected with reason. Then the tokens are revoked at the
-// authorization server, best effort: the refresh token first, then the
-// access token (RFC 7009 §2.1). The error is about the local purge only.
+// authorization server: the refresh token first, then the access token
+// (RFC 7009 §2.1). If the server cannot be reached or answers 429 or 5xx,
+// the tokens left are kept in a sealed tombstone, Revocation.Detail says
+// "will retry", and RetryRevocations retries them. The error is about the
+// local purge only.
 func (m *Manager) Disconnect(ctx context.Context, connector, user, reason string) (Revocation, error) {
 	c, err := m.lookup(connector)
 	if err != nil {
@@ -82,7 +88,9 @@ func (m *Manager) dropFlows(ctx context.Context, connector, subject string) {
 	}
 }
 
-// revoke revokes the tokens of rec at its revocation endpoint.
+// revoke revokes the tokens of rec at its revocation endpoint. Those whose
+// revocation failed in a way worth retrying are left in a tombstone for
+// RetryRevocations (OF-23).
 func (m *Manager) revoke(ctx context.Context, c *connector, rec grantRecord) Revocation {
 	if rec.AccessToken == "" && rec.RefreshToken == "" {
 		return Revocation{Detail: "there was no token to revoke"}
@@ -94,38 +102,85 @@ func (m *Manager) revoke(ctx context.Context, c *connector, rec grantRecord) Rev
 	if err != nil {
 		return Revocation{Detail: err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
-	defer cancel()
-	rev := Revocation{Attempted: true, Revoked: true}
-	var details []string
-	for _, t := range []struct{ token, hint string }{{rec.RefreshToken, "refresh_token"}, {rec.AccessToken, "access_token"}} {
-		if t.token == "" {
-			continue
-		}
-		if err := c.revokeOne(ctx, cl, rec.RevocationEndpoint, t.token, t.hint, rec.AccessToken, rec.RefreshToken); err != nil {
-			rev.Revoked = false
-			details = append(details, strings.ReplaceAll(t.hint, "_", " ")+": "+err.Error())
-		} else {
-			details = append(details, strings.ReplaceAll(t.hint, "_", " ")+" revoked")
-		}
+	// The caller may go away; the revocation and its tombstone should not.
+	ctx = context.WithoutCancel(ctx)
+	t := revocationRecord{Connector: c.id, Issuer: rec.Issuer, ClientKind: rec.ClientKind, ClientID: rec.ClientID,
+		Endpoint: rec.RevocationEndpoint, RefreshToken: rec.RefreshToken, AccessToken: rec.AccessToken,
+		Attempts: 1, Created: m.now()}
+	rev := Revocation{Attempted: true}
+	rev.Revoked, rev.Detail = m.attempt(ctx, c, cl, &t)
+	if t.pending() {
+		rev.Detail += "; " + m.entomb(ctx, &t)
 	}
-	rev.Detail = strings.Join(details, "; ")
 	return rev
 }
 
+// attempt sends one revocation request for each token left in t, the
+// refresh token first (RFC 7009 §2.1), all within revokeTimeout. It
+// leaves in t only the tokens worth retrying, with the time to retry them
+// in t.Next, and returns whether every token sent was revoked and what
+// happened, safe to show.
+func (m *Manager) attempt(ctx context.Context, c *connector, cl client, t *revocationRecord) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	defer cancel()
+	secrets := []string{t.AccessToken, t.RefreshToken}
+	revoked, delay := true, time.Duration(0)
+	var details []string
+	for _, tok := range []struct {
+		value *string
+		hint  string
+	}{{&t.RefreshToken, "refresh_token"}, {&t.AccessToken, "access_token"}} {
+		if *tok.value == "" {
+			continue
+		}
+		name := strings.ReplaceAll(tok.hint, "_", " ")
+		err := c.revokeOne(ctx, cl, t.Endpoint, *tok.value, tok.hint, secrets...)
+		if err == nil {
+			*tok.value = ""
+			details = append(details, name+" revoked")
+			continue
+		}
+		revoked = false
+		details = append(details, name+": "+err.Error())
+		var tr *transient
+		if errors.As(err, &tr) {
+			delay = max(delay, m.retryDelay(tr, t.Attempts))
+		} else {
+			*tok.value = "" // a definitive answer: retrying would not change it
+		}
+	}
+	t.Next = m.now().Add(delay)
+	return revoked, strings.Join(details, "; ")
+}
+
+// transient is a revocation failure worth retrying: the authorization
+// server could not be reached or did not answer in time, or it answered
+// 429 or 5xx, after which the token may still be valid (RFC 7009 §2.2.1).
+type transient struct {
+	err        error
+	retryAfter string // the answer's Retry-After header, if any
+}
+
+func (e *transient) Error() string { return e.err.Error() }
+func (e *transient) Unwrap() error { return e.err }
+
 // revokeOne sends one RFC 7009 revocation request. 200 means revoked, or
-// that the server did not know the token; a 503 means it may still be
-// valid (§2.2.1). secrets are scrubbed from the error the server sends back.
+// that the server did not know the token (§2.2); a failure worth retrying
+// is a *transient. secrets are scrubbed from the error the server sends
+// back.
 func (c *connector) revokeOne(ctx context.Context, cl client, endpoint, token, hint string, secrets ...string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	status, body, err := c.postForm(ctx, cl, endpoint, form, maxTokenBody)
-	if err != nil {
-		return err
-	}
+	status, header, body, err := c.postForm(ctx, cl, endpoint, form, maxTokenBody)
 	if status == http.StatusOK {
-		return nil
+		return nil // even if the body broke off: it carries nothing the client needs
 	}
-	raw, _ := decodeTokenBody(body)
-	return &endpointError{endpoint: "revocation", status: status, code: safeCode(raw.Error),
-		description: sanitize(raw.ErrorDescription, maxDescription, append(secrets, token, cl.Secret)...)}
+	if err == nil {
+		raw, _ := decodeTokenBody(body)
+		err = &endpointError{endpoint: "revocation", status: status, code: safeCode(raw.Error),
+			description: sanitize(raw.ErrorDescription, maxDescription, append(secrets, token, cl.Secret)...)}
+	}
+	if status == 0 || status == http.StatusTooManyRequests || status >= 500 {
+		return &transient{err: err, retryAfter: header.Get("Retry-After")}
+	}
+	return err
 }

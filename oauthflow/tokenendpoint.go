@@ -68,9 +68,10 @@ func (cl client) style() oauth2.AuthStyle {
 }
 
 // postForm sends form to an endpoint of the authorization server with the
-// client's authentication, and returns the status and the body, read up
-// to max bytes. It never follows a redirect (see newConnector).
-func (c *connector) postForm(ctx context.Context, cl client, endpoint string, form url.Values, max int64) (int, []byte, error) {
+// client's authentication, and returns the status, the header and the
+// body, read up to max bytes. It never follows a redirect (see
+// newConnector).
+func (c *connector) postForm(ctx context.Context, cl client, endpoint string, form url.Values, max int64) (int, http.Header, []byte, error) {
 	switch cl.style() {
 	case oauth2.AuthStyleInHeader:
 	case oauth2.AuthStyleInParams:
@@ -81,7 +82,7 @@ func (c *connector) postForm(ctx context.Context, cl client, endpoint string, fo
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -92,21 +93,22 @@ func (c *connector) postForm(ctx context.Context, cl client, endpoint string, fo
 	return doCapped(c.http, req, max)
 }
 
-// doCapped sends req and reads at most max bytes of the answer.
-func doCapped(hc *http.Client, req *http.Request, max int64) (int, []byte, error) {
+// doCapped sends req and returns the status, the header and at most max
+// bytes of the answer. The status is 0 if no answer came.
+func doCapped(hc *http.Client, req *http.Request, max int64) (int, http.Header, []byte, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, unreachable(err)
+		return 0, nil, nil, unreachable(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("reading the answer: %v", err)
+		return resp.StatusCode, resp.Header, nil, fmt.Errorf("reading the answer: %v", err)
 	}
 	if int64(len(body)) > max {
-		return resp.StatusCode, nil, fmt.Errorf("the answer is larger than %d bytes", max)
+		return resp.StatusCode, resp.Header, nil, fmt.Errorf("the answer is larger than %d bytes", max)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 // unreachable describes a transport error without the request.
@@ -148,7 +150,7 @@ func (t tokenResponse) MarshalJSON() ([]byte, error) { return json.Marshal(t.mas
 // text the server sends back.
 func (m *Manager) tokenCall(ctx context.Context, c *connector, cl client, endpoint string, form url.Values, extra ...string) (*tokenResponse, error) {
 	secrets := append(extra, cl.Secret, form.Get("code"), form.Get("code_verifier"), form.Get("refresh_token"))
-	status, body, err := c.postForm(ctx, cl, endpoint, form, maxTokenBody)
+	status, _, body, err := c.postForm(ctx, cl, endpoint, form, maxTokenBody)
 	if err != nil {
 		return nil, fmt.Errorf("token endpoint: %w", err)
 	}
