@@ -31,8 +31,13 @@ import (
 // opened it again would fail.
 var storePool = caddy.NewUsagePool()
 
-// openDB lets the pool close a database when the last config using it goes.
-type openDB struct{ *store.Badger }
+// openDB is a database in the pool, with the grant locks of every config
+// generation that uses it, so that a reload never refreshes one grant
+// twice. The pool closes it when the last config using it goes.
+type openDB struct {
+	*store.Badger
+	locks *oauthflow.Locks
+}
 
 // Destruct implements caddy.Destructor.
 func (db openDB) Destruct() error { return db.Close() }
@@ -195,12 +200,13 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 	path := a.storePath
 	db, _, err := storePool.LoadOrNew(path, func() (caddy.Destructor, error) {
 		b, err := store.OpenBadger(path, a.logger.Named("store"))
-		return openDB{b}, err
+		return openDB{b, new(oauthflow.Locks)}, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	sealed := store.Seal(db.(openDB).Badger, ring)
+	locks := db.(openDB).locks
 	ctx, stop := context.WithCancel(context.Background())
 	if err := sealed.Check(ctx); err != nil {
 		stop()
@@ -214,6 +220,7 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 		StateKey:         ring.Derive("oauth state"),
 		Logger:           a.logger.Named("oauth"),
 		ClientName:       "mcpgate",
+		Locks:            locks,
 	}, a.oauthConfigs)
 	if err != nil {
 		stop()

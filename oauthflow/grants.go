@@ -196,20 +196,24 @@ func (c *connector) consentError(conn connectors.Connection) *ConsentError {
 	return &ConsentError{Connector: c.id, Status: conn.Status(), Reason: reason}
 }
 
-// keyLocks hands out one mutex per key, kept while someone holds or waits
-// for it.
-type keyLocks struct {
+// Locks serializes the changes to each grant: a refresh, a callback, a
+// disconnect. Managers that share one store in one process, such as the
+// old and new config generations during a Caddy reload, should share one
+// Locks, so that one grant is never refreshed twice at once: an
+// authorization server that rotates refresh tokens takes the second
+// refresh for a replay and revokes the grant. The zero Locks is ready.
+type Locks struct {
 	mu sync.Mutex
 	m  map[string]*keyLock // guarded by mu
 }
 
 type keyLock struct {
 	sync.Mutex
-	refs int // guarded by keyLocks.mu
+	refs int // guarded by Locks.mu
 }
 
 // lock locks key and returns its unlock.
-func (l *keyLocks) lock(key string) func() {
+func (l *Locks) lock(key string) func() {
 	l.mu.Lock()
 	if l.m == nil {
 		l.m = make(map[string]*keyLock)

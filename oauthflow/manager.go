@@ -54,6 +54,9 @@ type Options struct {
 	// ClientName is the client_name mcpgate registers with. Default
 	// "mcpgate".
 	ClientName string
+	// Locks serializes changes to grants. Managers on one store in one
+	// process should share it (see Locks); nil gives this Manager its own.
+	Locks *Locks
 }
 
 // Timings.
@@ -91,7 +94,7 @@ type Manager struct {
 	origins   []origin // where redirect_url may point
 	metadata  []byte   // the client ID metadata document
 	conns     map[string]*connector
-	locks     keyLocks           // one writer per grant key
+	locks     *Locks             // one writer per grant key
 	refreshes singleflight.Group // one refresh in flight per grant key
 	registers singleflight.Group // one registration in flight per client key
 }
@@ -158,6 +161,7 @@ func newManager(opts Options) (*Manager, error) {
 		callback: base + CallbackPath,
 		origins:  []origin{originOf(public)},
 		conns:    make(map[string]*connector),
+		locks:    opts.Locks,
 	}
 	for _, raw := range opts.AllowedRedirects {
 		o, err := parseOrigin(raw)
@@ -165,6 +169,9 @@ func newManager(opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("oauthflow: allowed redirect: %v", err)
 		}
 		m.origins = append(m.origins, o)
+	}
+	if m.locks == nil {
+		m.locks = new(Locks)
 	}
 	m.setDefaults()
 	// Client ID metadata documents must be served over https (A1).

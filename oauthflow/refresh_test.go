@@ -349,3 +349,51 @@ func TestShortLivedToken(t *testing.T) {
 		t.Fatal("did not refresh a token in the second half of its life")
 	}
 }
+
+func TestRefreshAcrossManagers(t *testing.T) {
+	// Two Managers on one store, as the old and new config generations
+	// during a reload, both asked for an expired token at once. With
+	// shared Locks only one refreshes; the other reads the rotated grant
+	// from the store. (A server that rotates refresh tokens would take a
+	// second refresh with the old one for a replay.)
+	var opts Options
+	var cfgs []Config
+	h := newHarness(t, func(_ *harness, o *Options, c *[]Config) {
+		o.Locks = new(Locks)
+		opts, cfgs = *o, *c
+	})
+	other, err := New(opts, cfgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.connect(h.as, "notion", "alice")
+	h.expire()
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(http.ResponseWriter, request) bool {
+			time.Sleep(20 * time.Millisecond) // keep the refresh in flight
+			return false
+		}
+	})
+	calls := h.as.tokenCalls.Load()
+	var wg sync.WaitGroup
+	tokens := make([]Token, 20)
+	errs := make([]error, 20)
+	for i := range 20 {
+		m := h.m
+		if i%2 == 1 {
+			m = other
+		}
+		wg.Go(func() {
+			tokens[i], errs[i] = m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice"})
+		})
+	}
+	wg.Wait()
+	for i := range 20 {
+		if errs[i] != nil || tokens[i] != tokens[0] {
+			t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
+		}
+	}
+	if n := h.as.tokenCalls.Load() - calls; n != 1 {
+		t.Fatalf("two Managers made %d token requests, want 1", n)
+	}
+}
