@@ -3,11 +3,15 @@ package mcpgate_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // loadConfig posts a Caddyfile to the admin API and returns the status
@@ -32,6 +36,21 @@ func TestSealKeyRotation(t *testing.T) {
 	s := startOAuthStack(t)
 	consent(t, "alice", "notes")
 	mustWork(t, echo(t, "alice", "notes"), "alice after consent")
+
+	// caddy validate works beside the running server: it never opens the
+	// database that the server holds.
+	adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(s.config), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(adapted, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatalf("validating the running config: %v", err)
+	}
+	mustWork(t, echo(t, "alice", "notes"), "alice after a validate")
 
 	oldKey := base64.StdEncoding.EncodeToString(s.sealKey)
 	fresh := make([]byte, 32)

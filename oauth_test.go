@@ -2,10 +2,17 @@ package mcpgate
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // TestGeneratedSealKey checks the key mcpgate makes when no seal_key is
@@ -31,5 +38,31 @@ func TestGeneratedSealKey(t *testing.T) {
 	}
 	if _, err := loadOrCreateKey(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("a damaged key file: %v", err)
+	}
+}
+
+// TestValidateBesideRunningServer checks that validating a config with
+// OAuth connectors leaves the database alone: another process (here, a
+// handle the pool does not know) holds its lock, as a running server
+// would, and validation still succeeds.
+func TestValidateBesideRunningServer(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	held, err := store.OpenBadger(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cfg := fmt.Sprintf(`{"apps":{"mcpgate":{
+		"public_url":"https://mcp.example.com",
+		"storage":{"backend":"badger","path":%q},
+		"seal_keys":[%q],
+		"connectors":[{"id":"notes","url":"https://notes.example.com/mcp","auth":{"type":"oauth"}}]}}}`,
+		dir, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)))
+	var c caddy.Config
+	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&c); err != nil {
+		t.Fatalf("validate beside a held database: %v", err)
 	}
 }
