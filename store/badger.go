@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -30,6 +31,11 @@ const maxAttempts = 16
 type Badger struct {
 	db  *badger.DB
 	dir string
+
+	// addMu serializes add. A count is one hot key: under optimistic
+	// transactions, concurrent adds would conflict and could starve one
+	// another, while one handle holds the directory anyway.
+	addMu sync.Mutex
 }
 
 // OpenBadger opens (creating with mode 0700 if needed) the Badger database
@@ -196,6 +202,30 @@ func (b *Badger) CompareAndSwap(_ context.Context, key string, old, value []byte
 	return swapped, b.wrap("swapping", key, err)
 }
 
+// add adds n to the count under key in one transaction and returns the
+// new count.
+func (b *Badger) add(_ context.Context, key string, n uint64) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	b.addMu.Lock()
+	defer b.addMu.Unlock()
+	var count uint64
+	err := b.update(func(txn *badger.Txn) error {
+		old, err := getValue(txn, key)
+		found := err == nil
+		if !found && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		var value []byte
+		if count, value, err = bump(old, found, n); err != nil {
+			return err
+		}
+		return txn.Set([]byte(key), value)
+	})
+	return count, b.wrap("adding to", key, err)
+}
+
 // update runs fn in an update transaction, retrying it when it loses a
 // conflict with a concurrent transaction.
 func (b *Badger) update(fn func(txn *badger.Txn) error) error {
@@ -248,4 +278,5 @@ func (b badgerLogger) log(level zapcore.Level, format string, args []any) {
 var (
 	_ Store   = (*Badger)(nil)
 	_ Swapper = (*Badger)(nil)
+	_ adder   = (*Badger)(nil)
 )

@@ -118,6 +118,22 @@ func (m *Memory) CompareAndSwap(_ context.Context, key string, old, value []byte
 	return true, nil
 }
 
+// add adds n to the count under key and returns the new count.
+func (m *Memory) add(_ context.Context, key string, n uint64) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, found := m.live(key)
+	count, value, err := bump(r.value, found, n)
+	if err != nil {
+		return 0, err
+	}
+	m.records[key] = memoryRecord{value: value}
+	return count, nil
+}
+
 // live returns the record under key unless it is missing or expired,
 // dropping an expired one. The caller holds m.mu.
 func (m *Memory) live(key string) (memoryRecord, bool) {
@@ -132,4 +148,5 @@ func (m *Memory) live(key string) (memoryRecord, bool) {
 var (
 	_ Store   = (*Memory)(nil)
 	_ Swapper = (*Memory)(nil)
+	_ adder   = (*Memory)(nil)
 )

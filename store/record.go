@@ -145,8 +145,10 @@ func (r *Ring) open(name string, blob []byte) ([]byte, error) {
 // rewrap returns blob with its data key wrapped by the current key, and
 // the value's nonce and ciphertext unchanged. It returns nil if blob is
 // already under the current key. It checks the data key, not the value: a
-// damaged value stays damaged, and reading it reports ErrTampered.
-func (r *Ring) rewrap(name string, blob []byte) ([]byte, error) {
+// damaged value stays damaged, and reading it reports ErrTampered. count
+// runs just before the wrap (Sealed counts it there); its error stops
+// the rewrap.
+func (r *Ring) rewrap(name string, blob []byte, count func() error) ([]byte, error) {
 	rec, err := parseRecord(blob)
 	if err != nil {
 		return nil, err
@@ -160,6 +162,9 @@ func (r *Ring) rewrap(name string, blob []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer clear(dek)
+	if err := count(); err != nil {
+		return nil, err
+	}
 	out := append(make([]byte, 0, len(blob)), recordVersion)
 	out = append(out, k.id[:]...)
 	if out, err = r.wrap(out, k, name, dek); err != nil {

@@ -46,7 +46,7 @@ func TestBitFlips(t *testing.T) {
 			if !errors.Is(err, ErrTampered) && !errors.Is(err, ErrUnknownKey) {
 				t.Fatalf("byte %d bit %d: open error %v", i, bit, err)
 			}
-			if _, err := r.rewrap(name, bad); err == nil && i < 1+idSize+wrappedSize {
+			if _, err := r.rewrap(name, bad, noCount); err == nil && i < 1+idSize+wrappedSize {
 				t.Fatalf("byte %d bit %d: rewrap of a damaged header succeeded", i, bit)
 			}
 		}
@@ -216,7 +216,7 @@ func FuzzOpen(f *testing.F) {
 		} else if !errors.Is(err, ErrTampered) && !errors.Is(err, ErrUnknownKey) {
 			t.Fatalf("open error %v wraps neither ErrTampered nor ErrUnknownKey", err)
 		}
-		fresh, rerr := r.rewrap(name, blob)
+		fresh, rerr := r.rewrap(name, blob, noCount)
 		if rerr != nil || fresh == nil {
 			return
 		}

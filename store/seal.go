@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -17,10 +18,13 @@ var keyCheckValue = []byte("mcpgate key check v1")
 
 // Sealed is a Store that encrypts every value and binds it to its key, on
 // top of another Store. Create one with Seal. Every record of the inner
-// store must have been written through a Sealed.
+// store must have been written through a Sealed. A Sealed also counts the
+// data keys each seal key wraps, in the inner store under "mcpgate/wraps/"
+// (see Wraps).
 type Sealed struct {
 	inner Store
 	ring  *Ring
+	wraps *wrapCount // of the key that seals (TC-14); see wraps.go
 
 	// beforeSwap, if set, runs in Rewrap between reading a record and
 	// swapping it; tests use it to hold the race window open.
@@ -29,7 +33,7 @@ type Sealed struct {
 
 // Seal returns a Store that seals values with ring before they reach inner.
 func Seal(inner Store, ring *Ring) *Sealed {
-	return &Sealed{inner: inner, ring: ring}
+	return &Sealed{inner: inner, ring: ring, wraps: newWrapCount(ring.current().id)}
 }
 
 // String describes the store without any key material.
@@ -43,6 +47,9 @@ func (s *Sealed) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 // Get returns the opened value under key. A record that does not open gives
 // an error wrapping ErrTampered or ErrUnknownKey.
 func (s *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := reserved(key); err != nil {
+		return nil, err
+	}
 	blob, err := s.inner.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -50,9 +57,16 @@ func (s *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.open(key, blob)
 }
 
-// Put seals value, bound to key, and stores it.
+// Put seals value, bound to key, and stores it. It counts the wrap of the
+// value's data key before making it.
 func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := reserved(key); err != nil {
+		return err
+	}
+	if err := s.countWrap(ctx); err != nil {
 		return err
 	}
 	blob, err := s.ring.seal(key, value)
@@ -65,6 +79,9 @@ func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 // Take returns the opened value under key and deletes the record. The
 // record is gone even if it does not open.
 func (s *Sealed) Take(ctx context.Context, key string) ([]byte, error) {
+	if err := reserved(key); err != nil {
+		return nil, err
+	}
 	blob, err := s.inner.Take(ctx, key)
 	if err != nil {
 		return nil, err
@@ -74,12 +91,17 @@ func (s *Sealed) Take(ctx context.Context, key string) ([]byte, error) {
 
 // Delete removes key.
 func (s *Sealed) Delete(ctx context.Context, key string) error {
+	if err := reserved(key); err != nil {
+		return err
+	}
 	return s.inner.Delete(ctx, key)
 }
 
-// List returns the keys that start with prefix, in lexical order.
+// List returns the keys that start with prefix, in lexical order. The
+// wrap counts are not listed: they are not sealed records.
 func (s *Sealed) List(ctx context.Context, prefix string) ([]string, error) {
-	return s.inner.List(ctx, prefix)
+	keys, err := s.inner.List(ctx, prefix)
+	return slices.DeleteFunc(keys, isWrapCount), err
 }
 
 // open names the record in errors but never shows its content.
@@ -130,7 +152,7 @@ func (s *Sealed) firstCheck(ctx context.Context) error {
 // the ring would lose. Records too damaged to name a key are not listed;
 // reading them reports ErrTampered.
 func (s *Sealed) Unopenable(ctx context.Context) ([]string, error) {
-	keys, err := s.inner.List(ctx, "")
+	keys, err := s.List(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +184,7 @@ func (s *Sealed) Rewrap(ctx context.Context) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("store: rewrap needs a store with CompareAndSwap, %T has none", s.inner)
 	}
-	keys, err := s.inner.List(ctx, "")
+	keys, err := s.List(ctx, "")
 	if err != nil {
 		return 0, err
 	}
@@ -197,7 +219,7 @@ func (s *Sealed) rewrapOne(ctx context.Context, swapper Swapper, key string) (bo
 	if err != nil {
 		return false, err
 	}
-	fresh, err := s.ring.rewrap(key, old)
+	fresh, err := s.ring.rewrap(key, old, func() error { return s.countWrap(ctx) })
 	if err != nil {
 		return false, fmt.Errorf("store: record %q: %w", key, err)
 	}
