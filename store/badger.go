@@ -48,6 +48,7 @@ func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating badger directory %q: %w", dir, err)
 	}
+	removeEmptyLogs(dir, logger)
 	db, err := badger.Open(badgerOptions(dir, logger))
 	if err != nil {
 		if isLocked(err) {
