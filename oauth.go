@@ -206,6 +206,10 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 		return nil, err
 	}
 	sealed := store.Seal(db.(openDB).Badger, ring)
+	sealed.WarnAt(store.WrapLimit, func(id string, n uint64) {
+		a.logger.Warn("a seal key nears the AES-GCM usage bound: put a new seal_key first, and the records move onto it",
+			zap.String("key_id", id), zap.Uint64("wraps", n))
+	})
 	locks := db.(openDB).locks
 	ctx, stop := context.WithCancel(context.Background())
 	if err := sealed.Check(ctx); err != nil {
