@@ -303,37 +303,6 @@ func TestStepUp(t *testing.T) {
 	}
 }
 
-func TestParseChallenge(t *testing.T) {
-	tests := []struct {
-		h                    string
-		wantNil              bool
-		err, scope, metadata string
-	}{
-		{h: `Bearer error="insufficient_scope", scope="a b", resource_metadata="https://x/.well-known/oauth-protected-resource"`,
-			err: "insufficient_scope", scope: "a b", metadata: "https://x/.well-known/oauth-protected-resource"},
-		{h: `bearer Error=invalid_token,Scope="x"`, err: "invalid_token", scope: "x"},
-		{h: `Basic realm="a", Bearer error="s\"q"`, err: `s"q`},
-		{h: `DPoP algs="ES256", Bearer error="e1"  ,  Basic realm="z", error="e2"`, err: "e1"},
-		{h: `Basic dXNlcjpwYXNz==, Bearer error=x`, err: "x"},
-		{h: `Bearer`},
-		{h: `Basic realm="x"`, wantNil: true},
-		{h: ``, wantNil: true},
-		{h: "Bearer scope=\"ok bad\x01 ok2\"", scope: "ok ok2"},
-		{h: `Bearer error="unterminated`, err: "unterminated"},
-		{h: "Bearer " + strings.Repeat("a=b,", 5000), wantNil: true},
-	}
-	for _, tt := range tests {
-		ch := parseChallenge(tt.h)
-		if (ch == nil) != tt.wantNil {
-			t.Errorf("%q: got %v", tt.h, ch)
-			continue
-		}
-		if ch != nil && (ch.Error != tt.err || strings.Join(ch.Scope, " ") != tt.scope || ch.ResourceMetadata != tt.metadata) {
-			t.Errorf("%q: got %+v", tt.h, ch)
-		}
-	}
-}
-
 func TestShortLivedToken(t *testing.T) {
 	// A token issued for 4 s is used for 2 s, not refreshed on every call.
 	h := newHarness(t, nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
@@ -78,7 +77,7 @@ func (c *connector) resolve(res *discovery.Result) (*authServer, error) {
 		*as = authServer{Issuer: s.Issuer, AuthorizationEndpoint: s.AuthorizationEndpoint, TokenEndpoint: s.TokenEndpoint,
 			RegistrationEndpoint: s.RegistrationEndpoint, RevocationEndpoint: s.RevocationEndpoint,
 			IssRequired: s.AuthorizationResponseIssParameterSupported, CIMD: s.ClientIDMetadataDocumentSupported,
-			AuthMethods: s.TokenEndpointAuthMethodsSupported, Scopes: scopeList(strings.Join(res.Scopes, " "))}
+			AuthMethods: s.TokenEndpointAuthMethodsSupported, Scopes: validScopes(res.Scopes)}
 	} else if res != nil && (cfg.AuthorizationEndpoint == "" || cfg.TokenEndpoint == "") {
 		return nil, c.misconfigured(fmt.Sprintf("the resource names the authorization server %q, not the configured issuer %q; configure its authorization_endpoint and token_endpoint too, or drop issuer",
 			res.Server.Issuer, cfg.Issuer))
@@ -119,4 +118,16 @@ func (c *connector) check(as *authServer) error {
 // misconfigured returns an ErrMisconfigured for the connector.
 func (c *connector) misconfigured(reason string) error {
 	return &misconfigured{connector: c.id, reason: reason}
+}
+
+// validScopes keeps the valid scope tokens of what discovery advertised,
+// at most 64 of them.
+func validScopes(in []string) []string {
+	var out []string
+	for _, sc := range in {
+		if validScope(sc) && len(out) < 64 {
+			out = append(out, sc)
+		}
+	}
+	return out
 }

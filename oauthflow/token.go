@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
 
 // TokenRequest asks for the credential of one caller at one connector.
@@ -78,7 +79,9 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 		}
 		return m.refresh(ctx, c, subject, false)
 	}
-	ch := parseChallenge(req.Challenge)
+	// The challenge is the upstream's word, only a hint: one that does
+	// not parse is no challenge.
+	ch, _ := discovery.ParseChallenge(req.Challenge)
 	if ch != nil {
 		c.challenge.Store(ch)
 		c.discovered.Store(nil) // the next consent discovers again, from this challenge

@@ -266,11 +266,11 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 func scopeField(raw json.RawMessage) []string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return scopeList(s)
+		return validScopes(strings.Fields(s))
 	}
 	var list []string
 	if json.Unmarshal(raw, &list) == nil {
-		return scopeList(strings.Join(list, " "))
+		return validScopes(list)
 	}
 	return nil
 }
