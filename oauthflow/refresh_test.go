@@ -16,36 +16,50 @@ import (
 // expire moves the clock past the access token's lifetime.
 func (h *harness) expire() { h.clock.Add(time.Hour) }
 
+// storm asks for alice's expired notion token n times at once, spread
+// over managers in turn, while the AS holds each token request a moment
+// so that the refresh stays in flight. Every answer must be the same
+// fresh token; it returns that token and how many token requests the AS
+// saw.
+func (h *harness) storm(n int, managers ...*Manager) (Token, int64) {
+	h.t.Helper()
+	h.expire()
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(http.ResponseWriter, request) bool {
+			time.Sleep(20 * time.Millisecond)
+			return false
+		}
+	})
+	calls := h.as.tokenCalls.Load()
+	tokens := make([]Token, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		m := managers[i%len(managers)]
+		wg.Go(func() {
+			tokens[i], errs[i] = m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice"})
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || tokens[i] != tokens[0] {
+			h.t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
+		}
+	}
+	return tokens[0], h.as.tokenCalls.Load() - calls
+}
+
 func TestRefreshStorm(t *testing.T) {
 	// 100 concurrent calls on an expired token: exactly one refresh.
 	h := newHarness(t, nil)
 	h.connect(h.as, "notion", "alice")
 	first, _ := h.token("notion", "alice")
-	h.expire()
-	h.as.set(func(a *fakeAS) {
-		a.onToken = func(http.ResponseWriter, request) bool {
-			time.Sleep(20 * time.Millisecond) // keep the refresh in flight
-			return false
-		}
-	})
-	calls := h.as.tokenCalls.Load()
-	var wg sync.WaitGroup
-	tokens := make([]Token, 100)
-	errs := make([]error, 100)
-	for i := range 100 {
-		wg.Go(func() { tokens[i], errs[i] = h.token("notion", "alice") })
+	tok, requests := h.storm(100, h.m)
+	if requests != 1 {
+		t.Fatalf("%d token requests for 100 concurrent calls, want 1", requests)
 	}
-	wg.Wait()
-	for i := range 100 {
-		if errs[i] != nil || tokens[i] != tokens[0] || tokens[i].Header == first.Header {
-			t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
-		}
-	}
-	if n := h.as.tokenCalls.Load() - calls; n != 1 {
-		t.Fatalf("%d token requests for 100 concurrent calls, want 1", n)
-	}
-	if tokens[0].Key != first.Key {
-		t.Error("a refresh changed the key")
+	if tok.Header == first.Header || tok.Key != first.Key {
+		t.Errorf("the refresh gave %v after %v: want a new token under the same key", tok, first)
 	}
 }
 
@@ -336,33 +350,7 @@ func TestRefreshAcrossManagers(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.connect(h.as, "notion", "alice")
-	h.expire()
-	h.as.set(func(a *fakeAS) {
-		a.onToken = func(http.ResponseWriter, request) bool {
-			time.Sleep(20 * time.Millisecond) // keep the refresh in flight
-			return false
-		}
-	})
-	calls := h.as.tokenCalls.Load()
-	var wg sync.WaitGroup
-	tokens := make([]Token, 20)
-	errs := make([]error, 20)
-	for i := range 20 {
-		m := h.m
-		if i%2 == 1 {
-			m = other
-		}
-		wg.Go(func() {
-			tokens[i], errs[i] = m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice"})
-		})
-	}
-	wg.Wait()
-	for i := range 20 {
-		if errs[i] != nil || tokens[i] != tokens[0] {
-			t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
-		}
-	}
-	if n := h.as.tokenCalls.Load() - calls; n != 1 {
+	if _, n := h.storm(20, h.m, other); n != 1 {
 		t.Fatalf("two Managers made %d token requests, want 1", n)
 	}
 }
