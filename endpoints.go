@@ -101,7 +101,7 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, caller
 		return err
 	}
 	q := r.URL.Query()
-	page := web.ConnectorsPage{Back: h.app.pageURL(r)}
+	page := web.ConnectorsPage{Back: h.app.pageURL()}
 	for _, v := range views {
 		page.Connectors = append(page.Connectors, web.Connector{
 			ID: v.ID, Status: v.Status, Reason: v.Reason, State: string(v.State),
@@ -119,12 +119,10 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, caller
 	return writePage(w, http.StatusOK, func(out io.Writer) error { return web.RenderConnectors(out, page) })
 }
 
-// pageURL is the absolute URL of the Connectors page.
-func (a *App) pageURL(r *http.Request) string {
-	if a.PublicURL != "" {
-		return strings.TrimSuffix(a.PublicURL, "/") + "/connectors"
-	}
-	return requestOrigin(r) + "/connectors"
+// pageURL is the URL of the Connectors page: absolute under public_url,
+// which OAuth connectors require, so that consent flows can return to it.
+func (a *App) pageURL() string {
+	return strings.TrimSuffix(a.PublicURL, "/") + "/connectors"
 }
 
 // serveConnect answers POST /connectors/{id}/connect: it starts a consent
@@ -168,7 +166,7 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller
 	}
 	noStore(w.Header())
 	if in.form {
-		http.Redirect(w, r, h.app.pageURL(r)+"?disconnected="+url.QueryEscape(id), http.StatusSeeOther)
+		http.Redirect(w, r, h.app.pageURL()+"?disconnected="+url.QueryEscape(id), http.StatusSeeOther)
 		return nil
 	}
 	writeJSONBody(w, http.StatusOK, map[string]any{
@@ -188,7 +186,11 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller 
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
 		return nil, in, false
 	}
-	if !h.app.sameSite(r) {
+	// Go's cross-origin protection: a browser marks cross-site requests
+	// with Sec-Fetch-Site or Origin; a client that is not a browser sends
+	// neither. public_url's origin is trusted too, for a gateway whose Host
+	// differs behind another proxy.
+	if h.app.csrf.Check(r) != nil {
 		writeError(w, http.StatusForbidden, "cross-site request refused: connect and disconnect only from the gateway's own pages")
 		return nil, in, false
 	}
@@ -252,24 +254,6 @@ func readAction(r *http.Request) (action, error) {
 		}
 	}
 	return in, nil
-}
-
-// sameSite reports whether a state-changing request may come from where
-// it says it comes from, by Go's cross-origin protection: a browser marks
-// cross-site requests with Sec-Fetch-Site or Origin; a client that is not
-// a browser sends neither. public_url's origin is trusted as well, for a
-// gateway whose Host differs behind another proxy.
-func (a *App) sameSite(r *http.Request) bool {
-	return a.csrf.Check(r) == nil
-}
-
-// requestOrigin is the origin the request was made to.
-func requestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }
 
 // serveCallback answers GET /connect/callback, where every consent flow

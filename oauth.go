@@ -389,5 +389,5 @@ func (a *App) consentRequired(m *oauthflow.Manager, id string, ce *oauthflow.Con
 
 // connectURL is the page where a user connects connector id.
 func (a *App) connectURL(id string) string {
-	return strings.TrimSuffix(a.PublicURL, "/") + "/connectors?connect=" + url.QueryEscape(id)
+	return a.pageURL() + "?connect=" + url.QueryEscape(id)
 }
