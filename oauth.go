@@ -356,9 +356,11 @@ func (a *App) credentials(conns []*connectors.Connector) mcpmux.Credentials {
 		if err != nil {
 			return mcpmux.Credential{}, err
 		}
-		tok, err := m.Token(ctx, oauthflow.TokenRequest{
-			Connector: req.Connector.ID, User: req.Caller.ID, Refused: req.Refused, Challenge: req.Challenge,
-		})
+		tr := oauthflow.TokenRequest{Connector: req.Connector.ID, User: req.Caller.ID, Challenge: req.Challenge}
+		if req.Refused != nil {
+			tr.Refused = req.Refused.Header.Get("Authorization")
+		}
+		tok, err := m.Token(ctx, tr)
 		var ce *oauthflow.ConsentError
 		if errors.As(err, &ce) {
 			return mcpmux.Credential{}, a.consentRequired(m, req.Connector.ID, ce)

@@ -64,6 +64,19 @@ func startOAuthStack(t testing.TB) *oauthStack {
 	t.Cleanup(func() { _ = caddy.Load([]byte(`{"admin":{"listen":"localhost:2999"}}`), true) })
 	s.accessLog = filepath.Join(dir, "access.log")
 	s.serverLog = filepath.Join(dir, "caddy.log")
+	// A failure on a loaded CI machine is hard to rerun: show what mcpgate
+	// logged. The logs hold no secrets (TestOAuthCanarySweep checks).
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logged, _ := os.ReadFile(s.serverLog)
+		for line := range strings.Lines(string(logged)) {
+			if strings.Contains(line, `"logger":"mcpgate`) || strings.Contains(line, `"logger":"http.handlers.mcpgate`) {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+	})
 	s.storeDir = filepath.Join(dir, "db")
 	s.sealKey = make([]byte, 32)
 	_, _ = rand.Read(s.sealKey)

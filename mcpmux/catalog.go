@@ -290,7 +290,8 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		if errors.As(err, &se) {
 			challenge = se.Challenge
 		}
-		fresh, ferr := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: true, Challenge: challenge})
+		refusedCred := *cred
+		fresh, ferr := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: &refusedCred, Challenge: challenge})
 		if ferr != nil {
 			if _, ok := asConsent(ferr); ok {
 				return nil, nil, ferr

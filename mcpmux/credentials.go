@@ -24,10 +24,10 @@ type CredentialRequest struct {
 	Caller grants.Caller
 	// Connector is where it goes.
 	Connector *connectors.Connector
-	// Refused is set when the upstream refused the credential last handed
-	// out with 401 (or 403 insufficient_scope), so that a source that can
-	// refresh it does so.
-	Refused bool
+	// Refused is the credential the upstream refused with 401 (or 403
+	// insufficient_scope), or nil, so that a source that can refresh it
+	// does so, unless it has already replaced it.
+	Refused *Credential
 	// Challenge is the upstream's WWW-Authenticate header with the refusal.
 	Challenge string
 }

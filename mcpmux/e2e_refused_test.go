@@ -55,7 +55,10 @@ func TestRefusedCredential(t *testing.T) {
 		o.Credentials = func(_ context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			if req.Refused {
+			if req.Refused != nil {
+				if got := req.Refused.Header.Get("Authorization"); got != "Bearer "+issued {
+					t.Errorf("the refused credential is %q, but the last one handed out was %q", got, "Bearer "+issued)
+				}
 				refusals = append(refusals, req.Challenge)
 				if strings.Contains(req.Challenge, "insufficient_scope") {
 					generation++ // the next consent makes a new grant, with a new key

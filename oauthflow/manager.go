@@ -74,9 +74,6 @@ const (
 	// memory before the store is read again, to see a consent that another
 	// instance completed.
 	recheck = 5 * time.Second
-	// refusedGrace: a refusal arriving this soon after a token was issued
-	// is taken to be about its predecessor, so it does not refresh again.
-	refusedGrace = 5 * time.Second
 	// callTimeout bounds each call to an authorization server.
 	callTimeout = 30 * time.Second
 )

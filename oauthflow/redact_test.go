@@ -124,7 +124,7 @@ func TestCanarySweep(t *testing.T) {
 	h.connect(h.as, "notion", "alice")
 	h.expire()
 	h.token("notion", "alice")
-	h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: true, Challenge: `Bearer error="insufficient_scope", scope="more"`})
+	h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: "Bearer x", Challenge: `Bearer error="insufficient_scope", scope="more"`})
 	h.connect(h.as, "notion", "alice")
 	h.m.Disconnect(ctx, "notion", "alice", "")
 	assertNoCanary(t, "logs", h.logText())

@@ -32,7 +32,7 @@ type failure struct {
 // After a failure that may pass (the server is down), the same error is
 // returned for refreshBackoff without asking again, so that a burst of
 // calls does not become a burst of requests.
-func (m *Manager) refresh(ctx context.Context, c *connector, subject string, refused bool) (Token, error) {
+func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused string) (Token, error) {
 	if f, ok := c.failures.Load(subject); ok && m.now().Sub(f.(failure).at) < refreshBackoff {
 		return Token{}, f.(failure).err
 	}
@@ -63,19 +63,19 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject string, ref
 // grant again: a refresh that ended meanwhile (here or in another
 // instance) makes this one needless. The new tokens are stored before the
 // access token is handed out, so a rotated refresh token is never lost.
-func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject string, refused bool) (Token, error) {
+func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refused string) (Token, error) {
 	var tok Token
 	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
 		now := m.now()
 		switch {
 		case g.Connection.State != connectors.StateActive:
 			return false, c.consentError(g.Connection)
-		case g.usable(now) && (!refused || now.Sub(g.Obtained) < refusedGrace):
+		case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
 			tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 			return false, nil
 		case g.RefreshToken == "":
 			reason := "the access token expired and the authorization server issued no refresh token"
-			if refused {
+			if refused != "" {
 				reason = "the upstream refused the access token and the authorization server issued no refresh token"
 			}
 			g.dropTokens()

@@ -153,7 +153,7 @@ func TestInvalidGrant(t *testing.T) {
 		if _, err := h.token("notion", "alice"); !errors.As(err, &ce) {
 			t.Fatal(err)
 		}
-		h.m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice", Refused: true})
+		h.m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice", Refused: "Bearer gone"})
 	}
 	if h.as.tokenCalls.Load() != calls {
 		t.Fatal("calls to the server after invalid_grant")
@@ -188,19 +188,21 @@ func TestNoExpiryRefreshesOnRefusal(t *testing.T) {
 	if tok, _ := h.token("notion", "alice"); tok != first {
 		t.Fatal("a token without expiry was refreshed unasked")
 	}
-	refused := TokenRequest{Connector: "notion", User: "alice", Refused: true, Challenge: `Bearer error="invalid_token"`}
+	refused := TokenRequest{Connector: "notion", User: "alice", Refused: first.Header, Challenge: `Bearer error="invalid_token"`}
 	second, err := h.m.Token(context.Background(), refused)
 	if err != nil || second.Header == first.Header {
 		t.Fatalf("refused: %v %v", second, err)
 	}
-	// A second refusal right after is about the old token: no refresh.
+	// Another refusal of the first token, by a call that raced the
+	// refresh, gets the second one: no refresh.
 	calls := h.as.tokenCalls.Load()
 	if third, err := h.m.Token(context.Background(), refused); err != nil || third != second || h.as.tokenCalls.Load() != calls {
-		t.Fatalf("second refusal refreshed again: %v", err)
+		t.Fatalf("a refusal of the replaced token refreshed again: %v", err)
 	}
-	h.clock.Add(refusedGrace)
-	if third, _ := h.m.Token(context.Background(), refused); third == second {
-		t.Fatal("a later refusal did not refresh")
+	// A refusal of the new token refreshes at once, however fresh it is.
+	refused.Refused = second.Header
+	if third, err := h.m.Token(context.Background(), refused); err != nil || third == second || h.as.tokenCalls.Load() != calls+1 {
+		t.Fatalf("a refusal of the current token did not refresh: %v", err)
 	}
 }
 
@@ -282,7 +284,8 @@ func TestStepUp(t *testing.T) {
 		t.Fatalf("stored scopes = %v, want the granted ones", g.Scopes)
 	}
 	calls := h.as.tokenCalls.Load()
-	refused := TokenRequest{Connector: "notion", User: "alice", Refused: true,
+	tok, _ := h.token("notion", "alice")
+	refused := TokenRequest{Connector: "notion", User: "alice", Refused: tok.Header,
 		Challenge: `Bearer realm="x", error="insufficient_scope", scope="write admin", resource_metadata="https://mcp.notion.test/.well-known/oauth-protected-resource"`}
 	_, err := h.m.Token(context.Background(), refused)
 	var ce *ConsentError

@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 
@@ -15,9 +16,11 @@ type TokenRequest struct {
 	Connector string
 	// User is the caller's identity; ignored under shared consent.
 	User string
-	// Refused is set when the upstream refused the credential last handed
-	// out (401, or 403 insufficient_scope).
-	Refused bool
+	// Refused is the Authorization value that the upstream refused (401,
+	// or 403 insufficient_scope), or empty. If it is the current token,
+	// the token is refreshed; if a refresh already replaced it, the new
+	// token is the answer. Secret.
+	Refused string
 	// Challenge is the WWW-Authenticate header of that refusal.
 	Challenge string
 }
@@ -57,7 +60,7 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if e := c.cached(subject); e != nil && !req.Refused && e.fresh(m.now()) {
+	if e := c.cached(subject); e != nil && req.Refused == "" && e.fresh(m.now()) {
 		return e.token, nil
 	}
 	return m.slowToken(ctx, c, subject, req)
@@ -73,11 +76,11 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 		return Token{}, c.consentError(e.rec.Connection)
 	}
 	now := m.now()
-	if !req.Refused {
+	if req.Refused == "" {
 		if e.fresh(now) {
 			return e.token, nil
 		}
-		return m.refresh(ctx, c, subject, false)
+		return m.refresh(ctx, c, subject, "")
 	}
 	// The challenge is the upstream's word, only a hint: one that does
 	// not parse is no challenge.
@@ -89,8 +92,14 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 	if ch != nil && ch.Error == "insufficient_scope" {
 		return Token{}, m.stepUp(ctx, c, subject, ch.Scope)
 	}
-	if e.fresh(now) && now.Sub(e.rec.Obtained) < refusedGrace {
+	if e.fresh(now) && !isRefused(e.token.Header, req.Refused) {
 		return e.token, nil // the refusal was of the token this one replaced
 	}
-	return m.refresh(ctx, c, subject, true)
+	return m.refresh(ctx, c, subject, req.Refused)
+}
+
+// isRefused reports whether header is the refused Authorization value,
+// in constant time.
+func isRefused(header, refused string) bool {
+	return refused != "" && subtle.ConstantTimeCompare([]byte(header), []byte(refused)) == 1
 }
