@@ -81,6 +81,10 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			var c ConnectorConfig
 			c, err = parseConnector(d, defined)
 			app.Connectors = append(app.Connectors, c)
+		case "preset":
+			var p PresetConfig
+			p, err = parsePreset(d)
+			app.Presets = append(app.Presets, p)
 		case "grant":
 			var g GrantConfig
 			g, err = parseGrant(d)
@@ -101,6 +105,7 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 //
 //	connector <id> {
 //		url     <url>
+//		api     <url>
 //		auth    bearer <token>
 //		auth    header <name> <value>
 //		timeout <duration>
@@ -127,6 +132,8 @@ func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) 
 		switch d.Val() {
 		case "url":
 			err = setString(d, seen, &c.URL, checkURL)
+		case "api":
+			err = setString(d, seen, &c.API, checkAPI)
 		case "auth":
 			if err = once(d, seen); err == nil {
 				c.Auth, err = parseAuth(d)
@@ -144,8 +151,8 @@ func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) 
 			return c, err
 		}
 	}
-	if c.URL == "" {
-		return c, errAt(start, "connector %q: url is required", c.ID)
+	if c.URL == "" && c.API == "" {
+		return c, errAt(start, "connector %q: url is required unless api is set (url: an MCP endpoint; api: an HTTP API base)", c.ID)
 	}
 	return c, nil
 }
@@ -469,6 +476,16 @@ func checkURL(v string) error {
 		return nil
 	}
 	_, err := connectors.ParseURL(v)
+	return err
+}
+
+// checkAPI checks a connector's API base URL, unless a placeholder makes
+// it known only at provisioning.
+func checkAPI(v string) error {
+	if hasPlaceholder(v) {
+		return nil
+	}
+	_, err := connectors.ParseAPIURL(v)
 	return err
 }
 

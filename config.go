@@ -2,14 +2,25 @@ package mcpgate
 
 import "github.com/caddyserver/caddy/v2"
 
-// ConnectorConfig declares one upstream MCP server.
+// ConnectorConfig declares one upstream: an MCP server, an HTTP API, or
+// both behind one credential.
 type ConnectorConfig struct {
 	// ID names the connector in tool names ("<id>_<tool>"), grants and URLs.
 	// Required; it matches ^[a-z0-9][a-z0-9-]{0,31}$ and is unique.
 	ID string `json:"id"`
 
-	// URL is the upstream's streamable HTTP MCP endpoint. Required.
-	URL string `json:"url"`
+	// URL is the upstream's streamable HTTP MCP endpoint. Required unless
+	// API is set. Accepts placeholders such as {env.NAME}.
+	URL string `json:"url,omitempty"`
+
+	// API is the base URL of the upstream's plain HTTP API, such as
+	// https://api.example.com/v1: an absolute http or https URL with a
+	// host and no query, credentials or fragment. Agents reach
+	// <base>/<path> at /connectors/<id>/api/<path> on the gateway, which
+	// injects the connector's credential; a grant must list the connector
+	// in its connectors to allow it. Required unless URL is set. Accepts
+	// placeholders such as {env.NAME}.
+	API string `json:"api,omitempty"`
 
 	// Auth is how mcpgate authenticates to the upstream. Default: no
 	// credential.
@@ -82,7 +93,7 @@ type OAuthConfig struct {
 	Audience string `json:"audience,omitempty"`
 
 	// Resource is the RFC 8707 resource indicator. Default: the
-	// connector's URL.
+	// connector's URL, or its API for a connector without a URL.
 	Resource string `json:"resource,omitempty"`
 
 	// Issuer overrides the authorization server that discovery finds.

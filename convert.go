@@ -17,15 +17,14 @@ func newConnector(repl *caddy.Replacer, cfg ConnectorConfig) (*connectors.Connec
 	if err := connectors.ValidateID(cfg.ID); err != nil {
 		return nil, err
 	}
-	rawURL, err := repl.ReplaceOrErr(cfg.URL, true, true)
-	if err != nil {
-		return nil, fmt.Errorf("connector %s: url: %v", cfg.ID, err)
+	c := &connectors.Connector{ID: cfg.ID, Timeout: time.Duration(cfg.Timeout)}
+	var err error
+	if c.URL, err = resolveURL(repl, cfg.ID, "url", cfg.URL, connectors.ParseURL); err != nil {
+		return nil, err
 	}
-	u, err := connectors.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("connector %s: %v", cfg.ID, err)
+	if c.API, err = resolveURL(repl, cfg.ID, "api", cfg.API, connectors.ParseAPIURL); err != nil {
+		return nil, err
 	}
-	c := &connectors.Connector{ID: cfg.ID, URL: u, Timeout: time.Duration(cfg.Timeout)}
 	if c.Auth, err = newAuth(repl, cfg); err != nil {
 		return nil, err
 	}
@@ -35,6 +34,23 @@ func newConnector(repl *caddy.Replacer, cfg ConnectorConfig) (*connectors.Connec
 		}
 	}
 	return c, c.Validate()
+}
+
+// resolveURL resolves the placeholders of a connector's URL field and
+// checks the result with parse; an empty field is no URL.
+func resolveURL(repl *caddy.Replacer, id, field, raw string, parse func(string) (*url.URL, error)) (*url.URL, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	v, err := repl.ReplaceOrErr(raw, true, true)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %s: %v", id, field, err)
+	}
+	u, err := parse(v)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %v", id, err)
+	}
+	return u, nil
 }
 
 // newAuth resolves a connector's credential. An unset {env.*} placeholder

@@ -39,7 +39,7 @@ type connectorView struct {
 
 // connectorViews lists the caller's connectors with their statuses.
 func (h *Handler) connectorViews(r *http.Request, caller grants.Caller) []connectorView {
-	statuses := h.app.mux.Statuses(r.Context(), caller)
+	statuses := h.app.gateway().mux.Statuses(r.Context(), caller)
 	view := h.app.policy.For(caller)
 	out := make([]connectorView, len(statuses))
 	for i, st := range statuses {
@@ -67,18 +67,12 @@ func mayConnect(view *grants.View, id string, consent oauthflow.Consent) bool {
 
 // oauthFor returns the OAuth manager if connector id uses OAuth.
 func (a *App) oauthFor(id string) (*oauthflow.Manager, oauthflow.Consent, bool) {
-	for _, cfg := range a.oauthConfigs {
-		if cfg.Connector != id {
-			continue
-		}
-		m, err := a.oauth()
-		if err != nil {
-			a.logger.Error("opening the OAuth store", zap.Error(err))
-			return nil, "", false
-		}
-		return m, cfg.Consent, true
+	g := a.gateway()
+	cfg, ok := g.oauthConfig(id)
+	if !ok || g.manager == nil {
+		return nil, "", false
 	}
-	return nil, "", false
+	return g.manager, cfg.Consent, true
 }
 
 // serveConnectors answers GET /connectors: JSON, or the Connectors page
@@ -195,7 +189,7 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller 
 		return nil, in, false
 	}
 	view := h.app.policy.For(caller)
-	if _, defined := h.app.mux.Connector(id); !defined || !view.Visible(id) {
+	if _, defined := h.app.gateway().mux.Connector(id); !defined || !view.Visible(id) {
 		writeError(w, http.StatusNotFound, "no such connector or endpoint")
 		return nil, in, false
 	}

@@ -47,7 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	id, tail, _ := strings.Cut(strings.TrimPrefix(path, "/connectors/"), "/")
-	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" {
+	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" && !isAPIPath(tail) && path != "/connectors/presets" {
 		return h.notFound(w)
 	}
 	caller, known := h.caller(r)
@@ -57,21 +57,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	switch {
 	case path == "/mcp":
-		h.app.mux.ServeMCP(w, r, caller, "")
+		h.app.gateway().mux.ServeMCP(w, r, caller, "")
 		return nil
 	case path == "/connectors":
 		return h.serveConnectors(w, r, caller)
+	case path == "/connectors/presets":
+		return h.servePresets(w, r)
 	case path == "/connect/callback":
 		return h.serveCallback(w, r, caller)
 	case tail == "connect":
 		return h.serveConnect(w, r, caller, id)
 	case tail == "disconnect":
 		return h.serveDisconnect(w, r, caller, id)
+	case isAPIPath(tail):
+		return h.serveAPI(w, r, caller, id)
 	}
-	if _, defined := h.app.mux.Connector(id); !defined {
+	if _, defined := h.app.gateway().mux.Connector(id); !defined {
 		return h.notFound(w)
 	}
-	h.app.mux.ServeMCP(w, r, caller, id)
+	h.app.gateway().mux.ServeMCP(w, r, caller, id)
 	return nil
 }
 

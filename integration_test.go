@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -301,10 +300,6 @@ func post(t *testing.T, path, user, body string, headers map[string]string) *htt
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
 }
 
 // TestNoGlobalBlock checks the defaults: with only the directive, the

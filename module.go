@@ -4,9 +4,12 @@
 package mcpgate
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"time"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -70,22 +73,41 @@ type App struct {
 	// PublicURL's, that a consent flow may send the browser back to.
 	AllowedRedirects []string `json:"allowed_redirects,omitempty"`
 
+	// Presets describe remote MCP servers that runtime connectors match by
+	// URL; they extend and override the built-in catalog.
+	Presets []PresetConfig `json:"presets,omitempty"`
+
 	// Connectors are the upstream MCP servers.
 	Connectors []ConnectorConfig `json:"connectors,omitempty"`
 
 	// Grants decide who may see and use what. No grant, no access.
 	Grants []GrantConfig `json:"grants,omitempty"`
 
-	mux          *mcpmux.Mux
-	policy       *grants.Policy
-	sessions     *mcpmux.Sessions
-	logger       *zap.Logger
-	sealKeys     [][]byte
-	storePath    string
-	oauthConfigs []oauthflow.Config
-	vault        *vault
-	csrf         *http.CrossOriginProtection
+	policy      *grants.Policy
+	presets     []preset
+	sessions    *mcpmux.Sessions
+	logger      *zap.Logger
+	sealKeys    [][]byte
+	storePath   string
+	origins     []string
+	configConns []*connectors.Connector
+	configOAuth []oauthflow.Config
+	live        *live
+	vault       *vault
+	csrf        *http.CrossOriginProtection
+	apis        *apiProxies
+	obs         *observability // the audit log and metrics (observe.go)
 }
+
+// live is the part of the app that changes while it runs.
+type live struct {
+	gw      atomic.Pointer[gateway]
+	mu      sync.Mutex    // serializes changes to runtime connectors and tool selections
+	retired []*mcpmux.Mux // replaced by a rebuild, closed at Cleanup
+}
+
+// gateway returns the gateway serving now.
+func (a *App) gateway() *gateway { return a.live.gw.Load() }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
 // that a reload costs agents nothing: the store holds no grant decision,
@@ -117,11 +139,16 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // the gateway. It does no I/O: upstreams are contacted on first use.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.provisionObservability(ctx)
+	a.live = new(live)
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
 	conns, err := a.buildConnectors()
 	if err != nil {
+		return err
+	}
+	if a.presets, err = a.buildPresets(caddy.NewReplacer()); err != nil {
 		return err
 	}
 	a.vault = new(vault)
@@ -154,23 +181,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.sessions = store.(sessionStore).Sessions
-	var creds mcpmux.Credentials
-	if len(a.oauthConfigs) > 0 {
-		creds = a.credentials(conns)
+	a.origins = origins
+	a.configConns = conns
+	// The gateway of the config alone, which checks it; Start replaces it
+	// with one that adds the runtime connectors and the OAuth manager.
+	g, err := a.assemble(nil, nil)
+	if err != nil {
+		return err
 	}
-	a.mux, err = mcpmux.New(mcpmux.Options{
-		Credentials:    creds,
-		Sessions:       a.sessions,
-		Connectors:     conns,
-		Policy:         policy,
-		Separator:      a.ToolSeparator,
-		MaxBody:        a.MaxRequestBody,
-		ListTTL:        time.Duration(a.ListCacheTTL),
-		AllowedOrigins: origins,
-		Logger:         a.logger.Named("mux"),
-		Annotate:       annotate,
-	})
-	return err
+	a.live.gw.Store(g)
+	return a.provisionAPIs(ctx, conns)
 }
 
 // buildConnectors turns the config into connectors, resolving the
@@ -213,7 +233,8 @@ func (a *App) buildPolicy(conns []*connectors.Connector) (*grants.Policy, error)
 		ids[i] = c.ID
 	}
 	for _, name := range policy.UnknownConnectors(ids) {
-		a.logger.Warn("a grant names a connector that is not defined", zap.String("connector", name))
+		a.logger.Warn("a grant names a connector that the config does not define; it grants nothing unless a runtime connector takes that id",
+			zap.String("connector", name))
 	}
 	return policy, nil
 }
@@ -222,15 +243,20 @@ func (a *App) buildPolicy(conns []*connectors.Connector) (*grants.Policy, error)
 // while provisioning, so there is nothing left.
 func (a *App) Validate() error { return nil }
 
-// Start implements caddy.App. With OAuth connectors it opens the store, so
-// that a wrong seal key stops the config here rather than at the first
-// call. Upstreams are contacted lazily.
+// Start implements caddy.App. It opens the store, so that a wrong seal key
+// stops the config here rather than at the first call, and adds the
+// runtime connectors kept there. Upstreams are contacted lazily.
 func (a *App) Start() error {
-	if len(a.oauthConfigs) == 0 {
-		return nil
+	if err := a.openVault(); err != nil {
+		return err
 	}
-	_, err := a.oauth()
-	return err
+	a.live.mu.Lock()
+	defer a.live.mu.Unlock()
+	runtime, err := a.loadRuntime(context.Background())
+	if err != nil {
+		return err
+	}
+	return a.rebuild(runtime)
 }
 
 // Stop implements caddy.App.
@@ -239,16 +265,25 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases what this config generation holds: open agent streams,
 // idle upstream connections and its use of the session store.
 func (a *App) Cleanup() error {
+	a.closeObservability() // first: it writes to the store that closeVault may close
+	a.apis.cleanup()
 	if a.vault != nil {
 		a.closeVault()
 	}
 	if a.sessions != nil {
 		_, _ = sessionPool.Delete(sessionPoolKey)
 	}
-	if a.mux != nil {
-		return a.mux.Close()
+	if a.live == nil {
+		return nil
 	}
-	return nil
+	var errs []error
+	if g := a.gateway(); g != nil {
+		errs = append(errs, g.mux.Close())
+	}
+	for _, m := range a.live.retired {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Interface guards

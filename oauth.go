@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -42,17 +41,20 @@ type openDB struct {
 // Destruct implements caddy.Destructor.
 func (db openDB) Destruct() error { return db.Close() }
 
-// vault is what OAuth needs at run time: the sealed store, the manager of
-// consent flows and tokens, and the background work on them (rewrapping
-// after a key rotation, retrying failed revocations), which stop ends and
-// waits for. It opens on first use, or at Start, never
-// while provisioning, so that `caddy validate` works beside a running
-// server that holds the database.
+// vault is the store at run time: the database, its sealed view, the grant
+// locks shared with other config generations, and the background work on
+// them (rewrapping after a key rotation, retrying failed revocations),
+// which stop ends and waits for. It opens at Start, never while
+// provisioning, so that `caddy validate` works beside a running server
+// that holds the database.
 type vault struct {
-	mu      sync.Mutex
-	manager atomic.Pointer[oauthflow.Manager]
-	path    string // the storePool key held, once open
-	stop    context.CancelFunc
+	mu     sync.Mutex
+	db     *store.Badger
+	sealed *store.Sealed
+	ring   *store.Ring
+	locks  *oauthflow.Locks
+	path   string // the storePool key held, once open
+	stop   context.CancelFunc
 }
 
 // provisionOAuth checks the OAuth half of the config: seal keys, storage
@@ -109,9 +111,9 @@ func (a *App) provisionOAuth(repl *caddy.Replacer, conns []*connectors.Connector
 		if err != nil {
 			return err
 		}
-		a.oauthConfigs = append(a.oauthConfigs, cfg)
+		a.configOAuth = append(a.configOAuth, cfg)
 	}
-	if len(a.oauthConfigs) > 0 && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
+	if len(a.configOAuth) > 0 && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
 		a.logger.Warn("OAuth requests to authorization servers ignore HTTPS_PROXY: they connect directly, " +
 			"so that the gateway can refuse internal addresses itself")
 	}
@@ -126,7 +128,7 @@ func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfi
 	}
 	cfg := oauthflow.Config{
 		Connector:    c.ID,
-		Resource:     c.URL.String(),
+		Resource:     c.Resource().String(),
 		Registration: o.Registration,
 		Consent:      oauthflow.Consent(o.Consent),
 		Scopes:       o.Scopes,
@@ -164,7 +166,7 @@ func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfi
 	}
 	// The admin's own URLs may be private or plain HTTP; what discovery
 	// learns from the upstream may not.
-	policy := egress.Policy{AllowLoopbackHTTP: o.InsecureLoopback, Trusted: []string{egress.Authority(c.URL)}}
+	policy := egress.Policy{AllowLoopbackHTTP: o.InsecureLoopback, Trusted: []string{egress.Authority(c.Resource())}}
 	for _, s := range []string{cfg.Issuer, cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.RegistrationEndpoint, cfg.RevocationEndpoint} {
 		if u, err := url.Parse(s); err == nil && s != "" {
 			policy.Trusted = append(policy.Trusted, egress.Authority(u))
@@ -180,22 +182,25 @@ func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfi
 	return cfg, nil
 }
 
-// oauth returns the OAuth manager, opening the store on first use.
+// oauth returns the OAuth manager of the gateway serving now.
 func (a *App) oauth() (*oauthflow.Manager, error) {
-	if m := a.vault.manager.Load(); m != nil {
-		return m, nil
+	if g := a.gateway(); g != nil && g.manager != nil {
+		return g.manager, nil
 	}
+	return nil, errors.New("no connector uses OAuth")
+}
+
+// openVault opens the store, checks that the key ring opens what it holds,
+// and starts the background work on it.
+func (a *App) openVault() error {
 	a.vault.mu.Lock()
 	defer a.vault.mu.Unlock()
-	if m := a.vault.manager.Load(); m != nil {
-		return m, nil
-	}
-	if len(a.oauthConfigs) == 0 {
-		return nil, errors.New("no connector uses OAuth")
+	if a.vault.path != "" {
+		return nil
 	}
 	ring, err := a.ring()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	path := a.storePath
 	db, _, err := storePool.LoadOrNew(path, func() (caddy.Destructor, error) {
@@ -203,35 +208,22 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 		return openDB{b, new(oauthflow.Locks)}, err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sealed := store.Seal(db.(openDB).Badger, ring)
 	sealed.WarnAt(store.WrapLimit, func(id string, n uint64) {
 		a.logger.Warn("a seal key nears the AES-GCM usage bound: put a new seal_key first, and the records move onto it",
 			zap.String("key_id", id), zap.Uint64("wraps", n))
 	})
-	locks := db.(openDB).locks
 	ctx, stop := context.WithCancel(context.Background())
 	if err := sealed.Check(ctx); err != nil {
 		stop()
 		_, _ = storePool.Delete(path)
-		return nil, err
+		return err
 	}
-	m, err := oauthflow.New(oauthflow.Options{
-		Store:            sealed,
-		PublicURL:        strings.TrimSuffix(a.PublicURL, "/"),
-		AllowedRedirects: a.AllowedRedirects,
-		StateKey:         ring.Derive("oauth state"),
-		Logger:           a.logger.Named("oauth"),
-		ClientName:       "mcpgate",
-		Locks:            locks,
-	}, a.oauthConfigs)
-	if err != nil {
-		stop()
-		_, _ = storePool.Delete(path)
-		return nil, err
-	}
+	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
 	a.vault.path = path
+	a.attachAudit(a.vault.db, ring)
 	done := make(chan struct{})
 	a.vault.stop = func() { stop(); <-done }
 	go func() {
@@ -239,10 +231,23 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 		if len(a.sealKeys) > 1 {
 			a.rewrap(ctx, sealed)
 		}
-		a.retryRevocations(ctx, m)
+		a.retryRevocations(ctx)
 	}()
-	a.vault.manager.Store(m)
-	return m, nil
+	return nil
+}
+
+// newManager builds the OAuth manager of configs on the open store.
+func (a *App) newManager(configs []oauthflow.Config) (*oauthflow.Manager, error) {
+	return oauthflow.New(oauthflow.Options{
+		Store:            a.vault.sealed,
+		PublicURL:        strings.TrimSuffix(a.PublicURL, "/"),
+		AllowedRedirects: a.AllowedRedirects,
+		StateKey:         a.vault.ring.Derive("oauth state"),
+		Logger:           a.logger.Named("oauth"),
+		ClientName:       "mcpgate",
+		Locks:            a.vault.locks,
+		OnEvent:          a.oauthEvent,
+	}, configs)
 }
 
 // rewrap moves every record onto the first seal key, so that the older
@@ -262,8 +267,9 @@ func (a *App) rewrap(ctx context.Context, sealed *store.Sealed) {
 // tried again.
 const revocationRetry = time.Minute
 
-// retryRevocations retries failed revocations until ctx ends.
-func (a *App) retryRevocations(ctx context.Context, m *oauthflow.Manager) {
+// retryRevocations retries failed revocations until ctx ends, with the
+// manager serving at the time.
+func (a *App) retryRevocations(ctx context.Context) {
 	tick := time.NewTicker(revocationRetry)
 	defer tick.Stop()
 	for {
@@ -271,6 +277,10 @@ func (a *App) retryRevocations(ctx context.Context, m *oauthflow.Manager) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			m, err := a.oauth()
+			if err != nil {
+				continue
+			}
 			if _, err := m.RetryRevocations(ctx); err != nil && ctx.Err() == nil {
 				a.logger.Error("retrying revocations", zap.Error(err))
 			}
@@ -328,7 +338,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// closeVault releases what oauth opened.
+// closeVault releases what openVault opened.
 func (a *App) closeVault() {
 	a.vault.mu.Lock()
 	defer a.vault.mu.Unlock()
@@ -341,20 +351,20 @@ func (a *App) closeVault() {
 	}
 }
 
-// credentials hands each connector's credential to the gateway: the
-// static one from the config, or the caller's (or the shared) OAuth token.
-func (a *App) credentials(conns []*connectors.Connector) mcpmux.Credentials {
-	static := make(map[string]mcpmux.Credential, len(conns))
-	for _, c := range conns {
+// credentials hands each connector of g its credential: the static one
+// from the config, or the caller's (or the shared) OAuth token.
+func (a *App) credentials(g *gateway) mcpmux.Credentials {
+	static := make(map[string]mcpmux.Credential, len(g.conns))
+	for _, c := range g.conns {
 		static[c.ID] = mcpmux.Credential{Key: "static", Header: c.Header()}
 	}
 	return func(ctx context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
 		if req.Connector.Auth.Type != connectors.AuthOAuth {
 			return static[req.Connector.ID], nil
 		}
-		m, err := a.oauth()
-		if err != nil {
-			return mcpmux.Credential{}, err
+		m := g.manager
+		if m == nil {
+			return mcpmux.Credential{}, errors.New("the store is not open yet")
 		}
 		tr := oauthflow.TokenRequest{Connector: req.Connector.ID, User: req.Caller.ID, Challenge: req.Challenge}
 		if req.Refused != nil {

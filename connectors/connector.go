@@ -24,12 +24,18 @@ const DefaultTimeout = 30 * time.Second
 // "<connector>_<tool>" always splits at the first underscore.
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-// Connector is one upstream MCP server, ready to use.
+// Connector is one upstream, ready to use: an MCP server, an HTTP API, or
+// both behind one credential.
 type Connector struct {
 	// ID names the connector in tool names, grants and URLs.
 	ID string
-	// URL is the upstream's streamable HTTP MCP endpoint.
+	// URL is the upstream's streamable HTTP MCP endpoint, or nil for a
+	// connector that is only an HTTP API.
 	URL *url.URL
+	// API is the base URL of the upstream's plain HTTP API, or nil for a
+	// connector that is only an MCP server. Agents reach the paths under
+	// it through the gateway, with the connector's credential injected.
+	API *url.URL
 	// Auth is how mcpgate authenticates to the upstream.
 	Auth Auth
 	// Timeout bounds each upstream request.
@@ -49,16 +55,20 @@ const (
 
 // ToolPolicy is the config's say over a connector's tools.
 type ToolPolicy struct {
-	// Allow lists the upstream tool names that enter the catalog; empty
-	// means all of them.
+	// Allow lists the upstream tool names that enter the catalog; nil
+	// means all of them, and an empty list none.
 	Allow []string
 	// Operations overrides the upstream's annotations for the named tools.
 	Operations map[string]Operation
+	// Pins maps a tool name to the hash of its approved definition (see
+	// ToolDefinition). A pinned tool whose definition changed upstream is
+	// left out of the catalog until an admin approves it again.
+	Pins map[string]string
 }
 
 // Allows reports whether the upstream tool name enters the catalog.
 func (p ToolPolicy) Allows(name string) bool {
-	if len(p.Allow) == 0 {
+	if p.Allow == nil {
 		return true
 	}
 	for _, a := range p.Allow {
@@ -97,21 +107,44 @@ func ParseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("url is required")
 	}
+	return parseHTTPURL("url", raw)
+}
+
+// ParseAPIURL parses and checks the base URL of an upstream HTTP API. It
+// has no query, since agents send their own with each request and the
+// gateway does not merge two.
+func ParseAPIURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("api is required")
+	}
+	u, err := parseHTTPURL("api", raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, fmt.Errorf("api %q: must not have a query; agents send theirs with each request", raw)
+	}
+	return u, nil
+}
+
+// parseHTTPURL parses an absolute http or https URL with a host, without
+// credentials or fragment, for the named field. Errors redact a password.
+func parseHTTPURL(field, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("url %q: %v", raw, err)
+		return nil, fmt.Errorf("%s %q: %v", field, raw, errors.Unwrap(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("url %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("%s %q: scheme must be http or https", field, raw)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("url %q: has no host", raw)
+		return nil, fmt.Errorf("%s %q: has no host", field, raw)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("url %q: credentials belong in the auth line, not the url", u.Redacted())
+		return nil, fmt.Errorf("%s %q: credentials belong in the auth line, not the %s", field, u.Redacted(), field)
 	}
-	if u.Fragment != "" {
-		return nil, fmt.Errorf("url %q: must not have a fragment", raw)
+	if u.Fragment != "" || strings.HasSuffix(raw, "#") {
+		return nil, fmt.Errorf("%s %q: must not have a fragment", field, raw)
 	}
 	return u, nil
 }
@@ -130,8 +163,13 @@ func (c *Connector) Validate() error {
 	if err := ValidateID(c.ID); err != nil {
 		return err
 	}
-	if c.URL == nil {
-		return fmt.Errorf("connector %s: url is required", c.ID)
+	if c.URL == nil && c.API == nil {
+		return fmt.Errorf("connector %s: url is required unless api is set (url: an MCP endpoint; api: an HTTP API base)", c.ID)
+	}
+	if c.API != nil {
+		if _, err := ParseAPIURL(c.API.String()); err != nil {
+			return fmt.Errorf("connector %s: %w", c.ID, err)
+		}
 	}
 	if err := c.Auth.Validate(); err != nil {
 		return fmt.Errorf("connector %s: %w", c.ID, err)
@@ -145,6 +183,16 @@ func (c *Connector) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Resource returns the URL that stands for the connector at its
+// authorization server (RFC 8707): its MCP endpoint, or the base of its
+// API when it has no MCP endpoint.
+func (c *Connector) Resource() *url.URL {
+	if c.URL != nil {
+		return c.URL
+	}
+	return c.API
 }
 
 // Header returns the request headers that carry the connector's static

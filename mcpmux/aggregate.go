@@ -108,7 +108,9 @@ func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector
 	if kind == resourcesKind || kind == templatesKind {
 		disambiguate(out, where, kind.key)
 	}
-	if kind == toolsKind && x.scope == "" && len(conns) > 0 {
+	// The built-in tool lists HTTP API connectors too, so a caller who
+	// sees only those still gets it.
+	if kind == toolsKind && x.scope == "" && len(m.known(x.view)) > 0 {
 		out = append(out, builtinTool)
 	}
 	return out

@@ -10,7 +10,8 @@ const builtinName = "mcpgate_list_connectors"
 
 // builtinTool is its definition.
 var builtinTool = json.RawMessage(`{"name":"` + builtinName + `","title":"List connectors",` +
-	`"description":"Lists the connectors you may use through this gateway, with the status of each: ready, no_access, or error with a reason.",` +
+	`"description":"Lists the connectors you may use through this gateway, with the status of each: ready, needs_auth, no_access, or error with a reason. ` +
+	`mcp is the path of a connector's own MCP endpoint; api is the path under which a connector's HTTP API is called, with its credential added by the gateway.",` +
 	`"inputSchema":{"type":"object","properties":{}},` +
 	`"annotations":{"title":"List connectors","readOnlyHint":true,"openWorldHint":false}}`)
 

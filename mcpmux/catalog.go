@@ -231,7 +231,13 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 		if !c.Tools.Allows(name) {
 			return nil, nil
 		}
-		it.readOnly = c.Tools.Operation(name, readOnlyHint(raw)) == connectors.Read
+		if !c.Tools.Pinned(name, raw) {
+			if m.onDrift != nil {
+				m.onDrift(c.ID, name, raw)
+			}
+			return nil, nil
+		}
+		it.readOnly = c.Tools.Operation(name, ReadOnlyHint(raw)) == connectors.Read
 		it.tool = headerBoundTool(raw)
 	}
 	if kind == toolsKind || kind == promptsKind {
@@ -245,8 +251,9 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 	return it, nil
 }
 
-// readOnlyHint reads a tool's annotations.readOnlyHint.
-func readOnlyHint(raw []byte) bool {
+// ReadOnlyHint reads a tool's annotations.readOnlyHint: whether the
+// upstream says the tool only reads.
+func ReadOnlyHint(raw []byte) bool {
 	var t struct {
 		Annotations struct {
 			ReadOnlyHint *bool `json:"readOnlyHint"`
@@ -300,4 +307,29 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		}
 		*cred = fresh
 	}
+}
+
+// UpstreamTools lists every tool that connector id's upstream offers to
+// caller's credential, fresh and before the connector's tool policy, pins
+// and the grants: what an admin picks a selection from.
+func (m *Mux) UpstreamTools(ctx context.Context, caller grants.Caller, id string) ([]json.RawMessage, error) {
+	c, ok := m.conns[id]
+	if !ok {
+		return nil, fmt.Errorf("no connector %q", id)
+	}
+	cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
+	if err != nil {
+		return nil, err
+	}
+	open := *c
+	open.Tools = connectors.ToolPolicy{}
+	l := m.fetch(ctx, caller, &open, cred, toolsKind)
+	if l.err != nil {
+		return nil, l.err
+	}
+	out := make([]json.RawMessage, len(l.items))
+	for i, it := range l.items {
+		out[i] = it.raw
+	}
+	return out, nil
 }

@@ -36,6 +36,13 @@ const codeURLElicitationRequired = mcp.URL_ELICITATION_REQUIRED
 // the URL, which the model can show the user; anything else gets a plain
 // JSON-RPC error with the URL in its message and data.
 func consentReply(x *exchange, cr *ConsentRequired) *reply {
+	rep := consentAnswer(x, cr)
+	rep.refused = &refusal{OutcomeNeedsAuth, cr}
+	return rep
+}
+
+// consentAnswer is consentReply's answer.
+func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 	method, params := x.method, x.params
 	msg := cr.Message
 	if cr.URL != "" {

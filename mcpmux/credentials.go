@@ -53,3 +53,11 @@ func staticCredentials(conns map[string]*connectors.Connector) Credentials {
 		return creds[req.Connector.ID], nil
 	}
 }
+
+// Credential returns the credential of req.Caller at req.Connector from
+// the Mux's own source, for a caller that reaches the connector another
+// way than MCP, such as its HTTP API: both ways get the same credential,
+// and a consent that is missing answers with the same ConsentRequired.
+func (m *Mux) Credential(ctx context.Context, req CredentialRequest) (Credential, error) {
+	return m.credential(ctx, req)
+}

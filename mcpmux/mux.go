@@ -6,6 +6,7 @@ package mcpmux
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -62,6 +63,12 @@ type Options struct {
 	// Annotate, when set, is told which connector and item each agent
 	// request is routed to, so that access logs can show it.
 	Annotate func(r *http.Request, connector, name string)
+	// OnDrift, when set, is told of each pinned tool whose definition no
+	// longer matches its pin when a list is fetched; the tool is left out.
+	OnDrift func(connector, tool string, definition json.RawMessage)
+	// Observer, when set, is told of every tool call and every upstream
+	// request, for audit logs and metrics.
+	Observer Observer
 }
 
 // Mux serves MCP to agents from the upstream connectors.
@@ -79,6 +86,8 @@ type Mux struct {
 	logger   *zap.Logger
 	now      func() time.Time
 	annotate func(r *http.Request, connector, name string)
+	onDrift  func(connector, tool string, definition json.RawMessage)
+	observer Observer
 
 	upstreams sync.Map // upstreamKey → *upstream
 	cache     sync.Map // cacheKey → *cacheEntry
@@ -111,6 +120,8 @@ func New(opts Options) (*Mux, error) {
 		logger:   opts.Logger,
 		now:      opts.Now,
 		annotate: opts.Annotate,
+		onDrift:  opts.OnDrift,
+		observer: opts.Observer,
 		origins:  map[string]bool{},
 		closed:   make(chan struct{}),
 	}
@@ -233,7 +244,7 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 		return u.(*upstream)
 	}
 	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, now: m.now,
-		onNotify: m.upstreamNotified, background: m.background})
+		onNotify: m.upstreamNotified, background: m.background, observer: m.observer})
 	return u.(*upstream)
 }
 
@@ -301,14 +312,34 @@ func (m *Mux) view(caller grants.Caller) *grants.View {
 	return m.policy.For(caller)
 }
 
-// visible returns the connectors in scope that the view can see, in id
-// order: every one for the aggregated endpoint, or just scope.
+// visible returns the MCP connectors in scope that the view can see, in
+// id order: every one for the aggregated endpoint, or just scope. A
+// connector that is only an HTTP API is never among them, so that no list,
+// fan-out or route ever speaks MCP to it.
 func (m *Mux) visible(v *grants.View, scope string) []*connectors.Connector {
 	var out []*connectors.Connector
+	for _, c := range m.known(v) {
+		if (scope == "" || scope == c.ID) && c.URL != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// known returns every connector the view can see, MCP or HTTP API, in id
+// order: what the caller is told about, not what the gateway talks MCP to.
+func (m *Mux) known(v *grants.View) []*connectors.Connector {
+	var out []*connectors.Connector
 	for _, id := range m.order {
-		if (scope == "" || scope == id) && v.Visible(id) {
+		if v.Visible(id) {
 			out = append(out, m.conns[id])
 		}
 	}
 	return out
+}
+
+// speaksMCP reports whether connector id exists and has an MCP endpoint.
+func (m *Mux) speaksMCP(id string) bool {
+	c, ok := m.conns[id]
+	return ok && c.URL != nil
 }

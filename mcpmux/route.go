@@ -11,32 +11,36 @@ import (
 // notGranted is the one answer for an item the caller may not use and for
 // one that does not exist, so that refusals reveal nothing.
 func notGranted(what, name string) *reply {
-	return failure(errorf(codeInvalidParams, "%s %q is not granted to you", what, name))
+	rep := failure(errorf(codeInvalidParams, "%s %q is not granted to you", what, name))
+	rep.refused = refusedDenied
+	return rep
 }
 
-// callTool routes tools/call to the tool's connector.
-func (m *Mux) callTool(x *exchange, params []byte) *reply {
+// routeTool routes tools/call to the tool's connector, and says where it
+// went.
+func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 	name, ok := stringMember(params, "name")
 	if !ok {
-		return failure(errorf(codeInvalidParams, "params.name must be a string"))
+		return invalid(failure(errorf(codeInvalidParams, "params.name must be a string"))), toolRoute{}
 	}
 	// The built-in tool is listed only to a caller who can see a
 	// connector, and like every other item it is refused when not listed.
-	if x.scope == "" && name == builtinName && len(m.visible(x.view, "")) > 0 {
-		return m.callBuiltin(x)
+	if x.scope == "" && name == builtinName && len(m.known(x.view)) > 0 {
+		return m.callBuiltin(x), toolRoute{builtinConnector, builtinName, true}
 	}
 	c, it, rep := m.resolve(x, toolsKind, name)
 	if rep != nil {
-		return rep
+		return rep, toolRoute{connector: m.refusedConnector(x, name), tool: name}
 	}
+	route := toolRoute{c.ID, it.name, true}
 	if it.tool != nil && x.modern {
 		// Arguments mirrored into Mcp-Param-* headers must match the body
 		// (2026-07-28), so that what intermediaries route on is what runs.
 		if err := mcp.ValidateParamHeaders(x.r.Header.Get, it.tool, params); err != nil {
-			return failure(errorf(codeHeaderMismatch, "%v", err))
+			return invalid(failure(errorf(codeHeaderMismatch, "%v", err))), route
 		}
 	}
-	return m.forward(x, c, "tools/call", params, "name", it.name, name, it.tool)
+	return m.forward(x, c, "tools/call", params, "name", it.name, name, it.tool), route
 }
 
 // getPrompt routes prompts/get to the prompt's connector.
@@ -81,7 +85,7 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 		}
 	}
 	c, ok := m.conns[id]
-	if !ok || !x.view.Visible(id) {
+	if !ok || c.URL == nil || !x.view.Visible(id) {
 		return nil, nil, notGranted(what, name)
 	}
 	cred, err := m.credentialFor(x, c)
@@ -256,7 +260,7 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if upstreamName != agentName {
 		next, err := setMember(params, key, quote(upstreamName))
 		if err != nil {
-			return failure(errorf(codeInvalidParams, "params: %v", err))
+			return invalid(failure(errorf(codeInvalidParams, "params: %v", err)))
 		}
 		params = next
 	}
@@ -283,5 +287,7 @@ func unavailable(x *exchange, c *connectors.Connector, err error) *reply {
 	if cr, ok := asConsent(err); ok {
 		return consentReply(x, cr)
 	}
-	return failure(errorf(codeInternalError, "connector %s is unavailable: %v", c.ID, err))
+	rep := failure(errorf(codeInternalError, "connector %s is unavailable: %v", c.ID, err))
+	rep.refused = &refusal{OutcomeUpstreamError, err}
+	return rep
 }

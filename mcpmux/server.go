@@ -61,7 +61,8 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
 		return
 	}
-	if scope != "" && !m.view(caller).Visible(scope) {
+	// A connector that is only an HTTP API has no MCP endpoint to serve.
+	if scope != "" && (!m.speaksMCP(scope) || !m.view(caller).Visible(scope)) {
 		writeHTTPError(w, http.StatusNotFound, "no such connector")
 		return
 	}

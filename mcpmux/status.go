@@ -27,8 +27,12 @@ type ConnectorStatus struct {
 	Reason string `json:"reason,omitempty"`
 	// ConnectURL is where to consent, for needs_auth.
 	ConnectURL string `json:"connect_url,omitempty"`
-	// MCP is the path of the connector's own MCP endpoint.
-	MCP string `json:"mcp"`
+	// MCP is the path of the connector's own MCP endpoint, absent for a
+	// connector that is only an HTTP API.
+	MCP string `json:"mcp,omitempty"`
+	// API is the path under which the connector's HTTP API is served,
+	// ending in "/", for a connector that has one.
+	API string `json:"api,omitempty"`
 }
 
 // statusBoard remembers the last outcome of talking to each connector.
@@ -47,15 +51,23 @@ func (b *statusBoard) record(connector string, err error) {
 }
 
 // Statuses returns every connector the caller may see, with its status. It
-// refreshes the tools list of each one that the caller has access to (in
-// parallel, each within its timeout), so that the status is current.
+// refreshes the tools list of each MCP connector that the caller has access
+// to (in parallel, each within its timeout), so that the status is
+// current. A connector that is only an HTTP API is ready once its
+// credential is: the gateway does not call an API on its own.
 func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorStatus {
 	v := m.view(caller)
-	conns := m.visible(v, "")
+	conns := m.known(v)
 	out := make([]ConnectorStatus, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		out[i] = ConnectorStatus{ID: c.ID, Status: StatusNoAccess, MCP: "/connectors/" + c.ID + "/mcp"}
+		out[i] = ConnectorStatus{ID: c.ID, Status: StatusNoAccess}
+		if c.URL != nil {
+			out[i].MCP = "/connectors/" + c.ID + "/mcp"
+		}
+		if c.API != nil {
+			out[i].API = "/connectors/" + c.ID + "/api/"
+		}
 		if !v.HasItems(c.ID) {
 			continue
 		}
@@ -63,7 +75,7 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		go func() {
 			defer wg.Done()
 			cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
-			if err == nil {
+			if err == nil && c.URL != nil {
 				_, err = m.list(ctx, caller, c, cred, toolsKind)
 			}
 			out[i].Status, out[i].Reason = StatusReady, ""

@@ -38,6 +38,8 @@ var errSessionGone = errors.New("upstream session expired")
 type reply struct {
 	result json.RawMessage
 	err    json.RawMessage
+	// refused says why the gateway answered a call itself, or is nil.
+	refused *refusal
 }
 
 // rpc is one request on its way to an upstream.
@@ -79,6 +81,8 @@ type upstream struct {
 
 	// now is the mux's clock, for remembering a failed connect.
 	now func() time.Time
+	// observer is told of every request, or is nil.
+	observer Observer
 
 	nextID   atomic.Int64
 	progress progressRoutes
@@ -128,8 +132,20 @@ func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamSta
 }
 
 // exchange posts one request and reads its answer, relaying notifications
-// to sink.
+// to sink, and tells the observer.
 func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamState, r *rpc) (*reply, error) {
+	if u.observer == nil {
+		return u.roundTrip(ctx, cred, st, r)
+	}
+	start := time.Now()
+	rep, err := u.roundTrip(ctx, cred, st, r)
+	u.observer.UpstreamRequest(UpstreamRequest{Connector: u.conn.ID, Method: r.method, Duration: time.Since(start), Err: err})
+	return rep, err
+}
+
+// roundTrip posts one request and reads its answer, relaying
+// notifications to sink.
+func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstreamState, r *rpc) (*reply, error) {
 	id := u.nextID.Add(1)
 	idRaw := strconv.AppendInt(nil, id, 10)
 	body := appendEnvelope(idRaw, r.method, u.params(st, r.params))

@@ -43,6 +43,20 @@ func (o Outcome) ErrorRedirect(e *CallbackError) string {
 // connector and the redirect even on failure, so that the caller can send
 // the browser back with the error.
 func (m *Manager) Callback(ctx context.Context, query url.Values, user string) (Outcome, error) {
+	out, err := m.complete(ctx, query, user)
+	e := Event{Kind: EventConsentFinish, Connector: out.Connector, User: user, Outcome: OutcomeOK}
+	var ce *CallbackError
+	if errors.As(err, &ce) {
+		e.Outcome, e.Detail = OutcomeError, ce.Code+": "+ce.Description
+	} else if err != nil {
+		e.Outcome, e.Detail = outcomeOf(err)
+	}
+	m.emit(e)
+	return out, err
+}
+
+// complete is Callback without the event.
+func (m *Manager) complete(ctx context.Context, query url.Values, user string) (Outcome, error) {
 	f, err := m.takeFlow(ctx, query)
 	if err != nil {
 		return Outcome{}, err
@@ -160,7 +174,7 @@ func (m *Manager) redeem(ctx context.Context, c *connector, f *flowRecord, code 
 	})
 	switch {
 	case errors.Is(err, errDisconnected):
-		m.revoke(ctx, c, grantOf(f, tr))
+		m.revoked(c.id, f.Subject, m.revoke(ctx, c, grantOf(f, tr)))
 		return callbackError(http.StatusConflict, "access_denied", "the connection was disconnected while consent was in progress: start again")
 	case err != nil:
 		m.log.Error("storing a grant", zap.String("connector", c.id), zap.Error(err))

@@ -57,6 +57,10 @@ type Options struct {
 	// Locks serializes changes to grants. Managers on one store in one
 	// process should share it (see Locks); nil gives this Manager its own.
 	Locks *Locks
+	// OnEvent, when set, is told of consents, refreshes, disconnects and
+	// revocations, for audit logs and metrics. It runs on the request
+	// path (a refresh's, a callback's), so it must be quick.
+	OnEvent func(Event)
 }
 
 // Timings.
@@ -91,7 +95,8 @@ type Manager struct {
 	origins   []origin // where redirect_url may point
 	metadata  []byte   // the client ID metadata document
 	conns     map[string]*connector
-	locks     *Locks             // one writer per grant key
+	locks     *Locks // one writer per grant key
+	onEvent   func(Event)
 	refreshes singleflight.Group // one refresh in flight per grant key
 	registers singleflight.Group // one registration in flight per client key
 }
@@ -159,6 +164,7 @@ func newManager(opts Options) (*Manager, error) {
 		origins:  []origin{originOf(public)},
 		conns:    make(map[string]*connector),
 		locks:    opts.Locks,
+		onEvent:  opts.OnEvent,
 	}
 	for _, raw := range opts.AllowedRedirects {
 		o, err := parseOrigin(raw)

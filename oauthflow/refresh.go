@@ -64,14 +64,14 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused st
 // instance) makes this one needless. The new tokens are stored before the
 // access token is handed out, so a rotated refresh token is never lost.
 func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refused string) (Token, error) {
-	var tok Token
+	var run refreshRun
 	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
 		now := m.now()
 		switch {
 		case g.Connection.State != connectors.StateActive:
 			return false, c.consentError(g.Connection)
 		case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
-			tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+			run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 			return false, nil
 		case g.RefreshToken == "":
 			reason := "the access token expired and the authorization server issued no refresh token"
@@ -79,18 +79,43 @@ func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refus
 				reason = "the upstream refused the access token and the authorization server issued no refresh token"
 			}
 			g.dropTokens()
+			run.ended(OutcomeFailed, reason)
 			return true, m.fail(c, subject, g, connectors.EventExpire, reason)
 		}
-		return m.refreshWith(ctx, c, subject, g, &tok)
+		return m.refreshWith(ctx, c, subject, g, &run)
 	})
-	return tok, err
+	m.reportRefresh(c, subject, &run, err)
+	return run.tok, err
+}
+
+// refreshRun is what one refresh of a grant came to: the token, and for
+// the event, how the refresh ended ("" when none was needed).
+type refreshRun struct {
+	tok             Token
+	outcome, detail string
+}
+
+// ended records how the refresh ended.
+func (r *refreshRun) ended(outcome, detail string) { r.outcome, r.detail = outcome, detail }
+
+// reportRefresh tells of a refresh that was made. A refresh whose tokens
+// could not be stored failed, whatever the server said.
+func (m *Manager) reportRefresh(c *connector, subject string, run *refreshRun, err error) {
+	if run.outcome == "" {
+		return
+	}
+	if run.outcome == OutcomeOK && err != nil {
+		run.ended(OutcomeFailed, err.Error())
+	}
+	m.emit(Event{Kind: EventRefresh, Connector: c.id, User: subject, Outcome: run.outcome, Detail: run.detail})
 }
 
 // refreshWith makes the refresh request for g and applies its answer.
-func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string, g *grantRecord, tok *Token) (bool, error) {
+func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string, g *grantRecord, run *refreshRun) (bool, error) {
 	cl, err := m.recordedClient(ctx, c, g.Issuer, g.ClientKind, g.ClientID)
 	if err != nil {
 		g.dropTokens()
+		run.ended(OutcomeInvalidGrant, err.Error())
 		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, err.Error())
 	}
 	// RFC 8707 §2.2: the resource again. No scope: the same as granted
@@ -103,13 +128,16 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	switch code := errorCode(err); {
 	case code == "invalid_grant" && m.adoptRotated(ctx, c, subject, g):
 		if g.usable(m.now()) {
-			*tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+			run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 			return false, nil
 		}
-		return false, fmt.Errorf("refreshing the token of %s: another instance rotated the refresh token meanwhile; try again", c.id)
+		err := fmt.Errorf("refreshing the token of %s: another instance rotated the refresh token meanwhile; try again", c.id)
+		run.ended(OutcomeFailed, err.Error())
+		return false, err
 	case code == "invalid_grant":
 		g.dropTokens()
-		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, "the authorization server refused the refresh token (invalid_grant)")
+		run.ended(OutcomeInvalidGrant, "the authorization server refused the refresh token (invalid_grant)")
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail)
 	case code == "invalid_client" || code == "unauthorized_client":
 		if g.ClientKind == RegistrationDCR {
 			// Register anew at the next consent.
@@ -118,17 +146,22 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 			}
 		}
 		g.dropTokens()
-		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
+		run.ended(OutcomeInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail)
 	case code == "invalid_target":
-		return true, m.fail(c, subject, g, connectors.EventFail,
-			sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
+		run.ended(OutcomeFailed, sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
+		return true, m.fail(c, subject, g, connectors.EventFail, run.detail)
 	case err != nil:
-		return false, fmt.Errorf("refreshing the token of %s: %w", c.id, err)
-	}
-	if err := m.refreshed(g, tr); err != nil {
+		err = fmt.Errorf("refreshing the token of %s: %w", c.id, err)
+		run.ended(OutcomeFailed, err.Error())
 		return false, err
 	}
-	*tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
+	if err := m.refreshed(g, tr); err != nil {
+		run.ended(OutcomeFailed, err.Error())
+		return false, err
+	}
+	run.ended(OutcomeOK, "")
+	run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 	m.log.Debug("token refreshed", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", g.Issuer))
 	return true, nil
 }

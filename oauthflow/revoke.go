@@ -63,7 +63,13 @@ func (m *Manager) Disconnect(ctx context.Context, connector, user, reason string
 		err = fmt.Errorf("disconnecting %s: %w", c.id, err)
 	}
 	m.dropFlows(ctx, c.id, subject)
+	outcome, detail := outcomeOf(err)
+	if err == nil {
+		detail = reason
+	}
+	m.emit(Event{Kind: EventDisconnect, Connector: c.id, User: user, Outcome: outcome, Detail: detail})
 	rev := m.revoke(ctx, c, old)
+	m.revoked(c.id, user, rev)
 	m.log.Info("disconnected", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", old.Issuer),
 		zap.String("event", string(connectors.EventDisconnect)), zap.Bool("revoked", rev.Revoked), zap.String("revocation", rev.Detail))
 	return rev, err

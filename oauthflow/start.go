@@ -26,6 +26,14 @@ func (m *Manager) Start(ctx context.Context, connector, user, redirectURL string
 	if err != nil {
 		return "", err
 	}
+	u, err := m.start(ctx, c, user, redirectURL)
+	outcome, detail := outcomeOf(err)
+	m.emit(Event{Kind: EventConsentStart, Connector: c.id, User: user, Outcome: outcome, Detail: detail})
+	return u, err
+}
+
+// start is Start once the connector is known.
+func (m *Manager) start(ctx context.Context, c *connector, user, redirectURL string) (string, error) {
 	subject, err := c.subject(user)
 	if err != nil {
 		return "", err

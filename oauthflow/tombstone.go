@@ -211,6 +211,7 @@ func (m *Manager) logRetry(t *revocationRecord, outcome, detail string) {
 		fields = append(fields, zap.Time("next_attempt", t.Next))
 	}
 	m.log.Log(level, "revocation retry", fields...)
+	m.emit(Event{Kind: EventRevocation, Connector: t.Connector, Outcome: strings.ReplaceAll(outcome, " ", "_"), Detail: detail})
 }
 
 // pending reports whether t still holds a token to revoke.

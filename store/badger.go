@@ -281,3 +281,35 @@ var (
 	_ Swapper = (*Badger)(nil)
 	_ adder   = (*Badger)(nil)
 )
+
+// Batch applies writes in one transaction, synced to disk once.
+func (b *Badger) Batch(_ context.Context, writes []Write) error {
+	if err := checkWrites(writes); err != nil {
+		return err
+	}
+	err := b.update(func(txn *badger.Txn) error {
+		now := time.Now()
+		for _, w := range writes {
+			if w.Delete {
+				if err := txn.Delete([]byte(w.Key)); err != nil {
+					return err
+				}
+				continue
+			}
+			e := badger.NewEntry([]byte(w.Key), w.Value)
+			if w.TTL > 0 {
+				e.ExpiresAt = expiresAt(now, w.TTL)
+			}
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: writing a batch of %d in badger at %q: %w", len(writes), b.dir, err)
+	}
+	return nil
+}
+
+var _ Batcher = (*Badger)(nil)

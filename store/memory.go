@@ -150,3 +150,27 @@ var (
 	_ Swapper = (*Memory)(nil)
 	_ adder   = (*Memory)(nil)
 )
+
+// Batch applies writes under one lock, so that a reader sees all or none.
+func (m *Memory) Batch(_ context.Context, writes []Write) error {
+	if err := checkWrites(writes); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for _, w := range writes {
+		if w.Delete {
+			delete(m.records, w.Key)
+			continue
+		}
+		r := memoryRecord{value: bytes.Clone(w.Value)}
+		if w.TTL > 0 {
+			r.expires = now.Add(w.TTL)
+		}
+		m.records[w.Key] = r
+	}
+	return nil
+}
+
+var _ Batcher = (*Memory)(nil)

@@ -18,7 +18,8 @@ var keyCheckValue = []byte("mcpgate key check v1")
 
 // Sealed is a Store that encrypts every value and binds it to its key, on
 // top of another Store. Create one with Seal. Every record of the inner
-// store must have been written through a Sealed. A Sealed also counts the
+// store must have been written through a Sealed, except those under
+// ClearPrefix, which it leaves alone. A Sealed also counts the
 // data keys each seal key wraps, in the inner store under "mcpgate/wraps/"
 // (see Wraps).
 type Sealed struct {
@@ -98,10 +99,11 @@ func (s *Sealed) Delete(ctx context.Context, key string) error {
 }
 
 // List returns the keys that start with prefix, in lexical order. The
-// wrap counts are not listed: they are not sealed records.
+// wrap counts and the clear records are not listed: they are not sealed
+// records.
 func (s *Sealed) List(ctx context.Context, prefix string) ([]string, error) {
 	keys, err := s.inner.List(ctx, prefix)
-	return slices.DeleteFunc(keys, isWrapCount), err
+	return slices.DeleteFunc(keys, unsealed), err
 }
 
 // open names the record in errors but never shows its content.

@@ -75,12 +75,13 @@ func newWrapCount(id keyID) *wrapCount {
 // isWrapCount reports whether key holds a wrap count.
 func isWrapCount(key string) bool { return strings.HasPrefix(key, wrapsPrefix) }
 
-// reserved refuses the keys of the wrap counts, which Sealed alone writes.
+// reserved refuses the keys of the wrap counts, which Sealed alone writes,
+// and those of the clear records, which it never touches.
 func reserved(key string) error {
 	if isWrapCount(key) {
 		return fmt.Errorf("%w %q: the prefix %q holds the wrap counts", ErrInvalidKey, key, wrapsPrefix)
 	}
-	return nil
+	return refuseClear(key)
 }
 
 // countWrap numbers the next wrap under the key that seals, and warns if

@@ -1,0 +1,368 @@
+package mcpgate
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+)
+
+// apiDialTimeout bounds connecting to an API. The connector's timeout
+// bounds the wait for the response headers that follow.
+const apiDialTimeout = 10 * time.Second
+
+// callerCredentials are the request headers that carry the caller's own
+// credentials to the gateway. None of them reaches an API: the connector's
+// credential takes their place (no token passthrough).
+var callerCredentials = []string{"Authorization", "Proxy-Authorization", "Cookie"}
+
+// originHeaders are the response headers an API may not send through the
+// gateway, because they act on the gateway's origin rather than on the
+// API's: Set-Cookie would plant cookies that the browser then sends to
+// every endpoint of the gateway (its session, if the site uses cookies),
+// Clear-Site-Data could wipe that session, and CORS headers would let other
+// origins read responses made with the connector's credential.
+var originHeaders = []string{"Set-Cookie", "Set-Cookie2", "Clear-Site-Data", "Access-Control-*"}
+
+// apiProxies serves the connectors' HTTP APIs through Caddy's reverse
+// proxy: one handler per API origin and timeout, shared by the connectors
+// that have them, provisioned with the app's context and cleaned up with
+// the app.
+type apiProxies struct {
+	ctx    caddy.Context
+	logger *zap.Logger
+
+	// use allows a connector's API to the callers of the grants that list
+	// it in their connectors; write allows methods that may write to
+	// those of the grants that are not read-only.
+	use, write *grants.Policy
+
+	mu      sync.Mutex
+	proxies map[string]*apiProxy // by apiProxyKey
+}
+
+// apiProxy is one reverse proxy and the transport it owns.
+type apiProxy struct {
+	handler   *reverseproxy.Handler
+	transport *reverseproxy.HTTPTransport
+}
+
+// provisionAPIs sets up the HTTP API side of the gateway, with a reverse
+// proxy for each API of the config's connectors. A runtime connector's API
+// gets its proxy on first use.
+func (a *App) provisionAPIs(ctx caddy.Context, conns []*connectors.Connector) error {
+	use, write, err := apiPolicies(a.Grants)
+	if err != nil {
+		return err
+	}
+	// The proxies need the events app; load it now, while the config is
+	// provisioned, rather than under a request.
+	if _, err := ctx.App("events"); err != nil {
+		return err
+	}
+	a.apis = &apiProxies{ctx: ctx, logger: a.logger.Named("api"), use: use, write: write, proxies: map[string]*apiProxy{}}
+	for _, c := range conns {
+		if c.API == nil {
+			continue
+		}
+		if _, err := a.apis.proxy(c); err != nil {
+			return fmt.Errorf("connector %s: api: %v", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// apiPolicies compiles who may use the connectors' APIs. An API is the
+// whole of its upstream, reached with the connector's credential, so it
+// takes a grant of the whole connector: one that lists it in connectors.
+// grants.View.Visible is not enough (it is true for a connector that a
+// grant merely names, which the caller then sees as no_access), nor is
+// HasItems of the full policy (it is true for a grant of one tool, such as
+// tools github/search, which must not open github's whole API). Compiling
+// the grants' connectors lists alone makes HasItems answer exactly that:
+// does a grant that applies to the caller list the connector.
+func apiPolicies(cfgs []GrantConfig) (use, write *grants.Policy, err error) {
+	var all, writers []grants.Rule
+	for i, g := range cfgs {
+		r, err := newRule(g)
+		if err != nil {
+			return nil, nil, fmt.Errorf("grants[%d]: %w", i, err)
+		}
+		if len(r.Connectors) == 0 {
+			continue
+		}
+		whole := grants.Rule{Sources: r.Sources, Role: r.Role, Connectors: r.Connectors}
+		all = append(all, whole)
+		if !r.ReadOnly {
+			writers = append(writers, whole)
+		}
+	}
+	if use, err = grants.New(all); err != nil {
+		return nil, nil, err
+	}
+	write, err = grants.New(writers)
+	return use, write, err
+}
+
+// cleanup releases every proxy: their upgraded connections, their hosts in
+// Caddy's upstream pool and their idle connections.
+func (p *apiProxies) cleanup() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, proxy := range p.proxies {
+		_ = proxy.handler.Cleanup()
+		_ = proxy.transport.Cleanup()
+		delete(p.proxies, key)
+	}
+}
+
+// apiProxyKey names the proxy that can serve an API: the path is the
+// request's, and the credential is injected per request, so connectors
+// whose APIs share an origin and a timeout share a proxy. A runtime
+// connector that goes leaves its proxy until the config does.
+func apiProxyKey(c *connectors.Connector) string {
+	return c.API.Scheme + "://" + c.API.Host + " " + apiTimeout(c).String()
+}
+
+// apiTimeout is how long an API may take to send its response headers.
+// The body may stream for as long as it takes.
+func apiTimeout(c *connectors.Connector) time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return connectors.DefaultTimeout
+}
+
+// proxy returns the reverse proxy for connector c's API, provisioning it
+// on first use.
+func (p *apiProxies) proxy(c *connectors.Connector) (*reverseproxy.Handler, error) {
+	key := apiProxyKey(c)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if proxy, ok := p.proxies[key]; ok {
+		return proxy.handler, nil
+	}
+	proxy, err := newAPIProxy(p.ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	p.proxies[key] = proxy
+	return proxy.handler, nil
+}
+
+// newAPIProxy provisions a reverse proxy to the origin of c's API. It
+// flushes every write at once, so that a streamed response reaches the
+// agent as it comes and a large one is never held whole; it buffers no
+// request body either. The Host header is the API's, as its virtual
+// hosting expects, not the gateway's.
+func newAPIProxy(ctx caddy.Context, c *connectors.Connector) (*apiProxy, error) {
+	t := &reverseproxy.HTTPTransport{
+		DialTimeout:           caddy.Duration(apiDialTimeout),
+		ResponseHeaderTimeout: caddy.Duration(apiTimeout(c)),
+	}
+	if c.API.Scheme == "https" {
+		t.TLS = &reverseproxy.TLSConfig{ServerName: c.API.Hostname()}
+	}
+	// Provisioned here rather than loaded as a module, so that a proxy
+	// made under a request registers nothing in the shared context.
+	if err := t.Provision(ctx); err != nil {
+		return nil, err
+	}
+	h := &reverseproxy.Handler{
+		Transport:     t,
+		Upstreams:     reverseproxy.UpstreamPool{{Dial: dialAddress(c.API)}},
+		FlushInterval: -1,
+		Headers: &headers.Handler{
+			Request:  &headers.HeaderOps{Set: http.Header{"Host": {c.API.Host}}},
+			Response: &headers.RespHeaderOps{HeaderOps: &headers.HeaderOps{Delete: originHeaders}},
+		},
+	}
+	if err := h.Provision(ctx); err != nil {
+		_ = t.Cleanup()
+		return nil, err
+	}
+	return &apiProxy{handler: h, transport: t}, nil
+}
+
+// dialAddress is the host:port to dial for u, with the scheme's default
+// port when u names none.
+func dialAddress(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// isAPIPath reports whether tail, the path after /connectors/{id}/, is on
+// the connector's API.
+func isAPIPath(tail string) bool {
+	return tail == "api" || strings.HasPrefix(tail, "api/")
+}
+
+// noNext is the next handler of the API proxies, which never call it: they
+// have no handle_response routes, and they answer every request.
+var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// serveAPI answers ANY /connectors/{id}/api/{path}: it proxies the request
+// to the connector's API base joined with {path}, with the query string,
+// the caller's credentials replaced by the connector's. A caller with no
+// grant of the whole connector learns nothing, not even that it exists.
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
+	apis, g := h.app.apis, h.app.gateway()
+	c, defined := g.mux.Connector(id)
+	if !defined || c.API == nil || !apis.use.For(caller).HasItems(id) {
+		return h.notFound(w)
+	}
+	// A browser on another site may not make the caller write through the
+	// connector's credential (cross-site request forgery); clients that are
+	// not browsers send neither Sec-Fetch-Site nor Origin and pass.
+	if h.app.csrf.Check(r) != nil {
+		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
+		return nil
+	}
+	if !safeMethod(r.Method) && !apis.write.For(caller).HasItems(id) {
+		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
+		return nil
+	}
+	target, err := apiTarget(c.API, id, r.URL)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil
+	}
+	annotate(r, id, "")
+	cred, err := g.mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c})
+	if err != nil {
+		return h.apiCredentialError(w, id, caller, err)
+	}
+	proxy, err := apis.proxy(c)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("connector %s: api: %v", id, err))
+	}
+	out := r.Clone(r.Context())
+	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
+	for _, name := range callerCredentials {
+		out.Header.Del(name)
+	}
+	for name, values := range cred.Header {
+		out.Header[name] = values
+	}
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	err = proxy.ServeHTTP(rec, out, noNext)
+	if rec.Status() == http.StatusUnauthorized && c.Auth.Type == connectors.AuthOAuth {
+		apis.refused(r, g.mux, caller, c, cred, rec.Header().Get("WWW-Authenticate"))
+	}
+	return err
+}
+
+// refused tells the credential source that the API refused an OAuth
+// token, so that the caller's next request has a refreshed one, or learns
+// that consent is needed again. Unlike the MCP side, the refused request
+// is not retried with the new token: its body has streamed to the API and
+// cannot be sent again, and the 401 has already reached the caller.
+func (p *apiProxies) refused(r *http.Request, mux *mcpmux.Mux, caller grants.Caller, c *connectors.Connector, cred mcpmux.Credential, challenge string) {
+	_, err := mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c, Refused: &cred, Challenge: challenge})
+	if err != nil {
+		if _, consent := errors.AsType[*mcpmux.ConsentRequired](err); !consent {
+			p.logger.Warn("refreshing a token the API refused", zap.String("connector", c.ID), zap.String("user", caller.ID), zap.Error(err))
+		}
+	}
+}
+
+// apiCredentialError answers a request whose credential is not available:
+// with where to consent when that is what is missing, as the MCP side
+// does, else with 502.
+func (h *Handler) apiCredentialError(w http.ResponseWriter, id string, caller grants.Caller, err error) error {
+	cr, ok := errors.AsType[*mcpmux.ConsentRequired](err)
+	if !ok {
+		h.app.apis.logger.Error("getting the credential of an API", zap.String("connector", id), zap.String("user", caller.ID), zap.Error(err))
+		writeError(w, http.StatusBadGateway, "connector "+id+": its credential is not available")
+		return nil
+	}
+	// 403, not 401: the caller is known to the gateway; it is the
+	// connector that lacks consent, which no credential of the caller's
+	// can give.
+	status, msg := http.StatusForbidden, cr.Message
+	if cr.URL != "" {
+		msg += " Open " + cr.URL + " to connect, then try again."
+	}
+	if cr.Status == mcpmux.StatusMisconfigured {
+		status = http.StatusServiceUnavailable
+	}
+	noStore(w.Header())
+	writeJSONBody(w, status, map[string]string{"error": msg, "connector": id, "status": cr.Status, "connect_url": cr.URL})
+	return nil
+}
+
+// safeMethod reports whether method is safe (RFC 9110 section 9.2.1): the
+// only ones a read-only grant allows, since the gateway cannot tell what
+// any other does to the API.
+func safeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// apiTarget maps the path of a request to /connectors/{id}/api{rest} onto
+// the API base: base path + rest, escaped as the agent escaped it.
+func apiTarget(base *url.URL, id string, u *url.URL) (*url.URL, error) {
+	rest, ok := strings.CutPrefix(u.EscapedPath(), "/connectors/"+id+"/api")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return nil, fmt.Errorf("the path must start with /connectors/%s/api/ written without escapes", id)
+	}
+	if climbs(rest) {
+		return nil, errors.New("the path has a . or .. segment, which could leave the API's base path")
+	}
+	escaped := base.EscapedPath()
+	if rest != "" {
+		escaped = strings.TrimSuffix(escaped, "/") + rest
+	}
+	if escaped == "" {
+		escaped = "/"
+	}
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, fmt.Errorf("the path is badly escaped: %v", err)
+	}
+	return &url.URL{Path: path, RawPath: escaped}, nil
+}
+
+// climbs reports whether an escaped path has a "." or ".." segment, also
+// one that is percent-encoded, encoded twice, or hidden behind an encoded
+// slash or backslash, any of which an API might decode before it resolves
+// the path.
+func climbs(escaped string) bool {
+	for seg := range strings.SplitSeq(escaped, "/") {
+		for range 3 {
+			d, err := url.PathUnescape(seg)
+			if err != nil || d == seg {
+				break
+			}
+			seg = d
+		}
+		for _, part := range strings.FieldsFunc(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
+			if part == "." || part == ".." {
+				return true
+			}
+		}
+	}
+	return false
+}

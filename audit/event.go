@@ -1,0 +1,155 @@
+// Package audit records what mcpgate did on whose behalf: consents,
+// refresh failures, disconnects, revocations, admin changes and tool
+// calls. Each event is logged at once, as one structured line, and kept in
+// a bounded ring in a store, where an admin can query it. An event never
+// holds a secret: tool arguments enter it only as a keyed hash.
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind says what an Event records.
+type Kind string
+
+// The kinds of event.
+const (
+	// KindConsentStart: someone started a consent flow for a connector.
+	KindConsentStart Kind = "consent_start"
+	// KindConsentFinish: a consent flow's callback ended, well or not.
+	KindConsentFinish Kind = "consent_finish"
+	// KindRefreshFailure: a token could not be refreshed.
+	KindRefreshFailure Kind = "refresh_failure"
+	// KindDisconnect: someone removed a connector's credential.
+	KindDisconnect Kind = "disconnect"
+	// KindRevocation: a token revocation at an authorization server ended.
+	KindRevocation Kind = "revocation"
+	// KindAdminChange: an admin changed the gateway's runtime
+	// configuration.
+	KindAdminChange Kind = "admin_change"
+	// KindToolCall: an agent called a tool.
+	KindToolCall Kind = "tool_call"
+)
+
+// Decisions of the grants on a tool call.
+const (
+	DecisionAllow = "allow"
+	DecisionDeny  = "deny"
+)
+
+// Outcomes: how an event ended, in one short word. Other short words are
+// allowed where none of these fits.
+const (
+	// OutcomeOK: it worked.
+	OutcomeOK = "ok"
+	// OutcomeError: it failed; Detail says why.
+	OutcomeError = "error"
+	// OutcomeDenied: no grant allows it.
+	OutcomeDenied = "denied"
+	// OutcomeNeedsAuth: someone must consent first.
+	OutcomeNeedsAuth = "needs_auth"
+	// OutcomeToolError: the tool ran and reported an error (isError).
+	OutcomeToolError = "tool_error"
+	// OutcomeUpstreamError: the upstream could not be reached or
+	// answered with an error.
+	OutcomeUpstreamError = "upstream_error"
+	// OutcomeInvalid: the request was malformed and refused unrouted.
+	OutcomeInvalid = "invalid"
+	// OutcomeInvalidGrant: the authorization server refused the refresh
+	// token, so someone must consent again.
+	OutcomeInvalidGrant = "invalid_grant"
+	// OutcomeFailed: an attempt failed and may work later.
+	OutcomeFailed = "failed"
+)
+
+// maxField bounds the text fields of an Event, in bytes.
+const maxField = 256
+
+// Event is one thing the gateway did. It holds no secret: no token, no
+// tool argument (only ArgsHash), no authorization code.
+type Event struct {
+	// Time is when it happened; Record sets it when zero.
+	Time time.Time `json:"time"`
+	// Kind says what happened.
+	Kind Kind `json:"kind"`
+	// User is who acted, as the site's authentication named them.
+	User string `json:"user,omitempty"`
+	// Connector is the connector's id.
+	Connector string `json:"connector,omitempty"`
+	// Tool is the tool's name at its upstream.
+	Tool string `json:"tool,omitempty"`
+	// Decision is the grants' verdict on a tool call: DecisionAllow or
+	// DecisionDeny, or empty when the call ended before the verdict.
+	Decision string `json:"decision,omitempty"`
+	// Outcome is how it ended: one of the Outcome constants or another
+	// short word.
+	Outcome string `json:"outcome,omitempty"`
+	// Duration is how long it took. It is encoded as duration_ms, in
+	// milliseconds.
+	Duration time.Duration `json:"-"`
+	// ArgsHash identifies a tool call's arguments without revealing
+	// them; see ArgsHash.
+	ArgsHash string `json:"args_hash,omitempty"`
+	// Detail says more, for people, in a short text that never holds a
+	// secret.
+	Detail string `json:"detail,omitempty"`
+}
+
+// plain is Event without its methods, for encoding.
+type plain Event
+
+// wire is an Event as it is encoded.
+type wire struct {
+	plain
+	DurationMS float64 `json:"duration_ms,omitempty"`
+}
+
+// MarshalJSON encodes the event with its duration in milliseconds.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wire{plain(e), milliseconds(e.Duration)})
+}
+
+// UnmarshalJSON decodes an event that MarshalJSON encoded.
+func (e *Event) UnmarshalJSON(data []byte) error {
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*e = Event(w.plain)
+	e.Duration = time.Duration(w.DurationMS * float64(time.Millisecond))
+	return nil
+}
+
+// milliseconds converts d to fractional milliseconds.
+func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ArgsHash returns a keyed hash of a tool call's raw arguments, for
+// Event.ArgsHash: HMAC-SHA256 under key, the first 128 bits in hex. Equal
+// arguments (byte for byte) give equal hashes under one key, while the
+// key keeps anyone who reads the log from testing guesses of them. With
+// no key it returns "", and the event carries no trace of the arguments.
+func ArgsHash(key, raw []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(raw)
+	return hex.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

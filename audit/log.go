@@ -1,0 +1,257 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// Defaults for Options and Filter.
+const (
+	// DefaultMax is how many events the ring keeps.
+	DefaultMax = 10000
+	// DefaultBuffer is how many events may wait for the store.
+	DefaultBuffer = 1024
+	// DefaultLimit is how many events a Query returns.
+	DefaultLimit = 100
+)
+
+// Prefix is where the ring lives in the store: under store.ClearPrefix,
+// since its events are not sealed (they hold no secret).
+const Prefix = store.ClearPrefix + "audit/"
+
+// dropWarning is how often, at most, a Log warns that it dropped events.
+const dropWarning = time.Minute
+
+// Options configure a Log.
+type Options struct {
+	// Logger receives one line per event. The caller names it (mcpgate
+	// names it mcpgate.audit). Nil discards the lines.
+	Logger *zap.Logger
+	// Store keeps the ring. Logs on one store share its ring, and its
+	// sequence, so that two config generations never write one key.
+	// Nil keeps the ring in memory.
+	Store store.Store
+	// Max is how many events the ring keeps; older ones are deleted.
+	// Default DefaultMax.
+	Max int
+	// ArgsKey is the key of HashArgs. Nil means tool arguments leave no
+	// trace in events.
+	ArgsKey []byte
+	// Buffer is how many events may wait for the store; beyond it, the
+	// store write of an event is dropped (its line is logged even so).
+	// Default DefaultBuffer.
+	Buffer int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Filter selects the events a Query returns.
+type Filter struct {
+	// Since leaves out events older than it.
+	Since time.Time
+	// User, Connector and Kind, when set, must equal the event's.
+	User      string
+	Connector string
+	Kind      Kind
+	// Limit is the most events returned. Default DefaultLimit; at most
+	// the ring's Max.
+	Limit int
+}
+
+// Log records events: a line to the logger at once, and the event to the
+// ring in the store, written in the background in batches so that a
+// recorded event costs the caller no disk sync. It is safe for concurrent
+// use.
+type Log struct {
+	logger  *zap.Logger
+	argsKey []byte
+	now     func() time.Time
+	ring    *ring
+	closed  atomic.Bool
+}
+
+// New returns a Log. With a store that no other open Log uses, it reads
+// the store's last sequence number, so that numbering goes on after a
+// restart.
+func New(opts Options) (*Log, error) {
+	l := &Log{logger: opts.Logger, argsKey: append([]byte(nil), opts.ArgsKey...), now: opts.Now}
+	if l.logger == nil {
+		l.logger = zap.NewNop()
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if opts.Max <= 0 {
+		opts.Max = DefaultMax
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultBuffer
+	}
+	st := opts.Store
+	if st == nil {
+		st = store.NewMemory()
+	}
+	r, err := acquire(st, opts.Max, opts.Buffer, l.logger)
+	if err != nil {
+		return nil, err
+	}
+	l.ring = r
+	return l, nil
+}
+
+// HashArgs returns ArgsHash of raw under the Log's ArgsKey.
+func (l *Log) HashArgs(raw []byte) string { return ArgsHash(l.argsKey, raw) }
+
+// Record logs e and queues it for the ring. It never waits for the store:
+// when the store lags too far behind, the event is dropped from the ring
+// (and counted in Dropped), its line logged all the same. It fills in
+// Time when zero and cuts the text fields to their bound (256 bytes), so
+// that a tool name an agent made up cannot bloat the log.
+func (l *Log) Record(e Event) {
+	if e.Time.IsZero() {
+		e.Time = l.now()
+	}
+	for _, f := range []*string{&e.User, &e.Connector, &e.Tool, &e.Detail} {
+		*f = shorten(*f, maxField)
+	}
+	l.log(e)
+	if l.closed.Load() {
+		return
+	}
+	if !l.ring.offer(e) {
+		l.dropped()
+	}
+}
+
+// messages are the log messages of each kind.
+var messages = map[Kind]string{
+	KindConsentStart:   "consent started",
+	KindConsentFinish:  "consent finished",
+	KindRefreshFailure: "token refresh failed",
+	KindDisconnect:     "connector disconnected",
+	KindRevocation:     "token revocation",
+	KindAdminChange:    "admin change",
+	KindToolCall:       "tool call",
+}
+
+// log writes e's line.
+func (l *Log) log(e Event) {
+	msg, ok := messages[e.Kind]
+	if !ok {
+		msg = "audit event"
+	}
+	ce := l.logger.Check(zapcore.InfoLevel, msg)
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 9)
+	fields = append(fields, zap.String("kind", string(e.Kind)))
+	for _, f := range [...]struct{ key, value string }{
+		{"user", e.User}, {"connector", e.Connector}, {"tool", e.Tool},
+		{"decision", e.Decision}, {"outcome", e.Outcome},
+	} {
+		if f.value != "" {
+			fields = append(fields, zap.String(f.key, f.value))
+		}
+	}
+	if e.Duration != 0 {
+		fields = append(fields, zap.Float64("duration_ms", milliseconds(e.Duration)))
+	}
+	if e.ArgsHash != "" {
+		fields = append(fields, zap.String("args_hash", e.ArgsHash))
+	}
+	if e.Detail != "" {
+		fields = append(fields, zap.String("detail", e.Detail))
+	}
+	ce.Time = e.Time
+	ce.Write(fields...)
+}
+
+// dropped counts an event the ring had no room for, and warns at most
+// once per dropWarning.
+func (l *Log) dropped() {
+	n := l.ring.drops.Add(1)
+	now := l.now().UnixNano()
+	last := l.ring.warned.Load()
+	if last != 0 && now-last < int64(dropWarning) || !l.ring.warned.CompareAndSwap(last, now) {
+		return
+	}
+	l.logger.Warn("the audit store falls behind: events are logged but dropped from the audit ring",
+		zap.Uint64("dropped_total", n))
+}
+
+// Dropped returns how many events the ring (shared by the Logs on one
+// store) has dropped: for want of room in the buffer, or because the
+// store refused them.
+func (l *Log) Dropped() uint64 { return l.ring.drops.Load() }
+
+// Query returns the events of the ring that f selects, newest first. It
+// first waits for the events recorded before it to reach the store, so a
+// Record followed by a Query sees its event. Events are kept in the order
+// they were recorded, and the scan stops at the first one older than
+// f.Since.
+func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
+	if l.closed.Load() {
+		return nil, errors.New("audit: the log is closed")
+	}
+	if err := l.ring.flush(ctx); err != nil {
+		return nil, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = DefaultLimit
+	}
+	f.Limit = min(f.Limit, int(l.ring.max.Load()))
+	keys, err := l.ring.st.List(ctx, Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("audit: listing the ring: %w", err)
+	}
+	out := []Event{}
+	for i := len(keys) - 1; i >= 0 && len(out) < f.Limit; i-- {
+		e, ok, err := l.ring.read(ctx, keys[i])
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok:
+			continue
+		case !f.Since.IsZero() && e.Time.Before(f.Since):
+			return out, nil
+		case f.matches(e):
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// matches reports whether e passes f's equality filters.
+func (f Filter) matches(e Event) bool {
+	return (f.User == "" || e.User == f.User) &&
+		(f.Connector == "" || e.Connector == f.Connector) &&
+		(f.Kind == "" || e.Kind == f.Kind)
+}
+
+// Close writes what waits for the store, if this is the last open Log on
+// it, and stops using the store; the caller may close the store then.
+// Events recorded after Close are logged only. Closing twice is not an
+// error.
+func (l *Log) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	return release(l.ring)
+}
+
+// decode reads a stored event.
+func decode(value []byte) (Event, error) {
+	var e Event
+	err := json.Unmarshal(value, &e)
+	return e, err
+}

@@ -1,0 +1,10 @@
+package examples_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/caddyenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(caddyenv.Run(m)) }
