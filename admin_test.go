@@ -258,14 +258,28 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	if out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/notes/connect?user=alice", ""); !strings.HasPrefix(out["auth_url"].(string), s.notesAS.Issuer) {
 		t.Fatalf("connect notes for alice = %v", out)
 	}
-	if out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/extra/reconnect", ""); out["auth_url"] == "" || out["revocation"].(map[string]any)["revoked"] != true {
+	out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/extra/reconnect", "")
+	if out["auth_url"] == "" || out["revocation"].(map[string]any)["revoked"] != true {
 		t.Fatalf("reconnect extra = %v", out)
 	}
 	mustNeedConsent(t, echo(t, "alice", "extra"), "extra", "extra after reconnect, before consent")
+	callback = testas.Authorize(t, out["auth_url"].(string), "bob", site+"/connect/callback?")
+	if resp, body := do(t, http.MethodGet, strings.TrimPrefix(callback, site), "bob", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("callback after reconnect: %d %s", resp.StatusCode, body)
+	}
+	mustWork(t, echo(t, "alice", "extra"), "extra after reconnecting")
 
-	// Remove: the connector goes, from the admin API and from agents.
+	// Remove: the tokens are revoked, and the connector goes, from the
+	// admin API and from agents.
 	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/broken", "")
-	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/extra", "")
+	revocations := stats(t, extraAS).Revocations
+	removed := mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/extra", "")
+	if revs, _ := removed["revocations"].([]any); len(revs) != 1 || revs[0].(map[string]any)["revoked"] != true {
+		t.Fatalf("remove extra = %v", removed)
+	}
+	if n := stats(t, extraAS).Revocations - revocations; n < 1 {
+		t.Fatalf("the server saw %d revocation requests on remove", n)
+	}
 	mustAdmin(t, 404, "GET", "/mcpgate/connectors/extra", "")
 	if names := toolNames(t, "alice"); slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "extra_") }) {
 		t.Fatalf("after removal alice sees %v", names)

@@ -157,6 +157,13 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"operation one argument", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search\n}\n}"), "wrong argument count", 6},
 		{"operation twice", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search read\noperation search write\n}\n}"), `tool "search" already has operation read`, 7},
 
+		// presets
+		{"preset without id", global("preset {\nurl https://mcp.example.com/mcp\n}"), "wrong argument count", 3},
+		{"preset bad id", global("preset Git_Hub {\nurl https://mcp.example.com/mcp\n}"), "must match", 3},
+		{"preset without url", global("preset github {\ntitle GitHub\n}"), "url is required", 3},
+		{"preset bad url", global("preset github {\nurl ftp://mcp.example.com/mcp\n}"), "http", 4},
+		{"preset duplicate url", global("preset github {\nurl https://a.example.com/mcp\nurl https://b.example.com/mcp\n}"), "url is already set", 5},
+		{"preset unknown option", global("preset github {\nurl https://a.example.com/mcp\nsecret " + canary + "\n}"), `unrecognized preset option "secret"`, 5},
 		// grants
 		{"grant argument", global("grant all {\nsrc *\nconnectors *\n}"), "wrong argument count", 3},
 		{"grant without src", global("grant {\nconnectors notion\n}"), "grant has no src", 3},

@@ -128,6 +128,7 @@ func parsePreset(d *caddyfile.Dispenser) (PresetConfig, error) {
 	if err := connectors.ValidateID(p.ID); err != nil {
 		return p, d.WrapErr(err)
 	}
+	start := d.Token()
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -150,7 +151,7 @@ func parsePreset(d *caddyfile.Dispenser) (PresetConfig, error) {
 		}
 	}
 	if p.URL == "" {
-		return p, d.Errf("preset %s: url is required", p.ID)
+		return p, errAt(start, "preset %s: url is required", p.ID)
 	}
 	return p, nil
 }
