@@ -258,6 +258,11 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	if out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/notes/connect?user=alice", ""); !strings.HasPrefix(out["auth_url"].(string), s.notesAS.Issuer) {
 		t.Fatalf("connect notes for alice = %v", out)
 	}
+	consent(t, "alice", "notes")
+	if out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/notes/disconnect?user=alice", ""); out["revoked"] != true {
+		t.Fatalf("disconnect notes for alice = %v", out)
+	}
+	mustNeedConsent(t, echo(t, "alice", "notes"), "notes", "notes after an admin disconnected alice")
 	out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/extra/reconnect", "")
 	if out["auth_url"] == "" || out["revocation"].(map[string]any)["revoked"] != true {
 		t.Fatalf("reconnect extra = %v", out)
