@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
@@ -59,6 +61,7 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 		{"GET /mcpgate/connectors/{id}/diagnose", (*App).adminDiagnose},
 		{"GET /mcpgate/presets", (*App).adminPresets},
 		{"GET /mcpgate/grants", (*App).adminGrants},
+		{"GET /mcpgate/audit", (*App).adminAudit},
 	}
 	out := make([]caddy.AdminRoute, len(routes))
 	for i, rt := range routes {
@@ -269,6 +272,7 @@ func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
 		_ = a.vault.sealed.Delete(ctx, runtimePrefix+rc.Config.ID)
 		return apiError(http.StatusBadRequest, "%v", err)
 	}
+	a.recordAdmin("", rc.Config.ID, adminDetail(r, "added the runtime connector"))
 	g = a.gateway()
 	c, _, _ := g.connector(rc.Config.ID)
 	out := struct {
@@ -345,6 +349,7 @@ func (a *App) adminRemoveConnector(w http.ResponseWriter, r *http.Request) error
 	if err := a.rebuild(runtime); err != nil {
 		return err
 	}
+	a.recordAdmin("", c.ID, adminDetail(r, "removed the runtime connector"))
 	return writeAdmin(w, http.StatusOK, map[string]any{"removed": c.ID, "revocations": revocationViews(revs)})
 }
 
@@ -395,6 +400,7 @@ func (a *App) adminConnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(http.StatusBadGateway, "starting consent for %s: %v", id, err)
 	}
+	a.recordAdmin(user, id, adminDetail(r, "started a consent"))
 	return writeAdmin(w, http.StatusOK, map[string]string{"auth_url": authURL})
 }
 
@@ -408,6 +414,7 @@ func (a *App) adminDisconnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
+	a.recordAdmin(user, id, adminDetail(r, "disconnected"))
 	return writeAdmin(w, http.StatusOK, revocationView(rev))
 }
 
@@ -426,6 +433,7 @@ func (a *App) adminReconnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(http.StatusBadGateway, "starting consent for %s: %v", id, err)
 	}
+	a.recordAdmin(user, id, adminDetail(r, "reconnected"))
 	return writeAdmin(w, http.StatusOK, map[string]any{"auth_url": authURL, "revocation": revocationView(rev)})
 }
 
@@ -540,4 +548,41 @@ func validToolPattern(p string) error {
 		return fmt.Errorf("tool pattern %q is not a valid glob: %v", p, err)
 	}
 	return nil
+}
+
+// adminDetail describes an admin change for the audit log: what, through
+// which route, from where. The admin endpoint knows no user; its address
+// is what there is.
+func adminDetail(r *http.Request, what string) string {
+	return what + " (" + r.Method + " " + r.URL.Path + " from " + r.RemoteAddr + ")"
+}
+
+// adminAudit answers GET /mcpgate/audit?since=…&user=…&connector=…&limit=…
+// with the newest events first. since is RFC 3339 or a duration back from
+// now, such as 1h.
+func (a *App) adminAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := audit.Filter{User: q.Get("user"), Connector: q.Get("connector"), Kind: audit.Kind(q.Get("kind"))}
+	if s := q.Get("since"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			f.Since = time.Now().Add(-d)
+		} else if f.Since, err = time.Parse(time.RFC3339, s); err != nil {
+			return apiError(http.StatusBadRequest, "since %q is neither an RFC 3339 time nor a positive duration such as 1h", s)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return apiError(http.StatusBadRequest, "limit %q is not a positive number", s)
+		}
+		f.Limit = n
+	}
+	events, err := a.auditQuery(r.Context(), f)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "reading the audit log: %v", err)
+	}
+	if events == nil {
+		events = []audit.Event{}
+	}
+	return writeAdmin(w, http.StatusOK, map[string]any{"events": events})
 }

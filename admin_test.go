@@ -3,7 +3,9 @@ package mcpgate_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -113,6 +115,8 @@ func TestAdminAPIErrors(t *testing.T) {
 		{"grants without a user", "GET", "/mcpgate/grants", "", 400, "?user="},
 		{"grants, malformed tool", "GET", "/mcpgate/grants?user=alice&tool=echo", "", 400, "<connector>/<tool>"},
 		{"grants, unknown connector", "GET", "/mcpgate/grants?user=alice&tool=nope/echo", "", 404, `no connector "nope"`},
+		{"audit, bad since", "GET", "/mcpgate/audit?since=yesterday", "", 400, "RFC 3339"},
+		{"audit, bad limit", "GET", "/mcpgate/audit?limit=-3", "", 400, "limit"},
 		{"approve without a selection", "POST", "/mcpgate/connectors/team/tools/approve", "", 404, "no tool selection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,6 +292,31 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	mustAdmin(t, 404, "GET", "/mcpgate/connectors/extra", "")
 	if names := toolNames(t, "alice"); slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "extra_") }) {
 		t.Fatalf("after removal alice sees %v", names)
+	}
+
+	// The audit log has the admin's changes and the agents' calls.
+	events := mustAdmin(t, 200, "GET", "/mcpgate/audit?connector=extra&since=1h&limit=1000", "")["events"].([]any)
+	kinds := map[string]int{}
+	for _, e := range events {
+		e := e.(map[string]any)
+		kinds[e["kind"].(string)+" "+fmt.Sprint(e["detail"])]++
+		if e["connector"] != "extra" {
+			t.Fatalf("an event of another connector: %v", e)
+		}
+	}
+	for _, want := range []string{"added the runtime connector", "registered a selection of 2 tools", "approved the changed tools echo", "reconnected", "removed the runtime connector"} {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(kinds)), func(k string) bool { return strings.HasPrefix(k, "admin_change "+want) }) {
+			t.Errorf("the audit log lacks %q: %v", want, kinds)
+		}
+	}
+	if !slices.ContainsFunc(events, func(e any) bool {
+		m := e.(map[string]any)
+		return m["kind"] == "tool_call" && m["tool"] == "echo" && m["user"] == "alice"
+	}) {
+		t.Errorf("the audit log lacks alice's calls of echo: %v", kinds)
+	}
+	if n := len(mustAdmin(t, 200, "GET", "/mcpgate/audit?connector=extra&limit=2", "")["events"].([]any)); n != 2 {
+		t.Errorf("limit=2 gave %d events", n)
 	}
 }
 

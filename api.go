@@ -52,7 +52,7 @@ type apiProxies struct {
 	use, write *grants.Policy
 
 	mu      sync.Mutex
-	proxies map[string]*apiProxy // by apiProxyKey
+	proxies map[string]*apiProxy // by apiProxyKey; nil once cleaned up
 }
 
 // apiProxy is one reverse proxy and the transport it owns.
@@ -126,11 +126,11 @@ func (p *apiProxies) cleanup() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for key, proxy := range p.proxies {
+	for _, proxy := range p.proxies {
 		_ = proxy.handler.Cleanup()
 		_ = proxy.transport.Cleanup()
-		delete(p.proxies, key)
 	}
+	p.proxies = nil
 }
 
 // apiProxyKey names the proxy that can serve an API: the path is the
@@ -158,6 +158,9 @@ func (p *apiProxies) proxy(c *connectors.Connector) (*reverseproxy.Handler, erro
 	defer p.mu.Unlock()
 	if proxy, ok := p.proxies[key]; ok {
 		return proxy.handler, nil
+	}
+	if p.proxies == nil {
+		return nil, errors.New("the config is unloading")
 	}
 	proxy, err := newAPIProxy(p.ctx, c)
 	if err != nil {
@@ -226,23 +229,11 @@ var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) erro
 
 // serveAPI answers ANY /connectors/{id}/api/{path}: it proxies the request
 // to the connector's API base joined with {path}, with the query string,
-// the caller's credentials replaced by the connector's. A caller with no
-// grant of the whole connector learns nothing, not even that it exists.
+// the caller's credentials replaced by the connector's.
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	apis, g := h.app.apis, h.app.gateway()
-	c, defined := g.mux.Connector(id)
-	if !defined || c.API == nil || !apis.use.For(caller).HasItems(id) {
-		return h.notFound(w)
-	}
-	// A browser on another site may not make the caller write through the
-	// connector's credential (cross-site request forgery); clients that are
-	// not browsers send neither Sec-Fetch-Site nor Origin and pass.
-	if h.app.csrf.Check(r) != nil {
-		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
-		return nil
-	}
-	if !safeMethod(r.Method) && !apis.write.For(caller).HasItems(id) {
-		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
+	g := h.app.gateway()
+	c, ok := h.apiAccess(w, r, g, caller, id)
+	if !ok {
 		return nil
 	}
 	target, err := apiTarget(c.API, id, r.URL)
@@ -255,10 +246,46 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants
 	if err != nil {
 		return h.apiCredentialError(w, id, caller, err)
 	}
-	proxy, err := apis.proxy(c)
+	proxy, err := h.app.apis.proxy(c)
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("connector %s: api: %v", id, err))
 	}
+	var rw http.ResponseWriter = w
+	if c.Auth.Type == connectors.AuthOAuth {
+		rw = &refusalWatcher{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, refused: func(challenge string) {
+			h.app.apis.refused(r, g.mux, caller, c, cred, challenge)
+		}}
+	}
+	return proxy.ServeHTTP(rw, upstreamRequest(r, target, cred), noNext)
+}
+
+// apiAccess returns connector id if the caller may send r to its API, or
+// answers r. A caller with no grant of the whole connector learns
+// nothing, not even that it exists.
+func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, bool) {
+	apis := h.app.apis
+	c, defined := g.mux.Connector(id)
+	if !defined || c.API == nil || !apis.use.For(caller).HasItems(id) {
+		_ = h.notFound(w)
+		return nil, false
+	}
+	// A browser on another site may not make the caller write through the
+	// connector's credential (cross-site request forgery); clients that are
+	// not browsers send neither Sec-Fetch-Site nor Origin and pass.
+	if h.app.csrf.Check(r) != nil {
+		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
+		return nil, false
+	}
+	if !safeMethod(r.Method) && !apis.write.For(caller).HasItems(id) {
+		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
+		return nil, false
+	}
+	return c, true
+}
+
+// upstreamRequest is r on its way to the API: at target's path, with the
+// caller's credentials removed and the connector's in their place.
+func upstreamRequest(r *http.Request, target *url.URL, cred mcpmux.Credential) *http.Request {
 	out := r.Clone(r.Context())
 	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
 	for _, name := range callerCredentials {
@@ -267,19 +294,32 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants
 	for name, values := range cred.Header {
 		out.Header[name] = values
 	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	err = proxy.ServeHTTP(rec, out, noNext)
-	if rec.Status() == http.StatusUnauthorized && c.Auth.Type == connectors.AuthOAuth {
-		apis.refused(r, g.mux, caller, c, cred, rec.Header().Get("WWW-Authenticate"))
+	return out
+}
+
+// refusalWatcher sees an API's 401 on its way to the caller and reports it
+// first. Unlike the MCP side, the gateway does not retry the refused
+// request with a new token: its body has streamed to the API and cannot be
+// sent again. But the token is refreshed before the 401 goes on, so that
+// the caller's retry finds the new one.
+type refusalWatcher struct {
+	*caddyhttp.ResponseWriterWrapper
+	refused  func(challenge string)
+	reported bool
+}
+
+// WriteHeader reports a 401, then writes the status.
+func (rw *refusalWatcher) WriteHeader(status int) {
+	if status == http.StatusUnauthorized && !rw.reported {
+		rw.reported = true
+		rw.refused(rw.Header().Get("WWW-Authenticate"))
 	}
-	return err
+	rw.ResponseWriterWrapper.WriteHeader(status)
 }
 
 // refused tells the credential source that the API refused an OAuth
-// token, so that the caller's next request has a refreshed one, or learns
-// that consent is needed again. Unlike the MCP side, the refused request
-// is not retried with the new token: its body has streamed to the API and
-// cannot be sent again, and the 401 has already reached the caller.
+// token, so that it refreshes it, or marks the connection as needing
+// consent again.
 func (p *apiProxies) refused(r *http.Request, mux *mcpmux.Mux, caller grants.Caller, c *connectors.Connector, cred mcpmux.Credential, challenge string) {
 	_, err := mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c, Refused: &cred, Challenge: challenge})
 	if err != nil {

@@ -171,6 +171,16 @@ func wantMetric(t *testing.T, samples map[string]float64, sample string, want fl
 	}
 }
 
+// wantIncrease fails unless the counter grew by want since before. The
+// counters live as long as the process (a reload keeps them), so a test
+// run again sees the counts of the runs before.
+func wantIncrease(t *testing.T, before, after map[string]float64, sample string, want float64) {
+	t.Helper()
+	if got, ok := after[sample]; !ok || got-before[sample] != want {
+		t.Errorf("%s went from %v to %v (present: %v), want an increase of %v", sample, before[sample], got, ok, want)
+	}
+}
+
 // auditEvents queries the running app's audit ring.
 func auditEvents(t *testing.T, f audit.Filter) []audit.Event {
 	t.Helper()
@@ -252,6 +262,7 @@ func TestObserveToolCalls(t *testing.T) {
 			src user:bob
 			tools obsecho/fail
 		}`, up.URL))
+	before := obsMetrics(t)
 
 	if res := obsCall(t, "alice", "obsecho_echo"); res == nil || res.IsError {
 		t.Fatalf("alice's echo: %+v", res)
@@ -287,10 +298,11 @@ func TestObserveToolCalls(t *testing.T) {
 
 	// The metrics.
 	samples := obsMetrics(t)
-	wantMetric(t, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="ok"}`, 1)
-	wantMetric(t, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="tool_error"}`, 1)
-	wantMetric(t, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="denied"}`, 1)
-	if n := samples[`mcpgate_upstream_request_duration_seconds_count{connector="obsecho"}`]; n < 2 {
+	wantIncrease(t, before, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="ok"}`, 1)
+	wantIncrease(t, before, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="tool_error"}`, 1)
+	wantIncrease(t, before, samples, `mcpgate_tool_calls_total{connector="obsecho",outcome="denied"}`, 1)
+	key := `mcpgate_upstream_request_duration_seconds_count{connector="obsecho"}`
+	if n := samples[key] - before[key]; n < 2 {
 		t.Errorf("%v upstream requests to obsecho in the histogram, want at least the list and two calls", n)
 	}
 	if _, ok := samples[`mcpgate_upstream_request_duration_seconds_bucket{connector="obsecho",le="+Inf"}`]; !ok {
@@ -345,6 +357,7 @@ func TestObserveOAuth(t *testing.T) {
 			src user:alice
 			connectors obsnotes
 		}`, up.URL))
+	before := obsMetrics(t)
 
 	if res := obsCall(t, "alice", "obsnotes_echo"); res == nil || !res.IsError {
 		t.Fatalf("a call before consent: %+v", res)
@@ -372,9 +385,9 @@ func TestObserveOAuth(t *testing.T) {
 		t.Fatalf("a call after the token expired: %+v", res)
 	}
 	samples = obsMetrics(t)
-	wantMetric(t, samples, `mcpgate_token_refreshes_total{connector="obsnotes",outcome="ok"}`, 1)
-	wantMetric(t, samples, `mcpgate_tool_calls_total{connector="obsnotes",outcome="needs_auth"}`, 1)
-	wantMetric(t, samples, `mcpgate_tool_calls_total{connector="obsnotes",outcome="ok"}`, 2)
+	wantIncrease(t, before, samples, `mcpgate_token_refreshes_total{connector="obsnotes",outcome="ok"}`, 1)
+	wantIncrease(t, before, samples, `mcpgate_tool_calls_total{connector="obsnotes",outcome="needs_auth"}`, 1)
+	wantIncrease(t, before, samples, `mcpgate_tool_calls_total{connector="obsnotes",outcome="ok"}`, 2)
 
 	if status, body := obsDo(t, http.MethodPost, "/connectors/obsnotes/disconnect", "alice", nil); status != http.StatusOK {
 		t.Fatalf("disconnect: %d %s", status, body)

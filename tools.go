@@ -362,6 +362,7 @@ func (a *App) adminRegisterTools(w http.ResponseWriter, r *http.Request) error {
 	if err := a.rebuild(g.runtime); err != nil {
 		return err
 	}
+	a.recordAdmin("", c.ID, adminDetail(r, fmt.Sprintf("registered a selection of %d tools", len(reg.Tools))))
 	return writeAdmin(w, http.StatusOK, map[string]any{"connector": c.ID, "selection": selectionView(reg)})
 }
 
@@ -418,5 +419,6 @@ func (a *App) adminApproveTools(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	slices.Sort(names)
+	a.recordAdmin("", c.ID, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
 	return writeAdmin(w, http.StatusOK, map[string]any{"connector": c.ID, "approved": names, "selection": selectionView(reg)})
 }

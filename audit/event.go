@@ -81,7 +81,8 @@ type Event struct {
 	User string `json:"user,omitempty"`
 	// Connector is the connector's id.
 	Connector string `json:"connector,omitempty"`
-	// Tool is the tool's name at its upstream.
+	// Tool is the tool's name at its upstream or, for a call refused
+	// before the tool was found, the name the agent asked for.
 	Tool string `json:"tool,omitempty"`
 	// Decision is the grants' verdict on a tool call: DecisionAllow or
 	// DecisionDeny, or empty when the call ended before the verdict.

@@ -36,9 +36,10 @@ type Options struct {
 	// Logger receives one line per event. The caller names it (mcpgate
 	// names it mcpgate.audit). Nil discards the lines.
 	Logger *zap.Logger
-	// Store keeps the ring. Logs on one store share its ring, and its
-	// sequence, so that two config generations never write one key.
-	// Nil keeps the ring in memory.
+	// Store keeps the ring. Logs on one store share its ring and its
+	// sequence, so that two config generations never write one key: the
+	// ring keeps the Buffer of the Log that opened it and the Max of the
+	// latest. Nil keeps the ring in memory.
 	Store store.Store
 	// Max is how many events the ring keeps; older ones are deleted.
 	// Default DefaultMax.

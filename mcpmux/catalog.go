@@ -317,6 +317,9 @@ func (m *Mux) UpstreamTools(ctx context.Context, caller grants.Caller, id string
 	if !ok {
 		return nil, fmt.Errorf("no connector %q", id)
 	}
+	if c.URL == nil {
+		return nil, fmt.Errorf("connector %q is an HTTP API only: it has no MCP tools", id)
+	}
 	cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
 	if err != nil {
 		return nil, err
