@@ -7,8 +7,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,7 +168,7 @@ func TestAdminRuntimeConnector(t *testing.T) {
 
 	// A reload that grants it: the connector and its token are still
 	// there, and agents can use it.
-	config := strings.Replace(s.config, "connectors notes team\n", "connectors notes team extra\n", 1)
+	config := strings.Replace(s.config, "connectors notes team\n", "connectors notes team extra billing\n", 1)
 	config = strings.Replace(config, "mcpgate {\n", "mcpgate {\n\t\tlist_cache_ttl 100ms\n", 1)
 	s.tester.InitServer(config, "caddyfile")
 	mustWork(t, echo(t, "alice", "extra"), "extra after a reload")
@@ -178,6 +180,22 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	}
 	s.tester.InitServer(config, "caddyfile")
 	mustWork(t, echo(t, "bob", "extra"), "extra after a restart")
+
+	// A runtime HTTP API connector: the API gets the connector's
+	// credential, not the caller's.
+	var seen atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("Authorization") + " " + r.URL.Path)
+	}))
+	t.Cleanup(api.Close)
+	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"billing","api":"`+api.URL+`/v1","auth":{"type":"bearer","token":"api-token"}}`)
+	if resp, body := do(t, http.MethodGet, "/connectors/billing/api/invoices", "alice", nil, nil); resp.StatusCode != 200 || seen.Load() != "Bearer api-token /v1/invoices" {
+		t.Fatalf("the runtime API connector: %d %s, the API saw %q", resp.StatusCode, body, seen.Load())
+	}
+	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/billing", "")
+	if resp, _ := do(t, http.MethodGet, "/connectors/billing/api/invoices", "alice", nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("a removed API connector answers %d", resp.StatusCode)
+	}
 
 	// Discover the tools, then register a read-only selection.
 	discovered := mustAdmin(t, 200, "GET", "/mcpgate/connectors/extra/tools?discover=1", "")
