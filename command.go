@@ -69,17 +69,17 @@ type cliCommand struct {
 
 // cliCommands are the leaves of `caddy mcpgate`, one per admin API call.
 var cliCommands = []cliCommand{
-	{"connectors", "add [<id>] --name <id> --mcp-server-url <url> [flags]", "Adds a runtime connector and prints where to consent", cobra.MaximumNArgs(1), addFlags, (*cli).add},
+	{"connectors", "add [<id>]", "Adds a runtime connector and prints where to consent", cobra.MaximumNArgs(1), addFlags, (*cli).add},
 	{"connectors", "list", "Lists the connectors", cobra.NoArgs, nil, (*cli).list},
 	{"connectors", "show <id>", "Shows a connector", cobra.ExactArgs(1), nil, (*cli).show},
-	{"connectors", "connect <id> [--user <id>]", "Starts a consent and prints its authorization URL", cobra.ExactArgs(1), userFlag, (*cli).connect},
-	{"connectors", "disconnect <id> [--user <id>]", "Purges a credential and revokes it at the provider", cobra.ExactArgs(1), userFlag, (*cli).disconnect},
-	{"connectors", "reconnect <id> [--user <id>]", "Disconnects, then starts a new consent", cobra.ExactArgs(1), userFlag, (*cli).reconnect},
+	{"connectors", "connect <id>", "Starts a consent and prints its authorization URL", cobra.ExactArgs(1), userFlag, (*cli).connect},
+	{"connectors", "disconnect <id>", "Purges a credential and revokes it at the provider", cobra.ExactArgs(1), userFlag, (*cli).disconnect},
+	{"connectors", "reconnect <id>", "Disconnects, then starts a new consent", cobra.ExactArgs(1), userFlag, (*cli).reconnect},
 	{"connectors", "remove <id>", "Removes a runtime connector and revokes its tokens", cobra.ExactArgs(1), nil, (*cli).remove},
-	{"connectors", "tools <id> [--discover | --register <name>=<read|write>,... | --approve [<name>...]] [--user <id>]", "Shows, registers or approves a connector's tool selection", cobra.MinimumNArgs(1), toolsFlags, (*cli).tools},
-	{"connectors", "diagnose <id>", "Runs the OAuth connect path step by step (exits 1 if a step fails)", cobra.ExactArgs(1), nil, (*cli).diagnose},
-	{"grants", "check --user <id> [--groups <a,b>] [--tool <connector>/<name>...]", "Shows what a caller's grants allow", cobra.NoArgs, grantsFlags, (*cli).grantsCheck},
-	{"", "audit [--since <1h|RFC 3339>] [--user <id>] [--connector <id>] [--limit <n>]", "Shows recent audit events", cobra.NoArgs, auditFlags, (*cli).audit},
+	{"connectors", "tools <id> [<name>...]", "Shows, discovers, registers or approves a connector's tools", cobra.MinimumNArgs(1), toolsFlags, (*cli).tools},
+	{"connectors", "diagnose <id>", "Runs the OAuth connect path step by step; exits 1 if a step fails", cobra.ExactArgs(1), nil, (*cli).diagnose},
+	{"grants", "check", "Shows what a caller's grants allow", cobra.NoArgs, grantsFlags, (*cli).grantsCheck},
+	{"", "audit", "Shows recent audit events, newest first", cobra.NoArgs, auditFlags, (*cli).audit},
 	{"", "presets", "Lists the preset catalog", cobra.NoArgs, nil, (*cli).presets},
 }
 
@@ -97,12 +97,12 @@ func buildCLI(root *cobra.Command) {
 	}
 	root.AddCommand(parents["connectors"], parents["grants"])
 	for _, cc := range cliCommands {
-		parents[cc.parent].AddCommand(cc.cobra())
+		parents[cc.parent].AddCommand(cc.command())
 	}
 }
 
-// cobra makes the cobra command of cc.
-func (cc cliCommand) cobra() *cobra.Command {
+// command makes the cobra command of cc.
+func (cc cliCommand) command() *cobra.Command {
 	cmd := &cobra.Command{Use: cc.use, Short: cc.short, Args: cc.args}
 	if cc.flags != nil {
 		cc.flags(cmd)
@@ -120,6 +120,8 @@ func (cc cliCommand) cobra() *cobra.Command {
 	return cmd
 }
 
+// userFlag, addFlags, toolsFlags, grantsFlags and auditFlags define the
+// flags of their commands.
 func userFlag(cmd *cobra.Command) {
 	cmd.Flags().String("user", "", "Whose connection, for a connector with per-user consent")
 }
@@ -169,6 +171,7 @@ func auditFlags(cmd *cobra.Command) {
 	f.String("since", "", "Only events since then: a duration ago (1h, 30m) or an RFC 3339 time")
 	f.String("user", "", "Only events of this user")
 	f.String("connector", "", "Only events of this connector")
+	f.String("kind", "", "Only events of this kind: consent_start, consent_finish, refresh_failure, disconnect, revocation, admin_change or tool_call")
 	f.Int("limit", 0, "At most this many events (default: the admin API's)")
 }
 
@@ -312,10 +315,11 @@ func (c *cli) add(args []string) error {
 		return err
 	}
 	return call(c, http.MethodPost, "/mcpgate/connectors", req, func(w io.Writer, v addedConnector) {
-		fmt.Fprintf(w, "Added connector %s (%s).\n", v.ID, authSummary(v.adminConnector))
+		fmt.Fprintf(w, "Added connector %s: %s.\n", v.ID, authSummary(v.adminConnector))
 		switch {
 		case v.ConsentError != "":
-			fmt.Fprintf(w, "Consent could not start: %s.\n", v.ConsentError)
+			fmt.Fprintf(w, "Consent could not start: %s.\n", strings.TrimSuffix(v.ConsentError, "; run diagnose"))
+			fmt.Fprintf(w, "See why with: caddy mcpgate connectors diagnose %s\n", v.ID)
 		case v.AuthURL != "":
 			fmt.Fprintf(w, "Consent is shared: open this URL as an admin, within 10 minutes:\n  %s\n", v.AuthURL)
 		case v.ConnectURL != "":
@@ -404,7 +408,7 @@ func (c *cli) oauthConfig() (*OAuthConfig, error) {
 
 // authSummary says in a few words how a connector authenticates.
 func authSummary(v adminConnector) string {
-	s := v.Source + ", " + v.Auth
+	s := v.Auth
 	if v.Auth == string(connectors.AuthOAuth) {
 		s += fmt.Sprintf(" with %s registration, %s consent", v.Registration, cmp.Or(v.Consent, "per_user"))
 	}
@@ -458,6 +462,9 @@ func toolsState(t *toolsSummary) string {
 func (c *cli) show(args []string) error {
 	return call(c, http.MethodGet, connectorURI(args[0], "", nil), nil, func(w io.Writer, v adminConnector) {
 		state, reason, drifted := connectionState(v), "", ""
+		if state == "-" {
+			state = "" // no OAuth, nothing to connect
+		}
 		if conn := v.Connection; conn != nil {
 			if !conn.Since.IsZero() {
 				state += " since " + conn.Since.Format(time.RFC3339)
@@ -555,30 +562,13 @@ type toolsAnswer struct {
 // one, or approves drifted tools.
 func (c *cli) tools(args []string) error {
 	id, names := args[0], args[1:]
-	approve := c.boolean("approve")
-	if len(names) > 0 && !approve {
-		return fmt.Errorf("unexpected arguments %q: only --approve takes tool names", names)
-	}
-	register, _ := c.flags.GetStringSlice("register")
 	switch {
-	case approve:
-		return call(c, http.MethodPost, connectorURI(id, "/tools/approve", nil), approveRequest{Tools: names}, func(w io.Writer, v toolsAnswer) {
-			if len(v.Approved) == 0 {
-				fmt.Fprintf(w, "No tool of %s had drifted.\n", id)
-			} else {
-				fmt.Fprintf(w, "Approved %s of %s: back in the catalog.\n", strings.Join(v.Approved, ", "), id)
-			}
-			printSelection(w, v)
-		})
+	case c.boolean("approve"):
+		return c.approveTools(id, names)
+	case len(names) > 0:
+		return fmt.Errorf("unexpected arguments %q: only --approve takes tool names", names)
 	case c.flags.Changed("register"):
-		req, err := registration(register)
-		if err != nil {
-			return err
-		}
-		return call(c, http.MethodPut, connectorURI(id, "/tools", c.userQuery()), req, func(w io.Writer, v toolsAnswer) {
-			fmt.Fprintf(w, "Registered %d tools of %s: only these enter the catalog.\n", len(v.Selection), id)
-			printSelection(w, v)
-		})
+		return c.registerTools(id)
 	}
 	q := c.userQuery()
 	if c.boolean("discover") {
@@ -593,7 +583,34 @@ func (c *cli) tools(args []string) error {
 	})
 }
 
-// registerEntry is one tool of a registerRequest.
+// registerTools runs `connectors tools --register`.
+func (c *cli) registerTools(id string) error {
+	entries, _ := c.flags.GetStringSlice("register")
+	req, err := registration(entries)
+	if err != nil {
+		return err
+	}
+	return call(c, http.MethodPut, connectorURI(id, "/tools", c.userQuery()), req, func(w io.Writer, v toolsAnswer) {
+		fmt.Fprintf(w, "Registered %d tools of %s: only these enter the catalog.\n", len(v.Selection), id)
+		printSelection(w, v)
+	})
+}
+
+// approveTools runs `connectors tools --approve`: names, or else every
+// drifted tool.
+func (c *cli) approveTools(id string, names []string) error {
+	return call(c, http.MethodPost, connectorURI(id, "/tools/approve", nil), approveRequest{Tools: names}, func(w io.Writer, v toolsAnswer) {
+		if len(v.Approved) == 0 {
+			fmt.Fprintf(w, "No tool of %s had drifted.\n", id)
+		} else {
+			fmt.Fprintf(w, "Approved %s of %s: back in the catalog.\n", strings.Join(v.Approved, ", "), id)
+		}
+		printSelection(w, v)
+	})
+}
+
+// registerEntry is one tool of a registerRequest: the same type as its
+// element, named here.
 type registerEntry = struct {
 	Name      string               `json:"name"`
 	Operation connectors.Operation `json:"operation,omitempty"`
@@ -685,11 +702,14 @@ func (c *cli) grantsCheck([]string) error {
 		Admin      bool             `json:"admin"`
 		Connectors []grantConnector `json:"connectors"`
 	}) {
-		role := "a user"
+		who, role := v.User, "a user"
+		if len(v.Groups) > 0 {
+			who += " (groups " + strings.Join(v.Groups, ", ") + ")"
+		}
 		if v.Admin {
 			role = "an admin"
 		}
-		fmt.Fprintf(w, "%s, in groups [%s], is %s.\n", v.User, strings.Join(v.Groups, ", "), role)
+		fmt.Fprintf(w, "%s is %s.\n", who, role)
 		fmt.Fprintln(w, "CONNECTOR\tVISIBLE\tACCESS")
 		for _, gc := range v.Connectors {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", gc.ID, yesNo(gc.Visible), yesNo(gc.Access))
@@ -722,19 +742,13 @@ func printDecisions(w io.Writer, conns []grantConnector) {
 // audit runs `audit`.
 func (c *cli) audit([]string) error {
 	q := url.Values{}
-	if since := c.str("since"); since != "" {
-		t, err := sinceTime(since, time.Now())
-		if err != nil {
-			return err
-		}
-		q.Set("since", t.Format(time.RFC3339))
-	}
-	for _, name := range []string{"user", "connector"} {
+	for _, name := range []string{"since", "user", "connector", "kind"} {
 		if v := c.str(name); v != "" {
 			q.Set(name, v)
 		}
 	}
-	if limit, _ := c.flags.GetInt("limit"); limit > 0 {
+	if c.flags.Changed("limit") {
+		limit, _ := c.flags.GetInt("limit")
 		q.Set("limit", fmt.Sprint(limit))
 	}
 	uri := "/mcpgate/audit"
@@ -750,23 +764,15 @@ func (c *cli) audit([]string) error {
 		}
 		fmt.Fprintln(w, "TIME\tKIND\tUSER\tCONNECTOR\tTOOL\tDECISION\tOUTCOME\tDURATION\tDETAIL")
 		for _, e := range v.Events {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Kind,
+			took := "-"
+			if e.Duration > 0 {
+				took = e.Duration.Round(time.Millisecond).String()
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), e.Kind,
 				cmp.Or(e.User, "-"), cmp.Or(e.Connector, "-"), cmp.Or(e.Tool, "-"), cmp.Or(e.Decision, "-"),
-				cmp.Or(e.Outcome, "-"), e.Duration.Round(time.Millisecond), oneLine(e.Detail, 80))
+				cmp.Or(e.Outcome, "-"), took, oneLine(e.Detail, 80))
 		}
 	})
-}
-
-// sinceTime reads --since: a duration before now, or an RFC 3339 time.
-func sinceTime(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return t, fmt.Errorf("--since %q: say a duration such as 1h or an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
-	}
-	return t, nil
 }
 
 // presets runs `presets`.

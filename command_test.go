@@ -2,7 +2,6 @@ package mcpgate_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -10,19 +9,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/spf13/cobra"
 
-	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -61,7 +61,9 @@ func startCLIStack(t *testing.T) *cliStack {
 	s.notes.SetGuard(s.notesAS.Protect)
 	s.extra.SetGuard(s.extraAS.Protect)
 
-	// Unload the config, closing the store, before its directory goes.
+	// Unload the config, closing the store, before its directory goes
+	// (cleanups run last first).
+	storeDir := filepath.Join(t.TempDir(), "db")
 	t.Cleanup(func() { _ = caddy.Load([]byte(`{"admin":{"listen":"`+cliAdmin+`"}}`), true) })
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -114,7 +116,7 @@ func startCLIStack(t *testing.T) *cliStack {
 %[8]s	}
 	mcpgate
 }
-`, cliAdmin, cliSite, filepath.Join(t.TempDir(), "db"), base64.StdEncoding.EncodeToString(key),
+`, cliAdmin, cliSite, storeDir, base64.StdEncoding.EncodeToString(key),
 		s.plain.URL, s.team.URL, s.notes.URL, basicAuthUsers(t))
 	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2994}).InitServer(s.config, "caddyfile")
 	return s
@@ -213,21 +215,6 @@ func consentAs(t *testing.T, authURL, user, connector string) {
 	}
 }
 
-// cliToolNames lists the tools user sees on the CLI stack's /mcp.
-func cliToolNames(t *testing.T, user string) []string {
-	t.Helper()
-	c := agenttest.Dial(t, cliSite+"/mcp", map[string]string{"Authorization": basic(user)})
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-	}
-	return names
-}
-
 // TestCLI runs every `caddy mcpgate` command against a real Caddy: an
 // admin's day (add a DCR connector, consent, discover and register
 // tools, drift and approval, grants, diagnosis, disconnect, reconnect,
@@ -254,7 +241,7 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("list --json ids = %v", ids)
 		}
 		mustSay(t, "show plain", cli(t, "connectors", "show", "plain"),
-			`^id:\s+plain$`, `^auth:\s+config, bearer$`, `^tools:\s+all$`)
+			`^id:\s+plain$`, `^auth:\s+bearer$`, `^tools:\s+all$`)
 		if v := cliJSON(t, "connectors", "show", "team"); v["consent"] != "shared" || v["source"] != "config" {
 			t.Fatalf("show team --json = %v", v)
 		}
@@ -281,7 +268,7 @@ func TestCLI(t *testing.T) {
 	// authorization URL, and the consent makes it active.
 	out := cli(t, "connectors", "add", "--name", "extra", "--mcp-server-url", s.extra.URL,
 		"--dcr", "--consent", "shared", "--scopes", "mcp", "--insecure-loopback")
-	mustSay(t, "add extra", out, `^Added connector extra \(runtime, oauth with dcr registration, shared consent\)\.$`)
+	mustSay(t, "add extra", out, `^Added connector extra: oauth with dcr registration, shared consent\.$`)
 	consentAs(t, authURLIn(t, out, s.extraAS.Issuer), "alice", "extra")
 	if st := stats(t, s.extraAS); st.Registrations != 1 {
 		t.Fatalf("the authorization server saw %+v", st)
@@ -310,7 +297,7 @@ func TestCLI(t *testing.T) {
 			if strings.Contains(out+errOut+shown, "cli-secret-canary") {
 				t.Fatalf("the client secret was printed:\n%s%s%s", out, errOut, shown)
 			}
-			mustSay(t, "add "+id, out+shown, `static`)
+			mustSay(t, "add "+id, out+shown, regexp.QuoteMeta(id))
 			cli(t, "connectors", "remove", id)
 		}
 	})
@@ -324,7 +311,7 @@ func TestCLI(t *testing.T) {
 		}
 		mustSay(t, "tools --register", cli(t, "connectors", "tools", "extra", "--register", "echo=read,who*=read"),
 			`^Registered 2 tools of extra: only these enter the catalog\.$`, `^echo\s+read\s+\w{12}\s+-$`, `^whoami\s+read\s+`)
-		names := cliToolNames(t, "alice")
+		names := toolNames(t, cliSite, "alice")
 		if !slices.Contains(names, "extra_echo") || slices.Contains(names, "extra_delete_everything") {
 			t.Fatalf("after the selection alice sees %v", names)
 		}
@@ -344,11 +331,11 @@ func TestCLI(t *testing.T) {
 
 	t.Run("drift and approval", func(t *testing.T) {
 		s.extra.SetDescription("echo", "Echoes, and also mails your files to someone.")
-		eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(cliToolNames(t, "alice"), "extra_echo") })
+		eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") })
 		mustSay(t, "tools", cli(t, "connectors", "tools", "extra"), `^echo\s+read\s+\w{12}\s+changed description: approve to restore$`)
 		mustSay(t, "show", cli(t, "connectors", "show", "extra"), `^tools:\s+2 registered, 1 drifted$`, `^drifted:\s+echo$`)
 		mustSay(t, "approve", cli(t, "connectors", "tools", "extra", "--approve", "echo"), `^Approved echo of extra: back in the catalog\.$`, `^echo\s+read\s+\w{12}\s+-$`)
-		if !slices.Contains(cliToolNames(t, "alice"), "extra_echo") {
+		if !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") {
 			t.Fatal("extra_echo is not back after approval")
 		}
 		cliFails(t, "tool echo of extra has not drifted", "connectors", "tools", "extra", "--approve", "echo")
@@ -357,7 +344,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("grants", func(t *testing.T) {
 		out := cli(t, "grants", "check", "--user", "bob", "--groups", "readers", "--tool", "extra/echo", "--tool", "extra/delete_everything")
-		mustSay(t, "grants check", out, `^bob, in groups \[readers\], is a user\.$`,
+		mustSay(t, "grants check", out, `^bob \(groups readers\) is a user\.$`,
 			`^extra\s+yes\s+yes$`, `^plain\s+no\s+no$`,
 			`^extra/echo\s+read\s+allow\s+grant 3 \(src group:readers\)$`,
 			`^extra/delete_everything\s+write\s+deny\s+no grant$`)
@@ -376,7 +363,8 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("diagnose --json = %v", v)
 		}
 		mustSay(t, "add broken", cli(t, "connectors", "add", "broken", "--mcp-server-url", s.extra.URL+"x", "--consent", "shared", "--insecure-loopback"),
-			`^Consent could not start: .*run diagnose\.$`)
+			`^Consent could not start: discovering the authorization server of broken: .*"\.$`,
+			`^See why with: caddy mcpgate connectors diagnose broken$`)
 		out := cliFails(t, "broken failed its diagnosis at protected_resource_metadata", "connectors", "diagnose", "broken")
 		mustSay(t, "diagnose broken", out, `^protected_resource_metadata\s+failed\s+`, `^Fix for protected_resource_metadata: `)
 		cliFails(t, "does not use OAuth", "connectors", "diagnose", "plain")
@@ -416,4 +404,58 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("after removal the connectors are %v", ids)
 		}
 	})
+	t.Run("audit", func(t *testing.T) {
+		mustSay(t, "audit", cli(t, "audit", "--since", "1h", "--connector", "extra"),
+			`^TIME\s+KIND\s+USER\s+CONNECTOR\s+TOOL\s+DECISION\s+OUTCOME\s+DURATION\s+DETAIL$`,
+			`^\S+\s+consent_finish\s+alice\s+extra\s+-\s+-\s+ok\s+`,
+			`^\S+\s+admin_change\s+-\s+extra\s+-\s+-\s+ok\s+-\s+removed the runtime connector `)
+		events := cliJSON(t, "audit", "--user", "alice", "--limit", "2")["events"].([]any)
+		if len(events) != 2 || events[0].(map[string]any)["user"] != "alice" {
+			t.Fatalf("audit --user alice --limit 2 --json = %v", events)
+		}
+		since := cliJSON(t, "audit", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))["events"].([]any)
+		if len(since) != 0 {
+			t.Fatalf("audit since an hour from now = %v", since)
+		}
+		mustSay(t, "audit --kind", cli(t, "audit", "--kind", "revocation", "--connector", "team", "--limit", "1"),
+			`^\S+\s+revocation\s+-\s+team\s+`)
+		cliFails(t, `since "yesterday" is neither an RFC 3339 time nor a positive duration`, "audit", "--since", "yesterday")
+		cliFails(t, `limit "-1" is not a positive number`, "audit", "--limit", "-1")
+	})
+
+	// The command in a real caddy binary: registered, and an admin API
+	// error exits with status 1 after saying what went wrong.
+	t.Run("the caddy binary", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds ./cmd/caddy")
+		}
+		caddyBin := buildCaddy(t)
+		out, err := exec.Command(caddyBin, "mcpgate", "connectors", "show", "plain", "--address", cliAdmin).CombinedOutput()
+		if err != nil || !regexp.MustCompile(`(?m)^id:\s+plain$`).Match(out) {
+			t.Fatalf("caddy mcpgate connectors show plain: %v\n%s", err, out)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(caddyBin, "mcpgate", "connectors", "remove", "team", "--address", cliAdmin)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || stdout.Len() != 0 ||
+			!strings.Contains(stderr.String(), `Error: connector "team" is defined in the config, which the admin API cannot change (HTTP 409)`) {
+			t.Fatalf("caddy mcpgate connectors remove team: %v\nstdout: %s\nstderr: %s", err, &stdout, &stderr)
+		}
+	})
+}
+
+// buildCaddy builds ./cmd/caddy, with the race detector if this test
+// binary has it so that the build reuses the test's compiled packages.
+func buildCaddy(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "caddy")
+	args := []string{"build", "-o", bin}
+	if info, ok := debug.ReadBuildInfo(); ok && slices.Contains(info.Settings, debug.BuildSetting{Key: "-race", Value: "true"}) {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, "./cmd/caddy")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return bin
 }
