@@ -127,6 +127,8 @@ type adminConnector struct {
 	// Source is "config" (read-only here) or "runtime".
 	Source string `json:"source"`
 	URL    string `json:"url,omitempty"`
+	// API is the base URL of its HTTP API, if it has one.
+	API string `json:"api,omitempty"`
 	// Auth is none, bearer, header or oauth.
 	Auth         string `json:"auth"`
 	Consent      string `json:"consent,omitempty"`
@@ -159,6 +161,9 @@ func (a *App) view(ctx context.Context, g *gateway, c *connectors.Connector) adm
 			u.RawQuery = "redacted" // a query may carry a key
 		}
 		v.URL = u.String()
+	}
+	if c.API != nil {
+		v.API = c.API.String()
 	}
 	if rc, ok := g.runtime[c.ID]; ok {
 		v.Source, v.Preset, v.Title, v.Description = "runtime", rc.Preset, rc.Title, rc.Description

@@ -129,7 +129,10 @@ func userFlag(cmd *cobra.Command) {
 func addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("name", "", "The connector's id (or give it as the argument)")
-	f.String("mcp-server-url", "", "The upstream's streamable HTTP MCP endpoint (required)")
+	f.String("mcp-server-url", "", "The upstream's streamable HTTP MCP endpoint")
+	f.String("api", "", "The base URL of the upstream's HTTP API, served at /connectors/<id>/api/")
+	f.String("title", "", "A title for people")
+	f.String("description", "", "A description for people")
 	f.Bool("oauth", false, "Authenticate with OAuth, everything discovered from the server")
 	f.Bool("dcr", false, "Register the OAuth client dynamically (RFC 7591)")
 	f.String("client-id", "", "A pre-registered OAuth client id")
@@ -337,9 +340,13 @@ func (c *cli) addRequest(args []string) (addConnectorRequest, error) {
 		}
 		id = args[0]
 	}
-	req := addConnectorRequest{ConnectorConfig: ConnectorConfig{ID: id, URL: c.str("mcp-server-url")}}
-	if id == "" || req.URL == "" {
-		return req, errors.New("say the connector's id with --name and its MCP endpoint with --mcp-server-url")
+	req := addConnectorRequest{
+		ConnectorConfig: ConnectorConfig{ID: id, URL: c.str("mcp-server-url"), API: c.str("api")},
+		Title:           c.str("title"),
+		Description:     c.str("description"),
+	}
+	if id == "" || (req.URL == "" && req.API == "") {
+		return req, errors.New("say the connector's id with --name, and its MCP endpoint with --mcp-server-url or its HTTP API with --api")
 	}
 	auth, err := c.auth()
 	if err != nil {

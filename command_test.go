@@ -282,6 +282,16 @@ func TestCLI(t *testing.T) {
 		cliFails(t, "--mcp-server-url", "connectors", "add", "--name", "x")
 		cliFails(t, "choose one kind of credential", "connectors", "add", "x", "--mcp-server-url", "https://example.com/mcp", "--bearer", "t", "--dcr")
 		cliFails(t, "give it once", "connectors", "add", "x", "--name", "y", "--mcp-server-url", "https://example.com/mcp")
+		cliFails(t, "api", "connectors", "add", "x", "--api", "https://api.example.com/v1?key=1", "--bearer", "t")
+	})
+
+	t.Run("an HTTP API connector", func(t *testing.T) {
+		cli(t, "connectors", "add", "billing", "--api", "https://api.example.com/v1", "--bearer", "t", "--title", "Billing")
+		shown := cliJSON(t, "connectors", "show", "billing")
+		if shown["api"] != "https://api.example.com/v1" || shown["title"] != "Billing" || shown["url"] != nil || shown["auth"] != "bearer" {
+			t.Fatalf("show billing = %v", shown)
+		}
+		cli(t, "connectors", "remove", "billing")
 	})
 
 	t.Run("secrets are never printed", func(t *testing.T) {
