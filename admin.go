@@ -387,7 +387,7 @@ func (a *App) oauthTarget(r *http.Request) (*oauthflow.Manager, string, string, 
 	}
 	user := r.URL.Query().Get("user")
 	if cfg.Consent == oauthflow.PerUser && user == "" {
-		return nil, "", "", apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id>", c.ID)
+		return nil, "", "", apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id> (the CLI's --user)", c.ID)
 	}
 	return g.manager, c.ID, user, nil
 }
@@ -501,7 +501,7 @@ func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	caller := grants.Caller{ID: q.Get("user")}
 	if caller.ID == "" {
-		return apiError(http.StatusBadRequest, "say whose grants with ?user=<id>")
+		return apiError(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
 	}
 	for _, s := range q["groups"] {
 		caller.Groups = append(caller.Groups, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)

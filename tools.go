@@ -229,7 +229,7 @@ func (a *App) upstreamTools(r *http.Request, g *gateway, c *connectors.Connector
 	}
 	user := r.URL.Query().Get("user")
 	if cfg, ok := g.oauthConfig(c.ID); ok && cfg.Consent == oauthflow.PerUser && user == "" {
-		return nil, apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id>", c.ID)
+		return nil, apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
 	}
 	tools, err := g.mux.UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
 	if err != nil {
