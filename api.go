@@ -46,11 +46,6 @@ type apiProxies struct {
 	ctx    caddy.Context
 	logger *zap.Logger
 
-	// use allows a connector's API to the callers of the grants that list
-	// it in their connectors; write allows methods that may write to
-	// those of the grants that are not read-only.
-	use, write *grants.Policy
-
 	mu      sync.Mutex
 	proxies map[string]*apiProxy // by apiProxyKey; nil once cleaned up
 }
@@ -65,16 +60,12 @@ type apiProxy struct {
 // proxy for each API of the config's connectors. A runtime connector's API
 // gets its proxy on first use.
 func (a *App) provisionAPIs(ctx caddy.Context, conns []*connectors.Connector) error {
-	use, write, err := apiPolicies(a.Grants)
-	if err != nil {
-		return err
-	}
 	// The proxies need the events app; load it now, while the config is
 	// provisioned, rather than under a request.
 	if _, err := ctx.App("events"); err != nil {
 		return err
 	}
-	a.apis = &apiProxies{ctx: ctx, logger: a.logger.Named("api"), use: use, write: write, proxies: map[string]*apiProxy{}}
+	a.apis = &apiProxies{ctx: ctx, logger: a.logger.Named("api"), proxies: map[string]*apiProxy{}}
 	for _, c := range conns {
 		if c.API == nil {
 			continue
@@ -84,38 +75,6 @@ func (a *App) provisionAPIs(ctx caddy.Context, conns []*connectors.Connector) er
 		}
 	}
 	return nil
-}
-
-// apiPolicies compiles who may use the connectors' APIs. An API is the
-// whole of its upstream, reached with the connector's credential, so it
-// takes a grant of the whole connector: one that lists it in connectors.
-// grants.View.Visible is not enough (it is true for a connector that a
-// grant merely names, which the caller then sees as no_access), nor is
-// HasItems of the full policy (it is true for a grant of one tool, such as
-// tools github/search, which must not open github's whole API). Compiling
-// the grants' connectors lists alone makes HasItems answer exactly that:
-// does a grant that applies to the caller list the connector.
-func apiPolicies(cfgs []GrantConfig) (use, write *grants.Policy, err error) {
-	var all, writers []grants.Rule
-	for i, g := range cfgs {
-		r, err := newRule(g)
-		if err != nil {
-			return nil, nil, fmt.Errorf("grants[%d]: %w", i, err)
-		}
-		if len(r.Connectors) == 0 {
-			continue
-		}
-		whole := grants.Rule{Sources: r.Sources, Role: r.Role, Connectors: r.Connectors}
-		all = append(all, whole)
-		if !r.ReadOnly {
-			writers = append(writers, whole)
-		}
-	}
-	if use, err = grants.New(all); err != nil {
-		return nil, nil, err
-	}
-	write, err = grants.New(writers)
-	return use, write, err
 }
 
 // cleanup releases every proxy: their upgraded connections, their hosts in
@@ -263,9 +222,12 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants
 // answers r. A caller with no grant of the whole connector learns
 // nothing, not even that it exists.
 func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, bool) {
-	apis := h.app.apis
 	c, defined := g.mux.Connector(id)
-	if !defined || c.API == nil || !apis.use.For(caller).HasItems(id) {
+	// An API is everything behind the connector's credential, so it takes
+	// a grant of the whole connector: one that lists it in connectors. A
+	// grant of one of its tools (tools github/search) must not open it.
+	granted, writable := h.app.policy.For(caller).Whole(id)
+	if !defined || c.API == nil || !granted {
 		_ = h.notFound(w)
 		return nil, false
 	}
@@ -276,7 +238,7 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, 
 		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
 		return nil, false
 	}
-	if !safeMethod(r.Method) && !apis.write.For(caller).HasItems(id) {
+	if !safeMethod(r.Method) && !writable {
 		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
 		return nil, false
 	}

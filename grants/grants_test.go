@@ -262,3 +262,36 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d concurrent decisions differed from the sequential ones", n)
 	}
 }
+
+func TestWhole(t *testing.T) {
+	tests := []struct {
+		name              string
+		rules             []Rule
+		connector         string
+		granted, writable bool
+	}{
+		{"listed", []Rule{{Connectors: []string{"billing"}}}, "billing", true, true},
+		{"glob", []Rule{{Connectors: []string{"bill*"}}}, "billing", true, true},
+		{"listed, narrowed to some tools", []Rule{{Connectors: []string{"billing"}, Tools: []string{"billing/read"}}}, "billing", true, true},
+		{"one tool only", []Rule{{Tools: []string{"billing/read"}}}, "billing", false, false},
+		{"every tool by pattern", []Rule{{Tools: []string{"**"}}}, "billing", false, false},
+		{"read-only", []Rule{{Connectors: []string{"billing"}, ReadOnly: true}}, "billing", true, false},
+		{"read-only and writable", []Rule{{Connectors: []string{"billing"}, ReadOnly: true}, {Connectors: []string{"*"}}}, "billing", true, true},
+		{"another connector", []Rule{{Connectors: []string{"notion"}}}, "billing", false, false},
+		{"not for this caller", []Rule{{Sources: []string{"user:bob"}, Connectors: []string{"billing"}}}, "billing", false, false},
+	}
+	for _, tt := range tests {
+		for i := range tt.rules {
+			if tt.rules[i].Sources == nil {
+				tt.rules[i].Sources = []string{"*"}
+			}
+		}
+		granted, writable := mustNew(t, tt.rules...).For(alice).Whole(tt.connector)
+		if granted != tt.granted || writable != tt.writable {
+			t.Errorf("%s: Whole(%q) = %v, %v, want %v, %v", tt.name, tt.connector, granted, writable, tt.granted, tt.writable)
+		}
+	}
+	if g, w := (*View)(nil).Whole("billing"); g || w {
+		t.Error("a nil view grants a whole connector")
+	}
+}

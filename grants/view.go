@@ -104,6 +104,23 @@ func (v *View) HasItems(connector string) bool {
 	return false
 }
 
+// Whole reports whether some applicable rule grants the whole connector,
+// by listing it in its Connectors, as reaching everything behind the
+// connector's credential (its HTTP API) takes; and whether one of those
+// rules is not read-only. A grant of some of its items is not enough.
+func (v *View) Whole(connector string) (granted, writable bool) {
+	if v == nil || !validConnector(connector) {
+		return false, false
+	}
+	for _, r := range v.rules {
+		if matchAny(r.connectors, connector) {
+			granted = true
+			writable = writable || !r.readOnly
+		}
+	}
+	return granted, writable
+}
+
 // IsAdmin reports whether some applicable rule has RoleAdmin.
 func (v *View) IsAdmin() bool {
 	return v != nil && v.admin

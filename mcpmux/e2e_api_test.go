@@ -52,6 +52,7 @@ func TestAPIConnectors(t *testing.T) {
 	g := startGateway(t, conns, []grants.Rule{
 		{Sources: []string{"user:alice"}, Connectors: []string{"*"}},
 		{Sources: []string{"user:bob", "user:carol"}, Connectors: []string{"rest"}},
+		{Sources: []string{"user:dave"}, Tools: []string{"rest/*"}},
 	}, func(o *mcpmux.Options) { o.Credentials = creds })
 
 	type status struct {
@@ -72,6 +73,9 @@ func TestAPIConnectors(t *testing.T) {
 		// learn where it is.
 		{"bob", []string{"mcpgate_list_connectors"}, []status{{"rest", mcpmux.StatusReady, "", "/connectors/rest/api/", ""}}},
 		{"carol", []string{"mcpgate_list_connectors"}, []status{{"rest", mcpmux.StatusNeedsAuth, "", "/connectors/rest/api/", consentURL}}},
+		// dave's grant names rest's tools, not the whole connector, which
+		// its API takes: he sees it, without access.
+		{"dave", []string{"mcpgate_list_connectors"}, []status{{"rest", mcpmux.StatusNoAccess, "", "/connectors/rest/api/", ""}}},
 	}
 	for _, era := range rawEras {
 		for _, tt := range tests {

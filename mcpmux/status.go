@@ -68,7 +68,11 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		if c.API != nil {
 			out[i].API = "/connectors/" + c.ID + "/api/"
 		}
-		if !v.HasItems(c.ID) {
+		access := v.HasItems(c.ID)
+		if c.URL == nil {
+			access, _ = v.Whole(c.ID) // only an API, which takes a grant of the whole connector
+		}
+		if !access {
 			continue
 		}
 		wg.Add(1)
