@@ -1,6 +1,9 @@
 package connectors
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // TestPins checks what a pin covers: description and schemas, not their
 // formatting, and not the rest of the tool.
@@ -31,4 +34,26 @@ func TestPins(t *testing.T) {
 	if !p.Pinned("other", []byte(`{"name":"other"}`)) {
 		t.Error("a tool without a pin must pass")
 	}
+}
+
+// FuzzDefinitionOf checks that any listed tool either fails to parse or
+// gets a pin that its own canonical form keeps.
+func FuzzDefinitionOf(f *testing.F) {
+	f.Add([]byte(`{"name":"echo","description":"Echoes.","inputSchema":{"type":"object"}}`))
+	f.Add([]byte(`{"description":"x","inputSchema":null,"outputSchema":{"b":1,"a":[1,2,{"c":null}]}}`))
+	f.Add([]byte(`{"inputSchema":"not a schema"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		d, err := DefinitionOf(raw)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(d)
+		if err != nil {
+			t.Fatalf("a parsed definition does not marshal: %v", err)
+		}
+		d2, err := DefinitionOf(again)
+		if err != nil || d2.Hash() != d.Hash() {
+			t.Fatalf("the canonical form changes the pin: %v", err)
+		}
+	})
 }
