@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
 
@@ -778,54 +776,6 @@ func TestAPIOAuth(t *testing.T) {
 	}
 	if fresh, _ := lastToken.Load().(string); fresh == token {
 		t.Error("the request after the refusal used the refused token")
-	}
-}
-
-// apiGlobal wraps connector lines in a Caddyfile's global mcpgate block, so
-// that the first line of body is line 3.
-func apiGlobal(body string) string {
-	return "{\n\tmcpgate {\n" + body + "\n\t}\n}\n"
-}
-
-// TestAPICaddyfileErrors adapts bad api lines and checks that each error
-// says what is wrong, at which line, and never echoes a password.
-func TestAPICaddyfileErrors(t *testing.T) {
-	const canary = "s3cr3t"
-	tests := []struct {
-		name, caddyfile, want string
-		line                  int
-	}{
-		{"neither url nor api", apiGlobal("connector c {\nauth bearer x\n}"), `connector "c": url is required unless api is set`, 3},
-		{"api scheme", apiGlobal("connector c {\napi ftp://api.example.com\n}"), `api "ftp://api.example.com": scheme must be http or https`, 4},
-		{"api relative", apiGlobal("connector c {\napi /v1\n}"), "scheme must be http or https", 4},
-		{"api no host", apiGlobal("connector c {\napi https:///v1\n}"), "has no host", 4},
-		{"api query", apiGlobal("connector c {\napi https://api.example.com/v1?key=x\n}"), "must not have a query", 4},
-		{"api empty query", apiGlobal("connector c {\napi https://api.example.com/v1?\n}"), "must not have a query", 4},
-		{"api fragment", apiGlobal("connector c {\napi https://api.example.com/v1#top\n}"), "must not have a fragment", 4},
-		{"api credentials", apiGlobal("connector c {\napi https://u:" + canary + "@api.example.com\n}"), "credentials belong in the auth line", 4},
-		{"api bad escape", apiGlobal("connector c {\napi https://api.example.com/%zz\n}"), "invalid URL escape", 4},
-		{"api twice", apiGlobal("connector c {\napi https://a.example.com\napi https://b.example.com\n}"), "api is already set", 5},
-		{"api no value", apiGlobal("connector c {\napi\n}"), "wrong argument count", 4},
-		{"api two values", apiGlobal("connector c {\napi https://a.example.com https://b.example.com\n}"), "wrong argument count", 4},
-	}
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := adapter.Adapt([]byte(tt.caddyfile), map[string]any{"filename": "Caddyfile"})
-			if err == nil {
-				t.Fatalf("adapted without error; want %q", tt.want)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, tt.want) {
-				t.Errorf("error %q does not contain %q", msg, tt.want)
-			}
-			if !regexp.MustCompile(fmt.Sprintf(`\bCaddyfile:%d\b`, tt.line)).MatchString(msg) {
-				t.Errorf("error %q is not at Caddyfile:%d", msg, tt.line)
-			}
-			if strings.Contains(msg, canary) {
-				t.Errorf("error %q echoes the password", msg)
-			}
-		})
 	}
 }
 

@@ -157,6 +157,19 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"operation one argument", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search\n}\n}"), "wrong argument count", 6},
 		{"operation twice", global("connector c {\nurl https://c.example.com/mcp\ntools {\noperation search read\noperation search write\n}\n}"), `tool "search" already has operation read`, 7},
 
+		// HTTP API connectors
+		{"neither url nor api", global("connector c {\nauth bearer x\n}"), `connector "c": url is required unless api is set`, 3},
+		{"api scheme", global("connector c {\napi ftp://api.example.com\n}"), `api "ftp://api.example.com": scheme must be http or https`, 4},
+		{"api relative", global("connector c {\napi /v1\n}"), "scheme must be http or https", 4},
+		{"api no host", global("connector c {\napi https:///v1\n}"), "has no host", 4},
+		{"api query", global("connector c {\napi https://api.example.com/v1?key=x\n}"), "must not have a query", 4},
+		{"api empty query", global("connector c {\napi https://api.example.com/v1?\n}"), "must not have a query", 4},
+		{"api fragment", global("connector c {\napi https://api.example.com/v1#top\n}"), "must not have a fragment", 4},
+		{"api credentials", global("connector c {\napi https://u:" + canary + "@api.example.com\n}"), "credentials belong in the auth line", 4},
+		{"api bad escape", global("connector c {\napi https://api.example.com/%zz\n}"), "invalid URL escape", 4},
+		{"api twice", global("connector c {\napi https://a.example.com\napi https://b.example.com\n}"), "api is already set", 5},
+		{"api no value", global("connector c {\napi\n}"), "wrong argument count", 4},
+		{"api two values", global("connector c {\napi https://a.example.com https://b.example.com\n}"), "wrong argument count", 4},
 		// presets
 		{"preset without id", global("preset {\nurl https://mcp.example.com/mcp\n}"), "wrong argument count", 3},
 		{"preset bad id", global("preset Git_Hub {\nurl https://mcp.example.com/mcp\n}"), "must match", 3},
