@@ -189,8 +189,7 @@ var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) erro
 // serveAPI answers ANY /connectors/{id}/api/{path}: it proxies the request
 // to the connector's API base joined with {path}, with the query string,
 // the caller's credentials replaced by the connector's.
-func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	g := h.app.gateway()
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
 	c, ok := h.apiAccess(w, r, g, caller, id)
 	if !ok {
 		return nil

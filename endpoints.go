@@ -38,13 +38,13 @@ type connectorView struct {
 }
 
 // connectorViews lists the caller's connectors with their statuses.
-func (h *Handler) connectorViews(r *http.Request, caller grants.Caller) []connectorView {
-	statuses := h.app.gateway().mux.Statuses(r.Context(), caller)
+func (h *Handler) connectorViews(r *http.Request, g *gateway, caller grants.Caller) []connectorView {
+	statuses := g.mux.Statuses(r.Context(), caller)
 	view := h.app.policy.For(caller)
 	out := make([]connectorView, len(statuses))
 	for i, st := range statuses {
 		out[i].ConnectorStatus = st
-		m, consent, ok := h.app.oauthFor(st.ID)
+		m, consent, ok := g.oauthFor(st.ID)
 		if !ok || st.Status == mcpmux.StatusNoAccess {
 			continue
 		}
@@ -65,25 +65,15 @@ func mayConnect(view *grants.View, id string, consent oauthflow.Consent) bool {
 	return view.HasItems(id) && (consent != oauthflow.Shared || view.IsAdmin())
 }
 
-// oauthFor returns the OAuth manager if connector id uses OAuth.
-func (a *App) oauthFor(id string) (*oauthflow.Manager, oauthflow.Consent, bool) {
-	g := a.gateway()
-	cfg, ok := g.oauthConfig(id)
-	if !ok || g.manager == nil {
-		return nil, "", false
-	}
-	return g.manager, cfg.Consent, true
-}
-
 // serveConnectors answers GET /connectors: JSON, or the Connectors page
 // for a browser.
-func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, caller grants.Caller) error {
+func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "GET /connectors lists your connectors")
 		return nil
 	}
-	views := h.connectorViews(r, caller)
+	views := h.connectorViews(r, g, caller)
 	if !wantsHTML(r) {
 		if views == nil {
 			views = []connectorView{}
@@ -193,7 +183,7 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller 
 		writeError(w, http.StatusNotFound, "no such connector or endpoint")
 		return nil, in, false
 	}
-	m, consent, ok := h.app.oauthFor(id)
+	m, consent, ok := h.app.gateway().oauthFor(id)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "connector "+id+" does not use OAuth: there is nothing to connect")
 		return nil, in, false

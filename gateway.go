@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,6 +32,58 @@ type gateway struct {
 	oauth   []oauthflow.Config
 	manager *oauthflow.Manager // nil without OAuth connectors, or before Start
 	mux     *mcpmux.Mux
+
+	users   atomic.Int64 // requests being served on it
+	retired atomic.Bool  // replaced: its mux closes when its last request ends
+	closing sync.Once
+	closed  atomic.Bool
+}
+
+// acquire returns the gateway serving now, counted as in use until leave:
+// a rebuild may replace it meanwhile, but its mux stays open until the
+// requests on it end.
+func (a *App) acquire() *gateway {
+	for {
+		g := a.gateway()
+		g.users.Add(1)
+		if !g.retired.Load() {
+			return g
+		}
+		g.leave() // replaced between the load and the count: take the new one
+	}
+}
+
+// leave ends a use that acquire began.
+func (g *gateway) leave() {
+	if g.users.Add(-1) == 0 && g.retired.Load() {
+		g.close()
+	}
+}
+
+// retire marks g replaced, and closes its mux now if nothing uses it.
+func (g *gateway) retire() {
+	g.retired.Store(true)
+	if g.users.Load() == 0 {
+		g.close()
+	}
+}
+
+// close closes g's mux, once.
+func (g *gateway) close() {
+	g.closing.Do(func() {
+		_ = g.mux.Close()
+		g.closed.Store(true)
+	})
+}
+
+// oauthFor returns the OAuth manager and consent of connector id, if it
+// uses OAuth.
+func (g *gateway) oauthFor(id string) (*oauthflow.Manager, oauthflow.Consent, bool) {
+	cfg, ok := g.oauthConfig(id)
+	if !ok || g.manager == nil {
+		return nil, "", false
+	}
+	return g.manager, cfg.Consent, true
 }
 
 // connector returns connector id, and whether it is a runtime one.
@@ -106,7 +160,8 @@ func (a *App) rebuild(runtime map[string]runtimeConnector) error {
 		return err
 	}
 	if old := a.live.gw.Swap(g); old != nil {
-		a.live.retired = append(a.live.retired, old.mux)
+		old.retire()
+		a.live.retired = append(slices.DeleteFunc(a.live.retired, func(g *gateway) bool { return g.closed.Load() }), old)
 	}
 	return nil
 }

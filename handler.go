@@ -55,12 +55,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		writeError(w, http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
 		return nil
 	}
+	g := h.app.acquire()
+	defer g.leave()
 	switch {
 	case path == "/mcp":
-		h.app.gateway().mux.ServeMCP(w, r, caller, "")
+		g.mux.ServeMCP(w, r, caller, "")
 		return nil
 	case path == "/connectors":
-		return h.serveConnectors(w, r, caller)
+		return h.serveConnectors(w, r, g, caller)
 	case path == "/connectors/presets":
 		return h.servePresets(w, r)
 	case path == "/connect/callback":
@@ -70,12 +72,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case tail == "disconnect":
 		return h.serveDisconnect(w, r, caller, id)
 	case isAPIPath(tail):
-		return h.serveAPI(w, r, caller, id)
+		return h.serveAPI(w, r, g, caller, id)
 	}
-	if _, defined := h.app.gateway().mux.Connector(id); !defined {
+	if _, defined := g.mux.Connector(id); !defined {
 		return h.notFound(w)
 	}
-	h.app.gateway().mux.ServeMCP(w, r, caller, id)
+	g.mux.ServeMCP(w, r, caller, id)
 	return nil
 }
 

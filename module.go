@@ -5,7 +5,6 @@ package mcpgate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -102,8 +101,8 @@ type App struct {
 // live is the part of the app that changes while it runs.
 type live struct {
 	gw      atomic.Pointer[gateway]
-	mu      sync.Mutex    // serializes changes to runtime connectors and tool selections
-	retired []*mcpmux.Mux // replaced by a rebuild, closed at Cleanup
+	mu      sync.Mutex // serializes changes to runtime connectors and tool selections
+	retired []*gateway // replaced by a rebuild; closed when idle, or at Cleanup
 }
 
 // gateway returns the gateway serving now.
@@ -276,14 +275,13 @@ func (a *App) Cleanup() error {
 	if a.live == nil {
 		return nil
 	}
-	var errs []error
 	if g := a.gateway(); g != nil {
-		errs = append(errs, g.mux.Close())
+		g.close()
 	}
-	for _, m := range a.live.retired {
-		errs = append(errs, m.Close())
+	for _, g := range a.live.retired {
+		g.close() // one still streaming to an agent
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Interface guards
