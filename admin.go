@@ -1,7 +1,6 @@
 package mcpgate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
@@ -103,20 +103,15 @@ func writeAdmin(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// readAdmin decodes the request's JSON body into v, strictly: unknown
-// fields and trailing data are errors.
+// readAdmin decodes the request's JSON body into v, strictly: unknown,
+// duplicate and case-variant members and trailing data are errors.
 func readAdmin(r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxAdminBody))
 	if err != nil {
 		return apiError(http.StatusBadRequest, "reading the body: %v", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(body, v, true); err != nil {
 		return apiError(http.StatusBadRequest, "the body is not valid JSON for this route: %v", err)
-	}
-	if dec.More() {
-		return apiError(http.StatusBadRequest, "the body has data after its JSON value")
 	}
 	return nil
 }

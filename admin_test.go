@@ -105,7 +105,8 @@ func TestAdminAPIErrors(t *testing.T) {
 		{"duplicate of a config connector", "POST", "/mcpgate/connectors", `{"id":"notes","url":"https://example.com/mcp"}`, 409, "defined in the config"},
 		{"bad JSON", "POST", "/mcpgate/connectors", `{"id":`, 400, "not valid JSON"},
 		{"unknown field", "POST", "/mcpgate/connectors", `{"id":"x","url":"https://example.com/mcp","colour":"red"}`, 400, "colour"},
-		{"trailing data", "POST", "/mcpgate/connectors", `{"id":"x","url":"https://example.com/mcp"} {}`, 400, "after its JSON"},
+		{"trailing data", "POST", "/mcpgate/connectors", `{"id":"x","url":"https://example.com/mcp"} {}`, 400, "after"},
+		{"case-variant member", "POST", "/mcpgate/connectors", `{"ID":"x","url":"https://example.com/mcp"}`, 400, `not spelled "id"`},
 		{"bad id", "POST", "/mcpgate/connectors", `{"id":"Not_OK","url":"https://example.com/mcp"}`, 400, "must match"},
 		{"bad url", "POST", "/mcpgate/connectors", `{"id":"x","url":"ftp://example.com/mcp"}`, 400, "http"},
 		{"placeholder taken literally", "POST", "/mcpgate/connectors", `{"id":"x","url":"https://example.com/{env.HOME}","match_preset":false}`, 400, "placeholder"},
@@ -272,7 +273,7 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"broken","url":"`+extra.URL+`x","auth":{"type":"oauth","oauth":{"consent":"shared","insecure_loopback":true}}}`)
 	diag = mustAdmin(t, 200, "GET", "/mcpgate/connectors/broken/diagnose", "")
 	first := diag["steps"].([]any)[0].(map[string]any)
-	if diag["ok"] != false || first["ok"] != false || first["step"] != "protected_resource_metadata" || first["fix"] == "" {
+	if diag["ok"] != false || first["ok"] != false || first["step"] != "protected_resource_metadata" || first["fix"] == nil {
 		t.Fatalf("diagnose broken = %v", diag)
 	}
 

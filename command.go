@@ -380,7 +380,7 @@ func (c *cli) auth() (*AuthConfig, error) {
 	case header != "":
 		name, value, ok := strings.Cut(header, "=")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("--header %s: say <name>=<value>", name)
+			return nil, errors.New("--header: say <name>=<value>") // the flag may hold the secret
 		}
 		value, err := c.secret(value)
 		return &AuthConfig{Type: string(connectors.AuthHeader), Header: name, Value: value}, err

@@ -113,11 +113,9 @@ func newRule(g GrantConfig) (grants.Rule, error) {
 	}, nil
 }
 
-// originOf returns the origin (scheme://host[:port]) of an absolute URL.
-func originOf(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("public_url %q must be an absolute http or https URL", raw)
-	}
-	return u.Scheme + "://" + u.Host, nil
+// originOf returns the origin (scheme://host[:port]) of a URL that
+// checkPublicURL accepted.
+func originOf(raw string) string {
+	u, _ := url.Parse(raw)
+	return u.Scheme + "://" + u.Host
 }

@@ -230,11 +230,8 @@ func readAction(r *http.Request) (action, error) {
 		in.RedirectURL, in.form = form.Get("redirect_url"), true
 	case len(bytes.TrimSpace(body)) == 0:
 	default:
-		if err := strictjson.Check(body, nil); err != nil {
+		if err := strictjson.Unmarshal(body, &in, false); err != nil {
 			return in, errors.New("the body must be a JSON object such as {\"redirect_url\": \"…\"}: " + err.Error())
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return in, errors.New("the body must be a JSON object such as {\"redirect_url\": \"…\"}")
 		}
 	}
 	return in, nil

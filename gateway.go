@@ -28,7 +28,6 @@ import (
 type gateway struct {
 	conns   []*connectors.Connector
 	runtime map[string]runtimeConnector
-	tools   map[string]toolRegistry
 	oauth   []oauthflow.Config
 	manager *oauthflow.Manager // nil without OAuth connectors, or before Start
 	mux     *mcpmux.Mux
@@ -149,7 +148,7 @@ func (a *App) loadRuntime(ctx context.Context) (map[string]runtimeConnector, err
 }
 
 // rebuild replaces the gateway with one serving the config's connectors
-// and runtime. The caller holds rebuildMu.
+// and runtime. The caller holds a.live.mu.
 func (a *App) rebuild(runtime map[string]runtimeConnector) error {
 	tools, err := a.loadToolRegistries(context.Background())
 	if err != nil {
@@ -174,7 +173,6 @@ func (a *App) assemble(runtime map[string]runtimeConnector, tools map[string]too
 	g := &gateway{
 		conns:   slices.Clone(a.configConns),
 		runtime: runtime,
-		tools:   tools,
 		oauth:   slices.Clone(a.configOAuth),
 	}
 	literal := caddy.NewEmptyReplacer()

@@ -161,11 +161,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.policy = policy
 	var origins []string
 	if a.PublicURL != "" {
-		origin, err := originOf(a.PublicURL)
-		if err != nil {
-			return err
+		if err := checkPublicURL(a.PublicURL); err != nil {
+			return err // JSON config skips the Caddyfile's check
 		}
-		origins = append(origins, origin)
+		origins = append(origins, originOf(a.PublicURL))
 	}
 	a.csrf = http.NewCrossOriginProtection()
 	for _, origin := range origins {

@@ -379,7 +379,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 		t.Fatalf("the server saw %d revocation requests", n)
 	}
 	mustNeedConsent(t, echo(t, "alice", "notes"), "notes", "alice after disconnect")
-	if st := statusOf(t, "alice", "notes"); st["state"] != "disconnected" || st["disconnect_reason"] == "" {
+	if st := statusOf(t, "alice", "notes"); st["state"] != "disconnected" || st["disconnect_reason"] == nil {
 		t.Fatalf("alice's notes after disconnect: %v", st)
 	}
 	mustWork(t, echo(t, "bob", "notes"), "bob after alice disconnected")

@@ -65,3 +65,15 @@ func FuzzState(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenBodySpelling checks that a token response whose member matches
+// a field only without regard to case is refused: encoding/json alone
+// would read "ACCESS_TOKEN" as the access token.
+func TestTokenBodySpelling(t *testing.T) {
+	if _, err := decodeTokenBody([]byte(`{"ACCESS_TOKEN":"at","token_type":"Bearer"}`)); err == nil {
+		t.Fatal("accepted a case-variant access_token")
+	}
+	if raw, err := decodeTokenBody([]byte(`{"access_token":"at","token_type":"Bearer","ext":1}`)); err != nil || raw.AccessToken != "at" {
+		t.Fatalf("refused an extension member: %v", err)
+	}
+}

@@ -182,10 +182,7 @@ func (r registration) MarshalJSON() ([]byte, error) { return json.Marshal(r.mask
 // (OF-19) and makes the client record of it.
 func (m *Manager) checkRegistration(status int, body []byte, issuer, requested string) (clientRecord, error) {
 	var r registration
-	jsonErr := strictjson.Check(body, nil)
-	if jsonErr == nil {
-		jsonErr = json.Unmarshal(body, &r)
-	}
+	jsonErr := strictjson.Unmarshal(body, &r, false)
 	if status != http.StatusCreated && status != http.StatusOK {
 		return clientRecord{}, &endpointError{endpoint: "registration", status: status, code: safeCode(r.Error),
 			description: sanitize(r.Description, maxDescription)}

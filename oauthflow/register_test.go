@@ -84,6 +84,7 @@ func TestDCRHostileResponses(t *testing.T) {
 		{"not json", 201, "<html>SECRET-CANARY-1</html>", "not JSON"},
 		{"duplicate client_id", 201, `{"client_id":"c","client_id":"SECRET-CANARY-1"}`, "duplicate"},
 		{"case-variant client_id", 201, `{"client_id":"c","Client_ID":"SECRET-CANARY-1"}`, "duplicate"},
+		{"case-variant client_id alone", 201, `{"Client_ID":"SECRET-CANARY-1"}`, "case-variant"},
 		{"refused", 400, map[string]any{"error": "invalid_client_metadata", "error_description": "bad\r\nthing"}, "invalid_client_metadata"},
 		{"500", 500, "SECRET-CANARY-1 stack trace", "HTTP 500"},
 	}

@@ -187,10 +187,11 @@ func decodeTokenBody(body []byte) (rawToken, error) {
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
 		// Duplicate or case-variant members would let two parsers read
 		// two different tokens from one answer.
-		if err := strictjson.Check(trimmed, nil); err != nil {
-			return rawToken{}, fmt.Errorf("the token response is not strict JSON: %v", err)
+		err := strictjson.Unmarshal(trimmed, &raw, false)
+		if se, ok := errors.AsType[*strictjson.Error](err); ok {
+			return rawToken{}, fmt.Errorf("the token response is not strict JSON: %v", se)
 		}
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
+		if err != nil {
 			return rawToken{}, errors.New("the token response is not a JSON object of the expected shape")
 		}
 		return raw, nil

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -107,44 +106,19 @@ func readJSON(resp *http.Response, v any) error {
 }
 
 // decodeStrict decodes a metadata document, refusing what parsers could
-// read differently (DS-11): duplicate or case-variant member names
-// (strictjson), and a member whose name matches a field only without
-// regard to case, which encoding/json would silently accept ("Issuer"
-// for "issuer").
+// read differently (DS-11): see strictjson.Unmarshal.
 func decodeStrict(data []byte, v any) error {
-	if err := strictjson.Check(data, nil); err != nil {
-		if se, ok := errors.AsType[*strictjson.Error](err); ok {
-			return fmt.Errorf("invalid JSON: %s at offset %d", shorten(se.Reason), se.Offset)
-		}
-		return fmt.Errorf("invalid JSON: %s", shorten(err.Error()))
+	err := strictjson.Unmarshal(data, v, false)
+	if err == nil {
+		return nil
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
+	if se, ok := errors.AsType[*strictjson.Error](err); ok {
+		return fmt.Errorf("invalid JSON: %s at offset %d", shorten(se.Reason), se.Offset)
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "" {
 		return errors.New("invalid JSON: not an object")
 	}
-	names := jsonNames(reflect.TypeOf(v).Elem())
-	for name := range members {
-		for _, want := range names {
-			if name != want && strings.EqualFold(name, want) {
-				return fmt.Errorf("invalid JSON: member %s is not spelled %q", quote(name), want)
-			}
-		}
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("invalid JSON: %s", shorten(strings.TrimPrefix(err.Error(), "json: ")))
-	}
-	return nil
-}
-
-// jsonNames returns the JSON member names of a struct type's fields.
-func jsonNames(t reflect.Type) []string {
-	var names []string
-	for f := range t.Fields() {
-		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
-			names = append(names, name)
-		}
-	}
-	return names
+	return fmt.Errorf("invalid JSON: %s", shorten(strings.TrimPrefix(err.Error(), "json: ")))
 }
 
 // unwrapURLError drops the *url.Error wrapper, whose message repeats the
