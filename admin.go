@@ -275,12 +275,7 @@ func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
 	a.recordAdmin("", rc.Config.ID, adminDetail(r, "added the runtime connector"))
 	g = a.gateway()
 	c, _, _ := g.connector(rc.Config.ID)
-	out := struct {
-		adminConnector
-		ConnectURL   string `json:"connect_url,omitempty"`
-		AuthURL      string `json:"auth_url,omitempty"`
-		ConsentError string `json:"consent_error,omitempty"`
-	}{adminConnector: a.view(ctx, g, c)}
+	out := addedConnector{adminConnector: a.view(ctx, g, c)}
 	if cfg, ok := g.oauthConfig(c.ID); ok {
 		out.ConnectURL = a.connectURL(c.ID)
 		if cfg.Consent == oauthflow.Shared {
@@ -291,6 +286,15 @@ func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeAdmin(w, http.StatusCreated, out)
+}
+
+// addedConnector answers POST /mcpgate/connectors: the connector, and
+// where to consent to it.
+type addedConnector struct {
+	adminConnector
+	ConnectURL   string `json:"connect_url,omitempty"`
+	AuthURL      string `json:"auth_url,omitempty"`
+	ConsentError string `json:"consent_error,omitempty"`
 }
 
 // applyPreset takes p's client, title and description where the
@@ -368,23 +372,47 @@ func revocationViews(revs []oauthflow.Revocation) []revocationView {
 	return out
 }
 
-// oauthTarget returns the OAuth manager and consent of the connector a
-// consent route names, with the user it acts for: ?user=, needed under
-// per-user consent.
-func (a *App) oauthTarget(r *http.Request) (*oauthflow.Manager, string, string, error) {
+// consentTarget is what a consent route acts on: a connector's OAuth
+// manager, the connector, and the user, ?user=, needed under per-user
+// consent.
+type consentTarget struct {
+	m        *oauthflow.Manager
+	id, user string
+}
+
+// oauthTarget returns the consent target a route names.
+func (a *App) oauthTarget(r *http.Request) (consentTarget, error) {
 	g, c, err := a.lookup(r)
 	if err != nil {
-		return nil, "", "", err
+		return consentTarget{}, err
 	}
-	cfg, ok := g.oauthConfig(c.ID)
-	if !ok || g.manager == nil {
-		return nil, "", "", apiError(http.StatusBadRequest, "connector %s does not use OAuth: there is nothing to connect", c.ID)
+	m, consent, ok := g.oauthFor(c.ID)
+	if !ok {
+		return consentTarget{}, apiError(http.StatusBadRequest, "connector %s does not use OAuth: there is nothing to connect", c.ID)
 	}
 	user := r.URL.Query().Get("user")
-	if cfg.Consent == oauthflow.PerUser && user == "" {
-		return nil, "", "", apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id> (the CLI's --user)", c.ID)
+	if consent == oauthflow.PerUser && user == "" {
+		return consentTarget{}, apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id> (the CLI's --user)", c.ID)
 	}
-	return g.manager, c.ID, user, nil
+	return consentTarget{m, c.ID, user}, nil
+}
+
+// start begins a consent and returns its authorization URL.
+func (t consentTarget) start(r *http.Request) (string, error) {
+	authURL, err := t.m.Start(r.Context(), t.id, t.user, "")
+	if err != nil {
+		return "", apiError(http.StatusBadGateway, "starting consent for %s: %v", t.id, err)
+	}
+	return authURL, nil
+}
+
+// disconnect purges and revokes the credential.
+func (t consentTarget) disconnect(r *http.Request, reason string) (revocationView, error) {
+	rev, err := t.m.Disconnect(r.Context(), t.id, t.user, reason)
+	if err != nil {
+		return revocationView{}, apiError(http.StatusInternalServerError, "%v", err)
+	}
+	return revocationView(rev), nil
 }
 
 // adminConnect answers POST /mcpgate/connectors/{id}/connect with the
@@ -392,65 +420,68 @@ func (a *App) oauthTarget(r *http.Request) (*oauthflow.Manager, string, string, 
 // bound to no user; under per-user consent to ?user=, who must complete
 // it.
 func (a *App) adminConnect(w http.ResponseWriter, r *http.Request) error {
-	m, id, user, err := a.oauthTarget(r)
+	t, err := a.oauthTarget(r)
 	if err != nil {
 		return err
 	}
-	authURL, err := m.Start(r.Context(), id, user, "")
+	authURL, err := t.start(r)
 	if err != nil {
-		return apiError(http.StatusBadGateway, "starting consent for %s: %v", id, err)
+		return err
 	}
-	a.recordAdmin(user, id, adminDetail(r, "started a consent"))
+	a.recordAdmin(t.user, t.id, adminDetail(r, "started a consent"))
 	return writeAdmin(w, http.StatusOK, map[string]string{"auth_url": authURL})
 }
 
 // adminDisconnect answers POST /mcpgate/connectors/{id}/disconnect.
 func (a *App) adminDisconnect(w http.ResponseWriter, r *http.Request) error {
-	m, id, user, err := a.oauthTarget(r)
+	t, err := a.oauthTarget(r)
 	if err != nil {
 		return err
 	}
-	rev, err := m.Disconnect(r.Context(), id, user, "disconnected by an admin")
+	rev, err := t.disconnect(r, "disconnected by an admin")
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return err
 	}
-	a.recordAdmin(user, id, adminDetail(r, "disconnected"))
-	return writeAdmin(w, http.StatusOK, revocationView(rev))
+	a.recordAdmin(t.user, t.id, adminDetail(r, "disconnected"))
+	return writeAdmin(w, http.StatusOK, rev)
 }
 
 // adminReconnect answers POST /mcpgate/connectors/{id}/reconnect: a
 // disconnect, then a new consent.
 func (a *App) adminReconnect(w http.ResponseWriter, r *http.Request) error {
-	m, id, user, err := a.oauthTarget(r)
+	t, err := a.oauthTarget(r)
 	if err != nil {
 		return err
 	}
-	rev, err := m.Disconnect(r.Context(), id, user, "reconnected by an admin")
+	rev, err := t.disconnect(r, "reconnected by an admin")
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return err
 	}
-	authURL, err := m.Start(r.Context(), id, user, "")
+	authURL, err := t.start(r)
 	if err != nil {
-		return apiError(http.StatusBadGateway, "starting consent for %s: %v", id, err)
+		return err
 	}
-	a.recordAdmin(user, id, adminDetail(r, "reconnected"))
-	return writeAdmin(w, http.StatusOK, map[string]any{"auth_url": authURL, "revocation": revocationView(rev)})
+	a.recordAdmin(t.user, t.id, adminDetail(r, "reconnected"))
+	return writeAdmin(w, http.StatusOK, map[string]any{"auth_url": authURL, "revocation": rev})
 }
 
-// adminDiagnose answers GET /mcpgate/connectors/{id}/diagnose.
+// adminDiagnose answers GET /mcpgate/connectors/{id}/diagnose. It is ok
+// when every step ran and the last, the authorization URL, worked.
 func (a *App) adminDiagnose(w http.ResponseWriter, r *http.Request) error {
 	g, c, err := a.lookup(r)
 	if err != nil {
 		return err
 	}
-	if _, ok := g.oauthConfig(c.ID); !ok || g.manager == nil {
+	m, _, ok := g.oauthFor(c.ID)
+	if !ok {
 		return apiError(http.StatusBadRequest, "connector %s does not use OAuth: diagnose runs the OAuth connect path", c.ID)
 	}
-	steps, err := g.manager.Diagnose(r.Context(), c.ID)
+	steps, err := m.Diagnose(r.Context(), c.ID)
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
-	ok := len(steps) == 4 && !slices.ContainsFunc(steps, func(s oauthflow.Step) bool { return !s.OK })
+	last := steps[len(steps)-1]
+	ok = last.Name == oauthflow.StepAuthorizationURL && last.OK
 	return writeAdmin(w, http.StatusOK, map[string]any{"connector": c.ID, "ok": ok, "steps": steps})
 }
 
@@ -498,9 +529,7 @@ func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
 	if caller.ID == "" {
 		return apiError(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
 	}
-	for _, s := range q["groups"] {
-		caller.Groups = append(caller.Groups, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)
-	}
+	caller.Groups = splitList(strings.Join(q["groups"], ","))
 	asked := map[string][]string{}
 	for _, t := range q["tool"] {
 		conn, name, ok := strings.Cut(t, "/")

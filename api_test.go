@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
@@ -218,20 +216,6 @@ func checkStream(r io.Reader, offset int64) (int64, error) {
 	}
 }
 
-// apiUsers is the body of a basic_auth block with the API tests' users.
-func apiUsers(t testing.TB) string {
-	t.Helper()
-	var users strings.Builder
-	for _, user := range slices.Sorted(maps.Keys(apiPasswords)) {
-		h, err := bcrypt.GenerateFromPassword([]byte(apiPasswords[user]), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
-	}
-	return users.String()
-}
-
 // startAPICaddy runs a real Caddy with mcpgate on the API tests' ports
 // and unloads it when the test ends.
 func startAPICaddy(t testing.TB, config string) {
@@ -302,7 +286,7 @@ func startAPIGateway(t *testing.T) *apiServer {
 		mcpgate
 	}
 }
-`, apiAdminPort, api.URL, mcp.URL, apiSite, apiUsers(t)))
+`, apiAdminPort, api.URL, mcp.URL, apiSite, basicAuthUsers(t, apiPasswords)))
 	return api
 }
 
@@ -707,7 +691,7 @@ func TestAPIOAuth(t *testing.T) {
 %[6]s	}
 	mcpgate
 }
-`, apiAdminPort, apiSite, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), api.URL, apiUsers(t)))
+`, apiAdminPort, apiSite, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), api.URL, basicAuthUsers(t, apiPasswords)))
 
 	connectURL := apiSite + "/connectors?connect=notesapi"
 	needsConsent := func(user string) {

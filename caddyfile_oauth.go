@@ -3,10 +3,12 @@ package mcpgate
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -156,10 +158,8 @@ func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
 func oauthCheck(kw string) func(string) error {
 	oneOf := func(allowed ...string) func(string) error {
 		return func(v string) error {
-			for _, a := range allowed {
-				if v == a {
-					return nil
-				}
+			if slices.Contains(allowed, v) {
+				return nil
 			}
 			return fmt.Errorf("%s %q must be one of %s", kw, v, strings.Join(allowed, ", "))
 		}
@@ -171,14 +171,7 @@ func oauthCheck(kw string) func(string) error {
 		return oneOf("per_user", "shared")
 	case "token_auth_method":
 		return oneOf("client_secret_basic", "client_secret_post", "none")
-	case "client_secret":
-		return func(v string) error {
-			if v == "" {
-				return fmt.Errorf("client_secret must not be empty")
-			}
-			return nil
-		}
-	case "client_id", "audience":
+	case "client_id", "client_secret", "audience":
 		return nonEmpty(kw)
 	}
 	return func(v string) error { return checkEndpoint(kw, v) }
@@ -197,21 +190,11 @@ func checkEndpoint(kw, v string) error {
 	return nil
 }
 
-// checkOAuth checks how the options of an oauth block fit together.
+// checkOAuth checks how the options of an oauth block fit together, by
+// the rules the OAuth client applies when it is provisioned.
 func checkOAuth(o *OAuthConfig) error {
-	switch {
-	case o.Registration == "static" && o.ClientID == "":
-		return fmt.Errorf("registration static needs a client_id")
-	case o.ClientSecret != "" && o.ClientID == "":
-		return fmt.Errorf("client_secret needs a client_id")
-	case o.TokenAuthMethod != "" && o.ClientID == "":
-		return fmt.Errorf("token_auth_method applies to a static client: set client_id")
-	case o.TokenAuthMethod == "none" && o.ClientSecret != "":
-		return fmt.Errorf("token_auth_method none sends no secret: drop client_secret")
-	case (o.TokenAuthMethod == "client_secret_basic" || o.TokenAuthMethod == "client_secret_post") && o.ClientSecret == "":
-		return fmt.Errorf("token_auth_method %s needs a client_secret", o.TokenAuthMethod)
-	case o.ClientID != "" && (o.Registration == "cimd" || o.Registration == "dcr"):
-		return fmt.Errorf("registration %s does not use client_id; use registration static or auto", o.Registration)
-	}
-	return nil
+	return oauthflow.Config{
+		Registration: o.Registration, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		TokenAuthMethod: o.TokenAuthMethod, Audience: o.Audience,
+	}.ValidateClient()
 }

@@ -303,14 +303,6 @@ func (c *cli) secret(v string) (string, error) {
 	return line, nil
 }
 
-// addedConnector is the answer of POST /mcpgate/connectors.
-type addedConnector struct {
-	adminConnector
-	ConnectURL   string `json:"connect_url"`
-	AuthURL      string `json:"auth_url"`
-	ConsentError string `json:"consent_error"`
-}
-
 // add runs `connectors add`.
 func (c *cli) add(args []string) error {
 	req, err := c.addRequest(args)
@@ -404,9 +396,8 @@ func (c *cli) oauthConfig() (*OAuthConfig, error) {
 	if c.boolean("dcr") {
 		o.Registration = "dcr"
 	}
-	scopes, _ := c.flags.GetStringArray("scopes")
-	for _, s := range scopes {
-		o.Scopes = append(o.Scopes, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)
+	if scopes, _ := c.flags.GetStringArray("scopes"); len(scopes) > 0 {
+		o.Scopes = splitList(strings.Join(scopes, ","))
 	}
 	var err error
 	o.ClientSecret, err = c.secret(c.str("client-secret"))
@@ -557,14 +548,6 @@ func (c *cli) remove(args []string) error {
 	})
 }
 
-// toolsAnswer is the answer of every tools route.
-type toolsAnswer struct {
-	Connector  string           `json:"connector"`
-	Selection  []selectedTool   `json:"selection"`
-	Discovered []discoveredTool `json:"discovered"`
-	Approved   []string         `json:"approved"`
-}
-
 // tools runs `connectors tools`: it shows the selection, or registers
 // one, or approves drifted tools.
 func (c *cli) tools(args []string) error {
@@ -614,13 +597,6 @@ func (c *cli) approveTools(id string, names []string) error {
 		}
 		printSelection(w, v)
 	})
-}
-
-// registerEntry is one tool of a registerRequest: the same type as its
-// element, named here.
-type registerEntry = struct {
-	Name      string               `json:"name"`
-	Operation connectors.Operation `json:"operation,omitempty"`
 }
 
 // registration parses --register's <name>[=<operation>] entries.

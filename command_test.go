@@ -117,7 +117,7 @@ func startCLIStack(t *testing.T) *cliStack {
 	mcpgate
 }
 `, cliAdmin, cliSite, storeDir, base64.StdEncoding.EncodeToString(key),
-		s.plain.URL, s.team.URL, s.notes.URL, basicAuthUsers(t))
+		s.plain.URL, s.team.URL, s.notes.URL, basicAuthUsers(t, passwords))
 	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2994}).InitServer(s.config, "caddyfile")
 	return s
 }

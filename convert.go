@@ -103,13 +103,15 @@ func newRule(g GrantConfig) (grants.Rule, error) {
 	if err != nil {
 		return grants.Rule{}, err
 	}
-	if g.Operations != "" && g.Operations != "read" {
-		return grants.Rule{}, fmt.Errorf("operations %q must be read, or absent for all", g.Operations)
+	if g.Operations != "" {
+		if err := checkGrantOperations(g.Operations); err != nil {
+			return grants.Rule{}, err
+		}
 	}
 	return grants.Rule{
 		Sources: g.Sources, Role: role, Connectors: g.Connectors,
 		Tools: g.Tools, Resources: g.Resources, Templates: g.Templates, Prompts: g.Prompts,
-		ReadOnly: g.Operations == "read",
+		ReadOnly: g.Operations == string(connectors.Read),
 	}, nil
 }
 

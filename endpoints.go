@@ -78,11 +78,9 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, g *gat
 		if views == nil {
 			views = []connectorView{}
 		}
-		body, _ := json.Marshal(map[string]any{"connectors": views})
 		noStore(w.Header())
-		w.Header().Set("Content-Type", "application/json")
-		_, err := w.Write(body)
-		return err
+		writeJSONBody(w, http.StatusOK, map[string]any{"connectors": views})
+		return nil
 	}
 	q := r.URL.Query()
 	page := web.ConnectorsPage{Back: h.app.pageURL()}
@@ -111,8 +109,8 @@ func (a *App) pageURL() string {
 
 // serveConnect answers POST /connectors/{id}/connect: it starts a consent
 // flow and answers {"auth_url": …}, or for a browser's form sends it there.
-func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	m, in, ok := h.consentRequest(w, r, caller, id)
+func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
+	m, in, ok := h.consentRequest(w, r, g, caller, id)
 	if !ok {
 		return nil
 	}
@@ -137,8 +135,8 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, caller gr
 
 // serveDisconnect answers POST /connectors/{id}/disconnect: the
 // credential is purged at once, then revoked at the provider.
-func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) error {
-	m, in, ok := h.consentRequest(w, r, caller, id)
+func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
+	m, in, ok := h.consentRequest(w, r, g, caller, id)
 	if !ok {
 		return nil
 	}
@@ -155,7 +153,7 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller
 	}
 	writeJSONBody(w, http.StatusOK, map[string]any{
 		"connector": id, "state": connectors.StateDisconnected,
-		"revocation": map[string]any{"attempted": rev.Attempted, "revoked": rev.Revoked, "detail": rev.Detail},
+		"revocation": revocationView(rev),
 	})
 	return nil
 }
@@ -163,7 +161,7 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, caller
 // consentRequest checks a connect or disconnect request and reads its
 // body: a POST from the gateway's own pages or a non-browser client, by a
 // caller who may consent for the connector. On false the answer is sent.
-func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller grants.Caller, id string) (*oauthflow.Manager, action, bool) {
+func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) (*oauthflow.Manager, action, bool) {
 	var in action
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -179,11 +177,11 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, caller 
 		return nil, in, false
 	}
 	view := h.app.policy.For(caller)
-	if _, defined := h.app.gateway().mux.Connector(id); !defined || !view.Visible(id) {
+	if _, _, defined := g.connector(id); !defined || !view.Visible(id) {
 		writeError(w, http.StatusNotFound, "no such connector or endpoint")
 		return nil, in, false
 	}
-	m, consent, ok := h.app.gateway().oauthFor(id)
+	m, consent, ok := g.oauthFor(id)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "connector "+id+" does not use OAuth: there is nothing to connect")
 		return nil, in, false
@@ -239,14 +237,14 @@ func readAction(r *http.Request) (action, error) {
 
 // serveCallback answers GET /connect/callback, where every consent flow
 // returns.
-func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, caller grants.Caller) error {
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller) error {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
 		writeError(w, http.StatusMethodNotAllowed, "the OAuth callback takes GET")
 		return nil
 	}
-	m, err := h.app.oauth()
-	if err != nil {
+	m := g.manager
+	if m == nil {
 		return writeResult(w, http.StatusServiceUnavailable, web.Result{Title: "Connecting failed", Detail: "No connector here uses OAuth."})
 	}
 	out, err := m.Callback(r.Context(), r.URL.Query(), caller.ID)

@@ -1,8 +1,8 @@
 package mcpgate
 
 import (
-	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,11 +66,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/connectors/presets":
 		return h.servePresets(w, r)
 	case path == "/connect/callback":
-		return h.serveCallback(w, r, caller)
+		return h.serveCallback(w, r, g, caller)
 	case tail == "connect":
-		return h.serveConnect(w, r, caller, id)
+		return h.serveConnect(w, r, g, caller, id)
 	case tail == "disconnect":
-		return h.serveDisconnect(w, r, caller, id)
+		return h.serveDisconnect(w, r, g, caller, id)
 	case isAPIPath(tail):
 		return h.serveAPI(w, r, g, caller, id)
 	}
@@ -97,24 +97,17 @@ func (h *Handler) caller(r *http.Request) (grants.Caller, bool) {
 	repl.Set("http.mcpgate.user", id)
 	c := grants.Caller{ID: id}
 	if h.app.Groups != "" {
-		c.Groups = splitGroups(repl.ReplaceAll(h.app.Groups, ""))
+		c.Groups = splitList(repl.ReplaceAll(h.app.Groups, ""))
 	}
 	return c, true
 }
 
-// splitGroups splits a list of groups on commas and white space, dropping
-// empty items and duplicates.
-func splitGroups(s string) []string {
+// splitList splits a list of groups or scopes on commas and white space,
+// sorted, without empty items and duplicates.
+func splitList(s string) []string {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
-	out := fields[:0]
-	seen := map[string]bool{}
-	for _, f := range fields {
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
+	slices.Sort(fields)
+	return slices.Compact(fields)
 }
 
 // annotate sets the placeholders that tell access logs where a request
@@ -128,10 +121,7 @@ func annotate(r *http.Request, connector, name string) {
 
 // writeError writes a JSON error body.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	body, _ := json.Marshal(map[string]string{"error": msg})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeJSONBody(w, status, map[string]string{"error": msg})
 }
 
 // Interface guards

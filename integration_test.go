@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func startCaddy(t *testing.T, ups upstreams) *caddytest.Tester {
 http://127.0.0.1:9081 {
 	mcpgate
 }
-`, ups.legacy.URL, ups.modern.URL, ups.both.URL, site, basicAuthUsers(t))
+`, ups.legacy.URL, ups.modern.URL, ups.both.URL, site, basicAuthUsers(t, passwords))
 	tester := caddytest.NewTester(t)
 	tester.InitServer(cfg, "caddyfile")
 	return tester
@@ -107,11 +108,11 @@ http://127.0.0.1:9081 {
 
 // basicAuthUsers is the body of a basic_auth block with the test users,
 // indented for a site block's directive.
-func basicAuthUsers(t testing.TB) string {
+func basicAuthUsers(t testing.TB, passwords map[string]string) string {
 	t.Helper()
 	var users strings.Builder
-	for user, pw := range passwords {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	for _, user := range slices.Sorted(maps.Keys(passwords)) {
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}

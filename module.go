@@ -138,7 +138,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // the gateway. It does no I/O: upstreams are contacted on first use.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.provisionObservability(ctx)
+	if err := a.provisionObservability(ctx); err != nil {
+		return err
+	}
 	a.live = new(live)
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity

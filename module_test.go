@@ -28,17 +28,17 @@ func TestUnknownConnectorWarning(t *testing.T) {
 	}
 }
 
-func TestSplitGroups(t *testing.T) {
+func TestSplitList(t *testing.T) {
 	tests := map[string]string{
 		"":                   "",
 		"a":                  "a",
-		"a,b c\td":           "a|b|c|d",
+		"d,b c\ta":           "a|b|c|d",
 		" a,,a , b ":         "a|b",
 		"ai-users,ai-users ": "ai-users",
 	}
 	for in, want := range tests {
-		if got := strings.Join(splitGroups(in), "|"); got != want {
-			t.Errorf("splitGroups(%q) = %q, want %q", in, got, want)
+		if got := strings.Join(splitList(in), "|"); got != want {
+			t.Errorf("splitList(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

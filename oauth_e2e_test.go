@@ -137,7 +137,7 @@ func startOAuthStack(t testing.TB) *oauthStack {
 		mcpgate
 	}
 }
-`, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, basicAuthUsers(t), s.serverLog)
+`, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, basicAuthUsers(t, passwords), s.serverLog)
 	s.tester = caddytest.NewTester(t)
 	s.tester.InitServer(s.config, "caddyfile")
 	return s

@@ -3,6 +3,7 @@ package mcpgate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -72,13 +73,11 @@ type observability struct {
 
 // provisionObservability sets up the audit log, on the logger only until
 // the store opens, and registers the metrics with the config's registry.
-func (a *App) provisionObservability(ctx caddy.Context) {
+func (a *App) provisionObservability(ctx caddy.Context) error {
 	o := &observability{app: a, logger: a.logger.Named("audit")}
 	l, err := audit.New(audit.Options{Logger: o.logger})
 	if err != nil {
-		// Without a store, New has nothing that can fail.
-		a.logger.Error("starting the audit log", zap.Error(err))
-		return
+		return fmt.Errorf("starting the audit log: %v", err)
 	}
 	o.log.Store(l)
 	a.obs = o
@@ -88,6 +87,7 @@ func (a *App) provisionObservability(ctx caddy.Context) {
 			a.logger.Error("registering metrics", zap.Error(err))
 		}
 	}
+	return nil
 }
 
 // register registers c with reg. A collector registered already (by
@@ -110,9 +110,6 @@ func register(reg *prometheus.Registry, c prometheus.Collector) error {
 // from the seal key ring. If the ring cannot be opened there, events go
 // on to the logger (and a ring in memory), and the error is logged.
 func (a *App) attachAudit(db store.Store, ring *store.Ring) {
-	if a.obs == nil {
-		return
-	}
 	l, err := audit.New(audit.Options{Logger: a.obs.logger, Store: db, ArgsKey: ring.Derive("audit arguments")})
 	if err != nil {
 		a.logger.Error("opening the audit ring in the store; audit events are logged only", zap.Error(err))
@@ -124,7 +121,8 @@ func (a *App) attachAudit(db store.Store, ring *store.Ring) {
 }
 
 // closeObservability writes what the audit ring holds to the store and
-// lets go of it. It runs before the store may close.
+// lets go of it. It runs before the store may close, and after a
+// Provision that may have failed before the audit log started.
 func (a *App) closeObservability() {
 	if a.obs == nil {
 		return
@@ -135,13 +133,8 @@ func (a *App) closeObservability() {
 }
 
 // observer is what the gateway tells of its tool calls and upstream
-// requests, or nil.
-func (a *App) observer() mcpmux.Observer {
-	if a.obs == nil {
-		return nil
-	}
-	return a.obs
-}
+// requests.
+func (a *App) observer() mcpmux.Observer { return a.obs }
 
 // recordAdmin records an admin's change to the runtime configuration.
 func (a *App) recordAdmin(user, connector, detail string) {
@@ -150,17 +143,12 @@ func (a *App) recordAdmin(user, connector, detail string) {
 
 // auditQuery returns the audit events that f selects, newest first.
 func (a *App) auditQuery(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
-	if a.obs == nil {
-		return nil, errors.New("the audit log is not running")
-	}
 	return a.obs.log.Load().Query(ctx, f)
 }
 
 // record records e in the audit log.
 func (a *App) record(e audit.Event) {
-	if a.obs != nil {
-		a.obs.log.Load().Record(e)
-	}
+	a.obs.log.Load().Record(e)
 }
 
 // ToolCall implements mcpmux.Observer: a count, and an audit event with

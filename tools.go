@@ -1,6 +1,7 @@
 package mcpgate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -253,11 +254,7 @@ func (a *App) adminTools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Connector  string           `json:"connector"`
-		Selection  []selectedTool   `json:"selection"`
-		Discovered []discoveredTool `json:"discovered,omitempty"`
-	}{Connector: c.ID, Selection: selectionView(reg)}
+	out := toolsAnswer{Connector: c.ID, Selection: selectionView(reg)}
 	if d := r.URL.Query().Get("discover"); d == "1" || d == "true" {
 		raws, err := a.upstreamTools(r, g, c)
 		if err != nil {
@@ -291,10 +288,22 @@ func (a *App) adminTools(w http.ResponseWriter, r *http.Request) error {
 type registerRequest struct {
 	// Tools are names or globs (path.Match syntax), each with the
 	// operation the admin chose; without one, the annotations decide.
-	Tools []struct {
-		Name      string               `json:"name"`
-		Operation connectors.Operation `json:"operation,omitempty"`
-	} `json:"tools"`
+	Tools []registerEntry `json:"tools"`
+}
+
+// registerEntry is one tool, or glob of tools, of a selection.
+type registerEntry struct {
+	Name      string               `json:"name"`
+	Operation connectors.Operation `json:"operation,omitempty"`
+}
+
+// toolsAnswer is what the tools routes answer: the selection, with what
+// the upstream lists now or what was just approved.
+type toolsAnswer struct {
+	Connector  string           `json:"connector"`
+	Selection  []selectedTool   `json:"selection"`
+	Discovered []discoveredTool `json:"discovered,omitempty"`
+	Approved   []string         `json:"approved,omitempty"`
 }
 
 // adminRegisterTools answers PUT /mcpgate/connectors/{id}/tools: it
@@ -329,15 +338,15 @@ func (a *App) adminRegisterTools(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	reg := &toolRegistry{Tools: map[string]registeredTool{}, Updated: time.Now().UTC()}
-	for _, want := range req.Tools {
-		matched := false
-		for _, raw := range raws {
-			var t struct {
-				Name string `json:"name"`
-			}
-			if json.Unmarshal(raw, &t) != nil {
-				continue
-			}
+	matched := make([]bool, len(req.Tools))
+	for _, raw := range raws {
+		var t struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(raw, &t) != nil {
+			continue
+		}
+		for i, want := range req.Tools { // the last entry that matches decides
 			if ok, _ := path.Match(want.Name, t.Name); !ok {
 				continue
 			}
@@ -345,16 +354,13 @@ func (a *App) adminRegisterTools(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return apiError(http.StatusBadGateway, "tool %s of %s has a malformed definition: %v", t.Name, c.ID, err)
 			}
-			op := want.Operation
-			if op == "" {
-				op = c.Tools.Operation(t.Name, mcpmux.ReadOnlyHint(raw))
-			}
+			op := cmp.Or(want.Operation, c.Tools.Operation(t.Name, mcpmux.ReadOnlyHint(raw)))
 			reg.Tools[t.Name] = registeredTool{Operation: op, Definition: def, Pin: def.Hash()}
-			matched = true
+			matched[i] = true
 		}
-		if !matched {
-			return apiError(http.StatusBadRequest, "no tool of %s matches %q", c.ID, want.Name)
-		}
+	}
+	if i := slices.Index(matched, false); i >= 0 {
+		return apiError(http.StatusBadRequest, "no tool of %s matches %q", c.ID, req.Tools[i].Name)
 	}
 	if err := a.putToolRegistry(r.Context(), c.ID, reg); err != nil {
 		return apiError(http.StatusInternalServerError, "storing the tool selection of %s: %v", c.ID, err)
@@ -363,7 +369,7 @@ func (a *App) adminRegisterTools(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.recordAdmin("", c.ID, adminDetail(r, fmt.Sprintf("registered a selection of %d tools", len(reg.Tools))))
-	return writeAdmin(w, http.StatusOK, map[string]any{"connector": c.ID, "selection": selectionView(reg)})
+	return writeAdmin(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: selectionView(reg)})
 }
 
 // approveRequest is the body of POST /mcpgate/connectors/{id}/tools/approve.
@@ -420,5 +426,5 @@ func (a *App) adminApproveTools(w http.ResponseWriter, r *http.Request) error {
 	}
 	slices.Sort(names)
 	a.recordAdmin("", c.ID, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
-	return writeAdmin(w, http.StatusOK, map[string]any{"connector": c.ID, "approved": names, "selection": selectionView(reg)})
+	return writeAdmin(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: selectionView(reg), Approved: names})
 }

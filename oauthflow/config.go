@@ -104,7 +104,7 @@ func (c Config) Validate() error {
 	if _, err := connectors.ParseURL(c.Resource); err != nil {
 		return fmt.Errorf("resource: %v", err)
 	}
-	for _, check := range []func() error{c.validateModes, c.validateClient, c.validateEndpoints, c.validateScopes} {
+	for _, check := range []func() error{c.validateModes, c.ValidateClient, c.validateEndpoints, c.validateScopes} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -129,7 +129,10 @@ func (c Config) validateModes() error {
 	return nil
 }
 
-func (c Config) validateClient() error {
+// ValidateClient checks how the client settings fit together: a static
+// client's id, secret and token endpoint auth method, and the registration
+// mode. Validate runs it; a config parser can run it alone.
+func (c Config) ValidateClient() error {
 	switch {
 	case c.ClientID == "" && (c.ClientSecret != "" || c.TokenAuthMethod != ""):
 		return errors.New("client_secret and token_auth_method need client_id")
