@@ -49,13 +49,24 @@ func TestParamHeaders(t *testing.T) {
 	}
 
 	// An agent whose mirrored header disagrees with its body is refused,
-	// and so is one that leaves it out.
+	// and so is one that sends it empty or leaves it out.
 	raw := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20260728)
-	for _, region := range []string{"us-east", ""} {
+	for _, region := range []string{"us-east", sentEmpty, ""} {
 		body, h := raw.request(1, "tools/call", map[string]any{"name": "a_regional", "arguments": map[string]any{"region": "eu-west"}})
 		h.Set("Mcp-Param-Region", region)
 		if r := raw.post(body, h); r.code() != -32020 {
 			t.Errorf("Mcp-Param-Region %q against the body's eu-west: %d %s", region, r.status, r.body)
 		}
+	}
+	// An empty argument is mirrored as a header with an empty value: it
+	// matches when that header is there, and not when it is missing.
+	body, h := raw.request(2, "tools/call", map[string]any{"name": "a_regional", "arguments": map[string]any{"region": ""}})
+	h.Set("Mcp-Param-Region", sentEmpty)
+	if r := raw.post(body, h); r.result == nil {
+		t.Errorf("an empty region with an empty header: %d %s", r.status, r.body)
+	}
+	h.Del("Mcp-Param-Region")
+	if r := raw.post(body, h); r.code() != -32020 {
+		t.Errorf("an empty region without its header: %d %s", r.status, r.body)
 	}
 }

@@ -210,6 +210,10 @@ func (c *rawClient) post(body []byte, extra http.Header) *rawReply {
 	return c.do(http.MethodPost, bytes.NewReader(body), int64(len(body)), extra)
 }
 
+// sentEmpty, as an extra header's value, sends the header with an empty
+// value; "" leaves the header out.
+const sentEmpty = "\x00sent empty"
+
 // do sends one HTTP request; length -1 sends a chunked body.
 func (c *rawClient) do(method string, body io.Reader, length int64, extra http.Header) *rawReply {
 	c.t.Helper()
@@ -233,11 +237,14 @@ func (c *rawClient) do(method string, body io.Reader, length int64, extra http.H
 		req.Header.Set(mcp.HeaderSessionID, c.session)
 	}
 	for k, v := range extra {
-		if len(v) == 0 || v[0] == "" {
+		switch {
+		case len(v) == 0 || v[0] == "":
 			req.Header.Del(k)
-			continue
+		case v[0] == sentEmpty:
+			req.Header[http.CanonicalHeaderKey(k)] = []string{""}
+		default:
+			req.Header[http.CanonicalHeaderKey(k)] = v
 		}
-		req.Header[http.CanonicalHeaderKey(k)] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

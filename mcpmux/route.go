@@ -36,7 +36,7 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 	if it.tool != nil && x.modern {
 		// Arguments mirrored into Mcp-Param-* headers must match the body
 		// (2026-07-28), so that what intermediaries route on is what runs.
-		if err := mcp.ValidateParamHeaders(x.r.Header.Get, it.tool, params); err != nil {
+		if err := mcp.ValidateParamHeadersLookup(x.lookupHeader, it.tool, params); err != nil {
 			return invalid(failure(errorf(codeHeaderMismatch, "%v", err))), route
 		}
 	}

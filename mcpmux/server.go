@@ -37,6 +37,16 @@ type exchange struct {
 	creds map[string]Credential
 }
 
+// lookupHeader returns the request's header key and whether it was sent,
+// so that a header sent empty differs from one left out.
+func (x *exchange) lookupHeader(key string) (string, bool) {
+	v, ok := x.r.Header[http.CanonicalHeaderKey(key)]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
 // era is the upstream era that serves this agent's requests best: its own.
 func (x *exchange) era() era {
 	if x.modern {
