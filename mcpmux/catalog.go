@@ -74,6 +74,9 @@ type cacheEntry struct {
 	mu    sync.Mutex
 	cur   atomic.Pointer[list]
 	stale atomic.Bool
+	// announced: the upstream said the list changed, and agents were told
+	// then, so the fetch that follows does not tell them again.
+	announced atomic.Bool
 }
 
 // usable reports whether l can be served at now.
@@ -117,10 +120,10 @@ func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.C
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	l := m.fetch(ctx, caller, c, cred, kind)
-	if old := e.cur.Swap(l); old != nil && old.sum != l.sum {
+	announced := e.announced.Swap(false)
+	if old := e.cur.Swap(l); old != nil && old.sum != l.sum && !announced {
 		m.changed(c.ID, kind)
 	}
-	m.status.record(c.ID, l.err)
 	return l, l.err
 }
 
@@ -133,24 +136,24 @@ func (m *Mux) entry(key cacheKey) *cacheEntry {
 	return e.(*cacheEntry)
 }
 
-// invalidate marks every cached list of kind at connector stale.
-func (m *Mux) invalidate(connector string, kind *listKind) {
+// invalidate marks every cached list of connector stale: of kind, or of
+// every kind for nil. announced says that agents have been told.
+func (m *Mux) invalidate(connector string, kind *listKind, announced bool) {
 	m.cache.Range(func(k, v any) bool {
-		if key := k.(cacheKey); key.connector == connector && key.kind == kind {
-			v.(*cacheEntry).stale.Store(true)
+		if key := k.(cacheKey); key.connector == connector && (kind == nil || key.kind == kind) {
+			e := v.(*cacheEntry)
+			e.announced.Store(announced)
+			e.stale.Store(true)
 		}
 		return true
 	})
 }
 
-// lost records that a call to connector failed, and marks its lists stale
-// so that the next list asks the upstream again: a dead upstream's items
-// go missing rather than linger until the TTL.
-func (m *Mux) lost(connector string, err error) {
-	m.status.record(connector, err)
-	for _, kind := range listKinds {
-		m.invalidate(connector, kind)
-	}
+// lost marks connector's lists stale after a call to it failed, so that
+// the next list asks the upstream again: a dead upstream's items go
+// missing rather than linger until the TTL.
+func (m *Mux) lost(connector string) {
+	m.invalidate(connector, nil, false)
 }
 
 // fetch gathers a whole list from the upstream, following cursors.

@@ -51,6 +51,12 @@ func TestListChanged(t *testing.T) {
 				if _, err := callTool(t, c, "a_added", nil); err != nil {
 					t.Errorf("a_added: %v", err)
 				}
+				// One change, one notice: the fetch that the notice prompted
+				// finds the list different, and says nothing more.
+				time.Sleep(200 * time.Millisecond)
+				if n := changed.Load(); n != 1 {
+					t.Errorf("the agent was told of one change %d times", n)
+				}
 				bob := dialRaw(t, g.URL+"/mcp", agentHeader("bob", ""), v20251125)
 				if slices.Contains(listed(t, bob.result("tools/list", nil), "tools", "name"), "a_added") {
 					t.Error("bob, granted a/echo only, lists a_added")

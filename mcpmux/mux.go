@@ -93,7 +93,6 @@ type Mux struct {
 	cache     sync.Map // cacheKey → *cacheEntry
 	pages     sync.Map // pageKey → *renderedPage
 	pageCount atomic.Int64
-	status    statusBoard
 	sessions  *Sessions
 	ownsSess  bool
 	streams   listeners
@@ -296,13 +295,19 @@ func (m *Mux) credentialFor(x *exchange, c *connectors.Connector) (Credential, e
 }
 
 // upstreamNotified acts on an upstream's notification: list_changed
-// invalidates the cached list, and agents learn of it once it is fetched
-// again and found different.
+// makes the cached lists it names stale, and listening agents are told
+// once, now (resources/list_changed names two lists, and one notice
+// covers both); the fetch that follows does not tell them again.
 func (m *Mux) upstreamNotified(u *upstream, method string) {
+	told := false
 	for _, kind := range listKinds {
-		if kind.changed == method {
-			m.invalidate(u.conn.ID, kind)
+		if kind.changed != method {
+			continue
+		}
+		m.invalidate(u.conn.ID, kind, true)
+		if !told {
 			m.changed(u.conn.ID, kind)
+			told = true
 		}
 	}
 }

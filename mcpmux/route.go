@@ -274,7 +274,7 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, sink: x.rs.notify, tool: tool})
 	if err != nil {
 		if x.ctx.Err() == nil {
-			m.lost(c.ID, err)
+			m.lost(c.ID)
 		}
 		return unavailable(x, c, err)
 	}

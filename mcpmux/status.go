@@ -35,21 +35,6 @@ type ConnectorStatus struct {
 	API string `json:"api,omitempty"`
 }
 
-// statusBoard remembers the last outcome of talking to each connector.
-type statusBoard struct {
-	mu   sync.Mutex
-	last map[string]error
-}
-
-func (b *statusBoard) record(connector string, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.last == nil {
-		b.last = map[string]error{}
-	}
-	b.last[connector] = err
-}
-
 // Statuses returns every connector the caller may see, with its status. It
 // refreshes the tools list of each MCP connector that the caller has access
 // to (in parallel, each within its timeout), so that the status is
