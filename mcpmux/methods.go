@@ -1,6 +1,7 @@
 package mcpmux
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -97,7 +98,7 @@ func (m *Mux) serveBatch(w http.ResponseWriter, x *exchange, body []byte) {
 			"batches are supported only in a session on protocol version %s", mcp.ProtocolVersion20250326))
 		return
 	}
-	x.session, x.version = ss, ss.version
+	x.session = ss
 	var out [][]byte
 	for _, raw := range raws {
 		if rep := m.batchItem(x, raw); rep != nil {
@@ -108,7 +109,7 @@ func (m *Mux) serveBatch(w http.ResponseWriter, x *exchange, body []byte) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	writeJSON(w, http.StatusOK, append(append([]byte{'['}, bytesJoin(out)...), ']'))
+	writeJSON(w, http.StatusOK, append(append([]byte{'['}, bytes.Join(out, []byte{','})...), ']'))
 }
 
 // batchItem answers one message of a batch, or returns nil for a
@@ -130,18 +131,11 @@ func (m *Mux) batchItem(x *exchange, raw []byte) []byte {
 	return answer(msg.id, m.dispatch(&item, msg))
 }
 
-func bytesJoin(parts [][]byte) []byte {
-	var out []byte
-	for i, p := range parts {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, p...)
-	}
-	return out
-}
-
 // allKinds subscribes a listener to every list.
 func allKinds() map[*listKind]bool {
-	return map[*listKind]bool{toolsKind: true, resourcesKind: true, templatesKind: true, promptsKind: true}
+	kinds := make(map[*listKind]bool, len(listKinds))
+	for _, k := range listKinds {
+		kinds[k] = true
+	}
+	return kinds
 }

@@ -242,7 +242,7 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	if u, ok := m.upstreams.Load(key); ok {
 		return u.(*upstream)
 	}
-	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, key: credKey, client: m.client, logger: m.logger, now: m.now,
+	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, client: m.client, logger: m.logger, now: m.now,
 		onNotify: m.upstreamNotified, background: m.background, observer: m.observer})
 	return u.(*upstream)
 }

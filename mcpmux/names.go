@@ -40,13 +40,3 @@ func (n names) connector(wire string) (string, bool) {
 	}
 	return wire[:i], true
 }
-
-// split returns the connector and the name of a wire name that is not a
-// shortened one.
-func (n names) split(wire string) (connector, name string, ok bool) {
-	c, ok := n.connector(wire)
-	if !ok {
-		return "", "", false
-	}
-	return c, wire[len(c)+len(n.sep):], true
-}

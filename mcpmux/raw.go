@@ -1,6 +1,7 @@
 package mcpmux
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -119,7 +120,7 @@ func setMember(data []byte, name string, value []byte) ([]byte, error) {
 	if value == nil {
 		return data, nil
 	}
-	closing := lastByte(data, '}')
+	closing := bytes.LastIndexByte(data, '}') // data is an object
 	out = append(out, data[:closing]...)
 	if last >= 0 {
 		out = append(out, ',')
@@ -144,15 +145,6 @@ func memberBounds(data []byte, v span, prevValueEnd int) (int, int) {
 		return open, skipSpace(data, after+1)
 	}
 	return open, after
-}
-
-func lastByte(data []byte, c byte) int {
-	for i := len(data) - 1; i >= 0; i-- {
-		if data[i] == c {
-			return i
-		}
-	}
-	return len(data)
 }
 
 func skipSpace(data []byte, i int) int {

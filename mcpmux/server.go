@@ -25,7 +25,6 @@ type exchange struct {
 	view    *grants.View
 	scope   string
 	modern  bool
-	version string
 	session *session
 	rs      *responder
 	// method and params are the request being answered, for replies that
@@ -186,7 +185,7 @@ func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message) *rpcError 
 		writeRPCError(w, http.StatusNotFound, msg.id, errorf(codeInvalidRequest, "session not found: initialize again"))
 		return &rpcError{}
 	}
-	x.session, x.version = ss, ss.version
+	x.session = ss
 	return nil
 }
 
@@ -205,7 +204,6 @@ func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string)
 		e := mcp.UnsupportedProtocolVersionError{Version: header, Supported: supportedVersions}.JSONRPCError().Error
 		return &rpcError{Code: e.Code, Message: e.Message, Data: e.Data}
 	}
-	x.version = header
 	if err := mcp.ValidateStandardHeaders(x.r.Header.Get, header, mcp.MCPMethod(msg.method), msg.params); err != nil {
 		return errorf(codeHeaderMismatch, "%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,13 +87,7 @@ func (s *Sessions) evict(callerID string) {
 
 // leastRecent returns the session used longest ago.
 func leastRecent(list []*session) *session {
-	oldest := list[0]
-	for _, ss := range list[1:] {
-		if ss.lastUsed().Before(oldest.lastUsed()) {
-			oldest = ss
-		}
-	}
-	return oldest
+	return slices.MinFunc(list, func(a, b *session) int { return a.lastUsed().Compare(b.lastUsed()) })
 }
 
 // get returns the session id names, if it belongs to caller and scope. A

@@ -70,7 +70,6 @@ type upstreamState struct {
 // pooled keep-alive connections of the shared HTTP client.
 type upstream struct {
 	conn   *connectors.Connector
-	key    string
 	client *http.Client
 	logger *zap.Logger
 	// onNotify sees every notification the upstream sends, so that the
