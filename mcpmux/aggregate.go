@@ -110,7 +110,7 @@ func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector
 	}
 	// The built-in tool lists HTTP API connectors too, so a caller who
 	// sees only those still gets it.
-	if kind == toolsKind && x.scope == "" && len(m.known(x.view)) > 0 {
+	if kind == toolsKind && m.offersBuiltin(x) {
 		out = append(out, builtinTool)
 	}
 	return out

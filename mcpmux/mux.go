@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -280,17 +281,16 @@ func (m *Mux) credential(ctx context.Context, req CredentialRequest) (Credential
 // request needs it: on the hot path a tools/call needs it to find the tool
 // in the cache and again to forward the call.
 func (m *Mux) credentialFor(x *exchange, c *connectors.Connector) (Credential, error) {
-	if cred, ok := x.creds[c.ID]; ok {
-		return cred, nil
+	for _, used := range x.creds {
+		if used.connector == c.ID {
+			return used.Credential, nil
+		}
 	}
 	cred, err := m.credential(x.ctx, CredentialRequest{Caller: x.caller, Connector: c})
 	if err != nil {
 		return Credential{}, err
 	}
-	if x.creds == nil {
-		x.creds = map[string]Credential{}
-	}
-	x.creds[c.ID] = cred
+	x.creds = append(x.creds, usedCredential{c.ID, cred})
 	return cred, nil
 }
 
@@ -341,6 +341,12 @@ func (m *Mux) known(v *grants.View) []*connectors.Connector {
 		}
 	}
 	return out
+}
+
+// offersBuiltin reports whether the aggregated endpoint offers the caller
+// mcpgate_list_connectors: when it can see some connector.
+func (m *Mux) offersBuiltin(x *exchange) bool {
+	return x.scope == "" && slices.ContainsFunc(m.order, x.view.Visible)
 }
 
 // speaksMCP reports whether connector id exists and has an MCP endpoint.

@@ -25,7 +25,7 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 	}
 	// The built-in tool is listed only to a caller who can see a
 	// connector, and like every other item it is refused when not listed.
-	if x.scope == "" && name == builtinName && len(m.known(x.view)) > 0 {
+	if name == builtinName && m.offersBuiltin(x) {
 		return m.callBuiltin(x), toolRoute{builtinConnector, builtinName, true}
 	}
 	c, it, rep := m.resolve(x, toolsKind, name)

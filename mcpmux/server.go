@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -31,9 +30,15 @@ type exchange struct {
 	// depend on them.
 	method string
 	params []byte
-	// creds holds the credentials this request has used, by connector.
-	// gather fills it before it starts any goroutine.
-	creds map[string]Credential
+	// creds holds the credentials this request has used: a few at most,
+	// so a slice. gather fills it before it starts any goroutine.
+	creds []usedCredential
+}
+
+// usedCredential is a credential a request has used at one connector.
+type usedCredential struct {
+	connector string
+	Credential
 }
 
 // lookupHeader returns the request's header key and whether it was sent,
@@ -70,14 +75,15 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
 		return
 	}
+	view := m.view(caller)
 	// A connector that is only an HTTP API has no MCP endpoint to serve.
-	if scope != "" && (!m.speaksMCP(scope) || !m.view(caller).Visible(scope)) {
+	if scope != "" && (!m.speaksMCP(scope) || !view.Visible(scope)) {
 		writeHTTPError(w, http.StatusNotFound, "no such connector")
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
-		m.servePost(w, r, caller, scope)
+		m.servePost(w, r, caller, view, scope)
 	case http.MethodGet:
 		m.serveGet(w, r, caller, scope)
 	case http.MethodDelete:
@@ -89,7 +95,7 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 }
 
 // servePost serves one POSTed JSON-RPC message or batch.
-func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Caller, view *grants.View, scope string) {
 	body, ok := m.readBody(w, r)
 	if !ok {
 		return
@@ -102,7 +108,7 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 		writeRPCError(w, http.StatusBadRequest, nil, &rpcError{Code: code, Message: err.Error()})
 		return
 	}
-	x := &exchange{ctx: r.Context(), r: r, caller: caller, view: m.view(caller), scope: scope,
+	x := &exchange{ctx: r.Context(), r: r, caller: caller, view: view, scope: scope,
 		rs: &responder{w: w, canSSE: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}}
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if body[0] == '[' {
@@ -252,16 +258,18 @@ func (m *Mux) serveDelete(w http.ResponseWriter, r *http.Request, caller grants.
 // readBody reads the request body within the size limit, answering 413
 // when it is larger.
 func (m *Mux) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	tooLarge := fmt.Sprintf("the request body is larger than the limit of %d bytes", m.maxBody)
+	tooLarge := func() *rpcError {
+		return errorf(codeInvalidRequest, "the request body is larger than the limit of %d bytes", m.maxBody)
+	}
 	if r.ContentLength > m.maxBody {
-		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "%s", tooLarge))
+		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, tooLarge())
 		return nil, false
 	}
 	body, err := readAll(http.MaxBytesReader(w, r.Body, m.maxBody), r.ContentLength)
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "%s", tooLarge))
+	case err == nil:
+	case errors.As(err, new(*http.MaxBytesError)):
+		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, tooLarge())
 		return nil, false
 	case err != nil:
 		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeParseError, "reading the request body: %v", err))
