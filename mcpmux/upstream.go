@@ -46,6 +46,9 @@ type reply struct {
 type rpc struct {
 	method string
 	params []byte
+	// name is what the request names upstream, for the Mcp-Name header
+	// (2026-07-28): a tool, a prompt or a resource URI, or empty.
+	name string
 	// sink receives the notifications sent while the upstream works on it.
 	sink notifySink
 	// tool, for tools/call, is the tool's definition when its arguments
@@ -204,8 +207,11 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 	req := u.request(ctx, body)
 	u.setHeaders(req.Header, cred, st)
 	if st.modern {
-		for k, v := range mcp.StandardHeaders(st.version, mcp.MCPMethod(r.method), r.params) {
-			req.Header[k] = []string{v}
+		// mcp.StandardHeaders would decode the params again for the name,
+		// which the gateway already has.
+		req.Header[mcp.HeaderMethod] = []string{r.method}
+		if v, ok := mcp.EncodeHeaderValue(r.name); ok && mcp.MethodRequiresNameHeader(mcp.MCPMethod(r.method)) {
+			req.Header[mcp.HeaderName] = []string{v}
 		}
 		if r.tool != nil {
 			for k, v := range mcp.GenerateParamHeaders(r.tool, r.params) {
