@@ -97,16 +97,7 @@ func (p *apiProxies) cleanup() {
 // whose APIs share an origin and a timeout share a proxy. A runtime
 // connector that goes leaves its proxy until the config does.
 func apiProxyKey(c *connectors.Connector) string {
-	return c.API.Scheme + "://" + c.API.Host + " " + apiTimeout(c).String()
-}
-
-// apiTimeout is how long an API may take to send its response headers.
-// The body may stream for as long as it takes.
-func apiTimeout(c *connectors.Connector) time.Duration {
-	if c.Timeout > 0 {
-		return c.Timeout
-	}
-	return connectors.DefaultTimeout
+	return c.API.Scheme + "://" + c.API.Host + " " + c.RequestTimeout().String()
 }
 
 // proxy returns the reverse proxy for connector c's API, provisioning it
@@ -137,7 +128,7 @@ func (p *apiProxies) proxy(c *connectors.Connector) (*reverseproxy.Handler, erro
 func newAPIProxy(ctx caddy.Context, c *connectors.Connector) (*apiProxy, error) {
 	t := &reverseproxy.HTTPTransport{
 		DialTimeout:           caddy.Duration(apiDialTimeout),
-		ResponseHeaderTimeout: caddy.Duration(apiTimeout(c)),
+		ResponseHeaderTimeout: caddy.Duration(c.RequestTimeout()),
 	}
 	if c.API.Scheme == "https" {
 		t.TLS = &reverseproxy.TLSConfig{ServerName: c.API.Hostname()}

@@ -354,13 +354,10 @@ func (a *App) closeVault() {
 // credentials hands each connector of g its credential: the static one
 // from the config, or the caller's (or the shared) OAuth token.
 func (a *App) credentials(g *gateway) mcpmux.Credentials {
-	static := make(map[string]mcpmux.Credential, len(g.conns))
-	for _, c := range g.conns {
-		static[c.ID] = mcpmux.Credential{Key: "static", Header: c.Header()}
-	}
+	static := mcpmux.Static(g.conns)
 	return func(ctx context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
 		if req.Connector.Auth.Type != connectors.AuthOAuth {
-			return static[req.Connector.ID], nil
+			return static(ctx, req)
 		}
 		m := g.manager
 		if m == nil {

@@ -38,7 +38,8 @@ type Connector struct {
 	API *url.URL
 	// Auth is how mcpgate authenticates to the upstream.
 	Auth Auth
-	// Timeout bounds each upstream request.
+	// Timeout bounds each upstream request; zero means DefaultTimeout
+	// (see RequestTimeout).
 	Timeout time.Duration
 	// Tools narrows and classifies the upstream's tools.
 	Tools ToolPolicy
@@ -203,3 +204,12 @@ func (c *Connector) Header() http.Header {
 
 // trimmed reports whether s has no leading or trailing white space.
 func trimmed(s string) bool { return strings.TrimSpace(s) == s }
+
+// RequestTimeout is how long one upstream request may take: Timeout, or
+// DefaultTimeout when it is not set.
+func (c *Connector) RequestTimeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}

@@ -117,7 +117,7 @@ func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.C
 		return l, l.err
 	}
 	e.stale.Store(false)
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout())
 	defer cancel()
 	l := m.fetch(ctx, caller, c, cred, kind)
 	announced := e.announced.Swap(false)

@@ -42,12 +42,12 @@ func StaticCredentials(_ context.Context, req CredentialRequest) (Credential, er
 	return Credential{Key: "static", Header: req.Connector.Header()}, nil
 }
 
-// staticCredentials is StaticCredentials with each connector's headers
+// Static is StaticCredentials for conns, with each connector's headers
 // built once, since they never change: the hot path reuses them.
-func staticCredentials(conns map[string]*connectors.Connector) Credentials {
+func Static(conns []*connectors.Connector) Credentials {
 	creds := make(map[string]Credential, len(conns))
-	for id, c := range conns {
-		creds[id] = Credential{Key: "static", Header: c.Header()}
+	for _, c := range conns {
+		creds[c.ID] = Credential{Key: "static", Header: c.Header()}
 	}
 	return func(_ context.Context, req CredentialRequest) (Credential, error) {
 		return creds[req.Connector.ID], nil

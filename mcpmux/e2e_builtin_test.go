@@ -91,8 +91,10 @@ func TestListConnectors(t *testing.T) {
 					if slices.Contains(listed(t, one.result("tools/list", nil), "tools", "name"), "mcpgate_list_connectors") {
 						t.Errorf("%s lists the built-in tool", s.MCP)
 					}
-					// A connector that is down cannot say what it has.
-					if r := one.call("tools/call", map[string]any{"name": "mcpgate_list_connectors"}); !notGranted(r) && s.Status != mcpmux.StatusFailed {
+					// A connector's own endpoint never answers the built-in
+					// tool; one that is down fails the call in its own way.
+					r := one.call("tools/call", map[string]any{"name": "mcpgate_list_connectors"})
+					if r.result != nil || (!notGranted(r) && s.Status != mcpmux.StatusFailed) {
 						t.Errorf("%s answers the built-in tool: %s", s.MCP, r.body)
 					}
 				}

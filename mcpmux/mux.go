@@ -139,15 +139,12 @@ func New(opts Options) (*Mux, error) {
 		if _, dup := m.conns[c.ID]; dup {
 			return nil, fmt.Errorf("connector %q is defined twice", c.ID)
 		}
-		if c.Timeout == 0 {
-			c.Timeout = connectors.DefaultTimeout
-		}
 		m.conns[c.ID] = c
 		m.order = append(m.order, c.ID)
 	}
 	sort.Strings(m.order)
 	if m.creds == nil {
-		m.creds = staticCredentials(m.conns)
+		m.creds = Static(opts.Connectors)
 	}
 	m.sessions, m.ownsSess = opts.Sessions, opts.Sessions == nil
 	if m.ownsSess {
