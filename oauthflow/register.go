@@ -91,7 +91,13 @@ func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) 
 		(rec.SecretExpires.IsZero() || m.now().Add(time.Minute).Before(rec.SecretExpires)) {
 		return rec.client(), nil
 	}
-	v, err, _ := m.registers.Do(key, func() (any, error) { return m.register(ctx, c, as, key) })
+	v, err, _ := m.registers.Do(key, func() (any, error) {
+		// Shared by every caller waiting, and a registration the server
+		// made must not be dropped: not ended by the first caller leaving.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		defer cancel()
+		return m.register(ctx, c, as, key)
+	})
 	if err != nil {
 		return client{}, err
 	}

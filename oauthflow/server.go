@@ -34,6 +34,10 @@ func (m *Manager) server(ctx context.Context, c *connector) (*authServer, error)
 		d := c.discovered.Load()
 		if d == nil || m.now().Sub(d.at) > discoveryTTL {
 			v, err, _ := c.discovery.Do("", func() (any, error) {
+				// Shared by every caller waiting: not ended by the first
+				// one leaving.
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+				defer cancel()
 				r, err := c.cfg.Discover(ctx, c.cfg.Resource, c.challenge.Load())
 				if err != nil || r == nil {
 					return nil, fmt.Errorf("discovering the authorization server of %s: %w", c.id, orNoResult(err))
@@ -42,7 +46,6 @@ func (m *Manager) server(ctx context.Context, c *connector) (*authServer, error)
 				return r, nil
 			})
 			if err != nil {
-				c.discovered.Store(nil)
 				return nil, err
 			}
 			res = v.(*discovery.Result)
