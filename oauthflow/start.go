@@ -104,7 +104,7 @@ func (m *Manager) newFlow(c *connector, as *authServer, cl client, subject, user
 		Issuer: as.Issuer, IssRequired: as.IssRequired,
 		TokenEndpoint: as.TokenEndpoint, RevocationEndpoint: as.RevocationEndpoint,
 		ClientKind: cl.Kind, ClientID: cl.ID,
-		Verifier: newVerifier(), RedirectURI: m.callback, RedirectURL: redirectURL,
+		Verifier: oauth2.GenerateVerifier(), RedirectURI: m.callback, RedirectURL: redirectURL,
 		Resource: c.cfg.Resource, Audience: c.cfg.Audience, Scopes: scopes,
 		Created: m.now(),
 	}
