@@ -65,13 +65,12 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused st
 // access token is handed out, so a rotated refresh token is never lost.
 func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refused string) (Token, error) {
 	var run refreshRun
-	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
+	e, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
 		now := m.now()
 		switch {
 		case g.Connection.State != connectors.StateActive:
 			return false, c.consentError(g.Connection)
 		case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
-			run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 			return false, nil
 		case g.RefreshToken == "":
 			reason := "the access token expired and the authorization server issued no refresh token"
@@ -85,13 +84,15 @@ func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refus
 		return m.refreshWith(ctx, c, subject, g, &run)
 	})
 	m.reportRefresh(c, subject, &run, err)
-	return run.tok, err
+	if err != nil {
+		return Token{}, err
+	}
+	return e.token, nil // the published grant's
 }
 
-// refreshRun is what one refresh of a grant came to: the token, and for
-// the event, how the refresh ended ("" when none was needed).
+// refreshRun is how one refresh of a grant ended, for the event ("" when
+// none was needed).
 type refreshRun struct {
-	tok             Token
 	outcome, detail string
 }
 
@@ -128,7 +129,6 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	switch code := errorCode(err); {
 	case code == "invalid_grant" && m.adoptRotated(ctx, c, subject, g):
 		if g.usable(m.now()) {
-			run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 			return false, nil
 		}
 		err := fmt.Errorf("refreshing the token of %s: another instance rotated the refresh token meanwhile; try again", c.id)
@@ -161,7 +161,6 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 		return false, err
 	}
 	run.ended(OutcomeOK, "")
-	run.tok = Token{Header: "Bearer " + g.AccessToken, Key: tokenKey(c.id, subject, *g)}
 	m.log.Debug("token refreshed", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", g.Issuer))
 	return true, nil
 }
