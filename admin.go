@@ -361,6 +361,7 @@ func (a *App) adminRemoveConnector(w http.ResponseWriter, r *http.Request) error
 type revocationView struct {
 	Attempted bool   `json:"attempted"`
 	Revoked   bool   `json:"revoked"`
+	Retrying  bool   `json:"retrying,omitempty"`
 	Detail    string `json:"detail,omitempty"`
 }
 

@@ -35,11 +35,15 @@ func BenchmarkTokenSerial(b *testing.B) {
 	h.connect(h.as, "notion", "alice")
 	req := TokenRequest{Connector: "notion", User: "alice"}
 	ctx := context.Background()
-	h.m.Token(ctx, req)
+	if _, err := h.m.Token(ctx, req); err != nil {
+		b.Fatal(err)
+	}
 	gets := h.st.gets.Load()
 	b.ReportAllocs()
 	for b.Loop() {
-		h.m.Token(ctx, req)
+		if _, err := h.m.Token(ctx, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if h.st.gets.Load() != gets {
 		b.Fatal("the hot path read the store")

@@ -94,7 +94,7 @@ func revocationOutcome(rev Revocation) string {
 		return OutcomeNone
 	case rev.Revoked:
 		return OutcomeRevoked
-	case strings.HasSuffix(rev.Detail, "will retry"):
+	case rev.Retrying:
 		return OutcomeWillRetry
 	}
 	return OutcomeFailed

@@ -43,7 +43,11 @@ func TestParametersEverywhere(t *testing.T) {
 	if _, err := h.token("notion", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range h.as.tokenRequests() {
+	reqs := h.as.tokenRequests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d token requests, want the code's and the refresh's", len(reqs))
+	}
+	for i, r := range reqs {
 		if r.form.Get("resource") != resource || r.form.Get("audience") != "api://notion" {
 			t.Errorf("token request %d (%s): %v", i, r.form.Get("grant_type"), r.form)
 		}

@@ -40,9 +40,11 @@ func TestRedactingFormatters(t *testing.T) {
 		// Inside other values, too.
 		assertNoCanary(t, fmt.Sprintf("nested %T", v), fmt.Sprintf("%+v", struct{ V any }{v}))
 		assertNoCanary(t, fmt.Sprintf("slice %T", v), fmt.Sprintf("%v", []any{v}))
-		if b, err := json.Marshal(v); err == nil {
-			assertNoCanary(t, fmt.Sprintf("json of %T", v), string(b))
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("marshalling %T: %v", v, err)
 		}
+		assertNoCanary(t, fmt.Sprintf("json of %T", v), string(b))
 		zap.New(core).Info("value", zap.Any("v", v), zap.Reflect("r", v), zap.Stringer("s", stringer{v}))
 	}
 	for _, e := range logs.All() {
@@ -123,10 +125,18 @@ func TestCanarySweep(t *testing.T) {
 	ctx := context.Background()
 	h.connect(h.as, "notion", "alice")
 	h.expire()
-	h.token("notion", "alice")
-	h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: "Bearer x", Challenge: `Bearer error="insufficient_scope", scope="more"`})
+	if _, err := h.token("notion", "alice"); err != nil {
+		t.Fatalf("the refresh: %v", err)
+	}
+	_, stepUp := h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: "Bearer x", Challenge: `Bearer error="insufficient_scope", scope="more"`})
+	if stepUp == nil {
+		t.Fatal("insufficient_scope asked for no new consent")
+	}
+	assertNoCanary(t, "the step-up error", stepUp.Error())
 	h.connect(h.as, "notion", "alice")
-	h.m.Disconnect(ctx, "notion", "alice", "")
+	if _, err := h.m.Disconnect(ctx, "notion", "alice", ""); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
 	assertNoCanary(t, "logs", h.logText())
 	if len(h.logs.All()) == 0 {
 		t.Fatal("no logs captured")

@@ -24,8 +24,9 @@ type Revocation struct {
 	Attempted bool
 	// Revoked: every token sent was revoked (HTTP 200).
 	Revoked bool
-	// Detail says what happened, safe to show. It ends with "will retry"
-	// when a revocation is left for RetryRevocations.
+	// Retrying: what was not revoked is left for RetryRevocations.
+	Retrying bool
+	// Detail says what happened, safe to show.
 	Detail string
 }
 
@@ -116,7 +117,9 @@ func (m *Manager) revoke(ctx context.Context, c *connector, rec grantRecord) Rev
 	rev := Revocation{Attempted: true}
 	rev.Revoked, rev.Detail = m.attempt(ctx, c, cl, &t)
 	if t.pending() {
-		rev.Detail += "; " + m.entomb(ctx, &t)
+		var detail string
+		rev.Retrying, detail = m.entomb(ctx, &t)
+		rev.Detail += "; " + detail
 	}
 	return rev
 }

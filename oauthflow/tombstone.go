@@ -87,7 +87,7 @@ func (m *Manager) retryRevocation(ctx context.Context, key string) (bool, error)
 	switch {
 	case errors.Is(err, errClientGone):
 		// Nothing can authenticate as the client the tokens belong to.
-		m.logRetry(t, "abandoned", err.Error())
+		m.logRetry(t, OutcomeAbandoned, err.Error())
 		return false, errors.Join(claimErr, m.deleteRevocation(wctx, key))
 	case err != nil:
 		// The claim's lease stands: the next attempt is a backoff away.
@@ -111,7 +111,7 @@ func (m *Manager) dueRevocation(ctx context.Context, key string) (*revocationRec
 	now := m.now()
 	if !now.Before(t.Created.Add(revocationTTL)) {
 		// The store expires it by its own clock; this Manager's may be ahead.
-		m.logRetry(&t, "expired", "")
+		m.logRetry(&t, OutcomeExpired, "")
 		return nil, nil, m.deleteRevocation(ctx, key)
 	}
 	c := m.conns[t.Connector]
@@ -155,24 +155,25 @@ func (m *Manager) claim(ctx context.Context, key string, t *revocationRecord) (s
 func (m *Manager) settle(ctx context.Context, key string, t *revocationRecord, revoked bool, detail string) error {
 	switch {
 	case t.pending():
-		m.logRetry(t, "will retry", detail)
+		m.logRetry(t, OutcomeWillRetry, detail)
 		return m.putRevocation(ctx, key, t)
 	case revoked:
-		m.logRetry(t, "revoked", detail)
+		m.logRetry(t, OutcomeRevoked, detail)
 	default:
-		m.logRetry(t, "refused", detail)
+		m.logRetry(t, OutcomeFailed, detail)
 	}
 	return m.deleteRevocation(ctx, key)
 }
 
 // entomb stores t, a revocation that the disconnect could not complete,
-// for RetryRevocations, and says so in words for Revocation.Detail.
-func (m *Manager) entomb(ctx context.Context, t *revocationRecord) string {
+// for RetryRevocations. It reports whether it did, and says so in words
+// for Revocation.Detail.
+func (m *Manager) entomb(ctx context.Context, t *revocationRecord) (bool, string) {
 	if err := m.putRevocation(ctx, revocationKey(), t); err != nil {
 		m.log.Error("storing a revocation to retry", zap.String("connector", t.Connector), zap.Error(err))
-		return "the retry could not be stored"
+		return false, "the retry could not be stored"
 	}
-	return "will retry"
+	return true, "will retry"
 }
 
 // putRevocation stores t under key until revocationTTL after its
@@ -197,9 +198,10 @@ func (m *Manager) deleteRevocation(ctx context.Context, key string) error {
 
 // logRetry logs what became of a tombstone. The detail is the servers'
 // answers, with the tokens and the client secret scrubbed (revokeOne).
+// outcome is one of the Outcome constants, in the log and the event alike.
 func (m *Manager) logRetry(t *revocationRecord, outcome, detail string) {
 	level := zap.WarnLevel
-	if outcome == "revoked" {
+	if outcome == OutcomeRevoked {
 		level = zap.InfoLevel
 	}
 	fields := []zap.Field{zap.String("connector", t.Connector), zap.String("issuer", t.Issuer),
@@ -207,11 +209,11 @@ func (m *Manager) logRetry(t *revocationRecord, outcome, detail string) {
 	if detail != "" {
 		fields = append(fields, zap.String("detail", detail))
 	}
-	if outcome == "will retry" {
+	if outcome == OutcomeWillRetry {
 		fields = append(fields, zap.Time("next_attempt", t.Next))
 	}
 	m.log.Log(level, "revocation retry", fields...)
-	m.emit(Event{Kind: EventRevocation, Connector: t.Connector, Outcome: strings.ReplaceAll(outcome, " ", "_"), Detail: detail})
+	m.emit(Event{Kind: EventRevocation, Connector: t.Connector, Outcome: outcome, Detail: detail})
 }
 
 // pending reports whether t still holds a token to revoke.

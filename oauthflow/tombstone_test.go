@@ -39,9 +39,9 @@ func (h *harness) retry() (retried, requests int) {
 	before := len(h.as.revokeRequests())
 	retried, err := h.m.RetryRevocations(context.Background())
 	if err != nil {
+		assertNoCanary(h.t, "RetryRevocations error", err.Error())
 		h.t.Fatalf("RetryRevocations: %v", err)
 	}
-	assertNoCanary(h.t, "RetryRevocations error", fmt.Sprint(err))
 	return retried, len(h.as.revokeRequests()) - before
 }
 
@@ -132,7 +132,7 @@ func TestRevocationRetry(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertNoCanary(t, "detail", rev.Detail)
-			if !rev.Attempted || !strings.Contains(rev.Detail, tt.detail) || strings.Contains(rev.Detail, "will retry") != (tt.due > 0) {
+			if !rev.Attempted || !strings.Contains(rev.Detail, tt.detail) || strings.Contains(rev.Detail, "will retry") != (tt.due > 0) || rev.Retrying != (tt.due > 0) {
 				t.Errorf("revocation = %+v, want %q, will retry: %v", rev, tt.detail, tt.due > 0)
 			}
 			if n := len(h.as.revokeRequests()); n != 2 {
@@ -223,7 +223,7 @@ func TestRevocationBackoff(t *testing.T) {
 		}
 	}
 	for _, l := range h.retryLogs() {
-		if l["outcome"] != "will retry" || l["connector"] != "notion" || !strings.Contains(fmt.Sprint(l["detail"]), "HTTP 503") {
+		if l["outcome"] != OutcomeWillRetry || l["connector"] != "notion" || !strings.Contains(fmt.Sprint(l["detail"]), "HTTP 503") {
 			t.Errorf("retry log = %v", l)
 		}
 	}

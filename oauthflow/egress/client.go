@@ -184,12 +184,6 @@ func (c *policy) control(trusted bool) func(ctx context.Context, network, addres
 		if err != nil {
 			return fmt.Errorf("%w %q (unparsable)", ErrBlocked, address)
 		}
-		if c.allowLoopback && isLoopback(ap.Addr()) {
-			return nil
-		}
-		if why := blockReason(ap.Addr()); why != "" {
-			return blockedError(ap.Addr(), why)
-		}
-		return nil
+		return c.checkIP(ap.Addr())
 	}
 }
