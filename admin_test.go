@@ -276,6 +276,22 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	if diag["ok"] != false || first["ok"] != false || first["step"] != "protected_resource_metadata" || first["fix"] == nil {
 		t.Fatalf("diagnose broken = %v", diag)
 	}
+	// A server that publishes no metadata fails the first step too, and
+	// the fix named works: with the issuer configured, it passes.
+	bare := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(bare.Close)
+	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"bare","url":"`+bare.URL+`/mcp","auth":{"type":"oauth","oauth":{"consent":"shared","insecure_loopback":true}}}`)
+	diag = mustAdmin(t, 200, "GET", "/mcpgate/connectors/bare/diagnose", "")
+	if first := diag["steps"].([]any)[0].(map[string]any); diag["ok"] != false || !strings.Contains(fmt.Sprint(first["fix"]), "set issuer") {
+		t.Fatalf("diagnose bare = %v", diag)
+	}
+	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/bare", "")
+	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"byissuer","url":"`+bare.URL+`/mcp","auth":{"type":"oauth","oauth":{"consent":"shared","issuer":"`+extraAS.Issuer+`","insecure_loopback":true}}}`)
+	diag = mustAdmin(t, 200, "GET", "/mcpgate/connectors/byissuer/diagnose", "")
+	if first := diag["steps"].([]any)[0].(map[string]any); diag["ok"] != true || !strings.Contains(first["detail"].(string), "configured issuer") {
+		t.Fatalf("diagnose byissuer = %v", diag)
+	}
+	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/byissuer", "")
 
 	// Consent routes: per-user needs a user; shared does not.
 	if out := mustAdmin(t, 200, "POST", "/mcpgate/connectors/notes/connect?user=alice", ""); !strings.HasPrefix(out["auth_url"].(string), s.notesAS.Issuer) {

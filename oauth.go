@@ -174,7 +174,7 @@ func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfi
 	}
 	cfg.HTTP = egress.Client(policy)
 	cfg.Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
-		return discovery.Discover(ctx, cfg.HTTP, resource, discovery.Options{Challenge: ch, Policy: policy})
+		return discovery.Discover(ctx, cfg.HTTP, resource, discovery.Options{Challenge: ch, Policy: policy, Issuer: cfg.Issuer})
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("connector %s: auth oauth: %v", c.ID, err)

@@ -55,8 +55,12 @@ func (m *Manager) Diagnose(ctx context.Context, connector string) ([]Step, error
 		if s, ok := discoveryFailure(err); ok {
 			return append(steps, s...), nil
 		}
+		prm := "resource " + res.Resource.Resource + " names " + res.Server.Issuer
+		if res.Resource.Resource == "" {
+			prm = "none published: the configured issuer " + res.Server.Issuer + " serves"
+		}
 		steps = append(steps,
-			Step{Name: StepResourceMetadata, OK: true, Detail: "resource " + res.Resource.Resource + " names " + res.Server.Issuer},
+			Step{Name: StepResourceMetadata, OK: true, Detail: prm},
 			Step{Name: StepServerMetadata, OK: true, Detail: "issuer " + res.Server.Issuer})
 	}
 	as, err := c.resolve(res)

@@ -41,8 +41,8 @@ const probeProtocolVersion = "2025-11-25"
 const probeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` +
 	probeProtocolVersion + `","capabilities":{},"clientInfo":{"name":"mcpgate","version":"1"}}}`
 
-// Options tune Discover and DiscoverServer; the zero value means no
-// challenge yet and a zero egress.Policy.
+// Options tune Discover; the zero value means no challenge yet, no
+// configured issuer and a zero egress.Policy.
 type Options struct {
 	// Challenge is the Bearer challenge the resource already sent, for
 	// example with a 401 to a tool call. When nil, Discover probes the
@@ -53,6 +53,11 @@ type Options struct {
 	// the policy the *http.Client was built with; put the connector URL's
 	// authority in Policy.Trusted when it is plain http or private.
 	Policy egress.Policy
+	// Issuer is the authorization server an admin configured for the
+	// resource. When the resource publishes no metadata
+	// (ErrNoResourceMetadata), Discover reads this issuer's instead, and
+	// Result.Resource is empty.
+	Issuer string
 }
 
 // Discover finds the authorization server of the MCP server at resource
@@ -90,6 +95,14 @@ func Discover(ctx context.Context, hc *http.Client, resource string, opts Option
 		}
 	}
 	prm, err := fetchResourceMetadata(ctx, hc, u, ch, opts.Policy)
+	if errors.Is(err, ErrNoResourceMetadata) && opts.Issuer != "" {
+		as, err := fetchServerMetadata(ctx, hc, opts.Issuer, opts.Policy)
+		if err != nil {
+			return nil, err
+		}
+		// Without the resource's scopes, the server's are the offer.
+		return &Result{Server: *as, Scopes: defaultScopes(ch, &ResourceMetadata{ScopesSupported: as.ScopesSupported})}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -98,16 +111,6 @@ func Discover(ctx context.Context, hc *http.Client, resource string, opts Option
 		return nil, err
 	}
 	return &Result{Resource: *prm, Server: *as, Scopes: defaultScopes(ch, prm)}, nil
-}
-
-// DiscoverServer fetches and validates the metadata of the authorization
-// server with the given issuer identifier, as Discover does once it knows
-// the issuer; it serves a connector whose issuer is configured.
-func DiscoverServer(ctx context.Context, hc *http.Client, issuer string, opts Options) (*ServerMetadata, error) {
-	if hc == nil {
-		hc = egress.Client(opts.Policy)
-	}
-	return fetchServerMetadata(ctx, hc, issuer, opts.Policy)
 }
 
 // probe sends an MCP initialize request to resource and returns the

@@ -613,20 +613,29 @@ func TestDiscoverResourceChecked(t *testing.T) {
 	}
 }
 
-func TestDiscoverServer(t *testing.T) {
+// TestConfiguredIssuer checks that a resource without metadata is served
+// by the issuer an admin configured, and only then.
+func TestConfiguredIssuer(t *testing.T) {
 	f := newFakeServer(t, map[string]reply{
+		"/mcp": unauthorized(`Bearer realm="x"`),
 		"/.well-known/oauth-authorization-server/realms/x": {body: asDoc("{base}/realms/x")},
 	})
-	md, err := DiscoverServer(context.Background(), nil, f.srv.URL+"/realms/x", Options{Policy: f.policy()})
-	if err != nil || md.AuthorizationEndpoint != f.srv.URL+"/authorize" {
-		t.Fatalf("DiscoverServer: %+v, %v", md, err)
+	discover := func(issuer string) (*Result, error) {
+		pol := f.policy()
+		return Discover(context.Background(), egress.Client(pol), f.srv.URL+"/mcp", Options{Policy: pol, Issuer: issuer})
 	}
-	_, err = DiscoverServer(context.Background(), nil, f.srv.URL+"/realms/y", Options{Policy: f.policy()})
-	if !errors.Is(err, ErrNoAuthorizationServer) || !strings.Contains(err.Error(), "/realms/y/.well-known/openid-configuration") {
-		t.Fatalf("DiscoverServer for a missing issuer: %v", err)
+	res, err := discover(f.srv.URL + "/realms/x")
+	if err != nil || res.Server.AuthorizationEndpoint != f.srv.URL+"/authorize" || res.Resource.Resource != "" {
+		t.Fatalf("Discover with a configured issuer: %+v, %v", res, err)
 	}
-	if _, err := DiscoverServer(context.Background(), nil, f.srv.URL+"/realms/x?q=1", Options{Policy: f.policy()}); err == nil || !strings.Contains(err.Error(), "query") {
-		t.Fatalf("DiscoverServer for an issuer with a query: %v", err)
+	if _, err := discover(f.srv.URL + "/realms/y"); !errors.Is(err, ErrNoAuthorizationServer) || !strings.Contains(err.Error(), "/realms/y/.well-known/openid-configuration") {
+		t.Fatalf("Discover with a configured issuer that has no metadata: %v", err)
+	}
+	if _, err := discover(f.srv.URL + "/realms/x?q=1"); err == nil || !strings.Contains(err.Error(), "query") {
+		t.Fatalf("Discover with a configured issuer that has a query: %v", err)
+	}
+	if _, err := discover(""); !errors.Is(err, ErrNoResourceMetadata) {
+		t.Fatalf("Discover without an issuer: %v", err)
 	}
 }
 

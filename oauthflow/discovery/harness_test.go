@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +158,30 @@ func unauthorized(challenge string) reply {
 		r.header = map[string]string{"WWW-Authenticate": challenge}
 	}
 	return r
+}
+
+// parseResourceMetadata decodes and validates a protected-resource
+// metadata document for resource.
+func parseResourceMetadata(data []byte, resource *url.URL) (*ResourceMetadata, error) {
+	var doc ResourceMetadata
+	if err := decodeStrict(data, &doc); err != nil {
+		return nil, err
+	}
+	if err := validateResourceMetadata(&doc, resource); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// parseServerMetadata decodes and validates an authorization server
+// metadata document fetched for issuer.
+func parseServerMetadata(data []byte, issuer string, pol egress.Policy) (*ServerMetadata, error) {
+	var doc ServerMetadata
+	if err := decodeStrict(data, &doc); err != nil {
+		return nil, err
+	}
+	if err := validateServerMetadata(&doc, issuer, pol); err != nil {
+		return nil, err
+	}
+	return &doc, nil
 }

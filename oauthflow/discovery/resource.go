@@ -63,19 +63,6 @@ func resourceMetadataURLs(resource *url.URL) []string {
 	return []string{inserted, root}
 }
 
-// parseResourceMetadata decodes and validates a protected-resource
-// metadata document for resource.
-func parseResourceMetadata(data []byte, resource *url.URL) (*ResourceMetadata, error) {
-	var doc ResourceMetadata
-	if err := decodeStrict(data, &doc); err != nil {
-		return nil, err
-	}
-	if err := validateResourceMetadata(&doc, resource); err != nil {
-		return nil, err
-	}
-	return &doc, nil
-}
-
 // validateResourceMetadata checks a decoded document against the
 // resource it is meant to describe.
 func validateResourceMetadata(doc *ResourceMetadata, resource *url.URL) error {

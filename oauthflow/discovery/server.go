@@ -74,19 +74,6 @@ func serverMetadataURLs(issuer *url.URL) []string {
 	}
 }
 
-// parseServerMetadata decodes and validates an authorization server
-// metadata document fetched for issuer.
-func parseServerMetadata(data []byte, issuer string, pol egress.Policy) (*ServerMetadata, error) {
-	var doc ServerMetadata
-	if err := decodeStrict(data, &doc); err != nil {
-		return nil, err
-	}
-	if err := validateServerMetadata(&doc, issuer, pol); err != nil {
-		return nil, err
-	}
-	return &doc, nil
-}
-
 // validateServerMetadata checks a decoded document: the issuer it claims,
 // PKCE support, and every endpoint URL.
 func validateServerMetadata(doc *ServerMetadata, issuer string, pol egress.Policy) error {
