@@ -48,7 +48,7 @@ func (s *Sealed) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 // Get returns the opened value under key. A record that does not open gives
 // an error wrapping ErrTampered or ErrUnknownKey.
 func (s *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := reserved(key); err != nil {
+	if err := refuseClear(key); err != nil {
 		return nil, err
 	}
 	blob, err := s.inner.Get(ctx, key)
@@ -64,7 +64,7 @@ func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := reserved(key); err != nil {
+	if err := refuseClear(key); err != nil {
 		return err
 	}
 	if err := s.countWrap(ctx); err != nil {
@@ -80,7 +80,7 @@ func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 // Take returns the opened value under key and deletes the record. The
 // record is gone even if it does not open.
 func (s *Sealed) Take(ctx context.Context, key string) ([]byte, error) {
-	if err := reserved(key); err != nil {
+	if err := refuseClear(key); err != nil {
 		return nil, err
 	}
 	blob, err := s.inner.Take(ctx, key)
@@ -92,7 +92,7 @@ func (s *Sealed) Take(ctx context.Context, key string) ([]byte, error) {
 
 // Delete removes key.
 func (s *Sealed) Delete(ctx context.Context, key string) error {
-	if err := reserved(key); err != nil {
+	if err := refuseClear(key); err != nil {
 		return err
 	}
 	return s.inner.Delete(ctx, key)
@@ -103,7 +103,7 @@ func (s *Sealed) Delete(ctx context.Context, key string) error {
 // records.
 func (s *Sealed) List(ctx context.Context, prefix string) ([]string, error) {
 	keys, err := s.inner.List(ctx, prefix)
-	return slices.DeleteFunc(keys, unsealed), err
+	return slices.DeleteFunc(keys, isClear), err
 }
 
 // open names the record in errors but never shows its content.

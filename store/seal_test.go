@@ -183,7 +183,7 @@ func rawRecords(t *testing.T, s Store) map[string][]byte {
 	ctx := context.Background()
 	keys, _ := s.List(ctx, "")
 	out := map[string][]byte{}
-	for _, key := range slices.DeleteFunc(keys, isWrapCount) {
+	for _, key := range slices.DeleteFunc(keys, isClear) {
 		blob, err := s.Get(ctx, key)
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ import (
 // older sealed count back. Sealed hides the counts from List and refuses
 // to read or write them by key.
 const (
-	wrapsPrefix  = "mcpgate/wraps/"
+	wrapsPrefix  = ClearPrefix + "wraps/"
 	defaultLease = 4096
 )
 
@@ -70,18 +70,6 @@ type warning struct {
 func newWrapCount(id keyID) *wrapCount {
 	hexID := hex.EncodeToString(id[:])
 	return &wrapCount{key: wrapsPrefix + hexID, id: hexID, lease: defaultLease}
-}
-
-// isWrapCount reports whether key holds a wrap count.
-func isWrapCount(key string) bool { return strings.HasPrefix(key, wrapsPrefix) }
-
-// reserved refuses the keys of the wrap counts, which Sealed alone writes,
-// and those of the clear records, which it never touches.
-func reserved(key string) error {
-	if isWrapCount(key) {
-		return fmt.Errorf("%w %q: the prefix %q holds the wrap counts", ErrInvalidKey, key, wrapsPrefix)
-	}
-	return refuseClear(key)
 }
 
 // countWrap numbers the next wrap under the key that seals, and warns if
