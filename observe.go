@@ -109,7 +109,7 @@ func register(reg *prometheus.Registry, c prometheus.Collector) error {
 // hold none). The arguments of tool calls are hashed under a key derived
 // from the seal key ring. If the ring cannot be opened there, events go
 // on to the logger (and a ring in memory), and the error is logged.
-func (a *App) attachAudit(db store.Store, ring *store.Ring) {
+func (a *App) attachAudit(db audit.Store, ring *store.Ring) {
 	l, err := audit.New(audit.Options{Logger: a.obs.logger, Store: db, ArgsKey: ring.Derive("audit arguments")})
 	if err != nil {
 		a.logger.Error("opening the audit ring in the store; audit events are logged only", zap.Error(err))

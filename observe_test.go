@@ -29,6 +29,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -284,10 +285,10 @@ func TestObserveToolCalls(t *testing.T) {
 	case ok.Kind != audit.KindToolCall || ok.User != "alice" || ok.Tool != "echo" || ok.Decision != audit.DecisionAllow ||
 		ok.Outcome != audit.OutcomeOK || ok.Duration <= 0 || len(ok.ArgsHash) != 32:
 		t.Errorf("alice's echo: %+v", ok)
-	case failed.Tool != "fail" || failed.Outcome != audit.OutcomeToolError || failed.Decision != audit.DecisionAllow:
+	case failed.Tool != "fail" || failed.Outcome != string(mcpmux.OutcomeToolError) || failed.Decision != audit.DecisionAllow:
 		t.Errorf("alice's fail: %+v", failed)
 	case denied.User != "bob" || denied.Tool != "obsecho_echo" || denied.Decision != audit.DecisionDeny ||
-		denied.Outcome != audit.OutcomeDenied:
+		denied.Outcome != string(mcpmux.OutcomeDenied):
 		t.Errorf("bob's echo: %+v", denied)
 	case ok.ArgsHash != failed.ArgsHash || ok.ArgsHash != denied.ArgsHash:
 		t.Errorf("equal arguments hash differently: %+v", events)
@@ -397,7 +398,7 @@ func TestObserveOAuth(t *testing.T) {
 	wantMetric(t, samples, `mcpgate_connections{state="disconnected"}`, 1)
 
 	events := auditEvents(t, audit.Filter{Connector: "obsnotes"})
-	needsAuth := findEvent(t, events, audit.KindToolCall, audit.OutcomeNeedsAuth)
+	needsAuth := findEvent(t, events, audit.KindToolCall, string(mcpmux.OutcomeNeedsAuth))
 	if needsAuth.User != "alice" || needsAuth.Decision != "" {
 		t.Errorf("the call before consent: %+v", needsAuth)
 	}

@@ -42,30 +42,10 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// Outcomes: how an event ended, in one short word. Other short words are
-// allowed where none of these fits.
-const (
-	// OutcomeOK: it worked.
-	OutcomeOK = "ok"
-	// OutcomeError: it failed; Detail says why.
-	OutcomeError = "error"
-	// OutcomeDenied: no grant allows it.
-	OutcomeDenied = "denied"
-	// OutcomeNeedsAuth: someone must consent first.
-	OutcomeNeedsAuth = "needs_auth"
-	// OutcomeToolError: the tool ran and reported an error (isError).
-	OutcomeToolError = "tool_error"
-	// OutcomeUpstreamError: the upstream could not be reached or
-	// answered with an error.
-	OutcomeUpstreamError = "upstream_error"
-	// OutcomeInvalid: the request was malformed and refused unrouted.
-	OutcomeInvalid = "invalid"
-	// OutcomeInvalidGrant: the authorization server refused the refresh
-	// token, so someone must consent again.
-	OutcomeInvalidGrant = "invalid_grant"
-	// OutcomeFailed: an attempt failed and may work later.
-	OutcomeFailed = "failed"
-)
+// OutcomeOK is the outcome of an event that worked. Other outcomes are
+// the producer's own short words: mcpmux.Outcome for tool calls, and
+// oauthflow's Outcome constants for consents, refreshes and revocations.
+const OutcomeOK = "ok"
 
 // maxField bounds the text fields of an Event, in bytes.
 const maxField = 256
@@ -87,7 +67,7 @@ type Event struct {
 	// Decision is the grants' verdict on a tool call: DecisionAllow or
 	// DecisionDeny, or empty when the call ended before the verdict.
 	Decision string `json:"decision,omitempty"`
-	// Outcome is how it ended: one of the Outcome constants or another
+	// Outcome is how it ended: OutcomeOK or the producer's own
 	// short word.
 	Outcome string `json:"outcome,omitempty"`
 	// Duration is how long it took. It is encoded as duration_ms, in

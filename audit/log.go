@@ -40,7 +40,7 @@ type Options struct {
 	// sequence, so that two config generations never write one key: the
 	// ring keeps the Buffer of the Log that opened it and the Max of the
 	// latest. Nil keeps the ring in memory.
-	Store store.Store
+	Store Store
 	// Max is how many events the ring keeps; older ones are deleted.
 	// Default DefaultMax.
 	Max int
@@ -101,7 +101,7 @@ func New(opts Options) (*Log, error) {
 	if st == nil {
 		st = store.NewMemory()
 	}
-	r, err := acquire(st, opts.Max, opts.Buffer, l.logger)
+	r, err := acquire(st, opts.Max, opts.Buffer, l.logger, l.now)
 	if err != nil {
 		return nil, err
 	}

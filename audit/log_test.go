@@ -410,7 +410,7 @@ func TestEventJSON(t *testing.T) {
 func TestRecordLine(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	l := newLog(t, Options{Logger: zap.New(core).Named("mcpgate.audit")})
-	l.Record(Event{Kind: KindRefreshFailure, User: "bob", Connector: "notes", Outcome: OutcomeInvalidGrant,
+	l.Record(Event{Kind: KindRefreshFailure, User: "bob", Connector: "notes", Outcome: "invalid_grant",
 		Detail: strings.Repeat("é", 200)})
 	all := logs.All()
 	if len(all) != 1 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,15 +22,23 @@ const maxBatch = 256
 // errorWarning is how often, at most, a ring logs that the store failed.
 const errorWarning = time.Minute
 
+// Store is where a ring is kept: a store that writes a batch in one
+// transaction. Its dynamic type must be comparable (a pointer, as every
+// store in this module is): Logs on one store find its ring by it.
+type Store interface {
+	store.Store
+	store.Batcher
+}
+
 // ring is the audit ring of one store: a buffer and the one goroutine
 // that writes it, in batches, under a sequence of its own. Every Log on
 // the store shares it, so that the old and the new config generation of
 // a reload, both writing for a moment, never number two events alike.
 type ring struct {
-	st      store.Store
-	batcher store.Batcher // st's, or nil
-	max     atomic.Int64
-	logger  atomic.Pointer[zap.Logger] // of the latest Log, for store failures
+	st     Store
+	now    func() time.Time
+	max    atomic.Int64
+	logger atomic.Pointer[zap.Logger] // of the latest Log, for store failures
 
 	in      chan Event
 	flushes chan chan struct{}
@@ -54,30 +61,25 @@ type ring struct {
 // rings are the open rings, by store.
 var rings = struct {
 	mu sync.Mutex
-	m  map[store.Store]*ring
-}{m: map[store.Store]*ring{}}
+	m  map[Store]*ring
+}{m: map[Store]*ring{}}
 
 // acquire returns the ring of st, opening it (and recovering its sequence
 // from the store) if no Log uses it.
-func acquire(st store.Store, size, buffer int, logger *zap.Logger) (*ring, error) {
+func acquire(st Store, size, buffer int, logger *zap.Logger, now func() time.Time) (*ring, error) {
 	rings.mu.Lock()
 	defer rings.mu.Unlock()
-	// A store of a type that cannot be a map key gets a ring of its own.
-	shared := reflect.TypeOf(st).Comparable()
-	r := rings.m[st]
-	if shared && r != nil {
+	if r := rings.m[st]; r != nil {
 		r.max.Store(int64(size))
 		r.logger.Store(logger)
 		r.refs++
 		return r, nil
 	}
-	r, err := openRing(st, size, buffer, logger)
+	r, err := openRing(st, size, buffer, logger, now)
 	if err != nil {
 		return nil, err
 	}
-	if shared {
-		rings.m[st] = r
-	}
+	rings.m[st] = r
 	r.refs++
 	return r, nil
 }
@@ -100,10 +102,9 @@ func release(r *ring) error {
 }
 
 // openRing reads where the ring in st stands and starts its writer.
-func openRing(st store.Store, size, buffer int, logger *zap.Logger) (*ring, error) {
-	r := &ring{st: st, in: make(chan Event, buffer), flushes: make(chan chan struct{}),
+func openRing(st Store, size, buffer int, logger *zap.Logger, now func() time.Time) (*ring, error) {
+	r := &ring{st: st, now: now, in: make(chan Event, buffer), flushes: make(chan chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	r.batcher, _ = st.(store.Batcher)
 	r.max.Store(int64(size))
 	r.logger.Store(logger)
 	keys, err := st.List(context.Background(), Prefix)
@@ -273,26 +274,14 @@ func (r *ring) expire(writes []store.Write) []store.Write {
 	return writes
 }
 
-// apply makes writes, in one batch when the store has them.
+// apply makes writes in one batch.
 func (r *ring) apply(writes []store.Write) error {
-	ctx := context.Background()
-	if r.batcher != nil {
-		return r.batcher.Batch(ctx, writes)
-	}
-	var errs []error
-	for _, w := range writes {
-		if w.Delete {
-			errs = append(errs, r.st.Delete(ctx, w.Key))
-		} else {
-			errs = append(errs, r.st.Put(ctx, w.Key, w.Value, w.TTL))
-		}
-	}
-	return errors.Join(errs...)
+	return r.st.Batch(context.Background(), writes)
 }
 
 // failed logs a store failure, at most once per errorWarning.
 func (r *ring) failed(err error, lost int) {
-	now := time.Now()
+	now := r.now()
 	if !r.lastError.IsZero() && now.Sub(r.lastError) < errorWarning {
 		return
 	}
