@@ -111,12 +111,7 @@ func (b *Badger) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	e := badger.NewEntry([]byte(key), value)
-	if ttl > 0 {
-		e.ExpiresAt = expiresAt(time.Now(), ttl)
-	}
-	err := b.db.Update(func(txn *badger.Txn) error { return txn.SetEntry(e) })
-	return b.wrap("putting", key, err)
+	return b.wrap("putting", key, b.db.Update(writeAll([]Write{{Key: key, Value: value, TTL: ttl}})))
 }
 
 // expiresAt converts a ttl to Badger's expiry in Unix seconds, rounding up
@@ -152,8 +147,7 @@ func (b *Badger) Delete(_ context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(key)) })
-	return b.wrap("deleting", key, err)
+	return b.wrap("deleting", key, b.db.Update(writeAll([]Write{{Key: key, Delete: true}})))
 }
 
 // List returns the live keys that start with prefix, in lexical order.
@@ -282,12 +276,21 @@ var (
 	_ adder   = (*Badger)(nil)
 )
 
-// Batch applies writes in one transaction, synced to disk once.
+// Batch applies writes in one transaction, synced to disk once. A
+// transaction that only writes never conflicts, so it is not retried.
 func (b *Badger) Batch(_ context.Context, writes []Write) error {
 	if err := checkWrites(writes); err != nil {
 		return err
 	}
-	err := b.update(func(txn *badger.Txn) error {
+	if err := b.db.Update(writeAll(writes)); err != nil {
+		return fmt.Errorf("store: writing a batch of %d in badger at %q: %w", len(writes), b.dir, err)
+	}
+	return nil
+}
+
+// writeAll returns the transaction that makes writes.
+func writeAll(writes []Write) func(txn *badger.Txn) error {
+	return func(txn *badger.Txn) error {
 		now := time.Now()
 		for _, w := range writes {
 			if w.Delete {
@@ -305,11 +308,7 @@ func (b *Badger) Batch(_ context.Context, writes []Write) error {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: writing a batch of %d in badger at %q: %w", len(writes), b.dir, err)
 	}
-	return nil
 }
 
 var _ Batcher = (*Badger)(nil)

@@ -47,18 +47,8 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 }
 
 // Put stores a copy of value under key; a ttl above zero expires it.
-func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	r := memoryRecord{value: bytes.Clone(value)}
-	if ttl > 0 {
-		r.expires = m.now().Add(ttl)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.records[key] = r
-	return nil
+func (m *Memory) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return m.Batch(ctx, []Write{{Key: key, Value: value, TTL: ttl}})
 }
 
 // Take returns the value under key and deletes it, or ErrNotFound.
@@ -77,14 +67,8 @@ func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
 }
 
 // Delete removes key; a missing key is not an error.
-func (m *Memory) Delete(_ context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.records, key)
-	return nil
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	return m.Batch(ctx, []Write{{Key: key, Delete: true}})
 }
 
 // List returns the live keys that start with prefix, in lexical order.
