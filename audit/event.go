@@ -11,7 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 )
 
 // Kind says what an Event records.
@@ -128,9 +129,5 @@ func shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return textcut.Prefix(s, n-len("…")) + "…"
 }

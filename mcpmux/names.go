@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 )
 
 // maxNameLen is the longest tool or prompt name many clients accept.
@@ -25,11 +26,7 @@ func (n names) wire(connector, name string) string {
 	}
 	sum := sha256.Sum256([]byte(full))
 	suffix := "-" + hex.EncodeToString(sum[:4])
-	cut := maxNameLen - len(suffix)
-	for cut > 0 && !utf8.RuneStart(full[cut]) {
-		cut--
-	}
-	return full[:cut] + suffix
+	return textcut.Prefix(full, maxNameLen-len(suffix)) + suffix
 }
 
 // connector returns the connector part of a wire name.

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 )
 
 // Errors that callers branch on.
@@ -164,15 +165,7 @@ func sanitize(s string, max int, secrets ...string) string {
 			s = strings.ReplaceAll(s, secret, redacted)
 		}
 	}
-	s = strings.TrimSpace(s)
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return textcut.Prefix(strings.TrimSpace(s), max)
 }
 
 // withError returns target with error and error_description added to its

@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 )
 
 // linearLimit is how many names an object may have before Check switches
@@ -119,11 +121,7 @@ func quoteName(b []byte) string {
 	if len(b) <= quoteLimit {
 		return strconv.QuoteToASCII(string(b))
 	}
-	cut := quoteLimit
-	for cut > 0 && !utf8.RuneStart(b[cut]) {
-		cut--
-	}
-	return strconv.QuoteToASCII(string(b[:cut])) + "..."
+	return strconv.QuoteToASCII(textcut.Prefix(string(b), quoteLimit)) + "..."
 }
 
 // unescape copies the unescaped form of raw, a validated string body, to

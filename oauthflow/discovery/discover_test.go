@@ -675,3 +675,11 @@ func TestProbeFailure(t *testing.T) {
 		t.Fatalf("Discover with nothing listening: %v", err)
 	}
 }
+
+// TestShortenBound: a shortened message, its mark included, stays within
+// the bound.
+func TestShortenBound(t *testing.T) {
+	if got := shorten(strings.Repeat("é", 200)); len(got) > 120 || !strings.HasSuffix(got, "…") {
+		t.Fatalf("shorten gave %d bytes: %q", len(got), got)
+	}
+}

@@ -11,9 +11,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
+	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 )
 
 // maxDocument bounds a metadata document even when the caller's client
@@ -147,15 +147,12 @@ func quote(s string) string {
 	return strconv.Quote(shorten(s))
 }
 
-// shorten cuts s to at most 120 bytes, on a rune boundary.
+// shorten cuts s to at most 120 bytes, on a rune boundary, marking the
+// cut.
 func shorten(s string) string {
 	const max = 120
 	if len(s) <= max {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return textcut.Prefix(s, max-len("…")) + "…"
 }
