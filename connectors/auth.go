@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // AuthType names how mcpgate authenticates to an upstream.
@@ -56,7 +58,7 @@ func (a Auth) Validate() error {
 		if a.Token == "" {
 			return errors.New("auth bearer: token is empty (is its placeholder set?)")
 		}
-		if !validHeaderValue(a.Token) || strings.ContainsAny(a.Token, " \t") {
+		if !httpguts.ValidHeaderFieldValue(a.Token) || strings.ContainsAny(a.Token, " \t") {
 			return errors.New("auth bearer: token has white space or control characters")
 		}
 	case AuthHeader:
@@ -69,7 +71,7 @@ func (a Auth) Validate() error {
 		if a.Value == "" {
 			return fmt.Errorf("auth header %s: value is empty (is its placeholder set?)", a.Name)
 		}
-		if !validHeaderValue(a.Value) || !trimmed(a.Value) {
+		if !httpguts.ValidHeaderFieldValue(a.Value) || !trimmed(a.Value) {
 			return fmt.Errorf("auth header %s: value has control characters or surrounding white space", a.Name)
 		}
 	default:
@@ -104,12 +106,3 @@ func validHeaderName(s string) bool {
 }
 
 // validHeaderValue reports whether s has no control characters, so that it
-// can never split a header.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}

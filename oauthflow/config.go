@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
 )
 
 // Consent says whose consent a connector's tokens carry.
@@ -142,9 +144,9 @@ func (c Config) ValidateClient() error {
 		return fmt.Errorf("client_id is set, but registration is %s", c.Registration)
 	case c.ClientID != "" && !visible(c.ClientID):
 		return fmt.Errorf("client_id %q has spaces or control characters", c.ClientID)
-	case !validHeaderValue(c.ClientSecret):
+	case !httpguts.ValidHeaderFieldValue(c.ClientSecret):
 		return errors.New("client_secret has control characters")
-	case !validHeaderValue(c.Audience):
+	case !httpguts.ValidHeaderFieldValue(c.Audience):
 		return errors.New("audience has control characters")
 	}
 	switch c.TokenAuthMethod {
@@ -251,19 +253,10 @@ func checkEndpoint(name, raw string, insecureLoopback bool) error {
 		return fmt.Errorf("%s %q must not have a fragment", name, raw)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && insecureLoopback && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && insecureLoopback && egress.IsLoopbackHost(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%s %q must be an https URL", name, raw)
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // visible reports whether s is non-empty printable ASCII without spaces.
@@ -273,16 +266,6 @@ func visible(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s has no control characters.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

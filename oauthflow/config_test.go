@@ -23,6 +23,9 @@ func TestConfigValidate(t *testing.T) {
 			c.Discover, c.Issuer, c.AuthorizationEndpoint, c.TokenEndpoint = nil, "https://as.test", "https://as.test/a", "https://as.test/t"
 		}, ""},
 		{"loopback", func(c *Config) { c.TokenEndpoint, c.InsecureLoopback = "http://127.0.0.1:9/t", true }, ""},
+		// As the egress policy that insecure_loopback sets allows it.
+		{"loopback name", func(c *Config) { c.TokenEndpoint, c.InsecureLoopback = "http://as.localhost:9/t", true }, ""},
+		{"loopback, not canonical", func(c *Config) { c.TokenEndpoint, c.InsecureLoopback = "http://127.1:9/t", true }, "token_endpoint"},
 		{"bad id", func(c *Config) { c.Connector = "No_Good" }, "connector id"},
 		{"no resource", func(c *Config) { c.Resource = "" }, "resource"},
 		{"resource fragment", func(c *Config) { c.Resource += "#x" }, "resource"},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -150,7 +151,7 @@ func newManager(opts Options) (*Manager, error) {
 	}
 	public, err := parseAbsolute(opts.PublicURL)
 	if err != nil || (public.Path != "" && public.Path != "/") || public.RawQuery != "" || public.Fragment != "" ||
-		(public.Scheme == "http" && !isLoopback(public.Hostname())) {
+		(public.Scheme == "http" && !egress.IsLoopbackHost(public.Hostname())) {
 		return nil, fmt.Errorf("oauthflow: public URL %q must be an https origin (or http on loopback)", opts.PublicURL)
 	}
 	base := strings.TrimSuffix(opts.PublicURL, "/")

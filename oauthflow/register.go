@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 	"github.com/mcpgate/caddy-mcpgate/store"
@@ -208,7 +209,7 @@ func (m *Manager) checkRegistration(status int, body []byte, issuer, requested s
 		return clientRecord{}, errors.New("the server registered no authorization_code grant")
 	case method != AuthMethodBasic && method != AuthMethodPost && method != AuthMethodNone:
 		return clientRecord{}, fmt.Errorf("the server chose token_endpoint_auth_method %q, which mcpgate does not speak", sanitize(method, maxCode))
-	case method != AuthMethodNone && (r.ClientSecret == "" || !validHeaderValue(r.ClientSecret)):
+	case method != AuthMethodNone && (r.ClientSecret == "" || !httpguts.ValidHeaderFieldValue(r.ClientSecret)):
 		return clientRecord{}, errors.New("the server chose a client secret method but sent no usable client_secret")
 	}
 	rec := clientRecord{Issuer: issuer, ClientID: r.ClientID, AuthMethod: method, RedirectURI: m.callback, Created: m.now()}

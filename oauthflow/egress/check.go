@@ -96,7 +96,7 @@ func (c *policy) checkShape(u *url.URL) error {
 		return fmt.Errorf("%w: userinfo", ErrNotAllowed)
 	case u.Scheme == "https":
 	case c.isTrusted(Authority(u)):
-	case c.allowLoopback && isLoopbackHost(u.Hostname()):
+	case c.allowLoopback && IsLoopbackHost(u.Hostname()):
 	default:
 		return fmt.Errorf("%w: http to %q (https required)", ErrNotAllowed, u.Hostname())
 	}
@@ -209,10 +209,10 @@ func isLocalhostName(host string) bool {
 	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
-// isLoopbackHost reports whether a URL host is a loopback IP literal in
+// IsLoopbackHost reports whether a URL host is a loopback IP literal in
 // canonical form or a localhost name: the hosts AllowLoopbackHTTP lets use
 // plain http.
-func isLoopbackHost(host string) bool {
+func IsLoopbackHost(host string) bool {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.Zone() == "" && isLoopback(ip)
 	}
