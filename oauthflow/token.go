@@ -52,9 +52,9 @@ func (t Token) MarshalJSON() ([]byte, error) {
 // flight per grant. It returns a *ConsentError when someone must consent
 // first, and other errors when the authorization server cannot be reached.
 func (m *Manager) Token(ctx context.Context, req TokenRequest) (Token, error) {
-	c := m.conns[req.Connector]
-	if c == nil {
-		return Token{}, fmt.Errorf("%w: %q", ErrUnknownConnector, req.Connector)
+	c, err := m.lookup(req.Connector)
+	if err != nil {
+		return Token{}, err
 	}
 	subject, err := c.subject(req.User)
 	if err != nil {
