@@ -282,6 +282,11 @@ func headerBoundTool(raw []byte) *mcp.Tool {
 // with a nil r only connects. When the upstream refuses the credential it
 // asks once for a fresh one, which replaces cred, and tries again.
 func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred *Credential, want era, r *rpc) (*reply, *upstreamState, error) {
+	if c.URL == nil {
+		// Every way to an upstream passes here: none may speak MCP to a
+		// connector that is only an HTTP API, whatever its caller checked.
+		return nil, nil, fmt.Errorf("connector %s has no MCP server, only an HTTP API", c.ID)
+	}
 	for refused := false; ; refused = true {
 		up := m.upstream(c, cred.Key)
 		var rep *reply
