@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -147,7 +148,7 @@ func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
 		return d.ArgErr()
 	}
 	for _, s := range *dst {
-		if strings.ContainsAny(s, "\"\\") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		if !discovery.ValidScope(s) {
 			return d.Errf("scopes: %q is not a valid scope", s)
 		}
 	}

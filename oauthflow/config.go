@@ -179,7 +179,7 @@ func (c Config) validateEndpoints() error {
 
 func (c Config) validateScopes() error {
 	for _, s := range c.Scopes {
-		if !validScope(s) {
+		if !discovery.ValidScope(s) {
 			return fmt.Errorf("scopes: %q is not a valid scope", s)
 		}
 	}
@@ -266,19 +266,6 @@ func visible(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// validScope reports whether s is an RFC 6749 §3.3 scope-token.
-func validScope(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
 			return false
 		}
 	}

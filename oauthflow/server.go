@@ -128,7 +128,7 @@ func (c *connector) misconfigured(reason string) error {
 func validScopes(in []string) []string {
 	var out []string
 	for _, sc := range in {
-		if validScope(sc) && len(out) < 64 {
+		if discovery.ValidScope(sc) && len(out) < 64 {
 			out = append(out, sc)
 		}
 	}

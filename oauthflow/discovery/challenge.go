@@ -51,7 +51,7 @@ func bearerChallenge(params map[string]string) (*Challenge, error) {
 		if s == "" {
 			continue
 		}
-		if !validScope(s) {
+		if !ValidScope(s) {
 			return nil, fmt.Errorf("www-authenticate: invalid scope token %s", quote(s))
 		}
 		if len(ch.Scope) == maxScopes {
@@ -62,14 +62,18 @@ func bearerChallenge(params map[string]string) (*Challenge, error) {
 	return ch, nil
 }
 
-// validScope reports whether s is an RFC 6749 §3.3 scope-token.
-func validScope(s string) bool {
+// ValidScope reports whether s is an RFC 6749 §3.3 scope-token, of at most
+// 256 bytes.
+func ValidScope(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
 	for i := range len(s) {
 		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
 			return false
 		}
 	}
-	return s != ""
+	return true
 }
 
 // challengeParser reads challenges from a WWW-Authenticate value.

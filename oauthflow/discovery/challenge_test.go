@@ -140,7 +140,7 @@ func FuzzParseChallenge(f *testing.F) {
 			t.Fatalf("ParseChallenge(%q): %d scopes", header, len(ch.Scope))
 		}
 		for _, s := range ch.Scope {
-			if !validScope(s) {
+			if !ValidScope(s) {
 				t.Fatalf("ParseChallenge(%q): invalid scope %q", header, s)
 			}
 		}
