@@ -17,25 +17,7 @@ func TestDifferentialAccepted(t *testing.T) {
 			if err := Check(data, nil); err != nil {
 				t.Fatalf("Check(%q) = %v", in, err)
 			}
-			last, err := decodeLastWins(data)
-			if err != nil {
-				t.Fatalf("encoding/json cannot decode %q: %v", in, err)
-			}
-			first, err := decodeFirstWins(data)
-			if err != nil {
-				t.Fatalf("first-wins reader cannot decode %q: %v", in, err)
-			}
-			if !reflect.DeepEqual(last, first) {
-				t.Fatalf("readings of %q differ: last wins %v, first wins %v", in, last, first)
-			}
-			again, err := json.Marshal(last)
-			if err != nil {
-				t.Fatalf("re-marshalling %q: %v", in, err)
-			}
-			round, err := decodeLastWins(again)
-			if err != nil || !reflect.DeepEqual(round, last) {
-				t.Fatalf("round trip of %q gave %v (%v), want %v", in, round, err, last)
-			}
+			checkReadingsAgree(t, data)
 		})
 	}
 }
