@@ -66,3 +66,25 @@ func TestValidateBesideRunningServer(t *testing.T) {
 		t.Fatalf("validate beside a held database: %v", err)
 	}
 }
+
+// TestPublicURLFromJSON checks that public_url given in JSON, which no
+// Caddyfile check has seen, is checked as strictly, without echoing a
+// password.
+func TestPublicURLFromJSON(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://u:s3cret@mcp.example.com": "credentials",
+		"https://mcp.example.com/?a=b":     "query",
+		"https://mcp.example.com/#x":       "fragment",
+		"ftp://mcp.example.com":            "scheme",
+		"/mcp":                             "scheme",
+	} {
+		var c caddy.Config
+		if err := json.Unmarshal(fmt.Appendf(nil, `{"apps":{"mcpgate":{"public_url":%q}}}`, raw), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := caddy.Validate(&c)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("public_url %q: %v, want an error about its %s", raw, err, want)
+		}
+	}
+}
