@@ -8,8 +8,8 @@ const maxUnescape = 4
 
 // traversal reports whether a resource name could step out of a wildcard
 // pattern's scope once some upstream resolves it: it holds a backslash, a
-// "." or ".." segment, or a segment that percent-decodes (once or more) to
-// a dot segment or to something with a slash or backslash in it.
+// dot segment (see dotSegment), or a segment that percent-decodes (once or
+// more) to a dot segment or to something with a slash or backslash in it.
 //
 // A grant such as "internal/file:///data/**" must not admit
 // "file:///data/../etc/passwd" or "file:///data/%2e%2e/etc/passwd", and
@@ -33,7 +33,7 @@ func traversal(name string) bool {
 // escapesSegment reports whether one segment is, or decodes to, a dot
 // segment or a path separator.
 func escapesSegment(seg string) bool {
-	if seg == "." || seg == ".." {
+	if dotSegment(seg) {
 		return true
 	}
 	if strings.IndexByte(seg, '%') < 0 {
@@ -44,12 +44,24 @@ func escapesSegment(seg string) bool {
 		if dec == seg {
 			return false
 		}
-		if dec == "." || dec == ".." || strings.ContainsAny(dec, `/\`) {
+		if dotSegment(dec) || strings.ContainsAny(dec, `/\`) {
 			return true
 		}
 		seg = dec
 	}
 	return true
+}
+
+// dotSegment reports whether seg is "." or "..", once anything from a ';',
+// '?' or '#' on is set aside. Servlet containers (Tomcat, Jetty) read
+// "..;x" as ".." with a path parameter, so "/data/..;/etc" resolves to
+// "/etc"; and a URL parser ends the path at '?' or '#', so "/data/..?x" has
+// ".." as its last segment.
+func dotSegment(seg string) bool {
+	if i := strings.IndexAny(seg, ";?#"); i >= 0 {
+		seg = seg[:i]
+	}
+	return seg == "." || seg == ".."
 }
 
 // unescape decodes each well-formed %XX in s, in either case of hex, and

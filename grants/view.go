@@ -55,24 +55,45 @@ func (p *Policy) For(c Caller) *View {
 // connector.
 func (v *View) Decide(kind Kind, connector, name string, readOnly bool) Decision {
 	k, ok := kind.index()
-	if v == nil || !ok || !validConnector(connector) {
+	if !ok {
 		return Decision{}
 	}
 	it := item{kind: k, connector: connector, name: name, readOnly: readOnly}
 	if k == resourceSlot || k == templateSlot {
 		it.guarded = traversal(name)
 	}
-	for _, r := range v.rules {
-		if r.allows(&it) {
-			return Decision{Allowed: true, Rule: r.index}
-		}
-	}
-	return Decision{}
+	return v.decide(&it)
 }
 
 // Allows reports whether the view allows the item; see Decide.
 func (v *View) Allows(kind Kind, connector, name string, readOnly bool) bool {
 	return v.Decide(kind, connector, name, readOnly).Allowed
+}
+
+// AllowsExpansion reports whether the view allows reading uri through the
+// connector's URI template tmpl. The template must be allowed, as by
+// Allows(Templates, connector, tmpl, false); and uri, which is what the
+// upstream resolves, must pass the traversal guard as well. A template is a
+// wildcard over URIs, so no template pattern, not even one naming tmpl
+// literally, admits "file:///data/.." through "file:///data/{name}": only a
+// rule that grants every template of the connector does.
+func (v *View) AllowsExpansion(connector, tmpl, uri string) bool {
+	it := item{kind: templateSlot, connector: connector, name: tmpl,
+		guarded: traversal(tmpl), unsafeURI: traversal(uri)}
+	return v.decide(&it).Allowed
+}
+
+// decide returns the first applicable rule that allows the item.
+func (v *View) decide(it *item) Decision {
+	if v == nil || !validConnector(it.connector) {
+		return Decision{}
+	}
+	for _, r := range v.rules {
+		if r.allows(it) {
+			return Decision{Allowed: true, Rule: r.index}
+		}
+	}
+	return Decision{}
 }
 
 // Visible reports whether some applicable rule names the connector, in its
@@ -150,6 +171,7 @@ type item struct {
 	name      string
 	readOnly  bool
 	guarded   bool // the name fails the traversal guard
+	unsafeURI bool // the URI read through a template fails it
 }
 
 // allows reports whether the rule allows the item.
@@ -166,6 +188,9 @@ func (r *rule) allows(it *item) bool {
 		// kind in them; there is no narrower scope for a name to escape, so
 		// the traversal guard has nothing to protect here.
 		return len(r.connectors) > 0
+	}
+	if it.unsafeURI {
+		return false
 	}
 	for i := range pats {
 		if !(pats[i].wild && it.guarded) && pats[i].matches(it.connector, it.name) {
