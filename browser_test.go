@@ -68,7 +68,7 @@ func startBrowser(t *testing.T, authorization string) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatal("install chromium (Debian package chromium), as .ci/run does")
+		t.Fatal("chromium is missing: scripts/test installs it (Debian package chromium)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),

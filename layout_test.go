@@ -1,6 +1,7 @@
 package mcpgate
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -21,4 +22,45 @@ func TestCoreKnowsNoCaddy(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadmeTestCommand holds the README's promise that one command on a
+// fresh machine installs what the tests need and runs them all: the README
+// names scripts/test, CI runs that same script, and the script installs
+// each thing a test refuses to run without (the npm packages of the
+// authorization server, Debian's chromium) before it tests every package.
+func TestReadmeTestCommand(t *testing.T) {
+	readme := readFile(t, "README.md")
+	_, section, _ := strings.Cut(readme, "## Test it\n")
+	_, block, _ := strings.Cut(section, "```sh\n")
+	command, _, _ := strings.Cut(block, "```")
+	if strings.TrimSpace(command) != "scripts/test" {
+		t.Fatalf("the README's test command is %q, want scripts/test", command)
+	}
+	if ci := readFile(t, ".ci/run"); !strings.Contains(ci, "\nscripts/test\n") {
+		t.Error(".ci/run does not run scripts/test, the README's test command")
+	}
+	script := readFile(t, "scripts/test")
+	for _, want := range []string{
+		"npm ci --prefix internal/testas",
+		"apt-get install -y -qq --no-install-recommends chromium",
+		"command -v chromium",
+		"go test -race -count=1 \"$@\" ./...",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("scripts/test lacks %q", want)
+		}
+	}
+	if info, err := os.Stat("scripts/test"); err != nil || info.Mode()&0o111 == 0 {
+		t.Errorf("scripts/test is not executable: %v", err)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
