@@ -3,6 +3,13 @@
 // calls. Each event is logged at once, as one structured line, and kept in
 // a bounded ring in a store, where an admin can query it. An event never
 // holds a secret: tool arguments enter it only as a keyed hash.
+//
+// The ring is one per class of event (admin changes, OAuth events, tool
+// calls), each with its own retention, so that no flood of tool calls can
+// push an admin change or a revocation out of it; and the attempts that
+// anyone can repeat at will, such as refused tool calls, are kept one by
+// one only up to a burst per user and window, the rest counted in one
+// event, so that one user's flood cannot push out everyone else's calls.
 package audit
 
 import (
@@ -48,6 +55,11 @@ const (
 // oauthflow's Outcome constants for consents, refreshes and revocations.
 const OutcomeOK = "ok"
 
+// OutcomeSuppressed is the outcome of an event that stands for Count
+// attempts of its kind by its user, beyond the burst of one window: each
+// was logged as a line, but the ring keeps only their count.
+const OutcomeSuppressed = "suppressed"
+
 // maxField bounds the text fields of an Event, in bytes.
 const maxField = 256
 
@@ -77,6 +89,9 @@ type Event struct {
 	// ArgsHash identifies a tool call's arguments without revealing
 	// them; see ArgsHash.
 	ArgsHash string `json:"args_hash,omitempty"`
+	// Count, on an event whose Outcome is OutcomeSuppressed, is how many
+	// events it stands for; zero on every other event.
+	Count int `json:"count,omitempty"`
 	// Detail says more, for people, in a short text that never holds a
 	// secret.
 	Detail string `json:"detail,omitempty"`
@@ -105,6 +120,69 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 	*e = Event(w.plain)
 	e.Duration = time.Duration(w.DurationMS * float64(time.Millisecond))
 	return nil
+}
+
+// class is a retention class: each has a ring of its own in the store,
+// so that no number of events of one class evicts an event of another.
+type class uint8
+
+// The classes, in the order the writer serves them: the rare events that
+// an admin most needs first, the tool calls anyone can make last.
+const (
+	// classAdmin: changes an admin made to the runtime configuration.
+	classAdmin class = iota
+	// classAuth: consents, refresh failures, disconnects, revocations.
+	classAuth
+	// classCalls: tool calls, the refused ones included.
+	classCalls
+	numClasses
+)
+
+// classNames are the classes' names, which are their folders in the store.
+var classNames = [numClasses]string{"admin", "auth", "calls"}
+
+// String returns c's name.
+func (c class) String() string { return classNames[c] }
+
+// classNamed returns the class named name.
+func classNamed(name string) (class, bool) {
+	for c, n := range classNames {
+		if n == name {
+			return class(c), true
+		}
+	}
+	return 0, false
+}
+
+// classOf returns the class of kind: classCalls for a kind this package
+// does not know, the class that expects floods.
+func classOf(kind Kind) class {
+	switch kind {
+	case KindAdminChange:
+		return classAdmin
+	case KindConsentStart, KindConsentFinish, KindRefreshFailure, KindDisconnect, KindRevocation:
+		return classAuth
+	}
+	return classCalls
+}
+
+// attempt reports whether e is an attempt: an event that anyone who can
+// reach the gateway may cause as often as they like, to no effect (a tool
+// call refused or ended before the grants allowed it, a consent started
+// or failed, a refresh failed). One caller could fill a ring with those,
+// so they are kept one by one only up to a burst; see limiter. An
+// allowed tool call, a completed consent, a disconnect, a revocation and
+// an admin change took effect, and are always kept.
+func attempt(e Event) bool {
+	switch e.Kind {
+	case KindToolCall:
+		return e.Decision != DecisionAllow
+	case KindConsentStart, KindRefreshFailure:
+		return true
+	case KindConsentFinish:
+		return e.Outcome != OutcomeOK
+	}
+	return false
 }
 
 // milliseconds converts d to fractional milliseconds.

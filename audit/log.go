@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -16,16 +18,20 @@ import (
 
 // Defaults for Options and Filter.
 const (
-	// DefaultMax is how many events the ring keeps.
+	// DefaultMax is how many events the ring keeps of each class.
 	DefaultMax = 10000
-	// DefaultBuffer is how many events may wait for the store.
+	// DefaultBuffer is how many events of each class may wait for the
+	// store.
 	DefaultBuffer = 1024
 	// DefaultLimit is how many events a Query returns.
 	DefaultLimit = 100
 )
 
 // Prefix is where the ring lives in the store: under store.ClearPrefix,
-// since its events are not sealed (they hold no secret).
+// since its events are not sealed (they hold no secret). Each class has
+// a folder below it (admin/, auth/, calls/), where an event's key is its
+// sequence number in 20 digits; the numbers are one sequence across the
+// classes, in the order events were recorded.
 const Prefix = store.ClearPrefix + "audit/"
 
 // dropWarning is how often, at most, a Log warns that it dropped events.
@@ -41,16 +47,26 @@ type Options struct {
 	// ring keeps the Buffer of the Log that opened it and the Max of the
 	// latest. Nil keeps the ring in memory.
 	Store Store
-	// Max is how many events the ring keeps; older ones are deleted.
-	// Default DefaultMax.
+	// Max is how many events the ring keeps of each class (admin
+	// changes; consents, refreshes, disconnects and revocations; tool
+	// calls); older ones of the class are deleted. Default DefaultMax.
 	Max int
 	// ArgsKey is the key of HashArgs. Nil means tool arguments leave no
 	// trace in events.
 	ArgsKey []byte
-	// Buffer is how many events may wait for the store; beyond it, the
-	// store write of an event is dropped (its line is logged even so).
-	// Default DefaultBuffer.
+	// Buffer is how many events of each class may wait for the store;
+	// beyond it, the store write of an event is dropped (its line is
+	// logged even so). Default DefaultBuffer.
 	Buffer int
+	// Burst is how many attempts of one kind by one user (refused tool
+	// calls, consents started or failed, failed refreshes) the ring keeps
+	// one by one in each Window; the rest are logged as lines but kept as
+	// one event that counts them, recorded when the window closes.
+	// Default DefaultBurst.
+	Burst int
+	// Window is how long a window of Burst attempts lasts, from a user's
+	// first attempt of a kind. Default DefaultWindow.
+	Window time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -64,7 +80,7 @@ type Filter struct {
 	Connector string
 	Kind      Kind
 	// Limit is the most events returned. Default DefaultLimit; at most
-	// the ring's Max.
+	// what the rings keep, Max of each class.
 	Limit int
 }
 
@@ -77,6 +93,7 @@ type Log struct {
 	argsKey []byte
 	now     func() time.Time
 	ring    *ring
+	limit   *limiter
 	closed  atomic.Bool
 }
 
@@ -97,6 +114,13 @@ func New(opts Options) (*Log, error) {
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultBuffer
 	}
+	if opts.Burst <= 0 {
+		opts.Burst = DefaultBurst
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	l.limit = newLimiter(opts.Burst, opts.Window)
 	st := opts.Store
 	if st == nil {
 		st = store.NewMemory()
@@ -114,12 +138,15 @@ func (l *Log) HashArgs(raw []byte) string { return ArgsHash(l.argsKey, raw) }
 
 // Record logs e and queues it for the ring. It never waits for the store:
 // when the store lags too far behind, the event is dropped from the ring
-// (and counted in Dropped), its line logged all the same. It fills in
-// Time when zero and cuts the text fields to their bound (256 bytes), so
-// that a tool name an agent made up cannot bloat the log.
+// (and counted in Dropped), its line logged all the same. An attempt
+// beyond the Burst of its user's window is logged too, but only counted
+// for the ring (see Options.Burst). Record fills in Time when zero and
+// cuts the text fields to their bound (256 bytes), so that a tool name an
+// agent made up cannot bloat the log.
 func (l *Log) Record(e Event) {
+	now := l.now()
 	if e.Time.IsZero() {
-		e.Time = l.now()
+		e.Time = now
 	}
 	for _, f := range []*string{&e.User, &e.Connector, &e.Tool, &e.Detail} {
 		*f = shorten(*f, maxField)
@@ -128,6 +155,24 @@ func (l *Log) Record(e Event) {
 	if l.closed.Load() {
 		return
 	}
+	keep, closed := l.limit.admit(e, now)
+	l.summarize(closed)
+	if keep {
+		l.keep(e)
+	}
+}
+
+// summarize logs and keeps the events that stand for closed windows of
+// attempts.
+func (l *Log) summarize(events []Event) {
+	for _, e := range events {
+		l.log(e)
+		l.keep(e)
+	}
+}
+
+// keep queues e for the ring, counting it in Dropped if there is no room.
+func (l *Log) keep(e Event) {
 	if !l.ring.offer(e) {
 		l.dropped()
 	}
@@ -154,7 +199,7 @@ func (l *Log) log(e Event) {
 	if ce == nil {
 		return
 	}
-	fields := make([]zap.Field, 0, 9)
+	fields := make([]zap.Field, 0, 10)
 	fields = append(fields, zap.String("kind", string(e.Kind)))
 	for _, f := range [...]struct{ key, value string }{
 		{"user", e.User}, {"connector", e.Connector}, {"tool", e.Tool},
@@ -169,6 +214,9 @@ func (l *Log) log(e Event) {
 	}
 	if e.ArgsHash != "" {
 		fields = append(fields, zap.String("args_hash", e.ArgsHash))
+	}
+	if e.Count != 0 {
+		fields = append(fields, zap.Int("count", e.Count))
 	}
 	if e.Detail != "" {
 		fields = append(fields, zap.String("detail", e.Detail))
@@ -195,29 +243,34 @@ func (l *Log) dropped() {
 // store refused them.
 func (l *Log) Dropped() uint64 { return l.ring.drops.Load() }
 
-// Query returns the events of the ring that f selects, newest first. It
-// first waits for the events recorded before it to reach the store, so a
-// Record followed by a Query sees its event. Events are kept in the order
-// they were recorded, and the scan stops at the first one older than
-// f.Since.
+// Query returns the events of the ring that f selects, of every class,
+// newest first. It first records the counts of the windows of attempts
+// that are over, and waits for the events recorded before it to reach the
+// store, so a Record followed by a Query sees its event. Events are kept
+// in the order they were recorded, and the scan stops at the first one
+// older than f.Since.
 func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	if l.closed.Load() {
 		return nil, errors.New("audit: the log is closed")
 	}
+	l.summarize(l.limit.due(l.now()))
 	if err := l.ring.flush(ctx); err != nil {
 		return nil, err
 	}
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
-	f.Limit = min(f.Limit, int(l.ring.max.Load()))
-	keys, err := l.ring.st.List(ctx, Prefix)
+	f.Limit = min(f.Limit, int(l.ring.max.Load())*int(numClasses))
+	keys, err := newestFirst(ctx, l.ring.st, f.prefix())
 	if err != nil {
-		return nil, fmt.Errorf("audit: listing the ring: %w", err)
+		return nil, err
 	}
 	out := []Event{}
-	for i := len(keys) - 1; i >= 0 && len(out) < f.Limit; i-- {
-		e, ok, err := l.ring.read(ctx, keys[i])
+	for _, k := range keys {
+		if len(out) == f.Limit {
+			break
+		}
+		e, ok, err := l.ring.read(ctx, k)
 		switch {
 		case err != nil:
 			return nil, err
@@ -232,6 +285,40 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	return out, nil
 }
 
+// prefix is where the events f selects may be: the folder of its Kind's
+// class, so that looking for admin changes does not read every tool call.
+func (f Filter) prefix() string {
+	if f.Kind == "" {
+		return Prefix
+	}
+	return Prefix + classOf(f.Kind).String() + "/"
+}
+
+// newestFirst returns the keys of the events under prefix in st, newest
+// first: by their numbers, which are one sequence across classes.
+func newestFirst(ctx context.Context, st Store, prefix string) ([]string, error) {
+	keys, err := st.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("audit: listing the ring: %w", err)
+	}
+	type numbered struct {
+		key string
+		seq uint64
+	}
+	events := make([]numbered, 0, len(keys))
+	for _, k := range keys {
+		if _, n, ok := parseKey(k); ok {
+			events = append(events, numbered{k, n})
+		}
+	}
+	slices.SortFunc(events, func(a, b numbered) int { return cmp.Compare(b.seq, a.seq) })
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.key
+	}
+	return out, nil
+}
+
 // matches reports whether e passes f's equality filters.
 func (f Filter) matches(e Event) bool {
 	return (f.User == "" || e.User == f.User) &&
@@ -239,14 +326,15 @@ func (f Filter) matches(e Event) bool {
 		(f.Kind == "" || e.Kind == f.Kind)
 }
 
-// Close writes what waits for the store, if this is the last open Log on
-// it, and stops using the store; the caller may close the store then.
-// Events recorded after Close are logged only. Closing twice is not an
-// error.
+// Close records the counts of the windows of attempts still open, writes
+// what waits for the store, if this is the last open Log on it, and stops
+// using the store; the caller may close the store then. Events recorded
+// after Close are logged only. Closing twice is not an error.
 func (l *Log) Close() error {
 	if l.closed.Swap(true) {
 		return nil
 	}
+	l.summarize(l.limit.drain(l.now()))
 	return release(l.ring)
 }
 

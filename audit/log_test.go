@@ -42,6 +42,17 @@ func openBadger(t *testing.T, dir string) *store.Badger {
 	return b
 }
 
+// closeAll closes l, then its store b, as mcpgate does when it stops.
+func closeAll(t *testing.T, l *Log, b *store.Badger) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // query runs a Query that must succeed.
 func query(t *testing.T, l *Log, f Filter) []Event {
 	t.Helper()
@@ -61,7 +72,8 @@ func details(events []Event) []string {
 	return out
 }
 
-// sequences returns the sequence numbers of the ring's keys in st.
+// sequences returns the sequence numbers of the ring's keys in st, of
+// every class, in order.
 func sequences(t *testing.T, st store.Store) []uint64 {
 	t.Helper()
 	keys, err := st.List(context.Background(), Prefix)
@@ -70,12 +82,13 @@ func sequences(t *testing.T, st store.Store) []uint64 {
 	}
 	var out []uint64
 	for _, k := range keys {
-		n, ok := sequence(k)
+		_, n, ok := parseKey(k)
 		if !ok {
 			t.Fatalf("a key that is not an event's: %q", k)
 		}
 		out = append(out, n)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -94,7 +107,7 @@ func TestRingBound(t *testing.T) {
 	defer b.Close()
 	l := newLog(t, Options{Store: b, Max: 5})
 	for i := 1; i <= 12; i++ {
-		l.Record(Event{Kind: KindToolCall, Detail: fmt.Sprint("event ", i)})
+		l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: fmt.Sprint("event ", i)})
 	}
 	got := details(query(t, l, Filter{Limit: 100}))
 	if want := []string{"event 12", "event 11", "event 10", "event 9", "event 8"}; !slices.Equal(got, want) {
@@ -159,12 +172,7 @@ func TestSequenceRecovery(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		l.Record(Event{Kind: KindToolCall, Detail: fmt.Sprint(i)})
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeAll(t, l, b)
 
 	b = openBadger(t, dir)
 	defer b.Close()
@@ -188,11 +196,11 @@ func TestSharedRing(t *testing.T) {
 	st := store.NewMemory()
 	old, fresh := newLog(t, Options{Store: st}), newLog(t, Options{Store: st})
 	for i := range 10 {
-		old.Record(Event{Kind: KindToolCall, Detail: fmt.Sprint("old ", i)})
-		fresh.Record(Event{Kind: KindToolCall, Detail: fmt.Sprint("new ", i)})
+		old.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: fmt.Sprint("old ", i)})
+		fresh.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: fmt.Sprint("new ", i)})
 	}
 	old.Close()
-	fresh.Record(Event{Kind: KindToolCall, Detail: "after"})
+	fresh.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "after"})
 	got := query(t, fresh, Filter{})
 	if len(got) != 21 || got[0].Detail != "after" {
 		t.Fatalf("Query = %q", details(got))
@@ -216,7 +224,7 @@ func TestConcurrent(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				l.Record(Event{Kind: KindToolCall, User: fmt.Sprint("user", w), Detail: fmt.Sprint(w, "/", i)})
+				l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, User: fmt.Sprint("user", w), Detail: fmt.Sprint(w, "/", i)})
 				if i%25 == 0 {
 					if _, err := l.Query(context.Background(), Filter{User: fmt.Sprint("user", w)}); err != nil {
 						t.Error(err)
@@ -266,10 +274,10 @@ func TestDrops(t *testing.T) {
 		defer clock.Unlock()
 		return now
 	}})
-	l.Record(Event{Kind: KindToolCall, Detail: "first"})
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "first"})
 	<-st.entered // the writer holds "first" and waits in the store
 	for i := range 10 {
-		l.Record(Event{Kind: KindToolCall, Detail: fmt.Sprint(i)})
+		l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: fmt.Sprint(i)})
 	}
 	if n := l.Dropped(); n != 6 {
 		t.Errorf("Dropped = %d, want 6 (4 of the 10 fit in the buffer)", n)
@@ -281,7 +289,7 @@ func TestDrops(t *testing.T) {
 	clock.Lock()
 	now = now.Add(dropWarning)
 	clock.Unlock()
-	l.Record(Event{Kind: KindToolCall, Detail: "a minute later"})
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "a minute later"})
 	if n, w := l.Dropped(), warnings(); n != 7 || w != 2 {
 		t.Errorf("a minute later: %d dropped, %d warnings; want 7 and 2", n, w)
 	}
@@ -341,12 +349,7 @@ func TestArgumentsCanary(t *testing.T) {
 	if !bytes.Contains(lines.Bytes(), []byte(hash)) || bytes.Contains(lines.Bytes(), []byte(canary)) {
 		t.Errorf("the log lines: %s", lines.Bytes())
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeAll(t, l, b)
 	found := false
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,17 +31,34 @@ type Store interface {
 	store.Batcher
 }
 
-// ring is the audit ring of one store: a buffer and the one goroutine
-// that writes it, in batches, under a sequence of its own. Every Log on
-// the store shares it, so that the old and the new config generation of
-// a reload, both writing for a moment, never number two events alike.
+// item is an event queued for the ring, numbered already.
+type item struct {
+	seq   uint64
+	class class
+	event Event
+}
+
+// ring is the audit ring of one store: a ring per class, a buffer per
+// class and the one goroutine that writes them all, in batches, under one
+// sequence. Every Log on the store shares it, so that the old and the new
+// config generation of a reload, both writing for a moment, never number
+// two events alike. A buffer per class keeps a flood of tool calls from
+// crowding an admin change out of the buffer as well as out of the ring.
 type ring struct {
 	st     Store
 	now    func() time.Time
-	max    atomic.Int64
+	max    atomic.Int64               // events kept per class
 	logger atomic.Pointer[zap.Logger] // of the latest Log, for store failures
 
-	in      chan Event
+	// mu orders the numbering and the queueing of events: the events of a
+	// class reach the writer in the order of their numbers, and the
+	// numbers are the order in which events were recorded, across
+	// classes, which is the order Query returns them in.
+	mu   sync.Mutex
+	next uint64 // the number of the next event; guarded by mu
+
+	in      [numClasses]chan item
+	wake    chan struct{} // something is queued
 	flushes chan chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -49,11 +67,9 @@ type ring struct {
 	warned    atomic.Int64 // when dropped last warned, in Unix nanoseconds
 	lastError time.Time    // when the writer last logged a failure; writer only
 
-	// next is the sequence number of the next event, oldest that of the
-	// oldest event kept: the keys in [oldest, next) are the ring, with
-	// gaps where events were dropped. Only the writer touches them once
-	// it runs.
-	next, oldest uint64
+	// kept are the numbers of the events each class keeps, oldest first;
+	// only the writer touches them once it runs.
+	kept [numClasses][]uint64
 
 	refs int // Logs using the ring; guarded by rings.mu
 }
@@ -103,57 +119,131 @@ func release(r *ring) error {
 
 // openRing reads where the ring in st stands and starts its writer.
 func openRing(st Store, size, buffer int, logger *zap.Logger, now func() time.Time) (*ring, error) {
-	r := &ring{st: st, now: now, in: make(chan Event, buffer), flushes: make(chan chan struct{}),
+	r := &ring{st: st, now: now, wake: make(chan struct{}, 1), flushes: make(chan chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	for c := range r.in {
+		r.in[c] = make(chan item, buffer)
+	}
 	r.max.Store(int64(size))
 	r.logger.Store(logger)
-	keys, err := st.List(context.Background(), Prefix)
-	if err != nil {
-		return nil, fmt.Errorf("audit: reading the ring's last sequence number: %w", err)
+	if err := r.recover(context.Background()); err != nil {
+		return nil, err
 	}
-	r.oldest, r.next = span(keys)
 	go r.run()
 	return r, nil
 }
 
-// span returns the sequence numbers of the oldest event in keys and of the
-// one after the newest: 1 and 1 for an empty ring.
-func span(keys []string) (oldest, next uint64) {
-	oldest, next = 0, 1
+// recover reads where the rings in st stand: the events each class keeps,
+// and the number of the next event, one past the newest. Events that an
+// older version kept in one ring for all classes move into their class's
+// ring first, under their own numbers.
+func (r *ring) recover(ctx context.Context) error {
+	keys, err := r.st.List(ctx, Prefix)
+	if err != nil {
+		return fmt.Errorf("audit: reading the ring's last sequence number: %w", err)
+	}
+	r.next = 1
+	var legacy []uint64
 	for _, k := range keys {
-		n, ok := sequence(k)
-		if !ok {
+		c, n, ok := parseKey(k)
+		if ok {
+			r.kept[c] = append(r.kept[c], n)
+		} else if n, ok = legacySequence(k); ok {
+			legacy = append(legacy, n)
+		} else {
 			continue
 		}
-		if oldest == 0 || n < oldest {
-			oldest = n
-		}
-		next = max(next, n+1)
+		r.next = max(r.next, n+1)
 	}
-	return max(oldest, 1), next
+	if err := r.migrate(ctx, legacy); err != nil {
+		return err
+	}
+	for c := range r.kept {
+		slices.Sort(r.kept[c])
+	}
+	return nil
 }
 
-// key is where event n lives: zero-padded, so that keys sort as numbers.
-func key(n uint64) string { return fmt.Sprintf("%s%020d", Prefix, n) }
+// migrate moves the events of the one ring of older versions, numbered
+// legacy, into the rings of their classes, in batches. An event that
+// cannot be decoded goes to the calls, as it is: Query skips it, as it
+// always did, but nothing is lost.
+func (r *ring) migrate(ctx context.Context, legacy []uint64) error {
+	for chunk := range slices.Chunk(legacy, maxBatch/2) {
+		writes := make([]store.Write, 0, 2*len(chunk))
+		for _, n := range chunk {
+			old := legacyKey(n)
+			v, err := r.st.Get(ctx, old)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("audit: reading event %d of the older ring: %w", n, err)
+			}
+			c := classCalls
+			if e, err := decode(v); err == nil {
+				c = classOf(e.Kind)
+			}
+			writes = append(writes, store.Write{Key: key(c, n), Value: v}, store.Write{Key: old, Delete: true})
+			r.kept[c] = append(r.kept[c], n)
+		}
+		if err := r.st.Batch(ctx, writes); err != nil {
+			return fmt.Errorf("audit: moving the older ring's events into their classes: %w", err)
+		}
+	}
+	return nil
+}
 
-// sequence reads the number of an event's key.
-func sequence(k string) (uint64, bool) {
+// key is where event n of class c lives: zero-padded, so that keys sort
+// as numbers.
+func key(c class, n uint64) string { return fmt.Sprintf("%s%s/%020d", Prefix, c, n) }
+
+// parseKey reads the class and the number of an event's key.
+func parseKey(k string) (class, uint64, bool) {
+	rest, ok := strings.CutPrefix(k, Prefix)
+	name, digits, found := strings.Cut(rest, "/")
+	c, known := classNamed(name)
+	n, number := parseSequence(digits)
+	return c, n, ok && found && known && number
+}
+
+// legacyKey is where older versions, with one ring for all classes, kept
+// event n.
+func legacyKey(n uint64) string { return fmt.Sprintf("%s%020d", Prefix, n) }
+
+// legacySequence reads the number of a key of legacyKey's.
+func legacySequence(k string) (uint64, bool) {
 	digits, ok := strings.CutPrefix(k, Prefix)
-	if !ok || len(digits) != 20 {
+	n, number := parseSequence(digits)
+	return n, ok && number
+}
+
+// parseSequence reads the 20 digits of a sequence number.
+func parseSequence(digits string) (uint64, bool) {
+	if len(digits) != 20 {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(digits, 10, 64)
 	return n, err == nil
 }
 
-// offer queues e for the writer, or reports that the buffer is full.
+// offer numbers e and queues it for the writer, or reports that the
+// buffer of its class is full.
 func (r *ring) offer(e Event) bool {
+	c := classOf(e.Kind)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	select {
-	case r.in <- e:
-		return true
+	case r.in[c] <- item{seq: r.next, class: c, event: e}:
+		r.next++
 	default:
 		return false
 	}
+	select {
+	case r.wake <- struct{}{}:
+	default: // the writer has a wake-up pending already
+	}
+	return true
 }
 
 // flush waits until the events queued before it are written.
@@ -193,12 +283,12 @@ func (r *ring) read(ctx context.Context, k string) (Event, bool, error) {
 // many events share one disk sync.
 func (r *ring) run() {
 	defer close(r.done)
-	r.trim() // a ring that a larger Max filled
-	batch := make([]Event, 0, maxBatch)
+	r.trim() // rings that a larger Max filled
+	batch := make([]item, 0, maxBatch)
 	for {
 		select {
-		case e := <-r.in:
-			r.write(r.take(append(batch[:0], e)))
+		case <-r.wake:
+			r.drain(batch)
 		case ack := <-r.flushes:
 			r.drain(batch)
 			close(ack)
@@ -209,12 +299,21 @@ func (r *ring) run() {
 	}
 }
 
-// take adds to batch what is queued, up to maxBatch.
-func (r *ring) take(batch []Event) []Event {
+// take adds to batch what is queued, up to maxBatch: the classes in
+// order, so that a flood of calls delays the admin and auth events least.
+func (r *ring) take(batch []item) []item {
+	for _, in := range r.in {
+		batch = takeFrom(in, batch)
+	}
+	return batch
+}
+
+// takeFrom adds to batch what in holds, up to maxBatch.
+func takeFrom(in chan item, batch []item) []item {
 	for len(batch) < maxBatch {
 		select {
-		case e := <-r.in:
-			batch = append(batch, e)
+		case it := <-in:
+			batch = append(batch, it)
 		default:
 			return batch
 		}
@@ -223,7 +322,7 @@ func (r *ring) take(batch []Event) []Event {
 }
 
 // drain writes everything queued.
-func (r *ring) drain(batch []Event) {
+func (r *ring) drain(batch []item) {
 	for {
 		batch = r.take(batch[:0])
 		if len(batch) == 0 {
@@ -233,43 +332,54 @@ func (r *ring) drain(batch []Event) {
 	}
 }
 
-// write stores batch under the next sequence numbers and deletes the
-// events beyond Max, in one transaction where the store allows.
-func (r *ring) write(batch []Event) {
+// write stores batch and deletes the events beyond Max in each class, in
+// one transaction. kept changes only once the store has taken it: a
+// failed batch leaves a gap in the numbers, and the events it would have
+// expired are still kept.
+func (r *ring) write(batch []item) {
 	writes := make([]store.Write, 0, len(batch))
-	for _, e := range batch {
-		v, err := json.Marshal(e)
+	kept := r.kept
+	for _, it := range batch {
+		v, err := json.Marshal(it.event)
 		if err != nil {
 			continue // an Event always encodes
 		}
-		writes = append(writes, store.Write{Key: key(r.next), Value: v})
-		r.next++
+		writes = append(writes, store.Write{Key: key(it.class, it.seq), Value: v})
+		kept[it.class] = append(kept[it.class], it.seq)
 	}
-	oldest := r.oldest
-	writes = r.expire(writes)
+	writes = r.expire(&kept, writes)
 	if err := r.apply(writes); err != nil {
-		r.oldest = oldest // the deletes did not happen either
 		r.drops.Add(uint64(len(batch)))
 		r.failed(err, len(batch))
+		return
 	}
+	r.kept = kept
 }
 
-// trim deletes the events beyond Max.
+// trim deletes the events beyond Max in each class.
 func (r *ring) trim() {
-	if writes := r.expire(nil); len(writes) > 0 {
-		if err := r.apply(writes); err != nil {
-			r.failed(err, 0)
-		}
+	kept := r.kept
+	writes := r.expire(&kept, nil)
+	if len(writes) == 0 {
+		return
 	}
+	if err := r.apply(writes); err != nil {
+		r.failed(err, 0)
+		return
+	}
+	r.kept = kept
 }
 
-// expire adds to writes the deletes that bring the ring back to Max
-// events, and moves oldest past them.
-func (r *ring) expire(writes []store.Write) []store.Write {
-	limit := uint64(r.max.Load())
-	for r.next-r.oldest > limit {
-		writes = append(writes, store.Write{Key: key(r.oldest), Delete: true})
-		r.oldest++
+// expire adds to writes the deletes that bring each class of kept back to
+// Max events, and takes them out of kept. (Appending to a copy of r.kept
+// and cutting its head leave r.kept itself as it was.)
+func (r *ring) expire(kept *[numClasses][]uint64, writes []store.Write) []store.Write {
+	limit := int(r.max.Load())
+	for c := range kept {
+		for len(kept[c]) > limit {
+			writes = append(writes, store.Write{Key: key(class(c), kept[c][0]), Delete: true})
+			kept[c] = kept[c][1:]
+		}
 	}
 	return writes
 }
