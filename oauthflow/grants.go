@@ -20,6 +20,7 @@ type entry struct {
 	rec    grantRecord
 	token  Token     // the credential, when rec holds an access token
 	loaded time.Time // when it was read or written
+	stamp  stamp     // the record's change count when it was read
 	// unsaved: the store write of rec failed, so rec is newer than the
 	// store. The next write starts from rec, not from the store, so that
 	// a rotated refresh token is not lost.
@@ -36,8 +37,11 @@ func (e *entry) Format(f fmt.State, verb rune) {
 }
 
 // fresh reports whether the entry's access token may be handed out now:
-// not before it is stored.
-func (e *entry) fresh(now time.Time) bool { return !e.unsaved && e.rec.usable(now) }
+// not before it is stored, nor after the record changed elsewhere (a
+// disconnect through another Manager on the store).
+func (e *entry) fresh(now time.Time) bool {
+	return !e.unsaved && e.stamp.current() && e.rec.usable(now)
+}
 
 // usable reports whether the grant is active with an access token that
 // is not about to expire. A token without expiry serves until refused.
@@ -62,10 +66,10 @@ func (c *connector) cached(subject string) *entry {
 	return e
 }
 
-// remember publishes rec as subject's entry. Only writers, which hold the
-// grant's lock, call it.
-func (m *Manager) remember(c *connector, subject string, rec grantRecord, unsaved bool) *entry {
-	e := m.newEntry(c, subject, rec, unsaved)
+// remember publishes rec, stamped st, as subject's entry. Only writers,
+// which hold the grant's lock, call it.
+func (m *Manager) remember(c *connector, subject string, rec grantRecord, st stamp, unsaved bool) *entry {
+	e := m.newEntry(c, subject, rec, st, unsaved)
 	c.mu.Lock()
 	c.grants[subject] = e
 	c.mu.Unlock()
@@ -76,8 +80,8 @@ func (m *Manager) remember(c *connector, subject string, rec grantRecord, unsave
 // lock, unless the entry changed from old since the read began: a write
 // published meanwhile is at least as new, and replacing it with an older
 // read could resurrect a disconnected token.
-func (m *Manager) rememberRead(c *connector, subject string, rec grantRecord, old *entry) *entry {
-	e := m.newEntry(c, subject, rec, false)
+func (m *Manager) rememberRead(c *connector, subject string, rec grantRecord, st stamp, old *entry) *entry {
+	e := m.newEntry(c, subject, rec, st, false)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.grants[subject]; cur != old {
@@ -87,8 +91,8 @@ func (m *Manager) rememberRead(c *connector, subject string, rec grantRecord, ol
 	return e
 }
 
-func (m *Manager) newEntry(c *connector, subject string, rec grantRecord, unsaved bool) *entry {
-	e := &entry{rec: rec, loaded: m.now(), unsaved: unsaved}
+func (m *Manager) newEntry(c *connector, subject string, rec grantRecord, st stamp, unsaved bool) *entry {
+	e := &entry{rec: rec, loaded: m.now(), stamp: st, unsaved: unsaved}
 	if rec.AccessToken != "" {
 		e.token = Token{Header: "Bearer " + rec.AccessToken, Key: tokenKey(c.id, subject, rec)}
 	}
@@ -106,19 +110,22 @@ func tokenKey(connector, subject string, rec grantRecord) string {
 	return "oauth:" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// load returns subject's grant, from memory when it can. A grant that is
-// not active is read again after a while, to see what other instances
-// wrote.
+// load returns subject's grant, from memory when it can: unless another
+// Manager changed it since. A grant that is not active is read again
+// after a while, to see what other instances wrote.
 func (m *Manager) load(ctx context.Context, c *connector, subject string) (*entry, error) {
 	e := c.cached(subject)
-	if e != nil && (e.unsaved || e.rec.Connection.State == connectors.StateActive || m.now().Sub(e.loaded) < recheck) {
+	if e != nil && e.stamp.current() &&
+		(e.unsaved || e.rec.Connection.State == connectors.StateActive || m.now().Sub(e.loaded) < recheck) {
 		return e, nil
 	}
-	rec, err := m.readGrant(ctx, grantKey(c.id, subject))
+	key := grantKey(c.id, subject)
+	st := m.locks.changes.stamp(key)
+	rec, err := m.readGrant(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return m.rememberRead(c, subject, rec, e), nil
+	return m.rememberRead(c, subject, rec, st, e), nil
 }
 
 // readGrant reads a grant from the store; a missing one is the zero
@@ -146,28 +153,30 @@ func (m *Manager) readGrant(ctx context.Context, key string) (grantRecord, error
 func (m *Manager) withGrant(ctx context.Context, c *connector, subject string, change func(*grantRecord) (bool, error)) (*entry, error) {
 	key := grantKey(c.id, subject)
 	defer m.locks.lock(key)()
+	st := m.locks.changes.stamp(key)
 	rec, dirty, err := m.current(ctx, c, subject)
 	if err != nil {
 		return nil, err
 	}
 	changed, cerr := change(&rec)
 	if !changed && !dirty {
-		return m.remember(c, subject, rec, false), cerr
+		return m.remember(c, subject, rec, st, false), cerr
 	}
 	if err := putJSON(ctx, m.store, key, (*grantWire)(&rec), 0); err != nil {
-		m.remember(c, subject, rec, true)
+		m.remember(c, subject, rec, st, true)
 		return nil, fmt.Errorf("storing the grant: %w", err)
 	}
-	return m.remember(c, subject, rec, false), cerr
+	// Every Manager sharing the Locks drops its copy before its next use.
+	return m.remember(c, subject, rec, st.wrote(), false), cerr
 }
 
 // current is the latest record of subject's grant: the store's, unless
-// memory holds a newer, unsaved one (dirty). If the store cannot be read,
-// the record in memory stands in for it, so that a disconnect still takes
-// effect here at once.
+// memory holds a newer, unsaved one (dirty) that no other Manager has
+// overwritten since. If the store cannot be read, the record in memory
+// stands in for it, so that a disconnect still takes effect here at once.
 func (m *Manager) current(ctx context.Context, c *connector, subject string) (rec grantRecord, dirty bool, err error) {
 	e := c.cached(subject)
-	if e != nil && e.unsaved {
+	if e != nil && e.unsaved && e.stamp.current() {
 		return e.rec, true, nil
 	}
 	rec, err = m.readGrant(ctx, grantKey(c.id, subject))
@@ -201,10 +210,14 @@ func (c *connector) consentError(conn connectors.Connection) *ConsentError {
 // old and new config generations during a Caddy reload, should share one
 // Locks, so that one grant is never refreshed twice at once: an
 // authorization server that rotates refresh tokens takes the second
-// refresh for a replay and revokes the grant. The zero Locks is ready.
+// refresh for a replay and revokes the grant. Through it, too, a change of
+// a grant by one Manager (a disconnect) reaches the tokens the others
+// keep in memory at once (see Changed). The zero Locks is ready.
 type Locks struct {
 	mu sync.Mutex
 	m  map[string]*keyLock // guarded by mu
+
+	changes changes
 }
 
 type keyLock struct {

@@ -12,13 +12,16 @@ import (
 )
 
 // memStore is store.Memory on an injected clock, counting reads; failPut
-// makes Put fail, and getDelay delays each Get's answer, to widen races.
+// makes Put fail, and getDelay delays each Get's answer, to widen races;
+// afterGet, if set, runs between a Get's read and its answer, to hold a
+// race window open.
 type memStore struct {
 	*store.Memory
 
 	gets     atomic.Int64
 	failPut  atomic.Bool
 	getDelay atomic.Int64 // a time.Duration
+	afterGet atomic.Pointer[func(key string)]
 }
 
 var errPut = errors.New("memstore: put refused")
@@ -34,6 +37,9 @@ func (s *memStore) Get(ctx context.Context, key string) ([]byte, error) {
 	s.gets.Add(1)
 	b, err := s.Memory.Get(ctx, key)
 	time.Sleep(time.Duration(s.getDelay.Load())) // the value may be stale by the time it arrives
+	if f := s.afterGet.Load(); f != nil {
+		(*f)(key)
+	}
 	return b, err
 }
 

@@ -342,16 +342,7 @@ func TestRefreshAcrossManagers(t *testing.T) {
 	// shared Locks only one refreshes; the other reads the rotated grant
 	// from the store. (A server that rotates refresh tokens would take a
 	// second refresh with the old one for a replay.)
-	var opts Options
-	var cfgs []Config
-	h := newHarness(t, func(_ *harness, o *Options, c *[]Config) {
-		o.Locks = new(Locks)
-		opts, cfgs = *o, *c
-	})
-	other, err := New(opts, cfgs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, other := twoGenerations(t)
 	h.connect(h.as, "notion", "alice")
 	if _, n := h.storm(20, h.m, other); n != 1 {
 		t.Fatalf("two Managers made %d token requests, want 1", n)

@@ -46,6 +46,7 @@ func (m *Manager) Remove(ctx context.Context, connector, reason string) ([]Revoc
 		if err := m.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("removing %s: %w", c.id, err))
 		}
+		m.locks.Changed(key)
 	}
 	return revs, errors.Join(errs...)
 }
