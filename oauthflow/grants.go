@@ -151,6 +151,16 @@ func (m *Manager) readGrant(ctx context.Context, key string) (grantRecord, error
 // unsaved) so that a rotated refresh token survives in memory, and the
 // error is returned.
 func (m *Manager) withGrant(ctx context.Context, c *connector, subject string, change func(*grantRecord) (bool, error)) (*entry, error) {
+	return m.withGrantAnd(ctx, c, subject, func(g *grantRecord) (bool, []store.Write, error) {
+		changed, err := change(g)
+		return changed, nil, err
+	})
+}
+
+// withGrantAnd is withGrant for a change that comes with other writes,
+// made with the grant's in one batch (see writeAll), before it: all of
+// them or none are stored.
+func (m *Manager) withGrantAnd(ctx context.Context, c *connector, subject string, change func(*grantRecord) (bool, []store.Write, error)) (*entry, error) {
 	key := grantKey(c.id, subject)
 	defer m.locks.lock(key)()
 	st := m.locks.changes.stamp(key)
@@ -158,11 +168,15 @@ func (m *Manager) withGrant(ctx context.Context, c *connector, subject string, c
 	if err != nil {
 		return nil, err
 	}
-	changed, cerr := change(&rec)
+	changed, writes, cerr := change(&rec)
 	if !changed && !dirty {
 		return m.remember(c, subject, rec, st, false), cerr
 	}
-	if err := putJSON(ctx, m.store, key, (*grantWire)(&rec), 0); err != nil {
+	w, err := jsonWrite(key, (*grantWire)(&rec), 0)
+	if err == nil {
+		err = writeAll(ctx, m.store, append(writes, w))
+	}
+	if err != nil {
 		m.remember(c, subject, rec, st, true)
 		return nil, fmt.Errorf("storing the grant: %w", err)
 	}

@@ -50,6 +50,14 @@ func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.D
 	return s.Memory.Put(ctx, key, value, ttl)
 }
 
+// Batch fails as Put does when failPut is set.
+func (s *memStore) Batch(ctx context.Context, writes []store.Write) error {
+	if s.failPut.Load() {
+		return errPut
+	}
+	return s.Memory.Batch(ctx, writes)
+}
+
 // dump is every stored key and value, for canary sweeps.
 func (s *memStore) dump() string {
 	ctx := context.Background()

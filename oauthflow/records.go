@@ -129,8 +129,10 @@ func (r grantRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.ma
 func (r grantRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
 
 // revocationRecord is a tombstone: an RFC 7009 revocation still owed to an
-// authorization server because it failed in a way worth retrying (OF-23),
-// under a revocationKey until revocationTTL after the first failure. It
+// authorization server (OF-23), under a revocationKey until revocationTTL
+// after the disconnect. A disconnect stores it with the grant it empties,
+// before the first attempt, and deletes it once that attempt revoked
+// every token; one that failed in a way worth retrying stays. It
 // holds exactly what a retry needs. The client is named, not copied: the
 // retry authenticates as the recorded client as it stands then
 // (recordedClient), so no client secret is duplicated here.
@@ -210,4 +212,32 @@ func putJSON(ctx context.Context, st store.Store, key string, v any, ttl time.Du
 		return err
 	}
 	return st.Put(ctx, key, b, ttl)
+}
+
+// jsonWrite is the write that stores v, a pointer to a wire type, under
+// key, for writeAll.
+func jsonWrite(key string, v any, ttl time.Duration) (store.Write, error) {
+	b, err := json.Marshal(v)
+	return store.Write{Key: key, Value: b, TTL: ttl}, err
+}
+
+// writeAll makes writes in one batch when the store can (a
+// store.Batcher), so that a reader, or a crash, sees all of them or none;
+// else one at a time, in order.
+func writeAll(ctx context.Context, st store.Store, writes []store.Write) error {
+	if b, ok := st.(store.Batcher); ok {
+		return b.Batch(ctx, writes)
+	}
+	for _, w := range writes {
+		var err error
+		if w.Delete {
+			err = st.Delete(ctx, w.Key)
+		} else {
+			err = st.Put(ctx, w.Key, w.Value, w.TTL)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

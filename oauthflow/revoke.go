@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // revokeTimeout bounds the revocation requests of one attempt: those of a
@@ -35,10 +36,13 @@ type Revocation struct {
 // so every later Token fails closed, and the connection becomes
 // disconnected with reason. Then the tokens are revoked at the
 // authorization server: the refresh token first, then the access token
-// (RFC 7009 §2.1). If the server cannot be reached or answers 429 or 5xx,
-// the tokens left are kept in a sealed tombstone, Revocation.Detail says
-// "will retry", and RetryRevocations retries them. The error is about the
-// local purge only.
+// (RFC 7009 §2.1). The revocation is owed from the moment the tokens
+// leave the grant: a sealed tombstone holding them is stored in the same
+// batch, so that a crash before the server answers leaves them to
+// RetryRevocations rather than live and forgotten. If the server cannot
+// be reached or answers 429 or 5xx, the tombstone keeps the tokens left,
+// Revocation.Detail says "will retry", and RetryRevocations retries them;
+// else it is deleted. The error is about the local purge only.
 func (m *Manager) Disconnect(ctx context.Context, connector, user, reason string) (Revocation, error) {
 	c, err := m.lookup(connector)
 	if err != nil {
@@ -52,16 +56,28 @@ func (m *Manager) Disconnect(ctx context.Context, connector, user, reason string
 		reason = "disconnected"
 	}
 	var old grantRecord
-	_, err = m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
-		old = *g
+	var owed *revocationRecord
+	tomb := revocationKey()
+	_, err = m.withGrantAnd(ctx, c, subject, func(g *grantRecord) (bool, []store.Write, error) {
+		old, owed = *g, m.owed(c, *g)
 		g.dropTokens()
 		g.StepUp = nil
-		return true, g.apply(connectors.EventDisconnect, reason, m.now())
+		err := g.apply(connectors.EventDisconnect, reason, m.now())
+		if owed == nil {
+			return true, nil, err
+		}
+		w, werr := m.revocationWrite(tomb, owed)
+		if werr != nil {
+			return true, nil, errors.Join(err, werr)
+		}
+		return true, []store.Write{w}, err
 	})
 	if err != nil {
 		// The record in memory is disconnected even so (withGrant
-		// publishes it), and revoking still helps.
+		// publishes it), and revoking still helps; the tombstone may
+		// not be stored.
 		err = fmt.Errorf("disconnecting %s: %w", c.id, err)
+		tomb = ""
 	}
 	m.dropFlows(ctx, c.id, subject)
 	outcome, detail := outcomeOf(err)
@@ -69,7 +85,10 @@ func (m *Manager) Disconnect(ctx context.Context, connector, user, reason string
 		detail = reason
 	}
 	m.emit(Event{Kind: EventDisconnect, Connector: c.id, User: user, Outcome: outcome, Detail: detail})
-	rev := m.revoke(ctx, c, old)
+	rev := unrevocable(old)
+	if owed != nil {
+		rev = m.revokeOwed(ctx, c, owed, tomb)
+	}
 	m.revoked(c.id, user, rev)
 	m.log.Info("disconnected", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", old.Issuer),
 		zap.String("event", string(connectors.EventDisconnect)), zap.Bool("revoked", rev.Revoked), zap.String("revocation", rev.Detail))
@@ -95,30 +114,69 @@ func (m *Manager) dropFlows(ctx context.Context, connector, subject string) {
 	}
 }
 
-// revoke revokes the tokens of rec at its revocation endpoint. Those whose
-// revocation failed in a way worth retrying are left in a tombstone for
-// RetryRevocations (OF-23).
+// revoke revokes the tokens of rec, which no grant holds, at its
+// revocation endpoint. Its tombstone is stored first, and keeps those
+// whose revocation failed in a way worth retrying for RetryRevocations
+// (OF-23).
 func (m *Manager) revoke(ctx context.Context, c *connector, rec grantRecord) Revocation {
-	if rec.AccessToken == "" && rec.RefreshToken == "" {
-		return Revocation{Detail: "there was no token to revoke"}
-	}
-	if rec.RevocationEndpoint == "" {
-		return Revocation{Detail: "the authorization server has no revocation endpoint"}
-	}
-	cl, err := m.recordedClient(ctx, c, rec.Issuer, rec.ClientKind, rec.ClientID)
-	if err != nil {
-		return Revocation{Detail: err.Error()}
+	t := m.owed(c, rec)
+	if t == nil {
+		return unrevocable(rec)
 	}
 	// The caller may go away; the revocation and its tombstone should not.
 	ctx = context.WithoutCancel(ctx)
-	t := revocationRecord{Connector: c.id, Issuer: rec.Issuer, ClientKind: rec.ClientKind, ClientID: rec.ClientID,
+	key := revocationKey()
+	if err := m.putRevocation(ctx, key, t); err != nil {
+		m.log.Error("storing a revocation before its first attempt", zap.String("connector", c.id), zap.Error(err))
+		key = ""
+	}
+	return m.revokeOwed(ctx, c, t, key)
+}
+
+// owed is the tombstone of the revocation that rec's tokens are owed, as
+// it stands before the first attempt: counted, and leased for a backoff
+// (see claim), so that no retry takes it during that attempt, and one
+// does if the process dies during it. It is nil if rec holds no token or
+// names no revocation endpoint.
+func (m *Manager) owed(c *connector, rec grantRecord) *revocationRecord {
+	if (rec.AccessToken == "" && rec.RefreshToken == "") || rec.RevocationEndpoint == "" {
+		return nil
+	}
+	now := m.now()
+	return &revocationRecord{Connector: c.id, Issuer: rec.Issuer, ClientKind: rec.ClientKind, ClientID: rec.ClientID,
 		Endpoint: rec.RevocationEndpoint, RefreshToken: rec.RefreshToken, AccessToken: rec.AccessToken,
-		Attempts: 1, Created: m.now()}
-	rev := Revocation{Attempted: true}
-	rev.Revoked, rev.Detail = m.attempt(ctx, c, cl, &t)
-	if t.pending() {
-		var detail string
-		rev.Retrying, detail = m.entomb(ctx, &t)
+		Attempts: 1, Next: now.Add(backoff(1)), Created: now}
+}
+
+// unrevocable says why rec's tokens are not revoked, when owed is nil.
+func unrevocable(rec grantRecord) Revocation {
+	if rec.AccessToken == "" && rec.RefreshToken == "" {
+		return Revocation{Detail: "there was no token to revoke"}
+	}
+	return Revocation{Detail: "the authorization server has no revocation endpoint"}
+}
+
+// revokeOwed makes the first attempt at t, whose tombstone is stored
+// under key ("" if it could not be), and settles the tombstone with what
+// is left to retry.
+func (m *Manager) revokeOwed(ctx context.Context, c *connector, t *revocationRecord, key string) Revocation {
+	// The caller may go away; the revocation and its tombstone should not.
+	ctx = context.WithoutCancel(ctx)
+	var rev Revocation
+	cl, err := m.recordedClient(ctx, c, t.Issuer, t.ClientKind, t.ClientID)
+	switch {
+	case errors.Is(err, errClientGone):
+		// Nothing can authenticate as the client the tokens belong to.
+		t.AccessToken, t.RefreshToken = "", ""
+		rev.Detail = err.Error()
+	case err != nil:
+		rev.Detail = err.Error() // the lease stands: a retry is a backoff away
+	default:
+		rev.Attempted = true
+		rev.Revoked, rev.Detail = m.attempt(ctx, c, cl, t)
+	}
+	var detail string
+	if rev.Retrying, detail = m.keep(ctx, key, t); detail != "" {
 		rev.Detail += "; " + detail
 	}
 	return rev

@@ -165,13 +165,33 @@ func (m *Manager) settle(ctx context.Context, key string, t *revocationRecord, r
 	return m.deleteRevocation(ctx, key)
 }
 
-// entomb stores t, a revocation that the disconnect could not complete,
-// for RetryRevocations. It reports whether it did, and says so in words
-// for Revocation.Detail.
-func (m *Manager) entomb(ctx context.Context, t *revocationRecord) (bool, string) {
-	if err := m.putRevocation(ctx, revocationKey(), t); err != nil {
+// keep settles the tombstone of a disconnect's first attempt, stored
+// under key ("" if it could not be): deleted if no token is left to
+// retry, else stored with its next attempt. It reports whether a retry
+// waits, and says what it did in words for Revocation.Detail ("" when
+// nothing is worth saying).
+func (m *Manager) keep(ctx context.Context, key string, t *revocationRecord) (bool, string) {
+	if !t.pending() {
+		if key == "" {
+			return false, ""
+		}
+		if err := m.deleteRevocation(ctx, key); err != nil {
+			// A retry finds the tokens revoked already: RFC 7009 §2.2
+			// answers 200 for them.
+			m.log.Warn("deleting a settled revocation", zap.String("connector", t.Connector), zap.Error(err))
+		}
+		return false, ""
+	}
+	stored := key != ""
+	if !stored {
+		key = revocationKey()
+	}
+	if err := m.putRevocation(ctx, key, t); err != nil {
 		m.log.Error("storing a revocation to retry", zap.String("connector", t.Connector), zap.Error(err))
-		return false, "the retry could not be stored"
+		if !stored {
+			return false, "the retry could not be stored"
+		}
+		// The tombstone stored before the attempt stands, leased.
 	}
 	return true, "will retry"
 }
@@ -179,14 +199,24 @@ func (m *Manager) entomb(ctx context.Context, t *revocationRecord) (bool, string
 // putRevocation stores t under key until revocationTTL after its
 // creation; a tombstone already past it is deleted instead.
 func (m *Manager) putRevocation(ctx context.Context, key string, t *revocationRecord) error {
-	ttl := t.Created.Add(revocationTTL).Sub(m.now())
-	if ttl <= 0 {
-		return m.deleteRevocation(ctx, key)
+	w, err := m.revocationWrite(key, t)
+	if err == nil {
+		err = writeAll(ctx, m.store, []store.Write{w})
 	}
-	if err := putJSON(ctx, m.store, key, (*revocationWire)(t), ttl); err != nil {
+	if err != nil {
 		return fmt.Errorf("storing a revocation to retry: %w", err)
 	}
 	return nil
+}
+
+// revocationWrite is the write that stores t under key until
+// revocationTTL after its creation, or deletes key if t is past it.
+func (m *Manager) revocationWrite(key string, t *revocationRecord) (store.Write, error) {
+	ttl := t.Created.Add(revocationTTL).Sub(m.now())
+	if ttl <= 0 {
+		return store.Write{Key: key, Delete: true}, nil
+	}
+	return jsonWrite(key, (*revocationWire)(t), ttl)
 }
 
 func (m *Manager) deleteRevocation(ctx context.Context, key string) error {

@@ -1,35 +1,29 @@
 package oauthflow
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // tombstones reads every revocation tombstone in the store.
 func (h *harness) tombstones() []revocationRecord {
 	h.t.Helper()
-	ctx := context.Background()
-	keys, err := h.st.List(ctx, prefixRevocations)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []revocationRecord
-	for _, key := range keys {
-		var r revocationRecord
-		if err := getJSON(ctx, h.st, key, (*revocationWire)(&r)); err != nil {
-			h.t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return storedTombstones(h.t, h.st)
 }
 
 // retry runs RetryRevocations, which must not fail, and returns how many
@@ -418,5 +412,204 @@ func TestRetryAfter(t *testing.T) {
 		if got := backoff(attempts); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", attempts, got, want)
 		}
+	}
+}
+
+// dyingStore is a store of a process that can die: once dead, it neither
+// reads nor writes, as a process killed mid-request would not.
+type dyingStore struct {
+	store.Store
+	dead    atomic.Bool
+	batches atomic.Pointer[[][]string] // the keys of each batch, in order
+}
+
+var errDead = errors.New("the process is gone")
+
+func (s *dyingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.dead.Load() {
+		return nil, errDead
+	}
+	return s.Store.Get(ctx, key)
+}
+
+func (s *dyingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.dead.Load() {
+		return errDead
+	}
+	return s.Store.Put(ctx, key, value, ttl)
+}
+
+func (s *dyingStore) Delete(ctx context.Context, key string) error {
+	if s.dead.Load() {
+		return errDead
+	}
+	return s.Store.Delete(ctx, key)
+}
+
+func (s *dyingStore) Batch(ctx context.Context, writes []store.Write) error {
+	if s.dead.Load() {
+		return errDead
+	}
+	var keys []string
+	for _, w := range writes {
+		keys = append(keys, w.Key)
+	}
+	old := s.batches.Load()
+	all := append(slices.Clone(*old), keys)
+	s.batches.Store(&all)
+	return s.Store.(store.Batcher).Batch(ctx, writes)
+}
+
+// sealedBadger opens a sealed Badger store in dir.
+func sealedBadger(t *testing.T, dir string) (*store.Badger, *store.Sealed) {
+	t.Helper()
+	db, err := store.OpenBadger(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := store.NewRing([][]byte{bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, store.Seal(db, ring)
+}
+
+// storedTombstones reads every revocation tombstone in st.
+func storedTombstones(t testing.TB, st store.Store) []revocationRecord {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := st.List(ctx, prefixRevocations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []revocationRecord
+	for _, key := range keys {
+		var r revocationRecord
+		if err := getJSON(ctx, st, key, (*revocationWire)(&r)); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRevocationSurvivesACrash(t *testing.T) {
+	// The process dies while the disconnect's first revocation request
+	// waits for an answer (its caller gone too). The grant was emptied and
+	// the tombstone stored in one batch before that request, so the next
+	// process, on the same Badger directory, revokes both tokens once the
+	// tombstone's lease ends.
+	dir := t.TempDir()
+	db, sealed := sealedBadger(t, dir)
+	dying := &dyingStore{Store: sealed}
+	dying.batches.Store(&[][]string{})
+	var opts Options
+	var cfgs []Config
+	h := newHarness(t, func(_ *harness, o *Options, c *[]Config) {
+		o.Store = dying
+		opts, cfgs = *o, *c
+	})
+	h.connect(h.as, "notion", "alice")
+	g := h.grant("notion", "alice")
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	h.as.set(func(a *fakeAS) {
+		a.onRevoke = func(http.ResponseWriter, request) bool {
+			if first.CompareAndSwap(false, true) {
+				close(inFlight)
+				<-release // never answered before the process dies
+			}
+			return false
+		}
+	})
+	ctx, leave := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.m.Disconnect(ctx, "notion", "alice", "")
+	}()
+	defer func() { close(release); <-done }()
+	<-inFlight
+	leave()
+	dying.dead.Store(true)
+	db.Close()
+
+	db, sealed = sealedBadger(t, dir)
+	defer db.Close()
+	opts.Store = sealed
+	next, err := New(opts, cfgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after grantRecord
+	if err := getJSON(context.Background(), sealed, grantKey("notion", "alice"), (*grantWire)(&after)); err != nil ||
+		after.AccessToken != "" || after.RefreshToken != "" || after.Connection.State != connectors.StateDisconnected {
+		t.Fatalf("the stored grant after the crash: %v, %v", after, err)
+	}
+	tombs := storedTombstones(t, sealed)
+	if len(tombs) != 1 || tombs[0].RefreshToken != g.RefreshToken || tombs[0].AccessToken != g.AccessToken || tombs[0].Attempts != 1 ||
+		!tombs[0].Next.Equal(h.clock.Now().Add(minRevokeBackoff)) {
+		t.Fatalf("tombstones after the crash: %v", tombs)
+	}
+	batches := *dying.batches.Load()
+	last := batches[len(batches)-1]
+	if len(last) != 2 || !strings.HasPrefix(last[0], prefixRevocations) || last[1] != grantKey("notion", "alice") {
+		t.Errorf("the disconnect's batch wrote %q, want the tombstone and the grant", last)
+	}
+
+	// The lease keeps a retry from sending during the first attempt.
+	if retried, err := next.RetryRevocations(context.Background()); retried != 0 || err != nil {
+		t.Fatalf("during the lease: RetryRevocations = %d, %v", retried, err)
+	}
+	h.clock.Add(minRevokeBackoff)
+	if retried, err := next.RetryRevocations(context.Background()); retried != 1 || err != nil {
+		t.Fatalf("after the lease: RetryRevocations = %d, %v", retried, err)
+	}
+	checkRetried(t, h.as.revokeRequests()[1:], g)
+	if tombs := storedTombstones(t, sealed); len(tombs) != 0 {
+		t.Errorf("tombstones after the retry: %v", tombs)
+	}
+}
+
+func TestRevokedLeavesNoTombstone(t *testing.T) {
+	// A revocation whose first attempt revokes every token, or that
+	// cannot be made, leaves no tombstone behind, on a disconnect as on a
+	// grant refused after one.
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.connect(h.as, "notion", "alice")
+	if rev, err := h.m.Disconnect(ctx, "notion", "alice", ""); err != nil || !rev.Revoked || rev.Retrying {
+		t.Fatalf("Disconnect = %+v, %v", rev, err)
+	}
+	if tombs := h.tombstones(); len(tombs) != 0 {
+		t.Errorf("tombstones after a revoked disconnect: %v", tombs)
+	}
+
+	h.connect(h.as, "notion", "bob")
+	g := h.grant("notion", "bob")
+	h.st.Delete(ctx, clientKey("notion", g.Issuer))
+	if rev, err := h.m.Disconnect(ctx, "notion", "bob", ""); err != nil || rev.Attempted || rev.Retrying ||
+		!strings.Contains(rev.Detail, "client") {
+		t.Fatalf("Disconnect without the client = %+v, %v", rev, err)
+	}
+	if tombs := h.tombstones(); len(tombs) != 0 {
+		t.Errorf("tombstones after a disconnect without the client: %v", tombs)
+	}
+
+	// Disconnected while the consent was under way (as in
+	// TestGrantAfterDisconnect).
+	authURL, _ := h.m.Start(ctx, "notion", "carol", "")
+	h.m.withGrant(ctx, h.m.conns["notion"], "carol", func(g *grantRecord) (bool, error) {
+		return true, g.apply(connectors.EventDisconnect, "gone", h.clock.Now())
+	})
+	revokes := len(h.as.revokeRequests())
+	if _, err := h.m.Callback(ctx, h.as.authorize(t, authURL, "carol"), "carol"); err == nil {
+		t.Fatal("a grant after a disconnect was accepted")
+	}
+	if n := len(h.as.revokeRequests()) - revokes; n != 2 {
+		t.Errorf("%d revocations of the refused grant's tokens, want 2", n)
+	}
+	if tombs := h.tombstones(); len(tombs) != 0 {
+		t.Errorf("tombstones after a refused grant's tokens were revoked: %v", tombs)
 	}
 }

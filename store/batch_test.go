@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -99,5 +100,53 @@ func TestClearRecords(t *testing.T) {
 	}
 	if v, err := inner.Get(ctx, clear); string(v) != `{"kind":"tool_call"}` || err != nil {
 		t.Errorf("the clear record changed: %q, %v", v, err)
+	}
+}
+
+// TestSealedBatch checks that a Sealed's batch seals each put bound to its
+// key, applies the writes in one batch of the inner store, refuses the
+// whole batch for one clear key, and needs an inner store that batches.
+func TestSealedBatch(t *testing.T) {
+	ctx := context.Background()
+	inner := NewMemory()
+	s := Seal(inner, testRing(t, 1))
+	if err := s.Put(ctx, "grants/a", []byte("token"), 0); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Batch(ctx, []Write{
+		{Key: "grants/a", Value: []byte("no token")},
+		{Key: "revoke/1", Value: []byte("token"), TTL: time.Hour},
+		{Key: "flows/1", Delete: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"grants/a": "no token", "revoke/1": "token"} {
+		if v, err := s.Get(ctx, key); string(v) != want || err != nil {
+			t.Errorf("%s = %q, %v; want %q", key, v, err, want)
+		}
+		if blob, _ := inner.Get(ctx, key); bytes.Contains(blob, []byte("token")) {
+			t.Errorf("%s is stored in the clear", key)
+		}
+	}
+	// Each put is bound to its own key: moved to another, it does not open.
+	blob, _ := inner.Get(ctx, "revoke/1")
+	if err := inner.Put(ctx, "revoke/2", blob, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "revoke/2"); !errors.Is(err, ErrTampered) {
+		t.Errorf("a batch record moved to another key: %v", err)
+	}
+	for _, w := range []Write{{Key: ClearPrefix + "x", Value: []byte("v")}, {Key: ClearPrefix + "x", Delete: true}, {Key: ""}} {
+		err := s.Batch(ctx, []Write{{Key: "grants/b", Value: []byte("v")}, w})
+		if !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("a batch with %+v: %v", w, err)
+		}
+	}
+	if _, err := s.Get(ctx, "grants/b"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a refused batch wrote part of itself: %v", err)
+	}
+	if err := Seal(struct{ Store }{inner}, testRing(t, 1)).Batch(ctx, nil); err == nil {
+		t.Error("a batch over a store that cannot batch succeeded")
 	}
 }

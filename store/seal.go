@@ -64,17 +64,55 @@ func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := refuseClear(key); err != nil {
+	blob, err := s.seal(ctx, key, value)
+	if err != nil {
 		return err
 	}
-	if err := s.countWrap(ctx); err != nil {
+	return s.inner.Put(ctx, key, blob, ttl)
+}
+
+// Batch seals the value of every put, each bound to its key, and applies
+// the writes in one batch of the inner store, which must be a Batcher:
+// a reader sees all of them or none.
+func (s *Sealed) Batch(ctx context.Context, writes []Write) error {
+	b, ok := s.inner.(Batcher)
+	if !ok {
+		return fmt.Errorf("store: %T cannot apply a batch", s.inner)
+	}
+	if err := checkWrites(writes); err != nil {
 		return err
+	}
+	sealed := slices.Clone(writes)
+	for i, w := range sealed {
+		if w.Delete {
+			if err := refuseClear(w.Key); err != nil {
+				return err
+			}
+			continue
+		}
+		blob, err := s.seal(ctx, w.Key, w.Value)
+		if err != nil {
+			return err
+		}
+		sealed[i].Value = blob
+	}
+	return b.Batch(ctx, sealed)
+}
+
+// seal seals value bound to key, counting the wrap of its data key
+// before making it.
+func (s *Sealed) seal(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if err := refuseClear(key); err != nil {
+		return nil, err
+	}
+	if err := s.countWrap(ctx); err != nil {
+		return nil, err
 	}
 	blob, err := s.ring.seal(key, value)
 	if err != nil {
-		return fmt.Errorf("store: sealing %q: %w", key, err)
+		return nil, fmt.Errorf("store: sealing %q: %w", key, err)
 	}
-	return s.inner.Put(ctx, key, blob, ttl)
+	return blob, nil
 }
 
 // Take returns the opened value under key and deletes the record. The
@@ -234,4 +272,7 @@ func (s *Sealed) rewrapOne(ctx context.Context, swapper Swapper, key string) (bo
 	return swapper.CompareAndSwap(ctx, key, old, fresh)
 }
 
-var _ Store = (*Sealed)(nil)
+var (
+	_ Store   = (*Sealed)(nil)
+	_ Batcher = (*Sealed)(nil)
+)
