@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,8 +13,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/client"
 
@@ -174,5 +178,80 @@ func TestOAuth(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "/connect/callback") || strings.Contains(string(log), "code=") || strings.Contains(string(log), "state=") {
 		t.Fatalf("the access log keeps the callback's code or state:\n%s", log)
+	}
+}
+
+// TestExamplesBoundSlowClients checks that every example cuts off a client
+// that trickles its request (read_header and read_body) and sets no write
+// timeout, which would cut MCP response streams short.
+func TestExamplesBoundSlowClients(t *testing.T) {
+	for _, file := range []string{"quickstart/Caddyfile", "team.caddyfile", "oauth.caddyfile"} {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": file})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				Apps struct {
+					HTTP struct {
+						Servers map[string]struct {
+							ReadHeader caddy.Duration `json:"read_header_timeout"`
+							Read       caddy.Duration `json:"read_timeout"`
+							Write      caddy.Duration `json:"write_timeout"`
+						} `json:"servers"`
+					} `json:"http"`
+				} `json:"apps"`
+			}
+			if err := json.Unmarshal(adapted, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Apps.HTTP.Servers) == 0 {
+				t.Fatal("no servers")
+			}
+			for name, srv := range cfg.Apps.HTTP.Servers {
+				if srv.ReadHeader <= 0 || srv.Read <= 0 || srv.Write != 0 {
+					t.Errorf("server %s: read_header %v, read_body %v, write %v; want both reads bounded and no write timeout",
+						name, time.Duration(srv.ReadHeader), time.Duration(srv.Read), time.Duration(srv.Write))
+				}
+			}
+		})
+	}
+}
+
+// TestSlowHeadersAreCutOff runs the quickstart with its read_header
+// timeout shortened and trickles a request's headers: the server closes
+// the connection instead of waiting for ever.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	raw, err := os.ReadFile("quickstart/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(raw), "read_header 10s", "read_header 300ms", 1)
+	if short == string(raw) {
+		t.Fatal("the quickstart has no read_header 10s line to shorten")
+	}
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, []byte(short), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runExample(t, file, map[string]string{"DEMO_URL": demoUpstream(t, "", "")})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Far longer than the timeout, far shorter than the wait of a server
+	// without one.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server held a connection whose headers never finished")
 	}
 }
