@@ -217,6 +217,23 @@ const sentEmpty = "\x00sent empty"
 // do sends one HTTP request; length -1 sends a chunked body.
 func (c *rawClient) do(method string, body io.Reader, length int64, extra http.Header) *rawReply {
 	c.t.Helper()
+	resp, err := c.hc.Do(c.newRequest(method, body, length, extra))
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, c.url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: reading: %v", method, c.url, err)
+	}
+	return parseRawReply(c.t, resp, data)
+}
+
+// newRequest builds one HTTP request with the client's headers, its
+// session and version, and then extra, where an empty value removes a
+// header.
+func (c *rawClient) newRequest(method string, body io.Reader, length int64, extra http.Header) *http.Request {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.url, body)
 	if err != nil {
 		c.t.Fatal(err)
@@ -246,16 +263,7 @@ func (c *rawClient) do(method string, body io.Reader, length int64, extra http.H
 			req.Header[http.CanonicalHeaderKey(k)] = v
 		}
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, c.url, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatalf("%s %s: reading: %v", method, c.url, err)
-	}
-	return parseRawReply(c.t, resp, data)
+	return req
 }
 
 // parseRawReply reads a JSON or SSE answer.

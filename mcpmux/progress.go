@@ -17,11 +17,27 @@ const progressMethod = "notifications/progress"
 // the gateway gives every request a token of its own and routes by it: an
 // agent gets its own progress, under its own token, and never another's
 // (MP-06), even when agents pick the same token.
+//
+// That same sharing scatters one request's progress over several streams
+// (mcp-go hands a session's notifications to whichever stream's forwarder
+// takes them first), each read by its own goroutine here, so two of them
+// can reach the route in the opposite order to the one the upstream sent
+// them in. Nothing on the wire says which came first except the value:
+// progress must increase with each notification (MCP basic/utilities/
+// progress). So a route delivers one at a time and drops one that arrives
+// after a later one: the agent sees the upstream's order, and an old
+// progress report is worth nothing once a newer one is in.
 
 // progressRoute is where one request's progress goes.
 type progressRoute struct {
 	token json.RawMessage // the agent's own token
 	sink  notifySink
+
+	// mu orders deliveries: last is the highest progress delivered, and
+	// any says whether there was one.
+	mu   sync.Mutex
+	last float64
+	any  bool
 }
 
 // progressRoutes maps the gateway's tokens to the requests in flight.
@@ -52,8 +68,9 @@ func (p *progressRoutes) track(params []byte, sink notifySink) ([]byte, func()) 
 }
 
 // deliver passes a progress notification to the request whose token it
-// carries, with the agent's own token put back. It reports false when the
-// token is not one of a request in flight.
+// carries, with the agent's own token put back, unless it arrived after a
+// later one. It reports false when the token is not one of a request in
+// flight.
 func (p *progressRoutes) deliver(msg []byte) bool {
 	params := member(msg, "params")
 	id, ok := stringMember(params, "progressToken")
@@ -72,6 +89,25 @@ func (p *progressRoutes) deliver(msg []byte) bool {
 	if err != nil || r.sink == nil {
 		return false
 	}
-	r.sink(next)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.advance(member(params, "progress")) {
+		r.sink(next)
+	}
+	return true
+}
+
+// advance reports whether a notification with the given progress value
+// keeps the route's order, and records it. A value that is not a number
+// cannot be ordered and goes through as the upstream sent it.
+func (r *progressRoute) advance(raw []byte) bool {
+	p, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return true
+	}
+	if r.any && p < r.last {
+		return false
+	}
+	r.last, r.any = p, true
 	return true
 }
