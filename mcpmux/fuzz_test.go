@@ -2,9 +2,11 @@ package mcpmux
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
@@ -98,6 +100,35 @@ func FuzzServePost(f *testing.F) {
 		}
 		if !json.Valid(w.Body.Bytes()) {
 			t.Fatalf("%d answer is not JSON: %q", w.Code, w.Body.Bytes())
+		}
+	})
+}
+
+// FuzzMatchTemplate holds the template matcher to the old backtracking one
+// on inputs small enough for it, and to its bound on steps.
+func FuzzMatchTemplate(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"test://a/items/{id}", "test://a/items/7"}, {"file:///r/{+dir}/{+file}.txt", "file:///r/a/b/c.txt"},
+		{"{a}{b}{c}", "a/b"}, {"{+a}/{b}", "x/y/z"}, {"{a}aab{b}", "aaab"}, {"a{b", "a{b"},
+		{"a}{b}", "a}x"}, {"a{b{c}d", "axd"}, {"x{a}y{b}z", "xyz"}, {"a{?q}{#f}", "a?x#y"}, {"{}", ""},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, tmpl, uri string) {
+		// The old matcher is exponential in the number of expressions.
+		if len(uri) > 24 || len(tmpl) > 32 || strings.Count(tmpl, "{") > 6 {
+			return
+		}
+		m := templateMatcher{ctx: context.Background()}
+		got, err := m.match(tmpl, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := backtrackMatch(tmpl, uri); got != want {
+			t.Fatalf("match(%q, %q) = %v, the old matcher %v", tmpl, uri, got, want)
+		}
+		if m.steps > stepBound(tmpl, uri) {
+			t.Fatalf("match(%q, %q) took %d steps, over %d", tmpl, uri, m.steps, stepBound(tmpl, uri))
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
 // notGranted is the one answer for an item the caller may not use and for
@@ -125,14 +126,24 @@ func (m *Mux) uriScope(x *exchange, uri string) ([]*connectors.Connector, string
 
 // routeURI finds the one connector that serves a resource URI: from the
 // resource lists first, then from the URI templates. A URI that several
-// connectors serve must be named mcpgate://<connector>/<uri>.
+// connectors serve must be named mcpgate://<connector>/<uri>. A URI over
+// maxURILen bytes is refused as invalid params, whether or not some
+// connector lists it, so that the answer reveals nothing and template
+// matching stays bounded.
 func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, *reply) {
+	if len(uri) > maxURILen {
+		return nil, "", invalid(failure(errorf(codeInvalidParams, "%v", errURITooLong)))
+	}
 	conns, orig := m.uriScope(x, uri)
-	matches, listed := m.matching(x, conns, resourcesKind, orig, false)
+	matches, listed, _ := m.matching(x, conns, resourcesKind, orig, false)
 	if len(matches) == 0 {
 		// A URI a connector lists is judged by the resource grants alone:
 		// a granted template must not open an ungranted resource.
-		matches, _ = m.matching(x, unlisted(conns, listed), templatesKind, orig, true)
+		var err error
+		matches, _, err = m.matching(x, unlisted(conns, listed), templatesKind, orig, true)
+		if err != nil {
+			return nil, "", failure(errorf(codeInternalError, "resources/read stopped: %v", err))
+		}
 	}
 	switch len(matches) {
 	case 0:
@@ -145,43 +156,64 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 }
 
 // matching returns the connectors with a granted item of kind named uri,
-// or, with expand, a URI template that uri is an expansion of; and the set
-// of every connector that has such an item, granted or not.
-func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKind, uri string, expand bool) ([]*connectors.Connector, map[string]bool) {
+// or, with expand, a granted URI template that uri is an expansion of; and
+// the set of every connector that has such an item, granted or not. It
+// fails only when matching templates outlasts the request's context.
+func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKind, uri string, expand bool) ([]*connectors.Connector, map[string]bool, error) {
 	var out []*connectors.Connector
 	found := map[string]bool{}
 	lists := m.gather(x, conns, kind)
+	tm := &templateMatcher{ctx: x.ctx}
 	for i, c := range conns {
 		if lists[i] == nil {
 			continue
 		}
-		for _, name := range candidates(lists[i], uri, expand) {
+		names, err := candidates(tm, lists[i], uri, expand)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, name := range names {
 			found[c.ID] = true
-			if x.view.Allows(kind.kind, c.ID, name, false) {
+			if granted(x.view, kind, c.ID, name, uri, expand) {
 				out = append(out, c)
 				break
 			}
 		}
 	}
-	return out, found
+	return out, found, nil
+}
+
+// granted reports whether the view allows the item name of kind, or with
+// expand, reading uri through the template name: then uri, which is what
+// the upstream resolves, must pass the traversal guard as well, or a
+// template grant over "file:///data/{name}" would read "file:///data/..".
+func granted(v *grants.View, kind *listKind, connector, name, uri string, expand bool) bool {
+	if expand {
+		return v.AllowsExpansion(connector, name, uri)
+	}
+	return v.Allows(kind.kind, connector, name, false)
 }
 
 // candidates returns the names in l that uri matches: the one item of that
-// name, found by index, or the templates it expands.
-func candidates(l *list, uri string, expand bool) []string {
+// name, found by index, or the templates it expands, matched by tm.
+func candidates(tm *templateMatcher, l *list, uri string, expand bool) ([]string, error) {
 	if !expand {
 		if _, ok := l.byName[uri]; ok {
-			return []string{uri}
+			return []string{uri}, nil
 		}
-		return nil
+		return nil, nil
 	}
 	var out []string
 	for _, it := range l.items {
-		if matchTemplate(it.name, uri) {
+		ok, err := tm.match(it.name, uri)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, it.name)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // unlisted returns the connectors not in listed.
@@ -245,7 +277,7 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 // URI template.
 func (m *Mux) routeTemplate(x *exchange, uri string) (*connectors.Connector, string, *reply) {
 	conns, orig := m.uriScope(x, uri)
-	matches, _ := m.matching(x, conns, templatesKind, orig, false)
+	matches, _, _ := m.matching(x, conns, templatesKind, orig, false)
 	if len(matches) != 1 {
 		return nil, "", notGranted("resource template", uri)
 	}
