@@ -258,6 +258,26 @@ func TestOlderRingMoves(t *testing.T) {
 	}
 }
 
+// TestOlderRingMovesInBatches moves an older ring of 300 events, more
+// than one batch, into rings of 100: the calls keep the newest 100.
+func TestOlderRingMovesInBatches(t *testing.T) {
+	st := store.NewMemory()
+	ctx := context.Background()
+	for n := uint64(1); n <= 300; n++ {
+		if err := st.Put(ctx, legacyKey(n), []byte(fmt.Sprintf(`{"kind":"tool_call","detail":"%d"}`, n)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := newLog(t, Options{Store: st, Max: 100})
+	got := query(t, l, Filter{Limit: 300})
+	if len(got) != 100 || got[0].Detail != "300" || got[99].Detail != "201" {
+		t.Errorf("Query answered %d events, from %q to %q", len(got), got[0].Detail, got[len(got)-1].Detail)
+	}
+	if keys := sequences(t, st); !slices.Equal(keys, seq(201, 300)) {
+		t.Errorf("the store holds %v", keys)
+	}
+}
+
 // TestKeys checks that the keys of the classes and of the older ring are
 // told apart, and that no other key passes for an event's.
 func TestKeys(t *testing.T) {

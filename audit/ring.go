@@ -126,18 +126,18 @@ func openRing(st Store, size, buffer int, logger *zap.Logger, now func() time.Ti
 	}
 	r.max.Store(int64(size))
 	r.logger.Store(logger)
-	if err := r.recover(context.Background()); err != nil {
+	if err := r.load(context.Background()); err != nil {
 		return nil, err
 	}
 	go r.run()
 	return r, nil
 }
 
-// recover reads where the rings in st stand: the events each class keeps,
+// load reads where the rings in st stand: the events each class keeps,
 // and the number of the next event, one past the newest. Events that an
 // older version kept in one ring for all classes move into their class's
 // ring first, under their own numbers.
-func (r *ring) recover(ctx context.Context) error {
+func (r *ring) load(ctx context.Context) error {
 	keys, err := r.st.List(ctx, Prefix)
 	if err != nil {
 		return fmt.Errorf("audit: reading the ring's last sequence number: %w", err)
@@ -145,15 +145,13 @@ func (r *ring) recover(ctx context.Context) error {
 	r.next = 1
 	var legacy []uint64
 	for _, k := range keys {
-		c, n, ok := parseKey(k)
-		if ok {
+		if c, n, ok := parseKey(k); ok {
 			r.kept[c] = append(r.kept[c], n)
-		} else if n, ok = legacySequence(k); ok {
+			r.next = max(r.next, n+1)
+		} else if n, ok := legacySequence(k); ok {
 			legacy = append(legacy, n)
-		} else {
-			continue
+			r.next = max(r.next, n+1)
 		}
-		r.next = max(r.next, n+1)
 	}
 	if err := r.migrate(ctx, legacy); err != nil {
 		return err
@@ -170,28 +168,38 @@ func (r *ring) recover(ctx context.Context) error {
 // always did, but nothing is lost.
 func (r *ring) migrate(ctx context.Context, legacy []uint64) error {
 	for chunk := range slices.Chunk(legacy, maxBatch/2) {
-		writes := make([]store.Write, 0, 2*len(chunk))
-		for _, n := range chunk {
-			old := legacyKey(n)
-			v, err := r.st.Get(ctx, old)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("audit: reading event %d of the older ring: %w", n, err)
-			}
-			c := classCalls
-			if e, err := decode(v); err == nil {
-				c = classOf(e.Kind)
-			}
-			writes = append(writes, store.Write{Key: key(c, n), Value: v}, store.Write{Key: old, Delete: true})
-			r.kept[c] = append(r.kept[c], n)
+		writes, err := r.moves(ctx, chunk)
+		if err != nil {
+			return err
 		}
 		if err := r.st.Batch(ctx, writes); err != nil {
 			return fmt.Errorf("audit: moving the older ring's events into their classes: %w", err)
 		}
 	}
 	return nil
+}
+
+// moves returns the writes that move the older ring's events numbered
+// chunk into their classes, and adds them to kept.
+func (r *ring) moves(ctx context.Context, chunk []uint64) ([]store.Write, error) {
+	writes := make([]store.Write, 0, 2*len(chunk))
+	for _, n := range chunk {
+		old := legacyKey(n)
+		v, err := r.st.Get(ctx, old)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: reading event %d of the older ring: %w", n, err)
+		}
+		c := classCalls
+		if e, err := decode(v); err == nil {
+			c = classOf(e.Kind)
+		}
+		writes = append(writes, store.Write{Key: key(c, n), Value: v}, store.Write{Key: old, Delete: true})
+		r.kept[c] = append(r.kept[c], n)
+	}
+	return writes, nil
 }
 
 // key is where event n of class c lives: zero-padded, so that keys sort
