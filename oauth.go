@@ -221,6 +221,13 @@ func (a *App) openVault() error {
 		_, _ = storePool.Delete(path)
 		return err
 	}
+	if n, err := sealPlainToolRegistries(ctx, db.(openDB).Badger, sealed); err != nil {
+		stop()
+		_, _ = storePool.Delete(path)
+		return err
+	} else if n > 0 {
+		a.logger.Info("sealed tool selections stored in the clear by an earlier version", zap.Int("sealed", n))
+	}
 	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
 	a.vault.path = path
 	a.attachAudit(a.vault.db, ring)

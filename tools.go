@@ -46,7 +46,9 @@ type registeredTool struct {
 	DriftSeen time.Time `json:"drift_seen,omitzero"`
 }
 
-// toolsPrefix is where tool registries live in the store.
+// toolsPrefix is where tool registries live in the store, sealed like
+// every record outside store.ClearPrefix: the key ring rewraps them on a
+// rotation, and the key check can open them.
 const toolsPrefix = "tools/"
 
 // apply returns c with the selection in force: only registered tools
@@ -77,7 +79,7 @@ func (r toolRegistry) apply(c *connectors.Connector) *connectors.Connector {
 
 // loadToolRegistries reads every connector's selection from the store.
 func (a *App) loadToolRegistries(ctx context.Context) (map[string]toolRegistry, error) {
-	keys, err := a.vault.db.List(ctx, toolsPrefix)
+	keys, err := a.vault.sealed.List(ctx, toolsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("reading the tool selections: %v", err)
 	}
@@ -97,7 +99,7 @@ func (a *App) loadToolRegistries(ctx context.Context) (map[string]toolRegistry, 
 
 // toolRegistry reads connector id's selection, or nil if it has none.
 func (a *App) toolRegistry(ctx context.Context, id string) (*toolRegistry, error) {
-	raw, err := a.vault.db.Get(ctx, toolsPrefix+id)
+	raw, err := a.vault.sealed.Get(ctx, toolsPrefix+id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -114,7 +116,7 @@ func (a *App) toolRegistry(ctx context.Context, id string) (*toolRegistry, error
 // putToolRegistry stores connector id's selection; nil deletes it.
 func (a *App) putToolRegistry(ctx context.Context, id string, reg *toolRegistry) error {
 	if reg == nil {
-		err := a.vault.db.Delete(ctx, toolsPrefix+id)
+		err := a.vault.sealed.Delete(ctx, toolsPrefix+id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -124,7 +126,37 @@ func (a *App) putToolRegistry(ctx context.Context, id string, reg *toolRegistry)
 	if err != nil {
 		return err
 	}
-	return a.vault.db.Put(ctx, toolsPrefix+id, raw, 0)
+	return a.vault.sealed.Put(ctx, toolsPrefix+id, raw, 0)
+}
+
+// sealPlainToolRegistries seals the tool selections that earlier versions
+// wrote in the clear. A plain one is a JSON object, and no sealed record
+// starts with '{' (its first byte is the format version), so a record is
+// sealed at most once. Left plain, such a record stopped every rotation's
+// rewrap ("unknown version 123").
+func sealPlainToolRegistries(ctx context.Context, db store.Store, sealed *store.Sealed) (int, error) {
+	keys, err := db.List(ctx, toolsPrefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, key := range keys {
+		raw, err := db.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+			continue
+		}
+		if err := sealed.Put(ctx, key, raw, 0); err != nil {
+			return n, fmt.Errorf("sealing the tool selection %s: %v", strings.TrimPrefix(key, toolsPrefix), err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // toolDrifted records that a pinned tool's definition changed upstream.
