@@ -92,6 +92,7 @@ func (m *Manager) takeFlow(ctx context.Context, q url.Values) (*flowRecord, erro
 		m.log.Error("reading a consent flow", zap.Error(err))
 		return nil, callbackError(http.StatusInternalServerError, "server_error", "the consent flow cannot be read")
 	}
+	m.forgetFlow(ctx, &f, id)
 	now := m.now()
 	if now.After(f.Created.Add(flowTTL)) {
 		return nil, callbackError(http.StatusBadRequest, "invalid_request", "state expired: start again")

@@ -29,6 +29,9 @@ var (
 	// ErrNoIdentity means a per-user connector was asked for without the
 	// caller's identity.
 	ErrNoIdentity = errors.New("per-user consent needs the caller's identity")
+	// ErrTooManyConsents means so many consents are pending that a new
+	// one is refused; they expire within ten minutes.
+	ErrTooManyConsents = errors.New("too many consents are pending: try again in a few minutes")
 )
 
 // ConsentError says that a connector has no usable credential for a caller,

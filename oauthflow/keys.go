@@ -13,6 +13,9 @@ const (
 	// prefixRevocations holds revocations still owed to an authorization
 	// server (OF-23).
 	prefixRevocations = "oauth/revoke/"
+	// prefixPending indexes the pending flows by who started them, to
+	// bound them (see pendingKey). It must not start with prefixFlows.
+	prefixPending = "oauth/pending/"
 )
 
 // sharedSegment stands for the user in the keys of shared-consent grants.

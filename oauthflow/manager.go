@@ -100,6 +100,7 @@ type Manager struct {
 	onEvent   func(Event)
 	refreshes singleflight.Group // one refresh in flight per grant key
 	registers singleflight.Group // one registration in flight per client key
+	maxFlows  int                // the bound on pending consents in the store
 }
 
 // connector is one OAuth connector at run time.
@@ -166,6 +167,7 @@ func newManager(opts Options) (*Manager, error) {
 		conns:    make(map[string]*connector),
 		locks:    opts.Locks,
 		onEvent:  opts.OnEvent,
+		maxFlows: defaultMaxFlows,
 	}
 	for _, raw := range opts.AllowedRedirects {
 		o, err := parseOrigin(raw)

@@ -110,7 +110,9 @@ func (m *Manager) dropFlows(ctx context.Context, connector, subject string) {
 		}
 		if err := m.store.Delete(ctx, key); err != nil {
 			m.log.Error("deleting a consent flow", zap.String("connector", connector), zap.Error(err))
+			continue
 		}
+		m.forgetFlow(ctx, &f, strings.TrimPrefix(key, prefixFlows))
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 // where the browser goes after the callback; it must be on PublicURL's
 // origin or an allowed one, else Start returns ErrBadRedirect. A
 // configuration that cannot work returns an ErrMisconfigured error and
-// marks the connection so.
+// marks the connection so. Each user's pending consents are bounded: the
+// newest win, and older ones beyond the bounds stop working. When too
+// many consents are pending in all, Start returns ErrTooManyConsents.
 func (m *Manager) Start(ctx context.Context, connector, user, redirectURL string) (string, error) {
 	c, err := m.lookup(connector)
 	if err != nil {
@@ -59,8 +61,8 @@ func (m *Manager) start(ctx context.Context, c *connector, user, redirectURL str
 	if err != nil {
 		return "", c.misconfigured(err.Error())
 	}
-	if err := putJSON(ctx, m.store, flowKey(b64.EncodeToString(id)), (*flowWire)(f), flowTTL); err != nil {
-		return "", fmt.Errorf("storing the consent flow: %w", err)
+	if err := m.putFlow(ctx, f, b64.EncodeToString(id)); err != nil {
+		return "", err
 	}
 	m.log.Info("consent started", zap.String("connector", c.id), zap.String("user", user),
 		zap.String("issuer", as.Issuer), zap.String("client", cl.Kind))
