@@ -67,7 +67,11 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 	}
 	_ = json.Unmarshal(msg.params, &p)
 	version := mcp.NegotiateLegacyVersion(p.ProtocolVersion)
-	ss := m.sessions.open(x.caller, x.scope, version)
+	ss, err := m.sessions.open(x.caller, x.scope, version)
+	if err != nil {
+		refuseSession(x.rs.w, msg.id, err)
+		return
+	}
 	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
 	result := `{"protocolVersion":"` + version + `","capabilities":` + capabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`

@@ -1,22 +1,33 @@
 package mcpmux
 
 import (
+	lru "container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"slices"
+	"fmt"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
-// Bounds on agent sessions, so that no caller can exhaust the gateway.
+// Default bounds on agent sessions, so that no caller can exhaust the
+// gateway.
 const (
-	maxSessionsPerCaller = 64
-	maxSessions          = 10000
-	sessionIdle          = time.Hour
+	// DefaultSessionsPerCaller is how many sessions one caller may hold.
+	DefaultSessionsPerCaller = 64
+	// DefaultMaxSessions is how many sessions the gateway holds in all.
+	DefaultMaxSessions = 10000
+	// DefaultSessionIdle is how long an unused session lasts.
+	DefaultSessionIdle = time.Hour
 )
+
+// maxRetryAfter bounds the Retry-After of a refused session: sessions also
+// end by DELETE, so one may free up well before the oldest one idles out.
+const maxRetryAfter = time.Minute
 
 // session is a legacy-era agent session, opened by initialize.
 type session struct {
@@ -27,8 +38,13 @@ type session struct {
 	// urlElicitation is set when the agent declared URL-mode elicitation.
 	urlElicitation bool
 
+	// used, all and mine belong to the Sessions and are guarded by its
+	// lock: when the session was last used, and its places in the
+	// gateway's and its caller's lists by recent use.
+	used      time.Time
+	all, mine *lru.Element
+
 	mu       sync.Mutex
-	used     time.Time
 	inflight map[string]context.CancelFunc // agent request id → cancel
 }
 
@@ -37,71 +53,130 @@ type session struct {
 // decision. So one Sessions may serve several Muxes in turn, and agents
 // keep their sessions across a config reload while every request is
 // judged by the grants of the Mux that serves it.
+//
+// A caller at its own limit gives up its least recently used session for a
+// new one; no caller can push out another's. Past the gateway's limit, a
+// new session is refused until one ends or idles out.
 type Sessions struct {
+	// PerCaller is how many sessions one caller may hold; NewSessions
+	// sets DefaultSessionsPerCaller. Change it only before first use.
+	PerCaller int
+	// Max is how many sessions the gateway holds in all; NewSessions sets
+	// DefaultMaxSessions. Change it only before first use.
+	Max int
+	// Idle is how long an unused session lasts; NewSessions sets
+	// DefaultSessionIdle. Change it only before first use.
+	Idle time.Duration
+
 	mu   sync.Mutex
 	byID map[string]*session
-	now  func() time.Time
+	// recent lists every session, the most recently used first; byCaller
+	// the same per caller ID. Both keep opening a session O(1): the idle
+	// ones are at the back of recent, a caller's oldest at the back of its
+	// own list.
+	recent   lru.List
+	byCaller map[string]*lru.List
+	now      func() time.Time
 }
 
-// NewSessions returns an empty session store.
+// NewSessions returns an empty session store with the default limits.
 func NewSessions() *Sessions {
-	return &Sessions{byID: map[string]*session{}, now: time.Now}
+	return &Sessions{PerCaller: DefaultSessionsPerCaller, Max: DefaultMaxSessions, Idle: DefaultSessionIdle,
+		byID: map[string]*session{}, byCaller: map[string]*lru.List{}, now: time.Now}
 }
 
-// open starts a session. When the caller already has its share, its least
-// recently used session makes way.
-func (s *Sessions) open(caller grants.Caller, scope, version string) *session {
+// codeSessionLimit is the JSON-RPC error of a refused session: the first
+// of JSON-RPC's codes for implementation-defined server errors.
+const codeSessionLimit = -32000
+
+// sessionLimitError refuses a session because the gateway holds Max.
+type sessionLimitError struct {
+	max        int
+	retryAfter time.Duration
+}
+
+func (e *sessionLimitError) Error() string {
+	return fmt.Sprintf("the gateway holds its limit of %d open sessions: try again later, and end sessions you no longer use with DELETE", e.max)
+}
+
+// refuseSession answers an initialize the gateway has no room for with
+// 503 and Retry-After. Not a 4xx: an MCP client reads a 4xx to initialize
+// as a server that speaks only the old HTTP+SSE transport (the spec's
+// backwards compatibility rule) and would fall back to it.
+func refuseSession(w http.ResponseWriter, id []byte, err *sessionLimitError) {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64((err.retryAfter+time.Second-1)/time.Second), 10))
+	writeRPCError(w, http.StatusServiceUnavailable, id, &rpcError{Code: codeSessionLimit, Message: err.Error()})
+}
+
+// open starts a session. When the caller already has its share, its own
+// least recently used session makes way; when the gateway is full, open
+// refuses.
+func (s *Sessions) open(caller grants.Caller, scope, version string) (*session, *sessionLimitError) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	ss := &session{id: hex.EncodeToString(b[:]), caller: caller, scope: scope, version: version,
-		used: s.now(), inflight: map[string]context.CancelFunc{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.evict(caller.ID)
-	s.byID[ss.id] = ss
-	return ss
-}
-
-// evict drops idle sessions and, when caller or the gateway is at its
-// limit, the least recently used one.
-func (s *Sessions) evict(callerID string) {
 	now := s.now()
-	var mine, all []*session
-	for id, ss := range s.byID {
-		if now.Sub(ss.lastUsed()) > sessionIdle {
-			delete(s.byID, id)
-			continue
-		}
-		all = append(all, ss)
-		if ss.caller.ID == callerID {
-			mine = append(mine, ss)
-		}
+	s.dropIdle(now)
+	if mine := s.byCaller[caller.ID]; mine != nil && mine.Len() >= s.PerCaller {
+		s.remove(mine.Back().Value.(*session))
+	} else if len(s.byID) >= s.Max {
+		return nil, &sessionLimitError{max: s.Max, retryAfter: s.untilFree(now)}
 	}
-	switch {
-	case len(mine) >= maxSessionsPerCaller:
-		delete(s.byID, leastRecent(mine).id)
-	case len(all) >= maxSessions:
-		delete(s.byID, leastRecent(all).id)
+	ss := &session{id: hex.EncodeToString(b[:]), caller: caller, scope: scope, version: version,
+		used: now, inflight: map[string]context.CancelFunc{}}
+	mine := s.byCaller[caller.ID]
+	if mine == nil {
+		mine = lru.New()
+		s.byCaller[caller.ID] = mine
+	}
+	ss.all, ss.mine = s.recent.PushFront(ss), mine.PushFront(ss)
+	s.byID[ss.id] = ss
+	return ss, nil
+}
+
+// dropIdle drops the sessions unused for longer than Idle. They are at the
+// back of recent, so this costs one step per session dropped.
+func (s *Sessions) dropIdle(now time.Time) {
+	for e := s.recent.Back(); e != nil && now.Sub(e.Value.(*session).used) > s.Idle; e = s.recent.Back() {
+		s.remove(e.Value.(*session))
 	}
 }
 
-// leastRecent returns the session used longest ago.
-func leastRecent(list []*session) *session {
-	return slices.MinFunc(list, func(a, b *session) int { return a.lastUsed().Compare(b.lastUsed()) })
+// untilFree is how long until the least recently used session idles out,
+// within [1s, maxRetryAfter], for a refusal's Retry-After.
+func (s *Sessions) untilFree(now time.Time) time.Duration {
+	wait := maxRetryAfter
+	if e := s.recent.Back(); e != nil {
+		wait = min(wait, e.Value.(*session).used.Add(s.Idle).Sub(now))
+	}
+	return max(wait, time.Second)
+}
+
+// remove forgets a session; s.mu must be held.
+func (s *Sessions) remove(ss *session) {
+	delete(s.byID, ss.id)
+	s.recent.Remove(ss.all)
+	mine := s.byCaller[ss.caller.ID]
+	mine.Remove(ss.mine)
+	if mine.Len() == 0 {
+		delete(s.byCaller, ss.caller.ID)
+	}
 }
 
 // get returns the session id names, if it belongs to caller and scope. A
-// session presented by anyone else does not exist, as far as they can tell.
+// session presented by anyone else does not exist, as far as they can
+// tell, and stays as recently used as it was.
 func (s *Sessions) get(id string, caller grants.Caller, scope string) (*session, bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	ss, ok := s.byID[id]
-	s.mu.Unlock()
 	if !ok || ss.caller.ID != caller.ID || ss.scope != scope {
 		return nil, false
 	}
-	ss.mu.Lock()
 	ss.used = s.now()
-	ss.mu.Unlock()
+	s.recent.MoveToFront(ss.all)
+	s.byCaller[ss.caller.ID].MoveToFront(ss.mine)
 	return ss, true
 }
 
@@ -109,7 +184,9 @@ func (s *Sessions) get(id string, caller grants.Caller, scope string) (*session,
 func (s *Sessions) close(id string) {
 	s.mu.Lock()
 	ss := s.byID[id]
-	delete(s.byID, id)
+	if ss != nil {
+		s.remove(ss)
+	}
 	s.mu.Unlock()
 	if ss != nil {
 		ss.cancelAll()
@@ -121,16 +198,12 @@ func (s *Sessions) Close() {
 	s.mu.Lock()
 	all := s.byID
 	s.byID = map[string]*session{}
+	s.byCaller = map[string]*lru.List{}
+	s.recent.Init()
 	s.mu.Unlock()
 	for _, ss := range all {
 		ss.cancelAll()
 	}
-}
-
-func (ss *session) lastUsed() time.Time {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.used
 }
 
 // track registers an in-flight request so that notifications/cancelled
