@@ -55,8 +55,11 @@ type Options struct {
 	// ClientName is the client_name mcpgate registers with. Default
 	// "mcpgate".
 	ClientName string
-	// Locks serializes changes to grants. Managers on one store in one
-	// process should share it (see Locks); nil gives this Manager its own.
+	// Locks serializes changes to grants, and carries each change to the
+	// tokens that the other Managers sharing it keep in memory, so that a
+	// disconnect through one stops them all at once. Managers on one store
+	// in one process should share it (see Locks); nil gives this Manager
+	// its own.
 	Locks *Locks
 	// OnEvent, when set, is told of consents, refreshes, disconnects and
 	// revocations, for audit logs and metrics. It runs on the request
