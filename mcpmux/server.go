@@ -75,6 +75,14 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
 		return
 	}
+	if rerr := checkSingleHeaders(r.Header); rerr != nil {
+		if r.Method == http.MethodPost {
+			writeRPCError(w, http.StatusBadRequest, nil, rerr)
+		} else {
+			writeHTTPError(w, http.StatusBadRequest, rerr.Message)
+		}
+		return
+	}
 	view := m.view(caller)
 	// A connector that is only an HTTP API has no MCP endpoint to serve.
 	if scope != "" && (!m.speaksMCP(scope) || !view.Visible(scope)) {
@@ -166,6 +174,48 @@ func (m *Mux) notification(x *exchange, msg *message) {
 	if id := member(msg.params, "requestId"); id != nil {
 		x.session.cancel(id)
 	}
+}
+
+// checkSingleHeaders refuses a request that sends an MCP header (Mcp-*)
+// more than once. Each carries one value, and the gateway reads the first
+// while a proxy in front of it may route on the last: Mcp-Name naming an
+// allowed tool for the check and another for the proxy, as the header and
+// body mismatch the 2026-07-28 headers exist to prevent. Go's server keeps
+// repeated lines apart; a proxy may fold them into one comma-separated
+// line (RFC 9110 section 5.3). A method, a protocol version or a session
+// ID never holds a comma, so there a comma is such a list; a name or an
+// argument may, and is compared whole with the body, which a folded list
+// does not match.
+func checkSingleHeaders(h http.Header) *rpcError {
+	var bad string
+	for key, values := range h {
+		// The first in name order, so that the error does not vary.
+		if listHeader(key, values) && (bad == "" || key < bad) {
+			bad = key
+		}
+	}
+	if bad == "" {
+		return nil
+	}
+	code := codeInvalidRequest
+	if bad == mcp.HeaderMethod || bad == mcp.HeaderName || strings.HasPrefix(bad, mcp.HeaderParamPrefix) {
+		code = codeHeaderMismatch
+	}
+	return errorf(code, "the %s header must be sent once, with one value", bad)
+}
+
+// listHeader reports whether the MCP header key arrived as a list of
+// values: several lines, or, where a value never holds a comma, one line
+// with a comma.
+func listHeader(key string, values []string) bool {
+	if !strings.HasPrefix(key, "Mcp-") {
+		return false
+	}
+	if len(values) > 1 {
+		return true
+	}
+	noComma := key == mcp.HeaderMethod || key == mcp.HeaderProtocolVersion || key == mcp.HeaderSessionID
+	return noComma && len(values) == 1 && strings.Contains(values[0], ",")
 }
 
 // admit settles the message's protocol era and, for the legacy era, its
