@@ -178,7 +178,7 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, g *gate
 	}
 	view := h.app.policy.For(caller)
 	if _, _, defined := g.connector(id); !defined || !view.Visible(id) {
-		writeError(w, http.StatusNotFound, "no such connector or endpoint")
+		_ = h.notFound(w)
 		return nil, in, false
 	}
 	m, consent, ok := g.oauthFor(id)

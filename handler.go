@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
 // Handler serves the mcpgate endpoints of a site (/mcp, /connectors and
@@ -74,15 +75,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case isAPIPath(tail):
 		return h.serveAPI(w, r, g, caller, id)
 	}
-	if _, defined := g.mux.Connector(id); !defined {
-		return h.notFound(w)
-	}
+	// The mux answers an unknown connector as it answers one hidden from
+	// the caller.
 	g.mux.ServeMCP(w, r, caller, id)
 	return nil
 }
 
+// notFound answers a path that names no endpoint, or a connector that
+// does not exist or that the caller may not see, all alike.
 func (h *Handler) notFound(w http.ResponseWriter) error {
-	writeError(w, http.StatusNotFound, "no such connector or endpoint")
+	writeError(w, http.StatusNotFound, mcpmux.NoSuchConnector)
 	return nil
 }
 

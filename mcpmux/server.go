@@ -67,14 +67,15 @@ type message struct {
 	params json.RawMessage
 }
 
+// NoSuchConnector is the whole answer, with status 404, to a request for
+// a connector that does not exist or that the caller may not see: the same
+// for both, so that a caller learns nothing of connectors hidden from it.
+const NoSuchConnector = "no such connector or endpoint"
+
 // ServeMCP serves an agent's request to an MCP endpoint: the aggregated one
 // when scope is empty, else the named connector's own. The caller must
 // already be authenticated; an empty caller ID sees nothing.
 func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
-	if !m.sameOrigin(r) {
-		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
-		return
-	}
 	if rerr := checkSingleHeaders(r.Header); rerr != nil {
 		if r.Method == http.MethodPost {
 			writeRPCError(w, http.StatusBadRequest, nil, rerr)
@@ -85,8 +86,15 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 	}
 	view := m.view(caller)
 	// A connector that is only an HTTP API has no MCP endpoint to serve.
+	// One the caller may not see answers exactly as one that does not
+	// exist (the handler sends both here), before the Origin check, so
+	// that no answer tells them apart.
 	if scope != "" && (!m.speaksMCP(scope) || !view.Visible(scope)) {
-		writeHTTPError(w, http.StatusNotFound, "no such connector")
+		writeHTTPError(w, http.StatusNotFound, NoSuchConnector)
+		return
+	}
+	if !m.sameOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
 		return
 	}
 	switch r.Method {
