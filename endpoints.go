@@ -119,6 +119,12 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, g *gatewa
 	case errors.Is(err, oauthflow.ErrBadRedirect):
 		writeError(w, http.StatusBadRequest, "redirect_url is not allowed: it must be on the gateway's origin or an allowed_redirects origin")
 		return nil
+	case errors.Is(err, oauthflow.ErrTooManyConsents):
+		// Pending consents expire within ten minutes; the gateway is busy,
+		// not the connector broken.
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return nil
 	case err != nil:
 		h.app.logger.Warn("starting consent", zap.String("connector", id), zap.String("user", caller.ID), zap.Error(err))
 		writeError(w, http.StatusBadGateway, "connector "+id+": "+err.Error())
