@@ -1,11 +1,15 @@
 package mcpgate
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net"
+	"maps"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
@@ -29,14 +34,6 @@ const apiDialTimeout = 10 * time.Second
 // credentials to the gateway. None of them reaches an API: the connector's
 // credential takes their place (no token passthrough).
 var callerCredentials = []string{"Authorization", "Proxy-Authorization", "Cookie"}
-
-// originHeaders are the response headers an API may not send through the
-// gateway, because they act on the gateway's origin rather than on the
-// API's: Set-Cookie would plant cookies that the browser then sends to
-// every endpoint of the gateway (its session, if the site uses cookies),
-// Clear-Site-Data could wipe that session, and CORS headers would let other
-// origins read responses made with the connector's credential.
-var originHeaders = []string{"Set-Cookie", "Set-Cookie2", "Clear-Site-Data", "Access-Control-*"}
 
 // apiProxies serves the connectors' HTTP APIs through Caddy's reverse
 // proxy: one handler per API origin and timeout, shared by the connectors
@@ -54,6 +51,60 @@ type apiProxies struct {
 type apiProxy struct {
 	handler   *reverseproxy.Handler
 	transport *reverseproxy.HTTPTransport
+}
+
+// apiCall is what the transport of an API proxy needs to know of one
+// request, which it finds in the request's context: the credential to put
+// in, the paths that map the API's Location back onto the gateway, and
+// whom to tell when the API refuses the credential.
+type apiCall struct {
+	credential http.Header
+	paths      inert.Paths
+	refused    func(challenge string) // nil unless the credential is an OAuth token
+}
+
+// apiCallKey is the context key of a request's *apiCall.
+type apiCallKey struct{}
+
+// apiTransport is the round tripper of the API proxies: Caddy's, with the
+// connector's credential put into the request only here, after the proxy
+// has made the copy of the request that it logs. At debug level the proxy
+// logs every request header, redacting only Authorization, Cookie and
+// their kin, and not even those under log_credentials; an X-Api-Key would
+// be written out as it is. Here no logger sees it.
+type apiTransport struct {
+	*reverseproxy.HTTPTransport
+}
+
+// RoundTrip sends req with its call's credential, and makes the response
+// fit to reach the agent (inert.Response).
+func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	call, ok := req.Context().Value(apiCallKey{}).(*apiCall)
+	if !ok {
+		return nil, errors.New("an API request came without its call")
+	}
+	// The proxy relays a 1xx response's header from its own trace, which
+	// runs after this one on the same header: filtered first, a 103 Early
+	// Hints preloads nothing on the gateway's origin.
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+			inert.Filter(http.Header(h))
+			return nil
+		},
+	})
+	out := req.Clone(ctx)
+	maps.Copy(out.Header, call.credential)
+	res, err := t.HTTPTransport.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	// Before the challenge is filtered out, and before the 401 goes on,
+	// so that the caller's retry finds a refreshed token.
+	if res.StatusCode == http.StatusUnauthorized && call.refused != nil {
+		call.refused(res.Header.Get("WWW-Authenticate"))
+	}
+	inert.Response(res, &call.paths)
+	return res, nil
 }
 
 // provisionAPIs sets up the HTTP API side of the gateway, with a reverse
@@ -139,12 +190,11 @@ func newAPIProxy(ctx caddy.Context, c *connectors.Connector) (*apiProxy, error) 
 		return nil, err
 	}
 	h := &reverseproxy.Handler{
-		Transport:     t,
-		Upstreams:     reverseproxy.UpstreamPool{{Dial: dialAddress(c.API)}},
+		Transport:     apiTransport{t},
+		Upstreams:     reverseproxy.UpstreamPool{{Dial: inert.HostPort(c.API)}},
 		FlushInterval: -1,
 		Headers: &headers.Handler{
-			Request:  &headers.HeaderOps{Set: http.Header{"Host": {c.API.Host}}},
-			Response: &headers.RespHeaderOps{HeaderOps: &headers.HeaderOps{Delete: originHeaders}},
+			Request: &headers.HeaderOps{Set: http.Header{"Host": {c.API.Host}}},
 		},
 	}
 	if err := h.Provision(ctx); err != nil {
@@ -152,19 +202,6 @@ func newAPIProxy(ctx caddy.Context, c *connectors.Connector) (*apiProxy, error) 
 		return nil, err
 	}
 	return &apiProxy{handler: h, transport: t}, nil
-}
-
-// dialAddress is the host:port to dial for u, with the scheme's default
-// port when u names none.
-func dialAddress(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // isAPIPath reports whether tail, the path after /connectors/{id}/, is on
@@ -179,7 +216,8 @@ var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) erro
 
 // serveAPI answers ANY /connectors/{id}/api/{path}: it proxies the request
 // to the connector's API base joined with {path}, with the query string,
-// the caller's credentials replaced by the connector's.
+// the caller's credentials replaced by the connector's. ServeHTTP has
+// marked the response inert (inert.Mark) before any of it is written.
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
 	c, ok := h.apiAccess(w, r, g, caller, id)
 	if !ok {
@@ -199,13 +237,14 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("connector %s: api: %v", id, err))
 	}
-	var rw http.ResponseWriter = w
-	if c.Auth.Type == connectors.AuthOAuth {
-		rw = &refusalWatcher{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, refused: func(challenge string) {
-			h.app.apis.refused(r, g.mux, caller, c, cred, challenge)
-		}}
+	call := &apiCall{
+		credential: cred.Header,
+		paths:      inert.Paths{Base: c.API, API: target, Prefix: "/connectors/" + id + "/api", Gateway: r.URL.EscapedPath()},
 	}
-	return proxy.ServeHTTP(rw, upstreamRequest(r, target, cred), noNext)
+	if c.Auth.Type == connectors.AuthOAuth {
+		call.refused = func(challenge string) { h.app.apis.refused(r, g.mux, caller, c, cred, challenge) }
+	}
+	return proxy.ServeHTTP(w, upstreamRequest(r, target, call), noNext)
 }
 
 // apiAccess returns connector id if the caller may send r to its API, or
@@ -235,43 +274,26 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, 
 	return c, true
 }
 
-// upstreamRequest is r on its way to the API: at target's path, with the
-// caller's credentials removed and the connector's in their place.
-func upstreamRequest(r *http.Request, target *url.URL, cred mcpmux.Credential) *http.Request {
-	out := r.Clone(r.Context())
+// upstreamRequest is r on its way to the API, carrying call for the
+// transport: at target's path, without the caller's credentials, and
+// without any header of the connector's credential (the transport puts
+// the connector's in).
+func upstreamRequest(r *http.Request, target *url.URL, call *apiCall) *http.Request {
+	out := r.Clone(context.WithValue(r.Context(), apiCallKey{}, call))
 	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
-	for _, name := range callerCredentials {
-		out.Header.Del(name)
-	}
-	for name, values := range cred.Header {
-		out.Header[name] = values
+	for _, names := range [][]string{callerCredentials, slices.Collect(maps.Keys(call.credential))} {
+		for _, name := range names {
+			out.Header.Del(name)
+		}
 	}
 	return out
 }
 
-// refusalWatcher sees an API's 401 on its way to the caller and reports it
-// first. Unlike the MCP side, the gateway does not retry the refused
-// request with a new token: its body has streamed to the API and cannot be
-// sent again. But the token is refreshed before the 401 goes on, so that
-// the caller's retry finds the new one.
-type refusalWatcher struct {
-	*caddyhttp.ResponseWriterWrapper
-	refused  func(challenge string)
-	reported bool
-}
-
-// WriteHeader reports a 401, then writes the status.
-func (rw *refusalWatcher) WriteHeader(status int) {
-	if status == http.StatusUnauthorized && !rw.reported {
-		rw.reported = true
-		rw.refused(rw.Header().Get("WWW-Authenticate"))
-	}
-	rw.ResponseWriterWrapper.WriteHeader(status)
-}
-
 // refused tells the credential source that the API refused an OAuth
 // token, so that it refreshes it, or marks the connection as needing
-// consent again.
+// consent again. Unlike the MCP side, the gateway does not retry the
+// refused request with a new token: its body has streamed to the API and
+// cannot be sent again.
 func (p *apiProxies) refused(r *http.Request, mux *mcpmux.Mux, caller grants.Caller, c *connectors.Connector, cred mcpmux.Credential, challenge string) {
 	_, err := mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c, Refused: &cred, Challenge: challenge})
 	if err != nil {
@@ -313,14 +335,15 @@ func safeMethod(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
-// apiTarget maps the path of a request to /connectors/{id}/api{rest} onto
-// the API base: base path + rest, escaped as the agent escaped it.
+// apiTarget maps a request to /connectors/{id}/api{rest} onto the API
+// base: the base's origin, base path + rest escaped as the agent escaped
+// it, and the request's query.
 func apiTarget(base *url.URL, id string, u *url.URL) (*url.URL, error) {
 	rest, ok := strings.CutPrefix(u.EscapedPath(), "/connectors/"+id+"/api")
 	if !ok || (rest != "" && rest[0] != '/') {
 		return nil, fmt.Errorf("the path must start with /connectors/%s/api/ written without escapes", id)
 	}
-	if climbs(rest) {
+	if inert.Climbs(rest) {
 		return nil, errors.New("the path has a . or .. segment, which could leave the API's base path")
 	}
 	escaped := base.EscapedPath()
@@ -334,27 +357,5 @@ func apiTarget(base *url.URL, id string, u *url.URL) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the path is badly escaped: %v", err)
 	}
-	return &url.URL{Path: path, RawPath: escaped}, nil
-}
-
-// climbs reports whether an escaped path has a "." or ".." segment, also
-// one that is percent-encoded, encoded twice, or hidden behind an encoded
-// slash or backslash, any of which an API might decode before it resolves
-// the path.
-func climbs(escaped string) bool {
-	for seg := range strings.SplitSeq(escaped, "/") {
-		for range 3 {
-			d, err := url.PathUnescape(seg)
-			if err != nil || d == seg {
-				break
-			}
-			seg = d
-		}
-		for _, part := range strings.FieldsFunc(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
-			if part == "." || part == ".." {
-				return true
-			}
-		}
-	}
-	return false
+	return &url.URL{Scheme: base.Scheme, Host: base.Host, Path: path, RawPath: escaped, RawQuery: u.RawQuery}, nil
 }

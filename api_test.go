@@ -34,6 +34,14 @@ const (
 	apiSite      = "http://127.0.0.1:9082"
 )
 
+// apiGlobals are the global options of the API tests' Caddy: its own
+// ports, on loopback, and no grace period at unload.
+var apiGlobals = fmt.Sprintf(`admin localhost:%d
+	http_port 9082
+	https_port 9444
+	default_bind 127.0.0.1
+	grace_period 1ns`, apiAdminPort)
+
 // apiPasswords are the API tests' users: alice has every connector, bob a
 // read-only grant of rest, carol a grant of rest's tools only (not of the
 // connector) and dave no grant.
@@ -131,11 +139,13 @@ func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token refused", http.StatusUnauthorized)
 		return
 	}
-	// Headers that act on the gateway's origin, which the gateway drops.
+	// Headers that act on the gateway's origin, and one that no list
+	// names, which the gateway drops; and one of its allow-list.
 	w.Header().Set("Set-Cookie", "api=planted; Path=/")
 	w.Header().Set("Clear-Site-Data", `"cookies"`)
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("X-Api-Answer", "yes")
+	w.Header().Set("X-Request-Id", "api-answer")
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"method": r.Method, "uri": r.RequestURI, "host": r.Host, "body": string(body),
@@ -220,9 +230,15 @@ func checkStream(r io.Reader, offset int64) (int64, error) {
 // and unloads it when the test ends.
 func startAPICaddy(t testing.TB, config string) {
 	t.Helper()
-	t.Cleanup(func() { _ = caddy.Load(fmt.Appendf(nil, `{"admin":{"listen":"localhost:%d"}}`, apiAdminPort), true) })
+	t.Cleanup(func() { _ = stopAPICaddy() })
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: apiAdminPort})
 	tester.InitServer(config, "caddyfile")
+}
+
+// stopAPICaddy unloads the API tests' Caddy, keeping only its admin
+// endpoint, which closes what mcpgate holds open (the database).
+func stopAPICaddy() error {
+	return caddy.Load(fmt.Appendf(nil, `{"admin":{"listen":"localhost:%d"}}`, apiAdminPort), true)
 }
 
 // startAPIGateway starts the test API, an MCP upstream, and Caddy with
@@ -236,11 +252,7 @@ func startAPIGateway(t *testing.T) *apiServer {
 	t.Setenv("MCPGATE_TEST_REST_TOKEN", restToken)
 	t.Setenv("MCPGATE_TEST_KEYED_KEY", keyedKey)
 	startAPICaddy(t, fmt.Sprintf(`{
-	admin localhost:%[1]d
-	http_port 9082
-	https_port 9444
-	default_bind 127.0.0.1
-	grace_period 1ns
+	%[1]s
 	mcpgate {
 		connector rest {
 			api {env.MCPGATE_TEST_API}/v1
@@ -286,7 +298,7 @@ func startAPIGateway(t *testing.T) *apiServer {
 		mcpgate
 	}
 }
-`, apiAdminPort, api.URL, mcp.URL, apiSite, basicAuthUsers(t, apiPasswords)))
+`, apiGlobals, api.URL, mcp.URL, apiSite, basicAuthUsers(t, apiPasswords)))
 	return api
 }
 
@@ -407,7 +419,7 @@ func TestAPIProxy(t *testing.T) {
 			}
 		}
 		resp, body := apiDo(t, http.MethodHead, "/connectors/rest/api/users", "alice", nil, nil)
-		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("X-Api-Answer") != "yes" {
+		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("X-Request-Id") != "api-answer" {
 			t.Errorf("HEAD: %d %q", resp.StatusCode, body)
 		}
 	})
@@ -415,12 +427,12 @@ func TestAPIProxy(t *testing.T) {
 	t.Run("the gateway's origin", func(t *testing.T) {
 		resp, body := apiDo(t, http.MethodGet, "/connectors/rest/api/users", "alice", nil, nil)
 		decodeEcho(t, resp, body)
-		for _, name := range []string{"Set-Cookie", "Clear-Site-Data", "Access-Control-Allow-Origin"} {
+		for _, name := range []string{"Set-Cookie", "Clear-Site-Data", "Access-Control-Allow-Origin", "X-Api-Answer"} {
 			if v := resp.Header.Get(name); v != "" {
 				t.Errorf("the API's %s reached the caller: %q", name, v)
 			}
 		}
-		if resp.Header.Get("X-Api-Answer") != "yes" {
+		if resp.Header.Get("X-Request-Id") != "api-answer" {
 			t.Error("the API's own headers did not reach the caller")
 		}
 		// A page on another site may not write through the connector.
@@ -665,11 +677,7 @@ func TestAPIOAuth(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	startAPICaddy(t, fmt.Sprintf(`{
-	admin localhost:%[1]d
-	http_port 9082
-	https_port 9444
-	default_bind 127.0.0.1
-	grace_period 1ns
+	%[1]s
 	mcpgate {
 		public_url %[2]s
 		storage badger %[3]s
@@ -691,7 +699,7 @@ func TestAPIOAuth(t *testing.T) {
 %[6]s	}
 	mcpgate
 }
-`, apiAdminPort, apiSite, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), api.URL, basicAuthUsers(t, apiPasswords)))
+`, apiGlobals, apiSite, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), api.URL, basicAuthUsers(t, apiPasswords)))
 
 	connectURL := apiSite + "/connectors?connect=notesapi"
 	needsConsent := func(user string) {

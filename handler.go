@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
@@ -50,6 +51,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	id, tail, _ := strings.Cut(strings.TrimPrefix(path, "/connectors/"), "/")
 	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" && !isAPIPath(tail) && path != "/connectors/presets" {
 		return h.notFound(w)
+	}
+	if strings.HasPrefix(path, "/connectors/") && isAPIPath(tail) {
+		// Before any answer, the gateway's own included: see inert.Mark.
+		inert.Mark(w.Header())
 	}
 	caller, known := h.caller(r)
 	if !known {
