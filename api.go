@@ -35,6 +35,12 @@ const apiDialTimeout = 10 * time.Second
 // credential takes their place (no token passthrough).
 var callerCredentials = []string{"Authorization", "Proxy-Authorization", "Cookie"}
 
+// methodOverrides are the request headers by which many frameworks let a
+// request stand for another method (a GET that the API runs as a DELETE).
+// None reaches an API: the method the gateway checked against the grant
+// is the method the API gets.
+var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
 // apiProxies serves the connectors' HTTP APIs through Caddy's reverse
 // proxy: one handler per API origin and timeout, shared by the connectors
 // that have them, provisioned with the app's context and cleaned up with
@@ -275,13 +281,13 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, 
 }
 
 // upstreamRequest is r on its way to the API, carrying call for the
-// transport: at target's path, without the caller's credentials, and
-// without any header of the connector's credential (the transport puts
-// the connector's in).
+// transport: at target's path, without the caller's credentials, without
+// any header of the connector's credential (the transport puts the
+// connector's in), and without method overrides.
 func upstreamRequest(r *http.Request, target *url.URL, call *apiCall) *http.Request {
 	out := r.Clone(context.WithValue(r.Context(), apiCallKey{}, call))
 	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
-	for _, names := range [][]string{callerCredentials, slices.Collect(maps.Keys(call.credential))} {
+	for _, names := range [][]string{callerCredentials, methodOverrides, slices.Collect(maps.Keys(call.credential))} {
 		for _, name := range names {
 			out.Header.Del(name)
 		}

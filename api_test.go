@@ -483,6 +483,31 @@ func TestAPIProxy(t *testing.T) {
 		decodeEcho(t, resp, body)
 	})
 
+	t.Run("method overrides", func(t *testing.T) {
+		// A header that makes the API run another method than the one the
+		// gateway checked against the grant never reaches the API.
+		overrides := http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"DELETE"}, "X-Method-Override": {"DELETE"}}
+		before := len(api.requests())
+		resp, body := apiDo(t, http.MethodGet, "/connectors/rest/api/issues/1", "bob", nil, overrides)
+		if e := decodeEcho(t, resp, body); e.Method != http.MethodGet {
+			t.Errorf("a read-only GET reached the API as %s", e.Method)
+		}
+		resp, body = apiDo(t, http.MethodPost, "/connectors/rest/api/issues/1", "alice", strings.NewReader("{}"),
+			with(overrides, http.Header{"Content-Type": {"application/json"}}))
+		decodeEcho(t, resp, body)
+		seen := api.requests()[before:]
+		if len(seen) != 2 {
+			t.Fatalf("the API got %d requests, want 2", len(seen))
+		}
+		for _, r := range seen {
+			for name := range overrides {
+				if v := r.Header.Get(name); v != "" {
+					t.Errorf("%s %s: the API got %s %q", r.Method, r.URI, name, v)
+				}
+			}
+		}
+	})
+
 	t.Run("statuses", func(t *testing.T) {
 		resp, body := apiDo(t, http.MethodGet, "/connectors", "alice", nil, nil)
 		var out struct {
