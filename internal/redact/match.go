@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // plain reports whether r is a character that JSON encoders write as
@@ -70,13 +71,22 @@ func (s *Secrets) spans(text []byte, inJSON bool) []span {
 	var out []span
 	for i := range s.list {
 		sec := &s.list[i]
-		out = sec.find(text, sec.anchor, sec.minPre, sec.maxPre, inJSON, out)
+		out = sec.find(text, bytesOf(sec.anchor), sec.minPre, sec.maxPre, inJSON, out)
 		if sec.escapedStart {
-			out = sec.find(text, []byte{'\\'}, 0, 0, inJSON, out)
+			out = sec.find(text, backslash, 0, 0, inJSON, out)
 		}
 	}
 	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
 	return out
+}
+
+// backslash begins every escape.
+var backslash = []byte{'\\'}
+
+// bytesOf returns s's bytes without a copy, for bytes.Index, which only
+// reads them: a copy per search would cost the hot path an allocation.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // find appends the occurrences of sec around each place needle is found:

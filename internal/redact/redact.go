@@ -12,9 +12,8 @@
 // \u0060 (.NET, Gson), a non-ASCII character as \uXXXX (Python), hex
 // digits in either case. So an occurrence is any text in which every
 // character of the credential appears as itself or as any JSON escape of
-// it, except for the characters that no encoder escapes (ASCII letters,
-// digits and the punctuation that [plain] lists), which must appear as
-// themselves. Those make up most of any real credential, and the longest
+// it, except for the characters that no encoder escapes (printable ASCII
+// but for " \ / < > & ' = + and `), which must appear as themselves. Those make up most of any real credential, and the longest
 // run of them is what the search looks for with one [bytes.Index] scan per
 // credential: text without that run is passed on without any other work.
 // A credential split across several JSON strings or transformed otherwise
@@ -22,11 +21,14 @@
 //
 // # Short credentials
 //
-// Every credential is searched for, however short: custody comes before
-// fidelity. A short one (an API key of a few characters, which config may
-// hold) will also hide text that merely equals it, such as a number with
-// the same digits; keep credentials long (16 bytes or more) to avoid that.
-// An empty value hides nothing.
+// A value shorter than [MinLength] is not searched for. Text cannot tell
+// it from an accident: a token "t" would turn every member name with a
+// "t" in it into a marker and break the protocol (a server/discover
+// result no longer lists its versions), a 4-digit key every number that
+// holds its digits. A credential that short is guessable in any case, and
+// masking tools draw the same line (GitLab masks CI variables of 8
+// characters or more). Configuration should refuse static credentials
+// shorter than MinLength rather than rely on this package.
 //
 // # Replacement
 //
@@ -49,6 +51,9 @@ import (
 // Marker replaces every occurrence of a secret.
 const Marker = "[redacted]"
 
+// MinLength is the length in bytes of the shortest value searched for.
+const MinLength = 8
+
 // quotedMarker replaces a JSON scalar outside any string that holds a
 // secret: a string, so that the JSON stays valid.
 const quotedMarker = `"` + Marker + `"`
@@ -60,6 +65,9 @@ type Secrets struct {
 	// longest is the most bytes one occurrence of any secret can take,
 	// every character in its longest escape.
 	longest int
+	// inline holds the first secrets, so that the Secrets of one request
+	// (one or two header values) cost the hot path one allocation.
+	inline [2]secret
 }
 
 // secret is one value with what its search needs.
@@ -68,47 +76,54 @@ type secret struct {
 	// anchor is text that every occurrence contains as is: the longest
 	// run of plain bytes, or, for a value without any, its first byte
 	// (and escapedStart says to look for a backslash too).
-	anchor []byte
+	anchor string
 	// minPre and maxPre bound how many bytes of an occurrence come before
 	// its anchor.
 	minPre, maxPre int
 	escapedStart   bool
 }
 
-// New returns the Secrets that hide each of values, or nil when every
-// value is empty. Values may repeat.
+// New returns the Secrets that hide each of values, or nil when none is
+// MinLength bytes long or longer. Values may repeat.
 func New(values ...string) *Secrets {
-	s := Secrets{list: make([]secret, 0, len(values))}
+	var s *Secrets
 	for _, v := range values {
-		if v == "" || s.has(v) {
-			continue
-		}
-		sec := newSecret(v)
-		s.list = append(s.list, sec)
-		s.longest = max(s.longest, maxEncoded(v))
+		s = s.add(v)
 	}
-	if len(s.list) == 0 {
-		return nil
-	}
-	return &s
+	return s
 }
 
 // FromHeader returns the Secrets that hide every value of h, the headers
-// that carry a credential to an upstream, or nil when there are none. The
+// that carry a credential to an upstream, or nil when none is long enough
+// to search for. The
 // credentials of an Authorization or Proxy-Authorization value are what
 // follows its scheme (RFC 9110 section 11.4), so that an echo of the
 // token alone is hidden as well as "Bearer <token>".
 func FromHeader(h http.Header) *Secrets {
-	var values []string
+	var s *Secrets
 	for name, vs := range h {
 		for _, v := range vs {
 			if name == "Authorization" || name == "Proxy-Authorization" {
 				v = credentials(v)
 			}
-			values = append(values, v)
+			s = s.add(v)
 		}
 	}
-	return New(values...)
+	return s
+}
+
+// add returns s with v in it, made when s is nil, unless v is too short.
+func (s *Secrets) add(v string) *Secrets {
+	if len(v) < MinLength || (s != nil && s.has(v)) {
+		return s
+	}
+	if s == nil {
+		s = &Secrets{}
+		s.list = s.inline[:0]
+	}
+	s.list = append(s.list, newSecret(v))
+	s.longest = max(s.longest, maxEncoded(v))
+	return s
 }
 
 // credentials returns the part of an Authorization value after its scheme,
@@ -120,6 +135,7 @@ func credentials(v string) string {
 	return v
 }
 
+// has reports whether v is one of s's values already.
 func (s *Secrets) has(v string) bool {
 	for _, sec := range s.list {
 		if sec.value == v {
@@ -133,9 +149,9 @@ func (s *Secrets) has(v string) bool {
 func newSecret(v string) secret {
 	start, end := longestPlainRun(v)
 	if start == end {
-		return secret{value: v, anchor: []byte(v[:1]), escapedStart: true}
+		return secret{value: v, anchor: v[:1], escapedStart: true}
 	}
-	return secret{value: v, anchor: []byte(v[start:end]), minPre: start, maxPre: maxEncoded(v[:start])}
+	return secret{value: v, anchor: v[start:end], minPre: start, maxPre: maxEncoded(v[:start])}
 }
 
 // longestPlainRun returns the bounds of v's longest run of plain bytes.

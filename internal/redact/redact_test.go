@@ -30,15 +30,17 @@ func TestJSON(t *testing.T) {
 		{"non-ASCII escaped", "clé-secrète-42", `"cl\u00e9-secr\u00E8te-42"`, `"[redacted]"`},
 		{"beyond the BMP", "key😀value", `"key\ud83d\ude00value"`, `"[redacted]"`},
 		{"after escapes", token, `"\\\n` + token + `"`, `"\\\n[redacted]"`},
-		{"overlapping occurrences", "abcabc", `"xabcabcabcx"`, `"x[redacted]x"`},
-		{"no plain character", "<>&<>&", `["<>&<>&","\u003c\u003e\u0026\u003C\u003E\u0026"]`, `["[redacted]","[redacted]"]`},
+		{"overlapping occurrences", "abcdabcd", `"xabcdabcdabcdx"`, `"x[redacted]x"`},
+		{"no plain character", "<>&<>&<>", `["<>&<>&<>","\u003c\u003e\u0026\u003C\u003E\u0026\u003c\u003e"]`, `["[redacted]","[redacted]"]`},
 		{"a number", "12345678", `{"n":9912345678,"s":"12345678"}`, `{"n":"[redacted]","s":"[redacted]"}`},
-		{"across scalars", "1,2,3", `[1,2,3,4]`, `["[redacted]","[redacted]","[redacted]",4]`},
-		{"a literal", "true", `[true,"true"]`, `["[redacted]","[redacted]"]`},
+		{"across scalars", "1,2,3,44", `[1,2,3,444,5]`, `["[redacted]","[redacted]","[redacted]","[redacted]",5]`},
+		{"a literal", "true,nul", `[true,null,"true,nul"]`, `["[redacted]","[redacted]","[redacted]"]`},
 		// Inside an escape, the bytes are not the string's text: "\u0061"
 		// is "a", and "61bcdefgh" is not in "abcdefgh".
 		{"inside an escape", "61bcdefgh", `"\u0061bcdefgh"`, `"\u0061bcdefgh"`},
-		{"short", "ab", `"ab cab"`, `"[redacted] c[redacted]"`},
+		{"as short as can be", "k3y-abcd", `"k3y-abcd k3y-abc"`, `"[redacted] k3y-abc"`},
+		// Too short to tell from an accident: "t" is in "text".
+		{"too short", "t", `{"type":"text","t":"t"}`, `{"type":"text","t":"t"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := string(New(tc.secret).JSON([]byte(tc.in)))
@@ -62,7 +64,7 @@ func TestText(t *testing.T) {
 		{"raw backslashes", `a\b\c-long`, `path a\b\c-long`, `path [redacted]`},
 		{"backslashes either way", `a\b\c-long`, `a\\b\c-long`, `[redacted]`},
 		{"not JSON", token, "\x00" + token, "\x00[redacted]"},
-		{"adjacent", "abab", "abababab", "[redacted]"},
+		{"adjacent", "abababab", "abababababab", "[redacted]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := string(New(tc.secret).Text([]byte(tc.in))); got != tc.want {
@@ -103,8 +105,8 @@ func TestNilHidesNothing(t *testing.T) {
 	if string(s.JSON(in)) != string(in) || string(s.Text(in)) != string(in) || s.String("x") != "x" {
 		t.Error("nil Secrets changed its input")
 	}
-	if New("", "") != nil || FromHeader(nil) != nil || FromHeader(http.Header{"X-Key": {""}}) != nil {
-		t.Error("no values made non-nil Secrets")
+	if New("", "1234567") != nil || FromHeader(nil) != nil || FromHeader(http.Header{"X-Key": {""}, "Authorization": {"Bearer t"}}) != nil {
+		t.Error("no values long enough made non-nil Secrets")
 	}
 }
 

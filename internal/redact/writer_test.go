@@ -30,16 +30,15 @@ func streamed(t *testing.T, s *Secrets, text []byte, cuts ...int) string {
 // places, and checks that the result is what redacting it whole gives:
 // an occurrence split by a write is found all the same, raw or escaped.
 func TestWriterBoundaries(t *testing.T) {
-	s := New(token, "k3y")
-	texts := []string{
-		`{"a":"` + token + `","b":"ya29.a0Af\/H\u002Bx9Zq-T0k3n_zZ\u003d\u003d"}` + "\n\n",
-		"k3yk3y k3k3y " + token[:10] + " " + token + token,
-		"abc" + token[:len(token)-1],
-	}
-	for _, text := range texts {
+	s := New(token, "k3yk3y/k")
+	for text, markers := range map[string]int{
+		`{"a":"` + token + `","b":"ya29.a0Af\/H\u002Bx9Zq-T0k3n_zZ\u003d\u003d"}` + "\n\n": 2,
+		`k3yk3yk3y\/k3yk3y/k k3k3yk3y/k ` + token[:10] + " " + token + token:               4,
+		"abc" + token[:len(token)-1]: 0,
+	} {
 		want := string(s.Text([]byte(text)))
-		if strings.Contains(want, "k3y") || strings.Contains(want, token) {
-			t.Fatalf("Text left a secret: %s", want)
+		if strings.Contains(want, "k3yk3y/k") || strings.Contains(want, token) || strings.Count(want, Marker) != markers {
+			t.Fatalf("Text(%s) = %s, want %d markers and no secret", text, want, markers)
 		}
 		for i := 0; i <= len(text); i++ {
 			if got := streamed(t, s, []byte(text), i); got != want {
