@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/redact"
 )
 
 // maxUpstreamMessage caps one message from an upstream, so that a broken
@@ -54,6 +55,9 @@ type rpc struct {
 	// tool, for tools/call, is the tool's definition when its arguments
 	// are mirrored into Mcp-Param-* headers (2026-07-28).
 	tool *mcp.Tool
+	// hide is the credential, to hide in the answer, or nil when exchange
+	// is to find it in the request's headers.
+	hide *redact.Secrets
 }
 
 // notifySink receives the notifications an upstream sends while it works on
@@ -102,8 +106,10 @@ type upstream struct {
 // legacy session has expired.
 func (u *upstream) call(ctx context.Context, cred http.Header, want era, r *rpc) (*reply, *upstreamState, error) {
 	tracked := *r
+	tracked.hide = redact.FromHeader(cred)
+	tracked.sink = hiding(tracked.hide, r.sink)
 	var forget func()
-	tracked.params, forget = u.progress.track(r.params, r.sink)
+	tracked.params, forget = u.progress.track(r.params, tracked.sink)
 	defer forget()
 	for attempt := 0; ; attempt++ {
 		st, err := u.ensure(ctx, cred, want)
@@ -134,15 +140,45 @@ func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamSta
 }
 
 // exchange posts one request and reads its answer, relaying notifications
-// to sink, and tells the observer.
+// to sink, and tells the observer. Whatever the answer repeats of the
+// credential is hidden before anyone sees it.
 func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamState, r *rpc) (*reply, error) {
-	if u.observer == nil {
-		return u.roundTrip(ctx, cred, st, r)
-	}
 	start := time.Now()
 	rep, err := u.roundTrip(ctx, cred, st, r)
-	u.observer.UpstreamRequest(UpstreamRequest{Connector: u.conn.ID, Method: r.method, Duration: time.Since(start), Err: err})
+	hide := r.hide
+	if hide == nil {
+		hide = redact.FromHeader(cred)
+	}
+	rep, err = hidden(hide, rep, err)
+	if u.observer != nil {
+		u.observer.UpstreamRequest(UpstreamRequest{Connector: u.conn.ID, Method: r.method, Duration: time.Since(start), Err: err})
+	}
 	return rep, err
+}
+
+// hidden replaces the credential wherever an upstream's answer repeats it:
+// a tool that echoes its request's headers, an error message that quotes
+// them (TC-04). The result and the error stay the JSON the upstream sent,
+// byte for byte, but for the credential. An error message can carry
+// upstream text too (a member name, an id), so it is redacted as well.
+func hidden(hide *redact.Secrets, rep *reply, err error) (*reply, error) {
+	if hide == nil {
+		return rep, err
+	}
+	if rep != nil {
+		rep.result, rep.err = hide.JSON(rep.result), hide.JSON(rep.err)
+	}
+	return rep, hide.Error(err)
+}
+
+// hiding returns sink with the credential replaced in every message it
+// relays: notifications on the request's own stream, and its progress,
+// which may come on any stream of the upstream's.
+func hiding(hide *redact.Secrets, sink notifySink) notifySink {
+	if hide == nil || sink == nil {
+		return sink
+	}
+	return func(msg []byte) { sink(hide.JSON(msg)) }
 }
 
 // roundTrip posts one request and reads its answer, relaying
