@@ -95,10 +95,10 @@ func New(values ...string) *Secrets {
 
 // FromHeader returns the Secrets that hide every value of h, the headers
 // that carry a credential to an upstream, or nil when none is long enough
-// to search for. The
-// credentials of an Authorization or Proxy-Authorization value are what
-// follows its scheme (RFC 9110 section 11.4), so that an echo of the
-// token alone is hidden as well as "Bearer <token>".
+// to search for. The credentials of an Authorization or
+// Proxy-Authorization value are what follows its scheme (RFC 9110 section
+// 11.4), so that an echo of the token alone is hidden as well as
+// "Bearer <token>".
 func FromHeader(h http.Header) *Secrets {
 	var s *Secrets
 	for name, vs := range h {
