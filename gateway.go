@@ -32,11 +32,19 @@ type gateway struct {
 	manager *oauthflow.Manager // nil without OAuth connectors, or before Start
 	mux     *mcpmux.Mux
 
-	users   atomic.Int64 // requests being served on it
-	retired atomic.Bool  // replaced: its mux closes when its last request ends
+	// uses counts the requests served on it, with retiredBit set once it
+	// is replaced; its mux closes when the count of a retired one reaches
+	// zero. One word for both, so that a request leaving and another
+	// arriving can never both miss the retirement in between (with two,
+	// the last request out could read "retired" after a newcomer had
+	// counted itself in, and close the gateway under it).
+	uses    atomic.Int64
 	closing sync.Once
 	closed  atomic.Bool
 }
+
+// retiredBit marks a replaced gateway in gateway.uses.
+const retiredBit = 1 << 62
 
 // acquire returns the gateway serving now, counted as in use until leave:
 // a rebuild may replace it meanwhile, but its mux stays open until the
@@ -44,8 +52,7 @@ type gateway struct {
 func (a *App) acquire() *gateway {
 	for {
 		g := a.gateway()
-		g.users.Add(1)
-		if !g.retired.Load() {
+		if g.uses.Add(1)&retiredBit == 0 {
 			return g
 		}
 		g.leave() // replaced between the load and the count: take the new one
@@ -54,15 +61,14 @@ func (a *App) acquire() *gateway {
 
 // leave ends a use that acquire began.
 func (g *gateway) leave() {
-	if g.users.Add(-1) == 0 && g.retired.Load() {
+	if g.uses.Add(-1) == retiredBit {
 		g.close()
 	}
 }
 
 // retire marks g replaced, and closes its mux now if nothing uses it.
 func (g *gateway) retire() {
-	g.retired.Store(true)
-	if g.users.Load() == 0 {
+	if g.uses.Or(retiredBit) == 0 {
 		g.close()
 	}
 }
