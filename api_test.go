@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/redact"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -101,6 +102,16 @@ func startAPIServer(t testing.TB) *apiServer {
 	a.Start()
 	t.Cleanup(a.Close)
 	return a
+}
+
+// last returns the request the API received last.
+func (a *apiServer) last() seenRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.seen) == 0 {
+		return seenRequest{}
+	}
+	return a.seen[len(a.seen)-1]
 }
 
 // requests returns what the API has received.
@@ -363,8 +374,12 @@ func TestAPIProxy(t *testing.T) {
 	t.Run("credential custody", func(t *testing.T) {
 		resp, body := apiDo(t, http.MethodGet, "/connectors/rest/api/users/42?expand=teams", "alice", nil, nil)
 		e := decodeEcho(t, resp, body)
-		if e.Authorization != "Bearer "+restToken {
-			t.Errorf("the API got Authorization %q, want the connector's bearer", e.Authorization)
+		if got := api.last().Header.Get("Authorization"); got != "Bearer "+restToken {
+			t.Errorf("the API got Authorization %q, want the connector's bearer", got)
+		}
+		// The API echoes what it got; the caller sees the marker instead.
+		if e.Authorization != "Bearer "+redact.Marker {
+			t.Errorf("the echoed Authorization reached the caller as %q", e.Authorization)
 		}
 		if e.Cookie != "" {
 			t.Errorf("the API got the caller's cookie %q", e.Cookie)
@@ -373,13 +388,16 @@ func TestAPIProxy(t *testing.T) {
 			t.Errorf("the API got Host %q, want %q", e.Host, apiHost)
 		}
 		resp, body = apiDo(t, http.MethodGet, "/connectors/keyed/api/users", "alice", nil, nil)
-		if e := decodeEcho(t, resp, body); e.XAPIKey != keyedKey || e.Authorization != "" || e.URI != "/v1/users" {
-			t.Errorf("keyed: the API got %+v", e)
+		if got := api.last(); got.Header.Get("X-Api-Key") != keyedKey || got.Header.Get("Authorization") != "" || got.URI != "/v1/users" {
+			t.Errorf("keyed: the API got %+v", got)
+		}
+		if e := decodeEcho(t, resp, body); e.XAPIKey != redact.Marker {
+			t.Errorf("keyed: the echoed key reached the caller as %q", e.XAPIKey)
 		}
 		// A caller cannot pick the connector's header for it.
-		resp, body = apiDo(t, http.MethodGet, "/connectors/keyed/api/users", "alice", nil, http.Header{"X-Api-Key": {"agent-key-canary"}})
-		if e := decodeEcho(t, resp, body); e.XAPIKey != keyedKey {
-			t.Errorf("keyed: the caller's X-Api-Key reached the API: %+v", e)
+		_, _ = apiDo(t, http.MethodGet, "/connectors/keyed/api/users", "alice", nil, http.Header{"X-Api-Key": {"agent-key-canary"}})
+		if got := api.last().Header.Values("X-Api-Key"); !slices.Equal(got, []string{keyedKey}) {
+			t.Errorf("keyed: the caller's X-Api-Key reached the API: %q", got)
 		}
 		for _, r := range api.requests() {
 			for _, name := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
