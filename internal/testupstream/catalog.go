@@ -16,7 +16,7 @@ const SharedResourceURI = "shared://common"
 
 // newMCPServer builds the catalog. Every instance serves the same one;
 // only name, in resource URIs and texts, tells them apart.
-func newMCPServer(opts Options, cancelled *atomic.Int64) *server.MCPServer {
+func newMCPServer(opts Options, cancelled *atomic.Int64, delivered *deliveries) *server.MCPServer {
 	complete := completer{itemTemplate: itemTemplate(opts.Name)}
 	s := server.NewMCPServer(opts.Name, "1.0.0",
 		server.WithToolCapabilities(true),
@@ -27,7 +27,7 @@ func newMCPServer(opts Options, cancelled *atomic.Int64) *server.MCPServer {
 		server.WithPromptCompletionProvider(complete),
 		server.WithResourceCompletionProvider(complete),
 	)
-	addTools(s, opts.Name, cancelled)
+	addTools(s, opts.Name, cancelled, delivered)
 	addExtraTools(s, opts.ExtraTools)
 	addResources(s, opts.Name)
 	addPrompts(s, opts.Name)

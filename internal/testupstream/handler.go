@@ -141,16 +141,20 @@ func (s *Server) pause(ctx context.Context) bool {
 }
 
 // forward hands the request to mcp-go, rewriting the response when it is
-// one mcp-go cannot produce in full (see splice.go).
+// one mcp-go cannot produce in full (see splice.go). Every response is
+// watched for progress notifications, whichever request's stream carries
+// them (see delivery.go).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	pw := s.delivered.watch(w)
+	defer pw.finish()
 	rewrite := rewriteFor(body)
 	if rewrite == nil {
-		s.streamable.ServeHTTP(w, r)
+		s.streamable.ServeHTTP(pw, r)
 		return
 	}
-	cw := &captureWriter{header: w.Header()}
+	cw := &captureWriter{header: pw.Header()}
 	s.streamable.ServeHTTP(cw, r)
-	cw.flushTo(w, rewrite)
+	cw.flushTo(pw, rewrite)
 }
 
 // refuseLegacy rejects, for ModernOnly, every request that is not on

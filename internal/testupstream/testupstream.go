@@ -108,6 +108,7 @@ type Server struct {
 
 	delay     atomic.Int64 // time.Duration
 	cancelled atomic.Int64
+	delivered deliveries // the progress tool's notifications on their way out
 	guard     atomic.Pointer[func(http.Handler) http.Handler]
 }
 
@@ -125,7 +126,7 @@ func Start(opts Options) (*Server, error) {
 		opts:   opts,
 		served: make(chan struct{}),
 	}
-	s.MCP = newMCPServer(opts, &s.cancelled)
+	s.MCP = newMCPServer(opts, &s.cancelled, &s.delivered)
 	s.streamable = server.NewStreamableHTTPServer(s.MCP, transportOptions(opts.Era)...)
 	s.httpSrv = &http.Server{
 		Handler:           http.HandlerFunc(s.serve),

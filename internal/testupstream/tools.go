@@ -21,14 +21,14 @@ var readOnly = mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(true)}
 
 // addTools registers the catalog's tools. Tools without readOnlyHint
 // (fail, slow, progress, whoami, delete_everything) count as write tools.
-func addTools(s *server.MCPServer, name string, cancelled *atomic.Int64) {
+func addTools(s *server.MCPServer, name string, cancelled *atomic.Int64, delivered *deliveries) {
 	s.AddTools(
 		server.ServerTool{Tool: echoTool(), Handler: echo},
 		server.ServerTool{Tool: richTool(), Handler: rich(name)},
 		server.ServerTool{Tool: extensionTool(), Handler: extension},
 		server.ServerTool{Tool: plainTool("fail", "Always returns a tool error."), Handler: fail},
 		server.ServerTool{Tool: slowTool(), Handler: slow(cancelled)},
-		server.ServerTool{Tool: progressTool(), Handler: progress},
+		server.ServerTool{Tool: progressTool(), Handler: progress(delivered)},
 		server.ServerTool{Tool: deleteTool(), Handler: textHandler("deleted")},
 		server.ServerTool{Tool: trivialTool(LongToolName, "Has a long name."), Handler: textHandler("long")},
 		server.ServerTool{Tool: plainTool("whoami", "Reports the credentials it was called with."), Handler: whoami},
@@ -134,50 +134,55 @@ func progressTool() mcp.Tool {
 	)
 }
 
-// progress sends notifications/progress about 5ms apart when the caller
-// asked for them with a progressToken.
-func progress(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	steps := req.GetInt("steps", 0)
-	var token mcp.ProgressToken
-	if req.Params.Meta != nil {
-		token = req.Params.Meta.ProgressToken
+// progress sends steps notifications/progress about 5ms apart when the
+// caller asked for them with a progressToken, and answers only once each
+// has been written to one of the server's response streams (see
+// delivery.go): mcp-go would otherwise drop one still on its way out.
+func progress(delivered *deliveries) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		steps := req.GetInt("steps", 0)
+		var token mcp.ProgressToken
+		if req.Params.Meta != nil {
+			token = req.Params.Meta.ProgressToken
+		}
+		if token == nil {
+			return steadily(ctx, steps, func(int) error { return nil })
+		}
+		wait, err := delivered.expect(token, steps)
+		if err != nil {
+			return nil, err
+		}
+		defer delivered.forget(wait)
+		res, err := steadily(ctx, steps, func(i int) error { return notifyProgress(ctx, token, i, steps) })
+		if err == nil {
+			// One not written within the cap is lost (see delivery.go):
+			// answering lets the caller see that rather than hang.
+			wait.await(ctx)
+		}
+		return res, err
 	}
+}
+
+// steadily runs step 1..steps about 5ms apart, and answers "progressed".
+func steadily(ctx context.Context, steps int, step func(int) error) (*mcp.CallToolResult, error) {
 	for i := 1; i <= steps; i++ {
-		if token != nil {
-			if err := notifyProgress(ctx, token, i, steps); err != nil {
-				return nil, err
-			}
+		if err := step(i); err != nil {
+			return nil, err
 		}
 		if i < steps && !sleep(ctx, 5*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
-	if token != nil {
-		awaitDelivery(ctx)
-	}
 	return mcp.NewToolResultText("progressed"), nil
-}
-
-// awaitDelivery waits until mcp-go's transport has taken every queued
-// notification off the session, and then a little longer for it to write
-// the last one. mcp-go v1.2.1 drops a notification whose forwarder still
-// holds it when the handler returns (handlePost closes its done channel
-// first), so without this the last progress notification is often lost.
-func awaitDelivery(ctx context.Context) {
-	session := server.ClientSessionFromContext(ctx)
-	for session != nil && len(session.NotificationChannel()) > 0 {
-		if !sleep(ctx, time.Millisecond) {
-			return
-		}
-	}
-	sleep(ctx, 5*time.Millisecond)
 }
 
 // notifyProgress sends one notifications/progress to the caller. The same
 // call serves both eras: mcp-go queues it on the request's session, which
 // for a legacy client is its initialized session and for a 2026-07-28
-// client is the session mcp-go makes up for the one request. Either way the
-// transport writes it to the POST's SSE stream, ahead of the result.
+// client is the session mcp-go makes up for the one request. The transport
+// writes it to whichever of the session's streams takes it first: a
+// 2026-07-28 request's only stream is its own POST's, ahead of the result;
+// a legacy session's are also its GET stream and its other requests' POSTs.
 func notifyProgress(ctx context.Context, token mcp.ProgressToken, i, total int) error {
 	err := server.ServerFromContext(ctx).SendNotificationToClient(ctx,
 		string(mcp.MethodNotificationProgress), map[string]any{
