@@ -49,6 +49,26 @@ var progressMethod = []byte(`"` + mcp.MethodNotificationProgress + `"`)
 type deliveries struct {
 	mu      sync.Mutex
 	waiting map[string][]*delivery // by progress token, as JSON
+	log     []ProgressWrite        // every progress notification written, in order
+}
+
+// ProgressWrite is one progress notification the server wrote to a
+// response stream: its token (as JSON), its progress, and the method of
+// the request whose stream carried it (POST for a request's own stream, or
+// another request's; GET for a legacy session's notification stream).
+type ProgressWrite struct {
+	Token    string
+	Progress float64
+	Stream   string
+}
+
+// ProgressWrites returns the progress notifications the server has written
+// to its response streams, in the order it wrote them. A test can tell
+// from it what a client could have seen, and on which stream.
+func (s *Server) ProgressWrites() []ProgressWrite {
+	s.delivered.mu.Lock()
+	defer s.delivered.mu.Unlock()
+	return slices.Clone(s.delivered.log)
 }
 
 // delivery is one call's notifications, progress 1..steps, and which of
@@ -97,9 +117,10 @@ func (d *deliveries) forget(w *delivery) {
 // written records that progress under token reached a connection. Calls
 // that share a token each take their own notification, the first waiting
 // call first.
-func (d *deliveries) written(token string, progress float64) {
+func (d *deliveries) written(token string, progress float64, stream string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.log = append(d.log, ProgressWrite{Token: token, Progress: progress, Stream: stream})
 	for _, w := range d.waiting[token] {
 		if w.take(progress) {
 			return
@@ -152,6 +173,7 @@ func tokenKey(token any) (string, error) {
 type progressWriter struct {
 	http.ResponseWriter
 	d         *deliveries
+	stream    string          // the request's method
 	line      []byte          // the start of an unfinished line
 	unflushed []progressFrame // written since the last flush
 }
@@ -162,10 +184,10 @@ type progressFrame struct {
 	progress float64
 }
 
-// watch wraps w so that the progress notifications written to it are
-// reported to d.
-func (d *deliveries) watch(w http.ResponseWriter) *progressWriter {
-	return &progressWriter{ResponseWriter: w, d: d}
+// watch wraps w, the response to a request of the given method, so that
+// the progress notifications written to it are reported to d.
+func (d *deliveries) watch(w http.ResponseWriter, method string) *progressWriter {
+	return &progressWriter{ResponseWriter: w, d: d, stream: method}
 }
 
 // Write writes b and notes the progress notifications in it, when the
@@ -245,7 +267,7 @@ func (p *progressWriter) see(line []byte) {
 // report passes the flushed notifications on to deliveries.
 func (p *progressWriter) report() {
 	for _, f := range p.unflushed {
-		p.d.written(f.token, f.progress)
+		p.d.written(f.token, f.progress, p.stream)
 	}
 	p.unflushed = p.unflushed[:0]
 }

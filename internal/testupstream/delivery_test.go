@@ -371,7 +371,7 @@ func TestProgressWriter(t *testing.T) {
 
 	rec := httptest.NewRecorder()
 	rec.Header().Set("Content-Type", "text/event-stream")
-	pw := d.watch(rec)
+	pw := d.watch(rec, http.MethodPost)
 	one, two := progressFrameText(`"tok"`, 1), progressFrameText(`"tok"`, 2)
 	_, _ = pw.Write([]byte(one[:30]))
 	_, _ = pw.Write([]byte(one[30:]))
@@ -394,7 +394,7 @@ func TestProgressWriter(t *testing.T) {
 	// A JSON response carries a result only, and is not read.
 	rec = httptest.NewRecorder()
 	rec.Header().Set("Content-Type", "application/json")
-	pw = d.watch(rec)
+	pw = d.watch(rec, http.MethodPost)
 	_, _ = pw.Write([]byte(progressFrameText("7", 1)))
 	pw.Flush()
 	if pendingOf(&d, other) != 1 {

@@ -145,7 +145,7 @@ func (s *Server) pause(ctx context.Context) bool {
 // watched for progress notifications, whichever request's stream carries
 // them (see delivery.go).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
-	pw := s.delivered.watch(w)
+	pw := s.delivered.watch(w, r.Method)
 	defer pw.finish()
 	rewrite := rewriteFor(body)
 	if rewrite == nil {
