@@ -1,6 +1,7 @@
 package mcpmux
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -141,6 +142,9 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 		// a granted template must not open an ungranted resource.
 		var err error
 		matches, _, err = m.matching(x, unlisted(conns, listed), templatesKind, orig, true)
+		if errors.Is(err, errMatchBudget) {
+			return nil, "", invalid(failure(errorf(codeInvalidParams, "%v", err)))
+		}
 		if err != nil {
 			return nil, "", failure(errorf(codeInternalError, "resources/read stopped: %v", err))
 		}

@@ -2,6 +2,7 @@ package mcpmux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,10 +28,20 @@ const (
 	// at the request's context, so that a caller who hangs up stops the
 	// work.
 	checkEvery = 4 << 10
+	// maxMatchSteps bounds the work of matching one read's URI against
+	// every template in scope, which an upstream could otherwise multiply
+	// by listing many: 16 times the worst single template, and hundreds of
+	// times what a thousand realistic templates cost.
+	maxMatchSteps = 1 << 24
 )
 
 // errURITooLong refuses a URI over maxURILen.
 var errURITooLong = fmt.Errorf("params.uri is longer than %d bytes", maxURILen)
+
+// errMatchBudget refuses a read whose URI took more than maxMatchSteps to
+// match against the templates in scope. Naming the connector narrows the
+// scope to its templates.
+var errMatchBudget = errors.New("params.uri took too much work to match against the URI templates of every connector in scope: name its connector, as mcpgate://<connector>/<uri>")
 
 // operators are the RFC 6570 operators (section 2.2) whose expansions may
 // hold '/', '?' or '#'. A simple expression ({id}), like one with the
@@ -217,6 +228,10 @@ func (m *templateMatcher) buffers(n int) (reach, spare []bool) {
 // checkEvery more have run.
 func (m *templateMatcher) count(n int) error {
 	m.steps += n + 1
+	if m.steps > maxMatchSteps {
+		m.err = errMatchBudget
+		return m.err
+	}
 	if m.steps < m.next {
 		return nil
 	}

@@ -291,3 +291,26 @@ func BenchmarkMatchTemplate(b *testing.B) {
 		})
 	}
 }
+
+// TestMatchTemplateBudget checks that one read's matching stops once its
+// work over every template tried passes maxMatchSteps, however many
+// templates the upstreams list, and that the refusal says how to narrow
+// the read.
+func TestMatchTemplateBudget(t *testing.T) {
+	tmpl, uri := strings.Repeat("{a}x", maxExpressions), strings.Repeat("x", maxURILen)
+	m := templateMatcher{ctx: context.Background()}
+	var err error
+	tried := 0
+	for ; tried < 100 && err == nil; tried++ {
+		_, err = m.match(tmpl, uri)
+	}
+	if !errors.Is(err, errMatchBudget) || !strings.Contains(err.Error(), "mcpgate://<connector>/<uri>") {
+		t.Fatalf("after %d templates: %v", tried, err)
+	}
+	if m.steps > maxMatchSteps+len(uri)+1 {
+		t.Errorf("matching ran %d steps, past the budget of %d", m.steps, maxMatchSteps)
+	}
+	if _, again := m.match("x", "x"); !errors.Is(again, errMatchBudget) {
+		t.Errorf("a template after the budget ran out: %v", again)
+	}
+}
