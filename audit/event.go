@@ -131,15 +131,24 @@ type class uint8
 const (
 	// classAdmin: changes an admin made to the runtime configuration.
 	classAdmin class = iota
-	// classAuth: consents, refresh failures, disconnects, revocations.
+	// classAuth: consents that completed, disconnects, revocations.
 	classAuth
-	// classCalls: tool calls, the refused ones included.
+	// classCalls: allowed tool calls.
 	classCalls
+	// classAuthAttempts: consents started or failed, refresh failures:
+	// attempts (see attempt) that anyone may make at will. Kept apart
+	// from classAuth, so that a flood of bogus callbacks, however slow,
+	// never evicts a disconnect or a revocation.
+	classAuthAttempts
+	// classCallAttempts: tool calls refused, or ended before the grants
+	// allowed them; kept apart from the consent attempts, so that no tool
+	// call noise evicts a consent.
+	classCallAttempts
 	numClasses
 )
 
 // classNames are the classes' names, which are their folders in the store.
-var classNames = [numClasses]string{"admin", "auth", "calls"}
+var classNames = [numClasses]string{"admin", "auth", "calls", "auth-attempts", "call-attempts"}
 
 // String returns c's name.
 func (c class) String() string { return classNames[c] }
@@ -154,13 +163,17 @@ func classNamed(name string) (class, bool) {
 	return 0, false
 }
 
-// classOf returns the class of kind: classCalls for a kind this package
-// does not know, the class that expects floods.
-func classOf(kind Kind) class {
-	switch kind {
-	case KindAdminChange:
+// classOf returns the class of e: classCalls for a kind this package does
+// not know.
+func classOf(e Event) class {
+	switch {
+	case e.Kind == KindAdminChange:
 		return classAdmin
-	case KindConsentStart, KindConsentFinish, KindRefreshFailure, KindDisconnect, KindRevocation:
+	case attempt(e) && e.Kind == KindToolCall:
+		return classCallAttempts
+	case attempt(e):
+		return classAuthAttempts
+	case e.Kind == KindConsentFinish, e.Kind == KindDisconnect, e.Kind == KindRevocation:
 		return classAuth
 	}
 	return classCalls

@@ -285,13 +285,14 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	return out, nil
 }
 
-// prefix is where the events f selects may be: the folder of its Kind's
-// class, so that looking for admin changes does not read every tool call.
+// prefix is where the events f selects may be: admin changes have a
+// folder of their own, so that looking for them does not read every tool
+// call; other kinds may be in two classes (an attempt's or not).
 func (f Filter) prefix() string {
-	if f.Kind == "" {
-		return Prefix
+	if f.Kind == KindAdminChange {
+		return Prefix + classAdmin.String() + "/"
 	}
-	return Prefix + classOf(f.Kind).String() + "/"
+	return Prefix
 }
 
 // newestFirst returns the keys of the events under prefix in st, newest

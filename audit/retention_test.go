@@ -65,6 +65,52 @@ func denied(user string) Event {
 	return Event{Kind: KindToolCall, User: user, Connector: "notes", Tool: "search", Decision: DecisionDeny, Outcome: "denied"}
 }
 
+// TestAttemptFloodKeepsAuth floods the gateway with what any identified
+// caller can cause without a grant, a failed consent (a callback with a
+// bogus state), by one user for a thousand windows and by many users:
+// admin changes, completed consents, disconnects and revocations stay.
+func TestAttemptFloodKeepsAuth(t *testing.T) {
+	const flood = DefaultMax + 100
+	bogus := func(user string) Event {
+		return Event{Kind: KindConsentFinish, User: user, Outcome: "failed", Detail: "state already used or expired"}
+	}
+	tests := []struct {
+		name string
+		call func(clock *fakeClock, i int) Event
+	}{
+		{"one user, a burst a window", func(clock *fakeClock, i int) Event {
+			if i%(DefaultBurst+1) == 0 {
+				clock.Add(DefaultWindow)
+			}
+			return bogus("mallory")
+		}},
+		{"many users", func(_ *fakeClock, i int) Event { return bogus(fmt.Sprint("user", i)) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := openBadger(t, t.TempDir())
+			defer b.Close()
+			clock := newClock()
+			l := newLog(t, Options{Store: b, Now: clock.Now, Buffer: flood})
+			for _, e := range precious {
+				l.Record(e)
+			}
+			for i := range flood {
+				l.Record(tc.call(clock, i))
+			}
+			var got []string
+			for _, kind := range []Kind{KindAdminChange, KindConsentFinish, KindDisconnect, KindRevocation} {
+				got = append(got, details(query(t, l, Filter{Kind: kind, Limit: 2 * DefaultMax}))...)
+			}
+			for _, want := range []string{"connector added", "tools selected", "consent finish", "disconnect", "revocation"} {
+				if !slices.Contains(got, want) {
+					t.Errorf("%q is gone after a flood of failed consents", want)
+				}
+			}
+		})
+	}
+}
+
 // TestCallFloodKeepsAdminAndAuth records admin and auth events, then
 // 10,100 refused tool calls into rings of the default 10,000 events: by
 // one user at once, by one user slowly enough that the limit keeps each,
@@ -249,7 +295,7 @@ func TestOlderRingMoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{key(classAdmin, 3), key(classAdmin, 8), key(classAuth, 5), key(classAuth, 7), key(classCalls, 4), key(classCalls, 6)}
+	want := []string{key(classAdmin, 3), key(classAdmin, 8), key(classAuthAttempts, 7), key(classAuth, 5), key(classCallAttempts, 4), key(classCalls, 6)}
 	if !slices.Equal(keys, want) {
 		t.Errorf("the store holds\n%q\nwant\n%q", keys, want)
 	}

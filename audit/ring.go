@@ -194,7 +194,7 @@ func (r *ring) moves(ctx context.Context, chunk []uint64) ([]store.Write, error)
 		}
 		c := classCalls
 		if e, err := decode(v); err == nil {
-			c = classOf(e.Kind)
+			c = classOf(e)
 		}
 		writes = append(writes, store.Write{Key: key(c, n), Value: v}, store.Write{Key: old, Delete: true})
 		r.kept[c] = append(r.kept[c], n)
@@ -238,7 +238,7 @@ func parseSequence(digits string) (uint64, bool) {
 // offer numbers e and queues it for the writer, or reports that the
 // buffer of its class is full.
 func (r *ring) offer(e Event) bool {
-	c := classOf(e.Kind)
+	c := classOf(e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	select {
