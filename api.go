@@ -24,7 +24,6 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
-	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
@@ -91,22 +90,22 @@ func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, errors.New("an API request came without its call")
 	}
+	// An API that echoes the credential back must not hand it to the
+	// agent, which never holds one: what comes back is searched for it.
+	hide := redact.FromHeader(call.credential)
 	// The proxy relays a 1xx response's header from its own trace, which
 	// runs after this one on the same header: filtered first, a 103 Early
 	// Hints preloads nothing on the gateway's origin.
 	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
 			inert.Filter(http.Header(h))
+			hide.Header(http.Header(h))
 			return nil
 		},
 	})
 	out := req.Clone(ctx)
 	maps.Copy(out.Header, call.credential)
-	hide := redact.FromHeader(call.credential)
-	if hide != nil {
-		// Compressed bytes cannot be searched for the credential.
-		out.Header.Set("Accept-Encoding", "identity")
-	}
+	hide.Request(out.Header)
 	res, err := t.HTTPTransport.RoundTrip(out)
 	if err != nil {
 		return nil, err
@@ -117,35 +116,11 @@ func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		call.refused(res.Header.Get("WWW-Authenticate"))
 	}
 	inert.Response(res, &call.paths)
-	if err := hideCredential(res, hide); err != nil {
+	if err := hide.Response(res); err != nil {
 		_ = res.Body.Close()
 		return nil, err
 	}
 	return res, nil
-}
-
-// hideCredential replaces the connector's credential with redact.Marker
-// wherever an API echoes it back, in the headers that reach the caller and
-// in the body, streamed, whatever its length: an API that repeats the
-// token it was sent (a debug echo, an error quoting the request) must not
-// hand it to the agent, which never holds one.
-func hideCredential(res *http.Response, hide *redact.Secrets) error {
-	if hide == nil || res.StatusCode == http.StatusSwitchingProtocols {
-		return nil
-	}
-	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return fmt.Errorf("the API answered with %q content encoding though asked for identity: the gateway cannot check it for the connector's credential", textcut.Prefix(ce, 32))
-	}
-	for _, values := range res.Header {
-		for i, v := range values {
-			values[i] = hide.String(v)
-		}
-	}
-	res.Body = hide.Reader(res.Body)
-	// The length changes wherever the credential was.
-	res.ContentLength = -1
-	res.Header.Del("Content-Length")
-	return nil
 }
 
 // provisionAPIs sets up the HTTP API side of the gateway, with a reverse

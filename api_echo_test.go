@@ -2,11 +2,16 @@ package mcpgate_test
 
 import (
 	"compress/gzip"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
 )
@@ -41,11 +46,32 @@ func TestAPIEchoedCredentialHidden(t *testing.T) {
 		case "/v1/text":
 			w.Header().Set("Content-Type", "text/plain")
 			fmt.Fprint(w, filler[:32<<10-3]+cred+filler)
-		case "/v1/gzip":
-			w.Header().Set("Content-Encoding", "gzip")
+		case "/v1/gzip", "/v1/gzip-second":
+			if r.URL.Path == "/v1/gzip-second" {
+				w.Header()["Content-Encoding"] = []string{"identity", "gzip"}
+			} else {
+				w.Header().Set("Content-Encoding", "gzip")
+			}
 			zw := gzip.NewWriter(w)
 			fmt.Fprint(zw, cred)
 			_ = zw.Close()
+		case "/v1/range":
+			// Ranges of a body would hand the credential over in pieces.
+			http.ServeContent(w, r, "", time.Time{}, strings.NewReader("echo:"+cred))
+		case "/v1/trailer":
+			w.Header().Set("Trailer", "X-Correlation-Id")
+			fmt.Fprint(w, "body")
+			w.Header().Set("X-Correlation-Id", "trailer-"+cred)
+		case "/v1/hints":
+			w.Header().Set("X-Request-Id", "hint-"+cred)
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Set("X-Request-Id", "final")
+			fmt.Fprint(w, "body")
+		case "/v1/utf16":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-16le")
+			for _, c := range cred {
+				_, _ = w.Write([]byte{byte(c), 0})
+			}
 		}
 	}))
 	t.Cleanup(api.Close)
@@ -98,10 +124,46 @@ func TestAPIEchoedCredentialHidden(t *testing.T) {
 				}
 			})
 		}
-		t.Run(conn+"/gzip", func(t *testing.T) {
-			resp, body := apiDo(t, http.MethodGet, "/connectors/"+conn+"/api/gzip", "alice", nil, http.Header{"Accept-Encoding": {"gzip"}})
-			if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), secret) {
-				t.Errorf("a compressed echo: %d %q", resp.StatusCode, body)
+		for _, path := range []string{"gzip", "gzip-second", "utf16"} {
+			t.Run(conn+"/"+path, func(t *testing.T) {
+				resp, body := apiDo(t, http.MethodGet, "/connectors/"+conn+"/api/"+path, "alice", nil, http.Header{"Accept-Encoding": {"gzip"}})
+				if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), secret) {
+					t.Errorf("an echo that cannot be searched: %d %q", resp.StatusCode, body)
+				}
+			})
+		}
+		t.Run(conn+"/range", func(t *testing.T) {
+			resp, body := apiDo(t, http.MethodGet, "/connectors/"+conn+"/api/range", "alice", nil,
+				http.Header{"Range": {"bytes=0-9,10-17,18-40"}})
+			if resp.StatusCode != http.StatusOK || string(body) != "echo:"+redact.Marker {
+				t.Errorf("a ranged echo: %d %q", resp.StatusCode, body)
+			}
+		})
+		t.Run(conn+"/trailer", func(t *testing.T) {
+			resp, body := apiDo(t, http.MethodGet, "/connectors/"+conn+"/api/trailer", "alice", nil, nil)
+			if got := resp.Trailer.Get("X-Correlation-Id"); resp.StatusCode != http.StatusOK || got != "trailer-"+redact.Marker {
+				t.Errorf("an echo in a trailer: %d %q, trailer %q", resp.StatusCode, body, got)
+			}
+		})
+		t.Run(conn+"/hints", func(t *testing.T) {
+			var hints []string
+			trace := &httptrace.ClientTrace{Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+				hints = append(hints, h.Get("X-Request-Id"))
+				return nil
+			}}
+			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+				http.MethodGet, apiSite+"/connectors/"+conn+"/api/hints", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.SetBasicAuth("alice", apiPasswords["alice"])
+			resp, err := apiClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if !slices.Equal(hints, []string{"hint-" + redact.Marker}) {
+				t.Errorf("an echo in early hints reached the caller as %q", hints)
 			}
 		})
 	}
