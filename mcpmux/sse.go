@@ -60,21 +60,33 @@ func (s *sseWriter) flush() {
 	}
 }
 
+// notifyQueue bounds the notifications waiting to be written to one
+// agent's answer.
+const notifyQueue = 64
+
 // responder answers one agent request: plain JSON, unless the upstream
 // streams notifications (progress) while it works and the agent accepts
 // an event stream, in which case the answer switches to SSE.
+//
+// A notification may come from the reader of any upstream stream, which
+// other agents' requests share (a legacy upstream session hands its
+// notifications to whichever of its streams reads first). So notify never
+// writes to the agent itself: it queues the message for a writer of this
+// answer's own, and an agent that reads slower than its upstream reports
+// misses notifications instead of holding up everyone on that stream.
 type responder struct {
 	w      http.ResponseWriter
 	canSSE bool
 
-	// mu orders notifications, which may come from the reader of another
-	// upstream stream, with the final message; nothing is written after it.
-	mu   sync.Mutex
-	sse  *sseWriter
-	done bool
+	mu      sync.Mutex
+	sse     *sseWriter    // once the answer is an event stream
+	done    bool          // the final message is on its way: nothing more is queued
+	queue   chan []byte   // notifications for the writer, once it runs
+	drained chan struct{} // closed when the writer has written the queue
 }
 
-// notify relays a notification to the agent, switching to SSE.
+// notify relays a notification to the agent, switching to SSE. It never
+// blocks on the agent.
 func (rs *responder) notify(msg []byte) {
 	if !rs.canSSE {
 		return
@@ -86,21 +98,40 @@ func (rs *responder) notify(msg []byte) {
 	}
 	if rs.sse == nil {
 		rs.sse = newSSE(rs.w)
+		rs.queue, rs.drained = make(chan []byte, notifyQueue), make(chan struct{})
+		go rs.write(rs.sse, rs.queue, rs.drained)
 	}
-	_ = rs.sse.send(msg)
+	select {
+	case rs.queue <- msg:
+	default: // the agent is not keeping up: it misses this one
+	}
+}
+
+// write writes the queued notifications until the queue closes.
+func (rs *responder) write(sse *sseWriter, queue <-chan []byte, drained chan<- struct{}) {
+	defer close(drained)
+	for msg := range queue {
+		_ = sse.send(msg)
+	}
 }
 
 // respond writes the final message with the given status (used only when
-// the answer is still plain JSON).
+// the answer is still plain JSON), after the notifications queued before
+// it.
 func (rs *responder) respond(id []byte, rep *reply, status int) {
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
 	rs.done = true
-	if rs.sse != nil {
-		_ = rs.sse.send(answer(id, rep))
+	sse, drained := rs.sse, rs.drained
+	if rs.queue != nil {
+		close(rs.queue)
+	}
+	rs.mu.Unlock()
+	if sse == nil {
+		writeAnswer(rs.w, status, id, rep)
 		return
 	}
-	writeAnswer(rs.w, status, id, rep)
+	<-drained
+	_ = sse.send(answer(id, rep))
 }
 
 // writeAnswer writes a JSON-RPC response as the body, in pieces, so that a
