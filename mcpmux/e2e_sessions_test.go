@@ -2,11 +2,13 @@ package mcpmux_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -88,4 +90,61 @@ func initializeError(t *testing.T, url string) error {
 	req.Params.ProtocolVersion = v20251125
 	_, err = c.Initialize(ctx, req)
 	return err
+}
+
+// TestStreamBounds checks the notification streams that sessions open:
+// one caller holds at most 16, the 17th answers 503 with Retry-After
+// while another caller still gets one, and a session's streams end with
+// the session.
+func TestStreamBounds(t *testing.T) {
+	t.Parallel()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a", BearerToken: upstreamAuth})
+	g := startGateway(t, []*connectors.Connector{testConnector(t, "a", up, bearer)}, everyone)
+	open := func(c *rawClient) *http.Response {
+		t.Helper()
+		resp, err := c.hc.Do(c.newRequest(http.MethodGet, nil, 0, http.Header{"Accept": {"text/event-stream"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	alice := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+	var streams []*http.Response
+	for i := range 16 {
+		resp := open(alice)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("alice's stream %d: %d", i, resp.StatusCode)
+		}
+		streams = append(streams, resp)
+	}
+	resp := open(alice)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "16 open notification streams") {
+		t.Errorf("alice's 17th stream: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	bob := dialRaw(t, g.URL+"/mcp", agentHeader("bob", ""), v20251125)
+	if resp := open(bob); resp.StatusCode != http.StatusOK {
+		t.Errorf("bob's stream beside alice's: %d", resp.StatusCode)
+	}
+
+	// The session ends: so do its streams, and alice may open new ones.
+	if r := alice.do(http.MethodDelete, nil, 0, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	for i, s := range streams {
+		done := make(chan error, 1)
+		go func() { _, err := io.Copy(io.Discard, s.Body); done <- err }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("alice's stream %d outlived her session", i)
+		}
+	}
+	alice = dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+	eventually(t, 5*time.Second, "room for alice's new stream", func() bool {
+		resp := open(alice)
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }

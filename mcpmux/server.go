@@ -290,11 +290,12 @@ func (m *Mux) serveGet(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusBadRequest, "the Mcp-Session-Id header is required")
 		return
 	}
-	if _, ok := m.sessions.get(sid, caller, scope); !ok {
+	ss, ok := m.sessions.get(sid, caller, scope)
+	if !ok {
 		writeHTTPError(w, http.StatusNotFound, "session not found: initialize again")
 		return
 	}
-	m.stream(w, r, &listener{caller: caller, scope: scope, kinds: allKinds(), events: make(chan []byte, 16)}, nil)
+	m.stream(w, r, &listener{caller: caller, scope: scope, kinds: allKinds(), events: make(chan []byte, 16), ended: ss.ended}, nil)
 }
 
 // serveDelete ends a legacy session.

@@ -46,7 +46,15 @@ type session struct {
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // agent request id → cancel
+
+	// ended is closed when the session ends, however it ends, so that the
+	// notification streams opened on it end too.
+	ended   chan struct{}
+	endOnce sync.Once
 }
+
+// end closes ss.ended, once.
+func (ss *session) end() { ss.endOnce.Do(func() { close(ss.ended) }) }
 
 // Sessions holds the open legacy-era agent sessions. A session records
 // only who opened it, where, and on which protocol version: no grant
@@ -124,7 +132,7 @@ func (s *Sessions) open(caller grants.Caller, scope, version string) (*session, 
 		return nil, &sessionLimitError{max: s.Max, retryAfter: s.untilFree(now)}
 	}
 	ss := &session{id: hex.EncodeToString(b[:]), caller: caller, scope: scope, version: version,
-		used: now, inflight: map[string]context.CancelFunc{}}
+		used: now, inflight: map[string]context.CancelFunc{}, ended: make(chan struct{})}
 	mine := s.byCaller[caller.ID]
 	if mine == nil {
 		mine = lru.New()
@@ -155,6 +163,7 @@ func (s *Sessions) untilFree(now time.Time) time.Duration {
 
 // remove forgets a session; s.mu must be held.
 func (s *Sessions) remove(ss *session) {
+	ss.end()
 	delete(s.byID, ss.id)
 	s.recent.Remove(ss.all)
 	mine := s.byCaller[ss.caller.ID]
@@ -202,6 +211,7 @@ func (s *Sessions) Close() {
 	s.recent.Init()
 	s.mu.Unlock()
 	for _, ss := range all {
+		ss.end()
 		ss.cancelAll()
 	}
 }

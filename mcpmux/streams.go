@@ -1,8 +1,11 @@
 package mcpmux
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,27 +25,57 @@ type listener struct {
 	kinds  map[*listKind]bool
 	subID  []byte // the subscriptions/listen request's id, for 2026-07-28
 	events chan []byte
+	ended  <-chan struct{} // a legacy stream's session's; nil for listen
 }
+
+// Bounds on open notification streams, which each hold a goroutine and a
+// connection for as long as the agent likes: per caller, so that no one
+// exhausts the gateway's share, and in all.
+const (
+	maxStreamsPerCaller = 16
+	maxStreams          = 10000
+	// streamRetryAfter is the Retry-After of a refused stream.
+	streamRetryAfter = 30 * time.Second
+)
 
 // listeners is the set of open notification streams.
 type listeners struct {
-	mu  sync.Mutex
-	set map[*listener]struct{}
+	mu       sync.Mutex
+	set      map[*listener]struct{}
+	byCaller map[string]int
+	// perCaller and max are the bounds; tests lower them.
+	perCaller, max int
 }
 
-func (ls *listeners) add(l *listener) {
+// add opens l, or refuses it with an error that names the bound it meets.
+func (ls *listeners) add(l *listener) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.set == nil {
-		ls.set = map[*listener]struct{}{}
+		ls.set, ls.byCaller = map[*listener]struct{}{}, map[string]int{}
+	}
+	perCaller, max := cmp.Or(ls.perCaller, maxStreamsPerCaller), cmp.Or(ls.max, maxStreams)
+	switch {
+	case ls.byCaller[l.caller.ID] >= perCaller:
+		return fmt.Errorf("you hold %d open notification streams, the most one caller may: close one first", perCaller)
+	case len(ls.set) >= max:
+		return fmt.Errorf("the gateway holds its limit of %d open notification streams: try again later", max)
 	}
 	ls.set[l] = struct{}{}
+	ls.byCaller[l.caller.ID]++
+	return nil
 }
 
 func (ls *listeners) remove(l *listener) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if _, ok := ls.set[l]; !ok {
+		return
+	}
 	delete(ls.set, l)
+	if ls.byCaller[l.caller.ID]--; ls.byCaller[l.caller.ID] == 0 {
+		delete(ls.byCaller, l.caller.ID)
+	}
 }
 
 func (ls *listeners) each(fn func(*listener)) {
@@ -80,7 +113,10 @@ func (m *Mux) changed(connector string, kind *listKind) {
 // stream sends a listener's events as server-sent events until the agent
 // goes away or the gateway closes. first, when set, is sent before all.
 func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first []byte) {
-	m.streams.add(l)
+	if err := m.streams.add(l); err != nil {
+		refuseStream(w, l, err)
+		return
+	}
 	defer m.streams.remove(l)
 	sse := newSSE(w)
 	if first != nil {
@@ -104,8 +140,22 @@ func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first 
 			return
 		case <-m.closed:
 			return
+		case <-l.ended:
+			return
 		}
 	}
+}
+
+// refuseStream answers a stream that a bound refuses with 503 and
+// Retry-After: as a JSON-RPC error for subscriptions/listen, as a JSON
+// error for a legacy GET.
+func refuseStream(w http.ResponseWriter, l *listener, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(streamRetryAfter/time.Second)))
+	if l.subID != nil {
+		writeRPCError(w, http.StatusServiceUnavailable, l.subID, &rpcError{Code: codeSessionLimit, Message: err.Error()})
+		return
+	}
+	writeHTTPError(w, http.StatusServiceUnavailable, err.Error())
 }
 
 // listen serves subscriptions/listen (2026-07-28): an event stream that
