@@ -50,6 +50,7 @@ type deliveries struct {
 	mu      sync.Mutex
 	waiting map[string][]*delivery // by progress token, as JSON
 	log     []ProgressWrite        // every progress notification written, in order
+	noLog   bool                   // Options.NoRecord: keep no log
 }
 
 // ProgressWrite is one progress notification the server wrote to a
@@ -63,7 +64,8 @@ type ProgressWrite struct {
 }
 
 // ProgressWrites returns the progress notifications the server has written
-// to its response streams, in the order it wrote them. A test can tell
+// to its response streams, in the order it wrote them (none with
+// Options.NoRecord). A test can tell
 // from it what a client could have seen, and on which stream.
 func (s *Server) ProgressWrites() []ProgressWrite {
 	s.delivered.mu.Lock()
@@ -120,7 +122,9 @@ func (d *deliveries) forget(w *delivery) {
 func (d *deliveries) written(token string, progress float64, stream string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.log = append(d.log, ProgressWrite{Token: token, Progress: progress, Stream: stream})
+	if !d.noLog {
+		d.log = append(d.log, ProgressWrite{Token: token, Progress: progress, Stream: stream})
+	}
 	for _, w := range d.waiting[token] {
 		if w.take(progress) {
 			return

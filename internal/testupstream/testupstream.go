@@ -126,6 +126,7 @@ func Start(opts Options) (*Server, error) {
 		opts:   opts,
 		served: make(chan struct{}),
 	}
+	s.delivered.noLog = opts.NoRecord
 	s.MCP = newMCPServer(opts, &s.cancelled, &s.delivered)
 	s.streamable = server.NewStreamableHTTPServer(s.MCP, transportOptions(opts.Era)...)
 	s.httpSrv = &http.Server{
