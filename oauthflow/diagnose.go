@@ -57,7 +57,7 @@ func (m *Manager) Diagnose(ctx context.Context, connector string) ([]Step, error
 		}
 		prm := "resource " + res.Resource.Resource + " names " + res.Server.Issuer
 		if res.Resource.Resource == "" {
-			prm = "none published: the configured issuer " + res.Server.Issuer + " serves"
+			prm = "none published: served by the " + res.FoundBy + ", " + res.Server.Issuer
 		}
 		steps = append(steps,
 			Step{Name: StepResourceMetadata, OK: true, Detail: prm},

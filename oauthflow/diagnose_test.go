@@ -81,3 +81,21 @@ func TestDiagnose(t *testing.T) {
 		})
 	}
 }
+
+// TestDiagnoseWithoutResourceMetadata: a server found without the
+// resource's metadata is named with how it was found.
+func TestDiagnoseWithoutResourceMetadata(t *testing.T) {
+	h := newHarness(t, func(h *harness, _ *Options, cfgs *[]Config) {
+		(*cfgs)[0].Discover = func(context.Context, string, *discovery.Challenge) (*discovery.Result, error) {
+			return &discovery.Result{Server: h.as.meta, FoundBy: discovery.FoundByDefaults}, nil
+		}
+	})
+	steps, err := h.m.Diagnose(context.Background(), "notion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 4 || !steps[0].OK || !strings.Contains(steps[0].Detail, "default endpoints at the resource's origin") ||
+		!strings.Contains(steps[0].Detail, h.as.Issuer) {
+		t.Fatalf("steps = %+v", steps)
+	}
+}

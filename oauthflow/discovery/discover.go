@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -73,9 +74,14 @@ type Options struct {
 // must be among its PKCE methods, and its endpoints must pass the egress
 // policy.
 //
+// A resource that publishes no metadata is served by opts.Issuer when an
+// admin configured one, else, unless its challenge named a
+// resource_metadata URL, as the 2025-03-26 specification says (see
+// legacyServer); Result.FoundBy says which.
+//
 // Result.Resource.Resource is the identifier the metadata gave, which may
-// be the connector URL or a segment prefix of it; the RFC 8707 resource
-// parameter is the caller's choice between them.
+// be the connector URL or a segment prefix of it (RFC 9728 §3.3, checked
+// here); it is the RFC 8707 resource parameter to send.
 //
 // All requests go through hc, which should be an egress.Client; nil means
 // egress.Client(opts.Policy). Discover makes at most one POST (the probe,
@@ -95,15 +101,16 @@ func Discover(ctx context.Context, hc *http.Client, resource string, opts Option
 		}
 	}
 	prm, err := fetchResourceMetadata(ctx, hc, u, ch, opts.Policy)
-	if errors.Is(err, ErrNoResourceMetadata) && opts.Issuer != "" {
+	switch {
+	case errors.Is(err, ErrNoResourceMetadata) && opts.Issuer != "":
 		as, err := fetchServerMetadata(ctx, hc, opts.Issuer, opts.Policy)
 		if err != nil {
 			return nil, err
 		}
-		// Without the resource's scopes, the server's are the offer.
-		return &Result{Server: *as, Scopes: defaultScopes(ch, &ResourceMetadata{ScopesSupported: as.ScopesSupported})}, nil
-	}
-	if err != nil {
+		return withoutResource(as, ch, FoundByIssuer), nil
+	case errors.Is(err, ErrNoResourceMetadata) && (ch == nil || ch.ResourceMetadata == ""):
+		return legacyServer(ctx, hc, u, ch, opts.Policy, err)
+	case err != nil:
 		return nil, err
 	}
 	as, err := fetchServerMetadata(ctx, hc, prm.AuthorizationServers[0], opts.Policy)
@@ -111,6 +118,43 @@ func Discover(ctx context.Context, hc *http.Client, resource string, opts Option
 		return nil, err
 	}
 	return &Result{Resource: *prm, Server: *as, Scopes: defaultScopes(ch, prm)}, nil
+}
+
+// withoutResource is the Result for a resource that published no
+// metadata: without the resource's scopes, the server's are the offer.
+func withoutResource(as *ServerMetadata, ch *Challenge, how string) *Result {
+	return &Result{Server: *as, Scopes: defaultScopes(ch, &ResourceMetadata{ScopesSupported: as.ScopesSupported}), FoundBy: how}
+}
+
+// legacyServer serves a resource that publishes no protected-resource
+// metadata the way the 2025-03-26 MCP authorization specification
+// ("Server Metadata Discovery", "Fallbacks for Servers without Metadata
+// Discovery") says: the authorization base URL is the resource's origin
+// (its path discarded), whose RFC 8414 metadata is used; when it has none,
+// the default endpoints /authorize, /token and /register under it are.
+//
+// A resource whose challenge named a resource_metadata URL is no
+// 2025-03-26 server, and never gets here. noPRM, the error that says no
+// metadata was found, is kept in any error returned.
+func legacyServer(ctx context.Context, hc *http.Client, resource *url.URL, ch *Challenge, pol egress.Policy, noPRM error) (*Result, error) {
+	base := resource.Scheme + "://" + resource.Host
+	as, err := fetchServerMetadata(ctx, hc, base, pol)
+	switch {
+	case err == nil:
+		return withoutResource(as, ch, FoundByOrigin), nil
+	case !errors.Is(err, ErrNoAuthorizationServer):
+		return nil, fmt.Errorf("%w; the origin's metadata (2025-03-26): %w", noPRM, err)
+	}
+	as = &ServerMetadata{
+		Issuer:                base,
+		AuthorizationEndpoint: base + "/authorize",
+		TokenEndpoint:         base + "/token",
+		RegistrationEndpoint:  base + "/register",
+		// 2025-03-26 makes PKCE required of every client and server, so a
+		// server that cannot advertise it still supports it.
+		CodeChallengeMethodsSupported: []string{"S256"},
+	}
+	return withoutResource(as, ch, FoundByDefaults), nil
 }
 
 // probe sends an MCP initialize request to resource and returns the

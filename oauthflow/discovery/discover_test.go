@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -625,7 +627,7 @@ func TestConfiguredIssuer(t *testing.T) {
 		return Discover(context.Background(), egress.Client(pol), f.srv.URL+"/mcp", Options{Policy: pol, Issuer: issuer})
 	}
 	res, err := discover(f.srv.URL + "/realms/x")
-	if err != nil || res.Server.AuthorizationEndpoint != f.srv.URL+"/authorize" || res.Resource.Resource != "" {
+	if err != nil || res.Server.AuthorizationEndpoint != f.srv.URL+"/authorize" || res.Resource.Resource != "" || res.FoundBy != FoundByIssuer {
 		t.Fatalf("Discover with a configured issuer: %+v, %v", res, err)
 	}
 	if _, err := discover(f.srv.URL + "/realms/y"); !errors.Is(err, ErrNoAuthorizationServer) || !strings.Contains(err.Error(), "/realms/y/.well-known/openid-configuration") {
@@ -634,13 +636,19 @@ func TestConfiguredIssuer(t *testing.T) {
 	if _, err := discover(f.srv.URL + "/realms/x?q=1"); err == nil || !strings.Contains(err.Error(), "query") {
 		t.Fatalf("Discover with a configured issuer that has a query: %v", err)
 	}
-	if _, err := discover(""); !errors.Is(err, ErrNoResourceMetadata) {
-		t.Fatalf("Discover without an issuer: %v", err)
+	// Without one, the 2025-03-26 fallback serves (TestLegacyServer).
+	if res, err := discover(""); err != nil || res.FoundBy != FoundByDefaults {
+		t.Fatalf("Discover without an issuer: %+v, %v", res, err)
 	}
 }
 
 func TestNoResourceMetadata(t *testing.T) {
-	f := newFakeServer(t, map[string]reply{"/mcp": unauthorized(`Bearer realm="x"`)})
+	// A failing origin metadata document ends the 2025-03-26 fallback,
+	// with an error that still says no resource metadata was found.
+	f := newFakeServer(t, map[string]reply{
+		"/mcp": unauthorized(`Bearer realm="x"`),
+		"/.well-known/oauth-authorization-server": {status: http.StatusInternalServerError},
+	})
 	_, err := f.discover("/mcp?key=s3cr3t", nil)
 	if !errors.Is(err, ErrNoResourceMetadata) {
 		t.Fatalf("Discover: %v, want ErrNoResourceMetadata", err)
@@ -681,5 +689,51 @@ func TestProbeFailure(t *testing.T) {
 func TestShortenBound(t *testing.T) {
 	if got := shorten(strings.Repeat("é", 200)); len(got) > 120 || !strings.HasSuffix(got, "…") {
 		t.Fatalf("shorten gave %d bytes: %q", len(got), got)
+	}
+}
+
+// TestLegacyServer checks the 2025-03-26 back-compat of a resource that
+// publishes no protected-resource metadata: the authorization-server
+// metadata at its origin (its path discarded), else the default
+// endpoints there.
+func TestLegacyServer(t *testing.T) {
+	f := newFakeServer(t, map[string]reply{
+		"/tenant/mcp": unauthorized(`Bearer realm="x"`),
+		"/.well-known/oauth-authorization-server": {body: asDocWith("{base}",
+			`"authorization_endpoint":"{base}/oauth/authorize","code_challenge_methods_supported":["S256"],"scopes_supported":["a","b"]`)},
+	})
+	res, err := f.discover("/tenant/mcp", nil)
+	if err != nil || res.FoundBy != FoundByOrigin || res.Server.Issuer != f.srv.URL ||
+		res.Server.AuthorizationEndpoint != f.srv.URL+"/oauth/authorize" || res.Resource.Resource != "" ||
+		!slices.Equal(res.Scopes, []string{"a", "b"}) {
+		t.Fatalf("Discover with metadata at the origin: %+v, %v", res, err)
+	}
+	want := []string{"POST /tenant/mcp", "GET /.well-known/oauth-protected-resource/tenant/mcp",
+		"GET /.well-known/oauth-protected-resource", "GET /.well-known/oauth-authorization-server"}
+	if got := f.requests(); !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+
+	f = newFakeServer(t, map[string]reply{"/tenant/mcp": unauthorized(`Bearer realm="x", scope="files"`)})
+	res, err = f.discover("/tenant/mcp", nil)
+	if err != nil {
+		t.Fatalf("Discover with no metadata at all: %v", err)
+	}
+	wantServer := ServerMetadata{Issuer: f.srv.URL, AuthorizationEndpoint: f.srv.URL + "/authorize",
+		TokenEndpoint: f.srv.URL + "/token", RegistrationEndpoint: f.srv.URL + "/register",
+		CodeChallengeMethodsSupported: []string{"S256"}}
+	if res.FoundBy != FoundByDefaults || !reflect.DeepEqual(res.Server, wantServer) ||
+		res.Resource.Resource != "" || !slices.Equal(res.Scopes, []string{"files"}) {
+		t.Fatalf("Discover with no metadata at all: %+v", res)
+	}
+
+	// The origin's metadata is checked like any other: its issuer must be
+	// the origin, exactly.
+	f = newFakeServer(t, map[string]reply{
+		"/mcp": unauthorized(`Bearer realm="x"`),
+		"/.well-known/oauth-authorization-server": {body: asDoc("{base}/")},
+	})
+	if _, err := f.discover("/mcp", nil); !errors.Is(err, ErrIssuerMismatch) || !errors.Is(err, ErrNoResourceMetadata) {
+		t.Fatalf("Discover with a mismatched issuer at the origin: %v", err)
 	}
 }

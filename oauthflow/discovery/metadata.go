@@ -68,4 +68,20 @@ type Result struct {
 	// Scopes is what to request when config does not say: the challenge's
 	// scope, else the resource's scopes_supported.
 	Scopes []string
+	// FoundBy says how Server was found when the resource published no
+	// metadata (Resource is then empty): FoundByIssuer, FoundByOrigin or
+	// FoundByDefaults. It is empty when the resource's metadata named it.
+	FoundBy string
 }
+
+// The values of Result.FoundBy.
+const (
+	// FoundByIssuer: the issuer an admin configured.
+	FoundByIssuer = "configured issuer"
+	// FoundByOrigin: the authorization-server metadata at the resource's
+	// origin (MCP 2025-03-26).
+	FoundByOrigin = "metadata at the resource's origin (2025-03-26)"
+	// FoundByDefaults: the default endpoints /authorize, /token and
+	// /register at the resource's origin (MCP 2025-03-26).
+	FoundByDefaults = "default endpoints at the resource's origin (2025-03-26)"
+)
