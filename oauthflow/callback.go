@@ -205,6 +205,10 @@ func grant(g *grantRecord, f *flowRecord, tr *tokenResponse, now time.Time) erro
 	}
 	next := grantOf(f, tr)
 	next.Connection, next.Generation, next.Obtained = g.Connection, g.Generation+1, now
+	if len(g.StepUp) > 0 {
+		// A step-up consent: a refusal after it may be one more repeat.
+		next.StepUpRepeats = g.StepUpRepeats
+	}
 	*g = next
 	return nil
 }

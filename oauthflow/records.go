@@ -113,6 +113,10 @@ type grantRecord struct {
 	// StepUp is what the next consent must ask for, after an
 	// insufficient_scope refusal (OF-18).
 	StepUp []string `json:"step_up,omitempty"`
+	// StepUpRepeats counts the insufficient_scope refusals in a row that
+	// wanted nothing the consent before them had not asked for: each
+	// consent again would ask the same (maxStepUpRepeats bounds them).
+	StepUpRepeats int `json:"step_up_repeats,omitempty"`
 	// Generation counts consents; it changes Token.Key.
 	Generation uint64 `json:"generation,omitempty"`
 }

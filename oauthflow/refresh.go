@@ -215,28 +215,63 @@ func (m *Manager) fail(c *connector, subject string, g *grantRecord, e connector
 	return c.consentError(g.Connection)
 }
 
+// maxStepUpRepeats is how many consents in a row may ask again for
+// scopes that the upstream still refuses: with the first consent, three
+// authorization requests at most, as the MCP authorization specification's
+// scope challenge handling asks clients to bound.
+const maxStepUpRepeats = 2
+
 // stepUp handles a 403 insufficient_scope (OF-18): the next consent asks
 // for the union of what was asked before and what the upstream wants, and
 // the connection needs that consent. It never refreshes: a refresh cannot
-// widen a grant. If the last consent already asked for every scope
-// wanted, the reason says so, and a person decides whether to try again;
-// nothing here loops.
+// widen a grant. A refusal that wants nothing the last consent did not ask
+// for is a repeat: consent again would ask the same. Past
+// maxStepUpRepeats repeats in a row the connection breaks instead
+// (StatusMisconfigured), so that agents are not sent to consent in a
+// loop; a person can still start a consent.
 func (m *Manager) stepUp(ctx context.Context, c *connector, subject string, wanted []string) error {
 	_, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
 		if g.Connection.State != connectors.StateActive {
 			return false, c.consentError(g.Connection)
 		}
 		g.StepUp = union(g.Requested, g.Scopes, g.StepUp, wanted)
+		g.StepUpRepeats = stepUpRepeats(g, wanted)
 		reason := "the upstream needs more scope"
 		if len(wanted) > 0 {
 			reason += ": " + strings.Join(wanted, " ")
 		}
-		if len(wanted) > 0 && !slices.ContainsFunc(wanted, func(s string) bool { return !slices.Contains(g.Requested, s) }) {
-			reason += " (the last consent asked for it, but it was not granted)"
+		if g.StepUpRepeats > maxStepUpRepeats {
+			reason += fmt.Sprintf(" and refused %d consents in a row that asked for it; consent again will not help until the upstream or the authorization server changes", g.StepUpRepeats)
+			return true, m.fail(c, subject, g, connectors.EventFail, sanitize(reason, 512))
+		}
+		if g.StepUpRepeats > 0 && len(wanted) > 0 {
+			reason += " (" + repeatNote(g, wanted) + ")"
 		}
 		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, sanitize(reason, 512))
 	})
 	return err
+}
+
+// stepUpRepeats is g's count of repeats after a refusal that wants
+// wanted: one more when the last consent asked for all of it, else none.
+func stepUpRepeats(g *grantRecord, wanted []string) int {
+	if !containsAll(g.Requested, wanted) {
+		return 0
+	}
+	return g.StepUpRepeats + 1
+}
+
+// repeatNote says why the last consent did not bring what is wanted.
+func repeatNote(g *grantRecord, wanted []string) string {
+	if containsAll(g.Scopes, wanted) {
+		return "the last consent asked for it and it was granted"
+	}
+	return "the last consent asked for it, but it was not granted"
+}
+
+// containsAll reports whether every scope of want is in have.
+func containsAll(have, want []string) bool {
+	return !slices.ContainsFunc(want, func(s string) bool { return !slices.Contains(have, s) })
 }
 
 // logEvent logs a connection event, without secrets.

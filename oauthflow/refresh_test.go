@@ -320,6 +320,68 @@ func TestStepUp(t *testing.T) {
 	}
 }
 
+func TestStepUpRetryLimit(t *testing.T) {
+	// An upstream that refuses, with insufficient_scope, the very scope
+	// every consent asked for and was granted: three consents at most,
+	// then the connection breaks rather than sending agents to consent in
+	// a loop. A person may start once more, and that resets the count.
+	h := newHarness(t, nil)
+	h.as.set(func(a *fakeAS) { a.scopes = []string{"admin"} })
+	ctx := context.Background()
+	refuse := func() error {
+		tok, err := h.token("notion", "alice")
+		if err != nil {
+			t.Fatalf("token: %v", err)
+		}
+		_, err = h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: tok.Header,
+			Challenge: `Bearer error="insufficient_scope", scope="admin"`})
+		return err
+	}
+	var ce *ConsentError
+	for consent := 1; consent <= 3; consent++ {
+		h.connect(h.as, "notion", "alice")
+		err := refuse()
+		want := connectors.StatusNeedsAuth
+		if consent == 3 {
+			want = connectors.StatusMisconfigured
+		}
+		if !errors.As(err, &ce) || ce.Status != want {
+			t.Fatalf("refusal after consent %d: %v, want status %s", consent, err, want)
+		}
+	}
+	if !strings.Contains(ce.Reason, "refused 3 consents in a row") {
+		t.Errorf("reason = %q", ce.Reason)
+	}
+	if _, err := h.token("notion", "alice"); !errors.As(err, &ce) || ce.Status != connectors.StatusMisconfigured {
+		t.Fatalf("after the limit: %v", err)
+	}
+	h.connect(h.as, "notion", "alice")
+	if err := refuse(); !errors.As(err, &ce) || ce.Status != connectors.StatusNeedsAuth ||
+		!strings.Contains(ce.Reason, "asked for it and it was granted") {
+		t.Fatalf("after a person tried again: %v", err)
+	}
+}
+
+func TestStepUpProgressIsNoRepeat(t *testing.T) {
+	// Each refusal that wants a scope not asked for before is progress,
+	// not a repeat: the count starts again.
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	for i, want := range []string{"a", "b", "c", "d", "e"} {
+		h.connect(h.as, "notion", "alice")
+		tok, _ := h.token("notion", "alice")
+		_, err := h.m.Token(ctx, TokenRequest{Connector: "notion", User: "alice", Refused: tok.Header,
+			Challenge: `Bearer error="insufficient_scope", scope="` + want + `"`})
+		var ce *ConsentError
+		if !errors.As(err, &ce) || ce.Status != connectors.StatusNeedsAuth {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+	}
+	if g := h.grant("notion", "alice"); strings.Join(g.StepUp, " ") != "read a b c d e" || g.StepUpRepeats != 0 {
+		t.Fatalf("step-up %v, repeats %d", g.StepUp, g.StepUpRepeats)
+	}
+}
+
 func TestShortLivedToken(t *testing.T) {
 	// A token issued for 4 s is used for 2 s, not refreshed on every call.
 	h := newHarness(t, nil)

@@ -50,6 +50,9 @@ func (m *Manager) start(ctx context.Context, c *connector, user, redirectURL str
 	var stepUp []string
 	_, err = m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
 		stepUp = g.StepUp
+		if g.Connection.State == connectors.StateError {
+			g.StepUpRepeats = 0 // a person tries again past the limit
+		}
 		return true, g.apply(connectors.EventStart, "", m.now())
 	})
 	if err != nil {
