@@ -55,8 +55,10 @@ const (
 type Config struct {
 	// Connector is the connector's id. Required.
 	Connector string `json:"connector"`
-	// Resource is the canonical connector URL, sent as the RFC 8707
-	// resource in every authorization and token request. Required.
+	// Resource is the connector URL. Required. It is sent as the RFC 8707
+	// resource in every authorization and token request, unless the
+	// resource's protected-resource metadata names itself with a prefix of
+	// it (RFC 9728 §3.3), which is then sent instead.
 	Resource string `json:"resource"`
 	// Registration is auto (default), static, cimd or dcr.
 	Registration string `json:"registration,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
 
 func TestParametersEverywhere(t *testing.T) {
@@ -36,6 +37,18 @@ func TestParametersEverywhere(t *testing.T) {
 			t.Errorf("%s = %q", p, q[p])
 		}
 	}
+	for i, r := range exchangeAndRefresh(t, h, authURL) {
+		if r.form.Get("resource") != resource || r.form.Get("audience") != "api://notion" {
+			t.Errorf("token request %d (%s): %v", i, r.form.Get("grant_type"), r.form)
+		}
+	}
+}
+
+// exchangeAndRefresh completes alice's consent at authURL, lets the token
+// expire and asks for one, and returns the two token requests the server
+// got: the code exchange and the refresh.
+func exchangeAndRefresh(t *testing.T, h *harness, authURL string) []request {
+	t.Helper()
 	if _, err := h.m.Callback(context.Background(), h.as.authorize(t, authURL, "alice"), "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +60,7 @@ func TestParametersEverywhere(t *testing.T) {
 	if len(reqs) != 2 {
 		t.Fatalf("%d token requests, want the code's and the refresh's", len(reqs))
 	}
-	for i, r := range reqs {
-		if r.form.Get("resource") != resource || r.form.Get("audience") != "api://notion" {
-			t.Errorf("token request %d (%s): %v", i, r.form.Get("grant_type"), r.form)
-		}
-	}
+	return reqs
 }
 
 func TestInvalidTarget(t *testing.T) {
@@ -122,5 +131,39 @@ func TestTwoInstances(t *testing.T) {
 	}
 	if g := h.grant("notion", "alice"); g.Connection.State != connectors.StateActive || g.RefreshToken == "" {
 		t.Fatalf("grant after the race: %v", g)
+	}
+}
+
+// TestResourceFromMetadata: the resource parameter is the resource the
+// protected-resource metadata names (RFC 9728), here the origin of the
+// connector URL, on the authorization request, the code exchange and the
+// refresh; with no metadata it is the connector URL.
+func TestResourceFromMetadata(t *testing.T) {
+	for _, tc := range []struct{ name, published, want string }{
+		{"metadata names the origin", "https://mcp.notion.test", "https://mcp.notion.test"},
+		{"no metadata", "", "https://mcp.notion.test/mcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(h *harness, _ *Options, cfgs *[]Config) {
+				(*cfgs)[0].Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
+					res, err := h.as.discover(ctx, resource, ch)
+					res.Resource.Resource = tc.published
+					return res, err
+				}
+			})
+			authURL, err := h.m.Start(context.Background(), "notion", "alice", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(authURL)
+			if got := u.Query()["resource"]; len(got) != 1 || got[0] != tc.want {
+				t.Fatalf("authorization request resource = %q, want %q", got, tc.want)
+			}
+			for i, r := range exchangeAndRefresh(t, h, authURL) {
+				if r.form.Get("resource") != tc.want {
+					t.Errorf("token request %d (%s): resource %q, want %q", i, r.form.Get("grant_type"), r.form.Get("resource"), tc.want)
+				}
+			}
+		})
 	}
 }

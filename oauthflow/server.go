@@ -24,6 +24,9 @@ type authServer struct {
 	AuthMethods []string
 	// Scopes is what to ask for when config does not say.
 	Scopes []string
+	// Resource is the RFC 8707 resource parameter of every authorization
+	// and token request (see resourceOf).
+	Resource string
 }
 
 // server returns the connector's authorization server, discovering it
@@ -85,12 +88,31 @@ func (c *connector) resolve(res *discovery.Result) (*authServer, error) {
 		return nil, c.misconfigured(fmt.Sprintf("the resource names the authorization server %q, not the configured issuer %q; configure its authorization_endpoint and token_endpoint too, or drop issuer",
 			res.Server.Issuer, cfg.Issuer))
 	}
+	as.Resource = resourceOf(cfg.Resource, res)
 	override(&as.Issuer, cfg.Issuer)
 	override(&as.AuthorizationEndpoint, cfg.AuthorizationEndpoint)
 	override(&as.TokenEndpoint, cfg.TokenEndpoint)
 	override(&as.RegistrationEndpoint, cfg.RegistrationEndpoint)
 	override(&as.RevocationEndpoint, cfg.RevocationEndpoint)
 	return as, c.check(as)
+}
+
+// resourceOf returns the resource parameter to send: the resource
+// identifier of the protected-resource metadata when the resource
+// published one, else the connector URL.
+//
+// The MCP authorization specification asks for the canonical URI of the
+// MCP server, and RFC 9728 §2 makes the metadata's resource that
+// identifier: an authorization server that knows the resource as
+// https://host issues no token for https://host/mcp (RFC 8707 §2,
+// invalid_target). Discovery has checked that it is the connector URL or
+// a segment prefix of it on the same origin (RFC 9728 §3.3), so it names
+// no other server.
+func resourceOf(connector string, res *discovery.Result) string {
+	if res != nil && res.Resource.Resource != "" {
+		return res.Resource.Resource
+	}
+	return connector
 }
 
 func override(field *string, value string) {

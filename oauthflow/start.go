@@ -110,7 +110,7 @@ func (m *Manager) newFlow(c *connector, as *authServer, cl client, subject, user
 		TokenEndpoint: as.TokenEndpoint, RevocationEndpoint: as.RevocationEndpoint,
 		ClientKind: cl.Kind, ClientID: cl.ID,
 		Verifier: oauth2.GenerateVerifier(), RedirectURI: m.callback, RedirectURL: redirectURL,
-		Resource: c.cfg.Resource, Audience: c.cfg.Audience, Scopes: scopes,
+		Resource: as.Resource, Audience: c.cfg.Audience, Scopes: scopes,
 		Created: m.now(),
 	}
 }
