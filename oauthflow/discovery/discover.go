@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
 )
@@ -84,8 +82,8 @@ type Options struct {
 // here); it is the RFC 8707 resource parameter to send.
 //
 // All requests go through hc, which should be an egress.Client; nil means
-// egress.Client(opts.Policy). Discover makes at most one POST (the probe,
-// when opts has no challenge) and five GETs.
+// egress.Client(opts.Policy). Discover makes at most three POSTs and a
+// DELETE (the probe, when opts has no challenge; see probe) and five GETs.
 func Discover(ctx context.Context, hc *http.Client, resource string, opts Options) (*Result, error) {
 	if hc == nil {
 		hc = egress.Client(opts.Policy)
@@ -155,34 +153,6 @@ func legacyServer(ctx context.Context, hc *http.Client, resource *url.URL, ch *C
 		CodeChallengeMethodsSupported: []string{"S256"},
 	}
 	return withoutResource(as, ch, FoundByDefaults), nil
-}
-
-// probe sends an MCP initialize request to resource and returns the
-// Bearer challenge of a 401 answer, or nil for any other answer.
-func probe(ctx context.Context, hc *http.Client, resource string) (*Challenge, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, resource, strings.NewReader(probeBody))
-	if err != nil {
-		return nil, fmt.Errorf("probing %s: %w", redact(resource), err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", probeProtocolVersion)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("probing %s: %w", redact(resource), unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		// Not read: an unprotected server may answer with an event stream.
-		return nil, nil
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
-	for _, v := range resp.Header.Values("WWW-Authenticate") {
-		if ch, err := ParseChallenge(v); err == nil {
-			return ch, nil
-		}
-	}
-	return nil, nil
 }
 
 // defaultScopes returns the scopes to request when the configuration names

@@ -153,6 +153,8 @@ func TestDiscoveryOrder(t *testing.T) {
 				"/.well-known/oauth-authorization-server":   {body: asDoc("{base}")},
 			},
 			want: []string{
+				"POST /mcp", // initialize, then the initialized notification and tools/list
+				"POST /mcp",
 				"POST /mcp",
 				"GET /.well-known/oauth-protected-resource/mcp",
 				"GET /.well-known/oauth-authorization-server",
