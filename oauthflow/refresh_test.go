@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
 
 // expire moves the clock past the access token's lifetime.
@@ -379,6 +380,63 @@ func TestStepUpProgressIsNoRepeat(t *testing.T) {
 	}
 	if g := h.grant("notion", "alice"); strings.Join(g.StepUp, " ") != "read a b c d e" || g.StepUpRepeats != 0 {
 		t.Fatalf("step-up %v, repeats %d", g.StepUp, g.StepUpRepeats)
+	}
+}
+
+// challengeScopes makes the harness's discovery take the scopes of the
+// challenge it is given, as discovery.Discover does.
+func challengeScopes(h *harness, _ *Options, cfgs *[]Config) {
+	(*cfgs)[0].Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
+		res, err := h.as.discover(ctx, resource, ch)
+		if err == nil && ch != nil && len(ch.Scope) > 0 {
+			res.Scopes = ch.Scope
+		}
+		return res, err
+	}
+}
+
+func TestStepUpStaysWithTheGrant(t *testing.T) {
+	// A 403 insufficient_scope widens the next consent of that grant
+	// only: other users' consents ask for what discovery chose (the 401
+	// challenge's scope), not for what one call of alice's wanted.
+	h := newHarness(t, challengeScopes)
+	h.connect(h.as, "notion", "alice")
+	tok, _ := h.token("notion", "alice")
+	h.m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice", Refused: tok.Header,
+		Challenge: `Bearer error="insufficient_scope", scope="write"`})
+	scopeOf := func(user string) string {
+		authURL, err := h.m.Start(context.Background(), "notion", user, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(authURL)
+		return u.Query().Get("scope")
+	}
+	if got := scopeOf("alice"); got != "read write" {
+		t.Errorf("alice's step-up consent asks for %q, want the union", got)
+	}
+	if got := scopeOf("bob"); got != "read" {
+		t.Errorf("bob's consent asks for %q, want what discovery chose", got)
+	}
+}
+
+func TestChallengeScopeOutlivesRefusals(t *testing.T) {
+	// The scope of the first 401 challenge stays what consent asks for
+	// when a later 401, of a refused token, names no scope.
+	h := newHarness(t, challengeScopes)
+	h.connect(h.as, "notion", "alice")
+	for _, challenge := range []string{`Bearer scope="basic"`, `Bearer error="invalid_token"`} {
+		tok, _ := h.token("notion", "alice")
+		if _, err := h.m.Token(context.Background(), TokenRequest{Connector: "notion", User: "alice", Refused: tok.Header, Challenge: challenge}); err != nil {
+			t.Fatalf("refusal with %s: %v", challenge, err)
+		}
+	}
+	authURL, err := h.m.Start(context.Background(), "notion", "bob", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := url.Parse(authURL); u.Query().Get("scope") != "basic" {
+		t.Fatalf("consent asks for %q, want the first challenge's", u.Query().Get("scope"))
 	}
 }
 

@@ -85,12 +85,14 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 	// The challenge is the upstream's word, only a hint: one that does
 	// not parse is no challenge.
 	ch, _ := discovery.ParseChallenge(req.Challenge)
-	if ch != nil {
-		c.challenge.Store(ch)
-		c.discovered.Store(nil) // the next consent discovers again, from this challenge
-	}
 	if ch != nil && ch.Error == "insufficient_scope" {
+		// What one call wants is this grant's step-up, not what every
+		// consent asks for: those keep the scope of the 401 challenge
+		// (MCP authorization, scope selection strategy).
 		return Token{}, m.stepUp(ctx, c, subject, ch.Scope)
+	}
+	if ch != nil {
+		c.remember(ch)
 	}
 	if e.fresh(now) && !isRefused(e.token.Header, req.Refused) {
 		return e.token, nil // the refusal was of the token this one replaced
@@ -102,4 +104,19 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 // in constant time.
 func isRefused(header, refused string) bool {
 	return refused != "" && subtle.ConstantTimeCompare([]byte(header), []byte(refused)) == 1
+}
+
+// remember keeps a 401's challenge for the next discovery, which runs
+// again from it. One without scope (an expired token's invalid_token, say)
+// keeps the scope of the challenge before it: the scope to ask for is the
+// first 401's (MCP authorization, scope selection strategy), and a refusal
+// of one token does not change it.
+func (c *connector) remember(ch *discovery.Challenge) {
+	if prev := c.challenge.Load(); prev != nil && len(ch.Scope) == 0 {
+		kept := *ch
+		kept.Scope = prev.Scope
+		ch = &kept
+	}
+	c.challenge.Store(ch)
+	c.discovered.Store(nil)
 }
