@@ -28,34 +28,59 @@ var serverInfo = `{"name":"mcpgate","title":"mcpgate","version":"` + Version + `
 const instructions = "mcpgate serves the tools, resources and prompts of several MCP servers (connectors). " +
 	"Tool and prompt names are prefixed with their connector's id. Call mcpgate_list_connectors to see the connectors and their status."
 
+// removedMethods are the methods protocol version 2026-07-28 removed
+// (SEP-2575): a stateless server has no handshake, no connection to ping,
+// and no session to hold a log level, which each request now carries in
+// _meta. Streamable HTTP, "Protocol Version Header": a method the server
+// does not implement is 404 with -32601.
+var removedMethods = map[string]bool{"initialize": true, "ping": true, "logging/setLevel": true}
+
 // dispatch answers one request.
 func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 	x.method, x.params = msg.method, msg.params
-	switch msg.method {
-	case "ping", "logging/setLevel":
-		return &reply{result: json.RawMessage(`{}`)}
-	case "server/discover":
-		return m.discover()
-	case "tools/list":
-		return m.aggregate(x, toolsKind, msg.params)
-	case "resources/list":
-		return m.aggregate(x, resourcesKind, msg.params)
-	case "resources/templates/list":
-		return m.aggregate(x, templatesKind, msg.params)
-	case "prompts/list":
-		return m.aggregate(x, promptsKind, msg.params)
-	case "tools/call":
-		return m.callTool(x, msg.params)
-	case "prompts/get":
-		return m.getPrompt(x, msg.params)
-	case "resources/read":
-		return m.readResource(x, msg.params)
-	case "completion/complete":
-		return m.complete(x, msg.params)
-	case "initialize":
+	if x.modern && removedMethods[msg.method] {
+		return failure(errorf(codeMethodNotFound, "method %q was removed in protocol version %s", msg.method, mcp.ProtocolVersion20260728))
+	}
+	if msg.method == "initialize" {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
+	if h := m.handler(msg.method); h != nil {
+		return h(x, msg.params)
+	}
 	return failure(errorf(codeMethodNotFound, "method %q is not supported by mcpgate", msg.method))
+}
+
+// handler is the function that answers method, or nil when the gateway
+// does not serve it.
+func (m *Mux) handler(method string) func(*exchange, []byte) *reply {
+	switch method {
+	case "ping", "logging/setLevel":
+		return func(*exchange, []byte) *reply { return &reply{result: json.RawMessage(`{}`)} }
+	case "server/discover":
+		return func(*exchange, []byte) *reply { return m.discover() }
+	case "tools/list":
+		return m.lister(toolsKind)
+	case "resources/list":
+		return m.lister(resourcesKind)
+	case "resources/templates/list":
+		return m.lister(templatesKind)
+	case "prompts/list":
+		return m.lister(promptsKind)
+	case "tools/call":
+		return m.callTool
+	case "prompts/get":
+		return m.getPrompt
+	case "resources/read":
+		return m.readResource
+	case "completion/complete":
+		return m.complete
+	}
+	return nil
+}
+
+// lister answers a list request of kind.
+func (m *Mux) lister(kind *listKind) func(*exchange, []byte) *reply {
+	return func(x *exchange, params []byte) *reply { return m.aggregate(x, kind, params) }
 }
 
 // initialize opens a legacy session, on the version the agent asked for

@@ -155,7 +155,7 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 		return
 	}
 	switch {
-	case msg.method == "initialize":
+	case msg.method == "initialize" && !x.modern:
 		m.initialize(x, msg)
 		return
 	case msg.method == "subscriptions/listen" && x.modern:
