@@ -212,7 +212,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("placeholders", func(t *testing.T) {
-		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"name":"modern_echo","arguments":{"message":"x"}}}`
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"modern_echo","arguments":{"message":"x"}}}`
 		resp := post(t, "/mcp", "alice", body, map[string]string{
 			"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "modern_echo",
 		})

@@ -83,6 +83,13 @@ func (m *Mux) lister(kind *listKind) func(*exchange, []byte) *reply {
 	return func(x *exchange, params []byte) *reply { return m.aggregate(x, kind, params) }
 }
 
+// servesModern reports whether method is a 2026-07-28 request the gateway
+// answers, so that its _meta is checked; any other method is 404 whatever
+// its _meta holds.
+func (m *Mux) servesModern(method string) bool {
+	return method == "subscriptions/listen" || (!removedMethods[method] && m.handler(method) != nil)
+}
+
 // initialize opens a legacy session, on the version the agent asked for
 // when the gateway speaks it.
 func (m *Mux) initialize(x *exchange, msg *message) {

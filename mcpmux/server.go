@@ -271,6 +271,22 @@ func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string)
 	if err := mcp.ValidateStandardHeaders(x.r.Header.Get, header, mcp.MCPMethod(msg.method), msg.params); err != nil {
 		return errorf(codeHeaderMismatch, "%v", err)
 	}
+	if msg.kind == kindRequest && m.servesModern(msg.method) {
+		return checkRequestMeta(msg.params)
+	}
+	return nil
+}
+
+// checkRequestMeta refuses a 2026-07-28 request whose _meta lacks a
+// member the specification requires on every request: the client's
+// capabilities, an object, since the server holds none from a handshake
+// (Basic, "_meta", per-request protocol fields: -32602, HTTP 400). The
+// protocol version is checked with the header before.
+func checkRequestMeta(params []byte) *rpcError {
+	caps := member(member(params, "_meta"), mcp.MetaKeyClientCapabilities)
+	if len(caps) == 0 || caps[0] != '{' {
+		return errorf(codeInvalidParams, "params._meta[%q] is required and must be an object", mcp.MetaKeyClientCapabilities)
+	}
 	return nil
 }
 
