@@ -2,9 +2,14 @@ package oauthflow
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,14 +21,14 @@ import (
 
 // realHarness is a Manager whose connector "notion" is the MCP server at
 // connectorURL, found by real discovery and connected through a real
-// authorization server.
-func realHarness(t *testing.T, connectorURL string) *harness {
+// authorization server, asking for scopes (nil: what discovery found).
+func realHarness(t *testing.T, connectorURL string, scopes []string) *harness {
 	t.Helper()
 	pol := egress.Policy{AllowLoopbackHTTP: true, Timeout: 10 * time.Second}
 	hc := egress.Client(pol)
 	t.Cleanup(hc.CloseIdleConnections)
 	return newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
-		(*cfgs)[0] = Config{Connector: "notion", Resource: connectorURL, Consent: PerUser, InsecureLoopback: true, HTTP: hc,
+		(*cfgs)[0] = Config{Connector: "notion", Resource: connectorURL, Consent: PerUser, Scopes: scopes, InsecureLoopback: true, HTTP: hc,
 			Discover: func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
 				return discovery.Discover(ctx, hc, resource, discovery.Options{Challenge: ch, Policy: pol})
 			}}
@@ -59,14 +64,14 @@ func accessToken(t *testing.T, h *harness) string {
 }
 
 // checkAudience checks that the server issued token for audience and that
-// the upstream takes it.
-func checkAudience(t *testing.T, as *testas.AS, up *testupstream.Server, token, audience string) {
+// the MCP server at mcpURL takes it.
+func checkAudience(t *testing.T, as *testas.AS, mcpURL, token, audience string) {
 	t.Helper()
 	active, aud, err := as.Active(context.Background(), token)
 	if err != nil || !active || aud != audience {
 		t.Fatalf("the access token: active %v, audience %q, %v; want audience %q", active, aud, err, audience)
 	}
-	req, _ := http.NewRequest(http.MethodPost, up.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -78,6 +83,17 @@ func checkAudience(t *testing.T, as *testas.AS, up *testupstream.Server, token, 
 	if resp.StatusCode == http.StatusUnauthorized {
 		t.Fatalf("the upstream refused the access token: %s", resp.Header.Get("WWW-Authenticate"))
 	}
+}
+
+// refreshAccess lets alice's token expire and returns the new one.
+func refreshAccess(t *testing.T, h *harness, old string) string {
+	t.Helper()
+	h.expire()
+	refreshed := accessToken(t, h)
+	if refreshed == old {
+		t.Fatal("the expired token was not refreshed")
+	}
+	return refreshed
 }
 
 // TestRealResourceFromMetadata: an MCP server at http://host:port/mcp
@@ -93,21 +109,153 @@ func TestRealResourceFromMetadata(t *testing.T) {
 	}
 	as := testas.Start(t, testas.Options{Resource: origin})
 	up.SetGuard(as.Protect)
-	h := realHarness(t, up.URL)
+	h := realHarness(t, up.URL, nil)
 
 	first := connectReal(t, h)
-	checkAudience(t, as, up, first, origin)
-	h.expire()
-	refreshed := accessToken(t, h)
-	if refreshed == first {
-		t.Fatal("the expired token was not refreshed")
-	}
-	checkAudience(t, as, up, refreshed, origin)
+	checkAudience(t, as, up.URL, first, origin)
+	checkAudience(t, as, up.URL, refreshAccess(t, h, first), origin)
 	st, err := as.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.TokenRequests["refresh_token"] != 1 || len(st.TokenErrors) != 0 {
 		t.Fatalf("the server's token requests: %+v", st)
+	}
+}
+
+// legacyOrigin is one origin that serves, as an MCP server of the
+// 2025-03-26 era does, both the MCP endpoint /mcp, protected with no
+// protected-resource metadata, and its authorization server, a real one
+// behind a proxy. It records the paths asked for.
+type legacyOrigin struct {
+	t        *testing.T
+	URL      string // the origin; the MCP endpoint is URL+"/mcp"
+	as       *testas.AS
+	toAS     *httputil.ReverseProxy
+	toMCP    *httputil.ReverseProxy
+	rename   map[string]string // a path here → the path at the authorization server
+	metadata bool              // serve the authorization server's metadata
+
+	mu   sync.Mutex
+	hits []string
+}
+
+// startLegacyOrigin starts the MCP upstream, the authorization server and
+// the origin in front of them. With metadata, the origin serves the
+// server's metadata at the root well-known URIs; without, it serves none,
+// and the default endpoints /authorize, /token and /register instead.
+func startLegacyOrigin(t *testing.T, metadata bool) *legacyOrigin {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &legacyOrigin{t: t, URL: "http://" + ln.Addr().String(), metadata: metadata}
+	o.as = testas.Start(t, testas.Options{Resource: o.URL + "/mcp", Issuer: o.URL})
+	if !metadata {
+		// oidc-provider's own routes for the default endpoints.
+		o.rename = map[string]string{"/authorize": "/auth", "/register": "/reg", "/token": "/token"}
+	}
+	up := testupstream.StartT(t, testupstream.Options{Name: "legacy"})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	o.toAS = proxyTo(t, o.as.URL, tr)
+	o.toMCP = proxyTo(t, up.URL, tr)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(o.serve))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return o
+}
+
+func proxyTo(t *testing.T, target string, tr http.RoundTripper) *httputil.ReverseProxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	p.Transport = tr
+	return p
+}
+
+func (o *legacyOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.hits = append(o.hits, r.URL.Path)
+	o.mu.Unlock()
+	switch path := r.URL.Path; {
+	case path == "/mcp":
+		o.guard(w, r)
+	case strings.HasPrefix(path, "/.well-known/oauth-authorization-server") || strings.HasPrefix(path, "/.well-known/openid-configuration"):
+		if !o.metadata {
+			http.NotFound(w, r)
+			return
+		}
+		o.toAS.ServeHTTP(w, r)
+	case strings.HasPrefix(path, "/.well-known/"):
+		http.NotFound(w, r)
+	case o.rename != nil && o.rename[path] != "":
+		r.URL.Path = o.rename[path]
+		o.toAS.ServeHTTP(w, r)
+	default:
+		o.toAS.ServeHTTP(w, r)
+	}
+}
+
+// guard lets through a request whose bearer token the authorization
+// server issued for the MCP endpoint, and challenges any other with a
+// 2025-03-26 challenge: no resource_metadata.
+func (o *legacyOrigin) guard(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok {
+		active, aud, err := o.as.Active(r.Context(), token)
+		if err == nil && active && aud == o.URL+"/mcp" {
+			o.toMCP.ServeHTTP(w, r)
+			return
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mcp"`)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// asked reports whether the origin was asked for path.
+func (o *legacyOrigin) asked(path string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Contains(o.hits, path)
+}
+
+// TestRealLegacyServer: an MCP server of the 2025-03-26 era, which
+// publishes no protected-resource metadata, is connected through the
+// authorization server at its origin: the one its RFC 8414 metadata
+// there describes, or with none, the one at the default endpoints
+// /authorize, /token and /register. The resource is the connector URL.
+func TestRealLegacyServer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		metadata bool
+		paths    []string // asked for at the origin
+	}{
+		{"metadata at the origin", true, []string{"/.well-known/oauth-authorization-server", "/auth", "/reg", "/token"}},
+		{"default endpoints", false, []string{"/.well-known/oauth-authorization-server", "/authorize", "/register", "/token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startLegacyOrigin(t, tc.metadata)
+			mcpURL := o.URL + "/mcp"
+			// Nothing advertises scopes without metadata: the admin
+			// names them.
+			var scopes []string
+			if !tc.metadata {
+				scopes = []string{"mcp"}
+			}
+			h := realHarness(t, mcpURL, scopes)
+			first := connectReal(t, h)
+			checkAudience(t, o.as, mcpURL, first, mcpURL)
+			checkAudience(t, o.as, mcpURL, refreshAccess(t, h, first), mcpURL)
+			for _, p := range tc.paths {
+				if !o.asked(p) {
+					t.Errorf("the origin was not asked for %s: %q", p, o.hits)
+				}
+			}
+		})
 	}
 }

@@ -24,8 +24,9 @@ const startTimeout = 20 * time.Second
 const installHint = "run: npm ci --prefix internal/testas --no-audit --no-fund"
 
 // startNode runs server.mjs with config, waits until it prints its issuer
-// and returns it. The process group is killed when the test ends.
-func startNode(t testing.TB, config serverConfig) string {
+// and returns that and the URL it listens on. The process group is killed
+// when the test ends.
+func startNode(t testing.TB, config serverConfig) (issuer, listen string) {
 	t.Helper()
 	dir := packageDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
@@ -47,7 +48,7 @@ func startNode(t testing.TB, config serverConfig) string {
 	// the parent-death signal stops it when the test binary crashes.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stderr = &p.stderr
-	issuer, err := p.start()
+	issuer, listen, err = p.start()
 	if err != nil {
 		t.Fatalf("testas: starting oidc-provider: %v\n%s", err, p.stderr.String())
 	}
@@ -57,7 +58,7 @@ func startNode(t testing.TB, config serverConfig) string {
 			t.Logf("testas: oidc-provider stderr:\n%s", p.stderr.String())
 		}
 	})
-	return issuer
+	return issuer, listen
 }
 
 // packageDir returns this package's directory, where server.mjs is, from
@@ -84,15 +85,15 @@ type nodeProcess struct {
 	drained chan struct{} // closed when stdout has reached EOF
 }
 
-// start starts the process and returns the issuer from its first stdout
-// line. On failure the process has been stopped.
-func (p *nodeProcess) start() (string, error) {
+// start starts the process and returns the issuer and the listening URL
+// from its first stdout line. On failure the process has been stopped.
+func (p *nodeProcess) start() (issuer, listen string, err error) {
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := p.cmd.Start(); err != nil {
-		return "", err
+		return "", "", err
 	}
 	first := make(chan string, 1)
 	go p.readStdout(stdout, first)
@@ -100,19 +101,20 @@ func (p *nodeProcess) start() (string, error) {
 	case line := <-first:
 		if line == "" {
 			p.stop()
-			return "", errors.New("it exited before printing its issuer")
+			return "", "", errors.New("it exited before printing its issuer")
 		}
 		var ready struct {
 			Issuer string `json:"issuer"`
+			Listen string `json:"listen"`
 		}
-		if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Issuer == "" {
+		if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Issuer == "" || ready.Listen == "" {
 			p.stop()
-			return "", fmt.Errorf("unexpected first line %q", line)
+			return "", "", fmt.Errorf("unexpected first line %q", line)
 		}
-		return ready.Issuer, nil
+		return ready.Issuer, ready.Listen, nil
 	case <-time.After(startTimeout):
 		p.stop()
-		return "", fmt.Errorf("no issuer printed within %v", startTimeout)
+		return "", "", fmt.Errorf("no issuer printed within %v", startTimeout)
 	}
 }
 

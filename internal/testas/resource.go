@@ -114,7 +114,7 @@ type introspection struct {
 func (a *AS) introspect(ctx context.Context, token string) (introspection, error) {
 	var in introspection
 	form := url.Values{"token": {token}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.Issuer+introspectionPath, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+introspectionPath, strings.NewReader(form.Encode()))
 	if err != nil {
 		return in, err
 	}

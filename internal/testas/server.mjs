@@ -10,9 +10,11 @@
 //   accounts        accounts that may log in; the first is the default
 //   rsSecret        client_secret of client "testas-rs", which may introspect
 //                   any token; required
+//   issuer          the issuer identifier, for a server behind a proxy at
+//                   that URL; default http://127.0.0.1:PORT
 //
-// The first line on stdout is {"issuer":"http://127.0.0.1:PORT"} once the
-// server accepts connections. Everything else goes to stderr.
+// The first line on stdout is {"issuer":"…","listen":"http://127.0.0.1:PORT"}
+// once the server accepts connections. Everything else goes to stderr.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -189,14 +191,15 @@ function route(provider) {
 
 const server = createServer();
 server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const listen = `http://127.0.0.1:${server.address().port}`;
+  const issuer = config.issuer || listen;
   const provider = new Provider(issuer, configuration());
   provider.use(async (ctx, next) => {
     await next();
     count(ctx);
   });
   server.on('request', route(provider));
-  process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+  process.stdout.write(`${JSON.stringify({ issuer, listen })}\n`);
 });
 
 // The Go helper kills the process group; a signal from a terminal ends it too.

@@ -72,6 +72,12 @@ type Options struct {
 	// or else the first account logs in. A login_hint naming no account
 	// ends in error=access_denied. Default ["alice"].
 	Accounts []string
+	// Issuer, when set, is the issuer identifier the server names itself
+	// with, and so the base of every URL in its metadata, instead of its
+	// own http://127.0.0.1:PORT: for a test that serves it through a proxy
+	// at that URL, as an MCP server of the 2025-03-26 era serves its
+	// authorization server at its own origin. The proxy forwards to URL.
+	Issuer string
 }
 
 // withDefaults fills in the defaults the Options fields document.
@@ -94,8 +100,11 @@ type AS struct {
 	// Issuer is the server's issuer identifier, http://127.0.0.1:PORT with
 	// no trailing slash. Its metadata is served both at
 	// /.well-known/oauth-authorization-server and at
-	// /.well-known/openid-configuration.
+	// /.well-known/openid-configuration. It is Options.Issuer when set.
 	Issuer string
+	// URL is where the server listens, http://127.0.0.1:PORT: Issuer
+	// unless Options.Issuer is set.
+	URL string
 
 	opts     Options
 	rsSecret string       // client_secret of the introspecting client "testas-rs"
@@ -124,7 +133,7 @@ func Start(t testing.TB, opts Options) *AS {
 		client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 10 * time.Second},
 		prm:      prm,
 	}
-	a.Issuer = startNode(t, a.config())
+	a.Issuer, a.URL = startNode(t, a.config())
 	// Idle keep-alive connections would otherwise outlive the test and
 	// trip goleak in packages that use it.
 	t.Cleanup(a.client.CloseIdleConnections)
@@ -138,6 +147,7 @@ type serverConfig struct {
 	AccessTokenTTL int      `json:"accessTokenTTL"` // seconds
 	Accounts       []string `json:"accounts"`
 	RSSecret       string   `json:"rsSecret"`
+	Issuer         string   `json:"issuer,omitempty"`
 }
 
 // config returns the server's configuration.
@@ -148,6 +158,7 @@ func (a *AS) config() serverConfig {
 		AccessTokenTTL: int((a.opts.AccessTokenTTL + time.Second - 1) / time.Second),
 		Accounts:       a.opts.Accounts,
 		RSSecret:       a.rsSecret,
+		Issuer:         a.opts.Issuer,
 	}
 }
 
@@ -175,7 +186,7 @@ type Stats struct {
 // endpoint.
 func (a *AS) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Issuer+"/_test/stats", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/_test/stats", nil)
 	if err != nil {
 		return st, err
 	}
