@@ -2,10 +2,20 @@ package mcpmux_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
@@ -128,4 +138,108 @@ func statelessGateway(t *testing.T) *gateway {
 	_, conns := startUpstreams(t, testupstream.BothEras, "a")
 	rules := []grants.Rule{{Sources: []string{"user:alice"}, Tools: []string{"a/echo"}}}
 	return startGateway(t, conns, rules)
+}
+
+// TestModernLogLevel: at 2026-07-28 the log level is per request
+// (SEP-2575): a request that asks for none gets no notifications/message,
+// even from an upstream that sends them anyway; one that asks for a level
+// has it passed to the upstream and gets the messages at that level or
+// above. A level that is not a LoggingLevel is -32602, HTTP 400.
+func TestModernLogLevel(t *testing.T) {
+	t.Parallel()
+	up, levels := startChatty(t)
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &connectors.Connector{ID: "chat", URL: u, Timeout: 2 * time.Second}
+	g := startGateway(t, []*connectors.Connector{conn}, everyone)
+	for _, path := range []string{"/mcp", "/connectors/chat/mcp"} {
+		name := map[string]string{"/mcp": "chat_chatty", "/connectors/chat/mcp": "chatty"}[path]
+		c := dialRaw(t, g.URL+path, agentHeader("alice", ""), v20260728)
+		for _, tc := range []struct {
+			level string // asked for; "" asks for none
+			want  []string
+		}{
+			{"", nil},
+			{"debug", []string{"debug", "error"}},
+			{"warning", []string{"error"}},
+		} {
+			tag := path + " " + tc.level
+			params := map[string]any{"name": name, "arguments": map[string]any{"tag": tag}}
+			if tc.level != "" {
+				params["_meta"] = map[string]any{mcp.MetaKeyLogLevel: tc.level}
+			}
+			r := c.call("tools/call", params)
+			if r.status != http.StatusOK || r.result == nil {
+				t.Fatalf("%s level %q: HTTP %d %s", path, tc.level, r.status, r.body)
+			}
+			if got := logLevels(t, r.notes, tag); !slices.Equal(got, tc.want) {
+				t.Errorf("%s level %q: got log messages at %v, want %v", path, tc.level, got, tc.want)
+			}
+			if got := <-levels; got != tc.level {
+				t.Errorf("%s level %q: the upstream was asked for level %q", path, tc.level, got)
+			}
+		}
+		for _, bad := range []any{"loud", 3, nil} {
+			r := c.call("tools/call", map[string]any{"name": name, "_meta": map[string]any{mcp.MetaKeyLogLevel: bad}})
+			if r.status != http.StatusBadRequest || r.code() != -32602 {
+				t.Errorf("%s level %v: got HTTP %d code %d, want 400 -32602: %s", path, bad, r.status, r.code(), r.body)
+			}
+		}
+	}
+}
+
+// logLevels are the levels of the log messages among notes that carry
+// tag: mcp-go may write a notification on another request's stream.
+func logLevels(t *testing.T, notes []json.RawMessage, tag string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range notes {
+		var msg struct {
+			Method string `json:"method"`
+			Params struct {
+				Level string `json:"level"`
+				Data  string `json:"data"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(n, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Method == "notifications/message" && msg.Params.Data == tag {
+			out = append(out, msg.Params.Level)
+		}
+	}
+	return out
+}
+
+// startChatty serves an MCP upstream of both eras whose one tool, chatty,
+// sends a debug and an error log message whatever level was asked for,
+// as a careless server would, with the call's tag as data, and reports on
+// levels the level its request asked for ("" for none).
+func startChatty(t *testing.T) (*httptest.Server, <-chan string) {
+	t.Helper()
+	levels := make(chan string, 16)
+	s := server.NewMCPServer("chatty", "1", server.WithLogging(), server.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool("chatty", mcp.WithString("tag")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		level := ""
+		if info := server.RequestProtocolInfoFromContext(ctx); info != nil {
+			level = string(info.LogLevel)
+		}
+		levels <- level
+		for _, l := range []string{"debug", "error"} {
+			err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/message",
+				map[string]any{"level": l, "logger": "chatty", "data": req.GetString("tag", "")})
+			if err != nil {
+				return nil, err
+			}
+		}
+		// mcp-go drops a notification not yet written when the handler
+		// returns (see testupstream's delivery.go): give them time.
+		time.Sleep(200 * time.Millisecond)
+		return mcp.NewToolResultText("done"), nil
+	})
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler))))
+	t.Cleanup(srv.Close)
+	return srv, levels
 }

@@ -281,11 +281,15 @@ func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string)
 // member the specification requires on every request: the client's
 // capabilities, an object, since the server holds none from a handshake
 // (Basic, "_meta", per-request protocol fields: -32602, HTTP 400). The
-// protocol version is checked with the header before.
+// protocol version is checked with the header before; an optional log
+// level, when sent, must be a LoggingLevel.
 func checkRequestMeta(params []byte) *rpcError {
 	caps := member(member(params, "_meta"), mcp.MetaKeyClientCapabilities)
 	if len(caps) == 0 || caps[0] != '{' {
 		return errorf(codeInvalidParams, "params._meta[%q] is required and must be an object", mcp.MetaKeyClientCapabilities)
+	}
+	if level := member(member(params, "_meta"), mcp.MetaKeyLogLevel); level != nil && !validLogLevel(requestLogLevel(params)) {
+		return errorf(codeInvalidParams, "params._meta[%q] must be a logging level, such as \"info\"", mcp.MetaKeyLogLevel)
 	}
 	return nil
 }

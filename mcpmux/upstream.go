@@ -322,7 +322,8 @@ func unreachable(ctx context.Context, err error) error {
 }
 
 // params prepares an agent's params for the upstream: the agent's
-// protocol _meta keys go, and a 2026-07-28 upstream gets the gateway's.
+// protocol _meta keys go, but for its log level, and a 2026-07-28
+// upstream gets the gateway's.
 func (u *upstream) params(st *upstreamState, params []byte) []byte {
 	if !st.modern && !bytes.Contains(params, []byte(gatewayMetaPrefix)) {
 		return params
@@ -334,7 +335,9 @@ func (u *upstream) params(st *upstreamState, params []byte) []byte {
 	out := []byte{'{'}
 	if len(meta) > 0 {
 		_ = members(meta, func(key string, v span) bool {
-			if !strings.HasPrefix(key, gatewayMetaPrefix) {
+			// A 2026-07-28 upstream sends log messages only for a request
+			// that asks for a level, so the agent's level goes on.
+			if !strings.HasPrefix(key, gatewayMetaPrefix) || (st.modern && key == mcp.MetaKeyLogLevel) {
 				out = appendMember(out, key, meta[v.start:v.end])
 			}
 			return true
@@ -459,7 +462,9 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
 		}
 	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
-		sink(data)
+		// readEvents reuses data for the next event, and the sink queues
+		// what it is given for a writer that runs later.
+		sink(bytes.Clone(data))
 	}
 }
 

@@ -1,0 +1,42 @@
+package mcpmux
+
+import (
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// logMethod is the notification that carries a log message.
+const logMethod = "notifications/message"
+
+// validLogLevel reports whether level is one of the syslog severities
+// MCP's LoggingLevel allows.
+func validLogLevel(level string) bool {
+	return mcp.LoggingLevel(level).ShouldSendTo(mcp.LoggingLevelDebug)
+}
+
+// requestLogLevel reads the log level a 2026-07-28 request asked for in
+// its _meta, or "" when it asked for none.
+func requestLogLevel(params []byte) string {
+	level, _ := stringMember(member(params, "_meta"), mcp.MetaKeyLogLevel)
+	return level
+}
+
+// notifySink is where an upstream's notifications for this request go.
+// At 2026-07-28 the log level is per request, and a server must not send
+// notifications/message for a request that did not ask for a level, nor
+// below the level asked for (SEP-2575; Logging): an upstream that sends
+// them anyway is not relayed. The legacy era keeps its relay.
+func (x *exchange) notifySink() notifySink {
+	if !x.modern {
+		return x.rs.notify
+	}
+	minimum := mcp.LoggingLevel(requestLogLevel(x.params))
+	return func(msg []byte) {
+		if method, _ := stringMember(msg, "method"); method == logMethod {
+			level, _ := stringMember(member(msg, "params"), "level")
+			if minimum == "" || !mcp.LoggingLevel(level).ShouldSendTo(minimum) {
+				return
+			}
+		}
+		x.rs.notify(msg)
+	}
+}
