@@ -243,3 +243,83 @@ func startChatty(t *testing.T) (*httptest.Server, <-chan string) {
 	t.Cleanup(srv.Close)
 	return srv, levels
 }
+
+// TestModernMissingClientCapability: an upstream's input-required result
+// that asks for input the agent's request did not declare it can give is
+// refused with -32021 and HTTP 400, data.requiredCapabilities naming what
+// is missing (Basic, "_meta"; Multi Round-Trip Requests: a server must not
+// send undeclared input requests). Declared, the result reaches the agent.
+func TestModernMissingClientCapability(t *testing.T) {
+	t.Parallel()
+	up := startAsker(t)
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &connectors.Connector{ID: "ask", URL: u, Timeout: 2 * time.Second}
+	g := startGateway(t, []*connectors.Connector{conn}, everyone)
+	form := map[string]any{"elicitation": map[string]any{}}
+	tests := []struct {
+		kind     string
+		declared map[string]any
+		missing  string // the requiredCapabilities wanted, "" for none missing
+	}{
+		{"form", map[string]any{}, `{"elicitation":{"form":{}}}`},
+		{"form", form, ""},
+		{"form", map[string]any{"elicitation": map[string]any{"url": map[string]any{}}}, `{"elicitation":{"form":{}}}`},
+		{"url", form, `{"elicitation":{"url":{}}}`},
+		{"url", map[string]any{"elicitation": map[string]any{"url": map[string]any{}}}, ""},
+		{"sampling", form, `{"sampling":{}}`},
+		{"sampling", map[string]any{"sampling": map[string]any{}}, ""},
+		{"roots", map[string]any{}, `{"roots":{}}`},
+		{"roots", map[string]any{"roots": map[string]any{}}, ""},
+	}
+	for _, path := range []string{"/mcp", "/connectors/ask/mcp"} {
+		name := map[string]string{"/mcp": "ask_ask", "/connectors/ask/mcp": "ask"}[path]
+		c := dialRaw(t, g.URL+path, agentHeader("alice", ""), v20260728)
+		for _, tc := range tests {
+			r := c.call("tools/call", map[string]any{
+				"name": name, "arguments": map[string]any{"kind": tc.kind},
+				"_meta": map[string]any{mcp.MetaKeyClientCapabilities: tc.declared},
+			})
+			if tc.missing == "" {
+				if r.status != http.StatusOK || !bytes.Contains(r.result, []byte(`"resultType":"input_required"`)) {
+					t.Errorf("%s %s with %v: got HTTP %d %s, want the input-required result", path, tc.kind, tc.declared, r.status, r.body)
+				}
+				continue
+			}
+			var data struct {
+				Required json.RawMessage `json:"requiredCapabilities"`
+			}
+			if r.status != http.StatusBadRequest || r.code() != -32021 || json.Unmarshal(r.err.Data, &data) != nil || string(data.Required) != tc.missing {
+				t.Errorf("%s %s with %v: got HTTP %d %s, want 400 -32021 requiring %s", path, tc.kind, tc.declared, r.status, r.body, tc.missing)
+			}
+		}
+	}
+}
+
+// startAsker serves an MCP upstream of both eras whose one tool, ask,
+// answers a 2026-07-28 call with an input-required result asking for one
+// input of its kind argument (form or url elicitation, sampling, roots),
+// whatever the request declared.
+func startAsker(t *testing.T) *httptest.Server {
+	t.Helper()
+	s := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool("ask", mcp.WithString("kind")), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		b := server.NewInputRequestBuilder("state")
+		switch req.GetString("kind", "") {
+		case "form":
+			b.Elicit("q", mcp.ElicitationParams{Message: "name?", RequestedSchema: map[string]any{"type": "object"}})
+		case "url":
+			b.Elicit("q", mcp.ElicitationParams{Mode: "url", Message: "go", URL: "https://example.com/x", ElicitationID: "e1"})
+		case "sampling":
+			b.Sample("q", mcp.CreateMessageParams{MaxTokens: 5})
+		case "roots":
+			b.Roots("q")
+		}
+		return b.ToolResult(), nil
+	})
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler))))
+	t.Cleanup(srv.Close)
+	return srv
+}
