@@ -276,13 +276,18 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	if diag["ok"] != false || first["ok"] != false || first["step"] != "protected_resource_metadata" || first["fix"] == nil {
 		t.Fatalf("diagnose broken = %v", diag)
 	}
-	// A server that publishes no metadata fails the first step too, and
-	// the fix named works: with the issuer configured, it passes.
+	// A server that publishes no metadata is taken for one of the
+	// 2025-03-26 era, served by the default endpoints at its origin; this
+	// one has none, so registration fails, with its fix named. With the
+	// issuer configured, it passes.
 	bare := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(bare.Close)
 	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"bare","url":"`+bare.URL+`/mcp","auth":{"type":"oauth","oauth":{"consent":"shared","insecure_loopback":true}}}`)
 	diag = mustAdmin(t, 200, "GET", "/mcpgate/connectors/bare/diagnose", "")
-	if first := diag["steps"].([]any)[0].(map[string]any); diag["ok"] != false || !strings.Contains(fmt.Sprint(first["fix"]), "set issuer") {
+	steps := diag["steps"].([]any)
+	first, last := steps[0].(map[string]any), steps[len(steps)-1].(map[string]any)
+	if diag["ok"] != false || !strings.Contains(fmt.Sprint(first["detail"]), "default endpoints") ||
+		last["ok"] != false || last["step"] != "registration" || !strings.Contains(fmt.Sprint(last["fix"]), "client_id") {
 		t.Fatalf("diagnose bare = %v", diag)
 	}
 	mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/bare", "")

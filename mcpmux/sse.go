@@ -101,8 +101,10 @@ func (rs *responder) notify(msg []byte) {
 		rs.queue, rs.drained = make(chan []byte, notifyQueue), make(chan struct{})
 		go rs.write(rs.sse, rs.queue, rs.drained)
 	}
+	// A copy: the message may sit in the queue while its sender, the
+	// reader of an upstream stream, reuses its buffer for the next event.
 	select {
-	case rs.queue <- msg:
+	case rs.queue <- bytes.Clone(msg):
 	default: // the agent is not keeping up: it misses this one
 	}
 }

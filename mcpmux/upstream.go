@@ -462,9 +462,7 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
 		}
 	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
-		// readEvents reuses data for the next event, and the sink queues
-		// what it is given for a writer that runs later.
-		sink(bytes.Clone(data))
+		sink(data)
 	}
 }
 
