@@ -65,6 +65,28 @@ func denied(user string) Event {
 	return Event{Kind: KindToolCall, User: user, Connector: "notes", Tool: "search", Decision: DecisionDeny, Outcome: "denied"}
 }
 
+// flooded returns a log on a fresh Badger store, and the store, after
+// the precious events and then flood events that call makes, with a
+// buffer for all of them: none is dropped for want of room, which would
+// spare the rings the test.
+func flooded(t *testing.T, flood int, call func(clock *fakeClock, i int) Event) (*Log, *store.Badger) {
+	t.Helper()
+	b := openBadger(t, t.TempDir())
+	t.Cleanup(func() { _ = b.Close() }) // after the log's, which newLog registers next
+	clock := newClock()
+	l := newLog(t, Options{Store: b, Now: clock.Now, Buffer: flood})
+	for _, e := range precious {
+		l.Record(e)
+	}
+	for i := range flood {
+		l.Record(call(clock, i))
+	}
+	if n := l.Dropped(); n != 0 {
+		t.Errorf("%d events dropped", n)
+	}
+	return l, b
+}
+
 // TestAttemptFloodKeepsAuth floods the gateway with what any identified
 // caller can cause without a grant, a failed consent (a callback with a
 // bogus state), by one user for a thousand windows and by many users:
@@ -88,16 +110,7 @@ func TestAttemptFloodKeepsAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := openBadger(t, t.TempDir())
-			defer b.Close()
-			clock := newClock()
-			l := newLog(t, Options{Store: b, Now: clock.Now, Buffer: flood})
-			for _, e := range precious {
-				l.Record(e)
-			}
-			for i := range flood {
-				l.Record(tc.call(clock, i))
-			}
+			l, _ := flooded(t, flood, tc.call)
 			var got []string
 			for _, kind := range []Kind{KindAdminChange, KindConsentFinish, KindDisconnect, KindRevocation} {
 				got = append(got, details(query(t, l, Filter{Kind: kind, Limit: 2 * DefaultMax}))...)
@@ -133,22 +146,8 @@ func TestCallFloodKeepsAdminAndAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := openBadger(t, t.TempDir())
-			defer b.Close()
-			clock := newClock()
-			// A buffer for the whole flood: none of it is dropped for
-			// want of room, which would spare the rings the test.
-			l := newLog(t, Options{Store: b, Now: clock.Now, Buffer: flood})
-			for _, e := range precious {
-				l.Record(e)
-			}
-			for i := range flood {
-				l.Record(tc.call(clock, i))
-			}
+			l, b := flooded(t, flood, tc.call)
 			wantPrecious(t, l)
-			if n := l.Dropped(); n != 0 {
-				t.Errorf("%d events dropped", n)
-			}
 			calls := query(t, l, Filter{Kind: KindToolCall, Limit: DefaultMax})
 			if len(calls) == 0 || calls[0].Kind != KindToolCall {
 				t.Fatalf("no calls kept: %+v", calls)
