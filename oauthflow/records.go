@@ -211,11 +211,11 @@ func decodeJSON(b []byte, v any) error {
 
 // putJSON stores v, a pointer to a wire type, under key.
 func putJSON(ctx context.Context, st store.Store, key string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
+	w, err := jsonWrite(key, v, ttl)
 	if err != nil {
 		return err
 	}
-	return st.Put(ctx, key, b, ttl)
+	return st.Put(ctx, w.Key, w.Value, w.TTL)
 }
 
 // jsonWrite is the write that stores v, a pointer to a wire type, under
