@@ -9,7 +9,6 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -297,10 +296,14 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, 
 func upstreamRequest(r *http.Request, target *url.URL, call *apiCall) *http.Request {
 	out := r.Clone(context.WithValue(r.Context(), apiCallKey{}, call))
 	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
-	for _, names := range [][]string{callerCredentials, methodOverrides, slices.Collect(maps.Keys(call.credential))} {
-		for _, name := range names {
-			out.Header.Del(name)
-		}
+	for _, name := range callerCredentials {
+		out.Header.Del(name)
+	}
+	for _, name := range methodOverrides {
+		out.Header.Del(name)
+	}
+	for name := range call.credential {
+		out.Header.Del(name)
 	}
 	return out
 }
