@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
@@ -46,9 +47,14 @@ func leakTools(up *testupstream.Server) {
 		if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 			return mcp.NewToolResultError("no progress token"), nil
 		}
-		if err := up.SendProgress(ctx, req.Params.Meta.ProgressToken, "working with "+seenCredentials(req.Header)); err != nil {
+		err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+			"progressToken": req.Params.Meta.ProgressToken, "progress": 1, "total": 1,
+			"message": "working with " + seenCredentials(req.Header),
+		})
+		if err != nil {
 			return nil, err
 		}
+		flushNotifications(ctx)
 		return mcp.NewToolResultText("done"), nil
 	})
 }
@@ -57,6 +63,16 @@ func leakTools(up *testupstream.Server) {
 // the Authorization and X-Api-Key headers, whole.
 func seenCredentials(h http.Header) string {
 	return fmt.Sprintf("Authorization=%q X-Api-Key=%q", h.Get("Authorization"), h.Get("X-Api-Key"))
+}
+
+// flushNotifications waits until mcp-go has written the notifications it
+// queued for the request: v1.2.1 drops one still queued when the tool
+// returns (testupstream's progress tool waits the same way).
+func flushNotifications(ctx context.Context) {
+	for s := server.ClientSessionFromContext(ctx); s != nil && len(s.NotificationChannel()) > 0; {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(5 * time.Millisecond)
 }
 
 // TestEchoedCredentialHidden checks that an agent never sees the
