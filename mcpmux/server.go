@@ -284,12 +284,14 @@ func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string)
 // protocol version is checked with the header before; an optional log
 // level, when sent, must be a LoggingLevel.
 func checkRequestMeta(params []byte) *rpcError {
-	caps := member(member(params, "_meta"), mcp.MetaKeyClientCapabilities)
-	if len(caps) == 0 || caps[0] != '{' {
+	meta := member(params, "_meta")
+	if caps := member(meta, mcp.MetaKeyClientCapabilities); len(caps) == 0 || caps[0] != '{' {
 		return errorf(codeInvalidParams, "params._meta[%q] is required and must be an object", mcp.MetaKeyClientCapabilities)
 	}
-	if level := member(member(params, "_meta"), mcp.MetaKeyLogLevel); level != nil && !validLogLevel(requestLogLevel(params)) {
-		return errorf(codeInvalidParams, "params._meta[%q] must be a logging level, such as \"info\"", mcp.MetaKeyLogLevel)
+	if raw := member(meta, mcp.MetaKeyLogLevel); raw != nil {
+		if level, err := unquote(raw); err != nil || !validLogLevel(level) {
+			return errorf(codeInvalidParams, "params._meta[%q] must be a logging level, such as \"info\"", mcp.MetaKeyLogLevel)
+		}
 	}
 	return nil
 }
