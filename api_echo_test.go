@@ -2,13 +2,9 @@ package mcpgate_test
 
 import (
 	"compress/gzip"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
-	"net/textproto"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,23 +142,8 @@ func TestAPIEchoedCredentialHidden(t *testing.T) {
 			}
 		})
 		t.Run(conn+"/hints", func(t *testing.T) {
-			var hints []string
-			trace := &httptrace.ClientTrace{Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
-				hints = append(hints, h.Get("X-Request-Id"))
-				return nil
-			}}
-			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
-				http.MethodGet, apiSite+"/connectors/"+conn+"/api/hints", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.SetBasicAuth("alice", apiPasswords["alice"])
-			resp, err := apiClient(t).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if !slices.Equal(hints, []string{"hint-" + redact.Marker}) {
+			hints, _ := getWithHints(t, "/connectors/"+conn+"/api/hints")
+			if len(hints) != 1 || hints[0].Get("X-Request-Id") != "hint-"+redact.Marker {
 				t.Errorf("an echo in early hints reached the caller as %q", hints)
 			}
 		})

@@ -240,6 +240,29 @@ func with(hs ...http.Header) http.Header {
 	return out
 }
 
+// getWithHints gets path from the gateway as alice, and returns the
+// headers of the informational (1xx) answers that came before the final
+// one, and that answer, its body closed.
+func getWithHints(t *testing.T, path string) ([]textproto.MIMEHeader, *http.Response) {
+	t.Helper()
+	var hints []textproto.MIMEHeader
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+		hints = append(hints, h)
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet, apiSite+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("alice", apiPasswords["alice"])
+	resp, err := apiClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return hints, resp
+}
+
 // TestAPIResponseInert checks that nothing an API answers can act on the
 // gateway's origin: a hostile API's pages, errors, redirects, early hints
 // and trailers reach the agent with exactly the allowed headers and the
@@ -299,20 +322,7 @@ func TestAPIResponseInert(t *testing.T) {
 	})
 
 	t.Run("early hints", func(t *testing.T) {
-		var hints []textproto.MIMEHeader
-		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			if code == http.StatusEarlyHints {
-				hints = append(hints, h)
-			}
-			return nil
-		}}
-		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet, apiSite+"/connectors/hostile/api/early-hints", nil)
-		req.SetBasicAuth("alice", apiPasswords["alice"])
-		resp, err := apiClient(t).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		hints, resp := getWithHints(t, "/connectors/hostile/api/early-hints")
 		if len(hints) != 1 {
 			t.Fatalf("%d early hints reached the agent, want the API's one", len(hints))
 		}
