@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
@@ -34,8 +33,20 @@ const (
 
 // leakTools are tools of an upstream that repeat the credentials they were
 // called with: in their text and structured content, in a JSON-RPC error,
-// and in progress notifications.
+// and in progress notifications. The upstream offers no GET stream (405,
+// as a server may), so that a legacy session writes its progress on the
+// call's own stream, ahead of the result; on the session's GET stream the
+// result could overtake it and the count of notifications would be luck.
 func leakTools(up *testupstream.Server) {
+	up.SetGuard(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				w.WriteHeader(http.StatusMethodNotAllowed)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	up.MCP.AddTool(mcp.NewTool("leak"), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		seen := seenCredentials(req.Header)
 		return mcp.NewToolResultStructured(map[string]any{"seen": seen, "auth": req.Header.Get("Authorization")}, "you sent "+seen), nil
@@ -47,14 +58,9 @@ func leakTools(up *testupstream.Server) {
 		if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 			return mcp.NewToolResultError("no progress token"), nil
 		}
-		err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
-			"progressToken": req.Params.Meta.ProgressToken, "progress": 1, "total": 1,
-			"message": "working with " + seenCredentials(req.Header),
-		})
-		if err != nil {
+		if err := up.SendProgress(ctx, req.Params.Meta.ProgressToken, "working with "+seenCredentials(req.Header)); err != nil {
 			return nil, err
 		}
-		flushNotifications(ctx)
 		return mcp.NewToolResultText("done"), nil
 	})
 }
@@ -63,16 +69,6 @@ func leakTools(up *testupstream.Server) {
 // the Authorization and X-Api-Key headers, whole.
 func seenCredentials(h http.Header) string {
 	return fmt.Sprintf("Authorization=%q X-Api-Key=%q", h.Get("Authorization"), h.Get("X-Api-Key"))
-}
-
-// flushNotifications waits until mcp-go has written the notifications it
-// queued for the request: v1.2.1 drops one still queued when the tool
-// returns (testupstream's progress tool waits the same way).
-func flushNotifications(ctx context.Context) {
-	for s := server.ClientSessionFromContext(ctx); s != nil && len(s.NotificationChannel()) > 0; {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(5 * time.Millisecond)
 }
 
 // TestEchoedCredentialHidden checks that an agent never sees the

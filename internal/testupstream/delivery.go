@@ -73,6 +73,25 @@ func (s *Server) ProgressWrites() []ProgressWrite {
 	return slices.Clone(s.delivered.log)
 }
 
+// SendProgress sends the caller of the tool call in ctx one
+// notifications/progress under token, progress 1 of 1 with message, and
+// returns once the server has written it to a response stream, or
+// deliveryCap has passed. A tool added through s.MCP that sends progress
+// uses it, as the catalog's progress tool does: mcp-go drops a
+// notification still on its way out when the tool returns (see above).
+func (s *Server) SendProgress(ctx context.Context, token mcp.ProgressToken, message string) error {
+	wait, err := s.delivered.expect(token, 1)
+	if err != nil {
+		return err
+	}
+	defer s.delivered.forget(wait)
+	if err := notifyProgress(ctx, token, 1, 1, message); err != nil {
+		return err
+	}
+	wait.await(ctx)
+	return nil
+}
+
 // delivery is one call's notifications, progress 1..steps, and which of
 // them have been written. The set grows with what is written, not with
 // steps, which comes from the caller.

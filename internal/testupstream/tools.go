@@ -153,7 +153,9 @@ func progress(delivered *deliveries) server.ToolHandlerFunc {
 			return nil, err
 		}
 		defer delivered.forget(wait)
-		res, err := steadily(ctx, steps, func(i int) error { return notifyProgress(ctx, token, i, steps) })
+		res, err := steadily(ctx, steps, func(i int) error {
+			return notifyProgress(ctx, token, i, steps, fmt.Sprintf("step %d of %d", i, steps))
+		})
 		if err == nil {
 			// One not written within the cap is lost (see delivery.go):
 			// answering lets the caller see that rather than hang.
@@ -183,13 +185,13 @@ func steadily(ctx context.Context, steps int, step func(int) error) (*mcp.CallTo
 // writes it to whichever of the session's streams takes it first: a
 // 2026-07-28 request's only stream is its own POST's, ahead of the result;
 // a legacy session's are also its GET stream and its other requests' POSTs.
-func notifyProgress(ctx context.Context, token mcp.ProgressToken, i, total int) error {
+func notifyProgress(ctx context.Context, token mcp.ProgressToken, i, total int, message string) error {
 	err := server.ServerFromContext(ctx).SendNotificationToClient(ctx,
 		string(mcp.MethodNotificationProgress), map[string]any{
 			"progressToken": token,
 			"progress":      i,
 			"total":         total,
-			"message":       fmt.Sprintf("step %d of %d", i, total),
+			"message":       message,
 		})
 	if err != nil {
 		return fmt.Errorf("sending progress %d of %d: %w", i, total, err)
