@@ -220,6 +220,7 @@ func logLevels(t *testing.T, notes []json.RawMessage, tag string) []string {
 func startChatty(t *testing.T) (*httptest.Server, <-chan string) {
 	t.Helper()
 	levels := make(chan string, 16)
+	written := make(chan struct{}, 16)
 	s := server.NewMCPServer("chatty", "1", server.WithLogging(), server.WithToolCapabilities(false))
 	s.AddTool(mcp.NewTool("chatty", mcp.WithString("tag")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		level := ""
@@ -235,14 +236,48 @@ func startChatty(t *testing.T) (*httptest.Server, <-chan string) {
 			}
 		}
 		// mcp-go drops a notification not yet written when the handler
-		// returns (see testupstream's delivery.go): give them time.
-		time.Sleep(200 * time.Millisecond)
+		// returns (see testupstream's delivery.go): answer once both are
+		// on the wire.
+		for range 2 {
+			select {
+			case <-written:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		return mcp.NewToolResultText("done"), nil
 	})
-	srv := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler))))
+	h := server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&logWatch{ResponseWriter: w, written: written}, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv, levels
 }
+
+// logWatch passes a response through and reports each log message in it
+// once a flush has handed it to the connection.
+type logWatch struct {
+	http.ResponseWriter
+	written chan<- struct{}
+	pending int
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.pending += bytes.Count(p, []byte(`"notifications/message"`))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *logWatch) Flush() {
+	if http.NewResponseController(w.ResponseWriter).Flush() != nil {
+		return
+	}
+	for ; w.pending > 0; w.pending-- {
+		w.written <- struct{}{}
+	}
+}
+
+func (w *logWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // TestModernMissingClientCapability: an upstream's input-required result
 // that asks for input the agent's request did not declare it can give is
