@@ -138,7 +138,9 @@ func startOAuthStack(t testing.TB) *oauthStack {
 	}
 }
 `, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, basicAuthUsers(t, passwords), s.serverLog)
-	s.tester = caddytest.NewTester(t)
+	// A load starts (or stops) mcpgate with its store; on a loaded 2-core
+	// machine that can outlast caddytest's default of 5s.
+	s.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{LoadRequestTimeout: 60 * time.Second})
 	s.tester.InitServer(s.config, "caddyfile")
 	return s
 }
