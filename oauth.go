@@ -216,17 +216,10 @@ func (a *App) openVault() error {
 			zap.String("key_id", id), zap.Uint64("wraps", n))
 	})
 	ctx, stop := context.WithCancel(context.Background())
-	if err := sealed.Check(ctx); err != nil {
+	if err := a.readyVault(ctx, db.(openDB).Badger, sealed); err != nil {
 		stop()
 		_, _ = storePool.Delete(path)
 		return err
-	}
-	if n, err := sealPlainToolRegistries(ctx, db.(openDB).Badger, sealed); err != nil {
-		stop()
-		_, _ = storePool.Delete(path)
-		return err
-	} else if n > 0 {
-		a.logger.Info("sealed tool selections stored in the clear by an earlier version", zap.Int("sealed", n))
 	}
 	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
 	a.vault.path = path
@@ -240,6 +233,22 @@ func (a *App) openVault() error {
 		}
 		a.retryRevocations(ctx)
 	}()
+	return nil
+}
+
+// readyVault checks that the key ring opens what db holds, and seals the
+// tool selections that an earlier version stored in the clear.
+func (a *App) readyVault(ctx context.Context, db store.Store, sealed *store.Sealed) error {
+	if err := sealed.Check(ctx); err != nil {
+		return err
+	}
+	n, err := sealPlainToolRegistries(ctx, db, sealed)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.logger.Info("sealed tool selections stored in the clear by an earlier version", zap.Int("sealed", n))
+	}
 	return nil
 }
 
