@@ -31,6 +31,7 @@ func init() {
 //
 //	mcpgate {
 //		public_url       <url>
+//		allowed_hosts    <host>...
 //		identity         <placeholder or literal>
 //		groups           <placeholder>
 //		tool_separator   _|__
@@ -77,6 +78,8 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = addSealKey(d, &app.SealKeys)
 		case "allowed_redirects":
 			err = appendUnique(d, &app.AllowedRedirects, checkOrigin)
+		case "allowed_hosts":
+			err = appendUnique(d, &app.AllowedHosts, checkHost)
 		case "connector":
 			var c ConnectorConfig
 			c, err = parseConnector(d, defined)
@@ -456,6 +459,17 @@ func checkPublicURL(v string) error {
 		return fmt.Errorf("public_url %q: must not have credentials", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return fmt.Errorf("public_url %q: must not have a query or a fragment", v)
+	}
+	return nil
+}
+
+// checkHost accepts a host name, exact or "*.example.com", without a
+// scheme or port: what a request's Host may name besides public_url's.
+func checkHost(v string) error {
+	name := strings.TrimPrefix(v, "*.")
+	u, err := url.Parse("http://" + name)
+	if err != nil || u.Host != name || u.Port() != "" || strings.ContainsAny(name, "*/@") || name == "" {
+		return fmt.Errorf("allowed_hosts: %q must be a host name such as mcp.example.com or *.example.com, without a scheme or port", v)
 	}
 	return nil
 }

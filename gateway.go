@@ -219,6 +219,7 @@ func (a *App) assemble(runtime map[string]runtimeConnector, tools map[string]too
 		MaxBody:        a.MaxRequestBody,
 		ListTTL:        time.Duration(a.ListCacheTTL),
 		AllowedOrigins: a.origins,
+		AllowedHosts:   a.hosts,
 		Logger:         a.logger.Named("mux"),
 		Annotate:       annotate,
 		OnDrift:        a.toolDrifted,

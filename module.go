@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -72,6 +74,11 @@ type App struct {
 	// PublicURL's, that a consent flow may send the browser back to.
 	AllowedRedirects []string `json:"allowed_redirects,omitempty"`
 
+	// AllowedHosts are host names, exact or "*.example.com", besides
+	// PublicURL's and loopback names, that requests to the MCP endpoints
+	// may give in Host and Origin (DNS rebinding protection).
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+
 	// Presets describe remote MCP servers that runtime connectors match by
 	// URL; they extend and override the built-in catalog.
 	Presets []PresetConfig `json:"presets,omitempty"`
@@ -89,6 +96,7 @@ type App struct {
 	sealKeys    [][]byte
 	storePath   string
 	origins     []string
+	hosts       []string
 	configConns []*connectors.Connector
 	configOAuth []oauthflow.Config
 	live        *live
@@ -162,11 +170,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.policy = policy
 	var origins []string
-	if a.PublicURL != "" {
-		if err := checkPublicURL(a.PublicURL); err != nil {
+	hosts := slices.Clone(a.AllowedHosts)
+	for _, h := range hosts {
+		if err := checkHost(h); err != nil {
 			return err // JSON config skips the Caddyfile's check
 		}
+	}
+	if a.PublicURL != "" {
+		if err := checkPublicURL(a.PublicURL); err != nil {
+			return err
+		}
 		origins = append(origins, originOf(a.PublicURL))
+		u, _ := url.Parse(a.PublicURL)
+		hosts = append(hosts, u.Hostname())
 	}
 	a.csrf = http.NewCrossOriginProtection()
 	for _, origin := range origins {
@@ -182,6 +198,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.sessions = store.(sessionStore).Sessions
 	a.origins = origins
+	a.hosts = hosts
 	a.configConns = conns
 	// The gateway of the config alone, which checks it; Start replaces it
 	// with one that adds the runtime connectors and the OAuth manager.

@@ -263,6 +263,11 @@ func (c *rawClient) newRequest(method string, body io.Reader, length int64, extr
 			req.Header[http.CanonicalHeaderKey(k)] = v
 		}
 	}
+	// Go sends req.Host, never a Host header.
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+		req.Header.Del("Host")
+	}
 	return req
 }
 

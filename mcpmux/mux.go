@@ -58,6 +58,12 @@ type Options struct {
 	// AllowedOrigins are browser origins, besides the request's own host,
 	// that may call the MCP endpoints.
 	AllowedOrigins []string
+	// AllowedHosts are the gateway's host names, exact or "*.suffix",
+	// besides loopback names: a request whose Host or Origin names
+	// another is refused, against DNS rebinding. With none, a gateway
+	// listening on loopback accepts only loopback names, and one on
+	// another address leaves the Host to Caddy's site matching.
+	AllowedHosts []string
 	// Sessions keeps legacy agent sessions; nil means a store of the
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
@@ -98,6 +104,7 @@ type Mux struct {
 	ownsSess  bool
 	streams   listeners
 	origins   map[string]bool
+	hosts     hostPolicy
 	closed    chan struct{}
 	ctx       context.Context // ends when the mux closes
 	cancel    context.CancelFunc
@@ -123,6 +130,7 @@ func New(opts Options) (*Mux, error) {
 		onDrift:  opts.OnDrift,
 		observer: opts.Observer,
 		origins:  map[string]bool{},
+		hosts:    newHostPolicy(opts.AllowedHosts),
 		closed:   make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())

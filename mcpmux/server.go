@@ -93,6 +93,10 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusNotFound, NoSuchConnector)
 		return
 	}
+	if why := m.hosts.check(r); why != "" {
+		writeHTTPError(w, http.StatusForbidden, why)
+		return
+	}
 	if !m.sameOrigin(r) {
 		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
 		return
