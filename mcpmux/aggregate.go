@@ -43,6 +43,11 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	}
 	conns := m.visible(x.view, x.scope)
 	lists := m.gather(x, conns, kind)
+	for _, l := range lists {
+		if l != nil && (x.listedAt.IsZero() || l.fetched.Before(x.listedAt)) {
+			x.listedAt = l.fetched
+		}
+	}
 	key := pageKey{x.view.Key(), x.scope, kind, offset}
 	if p, ok := m.pages.Load(key); ok && slices.Equal(p.(*renderedPage).lists, lists) {
 		return &reply{result: p.(*renderedPage).result}

@@ -54,6 +54,9 @@ func TestFidelity(t *testing.T) {
 						{"prompts/get", map[string]any{"name": "plain"}, "a_plain"},
 					} {
 						want := d.result(tc.method, tc.params)
+						if upEra == testupstream.LegacyOnly && era.version == v20260728 {
+							want = bridgedResult(t, tc.method, want)
+						}
 						params := tc.params
 						if tc.wireName != "" {
 							params = clone(tc.params)
@@ -122,6 +125,28 @@ func clone(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v
+	}
+	return out
+}
+
+// bridgedResult is a legacy upstream's result as a 2026-07-28 agent must
+// get it: with a resultType, and a read with caching hints that keep it
+// nowhere, since the upstream gave none.
+func bridgedResult(t *testing.T, method string, result json.RawMessage) json.RawMessage {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(result))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	m["resultType"] = "complete"
+	if method == "resources/read" {
+		m["ttlMs"], m["cacheScope"] = 0, "private"
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -154,6 +154,9 @@ func (c *rawClient) request(id any, method string, params any) ([]byte, http.Hea
 			c.t.Fatal(err)
 		}
 	}
+	if p == nil { // params was a nil map
+		p = map[string]any{}
+	}
 	h := http.Header{}
 	if c.modern() {
 		meta, _ := p["_meta"].(map[string]any)

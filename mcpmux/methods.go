@@ -45,7 +45,7 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
 	if h := m.handler(msg.method); h != nil {
-		return checkInputRequests(x, h(x, msg.params))
+		return m.shapeResult(x, checkInputRequests(x, h(x, msg.params)))
 	}
 	return failure(errorf(codeMethodNotFound, "method %q is not supported by mcpgate", msg.method))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -30,6 +31,9 @@ type exchange struct {
 	// depend on them.
 	method string
 	params []byte
+	// listedAt is when the oldest upstream list an aggregated answer was
+	// made from was fetched, for its ttlMs.
+	listedAt time.Time
 	// creds holds the credentials this request has used: a few at most,
 	// so a slice. gather fills it before it starts any goroutine.
 	creds []usedCredential
