@@ -74,9 +74,15 @@ type cacheEntry struct {
 	mu    sync.Mutex
 	cur   atomic.Pointer[list]
 	stale atomic.Bool
-	// announced: the upstream said the list changed, and agents were told
-	// then, so the fetch that follows does not tell them again.
-	announced atomic.Bool
+	// by is who last fetched the list, so that the gateway can fetch it
+	// again on its own when the upstream says it changed.
+	by atomic.Pointer[fetcher]
+}
+
+// fetcher is a caller and credential that a list can be fetched as.
+type fetcher struct {
+	caller grants.Caller
+	cred   Credential
 }
 
 // usable reports whether l can be served at now.
@@ -111,20 +117,27 @@ func (m *Mux) fresh(e *cacheEntry) *list {
 // refresh fetches e's list from the upstream, once however many ask at the
 // same time, and tells listening agents when it has changed.
 func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (*list, error) {
+	old, l := m.refetch(ctx, caller, c, cred, kind, e)
+	if old != nil && old != l && old.sum != l.sum {
+		m.announce(ctx, c, cred.Key, []listChange{{kind, old, l}})
+	}
+	return l, l.err
+}
+
+// refetch fetches e's list unless it is fresh, and returns the list it
+// replaced (nil if none) and the current one.
+func (m *Mux) refetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (old, cur *list) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if l := m.fresh(e); l != nil {
-		return l, l.err
+		return l, l
 	}
 	e.stale.Store(false)
+	e.by.Store(&fetcher{caller, cred})
 	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout())
 	defer cancel()
 	l := m.fetch(ctx, caller, c, cred, kind)
-	announced := e.announced.Swap(false)
-	if old := e.cur.Swap(l); old != nil && old.sum != l.sum && !announced {
-		m.changed(c.ID, kind)
-	}
-	return l, l.err
+	return e.cur.Swap(l), l
 }
 
 // entry returns the cache entry for key, creating it.
@@ -137,13 +150,11 @@ func (m *Mux) entry(key cacheKey) *cacheEntry {
 }
 
 // invalidate marks every cached list of connector stale: of kind, or of
-// every kind for nil. announced says that agents have been told.
-func (m *Mux) invalidate(connector string, kind *listKind, announced bool) {
+// every kind for nil.
+func (m *Mux) invalidate(connector string, kind *listKind) {
 	m.cache.Range(func(k, v any) bool {
 		if key := k.(cacheKey); key.connector == connector && (kind == nil || key.kind == kind) {
-			e := v.(*cacheEntry)
-			e.announced.Store(announced)
-			e.stale.Store(true)
+			v.(*cacheEntry).stale.Store(true)
 		}
 		return true
 	})
@@ -153,7 +164,7 @@ func (m *Mux) invalidate(connector string, kind *listKind, announced bool) {
 // the next list asks the upstream again: a dead upstream's items go
 // missing rather than linger until the TTL.
 func (m *Mux) lost(connector string) {
-	m.invalidate(connector, nil, false)
+	m.invalidate(connector, nil)
 }
 
 // fetch gathers a whole list from the upstream, following cursors.

@@ -136,7 +136,66 @@ func listeningAgent(t *testing.T, g *gateway, user string, modern bool, onNote f
 		t.Fatal(err)
 	}
 	if modern {
-		go func() { _ = c.Listen(ctx, mcp.SubscriptionFilter{ToolsListChanged: true}) }()
+		go func() { _ = c.Listen(ctx, mcp.SubscriptionFilter{ToolsListChanged: true, PromptsListChanged: true}) }()
 	}
 	return c
+}
+
+// TestListChangedOnlyWhereSeen checks that an upstream's list_changed
+// reaches exactly the listening agents whose view it changes: not one
+// whose grants hide the changed tool, nor one that cannot see the
+// connector. A prompt added afterwards, which all may see, is the
+// barrier: on each agent's stream it comes after any tools notice that
+// was sent, so counting then is exact.
+func TestListChangedOnlyWhereSeen(t *testing.T) {
+	t.Parallel()
+	for _, era := range []string{"legacy", "modern"} {
+		t.Run(era, func(t *testing.T) {
+			ups, conns := startUpstreams(t, testupstream.BothEras, "a", "b")
+			g := startGateway(t, conns, []grants.Rule{
+				{Sources: []string{"user:alice"}, Tools: []string{"a/**"}, Prompts: []string{"a/**"}},
+				{Sources: []string{"user:bob"}, Tools: []string{"a/echo"}, Prompts: []string{"a/**"}},
+				{Sources: []string{"user:carol"}, Tools: []string{"b/**"}, Prompts: []string{"b/**"}},
+			})
+			type counts struct{ tools, prompts atomic.Int32 }
+			agents := map[string]*counts{"alice": {}, "bob": {}, "carol": {}}
+			for user, n := range agents {
+				c := listeningAgent(t, g, user, era == "modern", func(note mcp.JSONRPCNotification) {
+					switch note.Method {
+					case string(mcp.MethodNotificationToolsListChanged):
+						n.tools.Add(1)
+					case string(mcp.MethodNotificationPromptsListChanged):
+						n.prompts.Add(1)
+					}
+				})
+				toolNames(t, c) // the gateway has lists to compare with
+				if _, err := c.ListPrompts(ctxT(t), mcp.ListPromptsRequest{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(200 * time.Millisecond) // let the streams open
+			ups["a"].AddTool("added")
+			eventually(t, 3*time.Second, "alice told of a/added", func() bool { return agents["alice"].tools.Load() > 0 })
+			ups["a"].MCP.AddPrompt(mcp.NewPrompt("barrier"), func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+				return &mcp.GetPromptResult{}, nil
+			})
+			eventually(t, 3*time.Second, "bob told of a/barrier", func() bool { return agents["bob"].prompts.Load() > 0 })
+			ups["b"].MCP.AddPrompt(mcp.NewPrompt("barrier"), func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+				return &mcp.GetPromptResult{}, nil
+			})
+			eventually(t, 3*time.Second, "carol told of b/barrier", func() bool { return agents["carol"].prompts.Load() > 0 })
+			if n := agents["alice"].tools.Load(); n != 1 {
+				t.Errorf("alice, granted a/**, was told of a/added %d times, want 1", n)
+			}
+			if n := agents["bob"].tools.Load(); n != 0 {
+				t.Errorf("bob, granted a/echo only, was told of a/added %d times", n)
+			}
+			if n := agents["carol"].tools.Load(); n != 0 {
+				t.Errorf("carol, who cannot see connector a, was told of a/added %d times", n)
+			}
+			if n := agents["carol"].prompts.Load(); n != 1 {
+				t.Errorf("carol was told of prompt changes %d times, want 1 (b/barrier only)", n)
+			}
+		})
+	}
 }

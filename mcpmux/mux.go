@@ -248,7 +248,7 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	if u, ok := m.upstreams.Load(key); ok {
 		return u.(*upstream)
 	}
-	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, client: m.client, logger: m.logger, now: m.now,
+	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, credKey: credKey, client: m.client, logger: m.logger, now: m.now,
 		onNotify: m.upstreamNotified, background: m.background, observer: m.observer})
 	return u.(*upstream)
 }
@@ -300,21 +300,23 @@ func (m *Mux) credentialFor(x *exchange, c *connectors.Connector) (Credential, e
 }
 
 // upstreamNotified acts on an upstream's notification: list_changed
-// makes the cached lists it names stale, and listening agents are told
-// once, now (resources/list_changed names two lists, and one notice
-// covers both); the fetch that follows does not tell them again.
+// makes the cached lists it names stale, and fetches them again in the
+// background, so that listening agents are told only when what they can
+// see has changed (resources/list_changed names two lists).
 func (m *Mux) upstreamNotified(u *upstream, method string) {
-	told := false
+	var kinds []*listKind
 	for _, kind := range listKinds {
-		if kind.changed != method {
-			continue
-		}
-		m.invalidate(u.conn.ID, kind, true)
-		if !told {
-			m.changed(u.conn.ID, kind)
-			told = true
+		if kind.changed == method {
+			kinds = append(kinds, kind)
 		}
 	}
+	if len(kinds) == 0 {
+		return
+	}
+	for _, kind := range kinds {
+		m.invalidate(u.conn.ID, kind)
+	}
+	m.background(func(ctx context.Context) { m.relist(ctx, u.conn, u.credKey, kinds) })
 }
 
 // view returns what caller may see.

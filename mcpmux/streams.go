@@ -86,30 +86,6 @@ func (ls *listeners) each(fn func(*listener)) {
 	}
 }
 
-// changed tells every agent that can see connector that its list of kind
-// has changed. A full stream drops the notice: the agent will see the
-// change on its next list anyway.
-func (m *Mux) changed(connector string, kind *listKind) {
-	kinds := []*listKind{kind}
-	if kind == resourcesKind || kind == templatesKind {
-		kinds = []*listKind{resourcesKind}
-	}
-	m.streams.each(func(l *listener) {
-		if (l.scope != "" && l.scope != connector) || !m.view(l.caller).Visible(connector) {
-			return
-		}
-		for _, k := range kinds {
-			if !l.kinds[k] {
-				continue
-			}
-			select {
-			case l.events <- l.event(k):
-			default:
-			}
-		}
-	})
-}
-
 // stream sends a listener's events as server-sent events until the agent
 // goes away or the gateway closes. first, when set, is sent before all.
 func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first []byte) {
@@ -173,9 +149,15 @@ func (m *Mux) listen(x *exchange, msg *message) {
 	n := p.Notifications
 	l := &listener{caller: x.caller, scope: x.scope, subID: msg.id, events: make(chan []byte, 16),
 		kinds: map[*listKind]bool{toolsKind: n.Tools, promptsKind: n.Prompts, resourcesKind: n.Resources}}
-	ack, _ := json.Marshal(map[string]any{
-		"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources,
-	})
+	// The acknowledgement names what the gateway will send: the list
+	// changes asked for, and nothing it does not support.
+	agreed := map[string]bool{}
+	for name, on := range map[string]bool{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources} {
+		if on {
+			agreed[name] = true
+		}
+	}
+	ack, _ := json.Marshal(agreed)
 	first := []byte(`{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"notifications":` +
 		string(ack) + `,"_meta":{"` + mcp.MetaKeySubscriptionID + `":` + string(msg.id) + `}}}`)
 	m.stream(x.rs.w, x.r, l, first)

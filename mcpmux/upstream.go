@@ -77,6 +77,9 @@ type upstreamState struct {
 // pooled keep-alive connections of the shared HTTP client.
 type upstream struct {
 	conn   *connectors.Connector
+	// credKey is the key of the credential this connection carries: its
+	// notifications concern the lists that credential sees.
+	credKey string
 	client *http.Client
 	logger *zap.Logger
 	// onNotify sees every notification the upstream sends, so that the

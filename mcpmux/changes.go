@@ -1,0 +1,129 @@
+package mcpmux
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+)
+
+// listChange is one upstream list that was fetched again: what it was and
+// what it is.
+type listChange struct {
+	kind     *listKind
+	old, cur *list
+}
+
+// relist fetches again, as whoever last fetched them, the stale lists of
+// kind that credKey sees at connector, and tells the listening agents
+// whose view changed. An upstream's list_changed says nothing of what
+// changed, and a change to items an agent may not see, or to the lists of
+// another user's credential, is none of its business.
+func (m *Mux) relist(ctx context.Context, c *connectors.Connector, credKey string, kinds []*listKind) {
+	var changes []listChange
+	for _, kind := range kinds {
+		v, ok := m.cache.Load(cacheKey{c.ID, credKey, kind})
+		if !ok {
+			continue
+		}
+		e := v.(*cacheEntry)
+		by := e.by.Load()
+		if by == nil {
+			continue
+		}
+		old, cur := m.refetch(ctx, by.caller, c, by.cred, kind, e)
+		if old != nil && old != cur && old.sum != cur.sum {
+			changes = append(changes, listChange{kind, old, cur})
+		}
+	}
+	m.announce(ctx, c, credKey, changes)
+}
+
+// credentialLookup bounds the wait for a listener's credential, which
+// decides whether a change at a connector is one it can see.
+const credentialLookup = 5 * time.Second
+
+// announce sends list_changed to every listening agent in whose view at
+// connector c one of changes (of lists seen with credential credKey)
+// differs: once per notification, however many of its lists changed. A
+// full stream drops the notice: the agent will see the change on its next
+// list anyway.
+func (m *Mux) announce(ctx context.Context, c *connectors.Connector, credKey string, changes []listChange) {
+	if len(changes) == 0 {
+		return
+	}
+	var ls []*listener
+	m.streams.each(func(l *listener) {
+		if l.scope == "" || l.scope == c.ID {
+			ls = append(ls, l)
+		}
+	})
+	for _, l := range ls {
+		view := m.view(l.caller)
+		if !view.Visible(c.ID) || !m.sameCredential(ctx, l.caller, c, credKey) {
+			continue
+		}
+		told := map[*listKind]bool{}
+		for _, ch := range changes {
+			notice := ch.kind.notice()
+			if !l.kinds[notice] || told[notice] || !viewChanged(view, c.ID, ch) {
+				continue
+			}
+			told[notice] = true
+			select {
+			case l.events <- l.event(notice):
+			default:
+			}
+		}
+	}
+}
+
+// notice is the list whose list_changed notification tells of a change to
+// kind: resource templates have none of their own.
+func (k *listKind) notice() *listKind {
+	if k == templatesKind {
+		return resourcesKind
+	}
+	return k
+}
+
+// sameCredential reports whether caller reaches connector c with the
+// credential whose key is credKey.
+func (m *Mux) sameCredential(ctx context.Context, caller grants.Caller, c *connectors.Connector, credKey string) bool {
+	ctx, cancel := context.WithTimeout(ctx, credentialLookup)
+	defer cancel()
+	cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
+	return err == nil && cred.Key == credKey
+}
+
+// viewChanged reports whether the items of a changed list that view may
+// see differ, in content or order, from those it could see before.
+func viewChanged(view *grants.View, connector string, ch listChange) bool {
+	a, b := visibleItems(view, connector, ch.kind, ch.old), visibleItems(view, connector, ch.kind, ch.cur)
+	if len(a) != len(b) {
+		return true
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleItems are the raw items of l that view may see.
+func visibleItems(view *grants.View, connector string, kind *listKind, l *list) [][]byte {
+	if l == nil {
+		return nil
+	}
+	var out [][]byte
+	for i := range l.items {
+		it := &l.items[i]
+		if view.Allows(kind.kind, connector, it.name, it.readOnly) {
+			out = append(out, it.raw)
+		}
+	}
+	return out
+}
