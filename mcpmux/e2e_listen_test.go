@@ -63,7 +63,7 @@ func TestListenAck(t *testing.T) {
 		var ack struct {
 			Method string `json:"method"`
 			Params struct {
-				Notifications map[string]any            `json:"notifications"`
+				Notifications map[string]any             `json:"notifications"`
 				Meta          map[string]json.RawMessage `json:"_meta"`
 			} `json:"params"`
 		}

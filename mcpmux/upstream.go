@@ -76,12 +76,12 @@ type upstreamState struct {
 // Every agent request for that pair shares it: one MCP session, and the
 // pooled keep-alive connections of the shared HTTP client.
 type upstream struct {
-	conn   *connectors.Connector
+	conn *connectors.Connector
 	// credKey is the key of the credential this connection carries: its
 	// notifications concern the lists that credential sees.
 	credKey string
-	client *http.Client
-	logger *zap.Logger
+	client  *http.Client
+	logger  *zap.Logger
 	// onNotify sees every notification the upstream sends, so that the
 	// mux can act on list_changed.
 	onNotify func(u *upstream, method string)
