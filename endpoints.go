@@ -2,6 +2,7 @@ package mcpgate
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"io"
@@ -84,13 +85,20 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, g *gat
 	}
 	q := r.URL.Query()
 	page := web.ConnectorsPage{Back: h.app.pageURL()}
+	// A connect link names the user it was made for: opened by anyone
+	// else, it connects nothing and says so (see connectTag).
+	status, foreign := http.StatusOK, q.Has("for") && !hmac.Equal([]byte(q.Get("for")), []byte(h.app.connectTag(caller.ID)))
 	for _, v := range views {
 		page.Connectors = append(page.Connectors, web.Connector{
 			ID: v.ID, Status: v.Status, Reason: v.Reason, State: string(v.State),
-			CanConnect: v.CanConnect, Focus: v.ID == q.Get("connect"),
+			CanConnect: v.CanConnect && !foreign, Focus: v.ID == q.Get("connect") && !foreign,
 		})
 	}
 	switch {
+	case foreign:
+		status = http.StatusForbidden
+		page.Banner = &web.Banner{Class: "fail", Text: "This link was made for another user: it connects only the account of whoever asked for it. " +
+			"Sign in as that user to connect, or open the Connectors page yourself."}
 	case q.Get("error") != "":
 		page.Banner = &web.Banner{Class: "fail", Text: "Connecting failed: " + q.Get("error_description") + " (" + q.Get("error") + ")"}
 	case q.Get("connected") != "":
@@ -98,7 +106,7 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, g *gat
 	case q.Get("disconnected") != "":
 		page.Banner = &web.Banner{Class: "ok", Text: "Disconnected " + q.Get("disconnected") + "."}
 	}
-	return writePage(w, http.StatusOK, func(out io.Writer) error { return web.RenderConnectors(out, page) })
+	return writePage(w, status, func(out io.Writer) error { return web.RenderConnectors(out, page) })
 }
 
 // pageURL is the URL of the Connectors page: absolute under public_url,

@@ -2,7 +2,9 @@ package mcpgate
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -386,7 +388,7 @@ func (a *App) credentials(g *gateway) mcpmux.Credentials {
 		tok, err := m.Token(ctx, tr)
 		var ce *oauthflow.ConsentError
 		if errors.As(err, &ce) {
-			return mcpmux.Credential{}, a.consentRequired(m, req.Connector.ID, ce)
+			return mcpmux.Credential{}, a.consentRequired(m, req.Connector.ID, req.Caller.ID, ce)
 		}
 		if err != nil {
 			return mcpmux.Credential{}, err
@@ -397,8 +399,8 @@ func (a *App) credentials(g *gateway) mcpmux.Credentials {
 
 // consentRequired tells the gateway, and through it the agent, where to
 // consent: the Connectors page, where the user starts the flow.
-func (a *App) consentRequired(m *oauthflow.Manager, id string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
-	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: a.connectURL(id)}
+func (a *App) consentRequired(m *oauthflow.Manager, id, user string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
+	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: a.connectURL(id) + "&for=" + a.connectTag(user)}
 	consent, _ := m.Consent(id)
 	switch {
 	case ce.Status == connectors.StatusMisconfigured:
@@ -410,6 +412,19 @@ func (a *App) consentRequired(m *oauthflow.Manager, id string, ce *oauthflow.Con
 		cr.Message = "Connector " + id + " needs your consent."
 	}
 	return cr
+}
+
+// connectTag binds a connect link to the user it was made for, without
+// naming them: the Connectors page refuses a link opened by anyone else,
+// so that a link an agent was handed cannot lure another user into
+// consenting (URL mode elicitation, "Phishing").
+func (a *App) connectTag(user string) string {
+	if a.vault == nil || a.vault.ring == nil {
+		return ""
+	}
+	mac := hmac.New(sha256.New, a.vault.ring.Derive("connect link"))
+	mac.Write([]byte(user))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // connectURL is the page where a user connects connector id.

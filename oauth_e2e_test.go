@@ -294,6 +294,35 @@ func mustNeedConsent(t testing.TB, res *mcp.CallToolResult, connector, what stri
 	}
 }
 
+// checkConnectLink follows the connect link of a call that needs consent,
+// as the user it was made for and as another: only the first may connect
+// there; the other gets 403 and no Connect button (URL mode elicitation,
+// "Phishing").
+func checkConnectLink(t testing.TB, res *mcp.CallToolResult, owner, other string) {
+	t.Helper()
+	var out struct {
+		URL string `json:"connect_url"`
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	if json.Unmarshal(raw, &out) != nil || !strings.Contains(out.URL, "&for=") {
+		t.Fatalf("the consent answer's link is not bound to a user: %s", raw)
+	}
+	path := strings.TrimPrefix(out.URL, site)
+	html := http.Header{"Accept": {"text/html"}}
+	resp, body := do(t, http.MethodGet, path, owner, nil, html)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "made for another user") || !strings.Contains(string(body), "<button") {
+		t.Errorf("%s following their own connect link: %d %s", owner, resp.StatusCode, body)
+	}
+	resp, body = do(t, http.MethodGet, path, other, nil, html)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "made for another user") || strings.Contains(string(body), "<button") {
+		t.Errorf("%s following %s's connect link: %d %s", other, owner, resp.StatusCode, body)
+	}
+	resp, body = do(t, http.MethodGet, path[:strings.Index(path, "&for=")]+"&for=forged", owner, nil, html)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("%s following a forged connect link: %d %s", owner, resp.StatusCode, body)
+	}
+}
+
 // statusOf reads one connector's entry in GET /connectors as user.
 func statusOf(t testing.TB, user, connector string) map[string]any {
 	t.Helper()
@@ -330,9 +359,11 @@ func stats(t testing.TB, as *testas.AS) testas.Stats {
 func TestOAuthEndToEnd(t *testing.T) {
 	s := startOAuthStack(t)
 
-	// Before consent: the call answers with where to consent.
+	// Before consent: the call answers with where to consent, a link
+	// that only alice may follow.
 	mustNeedConsent(t, echo(t, "alice", "notes"), "notes", "alice before consent")
-	if st := statusOf(t, "alice", "notes"); st["status"] != "needs_auth" || st["connect_url"] != site+"/connectors?connect=notes" {
+	checkConnectLink(t, echo(t, "alice", "notes"), "alice", "bob")
+	if st := statusOf(t, "alice", "notes"); st["status"] != "needs_auth" || !strings.HasPrefix(fmt.Sprint(st["connect_url"]), site+"/connectors?connect=notes&for=") {
 		t.Fatalf("alice's notes before consent: %v", st)
 	}
 

@@ -325,8 +325,11 @@ func unreachable(ctx context.Context, err error) error {
 }
 
 // params prepares an agent's params for the upstream: the agent's
-// protocol _meta keys go, but for its log level, and a 2026-07-28
-// upstream gets the gateway's.
+// protocol _meta keys go, but for its log level and client capabilities,
+// and a 2026-07-28 upstream gets the gateway's protocol version and
+// client info. The capabilities are what the agent declared, since it is
+// the agent that answers an input-required result; an agent of the legacy
+// era declared none on this request, so the upstream gets none.
 func (u *upstream) params(st *upstreamState, params []byte) []byte {
 	if !st.modern && !bytes.Contains(params, []byte(gatewayMetaPrefix)) {
 		return params
@@ -340,7 +343,7 @@ func (u *upstream) params(st *upstreamState, params []byte) []byte {
 		_ = members(meta, func(key string, v span) bool {
 			// A 2026-07-28 upstream sends log messages only for a request
 			// that asks for a level, so the agent's level goes on.
-			if !strings.HasPrefix(key, gatewayMetaPrefix) || (st.modern && key == mcp.MetaKeyLogLevel) {
+			if !strings.HasPrefix(key, gatewayMetaPrefix) || (st.modern && (key == mcp.MetaKeyLogLevel || key == mcp.MetaKeyClientCapabilities)) {
 				out = appendMember(out, key, meta[v.start:v.end])
 			}
 			return true
@@ -349,7 +352,9 @@ func (u *upstream) params(st *upstreamState, params []byte) []byte {
 	if st.modern {
 		out = appendMember(out, mcp.MetaKeyProtocolVersion, quote(st.version))
 		out = appendMember(out, mcp.MetaKeyClientInfo, clientInfo)
-		out = appendMember(out, mcp.MetaKeyClientCapabilities, []byte(`{}`))
+		if member(meta, mcp.MetaKeyClientCapabilities) == nil {
+			out = appendMember(out, mcp.MetaKeyClientCapabilities, []byte(`{}`))
+		}
 	}
 	out = append(out, '}')
 	if next, err := setMember(params, "_meta", out); err == nil {
