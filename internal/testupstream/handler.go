@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,15 @@ var legacyVersions = []string{
 	mcp.ProtocolVersion20251125,
 	mcp.ProtocolVersion20250618,
 	mcp.ProtocolVersion20250326,
+}
+
+// LegacyVersions returns the revisions a LegacyOnly server serves. Given
+// to server.WithStreamableHTTPProtocolVersions, they make mcp-go refuse a
+// 2026-07-28 request, server/discover included, with
+// UnsupportedProtocolVersion naming them, as a 2025-11-25 server would, and
+// the client falls back to initialize.
+func LegacyVersions() []string {
+	return slices.Clone(legacyVersions)
 }
 
 // modernVersions are the stateless revisions, served without a handshake.
