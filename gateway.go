@@ -210,7 +210,12 @@ func (a *App) assemble(runtime map[string]runtimeConnector, tools map[string]too
 	if len(g.oauth) > 0 {
 		creds = a.credentials(g)
 	}
+	var stateKey []byte
+	if a.vault != nil && a.vault.ring != nil {
+		stateKey = a.vault.ring.Derive("request state")
+	}
 	mux, err := mcpmux.New(mcpmux.Options{
+		StateKey:       stateKey,
 		Credentials:    creds,
 		Sessions:       a.sessions,
 		Connectors:     g.conns,

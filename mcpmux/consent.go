@@ -49,6 +49,8 @@ func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 		msg += " Open " + cr.URL + " to connect, then try again."
 	}
 	switch {
+	case cr.URL != "" && x.modern && inputRequired[method] && x.urlElicitation(params):
+		return consentInput(x, cr, msg)
 	case cr.URL != "" && x.urlElicitation(params):
 		return failure(&rpcError{Code: codeURLElicitationRequired, Message: msg, Data: map[string]any{
 			"elicitations": []mcp.ElicitationParams{{
@@ -68,6 +70,33 @@ func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,
 		}})
 	}
+}
+
+// inputRequired are the 2026-07-28 requests whose result may be an
+// InputRequiredResult (Multi Round-Trip Requests).
+var inputRequired = map[string]bool{"tools/call": true, "prompts/get": true, "resources/read": true}
+
+// consentInput asks a 2026-07-28 agent for consent in band: an
+// input-required result whose URL input request opens the connect page,
+// and a sealed requestState that lets the retried request through once
+// the user has consented (and carries on any state of the upstream's).
+func consentInput(x *exchange, cr *ConsentRequired, msg string) *reply {
+	key := gatewayInputPrefix + "connect-" + cr.Connector
+	name, _ := stringMember(x.params, nameKey(x.method))
+	inner, _ := stringMember(x.params, "requestState")
+	state := x.mux.states.seal(x.caller.ID, gatewayState{
+		Method: x.method, Name: name, Inner: inner, Expires: x.mux.now().Add(stateTTL).Unix(),
+		Responses: member(x.params, "inputResponses"),
+	})
+	result, _ := json.Marshal(map[string]any{
+		"resultType": mcp.ResultTypeInputRequired,
+		"inputRequests": map[string]any{key: map[string]any{
+			"method": mcp.MethodElicitationCreate,
+			"params": mcp.ElicitationParams{Mode: "url", Message: msg, URL: cr.URL, ElicitationID: key},
+		}},
+		"requestState": state,
+	})
+	return &reply{result: result}
 }
 
 // asConsent reports whether err asks for consent.

@@ -45,7 +45,14 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
 	if h := m.handler(msg.method); h != nil {
-		return m.shapeResult(x, checkInputRequests(x, h(x, msg.params)))
+		if x.modern {
+			params, rerr := m.takeState(x, msg.params)
+			if rerr != nil {
+				return failure(rerr)
+			}
+			x.params = params
+		}
+		return m.shapeResult(x, checkInputRequests(x, h(x, x.params)))
 	}
 	return failure(errorf(codeMethodNotFound, "method %q is not supported by mcpgate", msg.method))
 }

@@ -64,6 +64,10 @@ type Options struct {
 	// listening on loopback accepts only loopback names, and one on
 	// another address leaves the Host to Caddy's site matching.
 	AllowedHosts []string
+	// StateKey seals the requestState the gateway issues with its own
+	// input requests (2026-07-28); instances that serve the same agents
+	// share it. Nil means a random key of this Mux's own.
+	StateKey []byte
 	// Sessions keeps legacy agent sessions; nil means a store of the
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
@@ -105,6 +109,7 @@ type Mux struct {
 	streams   listeners
 	origins   map[string]bool
 	hosts     hostPolicy
+	states    stateSealer
 	closed    chan struct{}
 	ctx       context.Context // ends when the mux closes
 	cancel    context.CancelFunc
@@ -140,6 +145,11 @@ func New(opts Options) (*Mux, error) {
 	if err := m.setDefaults(opts); err != nil {
 		return nil, err
 	}
+	states, err := newStateSealer(opts.StateKey)
+	if err != nil {
+		return nil, err
+	}
+	m.states = states
 	for _, c := range opts.Connectors {
 		if err := c.Validate(); err != nil {
 			return nil, err

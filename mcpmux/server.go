@@ -19,6 +19,7 @@ import (
 
 // exchange is one agent request being served.
 type exchange struct {
+	mux     *Mux
 	ctx     context.Context
 	r       *http.Request
 	caller  grants.Caller
@@ -132,7 +133,7 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 		writeRPCError(w, http.StatusBadRequest, nil, &rpcError{Code: code, Message: err.Error()})
 		return
 	}
-	x := &exchange{ctx: r.Context(), r: r, caller: caller, view: view, scope: scope,
+	x := &exchange{mux: m, ctx: r.Context(), r: r, caller: caller, view: view, scope: scope,
 		rs: &responder{w: w, canSSE: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}}
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if body[0] == '[' {

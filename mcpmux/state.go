@@ -1,0 +1,133 @@
+package mcpmux
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// statePrefix marks a requestState the gateway issued, as opposed to one
+// an upstream issued, which goes back to that upstream untouched.
+const statePrefix = "mcpgate1."
+
+// stateTTL is how long an agent has to answer the gateway's input
+// request, such as a consent in the browser, and retry.
+const stateTTL = 30 * time.Minute
+
+// gatewayState is what the gateway's own requestState holds: the request
+// it belongs to, and the upstream's requestState it stood in for with the
+// input responses that went with it, if any, for the upstream to get back.
+type gatewayState struct {
+	Method    string          `json:"m"`
+	Name      string          `json:"n,omitempty"`
+	Expires   int64           `json:"x"`
+	Inner     string          `json:"s,omitempty"`
+	Responses json.RawMessage `json:"r,omitempty"`
+}
+
+// stateSealer seals the gateway's requestState with AES-GCM, the caller's
+// id as additional data: an agent cannot read or alter it, and another
+// caller cannot use it.
+type stateSealer struct{ aead cipher.AEAD }
+
+// newStateSealer builds a sealer from a 32-byte key, or a random key when
+// key is nil (states then die with the Mux).
+func newStateSealer(key []byte) (stateSealer, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	sum := sha256.Sum256(key) // any length in, an AES-256 key out
+	block, err := aes.NewCipher(sum[:])
+	if err != nil {
+		return stateSealer{}, err
+	}
+	aead, err := cipher.NewGCM(block)
+	return stateSealer{aead}, err
+}
+
+// seal returns st as a requestState for caller.
+func (s stateSealer) seal(caller string, st gatewayState) string {
+	plain, _ := json.Marshal(st)
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return statePrefix + base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(caller)))
+}
+
+// open reads a requestState of the gateway's for caller, or fails.
+func (s stateSealer) open(caller, state string, now time.Time) (gatewayState, bool) {
+	var st gatewayState
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(state, statePrefix))
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return st, false
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(caller))
+	if err != nil || json.Unmarshal(plain, &st) != nil || now.Unix() > st.Expires {
+		return st, false
+	}
+	return st, true
+}
+
+// takeState handles the requestState of a retried 2026-07-28 request.
+// One the gateway issued must be this caller's, for this method and name,
+// and unexpired; it is then replaced by the upstream's state it stood in
+// for (or removed), and the answers to the gateway's own input requests
+// are removed, so that the upstream sees the request it would have seen.
+// Any other requestState is the upstream's and stays.
+func (m *Mux) takeState(x *exchange, params []byte) ([]byte, *rpcError) {
+	state, _ := stringMember(params, "requestState")
+	if !strings.HasPrefix(state, statePrefix) {
+		return params, nil
+	}
+	st, ok := m.states.open(x.caller.ID, state, m.now())
+	name, _ := stringMember(params, nameKey(x.method))
+	if !ok || st.Method != x.method || st.Name != name {
+		return nil, errorf(codeInvalidParams, "requestState is not one this gateway issued for this request and caller, or it has expired: send the request again without it")
+	}
+	inner := []byte(nil)
+	if st.Inner != "" {
+		inner = quote(st.Inner)
+	}
+	out, err := setMember(params, "requestState", inner)
+	if err != nil {
+		return nil, errorf(codeInvalidParams, "params must be an object")
+	}
+	out, _ = setMember(out, "inputResponses", mergeResponses(st.Responses, member(out, "inputResponses")))
+	return out, nil
+}
+
+// mergeResponses is the inputResponses the upstream gets on a retry: those
+// the request the gateway stood in for carried, and those of the retry,
+// but for the answers to the gateway's own input requests. Nil if none.
+func mergeResponses(earlier, retry []byte) []byte {
+	out := []byte(`{}`)
+	for _, from := range [][]byte{earlier, retry} {
+		_ = members(from, func(key string, v span) bool {
+			if !strings.HasPrefix(key, gatewayInputPrefix) {
+				out, _ = setMember(out, key, from[v.start:v.end])
+			}
+			return true
+		})
+	}
+	if string(out) == "{}" {
+		return nil
+	}
+	return out
+}
+
+// gatewayInputPrefix begins the keys of the gateway's own input requests.
+const gatewayInputPrefix = "mcpgate-"
+
+// nameKey is the params member that names what a request is about.
+func nameKey(method string) string {
+	if method == "resources/read" {
+		return "uri"
+	}
+	return "name"
+}
