@@ -94,10 +94,9 @@ func NewFixture(era Era) *Fixture {
 func transportOptions(era Era) []server.StreamableHTTPOption {
 	opts := []server.StreamableHTTPOption{
 		server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler)),
-		// With an event store mcp-go keeps a legacy request's stream
-		// resumable (SEP-1699), and it writes every notification a handler
-		// sent before the result, instead of dropping one its forwarder
-		// held when the handler returned.
+		// With an event store mcp-go keeps a legacy session's streams
+		// resumable with Last-Event-ID (SEP-1699), as the reference
+		// server's are.
 		server.WithEventStore(server.NewInMemoryEventStore()),
 		// Remember the sessions issued and ended, so that a request on an
 		// unknown or deleted session gets 404 and the client initializes
@@ -122,3 +121,5 @@ func (f *Fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *Fixture) Close() {
 	f.streamable.CloseSessions(context.Background())
 }
+
+var _ http.Handler = (*Fixture)(nil)
