@@ -18,13 +18,21 @@ const (
 )
 
 // listenParams subscribes to every list_changed notification
-// (2026-07-28 subscriptions/listen).
+// (2026-07-28 subscriptions/listen); listenFilter adds the resources
+// agents subscribed to.
 var listenParams = []byte(`{"notifications":{"toolsListChanged":true,"promptsListChanged":true,"resourcesListChanged":true}}`)
 
 // startListening opens the upstream's notification stream unless one is
-// open already.
+// open already; one open on a connection that has been replaced is opened
+// again on the new one, where the subscriptions are made again.
 func (u *upstream) startListening(cred http.Header) {
-	if u.background == nil || !u.listens.CompareAndSwap(false, true) {
+	if u.background == nil {
+		return
+	}
+	if !u.listens.CompareAndSwap(false, true) {
+		if st := u.watch.streamState(); st != nil && st != u.current(eraAny) {
+			u.relisten(nil)
+		}
 		return
 	}
 	u.background(func(ctx context.Context) {
@@ -57,6 +65,7 @@ func (u *upstream) listen(ctx context.Context, cred http.Header) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-u.watch.wakeup():
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, listenRetryMax)
@@ -66,6 +75,15 @@ func (u *upstream) listen(ctx context.Context, cred http.Header) {
 // listenOnce reads one notification stream until it ends, and returns the
 // HTTP status it was answered with (0 when it could not connect).
 func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstreamState) int {
+	// Registered first, so that a change to the subscribed resources
+	// either comes before the request reads them or ends this stream.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	u.watch.opened(st, cancel)
+	defer u.watch.closed()
+	if !st.modern {
+		u.resubscribe(ctx, cred, st)
+	}
 	req, err := u.listenRequest(ctx, cred, st)
 	if err != nil {
 		return 0
@@ -102,7 +120,7 @@ func (u *upstream) listenRequest(ctx context.Context, cred http.Header, st *upst
 		return req, nil
 	}
 	id := strconv.AppendInt(nil, u.nextID.Add(1), 10)
-	body := appendEnvelope(id, "subscriptions/listen", u.params(st, listenParams))
+	body := appendEnvelope(id, "subscriptions/listen", u.params(st, u.listenFilter(st)))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err

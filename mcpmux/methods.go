@@ -33,7 +33,9 @@ const instructions = "mcpgate serves the tools, resources and prompts of several
 // and no session to hold a log level, which each request now carries in
 // _meta. Streamable HTTP, "Protocol Version Header": a method the server
 // does not implement is 404 with -32601.
-var removedMethods = map[string]bool{"initialize": true, "ping": true, "logging/setLevel": true}
+var removedMethods = map[string]bool{"initialize": true, "ping": true, "logging/setLevel": true,
+	// subscriptions/listen's resourceSubscriptions replaced these.
+	"resources/subscribe": true, "resources/unsubscribe": true}
 
 // dispatch answers one request.
 func (m *Mux) dispatch(x *exchange, msg *message) *reply {
@@ -79,6 +81,10 @@ func (m *Mux) handler(method string) func(*exchange, []byte) *reply {
 		return m.getPrompt
 	case "resources/read":
 		return m.readResource
+	case "resources/subscribe":
+		return m.subscribe
+	case "resources/unsubscribe":
+		return m.unsubscribe
 	case "completion/complete":
 		return m.complete
 	}
@@ -112,7 +118,7 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 		return
 	}
 	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
-	result := `{"protocolVersion":"` + version + `","capabilities":` + capabilities +
+	result := `{"protocolVersion":"` + version + `","capabilities":` + legacyCapabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
 	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)
 	x.rs.respond(msg.id, &reply{result: json.RawMessage(result)}, http.StatusOK)

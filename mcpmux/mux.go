@@ -107,6 +107,7 @@ type Mux struct {
 	sessions  *Sessions
 	ownsSess  bool
 	streams   listeners
+	subs      subscriptions
 	origins   map[string]bool
 	hosts     hostPolicy
 	states    stateSealer
@@ -259,7 +260,7 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 		return u.(*upstream)
 	}
 	u, _ := m.upstreams.LoadOrStore(key, &upstream{conn: c, credKey: credKey, client: m.client, logger: m.logger, now: m.now,
-		onNotify: m.upstreamNotified, background: m.background, observer: m.observer})
+		onNotify: m.upstreamNotified, onUpdated: m.resourceUpdated, background: m.background, observer: m.observer})
 	return u.(*upstream)
 }
 

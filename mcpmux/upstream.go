@@ -85,6 +85,11 @@ type upstream struct {
 	// onNotify sees every notification the upstream sends, so that the
 	// mux can act on list_changed.
 	onNotify func(u *upstream, method string)
+	// onUpdated is told of every notifications/resources/updated, with
+	// the URI it names.
+	onUpdated func(u *upstream, uri string)
+	// watch is the resources agents subscribed to through this connection.
+	watch resourceWatch
 	// background runs a goroutine for as long as the mux lives.
 	background func(func(ctx context.Context))
 
@@ -468,6 +473,12 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 	case method == progressMethod:
 		if !u.progress.deliver(data) {
 			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
+		}
+	case method == mcp.MethodNotificationResourceUpdated:
+		// Routed by URI to the subscribed agents, never as sent: it names
+		// the upstream's URI and subscription.
+		if uri, ok := stringMember(member(data, "params"), "uri"); ok && u.onUpdated != nil {
+			u.onUpdated(u, uri)
 		}
 	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
 		sink(data)

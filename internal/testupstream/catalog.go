@@ -16,11 +16,12 @@ const SharedResourceURI = "shared://common"
 
 // newMCPServer builds the catalog. Every instance serves the same one;
 // only name, in resource URIs and texts, tells them apart.
-func newMCPServer(opts Options, cancelled *atomic.Int64, delivered *deliveries) *server.MCPServer {
+func newMCPServer(opts Options, cancelled *atomic.Int64, delivered *deliveries, subs *subscribers) *server.MCPServer {
 	complete := completer{itemTemplate: itemTemplate(opts.Name)}
 	s := server.NewMCPServer(opts.Name, "1.0.0",
 		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		server.WithResourceCapabilities(true, true),
+		server.WithHooks(subs.hooks()),
 		server.WithPromptCapabilities(true),
 		server.WithCompletions(),
 		server.WithLogging(),

@@ -109,6 +109,7 @@ type Server struct {
 	delay     atomic.Int64 // time.Duration
 	cancelled atomic.Int64
 	delivered deliveries // the progress tool's notifications on their way out
+	subs      subscribers
 	guard     atomic.Pointer[func(http.Handler) http.Handler]
 }
 
@@ -127,7 +128,7 @@ func Start(opts Options) (*Server, error) {
 		served: make(chan struct{}),
 	}
 	s.delivered.noLog = opts.NoRecord
-	s.MCP = newMCPServer(opts, &s.cancelled, &s.delivered)
+	s.MCP = newMCPServer(opts, &s.cancelled, &s.delivered, &s.subs)
 	s.streamable = server.NewStreamableHTTPServer(s.MCP, transportOptions(opts.Era)...)
 	s.httpSrv = &http.Server{
 		Handler:           http.HandlerFunc(s.serve),
