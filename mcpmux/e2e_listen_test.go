@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,41 @@ func TestListenAck(t *testing.T) {
 		cancel()
 		resp.Body.Close()
 	}
+}
+
+// unwrapOnly wraps a ResponseWriter as Caddy's handlers do: it does not
+// flush itself, and reaches the writer beneath through Unwrap.
+type unwrapOnly struct{ http.ResponseWriter }
+
+func (w unwrapOnly) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestStreamFlushedThroughWrappers opens subscriptions/listen behind a
+// writer wrapper that has no Flush of its own, as in Caddy, and checks
+// that the acknowledgement arrives while the stream stays open: an event
+// left in a buffer until the answer ends would never arrive.
+func TestStreamFlushedThroughWrappers(t *testing.T) {
+	_, conns := startUpstreams(t, testupstream.BothEras, "a")
+	g := startGateway(t, conns, everyone)
+	inner := g.srv.Config.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(unwrapOnly{w}, r)
+	}))
+	t.Cleanup(srv.Close)
+	c := newRaw(t, srv.URL+"/mcp", agentHeader("alice", ""))
+	c.version = v20260728
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	body, h := c.request(1, "subscriptions/listen", map[string]any{"notifications": map[string]any{"toolsListChanged": true}})
+	resp, err := c.hc.Do(c.newRequest(http.MethodPost, bytes.NewReader(body), int64(len(body)), h).WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "notifications/subscriptions/acknowledged") {
+			return
+		}
+	}
+	t.Fatalf("no acknowledgement while the stream was open: %v", sc.Err())
 }

@@ -10,8 +10,8 @@ import (
 
 // sseWriter writes server-sent events to an agent.
 type sseWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
 // newSSE starts an event stream response.
@@ -21,8 +21,11 @@ func newSSE(w http.ResponseWriter) *sseWriter {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	f, _ := w.(http.Flusher)
-	return &sseWriter{w: w, f: f}
+	// A ResponseController reaches the Flusher under wrappers that do not
+	// flush themselves, as Caddy's handlers wrap the writer: without a
+	// flush an event waits in a buffer until the answer ends, which for a
+	// question to the agent is never.
+	return &sseWriter{w: w, rc: http.NewResponseController(w)}
 }
 
 // send writes one JSON-RPC message as an event. An event's data must be
@@ -55,9 +58,7 @@ func (s *sseWriter) comment() error {
 }
 
 func (s *sseWriter) flush() {
-	if s.f != nil {
-		s.f.Flush()
-	}
+	_ = s.rc.Flush()
 }
 
 // notifyQueue bounds the notifications waiting to be written to one
@@ -96,16 +97,21 @@ func (rs *responder) notify(msg []byte) {
 	if rs.done {
 		return
 	}
-	if rs.sse == nil {
-		rs.sse = newSSE(rs.w)
-		rs.queue, rs.drained = make(chan []byte, notifyQueue), make(chan struct{})
-		go rs.write(rs.sse, rs.queue, rs.drained)
-	}
+	rs.startSSE()
 	// A copy: the message may sit in the queue while its sender, the
 	// reader of an upstream stream, reuses its buffer for the next event.
 	select {
 	case rs.queue <- bytes.Clone(msg):
 	default: // the agent is not keeping up: it misses this one
+	}
+}
+
+// startSSE switches the answer to an event stream, once; rs.mu is held.
+func (rs *responder) startSSE() {
+	if rs.sse == nil {
+		rs.sse = newSSE(rs.w)
+		rs.queue, rs.drained = make(chan []byte, notifyQueue), make(chan struct{})
+		go rs.write(rs.sse, rs.queue, rs.drained)
 	}
 }
 
