@@ -175,11 +175,17 @@ func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamSta
 	return nil, fmt.Errorf("server/discover %w: it lists no stateless protocol version", errRefused)
 }
 
+// relayCapabilities are what the gateway declares to a legacy upstream:
+// the input it can ask agents for. One session serves many agents, so it
+// declares them all, and an agent that declared less answers the
+// upstream's question with an error (see askLegacy).
+const relayCapabilities = `{"elicitation":{"form":{},"url":{}},"sampling":{},"roots":{}}`
+
 // initialize runs the legacy handshake and keeps the session it opens.
 func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamState, error) {
 	st := &upstreamState{}
 	params := []byte(`{"protocolVersion":"` + mcp.LATEST_LEGACY_PROTOCOL_VERSION +
-		`","capabilities":{},"clientInfo":` + string(clientInfo) + `}`)
+		`","capabilities":` + relayCapabilities + `,"clientInfo":` + string(clientInfo) + `}`)
 	rep, err := u.exchange(ctx, cred, st, &rpc{method: "initialize", params: params})
 	if err != nil {
 		return nil, err

@@ -97,8 +97,11 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 		return resp.StatusCode
 	}
 	err = readEvents(resp.Body, func(data []byte) bool {
-		if kind, method, _ := classify(data); kind == kindNotification {
+		switch kind, method, msgID := classify(data); kind {
+		case kindNotification:
 			u.notified(data, method, nil, false)
+		case kindRequest:
+			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, u.askers.sole())
 		}
 		return u.slot(st.modern).Load() == st
 	})

@@ -54,6 +54,10 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 			}
 			x.params = params
 		}
+		if !x.modern {
+			x.params = withSessionCapabilities(x, x.params)
+			return m.fulfil(x, h, h(x, x.params))
+		}
 		return m.shapeResult(x, checkInputRequests(x, h(x, x.params)))
 	}
 	return failure(errorf(codeMethodNotFound, "method %q is not supported by mcpgate", msg.method))
@@ -118,6 +122,7 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 		return
 	}
 	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
+	ss.caps = p.Capabilities
 	result := `{"protocolVersion":"` + version + `","capabilities":` + legacyCapabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
 	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)

@@ -70,6 +70,8 @@ type message struct {
 	id     json.RawMessage
 	method string
 	params json.RawMessage
+	// raw is a response's whole message.
+	raw []byte
 }
 
 // NoSuchConnector is the whole answer, with status 404, to a request for
@@ -183,8 +185,13 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 	x.rs.respond(msg.id, rep, m.replyStatus(x, rep))
 }
 
-// notification handles a notification (or a stray response) from an agent.
+// notification handles a notification, or an answer to one of the
+// gateway's questions, from an agent.
 func (m *Mux) notification(x *exchange, msg *message) {
+	if msg.kind == kindResponse && x.session != nil {
+		x.session.asks.answer(msg.id, msg.raw)
+		return
+	}
 	if msg.method != "notifications/cancelled" || x.session == nil {
 		return
 	}
@@ -451,7 +458,7 @@ func parseMessage(body []byte) (*message, *rpcError) {
 	case hasMethod:
 		msg.kind = kindNotification
 	case hasResult && msg.id != nil:
-		msg.kind = kindResponse
+		msg.kind, msg.raw = kindResponse, body
 	default:
 		return msg, errorf(codeInvalidRequest, "a JSON-RPC message needs a method, or a result or error with an id")
 	}

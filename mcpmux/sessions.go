@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -37,6 +38,10 @@ type session struct {
 	version string
 	// urlElicitation is set when the agent declared URL-mode elicitation.
 	urlElicitation bool
+	// caps are the capabilities the agent declared, which say what it can
+	// be asked; asks are the questions it has yet to answer.
+	caps json.RawMessage
+	asks asks
 
 	// used, all and mine belong to the Sessions and are guarded by its
 	// lock: when the session was last used, and its places in the

@@ -58,6 +58,9 @@ type rpc struct {
 	// hide is the credential, to hide in the answer, or nil when exchange
 	// is to find it in the request's headers.
 	hide *redact.Secrets
+	// ask puts the upstream's requests for input to the agent, or is nil
+	// when there is no agent to ask.
+	ask askFunc
 }
 
 // notifySink receives the notifications an upstream sends while it works on
@@ -85,6 +88,8 @@ type upstream struct {
 	// onNotify sees every notification the upstream sends, so that the
 	// mux can act on list_changed.
 	onNotify func(u *upstream, method string)
+	// askers are the calls in flight whose agents can be asked for input.
+	askers askers
 	// onUpdated is told of every notifications/resources/updated, with
 	// the URI it names.
 	onUpdated func(u *upstream, uri string)
@@ -196,6 +201,9 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	idRaw := strconv.AppendInt(nil, id, 10)
 	body := appendEnvelope(idRaw, r.method, u.params(st, r.params))
 	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
+	if r.ask != nil && !st.modern {
+		defer u.askers.add(r.ask)()
+	}
 	resp, err := u.post(ctx, cred, st, body, r)
 	if err != nil {
 		return nil, err
@@ -207,7 +215,7 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusOK && mediaType == "text/event-stream":
-		return u.readStream(ctx, cred, st, resp.Body, idRaw, r.sink)
+		return u.readStream(ctx, cred, st, resp.Body, idRaw, r)
 	case resp.StatusCode == http.StatusOK:
 		return readReply(resp.Body, resp.ContentLength, idRaw)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
@@ -423,17 +431,17 @@ func parseReply(data, id []byte) (*reply, error) {
 	return &rep, nil
 }
 
-// readStream reads an SSE answer: notifications go to sink, requests from
-// the upstream are refused, and the response to id ends it.
-func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstreamState, body io.Reader, id []byte, sink notifySink) (*reply, error) {
+// readStream reads an SSE answer: notifications go to r's sink, requests
+// from the upstream to r's agent, and the response to id ends it.
+func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstreamState, body io.Reader, id []byte, r *rpc) (*reply, error) {
 	var answer *reply
 	err := readEvents(body, func(data []byte) bool {
 		kind, method, msgID := classify(data)
 		switch kind {
 		case kindNotification:
-			u.notified(data, method, sink, st.modern)
+			u.notified(data, method, r.sink, st.modern)
 		case kindRequest:
-			go u.refuse(context.WithoutCancel(ctx), cred, st, msgID, method)
+			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, r.ask)
 		case kindResponse:
 			if bytes.Equal(msgID, id) {
 				answer, _ = parseReply(data, id)
@@ -482,18 +490,6 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 		}
 	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
 		sink(data)
-	}
-}
-
-// refuse answers a request from the upstream (sampling, elicitation,
-// roots): the gateway has no agent to route it to safely, so it says so
-// rather than leave the upstream waiting.
-func (u *upstream) refuse(ctx context.Context, cred http.Header, st *upstreamState, id []byte, method string) {
-	msg := []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32601,"message":` +
-		string(quote("mcpgate does not relay "+method+" to agents")) + `}}`)
-	resp, err := u.post(ctx, cred, st, msg, &rpc{})
-	if err == nil {
-		drain(resp.Body)
 	}
 }
 

@@ -27,8 +27,8 @@ func startFixture(t *testing.T, era Era) string {
 
 // TestFixtureConformance runs the official suite's server scenarios
 // against the fixture and requires every scenario the revision scores to
-// pass. LegacyOnly is run at 2025-11-25 only: at 2026-07-28 it is meant to
-// refuse.
+// pass. LegacyOnly is run at 2025-11-25 only, and ModernOnly at 2026-07-28
+// only: at the other revision each is meant to refuse.
 func TestFixtureConformance(t *testing.T) {
 	for _, tc := range []struct {
 		era          Era
@@ -37,6 +37,7 @@ func TestFixtureConformance(t *testing.T) {
 		{BothEras, Requirements20251125},
 		{BothEras, Requirements20260728},
 		{LegacyOnly, Requirements20251125},
+		{ModernOnly, Requirements20260728},
 	} {
 		t.Run(tc.era.String()+"/"+tc.requirements, func(t *testing.T) {
 			results, err := Run(context.Background(), RunOptions{

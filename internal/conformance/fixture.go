@@ -34,6 +34,10 @@ const (
 	// 2026-07-28 request, server/discover included, as a 2025-11-25 server
 	// would, so that a client falls back to initialize.
 	LegacyOnly
+	// ModernOnly speaks only 2026-07-28: the initialize handshake and the
+	// legacy GET stream are refused, as a server of that revision alone
+	// would refuse them.
+	ModernOnly
 )
 
 // String returns the era's name, for test names.
@@ -43,6 +47,8 @@ func (e Era) String() string {
 		return "both"
 	case LegacyOnly:
 		return "legacy-only"
+	case ModernOnly:
+		return "modern-only"
 	}
 	return fmt.Sprintf("Era(%d)", int(e))
 }
@@ -103,14 +109,20 @@ func transportOptions(era Era) []server.StreamableHTTPOption {
 		// again, as the reference server does.
 		server.WithStateful(true),
 	}
-	if era == LegacyOnly {
+	switch era {
+	case LegacyOnly:
 		opts = append(opts, server.WithStreamableHTTPProtocolVersions(testupstream.LegacyVersions()...))
+	case ModernOnly:
+		opts = append(opts, server.WithStreamableHTTPProtocolVersions(mcp.ProtocolVersion20260728))
 	}
 	return opts
 }
 
 // ServeHTTP answers an MCP request.
 func (f *Fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.era == ModernOnly && testupstream.RefuseLegacy(w, r) {
+		return
+	}
 	if f.refuseMissingCapability(w, r) {
 		return
 	}

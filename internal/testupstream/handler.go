@@ -167,6 +167,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	cw.flushTo(pw, rewrite)
 }
 
+// RefuseLegacy answers, as a 2026-07-28-only server, a request of the
+// legacy era, and reports whether it did; the body is left for the next
+// handler to read.
+func RefuseLegacy(w http.ResponseWriter, r *http.Request) bool {
+	body, err := readBody(r)
+	if err != nil {
+		http.Error(w, "reading the request failed", http.StatusBadRequest)
+		return true
+	}
+	return refuseLegacy(w, r, body)
+}
+
 // refuseLegacy rejects, for ModernOnly, every request that is not on
 // 2026-07-28, and reports whether it did. mcp-go has no option to turn the
 // initialize handshake off: WithStreamableHTTPProtocolVersions only limits

@@ -1,0 +1,296 @@
+package mcpmux
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// An upstream may need input from the agent while it works on a request:
+// an elicitation, a sampling, the roots. A legacy upstream asks with a
+// request of its own on the request's event stream; a 2026-07-28 upstream
+// answers with an input-required result, and the request is sent again
+// with the answers. The gateway carries either to the agent of the
+// request, and only to it: a legacy agent gets the question as a request
+// on its own request's event stream and posts the answer back to its
+// session; a 2026-07-28 agent gets an input-required result.
+
+// askFunc asks the agent of one request for input, and returns its
+// result or the error it answered with.
+type askFunc func(ctx context.Context, method string, params []byte) (json.RawMessage, *rpcError)
+
+// Bounds on the gateway's questions to legacy agents.
+const (
+	// maxPendingAsks is how many questions one session may have open.
+	maxPendingAsks = 16
+	// maxInputRounds bounds how often one request may need input.
+	maxInputRounds = 10
+	// askIDPrefix begins the ids of the gateway's requests to agents, so
+	// that they never meet the ids of the agent's own.
+	askIDPrefix = "mcpgate-ask-"
+)
+
+// asks are a legacy session's open questions to its agent, by request id.
+type asks struct {
+	mu      sync.Mutex
+	next    int64
+	waiting map[string]chan []byte
+}
+
+// open starts a question and returns its id (as JSON) and where its answer
+// arrives; false when too many are open.
+func (a *asks) open() ([]byte, chan []byte, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.waiting) >= maxPendingAsks {
+		return nil, nil, false
+	}
+	if a.waiting == nil {
+		a.waiting = map[string]chan []byte{}
+	}
+	a.next++
+	id := quote(askIDPrefix + strconv.FormatInt(a.next, 10))
+	ch := make(chan []byte, 1)
+	a.waiting[string(id)] = ch
+	return id, ch, true
+}
+
+// close forgets a question.
+func (a *asks) close(id []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.waiting, string(id))
+}
+
+// answer delivers an agent's response to the question with its id. A
+// response to no open question is dropped.
+func (a *asks) answer(id, msg []byte) {
+	a.mu.Lock()
+	ch, ok := a.waiting[string(id)]
+	delete(a.waiting, string(id))
+	a.mu.Unlock()
+	if ok {
+		ch <- msg
+	}
+}
+
+// asker returns how to ask this request's agent for input, or nil when it
+// cannot be asked in band: a 2026-07-28 agent gets an input-required
+// result instead, and a legacy agent needs a session and an event stream.
+func (x *exchange) asker() askFunc {
+	if x.modern || x.session == nil || !x.rs.canSSE {
+		return nil
+	}
+	return x.askLegacy
+}
+
+// askLegacy puts a question to a legacy agent on its request's event
+// stream and waits for the answer it posts to its session. An agent that
+// did not declare the capability the question needs is not asked.
+func (x *exchange) askLegacy(ctx context.Context, method string, params []byte) (json.RawMessage, *rpcError) {
+	name, need := requiredCapability(appendEnvelope(nil, method, params))
+	if name == "" || !declares(x.session.caps, name, need) {
+		return nil, errorf(codeMethodNotFound, "the agent did not declare that it can answer %s", method)
+	}
+	id, answer, ok := x.session.asks.open()
+	if !ok {
+		return nil, errorf(codeInternalError, "the agent has %d questions open already", maxPendingAsks)
+	}
+	defer x.session.asks.close(id)
+	if !x.rs.request(ctx, appendEnvelope(id, method, params)) {
+		return nil, errorf(codeInternalError, "the agent's answer stream has ended")
+	}
+	select {
+	case msg := <-answer:
+		if e := member(msg, "error"); e != nil {
+			var re rpcError
+			if json.Unmarshal(e, &re) != nil || re.Message == "" {
+				re = rpcError{Code: codeInternalError, Message: "the agent declined " + method}
+			}
+			return nil, &re
+		}
+		return member(msg, "result"), nil
+	case <-ctx.Done():
+		return nil, errorf(codeInternalError, "the agent did not answer %s in time", method)
+	case <-x.ctx.Done():
+		return nil, errorf(codeInternalError, "the agent's request ended before it answered %s", method)
+	}
+}
+
+// request relays a request to the agent, switching to SSE. Unlike a
+// notification it is never dropped: it waits for room until ctx ends.
+func (rs *responder) request(ctx context.Context, msg []byte) bool {
+	msg = append([]byte(nil), msg...)
+	for {
+		rs.mu.Lock()
+		if rs.done || !rs.canSSE {
+			rs.mu.Unlock()
+			return false
+		}
+		rs.startSSE()
+		select {
+		case rs.queue <- msg:
+			rs.mu.Unlock()
+			return true
+		default:
+		}
+		rs.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// fulfil answers a 2026-07-28 upstream's input-required result for a
+// legacy agent: it asks the agent each question and sends the request
+// again with the answers and the upstream's requestState, round after
+// round, until the upstream completes.
+func (m *Mux) fulfil(x *exchange, h func(*exchange, []byte) *reply, rep *reply) *reply {
+	for round := 0; isInputRequired(rep); round++ {
+		ask := x.asker()
+		switch {
+		case round == maxInputRounds:
+			return failure(errorf(codeInternalError, "the upstream asked for input %d times: giving up", maxInputRounds))
+		case ask == nil:
+			return failure(errorf(codeInternalError, "the upstream needs input that this agent cannot give here: "+
+				"it needs a session and an event stream (Accept: text/event-stream)"))
+		}
+		responses := []byte(`{}`)
+		requests := member(rep.result, "inputRequests")
+		var failed *rpcError
+		_ = members(requests, func(key string, v span) bool {
+			req := requests[v.start:v.end]
+			method, _ := stringMember(req, "method")
+			result, rerr := ask(x.ctx, method, member(req, "params"))
+			if rerr != nil {
+				failed = rerr
+				return false
+			}
+			responses, _ = setMember(responses, key, result)
+			return true
+		})
+		if failed != nil {
+			return failure(failed)
+		}
+		params, _ := setMember(x.params, "inputResponses", responses)
+		params, _ = setMember(params, "requestState", member(rep.result, "requestState"))
+		rep = h(x, params)
+	}
+	return rep
+}
+
+// isInputRequired reports whether a reply is an input-required result.
+func isInputRequired(rep *reply) bool {
+	if rep == nil || rep.result == nil {
+		return false
+	}
+	kind, _ := stringMember(rep.result, "resultType")
+	return kind == string(mcp.ResultTypeInputRequired)
+}
+
+// relayable are the requests an upstream may put to an agent through the
+// gateway; ping the gateway answers itself.
+var relayable = map[string]bool{
+	string(mcp.MethodElicitationCreate):     true,
+	string(mcp.MethodSamplingCreateMessage): true,
+	string(mcp.MethodListRoots):             true,
+}
+
+// askers are the calls in flight on one upstream connection whose agents
+// can be asked for input.
+type askers struct {
+	mu  sync.Mutex
+	set map[*askFunc]bool
+}
+
+// add registers a call's asker until the returned func is called.
+func (a *askers) add(f askFunc) func() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.set == nil {
+		a.set = map[*askFunc]bool{}
+	}
+	p := &f
+	a.set[p] = true
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.set, p)
+	}
+}
+
+// sole returns the asker of the one call in flight, or nil when there are
+// none or several. A legacy upstream may put a request on its notification
+// stream, which says nothing of the call it belongs to: it can go only
+// where there is no doubt.
+func (a *askers) sole() askFunc {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.set) != 1 {
+		return nil
+	}
+	for p := range a.set {
+		return *p
+	}
+	return nil
+}
+
+// upstreamRequest answers a request an upstream sent: ping at once, an
+// input request by asking the agent, anything else, or with no agent to
+// ask, with an error, so that the upstream is never left waiting.
+func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *upstreamState, data, id []byte, method string, ask askFunc) {
+	var msg []byte
+	switch {
+	case method == string(mcp.MethodPing):
+		msg = []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":{}}`)
+	case relayable[method] && ask != nil:
+		result, rerr := ask(ctx, method, member(data, "params"))
+		if rerr != nil {
+			e, _ := json.Marshal(rerr)
+			msg = []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":` + string(e) + `}`)
+		} else {
+			msg = []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + string(result) + `}`)
+		}
+	default:
+		msg = []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32601,"message":` +
+			string(quote("mcpgate has no agent to relay "+method+" to")) + `}}`)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	resp, err := u.post(ctx, cred, st, msg, &rpc{})
+	if err == nil {
+		drain(resp.Body)
+	}
+}
+
+// withSessionCapabilities gives a legacy agent's request the capabilities
+// its session declared, in _meta as a 2026-07-28 request carries them, so
+// that a 2026-07-28 upstream asks it only for input it can give. (A
+// legacy upstream never sees them: its params lose the protocol's _meta.)
+func withSessionCapabilities(x *exchange, params []byte) []byte {
+	if x.session == nil || len(x.session.caps) == 0 || !inputRequired[x.method] {
+		return params
+	}
+	if len(params) == 0 {
+		params = []byte(`{}`)
+	}
+	meta := member(params, "_meta")
+	if len(meta) == 0 {
+		meta = []byte(`{}`)
+	}
+	meta, err := setMember(meta, mcp.MetaKeyClientCapabilities, x.session.caps)
+	if err != nil {
+		return params
+	}
+	if out, err := setMember(params, "_meta", meta); err == nil {
+		return out
+	}
+	return params
+}
