@@ -203,41 +203,62 @@ var relayable = map[string]bool{
 	string(mcp.MethodListRoots):             true,
 }
 
-// askers are the calls in flight on one upstream connection whose agents
-// can be asked for input.
-type askers struct {
-	mu  sync.Mutex
-	set map[*askFunc]bool
+// inflight are the calls in flight on one legacy upstream session, for
+// what the upstream sends that names no call: a request on its
+// notification stream, and notifications other than progress on any of
+// its streams (one session hands its notifications to whichever of its
+// streams is open). These go to the one call in flight, when there is
+// exactly one, and only on a session that has served one caller: on a
+// session shared by several (a shared credential), a late message of one
+// caller's call could otherwise reach another's.
+type inflight struct {
+	mu     sync.Mutex
+	calls  map[*callRoute]bool
+	first  string // the first caller the session served
+	shared bool   // it has served another since
 }
 
-// add registers a call's asker until the returned func is called.
-func (a *askers) add(f askFunc) func() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.set == nil {
-		a.set = map[*askFunc]bool{}
+// callRoute is where one call's agent can be reached.
+type callRoute struct {
+	sink notifySink
+	ask  askFunc
+}
+
+// add registers a call of caller until the returned func is called.
+func (f *inflight) add(caller string, route callRoute) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls, f.first = map[*callRoute]bool{}, caller
 	}
-	p := &f
-	a.set[p] = true
+	f.shared = f.shared || caller != f.first
+	p := &route
+	f.calls[p] = true
 	return func() {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		delete(a.set, p)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.calls, p)
 	}
 }
 
-// sole returns the asker of the one call in flight, or nil when there are
-// none or several. A legacy upstream may put a request on its notification
-// stream, which says nothing of the call it belongs to: it can go only
-// where there is no doubt.
-func (a *askers) sole() askFunc {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.set) != 1 {
+// sole returns the route of the one call in flight, or nil when there are
+// none or several, or the session is shared.
+func (f *inflight) sole() *callRoute {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) != 1 || f.shared {
 		return nil
 	}
-	for p := range a.set {
-		return *p
+	for p := range f.calls {
+		return p
+	}
+	return nil
+}
+
+// soleAsker is sole's asker, or nil.
+func (f *inflight) soleAsker() askFunc {
+	if r := f.sole(); r != nil {
+		return r.ask
 	}
 	return nil
 }
@@ -270,12 +291,14 @@ func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *up
 	}
 }
 
-// withSessionCapabilities gives a legacy agent's request the capabilities
-// its session declared, in _meta as a 2026-07-28 request carries them, so
-// that a 2026-07-28 upstream asks it only for input it can give. (A
-// legacy upstream never sees them: its params lose the protocol's _meta.)
-func withSessionCapabilities(x *exchange, params []byte) []byte {
-	if x.session == nil || len(x.session.caps) == 0 || !inputRequired[x.method] {
+// withSessionMeta gives a legacy agent's request what its session holds,
+// in _meta as a 2026-07-28 request carries it, for a 2026-07-28 upstream:
+// the declared capabilities, so that the upstream asks only for input the
+// agent can give, and the log level, the session's or, with none set,
+// every level, as a legacy upstream's default. (A legacy upstream never
+// sees them: its params lose the protocol's _meta.)
+func withSessionMeta(x *exchange, params []byte) []byte {
+	if x.session == nil {
 		return params
 	}
 	if len(params) == 0 {
@@ -285,7 +308,14 @@ func withSessionCapabilities(x *exchange, params []byte) []byte {
 	if len(meta) == 0 {
 		meta = []byte(`{}`)
 	}
-	meta, err := setMember(meta, mcp.MetaKeyClientCapabilities, x.session.caps)
+	level := x.session.logLevel()
+	if level == "" {
+		level = mcp.LoggingLevelDebug
+	}
+	meta, err := setMember(meta, mcp.MetaKeyLogLevel, quote(string(level)))
+	if err == nil && len(x.session.caps) > 0 && inputRequired[x.method] {
+		meta, err = setMember(meta, mcp.MetaKeyClientCapabilities, x.session.caps)
+	}
 	if err != nil {
 		return params
 	}

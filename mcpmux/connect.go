@@ -207,5 +207,12 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 	if err := u.notify(ctx, cred, st, "notifications/initialized", nil); err != nil {
 		return nil, err
 	}
+	if member(st.caps, "logging") != nil {
+		// The session serves agents of every level: it sends all, and
+		// each agent gets what its own level admits (see notifySink). A
+		// refusal leaves the upstream's default, which is no reason to
+		// fail the session.
+		_, _ = u.exchange(ctx, cred, st, &rpc{method: "logging/setLevel", params: []byte(`{"level":"debug"}`)})
+	}
 	return st, nil
 }

@@ -101,7 +101,7 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 		case kindNotification:
 			u.notified(data, method, nil, false)
 		case kindRequest:
-			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, u.askers.sole())
+			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, u.calls.soleAsker())
 		}
 		return u.slot(st.modern).Load() == st
 	})

@@ -24,16 +24,30 @@ func requestLogLevel(params []byte) string {
 // At 2026-07-28 the log level is per request, and a server must not send
 // notifications/message for a request that did not ask for a level, nor
 // below the level asked for (SEP-2575; Logging): an upstream that sends
-// them anyway is not relayed. The legacy era keeps its relay.
+// them anyway is not relayed. A legacy session's level is the one its
+// agent set with logging/setLevel, and with none set every message goes,
+// as the upstream's own default would send them.
 func (x *exchange) notifySink() notifySink {
 	if !x.modern {
-		return x.rs.notify
+		if x.session == nil {
+			return x.rs.notify
+		}
+		return x.levelled(func() (mcp.LoggingLevel, bool) {
+			level := x.session.logLevel()
+			return level, level != ""
+		})
 	}
 	minimum := mcp.LoggingLevel(requestLogLevel(x.params))
+	return x.levelled(func() (mcp.LoggingLevel, bool) { return minimum, true })
+}
+
+// levelled relays notifications, log messages only at or above the level
+// minimum gives, when it gives one (and none when it gives "").
+func (x *exchange) levelled(minimum func() (mcp.LoggingLevel, bool)) notifySink {
 	return func(msg []byte) {
 		if method, _ := stringMember(msg, "method"); method == logMethod {
 			level, _ := stringMember(member(msg, "params"), "level")
-			if minimum == "" || !mcp.LoggingLevel(level).ShouldSendTo(minimum) {
+			if least, set := minimum(); set && (least == "" || !mcp.LoggingLevel(level).ShouldSendTo(least)) {
 				return
 			}
 		}

@@ -55,7 +55,7 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 			x.params = params
 		}
 		if !x.modern {
-			x.params = withSessionCapabilities(x, x.params)
+			x.params = withSessionMeta(x, x.params)
 			return m.fulfil(x, h, h(x, x.params))
 		}
 		return m.shapeResult(x, checkInputRequests(x, h(x, x.params)))
@@ -67,8 +67,10 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 // does not serve it.
 func (m *Mux) handler(method string) func(*exchange, []byte) *reply {
 	switch method {
-	case "ping", "logging/setLevel":
+	case "ping":
 		return func(*exchange, []byte) *reply { return &reply{result: json.RawMessage(`{}`)} }
+	case "logging/setLevel":
+		return setLevel
 	case "server/discover":
 		return func(*exchange, []byte) *reply { return m.discover() }
 	case "tools/list":
@@ -93,6 +95,20 @@ func (m *Mux) handler(method string) func(*exchange, []byte) *reply {
 		return m.complete
 	}
 	return nil
+}
+
+// setLevel keeps the log level a legacy agent sets for its session: the
+// upstream sessions it shares with others send everything, and the
+// gateway relays to each agent what its level admits.
+func setLevel(x *exchange, params []byte) *reply {
+	level, _ := stringMember(params, "level")
+	if !validLogLevel(level) {
+		return failure(errorf(codeInvalidParams, "level must be one of debug, info, notice, warning, error, critical, alert, emergency"))
+	}
+	if x.session != nil {
+		x.session.level.Store(mcp.LoggingLevel(level))
+	}
+	return &reply{result: json.RawMessage(`{}`)}
 }
 
 // lister answers a list request of kind.

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
@@ -42,6 +45,8 @@ type session struct {
 	// be asked; asks are the questions it has yet to answer.
 	caps json.RawMessage
 	asks asks
+	// level is the log level the agent set with logging/setLevel.
+	level atomic.Value // mcp.LoggingLevel
 
 	// used, all and mine belong to the Sessions and are guarded by its
 	// lock: when the session was last used, and its places in the
@@ -56,6 +61,12 @@ type session struct {
 	// notification streams opened on it end too.
 	ended   chan struct{}
 	endOnce sync.Once
+}
+
+// logLevel is the log level the agent set, or "".
+func (ss *session) logLevel() mcp.LoggingLevel {
+	level, _ := ss.level.Load().(mcp.LoggingLevel)
+	return level
 }
 
 // end closes ss.ended, once.

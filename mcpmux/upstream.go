@@ -61,6 +61,9 @@ type rpc struct {
 	// ask puts the upstream's requests for input to the agent, or is nil
 	// when there is no agent to ask.
 	ask askFunc
+	// caller is the agent's caller, for a call relayed to; "" for the
+	// gateway's own requests.
+	caller string
 }
 
 // notifySink receives the notifications an upstream sends while it works on
@@ -88,8 +91,9 @@ type upstream struct {
 	// onNotify sees every notification the upstream sends, so that the
 	// mux can act on list_changed.
 	onNotify func(u *upstream, method string)
-	// askers are the calls in flight whose agents can be asked for input.
-	askers askers
+	// calls are the legacy session's calls in flight, for what it sends
+	// that names no call.
+	calls inflight
 	// onUpdated is told of every notifications/resources/updated, with
 	// the URI it names.
 	onUpdated func(u *upstream, uri string)
@@ -201,8 +205,8 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	idRaw := strconv.AppendInt(nil, id, 10)
 	body := appendEnvelope(idRaw, r.method, u.params(st, r.params))
 	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
-	if r.ask != nil && !st.modern {
-		defer u.askers.add(r.ask)()
+	if !st.modern && r.caller != "" {
+		defer u.calls.add(r.caller, callRoute{r.sink, r.ask})()
 	}
 	resp, err := u.post(ctx, cred, st, body, r)
 	if err != nil {
@@ -472,9 +476,9 @@ func (u *upstream) seen(method string) {
 // from; anything else goes to the agent of the request whose stream it came
 // on (sink, nil on the notification stream) only when that stream is the
 // request's own (ownStream: a stateless request). A legacy session may
-// hand any of its notifications to any of its streams, so only progress,
-// which carries a routable token, is relayed from one. The mux sees every
-// method.
+// hand any of its notifications to any of its streams, so from one only
+// progress, which carries a routable token, is relayed as such, and the
+// rest go where inflight says. The mux sees every method.
 func (u *upstream) notified(data []byte, method string, sink notifySink, ownStream bool) {
 	u.seen(method)
 	switch {
@@ -488,8 +492,13 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 		if uri, ok := stringMember(member(data, "params"), "uri"); ok && u.onUpdated != nil {
 			u.onUpdated(u, uri)
 		}
-	case sink != nil && ownStream && !strings.HasSuffix(method, "/list_changed"):
+	case strings.HasSuffix(method, "/list_changed"):
+	case sink != nil && ownStream:
 		sink(data)
+	case !ownStream:
+		if r := u.calls.sole(); r != nil && r.sink != nil {
+			r.sink(data)
+		}
 	}
 }
 
