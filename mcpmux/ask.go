@@ -80,10 +80,14 @@ func (a *asks) answer(id, msg []byte) {
 }
 
 // asker returns how to ask this request's agent for input, or nil when it
-// cannot be asked in band: a 2026-07-28 agent gets an input-required
-// result instead, and a legacy agent needs a session and an event stream.
+// cannot be asked: a 2026-07-28 agent is asked through its parked call
+// (park.go), a legacy agent on its answer stream, which needs a session
+// and an event stream.
 func (x *exchange) asker() askFunc {
-	if x.modern || x.session == nil || !x.rs.canSSE {
+	switch {
+	case x.park != nil:
+		return x.park.ask
+	case x.modern || x.session == nil || !x.rs.canSSE:
 		return nil
 	}
 	return x.askLegacy

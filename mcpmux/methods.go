@@ -47,16 +47,20 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
 	if h := m.handler(msg.method); h != nil {
-		if x.modern {
-			params, rerr := m.takeState(x, msg.params)
-			if rerr != nil {
-				return failure(rerr)
-			}
-			x.params = params
-		}
 		if !x.modern {
 			x.params = withSessionMeta(x, x.params)
 			return m.fulfil(x, h, h(x, x.params))
+		}
+		params, parked, rerr := m.takeState(x, msg.params)
+		switch {
+		case rerr != nil:
+			return failure(rerr)
+		case parked != nil:
+			return m.shapeResult(x, m.resume(x, *parked, params))
+		}
+		x.params = params
+		if inputRequired[x.method] {
+			return m.shapeResult(x, checkInputRequests(x, m.parkable(x, h)))
 		}
 		return m.shapeResult(x, checkInputRequests(x, h(x, x.params)))
 	}

@@ -111,6 +111,7 @@ type Mux struct {
 	origins   map[string]bool
 	hosts     hostPolicy
 	states    stateSealer
+	parked    parkedCalls
 	closed    chan struct{}
 	ctx       context.Context // ends when the mux closes
 	cancel    context.CancelFunc

@@ -19,7 +19,9 @@ import (
 
 // exchange is one agent request being served.
 type exchange struct {
-	mux     *Mux
+	mux *Mux
+	// park is the parked call this request runs in, if it can be one.
+	park    *parked
 	ctx     context.Context
 	r       *http.Request
 	caller  grants.Caller

@@ -28,6 +28,10 @@ type gatewayState struct {
 	Expires   int64           `json:"x"`
 	Inner     string          `json:"s,omitempty"`
 	Responses json.RawMessage `json:"r,omitempty"`
+	// Parked names a parked call and Key the question it was given (see
+	// park.go).
+	Parked string `json:"p,omitempty"`
+	Key    string `json:"k,omitempty"`
 }
 
 // stateSealer seals the gateway's requestState with AES-GCM, the caller's
@@ -74,21 +78,25 @@ func (s stateSealer) open(caller, state string, now time.Time) (gatewayState, bo
 	return st, true
 }
 
-// takeState handles the requestState of a retried 2026-07-28 request.
+// takeState handles the requestState of a retried 2026-07-28 request. One
+// that names a parked call is returned, for resume.
 // One the gateway issued must be this caller's, for this method and name,
 // and unexpired; it is then replaced by the upstream's state it stood in
 // for (or removed), and the answers to the gateway's own input requests
 // are removed, so that the upstream sees the request it would have seen.
 // Any other requestState is the upstream's and stays.
-func (m *Mux) takeState(x *exchange, params []byte) ([]byte, *rpcError) {
+func (m *Mux) takeState(x *exchange, params []byte) ([]byte, *gatewayState, *rpcError) {
 	state, _ := stringMember(params, "requestState")
 	if !strings.HasPrefix(state, statePrefix) {
-		return params, nil
+		return params, nil, nil
 	}
 	st, ok := m.states.open(x.caller.ID, state, m.now())
 	name, _ := stringMember(params, nameKey(x.method))
 	if !ok || st.Method != x.method || st.Name != name {
-		return nil, errorf(codeInvalidParams, "requestState is not one this gateway issued for this request and caller, or it has expired: send the request again without it")
+		return nil, nil, errorf(codeInvalidParams, "requestState is not one this gateway issued for this request and caller, or it has expired: send the request again without it")
+	}
+	if st.Parked != "" {
+		return params, &st, nil
 	}
 	inner := []byte(nil)
 	if st.Inner != "" {
@@ -96,10 +104,10 @@ func (m *Mux) takeState(x *exchange, params []byte) ([]byte, *rpcError) {
 	}
 	out, err := setMember(params, "requestState", inner)
 	if err != nil {
-		return nil, errorf(codeInvalidParams, "params must be an object")
+		return nil, nil, errorf(codeInvalidParams, "params must be an object")
 	}
 	out, _ = setMember(out, "inputResponses", mergeResponses(st.Responses, member(out, "inputResponses")))
-	return out, nil
+	return out, nil, nil
 }
 
 // mergeResponses is the inputResponses the upstream gets on a retry: those

@@ -90,6 +90,9 @@ func (f *Fixture) logging(ctx context.Context, _ mcp.CallToolRequest) (*mcp.Call
 			return nil, err
 		}
 	}
+	if err := pause(ctx, 1); err != nil { // as in progress
+		return nil, err
+	}
 	return mcp.NewToolResultText("Tool with logging executed successfully"), nil
 }
 
@@ -146,6 +149,11 @@ func (f *Fixture) progress(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		if err := f.written.wait(ctx, string(mcp.MethodNotificationProgress), params); err != nil {
 			return nil, err
 		}
+	}
+	// The answer goes on the call's stream: the same pause keeps it from
+	// overtaking the last notification, should that be on the GET stream.
+	if err := pause(ctx, 1); err != nil {
+		return nil, err
 	}
 	return mcp.NewToolResultText(fmt.Sprint(token)), nil
 }
