@@ -302,7 +302,7 @@ func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *up
 // every level, as a legacy upstream's default. (A legacy upstream never
 // sees them: its params lose the protocol's _meta.)
 func withSessionMeta(x *exchange, params []byte) []byte {
-	if x.session == nil {
+	if x.session == nil || !inputRequired[x.method] {
 		return params
 	}
 	if len(params) == 0 {
@@ -317,7 +317,7 @@ func withSessionMeta(x *exchange, params []byte) []byte {
 		level = mcp.LoggingLevelDebug
 	}
 	meta, err := setMember(meta, mcp.MetaKeyLogLevel, quote(string(level)))
-	if err == nil && len(x.session.caps) > 0 && inputRequired[x.method] {
+	if err == nil && len(x.session.caps) > 0 {
 		meta, err = setMember(meta, mcp.MetaKeyClientCapabilities, x.session.caps)
 	}
 	if err != nil {
