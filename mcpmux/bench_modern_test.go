@@ -42,20 +42,5 @@ func benchModern(b *testing.B, url, tool string) {
 			"Mcp-Name":             {tool},
 		}}
 	}
-	first := <-sessions
-	if err := first.request("tools/call", params); err != nil {
-		b.Fatal(err)
-	}
-	sessions <- first
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		s := <-sessions
-		for pb.Next() {
-			if err := s.request("tools/call", params); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	runBench(b, sessions, "tools/call", params)
 }

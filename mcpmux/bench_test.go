@@ -68,8 +68,13 @@ func benchParallel(b *testing.B, url, method, params string) {
 	for range n {
 		sessions <- openBenchSession(b, hc, url)
 	}
-	// One request before the clock starts: it opens the gateway's upstream
-	// session and fills its list cache.
+	runBench(b, sessions, method, params)
+}
+
+// runBench sends method with params from every session in parallel, after
+// one request before the clock starts: it opens the gateway's upstream
+// session and fills its list cache.
+func runBench(b *testing.B, sessions chan *benchSession, method, params string) {
 	first := <-sessions
 	if err := first.request(method, params); err != nil {
 		b.Fatal(err)

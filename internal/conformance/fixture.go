@@ -12,7 +12,6 @@ package conformance
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -22,36 +21,19 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
-// Era selects which MCP protocol eras a Fixture speaks.
-type Era int
+// Era selects which MCP protocol eras a Fixture speaks: the test
+// upstream's, so that both name them alike.
+type Era = testupstream.Era
 
+// The eras a Fixture speaks. LegacyOnly refuses a 2026-07-28 request,
+// server/discover included, as a 2025-11-25 server would, so that a client
+// falls back to initialize; ModernOnly refuses the initialize handshake
+// and the legacy GET stream, as a server of 2026-07-28 alone would.
 const (
-	// BothEras serves legacy sessions (2025-11-25 and earlier, through
-	// initialize) and stateless 2026-07-28 requests, as mcp-go does by
-	// default.
-	BothEras Era = iota
-	// LegacyOnly speaks only the initialize-handshake era: it refuses a
-	// 2026-07-28 request, server/discover included, as a 2025-11-25 server
-	// would, so that a client falls back to initialize.
-	LegacyOnly
-	// ModernOnly speaks only 2026-07-28: the initialize handshake and the
-	// legacy GET stream are refused, as a server of that revision alone
-	// would refuse them.
-	ModernOnly
+	BothEras   = testupstream.BothEras
+	LegacyOnly = testupstream.LegacyOnly
+	ModernOnly = testupstream.ModernOnly
 )
-
-// String returns the era's name, for test names.
-func (e Era) String() string {
-	switch e {
-	case BothEras:
-		return "both"
-	case LegacyOnly:
-		return "legacy-only"
-	case ModernOnly:
-		return "modern-only"
-	}
-	return fmt.Sprintf("Era(%d)", int(e))
-}
 
 // cacheTTLMs is the freshness hint on list and read results (SEP-2549),
 // the reference server's five minutes.
