@@ -18,8 +18,8 @@ import (
 )
 
 // startTimeout bounds how long Node.js may take to print its issuer. The
-// start is quick alone, but oidc-provider makes its signing keys first,
-// and with the race-enabled test packages and the conformance suite's Node
+// start (loading oidc-provider's modules, then listening) is quick alone,
+// but with the race-enabled test packages and the conformance suite's Node
 // processes running beside it on two cores, 20 s has run out.
 const startTimeout = 60 * time.Second
 
