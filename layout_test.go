@@ -28,7 +28,8 @@ func TestCoreKnowsNoCaddy(t *testing.T) {
 // fresh machine installs what the tests need and runs them all: the README
 // names scripts/test, CI runs that same script, and the script installs
 // each thing a test refuses to run without (the npm packages of the
-// authorization server, Debian's chromium) before it tests every package.
+// authorization server and of the conformance suite with its Node 22,
+// Debian's chromium) before it tests every package.
 func TestReadmeTestCommand(t *testing.T) {
 	readme := readFile(t, "README.md")
 	_, section, _ := strings.Cut(readme, "## Test it\n")
@@ -43,6 +44,7 @@ func TestReadmeTestCommand(t *testing.T) {
 	script := readFile(t, "scripts/test")
 	for _, want := range []string{
 		"npm ci --prefix internal/testas",
+		"npm ci --prefix internal/conformance",
 		"apt-get install -y -qq --no-install-recommends chromium",
 		"command -v chromium",
 		"go test -race -count=1 \"$@\" ./...",
