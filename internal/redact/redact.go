@@ -40,6 +40,9 @@
 // holds it into the string "[redacted]"; a value made of nothing but JSON
 // punctuation and white space has nothing there to replace); [Secrets.Text]
 // and [Writer] replace occurrences in any text.
+//
+// It is production code: mcpmux and the root package redact every upstream answer with it. It sits under internal/ only so that
+// no other module builds on it.
 package redact
 
 import (

@@ -6,6 +6,10 @@
 // authorizes one reading of a body while the upstream acts on another is a
 // known vulnerability (CVE-2026-27896, GO-2026-4770, GHSA-4gph-2hhr-5mwg), so
 // the gateway runs Check on every body before anything else reads it.
+//
+// It is production code, on the gateway's hot path (mcpmux and oauthflow
+// use it); it sits under internal/ only so that no other module builds on
+// it.
 package strictjson
 
 // DefaultMaxDepth is the nesting limit Check uses when Options.MaxDepth is 0.

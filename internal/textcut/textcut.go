@@ -1,5 +1,9 @@
 // Package textcut shortens text for messages and names without splitting
 // a UTF-8 sequence.
+//
+// It is production code: mcpmux, oauthflow, audit and internal/redact cut
+// names and quoted input in errors and logs with it. It sits under
+// internal/ only so that no other module builds on it.
 package textcut
 
 import "unicode/utf8"
