@@ -12,8 +12,8 @@
 // to the agent pass (Response); every other header, including ones that
 // browsers will only learn tomorrow, is dropped.
 //
-// It is production code: the root package marks every API answer with it. It sits under internal/ only so that
-// no other module builds on it.
+// It is production code: the root package marks every API answer with
+// it. It sits under internal/ only so that no other module builds on it.
 package inert
 
 import (

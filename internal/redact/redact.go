@@ -41,8 +41,9 @@
 // punctuation and white space has nothing there to replace); [Secrets.Text]
 // and [Writer] replace occurrences in any text.
 //
-// It is production code: mcpmux and the root package redact every upstream answer with it. It sits under internal/ only so that
-// no other module builds on it.
+// It is production code: mcpmux and the root package redact every
+// upstream answer with it. It sits under internal/ only so that no other
+// module builds on it.
 package redact
 
 import (
