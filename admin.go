@@ -616,3 +616,9 @@ func (a *App) adminAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeAdmin(w, http.StatusOK, map[string]any{"events": events})
 }
+
+// Interface guards
+var (
+	_ caddy.Module      = (*adminAPI)(nil)
+	_ caddy.AdminRouter = (*adminAPI)(nil)
+)

@@ -15,6 +15,12 @@ import (
 
 // Handler serves the mcpgate endpoints of a site (/mcp, /connectors and
 // /connectors/{id}/mcp) and passes every other request to the next handler.
+//
+// It sets these placeholders, for access logs and later handlers:
+//
+//	{http.mcpgate.user}       the caller's identity, once known
+//	{http.mcpgate.connector}  the connector a call or read went to
+//	{http.mcpgate.tool}       the tool, prompt or resource it named
 type Handler struct {
 	app *App
 }
