@@ -38,7 +38,7 @@ func TestDecide(t *testing.T) {
 		readOnly  bool
 		want      Decision
 	}{
-		// GR-01: deny by default.
+		// Deny by default.
 		{"no rules", nil, alice, Tools, "notion", "search", true, Decision{}},
 		{"no applicable rule", []Rule{{Sources: []string{"user:bob"}, Tools: []string{"**"}}}, alice, Tools, "notion", "search", true, Decision{}},
 		{"unknown kind", []Rule{notionAll}, alice, "widgets", "notion", "x", true, Decision{}},
@@ -46,7 +46,8 @@ func TestDecide(t *testing.T) {
 		{"empty connector", []Rule{{Sources: []string{"*"}, Tools: []string{"**"}}}, alice, Tools, "", "x", true, Decision{}},
 		{"connector with slash", []Rule{{Sources: []string{"*"}, Tools: []string{"**"}}}, alice, Tools, "a/b", "c", true, Decision{}},
 
-		// Sources, exact and separate (GR-11).
+		// Sources, exact and separate: an identity never matches a group or
+		// wildcard selector, and a comma never splits one into several.
 		{"user", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, alice, Tools, "notion", "x", false, allowed1},
 		{"user case", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "Alice"}, Tools, "notion", "x", false, Decision{}},
 		{"user fold", []Rule{{Sources: []string{"user:alice"}, Connectors: []string{"notion"}}}, Caller{ID: "\u0430lice"}, Tools, "notion", "x", false, Decision{}},
@@ -82,7 +83,8 @@ func TestDecide(t *testing.T) {
 		{"prefix connector in pattern", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}}}, alice, Tools, "notion-internal", "x", false, Decision{}},
 		{"exact case", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/search"}}}, alice, Tools, "notion", "Search", false, Decision{}},
 
-		// Read-only grants (GR-12): unknown operations arrive as false.
+		// Read-only grants: unknown operations arrive as false, so they count
+		// as writes.
 		{"read-only, read tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", true, allowed1},
 		{"read-only, write tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", false, Decision{}},
 		{"read-only, resource", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, ReadOnly: true}}, alice, Resources, "notion", "x", false, allowed1},

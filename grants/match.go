@@ -14,7 +14,7 @@ func compileGlob(s string) glob {
 
 // match reports whether s matches g. The comparison is byte for byte:
 // folding case or normalising Unicode would let "ſecret" pass for "secret"
-// or a Kelvin sign for "K" (GR-06).
+// or a Kelvin sign for "K".
 func (g glob) match(s string) bool {
 	if len(g) == 1 {
 		return s == g[0]

@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-// TestMatch covers the glob's edge cases (GR-03, GR-05, GR-06). Each case is
+// TestMatch covers the glob's edge cases: a pattern matches whole segments
+// only (notion/* never covers notion-internal/x), only '*' is special, and
+// bytes are compared exactly, with no case or Unicode folding. Each case is
 // checked on the whole path, on the connector/name split that Decide uses,
 // and against the reference matcher.
 func TestMatch(t *testing.T) {

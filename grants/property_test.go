@@ -15,9 +15,10 @@ type catalogItem struct {
 
 // TestDecideMatchesReference: over thousands of random rule sets and
 // catalogs, every decision, rule index included, equals the one the
-// reference implementation reaches from the contract. (That lists and
-// calls agree, GR-02, is the gateway's to prove: mcpmux asks Decide for
-// both, and its tests check them against each other.)
+// reference implementation reaches from the contract. (That a name is
+// absent from a list exactly when a call to it is refused is the gateway's
+// to prove: mcpmux asks Decide for both, and its tests check them against
+// each other.)
 func TestDecideMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20260821, 1))
 	var allowed, total int

@@ -66,8 +66,9 @@ func TestTraversal(t *testing.T) {
 	}
 }
 
-// TestTraversalGuard covers GR-07: a wildcard grant over resources or
-// templates never admits a name that could step out of it.
+// TestTraversalGuard checks that a wildcard grant over resources or
+// templates never admits a name that could step out of it (dot segments,
+// encoded or not, and backslashes), whatever the upstream would normalize.
 func TestTraversalGuard(t *testing.T) {
 	p := mustNew(t,
 		Rule{Sources: []string{"user:alice"}, Resources: []string{"internal/file:///data/**"}, Templates: []string{"internal/file:///data/*"}},

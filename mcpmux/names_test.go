@@ -7,9 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// TestNamesRoundTrip checks GR-04: for every valid connector id and any
-// tool name, splitting the joined name gives both back, with either
-// separator, and a shortened name is short, valid UTF-8 and stable.
+// TestNamesRoundTrip checks that two tools never share a wire name: for
+// every valid connector id and any tool name, splitting the joined name
+// gives both back, with either separator, and a shortened name is short,
+// valid UTF-8 and stable.
 func TestNamesRoundTrip(t *testing.T) {
 	ids := []string{"a", "git", "github", "notion-internal", "0day", strings.Repeat("z", 32)}
 	alphabet := []string{"_", "__", "-", ".", "/", "a", "B", "é", "日", " ", "*"}

@@ -15,8 +15,8 @@ const progressMethod = "notifications/progress"
 // hands each notification to whichever of its streams reads first: a
 // concurrent agent's POST, or the gateway's own notification stream. So
 // the gateway gives every request a token of its own and routes by it: an
-// agent gets its own progress, under its own token, and never another's
-// (MP-06), even when agents pick the same token.
+// agent gets its own progress, under its own token, and never another's,
+// even when agents pick the same token.
 //
 // That same sharing scatters one request's progress over several streams
 // (mcp-go hands a session's notifications to whichever stream's forwarder

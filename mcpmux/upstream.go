@@ -175,7 +175,7 @@ func (u *upstream) exchange(ctx context.Context, cred http.Header, st *upstreamS
 
 // hidden replaces the credential wherever an upstream's answer repeats it:
 // a tool that echoes its request's headers, an error message that quotes
-// them (TC-04). The result and the error stay the JSON the upstream sent,
+// them. The result and the error stay the JSON the upstream sent,
 // byte for byte, but for the credential. An error message can carry
 // upstream text too (a member name, an id), so it is redacted as well.
 func hidden(hide *redact.Secrets, rep *reply, err error) (*reply, error) {

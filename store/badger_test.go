@@ -13,9 +13,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// TestBadgerReload covers SF-03 and SF-06: a second open of a directory in
-// use fails clearly (so callers must share one handle across reloads), the
-// first handle keeps working, and close and reopen lose nothing.
+// TestBadgerReload checks reloads over one directory: a second open of a
+// directory in use fails clearly (so callers must share one handle across
+// reloads), the first handle keeps working, and close and reopen lose
+// nothing.
 func TestBadgerReload(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "mcpgate")

@@ -24,7 +24,7 @@ func crashKey(seq int) string      { return fmt.Sprintf("crash/%08d", seq) }
 func crashValue(seq int) []byte    { return fmt.Appendf(nil, "value of record %d", seq) }
 func crashRing(t testing.TB) *Ring { return testRing(t, 7) }
 
-// TestCrash covers SF-01: a child writes records through Sealed over
+// TestCrash checks crash safety: a child writes records through Sealed over
 // Badger and reports each acknowledged Put; the parent kills it with
 // SIGKILL at a random moment, reopens the directory and checks that every
 // acknowledged record is there and opens to its value.
@@ -58,8 +58,9 @@ func TestCrash(t *testing.T) {
 	b := openBadger(t, dir)
 	s := Seal(b, crashRing(t))
 	checkCrashRecords(t, s, acked)
-	// TC-14: a kill loses the rest of a reserved block, never a wrap. The
-	// key check is one wrap more.
+	// The wrap count never falls below the wraps made: a kill loses the
+	// rest of a reserved block, never a wrap. The key check is one wrap
+	// more.
 	if wraps := storedWraps(t, s); wraps < uint64(len(acked)+1) {
 		t.Errorf("%d wraps counted, %d acknowledged", wraps, len(acked)+1)
 	}

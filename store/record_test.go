@@ -28,7 +28,7 @@ func TestRecordLayout(t *testing.T) {
 	}
 }
 
-// TestBitFlips covers TC-07: every bit of every field, flipped, fails to
+// TestBitFlips checks integrity: every bit of every field, flipped, fails to
 // open with an error and without a panic.
 func TestBitFlips(t *testing.T) {
 	// Sealed under the older key, so that rewrap has to unwrap it.
@@ -82,8 +82,8 @@ func TestSealedBitFlips(t *testing.T) {
 	}
 }
 
-// TestMovedRecord covers TC-08: the record id is bound, so a copy under
-// another key does not open.
+// TestMovedRecord checks that the record id is bound as additional data,
+// so a copy under another key does not open.
 func TestMovedRecord(t *testing.T) {
 	ctx := context.Background()
 	inner := NewMemory()
@@ -100,7 +100,8 @@ func TestMovedRecord(t *testing.T) {
 	}
 }
 
-// TestShortBlobs covers TC-09: short, truncated and unknown records.
+// TestShortBlobs checks that short, truncated and unknown records fail to
+// open with an error, never an out-of-range panic.
 func TestShortBlobs(t *testing.T) {
 	r := testRing(t, 1)
 	blob, _ := r.seal("k", []byte("value"))
@@ -150,7 +151,7 @@ func TestUnknownKey(t *testing.T) {
 	}
 }
 
-// TestUnique covers TC-10: sealing one plaintext many times never repeats
+// TestUnique checks that sealing one plaintext many times never repeats
 // a nonce, a data key or a ciphertext.
 func TestUnique(t *testing.T) {
 	r := testRing(t, 1)

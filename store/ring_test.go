@@ -130,7 +130,8 @@ func TestDerive(t *testing.T) {
 	}
 }
 
-// TestNoKeyInFormat covers TC-16 for the ring and the sealed store.
+// TestNoKeyInFormat checks that no fmt verb prints a seal key, in any
+// encoding, from the ring or the sealed store, bare or inside a struct.
 func TestNoKeyInFormat(t *testing.T) {
 	r := testRing(t, 1, 2)
 	s := Seal(NewMemory(), r)

@@ -25,7 +25,7 @@ var keyCheckValue = []byte("mcpgate key check v1")
 type Sealed struct {
 	inner Store
 	ring  *Ring
-	wraps *wrapCount // of the key that seals (TC-14); see wraps.go
+	wraps *wrapCount // of the key that seals, for GCM's nonce limit; see wraps.go
 
 	// beforeSwap, if set, runs in Rewrap between reading a record and
 	// swapping it; tests use it to hold the race window open.

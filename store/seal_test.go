@@ -19,7 +19,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// TestCiphertextAtRest covers TC-06: no canary value reaches a file of the
+// TestCiphertextAtRest checks that no canary value reaches a file of the
 // Badger directory in the clear. A plain Badger beside it shows that the
 // scan would see one.
 func TestCiphertextAtRest(t *testing.T) {
@@ -79,9 +79,9 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-// TestRotation covers TC-13: records sealed under k1 stay readable with
-// [k2 k1], new ones are sealed under k2, Rewrap moves the old ones to k2
-// without touching their ciphertext or expiry, and then [k2] alone opens
+// TestRotation checks key rotation: records sealed under k1 stay readable
+// with [k2 k1], new ones are sealed under k2, Rewrap moves the old ones to
+// k2 without touching their ciphertext or expiry, and then [k2] alone opens
 // everything.
 func TestRotation(t *testing.T) {
 	ctx := context.Background()
@@ -272,8 +272,8 @@ func TestRewrapConcurrent(t *testing.T) {
 	}
 }
 
-// TestCheck covers TC-12: a ring that cannot open the key check is an
-// error, and nothing is overwritten.
+// TestCheck checks a start with the wrong keys: a ring that cannot open the
+// key check is an error, and nothing is overwritten.
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
 	inner := NewMemory()

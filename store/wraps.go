@@ -14,8 +14,8 @@ import (
 
 // A ring key wraps each data key with AES-256-GCM under a random 96-bit
 // nonce, and NIST SP 800-38D allows one key 2^32 such encryptions, past
-// which a repeated nonce becomes too likely (TC-14; Vault rotates for the
-// same reason, see its max_operations). So Sealed counts the wraps of each
+// which a repeated nonce becomes too likely (Vault rotates for the same
+// reason, see its max_operations). So Sealed counts the wraps of each
 // key, in the store under wrapsPrefix and the key id in hex.
 //
 // Writing the count at each wrap would double the writes. Instead a Sealed

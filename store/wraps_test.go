@@ -43,10 +43,11 @@ func putN(t testing.TB, s Store, prefix string, n int) {
 	}
 }
 
-// TestWrapsReopen covers TC-14 across restarts: the count survives close
-// and reopen. A Sealed never hands back the rest of its block, so each
-// close is a crash as far as the count goes: the stored count must stay at
-// or above the wraps made, by less than a lease per process.
+// TestWrapsReopen checks the per-key wrap count across restarts: it
+// survives close and reopen. A Sealed never hands back the rest of its
+// block, so each close is a crash as far as the count goes: the stored
+// count must stay at or above the wraps made, by less than a lease per
+// process.
 func TestWrapsReopen(t *testing.T) {
 	dir := t.TempDir()
 	const lease, perRun = 8, 13
