@@ -21,7 +21,7 @@ type Outcome struct {
 	// Connector is the connector the consent was for.
 	Connector string
 	// RedirectURL is where to send the browser next, taken from the
-	// verified flow only (OF-13); "" for none.
+	// verified flow only; "" for none.
 	RedirectURL string
 }
 
@@ -70,7 +70,7 @@ func (m *Manager) complete(ctx context.Context, query url.Values, user string) (
 }
 
 // takeFlow verifies the state and takes its flow record: a second
-// callback with the same state finds nothing (OF-04).
+// callback with the same state finds nothing.
 func (m *Manager) takeFlow(ctx context.Context, q url.Values) (*flowRecord, error) {
 	states := q["state"]
 	if len(states) == 0 || states[0] == "" {
@@ -104,7 +104,7 @@ func (m *Manager) takeFlow(ctx context.Context, q url.Values) (*flowRecord, erro
 }
 
 // checkResponse checks the rest of the redirect against the flow: who
-// completes it, which server answered (RFC 9207, OF-07), and whether it
+// completes it, which server answered (RFC 9207), and whether it
 // answered with an error or a code.
 func (m *Manager) checkResponse(f *flowRecord, q url.Values, user string) (*connector, string, error) {
 	c := m.conns[f.Connector]
@@ -140,7 +140,7 @@ func (m *Manager) checkResponse(f *flowRecord, q url.Values, user string) (*conn
 
 // serverError passes on an error the authorization server redirected with:
 // an RFC 6749 code (else server_error) and a sanitized description; never
-// error_uri (OF-14).
+// error_uri.
 func serverError(code, description string) *CallbackError {
 	status, ok := authorizeErrors[code]
 	if !ok {

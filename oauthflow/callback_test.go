@@ -39,7 +39,8 @@ func TestConnectHappyPath(t *testing.T) {
 	}
 	u, _ := url.Parse(authURL)
 	q := u.Query()
-	// DS-06: the endpoint's own query stays; each of ours appears once.
+	// RFC 6749 §3.1: the endpoint's own query stays; each of ours appears
+	// once.
 	if q.Get("tenant") != "t1" {
 		t.Errorf("endpoint query lost: %s", authURL)
 	}
@@ -136,7 +137,7 @@ func TestCallbackStateChecks(t *testing.T) {
 		}
 		wantCallbackError(t, err, http.StatusBadRequest, "invalid state")
 	}
-	// OF-01: no state at all.
+	// No state at all.
 	_, err = h.m.Callback(ctx, url.Values{"code": {"x"}}, "alice")
 	wantCallbackError(t, err, http.StatusBadRequest, "missing state")
 	if n := h.as.tokenCalls.Load(); n != 0 {
@@ -150,7 +151,7 @@ func TestCallbackStateChecks(t *testing.T) {
 
 func TestCallbackExpired(t *testing.T) {
 	// The store's TTL runs on real time, so the flow's own creation time
-	// against the injected clock is what expires it (OF-03).
+	// against the injected clock is what expires it.
 	h := newHarness(t, func(_ *harness, o *Options, _ *[]Config) { o.Store = newMemStore(time.Now) })
 	ctx := context.Background()
 	authURL, _ := h.m.Start(ctx, "notion", "alice", "")
@@ -299,8 +300,8 @@ func TestCallbackIss(t *testing.T) {
 }
 
 func TestCallbackTokenEndpointPinned(t *testing.T) {
-	// OF-08: metadata changes between start and callback; the code goes to
-	// the token endpoint recorded at the start.
+	// Metadata changes between start and callback; the code goes to the
+	// token endpoint recorded at the start (RFC 9700 §4.4.2).
 	h := newHarness(t, nil)
 	evil := newFakeAS(t, "evil")
 	ctx := context.Background()
@@ -316,7 +317,7 @@ func TestCallbackTokenEndpointPinned(t *testing.T) {
 }
 
 func TestCallbackRedirectFromVerifiedStateOnly(t *testing.T) {
-	// OF-13: an unverifiable state never yields a redirect.
+	// An unverifiable state never yields a redirect.
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	out, err := h.m.Callback(ctx, url.Values{"state": {"bogus"}, "error": {"access_denied"}, "redirect_url": {"https://evil.test"}}, "alice")
@@ -340,7 +341,7 @@ func TestCallbackRedirectFromVerifiedStateOnly(t *testing.T) {
 }
 
 func TestCallbackServerErrors(t *testing.T) {
-	// OF-14: errors from the server, passed on sanitized.
+	// Errors from the server, passed on sanitized.
 	long := strings.Repeat("é", 6000)
 	tests := []struct {
 		name, code, desc string
@@ -381,7 +382,8 @@ func TestCallbackServerErrors(t *testing.T) {
 }
 
 func TestParallelFlows(t *testing.T) {
-	// OF-15: two connectors, completed in reverse order; two tabs for one.
+	// Parallel consents do not break each other: two connectors, completed
+	// in reverse order; two tabs for one.
 	var as2 *fakeAS
 	h := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
 		as2 = newFakeAS(t, "as2")
@@ -408,7 +410,7 @@ func TestParallelFlows(t *testing.T) {
 }
 
 func TestOneRedemptionPerCode(t *testing.T) {
-	// OF-16: an explicit auth style, so no second attempt.
+	// One redemption per code: an explicit auth style, so no second attempt.
 	for _, name := range []string{"invalid_client", "dropped"} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, nil)
@@ -434,7 +436,8 @@ func TestOneRedemptionPerCode(t *testing.T) {
 }
 
 func TestTokenResponseValidation(t *testing.T) {
-	// OF-17.
+	// A token response is checked as hostile input: a bad one is a clear
+	// error, and absent or odd fields get a documented default.
 	huge := `{"access_token":"AT-CANARY-big","token_type":"Bearer","pad":"` + strings.Repeat("x", 1536<<10) + `"}`
 	tests := []struct {
 		name, body, ctype string

@@ -233,7 +233,7 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.masked()) 
 
 // checkEndpoint checks an authorization server URL: https (or http on
 // loopback when allowed), no user info, no fragment, nothing that could
-// split a header or a command line (DS-06). Empty is fine: the caller
+// split a header or a command line. Empty is fine: the caller
 // decides what is required.
 func checkEndpoint(name, raw string, insecureLoopback bool) error {
 	if raw == "" {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPerUserIsolation(t *testing.T) {
-	// OF-24, TC-15: 2 users × 2 connectors, 1,000 interleaved concurrent
+	// Per-user isolation: 2 users × 2 connectors, 1,000 interleaved concurrent
 	// calls while tokens expire; each call gets its own user's token.
 	var as2 *fakeAS
 	h := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {

@@ -11,7 +11,7 @@ const (
 	prefixFlows   = "oauth/flows/"
 	prefixGrants  = "oauth/grants/"
 	// prefixRevocations holds revocations still owed to an authorization
-	// server (OF-23).
+	// server (RFC 7009).
 	prefixRevocations = "oauth/revoke/"
 	// prefixPending indexes the pending flows by who started them, to
 	// bound them (see pendingKey). It must not start with prefixFlows.
@@ -33,7 +33,7 @@ func grantKey(connector, subject string) string {
 
 // clientKey is where the client registered with one authorization server
 // for one connector lives: credentials are keyed by issuer and never
-// reused across servers (OF-20).
+// reused across servers.
 func clientKey(connector, issuer string) string {
 	return prefixClients + connector + "/" + segment(issuer)
 }

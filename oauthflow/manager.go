@@ -249,7 +249,7 @@ func (m *Manager) Consent(connector string) (Consent, bool) {
 }
 
 // ClientMetadata returns the client ID metadata document that the site
-// serves at ClientMetadataPath. It holds no secret (TC-17).
+// serves at ClientMetadataPath. It holds no secret.
 func (m *Manager) ClientMetadata() []byte { return m.metadata }
 
 // clientMetadata is the client's metadata, as registered with RFC 7591 or

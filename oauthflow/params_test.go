@@ -13,7 +13,7 @@ import (
 )
 
 func TestParametersEverywhere(t *testing.T) {
-	// OF-11 and DS-06: resource (and audience) on the authorization
+	// RFC 8707 resource (and audience) on the authorization
 	// request, the code exchange and the refresh; an endpoint query that
 	// tries to set our parameters loses them.
 	h := newHarness(t, func(h *harness, _ *Options, cfgs *[]Config) {
@@ -64,7 +64,7 @@ func exchangeAndRefresh(t *testing.T, h *harness, authURL string) []request {
 }
 
 func TestInvalidTarget(t *testing.T) {
-	// OF-11: invalid_target is a clear error that does not loop.
+	// invalid_target (RFC 8707) is a clear error that does not loop.
 	h := newHarness(t, nil)
 	h.connect(h.as, "notion", "alice")
 	h.as.set(func(a *fakeAS) {

@@ -17,9 +17,10 @@ const unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 const verifierLen = 43
 
 func TestPKCEQuality(t *testing.T) {
-	// OF-10: 10,000 starts. One user keeps only a few consents pending
-	// (see pending.go), so each start's flow is read as soon as it is
-	// stored, found through its state.
+	// Verifiers are distinct and well formed across 10,000 starts. One
+	// user keeps only a few consents pending (see pending.go), so each
+	// start's flow is read as soon as it is stored, found through its
+	// state.
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	const n = 10000

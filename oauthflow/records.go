@@ -12,7 +12,7 @@ import (
 
 // The records this package keeps in the Store, one JSON document each. The
 // Store seals them; in memory, each type that holds a secret prints and
-// marshals it as REDACTED (TC-16). The stored form is written through a
+// marshals it as REDACTED. The stored form is written through a
 // method-free twin type (clientWire, flowWire, grantWire, revocationWire),
 // the only path by which the secrets reach bytes.
 
@@ -44,7 +44,8 @@ func (r clientRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.m
 func (r clientRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
 
 // staticBinding remembers which authorization server a static client was
-// first used with, when config does not say (DS-12, OF-20).
+// first used with, when config does not say, so that its secret never
+// goes to another issuer.
 type staticBinding struct {
 	ClientID string `json:"client_id"`
 	Issuer   string `json:"issuer"`
@@ -52,7 +53,8 @@ type staticBinding struct {
 
 // flowRecord is one pending consent, under flowKey(id) for flowTTL. It
 // holds everything the callback must check against or reuse, so that the
-// callback depends on nothing that changed since the start (OF-08).
+// callback depends on nothing that changed since the start (RFC 9700
+// §4.4.2).
 type flowRecord struct {
 	Connector string `json:"connector"`
 	// Subject is whose grant it makes: "" for shared consent.
@@ -111,7 +113,7 @@ type grantRecord struct {
 	Scopes    []string `json:"scopes,omitempty"`
 	Requested []string `json:"requested,omitempty"`
 	// StepUp is what the next consent must ask for, after an
-	// insufficient_scope refusal (OF-18).
+	// insufficient_scope refusal.
 	StepUp []string `json:"step_up,omitempty"`
 	// StepUpRepeats counts the insufficient_scope refusals in a row that
 	// wanted nothing the consent before them had not asked for: each
@@ -133,7 +135,7 @@ func (r grantRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.ma
 func (r grantRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
 
 // revocationRecord is a tombstone: an RFC 7009 revocation still owed to an
-// authorization server (OF-23), under a revocationKey until revocationTTL
+// authorization server, under a revocationKey until revocationTTL
 // after the disconnect. A disconnect stores it with the grant it empties,
 // before the first attempt, and deletes it once that attempt revoked
 // every token; one that failed in a way worth retrying stays. It

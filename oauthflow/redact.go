@@ -16,7 +16,7 @@ func mask(s string) string {
 // formatMasked prints v, a method-free copy whose secrets are already
 // masked, with the verb and flags that f was asked for. Types that hold
 // secrets implement fmt.Formatter with it, so that %v, %+v, %#v and %s all
-// redact (TC-16).
+// redact.
 func formatMasked(f fmt.State, verb rune, v any) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
 }

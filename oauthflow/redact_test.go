@@ -14,8 +14,8 @@ import (
 )
 
 func TestRedactingFormatters(t *testing.T) {
-	// TC-16: every type that holds a secret, through every verb, JSON and
-	// zap.
+	// Every type that holds a secret prints REDACTED, through every verb,
+	// JSON and zap.
 	values := []any{
 		Config{Connector: "n", ClientID: "id", ClientSecret: "SECRET-CANARY-cfg"},
 		clientRecord{ClientID: "id", ClientSecret: "SECRET-CANARY-client"},
@@ -73,7 +73,7 @@ func TestStoredFormKeepsSecrets(t *testing.T) {
 }
 
 func TestServerErrorsLeakNothing(t *testing.T) {
-	// TC-05: token, refresh and revocation endpoints answer 500 with bodies
+	// Token, refresh and revocation endpoints answer 500 with bodies
 	// that echo the client secret and the tokens.
 	h := newHarness(t, nil)
 	ctx := context.Background()
@@ -119,8 +119,8 @@ func TestServerErrorsLeakNothing(t *testing.T) {
 }
 
 func TestCanarySweep(t *testing.T) {
-	// TC-01 within the package: run the flows, then grep every log line and
-	// every error for canaries.
+	// No secret leaks within the package: run the flows, then grep every
+	// log line and every error for canaries.
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	h.connect(h.as, "notion", "alice")
@@ -147,7 +147,8 @@ func TestCanarySweep(t *testing.T) {
 }
 
 func TestClientMetadata(t *testing.T) {
-	// TC-17.
+	// The client ID metadata document: its client_id is its own URL, its
+	// only redirect URI the callback, and it holds no secret.
 	h := newHarness(t, nil)
 	var md map[string]any
 	if err := json.Unmarshal(h.m.ClientMetadata(), &md); err != nil {

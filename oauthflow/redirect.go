@@ -9,7 +9,7 @@ import (
 
 // origin is a scheme, a lowercase host and a port: what a redirect_url
 // must match exactly (RFC 6454), so that the callback is never an open
-// redirector (RFC 9700 §4.11.1, OF-12).
+// redirector (RFC 9700 §4.11.1).
 type origin struct{ scheme, host, port string }
 
 // originOf returns u's origin, with the scheme's default port spelled out.

@@ -7,7 +7,8 @@ import (
 )
 
 func TestRedirectURL(t *testing.T) {
-	// OF-12. Allowed: the public URL's origin and https://app.example.test.
+	// No open redirect. Allowed: the public URL's origin and
+	// https://app.example.test.
 	good := []string{
 		"",
 		"https://gw.example.test/connectors",

@@ -221,7 +221,7 @@ func (m *Manager) fail(c *connector, subject string, g *grantRecord, e connector
 // scope challenge handling asks clients to bound.
 const maxStepUpRepeats = 2
 
-// stepUp handles a 403 insufficient_scope (OF-18): the next consent asks
+// stepUp handles a 403 insufficient_scope: the next consent asks
 // for the union of what was asked before and what the upstream wants, and
 // the connection needs that consent. It never refreshes: a refresh cannot
 // widen a grant. A refusal that wants nothing the last consent did not ask

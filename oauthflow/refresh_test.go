@@ -85,7 +85,7 @@ func TestRefreshPersistsRotation(t *testing.T) {
 	if !live {
 		t.Fatal("the stored refresh token is not the server's live one")
 	}
-	// OF-11: resource on the refresh too, and no scope.
+	// The RFC 8707 resource on the refresh too, and no scope.
 	last := h.as.tokenRequests()[1].form
 	if last.Get("grant_type") != "refresh_token" || last.Get("resource") != "https://mcp.notion.test/mcp" || last.Has("scope") {
 		t.Errorf("refresh form = %v", last)
@@ -277,7 +277,8 @@ func TestRefreshOutlivesCaller(t *testing.T) {
 }
 
 func TestStepUp(t *testing.T) {
-	// OF-18: granted less than asked, then insufficient_scope.
+	// Step-up: granted less than asked, then insufficient_scope; the stored
+	// scope is what was granted.
 	h := newHarness(t, nil)
 	h.as.set(func(a *fakeAS) { a.scopes = []string{"read", "write"}; a.grantScope = "read" })
 	h.connect(h.as, "notion", "alice")

@@ -20,7 +20,8 @@ import (
 // client picks mcpgate's client at as. Under auto: a static client if one
 // is configured and belongs to as, else a client ID metadata document if
 // as supports them and the public URL is https, else dynamic registration
-// (RFC 7591). A client never crosses authorization servers (OF-20).
+// (RFC 7591). A client never crosses authorization servers: credentials
+// are bound to the issuer that issued them.
 func (m *Manager) client(ctx context.Context, c *connector, as *authServer) (client, error) {
 	mode := c.cfg.Registration
 	if c.cfg.ClientID != "" {
@@ -58,7 +59,7 @@ func (c *connector) static() client {
 // staticBelongs reports whether the configured client belongs to issuer:
 // the configured issuer if there is one, else the first issuer it was used
 // with (remembered in the store, and forgotten when client_id changes). So
-// a static secret never reaches another server's token endpoint (DS-12).
+// a static secret never reaches another server's token endpoint.
 func (m *Manager) staticBelongs(ctx context.Context, c *connector, issuer string) (bool, error) {
 	if c.cfg.Issuer != "" {
 		return c.cfg.Issuer == issuer, nil
@@ -185,8 +186,8 @@ func (r registration) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.m
 // only ever decoded.
 func (r registration) MarshalJSON() ([]byte, error) { return json.Marshal(r.masked()) }
 
-// checkRegistration checks a registration response as hostile input
-// (OF-19) and makes the client record of it.
+// checkRegistration checks a dynamic registration response (RFC 7591) as
+// hostile input and makes the client record of it.
 func (m *Manager) checkRegistration(status int, body []byte, issuer, requested string) (clientRecord, error) {
 	var r registration
 	jsonErr := strictjson.Unmarshal(body, &r, false)

@@ -66,7 +66,8 @@ func TestDCRRequest(t *testing.T) {
 }
 
 func TestDCRHostileResponses(t *testing.T) {
-	// OF-19.
+	// A hostile registration response is refused: nothing is stored, and no
+	// secret in it leaks.
 	tests := []struct {
 		name    string
 		status  int
@@ -169,7 +170,8 @@ func sawAny(a *fakeAS, needles ...string) bool {
 }
 
 func TestServerMigration(t *testing.T) {
-	// OF-20: the resource moves to another authorization server.
+	// The resource moves to another authorization server, which never sees
+	// the first one's client.
 	for _, mode := range []string{"dcr", "static-auto", "static"} {
 		t.Run(mode, func(t *testing.T) {
 			var sw switchable
@@ -216,7 +218,8 @@ func TestServerMigration(t *testing.T) {
 }
 
 func TestConfiguredIssuerNotMixed(t *testing.T) {
-	// DS-12: config names the issuer; discovery finds another server.
+	// Config names the issuer; discovery finds another server, which never
+	// sees the static client.
 	evil := newFakeAS(t, "evil")
 	h := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
 		(*cfgs)[0].Discover = evil.discover

@@ -118,8 +118,7 @@ func (m *Manager) dropFlows(ctx context.Context, connector, subject string) {
 
 // revoke revokes the tokens of rec, which no grant holds, at its
 // revocation endpoint. Its tombstone is stored first, and keeps those
-// whose revocation failed in a way worth retrying for RetryRevocations
-// (OF-23).
+// whose revocation failed in a way worth retrying for RetryRevocations.
 func (m *Manager) revoke(ctx context.Context, c *connector, rec grantRecord) Revocation {
 	t := m.owed(c, rec)
 	if t == nil {

@@ -12,7 +12,8 @@ import (
 )
 
 func TestDisconnect(t *testing.T) {
-	// OF-23.
+	// Disconnect clears local state at once, whatever the revocation
+	// endpoint answers (RFC 7009), and says what became of the tokens.
 	tests := []struct {
 		name          string
 		revoke        func(w http.ResponseWriter, r request) bool

@@ -69,7 +69,7 @@ func orNoResult(err error) error {
 // resolve applies the config to a discovery result (nil without
 // discovery). Endpoints of two servers are never mixed: when config names
 // an issuer other than the discovered one, only configured endpoints are
-// used (DS-12).
+// used.
 func (c *connector) resolve(res *discovery.Result) (*authServer, error) {
 	cfg := c.cfg
 	as := &authServer{}
@@ -77,7 +77,7 @@ func (c *connector) resolve(res *discovery.Result) (*authServer, error) {
 		s := res.Server
 		if !slices.Contains(s.CodeChallengeMethodsSupported, "S256") {
 			// MCP authorization: clients MUST refuse to proceed without
-			// advertised PKCE support (OF-09).
+			// advertised PKCE support.
 			return nil, c.misconfigured("the authorization server does not advertise PKCE with S256 (code_challenge_methods_supported)")
 		}
 		*as = authServer{Issuer: s.Issuer, AuthorizationEndpoint: s.AuthorizationEndpoint, TokenEndpoint: s.TokenEndpoint,

@@ -117,7 +117,7 @@ func (m *Manager) newFlow(c *connector, as *authServer, cl client, subject, user
 
 // ownParams are the parameters mcpgate sets on the authorization URL;
 // copies already in the endpoint's query are removed, so that each appears
-// exactly once (RFC 6749 §3.1, DS-06).
+// exactly once (RFC 6749 §3.1).
 var ownParams = []string{"client_id", "redirect_uri", "response_type", "state", "scope",
 	"code_challenge", "code_challenge_method", "resource", "audience"}
 

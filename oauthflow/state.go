@@ -11,8 +11,8 @@ import (
 // The state handle sent to the authorization server is
 // base64url(id) "." base64url(HMAC-SHA256(StateKey, stateContext+id)): the
 // id names the flow record, the MAC proves that mcpgate made it, so a
-// forged or altered handle is refused before the store is touched (OF-02).
-// Single use and expiry come from the record (OF-03, OF-04).
+// forged or altered handle is refused before the store is touched.
+// Single use and expiry come from the record.
 const (
 	flowIDLen    = 16
 	stateContext = "mcpgate-state\x00"

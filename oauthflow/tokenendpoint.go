@@ -22,9 +22,9 @@ import (
 // Exchange and TokenSource (A8): the refresher of x/oauth2 cannot send the
 // RFC 8707 resource, its expiry uses time.Now rather than the injected
 // clock, and its RetrieveError.Error() embeds the response body. One path
-// serves both grant types, so the rules of OF-16 and OF-17 live in one
-// place. x/oauth2 still names the auth style, builds the authorization URL
-// and derives the PKCE challenge.
+// serves both grant types, so one redemption per code and the checks on a
+// token response live in one place. x/oauth2 still names the auth style,
+// builds the authorization URL and derives the PKCE challenge.
 
 // Limits on authorization server answers.
 const (
@@ -59,7 +59,7 @@ func (cl client) MarshalJSON() ([]byte, error) { return json.Marshal(cl.masked()
 // style is the explicit x/oauth2 auth style of the client's
 // token_endpoint_auth_method. It is never AuthStyleAutoDetect, which
 // retries a failed request with the other style: for a code exchange that
-// is a second redemption of the code (OF-16).
+// is a second redemption of the code.
 func (cl client) style() oauth2.AuthStyle {
 	if cl.AuthMethod == AuthMethodBasic {
 		return oauth2.AuthStyleInHeader
@@ -211,7 +211,8 @@ func decodeTokenBody(body []byte) (rawToken, error) {
 	return raw, nil
 }
 
-// check validates a successful token response (OF-17).
+// check validates a successful token response (RFC 6749 §5.1), so that
+// nothing malformed is half-stored.
 func (raw rawToken) check(now time.Time) (*tokenResponse, error) {
 	if raw.AccessToken == "" {
 		return nil, errors.New("no access_token")

@@ -17,10 +17,9 @@ import (
 // A revocation that fails because the authorization server cannot be
 // reached or answers 429 or 5xx is not forgotten: the tokens left wait in
 // a tombstone (a revocationRecord), sealed by the store, until a retry
-// revokes them or the server refuses them for good (OF-23, RFC 7009
-// §2.2.1). A tombstone never outlives revocationTTL: a token the server
-// still honours after a day is better left to expire than retried
-// forever.
+// revokes them or the server refuses them for good (RFC 7009 §2.2.1). A
+// tombstone never outlives revocationTTL: a token the server still honours
+// after a day is better left to expire than retried forever.
 
 // Timings of revocation retries.
 const (

@@ -87,8 +87,9 @@ func checkRetried(t *testing.T, reqs []request, g grantRecord) {
 }
 
 func TestRevocationRetry(t *testing.T) {
-	// OF-23 (c) and (e): a revocation that fails in a way worth retrying
-	// is retried from a tombstone when due; a definitive answer is not.
+	// A revocation that fails in a way worth retrying (a 503, an
+	// unreachable server) is retried from a tombstone when due; a
+	// definitive answer is not.
 	start := newClock().Now()
 	tests := []struct {
 		name    string

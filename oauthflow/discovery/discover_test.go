@@ -19,7 +19,8 @@ import (
 )
 
 // TestDiscoveryOrder records the URLs discovery requests, in order, for
-// each shape of resource and issuer (DS-09).
+// each shape of resource and issuer: the order the MCP authorization spec
+// sets over RFC 9728 and RFC 8414.
 func TestDiscoveryOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -264,8 +265,8 @@ func TestScopes(t *testing.T) {
 
 // TestFetchFailures checks that only "no document" statuses fall through:
 // an error on a specific candidate stops discovery before a less specific
-// one is tried (DS-09), and that redirects (DS-04), wrong types, bad JSON
-// (DS-11) and oversized documents (DS-10) are errors.
+// one is tried, and that redirects, wrong types, bad or ambiguous JSON and
+// oversized documents are errors.
 func TestFetchFailures(t *testing.T) {
 	const prmPath = "/.well-known/oauth-protected-resource/mcp"
 	const asPath = "/.well-known/oauth-authorization-server/t"
@@ -357,8 +358,8 @@ func TestFetchFailures(t *testing.T) {
 	}
 }
 
-// TestResourceMismatch runs DS-08 end to end: a mismatched resource stops
-// discovery before any authorization server request.
+// TestResourceMismatch checks RFC 9728 §3.3 end to end: a mismatched
+// resource stops discovery before any authorization server request.
 func TestResourceMismatch(t *testing.T) {
 	for _, tc := range []struct {
 		connector string
@@ -450,8 +451,8 @@ func TestResourceMatches(t *testing.T) {
 	}
 }
 
-// TestIssuerMismatch runs DS-07: the issuer in the metadata must be the
-// one the URL was built from, byte for byte.
+// TestIssuerMismatch checks RFC 8414 §3.3: the issuer in the metadata must
+// be the one the URL was built from, byte for byte.
 func TestIssuerMismatch(t *testing.T) {
 	for _, issuer := range []string{
 		"https://honest.example",
@@ -551,7 +552,7 @@ func TestServerMetadataValidation(t *testing.T) {
 	}
 }
 
-// TestBlockedDiscoveryTargets runs DS-01: URLs learned from the resource
+// TestBlockedDiscoveryTargets checks that URLs learned from the resource
 // that point inside are refused, and no connection is made to them.
 func TestBlockedDiscoveryTargets(t *testing.T) {
 	inner := egresstest.NewListener(t)

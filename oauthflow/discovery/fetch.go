@@ -29,7 +29,7 @@ var errAbsent = errors.New("no document")
 // 404 and 410 say so directly. 405 is what routers answer for a GET to a
 // path that serves only POST, as an MCP endpoint mounted at the root does.
 // Every other status, 400 and 5xx included, is an error: a failing server
-// must not send discovery on to a less specific document (DS-09).
+// must not send discovery on to a less specific document.
 func absent(status int) bool {
 	switch status {
 	case http.StatusNotFound, http.StatusGone, http.StatusMethodNotAllowed:
@@ -106,7 +106,8 @@ func readJSON(resp *http.Response, v any) error {
 }
 
 // decodeStrict decodes a metadata document, refusing what parsers could
-// read differently (DS-11): see strictjson.Unmarshal.
+// read differently, such as duplicate or case-variant keys: see
+// strictjson.Unmarshal.
 func decodeStrict(data []byte, v any) error {
 	err := strictjson.Unmarshal(data, v, false)
 	if err == nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
 )
 
-// maxAuthorizationServers bounds the authorization_servers list (DS-10).
+// maxAuthorizationServers bounds the authorization_servers list, so that a
+// hostile document cannot make discovery do unbounded work.
 const maxAuthorizationServers = 16
 
 // resourceWellKnown is the RFC 9728 §3 well-known URI suffix.
@@ -98,7 +99,7 @@ func validateResourceMetadata(doc *ResourceMetadata, resource *url.URL) error {
 // equal the connector URL, or have the same origin, no query, and a path
 // that is a prefix of the connector's ending on a segment boundary.
 // So https://host/mcp and https://host/ cover https://host/mcp, and
-// https://host/mcp does not cover https://host/mcpx (DS-08). Paths are
+// https://host/mcp does not cover https://host/mcpx. Paths are
 // compared as written: no percent-decoding, no dot-segment removal.
 func resourceMatches(identifier string, connector *url.URL) bool {
 	id, err := url.Parse(identifier)

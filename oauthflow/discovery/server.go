@@ -78,7 +78,7 @@ func serverMetadataURLs(issuer *url.URL) []string {
 // PKCE support, and every endpoint URL.
 func validateServerMetadata(doc *ServerMetadata, issuer string, pol egress.Policy) error {
 	// RFC 8414 §3.3; MCP 2026-07-28: identical, with no case folding,
-	// trailing-slash or default-port normalization (DS-07).
+	// trailing-slash or default-port normalization.
 	if doc.Issuer != issuer {
 		return fmt.Errorf("%w: the metadata's issuer %s is not %s", ErrIssuerMismatch, quote(doc.Issuer), quote(issuer))
 	}
@@ -113,7 +113,7 @@ func validateServerMetadata(doc *ServerMetadata, issuer string, pol egress.Polic
 
 // checkPKCE requires S256 among the advertised code challenge methods:
 // MCP clients must verify PKCE support and refuse to proceed when
-// code_challenge_methods_supported is absent (OF-09).
+// code_challenge_methods_supported is absent.
 func checkPKCE(methods []string) error {
 	switch {
 	case slices.Contains(methods, "S256"):

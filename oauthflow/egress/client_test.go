@@ -19,11 +19,12 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress/egresstest"
 )
 
-// TestDialBlocksEncodings requests every DS-02 spelling of an internal
-// address over https. Untrusted, the dialer refuses each one before
-// connecting and the listener sees no connection; trusted, the loopback
-// spellings do reach the listener, which proves the refusal came from the
-// dial-time check of the resolved address and not from a failed connect.
+// TestDialBlocksEncodings requests an internal address over https in
+// every spelling (decimal, hex, octal, short forms, IPv4 inside IPv6).
+// Untrusted, the dialer refuses each one before connecting and the
+// listener sees no connection; trusted, the loopback spellings do reach the
+// listener, which proves the refusal came from the dial-time check of the
+// resolved address and not from a failed connect.
 func TestDialBlocksEncodings(t *testing.T) {
 	for _, tc := range []struct {
 		host    string
@@ -108,7 +109,7 @@ func TestLoopbackMode(t *testing.T) {
 }
 
 // TestDialChecksResolvedAddress maps names to addresses with a test
-// resolver: the check applies to what the name resolves to (DS-03).
+// resolver: the check applies to what the name resolves to, at dial time.
 func TestDialChecksResolvedAddress(t *testing.T) {
 	l := egresstest.NewListener(t)
 	lookup := func(ctx context.Context, network, host string) ([]netip.Addr, error) {
