@@ -3,6 +3,7 @@ package mcpgate
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,23 @@ func TestCoreKnowsNoCaddy(t *testing.T) {
 			if strings.HasPrefix(dep, "github.com/caddyserver/") || dep == "github.com/mcpgate/caddy-mcpgate" {
 				t.Errorf("%s depends on %s", pkg, dep)
 			}
+		}
+	}
+}
+
+// TestCLIKnowsOnlyCaddyCommand enforces the CLI's place in the layout: it
+// talks to the admin API through Caddy's command package and knows the
+// API only by its JSON, so it imports no other Caddy package and never
+// the root, which imports it (and would make a cycle).
+func TestCLIKnowsOnlyCaddyCommand(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "./cli").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list ./cli: %v\n%s", err, out)
+	}
+	allowed := []string{"github.com/caddyserver/caddy/v2", "github.com/caddyserver/caddy/v2/cmd"}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "github.com/caddyserver/") && !slices.Contains(allowed, imp) || imp == "github.com/mcpgate/caddy-mcpgate" {
+			t.Errorf("cli imports %s", imp)
 		}
 	}
 }

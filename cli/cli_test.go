@@ -1,12 +1,14 @@
-package mcpgate_test
+package cli_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,14 +23,25 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 
+	// The CLI manages a real Caddy with the mcpgate module, which the
+	// root package registers; a test may import it, the CLI may not.
+	_ "github.com/mcpgate/caddy-mcpgate"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/caddyenv"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
+// TestMain gives this package's Caddy data and config directories of its
+// own, apart from the root package's tests that may run at the same time.
+func TestMain(m *testing.M) { os.Exit(caddyenv.Run(m)) }
+
 // The CLI test's Caddy, on ports of its own so that it runs beside the
-// other integration tests.
+// root package's integration tests.
 const (
 	cliAdmin = "localhost:2994"
 	cliSite  = "http://127.0.0.1:9084"
@@ -460,7 +473,8 @@ func TestCLI(t *testing.T) {
 	})
 }
 
-// buildCaddy builds ./cmd/caddy, with the race detector if this test
+// buildCaddy builds ./cmd/caddy, named by its import path so that the
+// build works from this package's directory, with the race detector if this test
 // binary has it so that the build reuses the test's compiled packages.
 func buildCaddy(t *testing.T) string {
 	t.Helper()
@@ -469,8 +483,75 @@ func buildCaddy(t *testing.T) string {
 	if info, ok := debug.ReadBuildInfo(); ok && slices.Contains(info.Settings, debug.BuildSetting{Key: "-race", Value: "true"}) {
 		args = append(args, "-race")
 	}
-	if out, err := exec.Command("go", append(args, "./cmd/caddy")...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", append(args, "github.com/mcpgate/caddy-mcpgate/cmd/caddy")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/caddy: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// passwords of the test users, whom Caddy's basic_auth identifies.
+var passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw"}
+
+// basicAuthUsers is the body of a basic_auth block with the test users,
+// indented for a site block's directive.
+func basicAuthUsers(t testing.TB, passwords map[string]string) string {
+	t.Helper()
+	var users strings.Builder
+	for _, user := range slices.Sorted(maps.Keys(passwords)) {
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
+	}
+	return users.String()
+}
+
+// basic returns the Authorization header of a test user.
+func basic(user string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+passwords[user]))
+}
+
+// toolNames lists the tools user sees on the /mcp of the site at base.
+func toolNames(t testing.TB, base, user string) []string {
+	t.Helper()
+	c := agenttest.Dial(t, base+"/mcp", map[string]string{"Authorization": basic(user)})
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+// adminIDs lists the ids of a GET /mcpgate/connectors answer.
+func adminIDs(out map[string]any) []string {
+	var ids []string
+	for _, c := range out["connectors"].([]any) {
+		ids = append(ids, c.(map[string]any)["id"].(string))
+	}
+	return ids
+}
+
+// stats is what the authorization server as has seen.
+func stats(t testing.TB, as *testas.AS) testas.Stats {
+	t.Helper()
+	st, err := as.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

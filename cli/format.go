@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The output for people: each printer writes one admin API answer, with
+// columns as cells ending in tabs that output aligns. Nothing here calls
+// the admin API.
+
+// output writes raw, the answer to what, to out as it came with --json
+// (asJSON); otherwise it decodes it and hands it to human, aligning the
+// columns.
+func output[T any](out io.Writer, asJSON bool, raw []byte, what string, human func(w io.Writer, v T)) error {
+	if asJSON {
+		_, err := out.Write(raw)
+		return err
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("the admin API answered %s with something other than the JSON expected: %v", what, err)
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	human(tw, v)
+	return tw.Flush()
+}
+
+// printAdded prints an added connector and where to consent to it.
+func printAdded(w io.Writer, v addedConnector) {
+	fmt.Fprintf(w, "Added connector %s: %s.\n", v.ID, authSummary(v.adminConnector))
+	switch {
+	case v.ConsentError != "":
+		fmt.Fprintf(w, "Consent could not start: %s.\n", strings.TrimSuffix(v.ConsentError, "; run diagnose"))
+		fmt.Fprintf(w, "See why with: caddy mcpgate connectors diagnose %s\n", v.ID)
+	case v.AuthURL != "":
+		fmt.Fprintf(w, "Consent is shared: open this URL as an admin, within 10 minutes:\n  %s\n", v.AuthURL)
+	case v.ConnectURL != "":
+		fmt.Fprintf(w, "Each user connects at:\n  %s\n", v.ConnectURL)
+	}
+}
+
+// authSummary says in a few words how a connector authenticates.
+func authSummary(v adminConnector) string {
+	s := v.Auth
+	if v.Auth == authOAuth {
+		s += fmt.Sprintf(" with %s registration, %s consent", v.Registration, cmp.Or(v.Consent, perUser))
+	}
+	if v.Preset != "" {
+		s += ", preset " + v.Preset
+	}
+	return s
+}
+
+// printList prints the connectors as a table.
+func printList(w io.Writer, v connectorsAnswer) {
+	if len(v.Connectors) == 0 {
+		fmt.Fprintln(w, "No connectors.")
+		return
+	}
+	fmt.Fprintln(w, "ID\tSOURCE\tAUTH\tCONSENT\tSTATE\tTOOLS\tURL")
+	for _, cv := range v.Connectors {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cv.ID, cv.Source, cv.Auth, cmp.Or(cv.Consent, "-"),
+			connectionState(cv), toolsState(cv.Tools), cmp.Or(cv.URL, "-"))
+	}
+}
+
+// connectionState is a connector's shared connection state in a word.
+func connectionState(v adminConnector) string {
+	switch {
+	case v.Connection != nil:
+		return cmp.Or(v.Connection.State, "not connected")
+	case v.Consent == perUser:
+		return "per user"
+	}
+	return "-"
+}
+
+// toolsState says what a connector's tool selection holds.
+func toolsState(t *toolsSummary) string {
+	if t == nil {
+		return "all"
+	}
+	s := fmt.Sprintf("%d registered", t.Registered)
+	if len(t.Drifted) > 0 {
+		s += fmt.Sprintf(", %d drifted", len(t.Drifted))
+	}
+	return s
+}
+
+// printShow prints one connector, a field a line.
+func printShow(w io.Writer, v adminConnector) {
+	state, reason, drifted := connectionState(v), "", ""
+	if state == "-" {
+		state = "" // no OAuth, nothing to connect
+	}
+	if conn := v.Connection; conn != nil {
+		if !conn.Since.IsZero() {
+			state += " since " + conn.Since.Format(time.RFC3339)
+		}
+		reason = conn.Reason
+	}
+	if v.Tools != nil {
+		drifted = strings.Join(v.Tools.Drifted, ", ")
+	}
+	fields := [][2]string{
+		{"id", v.ID}, {"source", v.Source}, {"url", v.URL}, {"auth", authSummary(v)},
+		{"title", v.Title}, {"description", v.Description},
+		{"connection", state}, {"reason", reason}, {"tools", toolsState(v.Tools)}, {"drifted", drifted},
+	}
+	for _, f := range fields {
+		if f[1] != "" {
+			fmt.Fprintf(w, "%s:\t%s\n", f[0], f[1])
+		}
+	}
+}
+
+// printConnect prints the authorization URL of connector id's consent,
+// which who opens.
+func printConnect(id, who string) func(io.Writer, authURLAnswer) {
+	return func(w io.Writer, v authURLAnswer) { printAuthURL(w, id, who, v.AuthURL) }
+}
+
+// printAuthURL tells who opens a consent's authorization URL.
+func printAuthURL(w io.Writer, id, who, authURL string) {
+	fmt.Fprintf(w, "To connect %s, %s opens this URL within 10 minutes:\n  %s\n", id, who, authURL)
+}
+
+// printDisconnect prints what a disconnect of connector id did.
+func printDisconnect(id string) func(io.Writer, revocation) {
+	return func(w io.Writer, v revocation) {
+		fmt.Fprintf(w, "Disconnected %s.\n", id)
+		printRevocation(w, v)
+	}
+}
+
+// printRevocation says what became of a token at its provider.
+func printRevocation(w io.Writer, r revocation) {
+	switch {
+	case r.Revoked:
+		fmt.Fprintln(w, "The provider revoked the token.")
+	case r.Attempted:
+		fmt.Fprintf(w, "Revoking the token failed: %s.\n", cmp.Or(r.Detail, "no detail"))
+	default:
+		fmt.Fprintf(w, "Nothing was revoked: %s.\n", cmp.Or(r.Detail, "there was no token"))
+	}
+}
+
+// printReconnect prints what a reconnect of connector id did, and the
+// new consent's URL, which who opens.
+func printReconnect(id, who string) func(io.Writer, reconnectAnswer) {
+	return func(w io.Writer, v reconnectAnswer) {
+		fmt.Fprintf(w, "Disconnected %s.\n", id)
+		printRevocation(w, v.Revocation)
+		printAuthURL(w, id, who, v.AuthURL)
+	}
+}
+
+// printRemove prints a removal and its revocations.
+func printRemove(w io.Writer, v removeAnswer) {
+	fmt.Fprintf(w, "Removed connector %s.\n", v.Removed)
+	for _, r := range v.Revocations {
+		printRevocation(w, r)
+	}
+}
+
+// printTools prints a selection and, if discovered, the upstream's
+// tools.
+func printTools(w io.Writer, v toolsAnswer) {
+	printSelection(w, v)
+	if v.Discovered != nil {
+		fmt.Fprintf(w, "\nThe upstream's tools now:\n")
+		printDiscovered(w, v.Discovered)
+	}
+}
+
+// printRegistered prints the selection just registered for connector
+// id.
+func printRegistered(id string) func(io.Writer, toolsAnswer) {
+	return func(w io.Writer, v toolsAnswer) {
+		fmt.Fprintf(w, "Registered %d tools of %s: only these enter the catalog.\n", len(v.Selection), id)
+		printSelection(w, v)
+	}
+}
+
+// printApproved prints what an approval of connector id's tools did.
+func printApproved(id string) func(io.Writer, toolsAnswer) {
+	return func(w io.Writer, v toolsAnswer) {
+		if len(v.Approved) == 0 {
+			fmt.Fprintf(w, "No tool of %s had drifted.\n", id)
+		} else {
+			fmt.Fprintf(w, "Approved %s of %s: back in the catalog.\n", strings.Join(v.Approved, ", "), id)
+		}
+		printSelection(w, v)
+	}
+}
+
+// printSelection prints a connector's selection with its drift.
+func printSelection(w io.Writer, v toolsAnswer) {
+	if v.Selection == nil {
+		fmt.Fprintf(w, "%s has no tool selection: every tool the config allows enters the catalog.\n", v.Connector)
+		return
+	}
+	fmt.Fprintln(w, "TOOL\tOPERATION\tPIN\tDRIFT")
+	for _, t := range v.Selection {
+		drift := "-"
+		if len(t.Drift) > 0 {
+			drift = "changed " + strings.Join(slices.Sorted(maps.Keys(t.Drift)), ", ") + ": approve to restore"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.12s\t%s\n", t.Name, t.Operation, t.Pin, drift)
+	}
+}
+
+// printDiscovered prints the upstream's tools as discovered.
+func printDiscovered(w io.Writer, tools []discoveredTool) {
+	fmt.Fprintln(w, "TOOL\tOPERATION\tREGISTERED\tDESCRIPTION")
+	for _, t := range tools {
+		reg := yesNo(t.Registered)
+		if t.Drifted {
+			reg += ", drifted"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Operation, reg, oneLine(t.Description, 60))
+	}
+}
+
+// printDiagnosis prints connector id's diagnosis, step by step, with
+// the fixes it suggests.
+func printDiagnosis(id string) func(io.Writer, diagnosis) {
+	return func(w io.Writer, v diagnosis) {
+		fmt.Fprintln(w, "STEP\tRESULT\tDETAIL")
+		for _, s := range v.Steps {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Name, okFailed(s.OK), s.Detail)
+		}
+		for _, s := range v.Steps {
+			if s.Fix != "" {
+				fmt.Fprintf(w, "Fix for %s: %s\n", s.Name, s.Fix)
+			}
+		}
+		if v.OK {
+			fmt.Fprintf(w, "%s can connect.\n", id)
+		}
+	}
+}
+
+// printGrants prints what a caller may do with each connector, and the
+// decision on each tool asked about.
+func printGrants(w io.Writer, v grantsAnswer) {
+	who, role := v.User, "a user"
+	if len(v.Groups) > 0 {
+		who += " (groups " + strings.Join(v.Groups, ", ") + ")"
+	}
+	if v.Admin {
+		role = "an admin"
+	}
+	fmt.Fprintf(w, "%s is %s.\n", who, role)
+	fmt.Fprintln(w, "CONNECTOR\tVISIBLE\tACCESS")
+	for _, gc := range v.Connectors {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", gc.ID, yesNo(gc.Visible), yesNo(gc.Access))
+	}
+	printDecisions(w, v.Connectors)
+}
+
+// printDecisions prints the decision on each tool named.
+func printDecisions(w io.Writer, conns []grantConnector) {
+	header := false
+	for _, gc := range conns {
+		for _, d := range gc.Tools {
+			if !header {
+				fmt.Fprintln(w, "\nTOOL\tOPERATION\tDECISION\tBY")
+				header = true
+			}
+			decision, by := "deny", "no grant"
+			if d.Allowed {
+				decision, by = "allow", fmt.Sprintf("grant %d", d.Rule)
+				if d.Grant != nil {
+					by += " (src " + strings.Join(d.Grant.Sources, " ") + ")"
+				}
+			}
+			fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\n", gc.ID, d.Tool, d.Operation, decision, by)
+		}
+	}
+}
+
+// printAudit prints audit events as a table.
+func printAudit(w io.Writer, v auditAnswer) {
+	if len(v.Events) == 0 {
+		fmt.Fprintln(w, "No audit events.")
+		return
+	}
+	fmt.Fprintln(w, "TIME\tKIND\tUSER\tCONNECTOR\tTOOL\tDECISION\tOUTCOME\tDURATION\tDETAIL")
+	for _, e := range v.Events {
+		took := "-"
+		if d := time.Duration(e.DurationMS * float64(time.Millisecond)); d > 0 {
+			took = d.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.RFC3339), e.Kind,
+			cmp.Or(e.User, "-"), cmp.Or(e.Connector, "-"), cmp.Or(e.Tool, "-"), cmp.Or(e.Decision, "-"),
+			cmp.Or(e.Outcome, "-"), took, oneLine(e.Detail, 80))
+	}
+}
+
+// printPresets prints the preset catalog as a table.
+func printPresets(w io.Writer, v presetsAnswer) {
+	fmt.Fprintln(w, "ID\tSOURCE\tCLIENT\tURL\tTITLE")
+	for _, p := range v.Presets {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Source, yesNo(p.HasClient), p.URL, cmp.Or(p.Title, "-"))
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func okFailed(b bool) string {
+	if b {
+		return "ok"
+	}
+	return "failed"
+}
+
+// oneLine shortens s to one line of at most n runes, for a table cell.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return cmp.Or(s, "-")
+}
