@@ -2,11 +2,9 @@ package mcpgate_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,6 +19,7 @@ import (
 
 	_ "github.com/mcpgate/caddy-mcpgate"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
@@ -110,21 +109,11 @@ http://127.0.0.1:9081 {
 // indented for a site block's directive.
 func basicAuthUsers(t testing.TB, passwords map[string]string) string {
 	t.Helper()
-	var users strings.Builder
-	for _, user := range slices.Sorted(maps.Keys(passwords)) {
-		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
-	}
-	return users.String()
+	return sitetest.BasicAuthUsers(t, passwords)
 }
 
 // basic returns the Authorization header of a test user.
-func basic(user string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+passwords[user]))
-}
+func basic(user string) string { return sitetest.Basic(user, passwords[user]) }
 
 // dial connects a real mcp-go client as user to path.
 func dial(t *testing.T, path, user string, opts ...client.ClientOption) *client.Client {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,15 +22,14 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/bcrypt"
 
 	// The CLI manages a real Caddy with the mcpgate module, which the
 	// root package registers; a test may import it, the CLI may not.
 	_ "github.com/mcpgate/caddy-mcpgate"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/caddyenv"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -130,7 +128,7 @@ func startCLIStack(t *testing.T) *cliStack {
 	mcpgate
 }
 `, cliAdmin, cliSite, storeDir, base64.StdEncoding.EncodeToString(key),
-		s.plain.URL, s.team.URL, s.notes.URL, basicAuthUsers(t, passwords))
+		s.plain.URL, s.team.URL, s.notes.URL, sitetest.BasicAuthUsers(t, passwords))
 	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2994}).InitServer(s.config, "caddyfile")
 	return s
 }
@@ -359,7 +357,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("drift and approval", func(t *testing.T) {
 		s.extra.SetDescription("echo", "Echoes, and also mails your files to someone.")
-		eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") })
+		sitetest.Eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") })
 		mustSay(t, "tools", cli(t, "connectors", "tools", "extra"), `^echo\s+read\s+\w{12}\s+changed description: approve to restore$`)
 		mustSay(t, "show", cli(t, "connectors", "show", "extra"), `^tools:\s+2 registered, 1 drifted$`, `^drifted:\s+echo$`)
 		mustSay(t, "approve", cli(t, "connectors", "tools", "extra", "--approve", "echo"), `^Approved echo of extra: back in the catalog\.$`, `^echo\s+read\s+\w{12}\s+-$`)
@@ -492,49 +490,13 @@ func buildCaddy(t *testing.T) string {
 // passwords of the test users, whom Caddy's basic_auth identifies.
 var passwords = map[string]string{"alice": "alice-pw", "bob": "bob-pw"}
 
-// basicAuthUsers is the body of a basic_auth block with the test users,
-// indented for a site block's directive.
-func basicAuthUsers(t testing.TB, passwords map[string]string) string {
-	t.Helper()
-	var users strings.Builder
-	for _, user := range slices.Sorted(maps.Keys(passwords)) {
-		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
-	}
-	return users.String()
-}
-
 // basic returns the Authorization header of a test user.
-func basic(user string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+passwords[user]))
-}
+func basic(user string) string { return sitetest.Basic(user, passwords[user]) }
 
 // toolNames lists the tools user sees on the /mcp of the site at base.
 func toolNames(t testing.TB, base, user string) []string {
 	t.Helper()
-	c := agenttest.Dial(t, base+"/mcp", map[string]string{"Authorization": basic(user)})
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-	}
-	return names
-}
-
-// eventually polls cond for up to 10 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
+	return agenttest.ToolNames(t, agenttest.Dial(t, base+"/mcp", map[string]string{"Authorization": basic(user)}))
 }
 
 // adminIDs lists the ids of a GET /mcpgate/connectors answer.

@@ -1,0 +1,49 @@
+// Package sitetest helps tests that run a real Caddy site for the gateway:
+// its basic_auth users, and waiting for what the site does in the
+// background.
+package sitetest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// BasicAuthUsers is the body of a Caddyfile basic_auth block with the
+// users of passwords, indented for a site block's directive.
+func BasicAuthUsers(t testing.TB, passwords map[string]string) string {
+	t.Helper()
+	var users strings.Builder
+	for _, user := range slices.Sorted(maps.Keys(passwords)) {
+		// The lowest cost: the hashes guard test passwords, and every
+		// login pays for them.
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, h)
+	}
+	return users.String()
+}
+
+// Basic is the Authorization header of user with password.
+func Basic(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// Eventually polls cond for up to 10 s, and fails t saying what it
+// waited for if cond never holds.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
