@@ -394,6 +394,10 @@ func TestCLI(t *testing.T) {
 		out := cliFails(t, "broken failed its diagnosis at protected_resource_metadata", "connectors", "diagnose", "broken")
 		mustSay(t, "diagnose broken", out, `^protected_resource_metadata\s+failed\s+`, `^Fix for protected_resource_metadata: `)
 		cliFails(t, "does not use OAuth", "connectors", "diagnose", "plain")
+		// --json prints the answer and still fails, for scripts.
+		if out := cliFails(t, "broken failed its diagnosis at protected_resource_metadata", "connectors", "diagnose", "broken", "--json"); !json.Valid([]byte(out)) {
+			t.Errorf("diagnose broken --json printed no JSON: %s", out)
+		}
 	})
 
 	t.Run("connect, disconnect, reconnect", func(t *testing.T) {

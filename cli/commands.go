@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -225,17 +226,24 @@ func registration(entries []string) (registerRequest, error) {
 }
 
 // diagnose runs `connectors diagnose`. A failed step fails the command,
-// so that scripts can check a connector.
+// with --json too, so that scripts can check a connector.
 func (c *cli) diagnose(args []string) error {
-	var failed string
-	err := call(c, http.MethodGet, connectorURI(args[0], "/diagnose", nil), nil, func(w io.Writer, v diagnosis) {
-		failed = failedStep(v)
-		printDiagnosis(args[0])(w, v)
-	})
-	if err == nil && failed != "" {
-		err = fmt.Errorf("%s failed its diagnosis at %s", args[0], failed)
+	uri := connectorURI(args[0], "/diagnose", nil)
+	raw, err := c.request(http.MethodGet, uri, nil)
+	if err != nil {
+		return err
 	}
-	return err
+	var v diagnosis
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("the admin API answered GET %s with something other than the JSON expected: %v", uri, err)
+	}
+	if err := output(c.out, c.json, raw, "GET "+uri, printDiagnosis(args[0])); err != nil {
+		return err
+	}
+	if failed := failedStep(v); failed != "" {
+		return fmt.Errorf("%s failed its diagnosis at %s", args[0], failed)
+	}
+	return nil
 }
 
 // failedStep names the step at which a diagnosis failed, or is "" if it
