@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/httpapi"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
@@ -29,17 +28,6 @@ import (
 // apiDialTimeout bounds connecting to an API. The connector's timeout
 // bounds the wait for the response headers that follow.
 const apiDialTimeout = 10 * time.Second
-
-// callerCredentials are the request headers that carry the caller's own
-// credentials to the gateway. None of them reaches an API: the connector's
-// credential takes their place (no token passthrough).
-var callerCredentials = []string{"Authorization", "Proxy-Authorization", "Cookie"}
-
-// methodOverrides are the request headers by which many frameworks let a
-// request stand for another method (a GET that the API runs as a DELETE).
-// None reaches an API: the method the gateway checked against the grant
-// is the method the API gets.
-var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // apiProxies serves the connectors' HTTP APIs through Caddy's reverse
 // proxy: one handler per API origin and timeout, shared by the connectors
@@ -219,12 +207,6 @@ func newAPIProxy(ctx caddy.Context, c *connectors.Connector) (*apiProxy, error) 
 	return &apiProxy{handler: h, transport: t}, nil
 }
 
-// isAPIPath reports whether tail, the path after /connectors/{id}/, is on
-// the connector's API.
-func isAPIPath(tail string) bool {
-	return tail == "api" || strings.HasPrefix(tail, "api/")
-}
-
 // noNext is the next handler of the API proxies, which never call it: they
 // have no handle_response routes, and they answer every request.
 var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
@@ -238,7 +220,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 	if !ok {
 		return nil
 	}
-	target, err := apiTarget(c.API, id, r.URL)
+	target, err := httpapi.Target(c.API, id, r.URL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return nil
@@ -259,19 +241,18 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 	if c.Auth.Type == connectors.AuthOAuth {
 		call.refused = func(challenge string) { h.app.apis.refused(r, g.mux, caller, c, cred, challenge) }
 	}
-	return proxy.ServeHTTP(w, upstreamRequest(r, target, call), noNext)
+	out := httpapi.Outbound(context.WithValue(r.Context(), apiCallKey{}, call), r, target, cred.Header)
+	return proxy.ServeHTTP(w, out, noNext)
 }
 
 // apiAccess returns connector id if the caller may send r to its API, or
 // answers r. A caller with no grant of the whole connector learns
 // nothing, not even that it exists.
 func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, bool) {
-	c, defined := g.mux.Connector(id)
-	// An API is everything behind the connector's credential, so it takes
-	// a grant of the whole connector: one that lists it in connectors. A
-	// grant of one of its tools (tools github/search) must not open it.
-	granted, writable := h.app.policy.For(caller).Whole(id)
-	if !defined || c.API == nil || !granted {
+	c, _ := g.mux.Connector(id)
+	whole, writable := h.app.policy.For(caller).Whole(id)
+	access := httpapi.Decide(c, whole, writable, r.Method)
+	if access == httpapi.Hidden {
 		_ = h.notFound(w)
 		return nil, false
 	}
@@ -282,30 +263,11 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, 
 		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
 		return nil, false
 	}
-	if !safeMethod(r.Method) && !writable {
+	if access == httpapi.ReadOnly {
 		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
 		return nil, false
 	}
 	return c, true
-}
-
-// upstreamRequest is r on its way to the API, carrying call for the
-// transport: at target's path, without the caller's credentials, without
-// any header of the connector's credential (the transport puts the
-// connector's in), and without method overrides.
-func upstreamRequest(r *http.Request, target *url.URL, call *apiCall) *http.Request {
-	out := r.Clone(context.WithValue(r.Context(), apiCallKey{}, call))
-	out.URL.Path, out.URL.RawPath = target.Path, target.RawPath
-	for _, name := range callerCredentials {
-		out.Header.Del(name)
-	}
-	for _, name := range methodOverrides {
-		out.Header.Del(name)
-	}
-	for name := range call.credential {
-		out.Header.Del(name)
-	}
-	return out
 }
 
 // refused tells the credential source that the API refused an OAuth
@@ -345,36 +307,4 @@ func (h *Handler) apiCredentialError(w http.ResponseWriter, id string, caller gr
 	noStore(w.Header())
 	writeJSONBody(w, status, map[string]string{"error": msg, "connector": id, "status": cr.Status, "connect_url": cr.URL})
 	return nil
-}
-
-// safeMethod reports whether method is safe (RFC 9110 section 9.2.1): the
-// only ones a read-only grant allows, since the gateway cannot tell what
-// any other does to the API.
-func safeMethod(method string) bool {
-	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
-}
-
-// apiTarget maps a request to /connectors/{id}/api{rest} onto the API
-// base: the base's origin, base path + rest escaped as the agent escaped
-// it, and the request's query.
-func apiTarget(base *url.URL, id string, u *url.URL) (*url.URL, error) {
-	rest, ok := strings.CutPrefix(u.EscapedPath(), "/connectors/"+id+"/api")
-	if !ok || (rest != "" && rest[0] != '/') {
-		return nil, fmt.Errorf("the path must start with /connectors/%s/api/ written without escapes", id)
-	}
-	if inert.Climbs(rest) {
-		return nil, errors.New("the path has a . or .. segment, which could leave the API's base path")
-	}
-	escaped := base.EscapedPath()
-	if rest != "" {
-		escaped = strings.TrimSuffix(escaped, "/") + rest
-	}
-	if escaped == "" {
-		escaped = "/"
-	}
-	path, err := url.PathUnescape(escaped)
-	if err != nil {
-		return nil, fmt.Errorf("the path is badly escaped: %v", err)
-	}
-	return &url.URL{Scheme: base.Scheme, Host: base.Host, Path: path, RawPath: escaped, RawQuery: u.RawQuery}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/httpapi"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
@@ -55,10 +56,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	id, tail, _ := strings.Cut(strings.TrimPrefix(path, "/connectors/"), "/")
-	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" && !isAPIPath(tail) && path != "/connectors/presets" {
+	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" && !httpapi.IsPath(tail) && path != "/connectors/presets" {
 		return h.notFound(w)
 	}
-	if strings.HasPrefix(path, "/connectors/") && isAPIPath(tail) {
+	if strings.HasPrefix(path, "/connectors/") && httpapi.IsPath(tail) {
 		// Before any answer, the gateway's own included: see inert.Mark.
 		inert.Mark(w.Header())
 	}
@@ -83,7 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveConnect(w, r, g, caller, id)
 	case tail == "disconnect":
 		return h.serveDisconnect(w, r, g, caller, id)
-	case isAPIPath(tail):
+	case httpapi.IsPath(tail):
 		return h.serveAPI(w, r, g, caller, id)
 	}
 	// The mux answers an unknown connector as it answers one hidden from

@@ -11,7 +11,7 @@ import (
 // TestCoreKnowsNoCaddy enforces the layout: the core packages are libraries
 // a program without Caddy could use, and only the root wires them to Caddy.
 func TestCoreKnowsNoCaddy(t *testing.T) {
-	core := []string{"audit", "connectors", "grants", "mcpmux", "store", "oauthflow", "oauthflow/discovery", "oauthflow/egress", "web",
+	core := []string{"audit", "connectors", "grants", "mcpmux", "store", "oauthflow", "oauthflow/discovery", "oauthflow/egress", "web", "httpapi",
 		"internal/strictjson", "internal/textcut", "internal/redact", "internal/inert"}
 	for _, pkg := range core {
 		out, err := exec.Command("go", "list", "-deps", "./"+pkg).CombinedOutput()
