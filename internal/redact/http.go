@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
@@ -75,15 +75,45 @@ func searchable(h http.Header) error {
 			}
 		}
 	}
-	_, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil {
-		return nil
-	}
-	if cs := strings.ToLower(params["charset"]); strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") ||
-		strings.HasPrefix(cs, "ucs-") || strings.HasPrefix(cs, "utf-7") {
-		return fmt.Errorf("the upstream answered in charset %q: it cannot be searched for the credential", textcut.Prefix(cs, 32))
+	for _, v := range h.Values("Content-Type") {
+		if cs, ok := wideCharset(v); ok {
+			return fmt.Errorf("the upstream answered in charset %q: it cannot be searched for the credential", textcut.Prefix(cs, 32))
+		}
 	}
 	return nil
+}
+
+// wideCharsets are the charsets, named with letters and digits only,
+// that spell ASCII in other bytes: UTF-16, UTF-32 and UCS under their
+// usual names and aliases, UTF-7, and EBCDIC.
+var wideCharsets = []string{"utf16", "utf32", "utf7", "u16", "u32", "u7", "ucs", "unicode", "csunicode", "iso10646",
+	"ebcdic", "cp037", "ibm037", "cp273", "ibm273", "cp424", "ibm424", "cp500", "ibm500", "cp875", "ibm875",
+	"cp1026", "ibm1026", "cp1140", "ibm1140"}
+
+// wideCharset returns a charset that Content-Type value v names and that
+// is among wideCharsets. It reads v as leniently as any client might, so
+// that no client finds a charset it does not: every charset parameter of
+// every item, past malformed ones, quoted or not, its name compared
+// without case, hyphens or underscores (utf16 and UTF_16 are UTF-16 to
+// Python).
+func wideCharset(v string) (string, bool) {
+	for _, param := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ',' }) {
+		name, value, ok := strings.Cut(param, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "charset") {
+			continue
+		}
+		cs := strings.ToLower(strings.Trim(value, "\"' \t"))
+		folded := strings.Map(func(r rune) rune {
+			if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+				return r
+			}
+			return -1
+		}, cs)
+		if slices.ContainsFunc(wideCharsets, func(w string) bool { return strings.HasPrefix(folded, w) }) {
+			return cs, true
+		}
+	}
+	return "", false
 }
 
 // trailerReader redacts a response's trailers, which the transport fills

@@ -26,6 +26,17 @@ func TestSearchable(t *testing.T) {
 		{"utf-16le", http.Header{"Content-Type": {"application/json; charset=utf-16le"}}, false},
 		{"utf-32", http.Header{"Content-Type": {"text/plain; charset=utf-32be"}}, false},
 		{"utf-7", http.Header{"Content-Type": {"text/plain; charset=utf-7"}}, false},
+		// Clients read a charset leniently: past a malformed parameter, in
+		// a second value, quoted, or by another name of the same charset.
+		{"utf-16 before a bad parameter", http.Header{"Content-Type": {"text/plain; charset=utf-16; x"}}, false},
+		{"utf-16 in a second value", http.Header{"Content-Type": {"text/plain", "text/plain; charset=utf-16"}}, false},
+		{"utf-16 quoted", http.Header{"Content-Type": {`text/plain; charset="utf-16"`}}, false},
+		{"utf16", http.Header{"Content-Type": {"text/plain; charset=utf16"}}, false},
+		{"utf_32", http.Header{"Content-Type": {"text/plain; charset=UTF_32"}}, false},
+		{"ucs-2", http.Header{"Content-Type": {"text/plain; charset=ucs-2"}}, false},
+		{"unicode", http.Header{"Content-Type": {"text/plain; charset=unicodeFFFE"}}, false},
+		{"ebcdic", http.Header{"Content-Type": {"text/plain; charset=cp037"}}, false},
+		{"utf-8 named loosely", http.Header{"Content-Type": {`text/plain; Charset="utf8"`}}, true},
 	}
 	for _, tt := range tests {
 		if err := searchable(tt.h); (err == nil) != tt.ok {
