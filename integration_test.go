@@ -100,7 +100,7 @@ http://127.0.0.1:9081 {
 	mcpgate
 }
 `, ups.legacy.URL, ups.modern.URL, ups.both.URL, site, basicAuthUsers(t, passwords))
-	tester := caddytest.NewTester(t)
+	tester := sitetest.NewTester(t, 0)
 	tester.InitServer(cfg, "caddyfile")
 	return tester
 }
@@ -299,7 +299,7 @@ func TestNoGlobalBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tester := caddytest.NewTester(t)
+	tester := sitetest.NewTester(t, 0)
 	tester.InitServer(fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
@@ -356,7 +356,7 @@ func TestReload(t *testing.T) {
 }
 `, up.URL, tools, site, h)
 	}
-	tester := caddytest.NewTester(t)
+	tester := sitetest.NewTester(t, 0)
 	tester.InitServer(config("both/**"), "caddyfile")
 	alice := dial(t, "/mcp", "alice", agenttest.Eras[0].Opts...)
 	if _, err := agenttest.Call(alice, "both_rich", nil); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -138,9 +139,7 @@ func startOAuthStack(t testing.TB) *oauthStack {
 	}
 }
 `, site, s.storeDir, base64.StdEncoding.EncodeToString(s.sealKey), s.notes.URL, s.team.URL, s.accessLog, basicAuthUsers(t, passwords), s.serverLog)
-	// A load starts (or stops) mcpgate with its store; on a loaded 2-core
-	// machine that can outlast caddytest's default of 5s.
-	s.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{LoadRequestTimeout: 60 * time.Second})
+	s.tester = sitetest.NewTester(t, 0)
 	s.tester.InitServer(s.config, "caddyfile")
 	return s
 }

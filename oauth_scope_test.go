@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -104,7 +104,7 @@ func startStepUpStack(t *testing.T, writeOK *atomic.Bool) {
 	}
 }
 `, site, filepath.Join(dir, "db"), base64.StdEncoding.EncodeToString(key), notes.URL, site, basicAuthUsers(t, passwords))
-	caddytest.NewTester(t).InitServer(config, "caddyfile")
+	sitetest.NewTester(t, 0).InitServer(config, "caddyfile")
 }
 
 // consentScope runs a whole consent for alice at notes and returns the

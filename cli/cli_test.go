@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -129,7 +128,7 @@ func startCLIStack(t *testing.T) *cliStack {
 }
 `, cliAdmin, cliSite, storeDir, base64.StdEncoding.EncodeToString(key),
 		s.plain.URL, s.team.URL, s.notes.URL, sitetest.BasicAuthUsers(t, passwords))
-	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2994}).InitServer(s.config, "caddyfile")
+	sitetest.NewTester(t, 2994).InitServer(s.config, "caddyfile")
 	return s
 }
 

@@ -1,6 +1,6 @@
 // Package sitetest helps tests that run a real Caddy site for the gateway:
-// its basic_auth users, and waiting for what the site does in the
-// background.
+// loading its config, its basic_auth users, and waiting for what the site
+// does in the background.
 package sitetest
 
 import (
@@ -12,8 +12,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
 )
+
+// loadTimeout is how long a test waits for Caddy to load its config. A
+// load stops the mcpgate of the config before, closing its store, and
+// starts the next one with its own; on a loaded 2-core machine that
+// outlasts caddytest's default of 5 s.
+const loadTimeout = 60 * time.Second
+
+// NewTester is caddytest's tester for the Caddy whose admin API listens on
+// adminPort (0: caddytest's default, 2999), waiting loadTimeout for a
+// config load.
+func NewTester(t testing.TB, adminPort int) *caddytest.Tester {
+	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort, LoadRequestTimeout: loadTimeout})
+}
 
 // BasicAuthUsers is the body of a Caddyfile basic_auth block with the
 // users of passwords, indented for a site block's directive.
