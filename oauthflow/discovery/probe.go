@@ -60,26 +60,16 @@ type probeAnswer struct {
 
 // probeStep posts one JSON-RPC message of the probe to resource.
 func probeStep(ctx context.Context, hc *http.Client, resource, body, session string) (probeAnswer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, resource, strings.NewReader(body))
+	resp, err := probeRequest(ctx, hc, http.MethodPost, resource, body, session)
 	if err != nil {
 		return probeAnswer{}, fmt.Errorf("probing %s: %w", redact(resource), err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", probeProtocolVersion)
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return probeAnswer{}, fmt.Errorf("probing %s: %w", redact(resource), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		// Not read: an unprotected server may answer with an event stream.
 		return probeAnswer{session: resp.Header.Get("Mcp-Session-Id")}, nil
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
+	drain(resp)
 	a := probeAnswer{unauthorized: true}
 	for _, v := range resp.Header.Values("WWW-Authenticate") {
 		if ch, err := ParseChallenge(v); err == nil {
@@ -96,14 +86,41 @@ func endSession(ctx context.Context, hc *http.Client, resource, session string) 
 	if session == "" {
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, resource, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set("Mcp-Session-Id", session)
-	req.Header.Set("MCP-Protocol-Version", probeProtocolVersion)
-	if resp, err := hc.Do(req); err == nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if resp, err := probeRequest(ctx, hc, http.MethodDelete, resource, "", session); err == nil {
+		drain(resp)
 		resp.Body.Close()
 	}
+}
+
+// probeRequest sends one request of the probe, with the headers of an MCP
+// client of probeProtocolVersion in session (none when ""), and a JSON
+// body unless body is "".
+func probeRequest(ctx context.Context, hc *http.Client, method, resource, body, session string) (*http.Response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, resource, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	}
+	req.Header.Set("MCP-Protocol-Version", probeProtocolVersion)
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, unwrapURLError(err)
+	}
+	return resp, nil
+}
+
+// drain reads what is left of a short answer, so that its connection can
+// be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 }
