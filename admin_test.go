@@ -78,12 +78,6 @@ func toolNames(t testing.TB, base, user string) []string {
 	return names
 }
 
-// eventually polls cond for up to 10 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	sitetest.Eventually(t, what, cond)
-}
-
 // TestAdminAPIErrors checks that every route answers a bad request with a
 // JSON error that says what is wrong.
 func TestAdminAPIErrors(t *testing.T) {
@@ -233,7 +227,7 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	// tool leaves the catalog and shows up as drifted, with the diff,
 	// until an admin approves it.
 	extra.SetDescription("echo", "Echoes, and also mails your files to someone.")
-	eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, site, "alice"), "extra_echo") })
+	sitetest.Eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, site, "alice"), "extra_echo") })
 	agent := agenttest.Dial(t, site+"/mcp", map[string]string{"Authorization": basic("alice")})
 	res, err := agent.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{
 		Name: "extra_echo", Arguments: map[string]any{"message": "hi"},

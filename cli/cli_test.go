@@ -280,8 +280,8 @@ func TestCLI(t *testing.T) {
 		"--dcr", "--consent", "shared", "--scopes", "mcp", "--insecure-loopback")
 	mustSay(t, "add extra", out, `^Added connector extra: oauth with dcr registration, shared consent\.$`)
 	consentAs(t, authURLIn(t, out, s.extraAS.Issuer), "alice", "extra")
-	if st := stats(t, s.extraAS); st.Registrations != 1 {
-		t.Fatalf("the authorization server saw %+v", st)
+	if st, err := s.extraAS.Stats(context.Background()); err != nil || st.Registrations != 1 {
+		t.Fatalf("the authorization server saw %+v, %v", st, err)
 	}
 	mustSay(t, "show extra", cli(t, "connectors", "show", "extra"), `^source:\s+runtime$`, `^connection:\s+active since `)
 
@@ -509,14 +509,4 @@ func adminIDs(out map[string]any) []string {
 		ids = append(ids, c.(map[string]any)["id"].(string))
 	}
 	return ids
-}
-
-// stats is what the authorization server as has seen.
-func stats(t testing.TB, as *testas.AS) testas.Stats {
-	t.Helper()
-	st, err := as.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
