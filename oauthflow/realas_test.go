@@ -217,11 +217,11 @@ func (o *legacyOrigin) guard(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "unauthorized", http.StatusUnauthorized)
 }
 
-// asked reports whether the origin was asked for path.
-func (o *legacyOrigin) asked(path string) bool {
+// paths returns the paths the origin was asked for.
+func (o *legacyOrigin) paths() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Contains(o.hits, path)
+	return slices.Clone(o.hits)
 }
 
 // TestRealLegacyServer: an MCP server of the 2025-03-26 era, which
@@ -251,9 +251,10 @@ func TestRealLegacyServer(t *testing.T) {
 			first := connectReal(t, h)
 			checkAudience(t, o.as, mcpURL, first, mcpURL)
 			checkAudience(t, o.as, mcpURL, refreshAccess(t, h, first), mcpURL)
+			hits := o.paths()
 			for _, p := range tc.paths {
-				if !o.asked(p) {
-					t.Errorf("the origin was not asked for %s: %q", p, o.hits)
+				if !slices.Contains(hits, p) {
+					t.Errorf("the origin was not asked for %s: %q", p, hits)
 				}
 			}
 		})
