@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -233,11 +232,16 @@ func (c *cli) diagnose(args []string) error {
 	if err != nil {
 		return err
 	}
-	var v diagnosis
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("the admin API answered GET %s with something other than the JSON expected: %v", uri, err)
+	v, err := decode[diagnosis](raw, "GET "+uri)
+	if err != nil {
+		return err
 	}
-	if err := output(c.out, c.json, raw, "GET "+uri, printDiagnosis(args[0])); err != nil {
+	if c.json {
+		_, err = c.out.Write(raw)
+	} else {
+		err = printAligned(c.out, v, printDiagnosis(args[0]))
+	}
+	if err != nil {
 		return err
 	}
 	if failed := failedStep(v); failed != "" {

@@ -24,10 +24,24 @@ func output[T any](out io.Writer, asJSON bool, raw []byte, what string, human fu
 		_, err := out.Write(raw)
 		return err
 	}
+	v, err := decode[T](raw, what)
+	if err != nil {
+		return err
+	}
+	return printAligned(out, v, human)
+}
+
+// decode reads raw, the answer to what, as a T.
+func decode[T any](raw []byte, what string) (T, error) {
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("the admin API answered %s with something other than the JSON expected: %v", what, err)
+		return v, fmt.Errorf("the admin API answered %s with something other than the JSON expected: %v", what, err)
 	}
+	return v, nil
+}
+
+// printAligned prints v through human to out, aligning the columns.
+func printAligned[T any](out io.Writer, v T, human func(w io.Writer, v T)) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	human(tw, v)
 	return tw.Flush()
