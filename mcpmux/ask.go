@@ -295,36 +295,17 @@ func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *up
 	}
 }
 
-// withSessionMeta gives a legacy agent's request what its session holds,
-// in _meta as a 2026-07-28 request carries it, for a 2026-07-28 upstream:
-// the declared capabilities, so that the upstream asks only for input the
-// agent can give, and the log level, the session's or, with none set,
-// every level, as a legacy upstream's default. (A legacy upstream never
-// sees them: its params lose the protocol's _meta.)
-func withSessionMeta(x *exchange, params []byte) []byte {
-	if x.session == nil || !inputRequired[x.method] {
-		return params
-	}
-	if len(params) == 0 {
-		params = []byte(`{}`)
-	}
-	meta := member(params, "_meta")
-	if len(meta) == 0 {
-		meta = []byte(`{}`)
+// sessionMeta is what a legacy agent's session holds for a 2026-07-28
+// upstream: its declared capabilities, so that the upstream asks only for
+// input the agent can give, and its log level or, with none set, every
+// level, as a legacy upstream's default sends.
+func (x *exchange) sessionMeta() agentMeta {
+	if x.modern || x.session == nil {
+		return agentMeta{}
 	}
 	level := x.session.logLevel()
 	if level == "" {
 		level = mcp.LoggingLevelDebug
 	}
-	meta, err := setMember(meta, mcp.MetaKeyLogLevel, quote(string(level)))
-	if err == nil && len(x.session.caps) > 0 {
-		meta, err = setMember(meta, mcp.MetaKeyClientCapabilities, x.session.caps)
-	}
-	if err != nil {
-		return params
-	}
-	if out, err := setMember(params, "_meta", meta); err == nil {
-		return out
-	}
-	return params
+	return agentMeta{caps: x.session.caps, level: level}
 }

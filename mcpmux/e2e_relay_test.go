@@ -3,7 +3,6 @@ package mcpmux_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -44,28 +43,38 @@ func (answering) CreateMessage(_ context.Context, req mcp.CreateMessageRequest) 
 		Content: mcp.TextContent{Type: "text", Text: "sampled by the agent"}}, Model: "agent-model"}, nil
 }
 
-// TestRelayLegacy checks that a legacy upstream's questions during a call
-// reach the legacy agent that made it, and its answers the upstream.
+// TestRelayLegacy checks that an upstream's questions during a call reach
+// the legacy agent that made it, and its answers the upstream: a legacy
+// upstream's requests, and a 2026-07-28 upstream's input-required result,
+// which gets the agent's session capabilities to ask by.
 func TestRelayLegacy(t *testing.T) {
-	g := startGateway(t, []*connectors.Connector{startFixture(t, "f", conformance.LegacyOnly)}, everyone)
-	c := agenttest.Dial(t, g.URL+"/connectors/f/mcp", map[string]string{"X-Test-User": "alice"},
-		client.WithElicitationHandler(answering{}), client.WithSamplingHandler(answering{}),
-		client.WithProtocolVersion(mcp.ProtocolVersion20251125))
-	for _, tc := range []struct{ tool, want string }{
-		{"test_elicitation", "ada"},
-		{"test_sampling", "sampled by the agent"},
-	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tc.tool, Arguments: map[string]any{"message": "hi", "prompt": "hi"}}})
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: %v", tc.tool, err)
-		}
-		if text := mcp.GetTextFromContent(res.Content[0]); res.IsError || !strings.Contains(text, tc.want) {
-			t.Errorf("%s: %v", tc.tool, res.Content)
-		}
+	for _, era := range []conformance.Era{conformance.LegacyOnly, conformance.ModernOnly} {
+		t.Run(era.String(), func(t *testing.T) {
+			g := startGateway(t, []*connectors.Connector{startFixture(t, "f", era)}, everyone)
+			c := agenttest.Dial(t, g.URL+"/connectors/f/mcp", map[string]string{"X-Test-User": "alice"},
+				client.WithElicitationHandler(answering{}), client.WithSamplingHandler(answering{}),
+				client.WithProtocolVersion(mcp.ProtocolVersion20251125))
+			cases := []struct{ tool, want string }{
+				{"test_elicitation", "ada"},
+				{"test_sampling", "sampled by the agent"},
+			}
+			if era == conformance.ModernOnly {
+				// It asks only for what the request declares: the session's.
+				cases = append(cases, struct{ tool, want string }{"test_input_required_result_capabilities", "received elicit_input,sample_input"})
+			}
+			for _, tc := range cases {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tc.tool, Arguments: map[string]any{"message": "hi", "prompt": "hi"}}})
+				cancel()
+				if err != nil {
+					t.Fatalf("%s: %v", tc.tool, err)
+				}
+				if text := mcp.GetTextFromContent(res.Content[0]); res.IsError || !strings.Contains(text, tc.want) {
+					t.Errorf("%s: %v", tc.tool, res.Content)
+				}
+			}
+		})
 	}
-	_ = http.StatusOK
 }
 
 // TestRelayParked checks the bridge the other way: a 2026-07-28 agent

@@ -123,7 +123,7 @@ func (u *upstream) listenRequest(ctx context.Context, cred http.Header, st *upst
 		return req, nil
 	}
 	id := strconv.AppendInt(nil, u.nextID.Add(1), 10)
-	body := appendEnvelope(id, "subscriptions/listen", u.params(st, u.listenFilter(st)))
+	body := appendEnvelope(id, "subscriptions/listen", u.params(st, u.listenFilter(st), agentMeta{}))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.conn.URL.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err

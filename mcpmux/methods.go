@@ -48,7 +48,6 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 	}
 	if h := m.handler(msg.method); h != nil {
 		if !x.modern {
-			x.params = withSessionMeta(x, x.params)
 			return m.fulfil(x, h, h(x, x.params))
 		}
 		params, parked, rerr := m.takeState(x, msg.params)

@@ -307,7 +307,7 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if err != nil {
 		return unavailable(x, c, err)
 	}
-	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, name: upstreamName, sink: x.notifySink(), tool: tool, ask: x.asker(), caller: x.caller.ID})
+	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, name: upstreamName, sink: x.notifySink(), tool: tool, ask: x.asker(), caller: x.caller.ID, agent: x.sessionMeta()})
 	if err != nil {
 		if x.ctx.Err() == nil {
 			m.lost(c.ID)

@@ -64,6 +64,17 @@ type rpc struct {
 	// caller is the agent's caller, for a call relayed to; "" for the
 	// gateway's own requests.
 	caller string
+	// agent is what a legacy agent's session holds for a 2026-07-28
+	// upstream; zero for anyone else.
+	agent agentMeta
+}
+
+// agentMeta is what a legacy agent declared on its session, which a
+// 2026-07-28 request carries in its _meta; its zero value declares
+// nothing.
+type agentMeta struct {
+	caps  []byte
+	level mcp.LoggingLevel
 }
 
 // notifySink receives the notifications an upstream sends while it works on
@@ -144,7 +155,7 @@ func (u *upstream) call(ctx context.Context, cred http.Header, want era, r *rpc)
 
 // notify sends a notification, which has no answer.
 func (u *upstream) notify(ctx context.Context, cred http.Header, st *upstreamState, method string, params []byte) error {
-	body := appendEnvelope(nil, method, u.params(st, params))
+	body := appendEnvelope(nil, method, u.params(st, params, agentMeta{}))
 	resp, err := u.post(ctx, cred, st, body, &rpc{method: method, params: params})
 	if err != nil {
 		return err
@@ -203,7 +214,7 @@ func hiding(hide *redact.Secrets, sink notifySink) notifySink {
 func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstreamState, r *rpc) (*reply, error) {
 	id := u.nextID.Add(1)
 	idRaw := strconv.AppendInt(nil, id, 10)
-	body := appendEnvelope(idRaw, r.method, u.params(st, r.params))
+	body := appendEnvelope(idRaw, r.method, u.params(st, r.params, r.agent))
 	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
 	if !st.modern && r.caller != "" {
 		defer u.calls.add(r.caller, callRoute{r.sink, r.ask})()
@@ -345,9 +356,10 @@ func unreachable(ctx context.Context, err error) error {
 // protocol _meta keys go, but for its log level and client capabilities,
 // and a 2026-07-28 upstream gets the gateway's protocol version and
 // client info. The capabilities are what the agent declared, since it is
-// the agent that answers an input-required result; an agent of the legacy
-// era declared none on this request, so the upstream gets none.
-func (u *upstream) params(st *upstreamState, params []byte) []byte {
+// the agent that answers an input-required result, and the level what it
+// asked for; a legacy agent's request has neither in its _meta, and agent
+// gives its session's, if any.
+func (u *upstream) params(st *upstreamState, params []byte, agent agentMeta) []byte {
 	if !st.modern && !bytes.Contains(params, []byte(gatewayMetaPrefix)) {
 		return params
 	}
@@ -370,7 +382,14 @@ func (u *upstream) params(st *upstreamState, params []byte) []byte {
 		out = appendMember(out, mcp.MetaKeyProtocolVersion, quote(st.version))
 		out = appendMember(out, mcp.MetaKeyClientInfo, clientInfo)
 		if member(meta, mcp.MetaKeyClientCapabilities) == nil {
-			out = appendMember(out, mcp.MetaKeyClientCapabilities, []byte(`{}`))
+			caps := []byte(`{}`)
+			if len(agent.caps) > 0 {
+				caps = agent.caps
+			}
+			out = appendMember(out, mcp.MetaKeyClientCapabilities, caps)
+		}
+		if agent.level != "" && member(meta, mcp.MetaKeyLogLevel) == nil {
+			out = appendMember(out, mcp.MetaKeyLogLevel, quote(string(agent.level)))
 		}
 	}
 	out = append(out, '}')
