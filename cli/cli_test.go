@@ -292,7 +292,7 @@ func TestCLI(t *testing.T) {
 		cliFails(t, "--mcp-server-url", "connectors", "add", "--name", "x")
 		cliFails(t, "choose one kind of credential", "connectors", "add", "x", "--mcp-server-url", "https://example.com/mcp", "--bearer", "t", "--dcr")
 		cliFails(t, "give it once", "connectors", "add", "x", "--name", "y", "--mcp-server-url", "https://example.com/mcp")
-		cliFails(t, "api", "connectors", "add", "x", "--api", "https://api.example.com/v1?key=1", "--bearer", "t")
+		cliFails(t, "must not have a query", "connectors", "add", "x", "--api", "https://api.example.com/v1?key=1", "--bearer", "t")
 		// A header given without "=" may be all secret: it is not echoed.
 		out, errOut, err := runCLI(t, "", "connectors", "add", "x", "--api", "https://api.example.com/v1", "--header", "X-Key: cli-header-canary", "--address", cliAdmin)
 		if err == nil || !strings.Contains(errOut, "--header: say <name>=<value>") || strings.Contains(out+errOut+err.Error(), "cli-header-canary") {
