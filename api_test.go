@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -242,7 +242,7 @@ func checkStream(r io.Reader, offset int64) (int64, error) {
 func startAPICaddy(t testing.TB, config string) {
 	t.Helper()
 	t.Cleanup(func() { _ = stopAPICaddy() })
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: apiAdminPort})
+	tester := sitetest.NewTester(t, apiAdminPort)
 	tester.InitServer(config, "caddyfile")
 }
 

@@ -20,13 +20,13 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
@@ -86,7 +86,7 @@ func startObsCaddy(t *testing.T, body string) *obsCaddy {
 	mcpgate
 }
 `, obsAdmin, c.logFile, obsSite, c.storeDir, base64.StdEncoding.EncodeToString(key), body, obsSite)
-	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: 2996}).InitServer(config, "caddyfile")
+	sitetest.NewTester(t, 2996).InitServer(config, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}

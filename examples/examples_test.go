@@ -17,7 +17,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/mark3labs/mcp-go/client"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -25,6 +24,7 @@ import (
 	_ "github.com/mcpgate/caddy-mcpgate"
 	"github.com/mcpgate/caddy-mcpgate/examples/demo"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -48,7 +48,7 @@ func runExample(t *testing.T, file string, env map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+	tester := sitetest.NewTester(t, adminPort)
 	tester.InitServer(string(raw), "caddyfile")
 }
 
@@ -140,7 +140,7 @@ func TestOAuth(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort}).InitServer(cfg, "caddyfile")
+	sitetest.NewTester(t, adminPort).InitServer(cfg, "caddyfile")
 
 	alice := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice-pw"))
 	post := func(path string) *http.Response {

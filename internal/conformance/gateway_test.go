@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	_ "github.com/mcpgate/caddy-mcpgate" // the mcpgate Caddy modules
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
 )
 
 // The Caddy this file starts, on ports apart from every other test's: a
@@ -31,7 +31,7 @@ const (
 func startGateway(t *testing.T) {
 	t.Helper()
 	both, legacy, modern, solo := startFixture(t, BothEras), startFixture(t, LegacyOnly), startFixture(t, ModernOnly), startFixture(t, BothEras)
-	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: gatewayAdminPort}).InitServer(fmt.Sprintf(`{
+	sitetest.NewTester(t, gatewayAdminPort).InitServer(fmt.Sprintf(`{
 	admin localhost:%d
 	http_port 9380
 	https_port 9381
