@@ -45,7 +45,8 @@ func (m *Mux) shapeResult(x *exchange, rep *reply) *reply {
 		res = setOrKeep(res, "ttlMs", strconv.AppendInt(nil, ttl.Milliseconds(), 10))
 		res = setOrKeep(res, "cacheScope", scopePrivate)
 	}
-	return &reply{result: res, refused: rep.refused}
+	rep.result = res // every reply is the request's own
+	return rep
 }
 
 // setOrKeep sets a member, keeping the result as it was should it not be
