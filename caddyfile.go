@@ -468,7 +468,7 @@ func checkPublicURL(v string) error {
 func checkHost(v string) error {
 	name := strings.TrimPrefix(v, "*.")
 	u, err := url.Parse("http://" + name)
-	if err != nil || u.Host != name || u.Port() != "" || strings.ContainsAny(name, "*/@") || name == "" {
+	if err != nil || u.Host != name || u.Port() != "" || strings.Contains(name, "*") || name == "" {
 		return fmt.Errorf("allowed_hosts: %q must be a host name such as mcp.example.com or *.example.com, without a scheme or port", v)
 	}
 	return nil
