@@ -2,7 +2,6 @@ package oauthflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,7 +69,7 @@ type Config struct {
 	// ClientID is a pre-registered client's id.
 	ClientID string `json:"client_id,omitempty"`
 	// ClientSecret is a pre-registered client's secret.
-	ClientSecret string `json:"client_secret,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty" secret:"true"`
 	// TokenAuthMethod is client_secret_basic (default with a secret),
 	// client_secret_post or none (default without one).
 	TokenAuthMethod string `json:"token_auth_method,omitempty"`
@@ -219,17 +218,11 @@ func (c Config) withDefaults() Config {
 // configView is Config without its methods, for redacted output.
 type configView Config
 
-func (c Config) masked() configView {
-	v := configView(c)
-	v.ClientSecret = mask(v.ClientSecret)
-	return v
-}
-
 // Format prints the config with its client secret redacted.
-func (c Config) Format(f fmt.State, verb rune) { formatMasked(f, verb, c.masked()) }
+func (c Config) Format(f fmt.State, verb rune) { formatRedacted(f, verb, configView(c)) }
 
 // MarshalJSON encodes the config with its client secret redacted.
-func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.masked()) }
+func (c Config) MarshalJSON() ([]byte, error) { return marshalRedacted(configView(c)) }
 
 // checkEndpoint checks an authorization server URL: https (or http on
 // loopback when allowed), no user info, no fragment, nothing that could

@@ -27,13 +27,15 @@ type entry struct {
 	unsaved bool
 }
 
-// Format prints the entry with its secrets redacted.
+// Format prints the entry with its secrets redacted. Its fields are
+// unexported, which fmt prints without calling their own Format, so it
+// hands fmt exported ones instead, each of which redacts itself.
 func (e *entry) Format(f fmt.State, verb rune) {
-	formatMasked(f, verb, struct {
-		Rec     grantWire
-		Key     string
+	fmt.Fprintf(f, fmt.FormatString(f, verb), struct {
+		Rec     grantRecord
+		Token   Token
 		Unsaved bool
-	}{e.rec.masked(), e.token.Key, e.unsaved})
+	}{e.rec, e.token, e.unsaved})
 }
 
 // fresh reports whether the entry's access token may be handed out now:

@@ -21,7 +21,7 @@ import (
 type clientRecord struct {
 	Issuer       string `json:"issuer"`
 	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty" secret:"true"`
 	// AuthMethod is the token_endpoint_auth_method the server returned.
 	AuthMethod string `json:"token_endpoint_auth_method"`
 	// RedirectURI is the callback registered; a changed public URL means
@@ -34,14 +34,8 @@ type clientRecord struct {
 
 type clientWire clientRecord
 
-func (r clientRecord) masked() clientWire {
-	w := clientWire(r)
-	w.ClientSecret = mask(w.ClientSecret)
-	return w
-}
-
-func (r clientRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
-func (r clientRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+func (r clientRecord) Format(f fmt.State, verb rune) { formatRedacted(f, verb, clientWire(r)) }
+func (r clientRecord) MarshalJSON() ([]byte, error)  { return marshalRedacted(clientWire(r)) }
 
 // staticBinding remembers which authorization server a static client was
 // first used with, when config does not say, so that its secret never
@@ -69,7 +63,7 @@ type flowRecord struct {
 	RevocationEndpoint string    `json:"revocation_endpoint,omitempty"`
 	ClientKind         string    `json:"client_kind"`
 	ClientID           string    `json:"client_id"`
-	Verifier           string    `json:"verifier"`
+	Verifier           string    `json:"verifier" secret:"true"`
 	RedirectURI        string    `json:"redirect_uri"`
 	RedirectURL        string    `json:"redirect_url,omitempty"`
 	Resource           string    `json:"resource"`
@@ -80,14 +74,8 @@ type flowRecord struct {
 
 type flowWire flowRecord
 
-func (r flowRecord) masked() flowWire {
-	w := flowWire(r)
-	w.Verifier = mask(w.Verifier)
-	return w
-}
-
-func (r flowRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
-func (r flowRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+func (r flowRecord) Format(f fmt.State, verb rune) { formatRedacted(f, verb, flowWire(r)) }
+func (r flowRecord) MarshalJSON() ([]byte, error)  { return marshalRedacted(flowWire(r)) }
 
 // grantRecord is the credential and connection state of one connector and
 // subject, under grantKey. It outlives a disconnect, without tokens, so
@@ -104,8 +92,8 @@ type grantRecord struct {
 	Resource           string `json:"resource,omitempty"`
 	Audience           string `json:"audience,omitempty"`
 
-	AccessToken  string    `json:"access_token,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty" secret:"true"`
+	RefreshToken string    `json:"refresh_token,omitempty" secret:"true"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	// Obtained is when AccessToken was issued.
 	Obtained time.Time `json:"obtained,omitzero"`
@@ -125,14 +113,8 @@ type grantRecord struct {
 
 type grantWire grantRecord
 
-func (r grantRecord) masked() grantWire {
-	w := grantWire(r)
-	w.AccessToken, w.RefreshToken = mask(w.AccessToken), mask(w.RefreshToken)
-	return w
-}
-
-func (r grantRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
-func (r grantRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+func (r grantRecord) Format(f fmt.State, verb rune) { formatRedacted(f, verb, grantWire(r)) }
+func (r grantRecord) MarshalJSON() ([]byte, error)  { return marshalRedacted(grantWire(r)) }
 
 // revocationRecord is a tombstone: an RFC 7009 revocation still owed to an
 // authorization server, under a revocationKey until revocationTTL
@@ -153,8 +135,8 @@ type revocationRecord struct {
 	Endpoint string `json:"revocation_endpoint"`
 	// The tokens still to revoke; each field's name is its
 	// token_type_hint. The refresh token goes first (RFC 7009 §2.1).
-	RefreshToken string `json:"refresh_token,omitempty"`
-	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty" secret:"true"`
+	AccessToken  string `json:"access_token,omitempty" secret:"true"`
 	// Attempts counts the attempts made, the disconnect's included.
 	Attempts int `json:"attempts"`
 	// Next is when the next attempt is due.
@@ -164,14 +146,8 @@ type revocationRecord struct {
 
 type revocationWire revocationRecord
 
-func (r revocationRecord) masked() revocationWire {
-	w := revocationWire(r)
-	w.AccessToken, w.RefreshToken = mask(w.AccessToken), mask(w.RefreshToken)
-	return w
-}
-
-func (r revocationRecord) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
-func (r revocationRecord) MarshalJSON() ([]byte, error)  { return json.Marshal(r.masked()) }
+func (r revocationRecord) Format(f fmt.State, verb rune) { formatRedacted(f, verb, revocationWire(r)) }
+func (r revocationRecord) MarshalJSON() ([]byte, error)  { return marshalRedacted(revocationWire(r)) }
 
 // apply moves the connection through event e, with reason, and notes when
 // the state changed. Every state change goes through here.

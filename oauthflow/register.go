@@ -162,7 +162,7 @@ func authMethodFor(supported []string) string {
 // registration is an RFC 7591 §3.2.1 response, reduced to what is checked.
 type registration struct {
 	ClientID      string   `json:"client_id"`
-	ClientSecret  string   `json:"client_secret"`
+	ClientSecret  string   `json:"client_secret" secret:"true"`
 	SecretExpires int64    `json:"client_secret_expires_at"`
 	RedirectURIs  []string `json:"redirect_uris"`
 	AuthMethod    string   `json:"token_endpoint_auth_method"`
@@ -173,18 +173,12 @@ type registration struct {
 
 type registrationView registration
 
-func (r registration) masked() registrationView {
-	v := registrationView(r)
-	v.ClientSecret = mask(v.ClientSecret)
-	return v
-}
-
 // Format prints the response with its client secret redacted.
-func (r registration) Format(f fmt.State, verb rune) { formatMasked(f, verb, r.masked()) }
+func (r registration) Format(f fmt.State, verb rune) { formatRedacted(f, verb, registrationView(r)) }
 
 // MarshalJSON encodes the response with its client secret redacted; it is
 // only ever decoded.
-func (r registration) MarshalJSON() ([]byte, error) { return json.Marshal(r.masked()) }
+func (r registration) MarshalJSON() ([]byte, error) { return marshalRedacted(registrationView(r)) }
 
 // checkRegistration checks a dynamic registration response (RFC 7591) as
 // hostile input and makes the client record of it.

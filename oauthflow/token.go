@@ -3,7 +3,6 @@ package oauthflow
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
@@ -29,7 +28,7 @@ type TokenRequest struct {
 // Header redacted.
 type Token struct {
 	// Header is the Authorization header value, "Bearer …". Secret.
-	Header string
+	Header string `secret:"true"`
 	// Key names the grant without revealing it, for partitioning caches:
 	// it changes when the grant does (a new consent), not on refresh.
 	Key string
@@ -38,14 +37,10 @@ type Token struct {
 type tokenView Token
 
 // Format prints the token with Header redacted.
-func (t Token) Format(f fmt.State, verb rune) {
-	formatMasked(f, verb, tokenView{Header: mask(t.Header), Key: t.Key})
-}
+func (t Token) Format(f fmt.State, verb rune) { formatRedacted(f, verb, tokenView(t)) }
 
 // MarshalJSON encodes the token with Header redacted.
-func (t Token) MarshalJSON() ([]byte, error) {
-	return json.Marshal(tokenView{Header: mask(t.Header), Key: t.Key})
-}
+func (t Token) MarshalJSON() ([]byte, error) { return marshalRedacted(tokenView(t)) }
 
 // Token returns the credential for req. The hot path reads memory only;
 // an expired or refused token is refreshed, with at most one refresh in

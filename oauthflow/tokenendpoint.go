@@ -38,23 +38,17 @@ const (
 type client struct {
 	Kind       string // RegistrationStatic, RegistrationCIMD or RegistrationDCR
 	ID         string
-	Secret     string
+	Secret     string `secret:"true"`
 	AuthMethod string // AuthMethodBasic, AuthMethodPost or AuthMethodNone
 }
 
 type clientView client
 
-func (cl client) masked() clientView {
-	v := clientView(cl)
-	v.Secret = mask(v.Secret)
-	return v
-}
-
 // Format prints the client with its secret redacted.
-func (cl client) Format(f fmt.State, verb rune) { formatMasked(f, verb, cl.masked()) }
+func (cl client) Format(f fmt.State, verb rune) { formatRedacted(f, verb, clientView(cl)) }
 
 // MarshalJSON encodes the client with its secret redacted.
-func (cl client) MarshalJSON() ([]byte, error) { return json.Marshal(cl.masked()) }
+func (cl client) MarshalJSON() ([]byte, error) { return marshalRedacted(clientView(cl)) }
 
 // style is the explicit x/oauth2 auth style of the client's
 // token_endpoint_auth_method. It is never AuthStyleAutoDetect, which
@@ -125,25 +119,19 @@ func unreachable(err error) error {
 
 // tokenResponse is a checked RFC 6749 §5.1 token response.
 type tokenResponse struct {
-	AccessToken  string
-	RefreshToken string
+	AccessToken  string    `secret:"true"`
+	RefreshToken string    `secret:"true"`
 	Expiry       time.Time // zero: unknown, refresh on refusal
 	Scopes       []string  // nil: as requested
 }
 
 type tokenResponseView tokenResponse
 
-func (t tokenResponse) masked() tokenResponseView {
-	v := tokenResponseView(t)
-	v.AccessToken, v.RefreshToken = mask(v.AccessToken), mask(v.RefreshToken)
-	return v
-}
-
 // Format prints the response with its tokens redacted.
-func (t tokenResponse) Format(f fmt.State, verb rune) { formatMasked(f, verb, t.masked()) }
+func (t tokenResponse) Format(f fmt.State, verb rune) { formatRedacted(f, verb, tokenResponseView(t)) }
 
 // MarshalJSON encodes the response with its tokens redacted.
-func (t tokenResponse) MarshalJSON() ([]byte, error) { return json.Marshal(t.masked()) }
+func (t tokenResponse) MarshalJSON() ([]byte, error) { return marshalRedacted(tokenResponseView(t)) }
 
 // tokenCall makes one token request, exactly once, and checks the answer.
 // The secrets of the request, and extra ones, are scrubbed from any error
