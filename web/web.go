@@ -1,11 +1,15 @@
-// Package web holds the browser pages of mcpgate: the Connectors page and
-// the page a consent flow ends on. They are plain HTML with no script.
+// Package web is mcpgate's HTTP surface for people and agents: the MCP
+// endpoints, the Connectors page and its JSON, connect and disconnect,
+// the OAuth callback and the client metadata document, as one
+// http.Handler. Its pages are plain HTML with no script.
 package web
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"io"
+	"net/http"
 )
 
 //go:embed *.html
@@ -66,4 +70,38 @@ func RenderConnectors(w io.Writer, p ConnectorsPage) error {
 // RenderResult writes the page that ends a consent flow.
 func RenderResult(w io.Writer, r Result) error {
 	return pages.ExecuteTemplate(w, "result.html", r)
+}
+
+// NoStore marks a response that must not be cached or framed: it
+// answers one user, and may carry a consent step.
+func NoStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// pageCSP lets a page load nothing, run no script and be framed by no
+// one: its buttons are forms, its style inline.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+
+// writePage writes an HTML page with the headers every page carries. It
+// renders the page first, so that a failure to render writes nothing.
+func writePage(w http.ResponseWriter, status int, render func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := render(&buf); err != nil {
+		return err
+	}
+	h := w.Header()
+	NoStore(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", pageCSP)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// writeResult writes the page that ends a consent flow.
+func writeResult(w http.ResponseWriter, status int, res Result) error {
+	return writePage(w, status, func(out io.Writer) error { return RenderResult(out, res) })
 }
