@@ -2,10 +2,13 @@ package oauthflow
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,3 +188,175 @@ func TestErrorsForCallers(t *testing.T) {
 		t.Errorf("unknown connection = %+v", c)
 	}
 }
+
+// sample holds a secret and gets its redaction from the helper alone: a
+// tag on the secret field, a method-free twin and two one-line methods.
+type sample struct {
+	Name   string
+	Secret string `json:"secret" secret:"true"`
+}
+
+type sampleView sample
+
+func (s sample) Format(f fmt.State, verb rune) { formatRedacted(f, verb, sampleView(s)) }
+func (s sample) MarshalJSON() ([]byte, error)  { return marshalRedacted(sampleView(s)) }
+
+func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
+	// Every type that holds a secret, with its secret fields named here,
+	// not read from the tags, so that a lost tag fails. Every other
+	// string field must still print, and a record's stored form must
+	// still hold every secret.
+	types := []struct {
+		v       any // a pointer to a value of the type
+		secrets []string
+	}{
+		{&sample{}, []string{"Secret"}},
+		{&Config{}, []string{"ClientSecret"}},
+		{&clientRecord{}, []string{"ClientSecret"}},
+		{&flowRecord{}, []string{"Verifier"}},
+		{&grantRecord{}, []string{"AccessToken", "RefreshToken"}},
+		{&revocationRecord{}, []string{"AccessToken", "RefreshToken"}},
+		{&registration{}, []string{"ClientSecret"}},
+		{&client{}, []string{"Secret"}},
+		{&tokenResponse{}, []string{"AccessToken", "RefreshToken"}},
+		{&Token{}, []string{"Header"}},
+	}
+	for _, tt := range types {
+		v := reflect.ValueOf(tt.v).Elem()
+		shown := fillStrings(v)
+		value := v.Interface()
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+			checkRedacted(t, fmt.Sprintf("%s of %T", verb, value), fmt.Sprintf(verb, value), tt.secrets, shown, verb == "%x")
+		}
+		b, err := json.Marshal(value)
+		if err != nil {
+			t.Fatalf("marshalling %T: %v", value, err)
+		}
+		checkRedacted(t, fmt.Sprintf("json of %T", value), string(b), tt.secrets, shown, false)
+		// The value itself keeps its secrets, and so does what is stored.
+		for _, name := range tt.secrets {
+			if got := v.FieldByName(name).String(); got != canary(name) {
+				t.Errorf("%T.%s = %q after printing", value, name, got)
+			}
+		}
+		if stored, ok := storedForm(t, tt.v); ok {
+			for _, name := range tt.secrets {
+				if !strings.Contains(string(stored), canary(name)) {
+					t.Errorf("the stored %T lost %s: %s", value, name, stored)
+				}
+			}
+		}
+	}
+}
+
+// canary is the value fillStrings gives field name.
+func canary(name string) string { return "CANARY-" + name }
+
+// fillStrings sets every exported string field of the struct v to its
+// canary, and returns their names.
+func fillStrings(v reflect.Value) []string {
+	var names []string
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		if f.Kind() == reflect.String && f.CanSet() {
+			f.SetString(canary(name))
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// checkRedacted checks that out shows no secret field's canary but every
+// other field's (unless hexed, when it only checks the secrets' hex).
+func checkRedacted(t *testing.T, where, out string, secrets, fields []string, hexed bool) {
+	t.Helper()
+	for _, name := range fields {
+		secret := slices.Contains(secrets, name)
+		switch {
+		case hexed && secret && strings.Contains(out, hex.EncodeToString([]byte(canary(name)))):
+			t.Errorf("%s shows %s: %s", where, name, out)
+		case hexed:
+		case secret && strings.Contains(out, canary(name)):
+			t.Errorf("%s shows %s: %s", where, name, out)
+		case !secret && !strings.Contains(out, canary(name)):
+			t.Errorf("%s hides %s, which is no secret: %s", where, name, out)
+		}
+	}
+	if !hexed && !strings.Contains(out, redacted) {
+		t.Errorf("%s shows no REDACTED: %s", where, out)
+	}
+}
+
+// storedForm is what the store gets for a record: the bytes jsonWrite
+// makes of its wire twin. ok is false for a type that is never stored.
+func storedForm(t *testing.T, v any) (stored []byte, ok bool) {
+	t.Helper()
+	var wire any
+	switch r := v.(type) {
+	case *clientRecord:
+		wire = (*clientWire)(r)
+	case *flowRecord:
+		wire = (*flowWire)(r)
+	case *grantRecord:
+		wire = (*grantWire)(r)
+	case *revocationRecord:
+		wire = (*revocationWire)(r)
+	default:
+		return nil, false
+	}
+	w, err := jsonWrite("k", wire, 0)
+	if err != nil {
+		t.Fatalf("storing %T: %v", v, err)
+	}
+	return w.Value, true
+}
+
+func TestRedactFailsClosed(t *testing.T) {
+	// A value the helper cannot mask field by field prints as REDACTED
+	// whole, rather than showing the secret or calling back into itself.
+	type pin struct {
+		Name string
+		PIN  int `secret:"true"`
+	}
+	type unexported struct {
+		Name string
+		key  string `secret:"true"`
+	}
+	for name, r := range map[string]redactResult{
+		"an int secret":           redactOutput(pin{Name: "n", PIN: 4242}),
+		"an unexported secret":    redactOutput(unexported{Name: "n", key: "CANARY-key"}),
+		"a type with Format":      redactOutput(Config{ClientSecret: "CANARY-cfg"}),
+		"a type with both":        redactOutput(sample{Secret: "CANARY-sample"}),
+		"a type with MarshalJSON": redactOutput(selfMarshaling{Secret: "CANARY-self"}),
+		"not a struct":            redactOutput("CANARY-string"),
+	} {
+		if r.printed != redacted || r.err != nil || string(r.json) != `"REDACTED"` {
+			t.Errorf("%s prints %q and marshals to %s, %v; want REDACTED whole", name, r.printed, r.json, r.err)
+		}
+	}
+}
+
+// selfMarshaling mistakes itself for its twin.
+type selfMarshaling struct {
+	Secret string `secret:"true"`
+}
+
+func (s selfMarshaling) MarshalJSON() ([]byte, error) { return marshalRedacted(s) }
+
+// redactResult is what the helpers make of one value.
+type redactResult struct {
+	printed string
+	json    []byte
+	err     error
+}
+
+// redactOutput prints and marshals w through the helpers, as a twin.
+func redactOutput[W any](w W) redactResult {
+	b, err := marshalRedacted(w)
+	return redactResult{fmt.Sprintf("%+v", formatted[W]{w}), b, err}
+}
+
+// formatted prints w through formatRedacted.
+type formatted[W any] struct{ w W }
+
+func (f formatted[W]) Format(s fmt.State, verb rune) { formatRedacted(s, verb, f.w) }
