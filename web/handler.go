@@ -150,9 +150,14 @@ func (h *Handler) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, known := CallerFrom(r.Context())
 		var err error
-		if known || rt.public {
+		switch {
+		case strings.Contains(r.PathValue("id"), "/"):
+			// An escaped slash (%2F) matched as part of an id, which no
+			// connector id holds: the path names nothing.
+			err = notFound()
+		case known || rt.public:
 			err = rt.serve(w, r, c)
-		} else {
+		default:
 			err = fail(http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
 		}
 		if slot, ok := r.Context().Value(failureKey{}).(*error); ok {

@@ -188,6 +188,8 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/connectors/presets/", "alice", 404, "", mcpmux.NoSuchConnector},
 		{"GET", "/connectors/plain/api/x", "alice", 404, "", mcpmux.NoSuchConnector},
 		{"GET", "/connectors//mcp", "alice", 404, "", mcpmux.NoSuchConnector},
+		{"GET", "/connectors/plain%2Fx/mcp", "", 404, "", mcpmux.NoSuchConnector},
+		{"POST", "/connectors/a%2F..%2Fplain/connect", "", 404, "", mcpmux.NoSuchConnector},
 		{"POST", "/connectors/./connect", "alice", 404, "", mcpmux.NoSuchConnector},
 		{"GET", "/connectors/plain/../../mcp", "alice", 404, "", mcpmux.NoSuchConnector},
 		{"GET", "/elsewhere", "alice", 404, "", mcpmux.NoSuchConnector},
