@@ -106,7 +106,7 @@ func (h *Handler) routes() {
 		"/connectors/":                      {serve: unknown, public: true},
 		"/":                                 {serve: unknown, public: true},
 	} {
-		h.mux.Handle(pattern, h.adapt(rt))
+		h.mux.Handle(pattern, adapt(rt))
 	}
 }
 
@@ -146,7 +146,7 @@ type failureKey struct{}
 // adapt makes a route an http.Handler for the mux: it checks the caller
 // unless the route is public, and hands the endpoint's failure back to
 // Serve through the request's slot, unwritten.
-func (h *Handler) adapt(rt route) http.Handler {
+func adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, known := CallerFrom(r.Context())
 		var err error

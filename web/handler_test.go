@@ -99,9 +99,10 @@ func newManager(t *testing.T, publicURL, resource string) *oauthflow.Manager {
 	t.Helper()
 	as := "http://127.0.0.1:9/as"
 	cfg := func(id string, consent oauthflow.Consent) oauthflow.Config {
-		return oauthflow.Config{Connector: id, Resource: resource, Registration: oauthflow.RegistrationStatic, Consent: consent,
-			ClientID: "web-test", Issuer: as, AuthorizationEndpoint: as + "/authorize", TokenEndpoint: as + "/token",
-			InsecureLoopback: true}
+		var c oauthflow.Config
+		c.Connector, c.Resource, c.Registration, c.Consent, c.ClientID = id, resource, oauthflow.RegistrationStatic, consent, "web-test"
+		c.Issuer, c.AuthorizationEndpoint, c.TokenEndpoint, c.InsecureLoopback = as, as+"/authorize", as+"/token", true
+		return c
 	}
 	m, err := oauthflow.New(oauthflow.Options{Store: store.NewMemory(), PublicURL: publicURL, StateKey: make([]byte, 32)},
 		[]oauthflow.Config{cfg("notion", oauthflow.PerUser), cfg("shared", oauthflow.Shared)})
