@@ -43,28 +43,37 @@ func marshalRedacted[W any](w W) ([]byte, error) {
 	return json.Marshal(redact(w))
 }
 
-// redact returns a copy of w with every field tagged secret masked. It
-// fails closed: a w it cannot mask field by field (not a struct, a secret
-// that is not an exported string, or a type that formats or marshals
-// itself, which would call back here without end) is REDACTED whole.
+// redact returns a copy of w with every field tagged secret masked, in w
+// and in the structs it holds by value (an embedded config, say). It fails
+// closed: a w it cannot mask field by field (not a struct, a secret that
+// is not an exported string, or a type that formats or marshals itself,
+// which would call back here without end) is REDACTED whole.
 func redact[W any](w W) any {
 	switch any(w).(type) {
 	case fmt.Formatter, json.Marshaler:
 		return redacted
 	}
 	v := reflect.ValueOf(&w).Elem()
-	if v.Kind() != reflect.Struct {
+	if v.Kind() != reflect.Struct || !maskSecrets(v) {
 		return redacted
 	}
-	for i := range v.NumField() {
-		if _, secret := v.Type().Field(i).Tag.Lookup(secretTag); !secret {
-			continue
-		}
-		f := v.Field(i)
-		if f.Kind() != reflect.String || !f.CanSet() {
-			return redacted
-		}
-		f.SetString(mask(f.String()))
-	}
 	return w
+}
+
+// maskSecrets masks the secret fields of v, a settable struct, and of the
+// structs in it. It reports false if a secret cannot be masked. Pointers
+// are not followed: what they point to is shared, not a copy.
+func maskSecrets(v reflect.Value) bool {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if _, secret := v.Type().Field(i).Tag.Lookup(secretTag); secret {
+			if f.Kind() != reflect.String || !f.CanSet() {
+				return false
+			}
+			f.SetString(mask(f.String()))
+		} else if f.Kind() == reflect.Struct && !maskSecrets(f) {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"errors"
 	"fmt"
 	"net/http"
@@ -201,6 +202,21 @@ type sampleView sample
 func (s sample) Format(f fmt.State, verb rune) { formatRedacted(f, verb, sampleView(s)) }
 func (s sample) MarshalJSON() ([]byte, error)  { return marshalRedacted(sampleView(s)) }
 
+// sampleNested holds its secret in a struct field, as Config holds its
+// client secret in the connector config it embeds.
+type sampleNested struct {
+	Name  string
+	Inner struct {
+		Secret string `secret:"true"`
+		Public string
+	}
+}
+
+type sampleNestedView sampleNested
+
+func (s sampleNested) Format(f fmt.State, verb rune) { formatRedacted(f, verb, sampleNestedView(s)) }
+func (s sampleNested) MarshalJSON() ([]byte, error)  { return marshalRedacted(sampleNestedView(s)) }
+
 func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
 	// Every type that holds a secret, with its secret fields named here,
 	// not read from the tags, so that a lost tag fails. Every other
@@ -211,6 +227,7 @@ func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
 		secrets []string
 	}{
 		{&sample{}, []string{"Secret"}},
+		{&sampleNested{}, []string{"Secret"}},
 		{&Config{}, []string{"ClientSecret"}},
 		{&clientRecord{}, []string{"ClientSecret"}},
 		{&flowRecord{}, []string{"Verifier"}},
@@ -223,7 +240,9 @@ func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
 	}
 	for _, tt := range types {
 		v := reflect.ValueOf(tt.v).Elem()
-		shown := fillStrings(v)
+		fields := map[string]reflect.Value{}
+		fillStrings(v, fields)
+		shown := slices.Collect(maps.Keys(fields))
 		value := v.Interface()
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 			checkRedacted(t, fmt.Sprintf("%s of %T", verb, value), fmt.Sprintf(verb, value), tt.secrets, shown, verb == "%x")
@@ -235,7 +254,7 @@ func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
 		checkRedacted(t, fmt.Sprintf("json of %T", value), string(b), tt.secrets, shown, false)
 		// The value itself keeps its secrets, and so does what is stored.
 		for _, name := range tt.secrets {
-			if got := v.FieldByName(name).String(); got != canary(name) {
+			if got := fields[name].String(); got != canary(name) {
 				t.Errorf("%T.%s = %q after printing", value, name, got)
 			}
 		}
@@ -252,18 +271,20 @@ func TestSecretFieldsRedactedByTheHelper(t *testing.T) {
 // canary is the value fillStrings gives field name.
 func canary(name string) string { return "CANARY-" + name }
 
-// fillStrings sets every exported string field of the struct v to its
-// canary, and returns their names.
-func fillStrings(v reflect.Value) []string {
-	var names []string
+// fillStrings sets every exported string field of the struct v, and of
+// the structs in it, to its canary, and adds it to fields by name.
+func fillStrings(v reflect.Value, fields map[string]reflect.Value) {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
-		if f.Kind() == reflect.String && f.CanSet() {
+		switch {
+		case !f.CanSet():
+		case f.Kind() == reflect.String:
 			f.SetString(canary(name))
-			names = append(names, name)
+			fields[name] = f
+		case f.Kind() == reflect.Struct:
+			fillStrings(f, fields)
 		}
 	}
-	return names
 }
 
 // checkRedacted checks that out shows no secret field's canary but every
