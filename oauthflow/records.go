@@ -11,10 +11,11 @@ import (
 )
 
 // The records this package keeps in the Store, one JSON document each. The
-// Store seals them; in memory, each type that holds a secret prints and
-// marshals it as REDACTED. The stored form is written through a
+// Store seals them; in memory, each field tagged secret prints and
+// marshals as REDACTED (redact.go). The stored form is written through a
 // method-free twin type (clientWire, flowWire, grantWire, revocationWire),
-// the only path by which the secrets reach bytes.
+// which the tag means nothing to: the only path by which the secrets
+// reach bytes.
 
 // clientRecord is a client registered with one authorization server by
 // RFC 7591, under clientKey(connector, issuer).
