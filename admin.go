@@ -1,16 +1,14 @@
 package mcpgate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
@@ -94,6 +93,25 @@ func apiError(status int, format string, args ...any) error {
 	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf(format, args...)}
 }
 
+// registryStatuses answer the registry's errors by kind.
+var registryStatuses = map[connectors.ErrorKind]int{
+	connectors.KindInvalid:  http.StatusBadRequest,
+	connectors.KindNotFound: http.StatusNotFound,
+	connectors.KindConflict: http.StatusConflict,
+	connectors.KindUpstream: http.StatusBadGateway,
+	connectors.KindStorage:  http.StatusInternalServerError,
+}
+
+// registryError is the admin API's answer to a registry error: its
+// status by kind, 500 for any other error.
+func registryError(err error) error {
+	status := http.StatusInternalServerError
+	if re, ok := errors.AsType[*connectors.Error](err); ok {
+		status = registryStatuses[re.Kind]
+	}
+	return caddy.APIError{HTTPStatus: status, Err: err}
+}
+
 // writeAdmin writes v as the JSON answer.
 func writeAdmin(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
@@ -146,10 +164,7 @@ type toolsSummary struct {
 
 // view shows connector c of g.
 func (a *App) view(ctx context.Context, g *gateway, c *connectors.Connector) adminConnector {
-	v := adminConnector{ID: c.ID, Source: "config", Auth: string(c.Auth.Type)}
-	if v.Auth == "" {
-		v.Auth = "none"
-	}
+	v := adminConnector{ID: c.ID, Source: "config", Auth: cmp.Or(string(c.Auth.Type), "none")}
 	if c.URL != nil {
 		u := *c.URL
 		if u.RawQuery != "" {
@@ -160,26 +175,19 @@ func (a *App) view(ctx context.Context, g *gateway, c *connectors.Connector) adm
 	if c.API != nil {
 		v.API = c.API.String()
 	}
-	if rc, ok := g.runtime[c.ID]; ok {
-		v.Source, v.Preset, v.Title, v.Description = "runtime", rc.Preset, rc.Title, rc.Description
+	snap := a.registry.Snapshot() // newer than g's when a tool drifted since
+	if e, _ := snap.Entry(c.ID); e.Runtime {
+		v.Source, v.Preset, v.Title, v.Description = "runtime", e.Preset, e.Title, e.Description
 	}
 	if cfg, ok := g.oauthConfig(c.ID); ok {
-		v.Consent, v.Registration = string(cfg.Consent), cfg.Registration
-		if v.Registration == "" {
-			v.Registration = "auto"
-		}
+		v.Consent, v.Registration = string(cfg.Consent), cmp.Or(cfg.Registration, "auto")
 		if cfg.Consent == oauthflow.Shared && g.manager != nil {
 			conn := g.manager.Connection(ctx, c.ID, "")
 			v.Connection = &conn
 		}
 	}
-	if reg, err := a.toolRegistry(ctx, c.ID); err == nil && reg != nil {
-		v.Tools = &toolsSummary{Registered: len(reg.Tools)}
-		for _, name := range slices.Sorted(maps.Keys(reg.Tools)) {
-			if reg.Tools[name].Drift != nil {
-				v.Tools.Drifted = append(v.Tools.Drifted, name)
-			}
-		}
+	if sel := snap.Selection(c.ID); sel != nil {
+		v.Tools = &toolsSummary{Registered: len(sel.Tools), Drifted: sel.Drifted()}
 	}
 	return v
 }
@@ -188,7 +196,7 @@ func (a *App) view(ctx context.Context, g *gateway, c *connectors.Connector) adm
 func (a *App) lookup(r *http.Request) (*gateway, *connectors.Connector, error) {
 	id := r.PathValue("id")
 	g := a.gateway()
-	c, _, ok := g.connector(id)
+	c, ok := g.connector(id)
 	if !ok {
 		return nil, nil, apiError(http.StatusNotFound, "no connector %q", id)
 	}
@@ -214,80 +222,6 @@ func (a *App) adminShowConnector(w http.ResponseWriter, r *http.Request) error {
 	return writeAdmin(w, http.StatusOK, a.view(r.Context(), g, c))
 }
 
-// addConnectorRequest is the body of POST /mcpgate/connectors: a
-// connector as in the config, taken literally (no placeholders).
-type addConnectorRequest struct {
-	ConnectorConfig
-	// MatchPreset, true by default, lets a URL that matches a preset take
-	// its OAuth client, title and description, unless the request gives
-	// its own.
-	MatchPreset *bool  `json:"match_preset,omitempty"`
-	Title       string `json:"title,omitempty"`
-	Description string `json:"description,omitempty"`
-}
-
-// adminAddConnector answers POST /mcpgate/connectors: it validates the
-// connector as a config connector is validated, keeps it in the store and
-// serves it at once.
-func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
-	var req addConnectorRequest
-	if err := readAdmin(r, &req); err != nil {
-		return err
-	}
-	if err := connectors.ValidateID(req.ID); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	rc := runtimeConnector{Config: req.ConnectorConfig, Title: req.Title, Description: req.Description, Created: time.Now().UTC()}
-	if req.MatchPreset == nil || *req.MatchPreset {
-		if p, ok := a.matchPreset(req.URL); ok {
-			rc.applyPreset(p)
-		}
-	}
-	a.live.mu.Lock()
-	defer a.live.mu.Unlock()
-	g := a.gateway()
-	if _, runtime, exists := g.connector(req.ID); exists {
-		if runtime {
-			return apiError(http.StatusConflict, "connector %q already exists; remove it first to replace it", req.ID)
-		}
-		return apiError(http.StatusConflict, "connector %q is defined in the config, which the admin API cannot change", req.ID)
-	}
-	if _, _, err := a.runtimeConnector(caddy.NewEmptyReplacer(), rc.Config); err != nil {
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	raw, err := json.Marshal(rc)
-	if err != nil {
-		return err
-	}
-	ctx := r.Context()
-	if err := a.vault.sealed.Put(ctx, runtimePrefix+rc.Config.ID, raw, 0); err != nil {
-		return apiError(http.StatusInternalServerError, "storing connector %s: %v", rc.Config.ID, err)
-	}
-	runtime := maps.Clone(g.runtime)
-	if runtime == nil {
-		runtime = map[string]runtimeConnector{}
-	}
-	runtime[rc.Config.ID] = rc
-	if err := a.rebuild(runtime); err != nil {
-		_ = a.vault.sealed.Delete(ctx, runtimePrefix+rc.Config.ID)
-		return apiError(http.StatusBadRequest, "%v", err)
-	}
-	a.recordAdmin("", rc.Config.ID, adminDetail(r, "added the runtime connector"))
-	g = a.gateway()
-	c, _, _ := g.connector(rc.Config.ID)
-	out := addedConnector{adminConnector: a.view(ctx, g, c)}
-	if cfg, ok := g.oauthConfig(c.ID); ok {
-		out.ConnectURL = a.connectURL(c.ID)
-		if cfg.Consent == oauthflow.Shared {
-			out.AuthURL, err = g.manager.Start(ctx, c.ID, "", "")
-			if err != nil {
-				out.ConsentError = err.Error() + "; run diagnose"
-			}
-		}
-	}
-	return writeAdmin(w, http.StatusCreated, out)
-}
-
 // addedConnector answers POST /mcpgate/connectors: the connector, and
 // where to consent to it.
 type addedConnector struct {
@@ -297,64 +231,59 @@ type addedConnector struct {
 	ConsentError string `json:"consent_error,omitempty"`
 }
 
-// applyPreset takes p's client, title and description where the
-// connector has none of its own.
-func (rc *runtimeConnector) applyPreset(p preset) {
-	rc.Preset = p.ID
-	if rc.Title == "" {
-		rc.Title = p.Title
+// adminAddConnector answers POST /mcpgate/connectors: the registry checks
+// the connector as a config connector is checked, keeps it, and the
+// gateway serves it at once.
+func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
+	var req connectors.AddRequest
+	if err := readAdmin(r, &req); err != nil {
+		return err
 	}
-	if rc.Description == "" {
-		rc.Description = p.Description
+	e, err := a.registry.Add(r.Context(), req)
+	if err != nil {
+		return registryError(err)
 	}
-	cfg := &rc.Config
-	if cfg.Auth == nil {
-		cfg.Auth = &AuthConfig{Type: string(connectors.AuthOAuth)}
+	a.recordAdmin("", e.Config.ID, adminDetail(r, "added the runtime connector"))
+	return writeAdmin(w, http.StatusCreated, a.added(r.Context(), e.Config.ID))
+}
+
+// added shows a connector just added, with where to consent: for shared
+// consent, a flow is started for the admin at once.
+func (a *App) added(ctx context.Context, id string) addedConnector {
+	g := a.gateway()
+	c, _ := g.connector(id)
+	out := addedConnector{adminConnector: a.view(ctx, g, c)}
+	if cfg, ok := g.oauthConfig(id); ok {
+		out.ConnectURL = a.connectURL(id)
+		if cfg.Consent == oauthflow.Shared {
+			var err error
+			if out.AuthURL, err = g.manager.Start(ctx, id, "", ""); err != nil {
+				out.ConsentError = err.Error() + "; run diagnose"
+			}
+		}
 	}
-	if cfg.Auth.Type != string(connectors.AuthOAuth) || p.clientID == "" {
-		return
-	}
-	if cfg.Auth.OAuth == nil {
-		cfg.Auth.OAuth = new(OAuthConfig)
-	}
-	if cfg.Auth.OAuth.ClientID == "" {
-		cfg.Auth.OAuth.ClientID, cfg.Auth.OAuth.ClientSecret = p.clientID, p.clientSecret
-	}
+	return out
 }
 
 // adminRemoveConnector answers DELETE /mcpgate/connectors/{id}: it
 // revokes the connector's tokens, forgets its records and stops serving
 // it.
 func (a *App) adminRemoveConnector(w http.ResponseWriter, r *http.Request) error {
-	a.live.mu.Lock()
-	defer a.live.mu.Unlock()
-	g, c, err := a.lookup(r)
-	if err != nil {
-		return err
-	}
-	if _, runtime := g.runtime[c.ID]; !runtime {
-		return apiError(http.StatusConflict, "connector %q is defined in the config, which the admin API cannot change", c.ID)
-	}
-	ctx := r.Context()
+	id := r.PathValue("id")
 	var revs []oauthflow.Revocation
-	if _, ok := g.oauthConfig(c.ID); ok {
-		if revs, err = g.manager.Remove(ctx, c.ID, "the connector was removed"); err != nil {
-			return apiError(http.StatusInternalServerError, "%v", err)
+	err := a.registry.Remove(r.Context(), id, func(connectors.Entry) (err error) {
+		if m, _, ok := a.gateway().oauthFor(id); ok {
+			if revs, err = m.Remove(r.Context(), id, "the connector was removed"); err != nil {
+				return apiError(http.StatusInternalServerError, "revoking the tokens of %s: %v", id, err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return registryError(err)
 	}
-	if err := a.vault.sealed.Delete(ctx, runtimePrefix+c.ID); err != nil {
-		return apiError(http.StatusInternalServerError, "removing connector %s: %v", c.ID, err)
-	}
-	if err := a.putToolRegistry(ctx, c.ID, nil); err != nil {
-		return apiError(http.StatusInternalServerError, "removing the tool selection of %s: %v", c.ID, err)
-	}
-	runtime := maps.Clone(g.runtime)
-	delete(runtime, c.ID)
-	if err := a.rebuild(runtime); err != nil {
-		return err
-	}
-	a.recordAdmin("", c.ID, adminDetail(r, "removed the runtime connector"))
-	return writeAdmin(w, http.StatusOK, map[string]any{"removed": c.ID, "revocations": revocationViews(revs)})
+	a.recordAdmin("", id, adminDetail(r, "removed the runtime connector"))
+	return writeAdmin(w, http.StatusOK, map[string]any{"removed": id, "revocations": revocationViews(revs)})
 }
 
 // revocationView is a Revocation in JSON.
@@ -411,7 +340,7 @@ func (t consentTarget) start(r *http.Request) (string, error) {
 func (t consentTarget) disconnect(r *http.Request, reason string) (revocationView, error) {
 	rev, err := t.m.Disconnect(r.Context(), t.id, t.user, reason)
 	if err != nil {
-		return revocationView{}, apiError(http.StatusInternalServerError, "%v", err)
+		return revocationView{}, apiError(http.StatusInternalServerError, "disconnecting %s: %v", t.id, err)
 	}
 	return revocationView(rev), nil
 }
@@ -479,7 +408,7 @@ func (a *App) adminDiagnose(w http.ResponseWriter, r *http.Request) error {
 	}
 	steps, err := m.Diagnose(r.Context(), c.ID)
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return apiError(http.StatusInternalServerError, "diagnosing %s: %v", c.ID, err)
 	}
 	last := steps[len(steps)-1]
 	ok = last.Name == oauthflow.StepAuthorizationURL && last.OK
@@ -488,16 +417,157 @@ func (a *App) adminDiagnose(w http.ResponseWriter, r *http.Request) error {
 
 // adminPresets answers GET /mcpgate/presets.
 func (a *App) adminPresets(w http.ResponseWriter, _ *http.Request) error {
-	return writeAdmin(w, http.StatusOK, map[string]any{"presets": a.presetViews()})
+	return writeAdmin(w, http.StatusOK, map[string]any{"presets": a.registry.Presets()})
 }
 
-// presetViews shows every preset, without secrets.
-func (a *App) presetViews() []presetView {
-	out := make([]presetView, len(a.presets))
-	for i, p := range a.presets {
-		out[i] = p.view()
+// toolsAnswer is what the tools routes answer: the selection, with what
+// the upstream lists now or what was just approved.
+type toolsAnswer struct {
+	Connector  string                      `json:"connector"`
+	Selection  []connectors.SelectionView  `json:"selection"`
+	Discovered []connectors.DiscoveredTool `json:"discovered,omitempty"`
+	Approved   []string                    `json:"approved,omitempty"`
+}
+
+// adminTools answers GET /mcpgate/connectors/{id}/tools: the selection,
+// with drift, and with ?discover=1 the upstream's tools now.
+func (a *App) adminTools(w http.ResponseWriter, r *http.Request) error {
+	g, c, err := a.lookup(r)
+	if err != nil {
+		return err
 	}
-	return out
+	sel := a.registry.Snapshot().Selection(c.ID)
+	out := toolsAnswer{Connector: c.ID, Selection: sel.View()}
+	if d := r.URL.Query().Get("discover"); d == "1" || d == "true" {
+		listed, err := a.upstreamTools(r, g, c)
+		if err != nil {
+			return err
+		}
+		out.Discovered = connectors.Discover(c, sel, listed)
+	}
+	return writeAdmin(w, http.StatusOK, out)
+}
+
+// upstreamTools lists the connector's tools at the upstream, with the
+// credential of ?user= (or the shared or static one).
+func (a *App) upstreamTools(r *http.Request, g *gateway, c *connectors.Connector) ([]json.RawMessage, error) {
+	if c.URL == nil {
+		return nil, apiError(http.StatusBadRequest, "connector %s has no MCP server: it has no tools", c.ID)
+	}
+	user := r.URL.Query().Get("user")
+	if cfg, ok := g.oauthConfig(c.ID); ok && cfg.Consent == oauthflow.PerUser && user == "" {
+		return nil, apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
+	}
+	tools, err := g.mux.UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
+	if cr, ok := errors.AsType[*mcpmux.ConsentRequired](err); ok {
+		return nil, apiError(http.StatusConflict, "connector %s is not connected: %s", c.ID, cr.Message)
+	}
+	if err != nil {
+		return nil, apiError(http.StatusBadGateway, "listing the tools of %s: %v", c.ID, err)
+	}
+	return tools, nil
+}
+
+// adminRegisterTools answers PUT /mcpgate/connectors/{id}/tools: it
+// selects tools of the upstream's current list, pinning each definition.
+// Only selected tools then enter the catalog.
+func (a *App) adminRegisterTools(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tools []connectors.Want `json:"tools"`
+	}
+	if err := readAdmin(r, &req); err != nil {
+		return err
+	}
+	if err := checkWants(req.Tools); err != nil {
+		return err
+	}
+	g, c, err := a.lookup(r)
+	if err != nil {
+		return err
+	}
+	listed, err := a.upstreamTools(r, g, c)
+	if err != nil {
+		return err
+	}
+	sel, err := a.registry.Select(r.Context(), c.ID, listed, req.Tools)
+	if err != nil {
+		return registryError(err)
+	}
+	a.recordAdmin("", c.ID, adminDetail(r, fmt.Sprintf("registered a selection of %d tools", len(sel.Tools))))
+	return writeAdmin(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: sel.View()})
+}
+
+// checkWants checks a selection request before any upstream is asked.
+func checkWants(wants []connectors.Want) error {
+	if wants == nil {
+		return apiError(http.StatusBadRequest, `say which tools with {"tools": [{"name": …, "operation": "read"|"write"}]}`)
+	}
+	for _, w := range wants {
+		if err := w.Validate(); err != nil {
+			return apiError(http.StatusBadRequest, "%v", err)
+		}
+	}
+	return nil
+}
+
+// adminApproveTools answers POST /mcpgate/connectors/{id}/tools/approve:
+// each drifted tool named (all of them when none is) is pinned to its new
+// definition and returns to the catalog.
+func (a *App) adminApproveTools(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tools []string `json:"tools,omitempty"`
+	}
+	if r.ContentLength != 0 {
+		if err := readAdmin(r, &req); err != nil {
+			return err
+		}
+	}
+	id := r.PathValue("id")
+	sel, names, err := a.registry.Approve(r.Context(), id, req.Tools)
+	if err != nil {
+		return registryError(err)
+	}
+	a.recordAdmin("", id, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
+	return writeAdmin(w, http.StatusOK, toolsAnswer{Connector: id, Selection: sel.View(), Approved: names})
+}
+
+// adminGrants answers GET /mcpgate/grants?user=…&groups=…[&tool=c/name]:
+// the effective decision for that caller on every connector, and on each
+// tool that a selection, the config or a tool parameter names.
+func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
+	caller, asked, err := grantsQuery(r)
+	if err != nil {
+		return err
+	}
+	g := a.gateway()
+	for conn := range asked {
+		if _, ok := g.connector(conn); !ok {
+			return apiError(http.StatusNotFound, "no connector %q", conn)
+		}
+	}
+	view := a.policy.For(caller)
+	return writeAdmin(w, http.StatusOK, map[string]any{
+		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": a.explain(view, g.conns, asked),
+	})
+}
+
+// grantsQuery reads whose grants, and which tools besides the known ones,
+// GET /mcpgate/grants asks about.
+func grantsQuery(r *http.Request) (grants.Caller, map[string][]string, error) {
+	q := r.URL.Query()
+	caller := grants.Caller{ID: q.Get("user"), Groups: splitList(strings.Join(q["groups"], ","))}
+	if caller.ID == "" {
+		return caller, nil, apiError(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
+	}
+	asked := map[string][]string{}
+	for _, t := range q["tool"] {
+		conn, name, ok := strings.Cut(t, "/")
+		if !ok || conn == "" || name == "" {
+			return caller, nil, apiError(http.StatusBadRequest, "tool %q: say <connector>/<tool>", t)
+		}
+		asked[conn] = append(asked[conn], name)
+	}
+	return caller, asked, nil
 }
 
 // grantDecision is the decision on one tool for one caller.
@@ -508,7 +578,7 @@ type grantDecision struct {
 	// Rule is the 1-based index of the grant that allowed it, and Grant
 	// that grant; both are absent when the tool is denied.
 	Rule  int          `json:"rule,omitempty"`
-	Grant *GrantConfig `json:"grant,omitempty"`
+	Grant *grants.Rule `json:"grant,omitempty"`
 }
 
 // grantConnector is what a caller may do with one connector.
@@ -521,31 +591,13 @@ type grantConnector struct {
 	Tools  []grantDecision `json:"tools,omitempty"`
 }
 
-// adminGrants answers GET /mcpgate/grants?user=…&groups=…[&tool=c/name]:
-// the effective decision for that caller on every connector, and on each
-// tool that a selection, the config or a tool parameter names.
-func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	caller := grants.Caller{ID: q.Get("user")}
-	if caller.ID == "" {
-		return apiError(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
-	}
-	caller.Groups = splitList(strings.Join(q["groups"], ","))
-	asked := map[string][]string{}
-	for _, t := range q["tool"] {
-		conn, name, ok := strings.Cut(t, "/")
-		if !ok || conn == "" || name == "" {
-			return apiError(http.StatusBadRequest, "tool %q: say <connector>/<tool>", t)
-		}
-		asked[conn] = append(asked[conn], name)
-	}
-	view := a.policy.For(caller)
-	g := a.gateway()
-	out := make([]grantConnector, 0, len(g.conns))
-	for _, c := range g.conns {
+// explain decides, for view, each connector and each tool that its
+// selection or config allows or that asked names.
+func (a *App) explain(view *grants.View, conns []*connectors.Connector, asked map[string][]string) []grantConnector {
+	out := make([]grantConnector, 0, len(conns))
+	for _, c := range conns {
 		gc := grantConnector{ID: c.ID, Visible: view.Visible(c.ID), Access: view.HasItems(c.ID)}
-		names := slices.Clone(c.Tools.Allow)
-		names = append(names, asked[c.ID]...)
+		names := append(slices.Clone(c.Tools.Allow), asked[c.ID]...)
 		slices.Sort(names)
 		for _, name := range slices.Compact(names) {
 			op := c.Tools.Operation(name, false)
@@ -558,26 +610,7 @@ func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, gc)
 	}
-	for conn := range asked {
-		if _, _, ok := g.connector(conn); !ok {
-			return apiError(http.StatusNotFound, "no connector %q", conn)
-		}
-	}
-	return writeAdmin(w, http.StatusOK, map[string]any{
-		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": out,
-	})
-}
-
-// validToolPattern checks a selection entry, a tool name or a glob in the
-// syntax of path.Match.
-func validToolPattern(p string) error {
-	if p == "" {
-		return errors.New("a tool name is empty")
-	}
-	if _, err := path.Match(p, ""); err != nil {
-		return fmt.Errorf("tool pattern %q is not a valid glob: %v", p, err)
-	}
-	return nil
+	return out
 }
 
 // adminDetail describes an admin change for the audit log: what, through
@@ -588,24 +621,11 @@ func adminDetail(r *http.Request, what string) string {
 }
 
 // adminAudit answers GET /mcpgate/audit?since=…&user=…&connector=…&limit=…
-// with the newest events first. since is RFC 3339 or a duration back from
-// now, such as 1h.
+// with the newest events first.
 func (a *App) adminAudit(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := audit.Filter{User: q.Get("user"), Connector: q.Get("connector"), Kind: audit.Kind(q.Get("kind"))}
-	if s := q.Get("since"); s != "" {
-		if d, err := time.ParseDuration(s); err == nil && d > 0 {
-			f.Since = time.Now().Add(-d)
-		} else if f.Since, err = time.Parse(time.RFC3339, s); err != nil {
-			return apiError(http.StatusBadRequest, "since %q is neither an RFC 3339 time nor a positive duration such as 1h", s)
-		}
-	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return apiError(http.StatusBadRequest, "limit %q is not a positive number", s)
-		}
-		f.Limit = n
+	f, err := audit.ParseFilter(r.URL.Query(), time.Now())
+	if err != nil {
+		return apiError(http.StatusBadRequest, "%v", err)
 	}
 	events, err := a.auditQuery(r.Context(), f)
 	if err != nil {

@@ -81,15 +81,15 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "allowed_hosts":
 			err = appendUnique(d, &app.AllowedHosts, checkHost)
 		case "connector":
-			var c ConnectorConfig
+			var c connectors.Config
 			c, err = parseConnector(d, defined)
 			app.Connectors = append(app.Connectors, c)
 		case "preset":
-			var p PresetConfig
+			var p connectors.PresetConfig
 			p, err = parsePreset(d)
 			app.Presets = append(app.Presets, p)
 		case "grant":
-			var g GrantConfig
+			var g grants.Rule
 			g, err = parseGrant(d)
 			app.Grants = append(app.Grants, g)
 		default:
@@ -116,8 +116,8 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 //			...
 //		}
 //	}
-func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) (ConnectorConfig, error) {
-	var c ConnectorConfig
+func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) (connectors.Config, error) {
+	var c connectors.Config
 	if !d.AllArgs(&c.ID) {
 		return c, d.ArgErr()
 	}
@@ -172,12 +172,12 @@ var authType = regexp.MustCompile(`^[a-z][a-z_]{0,15}$`)
 //
 //	auth bearer <token>
 //	auth header <name> <value>
-func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
+func parseAuth(d *caddyfile.Dispenser) (*connectors.AuthConfig, error) {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return nil, d.Err("auth needs a type: bearer, header or oauth")
 	}
-	a := &AuthConfig{Type: args[0]}
+	a := &connectors.AuthConfig{Type: connectors.AuthType(args[0])}
 	switch {
 	case a.Type == "oauth" && len(args) == 1:
 		var err error
@@ -193,7 +193,7 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 		a.Header, a.Value = args[1], args[2]
 	case a.Type == "header":
 		return nil, d.Err("auth header takes two values: the header name and its value")
-	case len(args) > 1 && authType.MatchString(a.Type):
+	case len(args) > 1 && authType.MatchString(string(a.Type)):
 		return nil, d.Errf("auth type %q must be bearer, header or oauth", a.Type)
 	default:
 		return nil, d.Err("auth type must be bearer or header followed by the credential, or oauth")
@@ -211,11 +211,11 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 //		allow     <tool...>
 //		operation <tool> read|write
 //	}
-func parseTools(d *caddyfile.Dispenser) (*ToolsConfig, error) {
+func parseTools(d *caddyfile.Dispenser) (*connectors.ToolsConfig, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	t := new(ToolsConfig)
+	t := new(connectors.ToolsConfig)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
@@ -247,8 +247,8 @@ func parseTools(d *caddyfile.Dispenser) (*ToolsConfig, error) {
 //		prompts    <glob...>
 //		operations read
 //	}
-func parseGrant(d *caddyfile.Dispenser) (GrantConfig, error) {
-	var g GrantConfig
+func parseGrant(d *caddyfile.Dispenser) (grants.Rule, error) {
+	var g grants.Rule
 	start := d.Token()
 	if d.NextArg() {
 		return g, d.ArgErr()
@@ -330,7 +330,7 @@ func single(d *caddyfile.Dispenser, seen map[string]bool) (string, error) {
 }
 
 // setString sets *dst to the keyword's argument once check accepts it.
-func setString(d *caddyfile.Dispenser, seen map[string]bool, dst *string, check func(string) error) error {
+func setString[S ~string](d *caddyfile.Dispenser, seen map[string]bool, dst *S, check func(string) error) error {
 	v, err := single(d, seen)
 	if err != nil {
 		return err
@@ -338,12 +338,12 @@ func setString(d *caddyfile.Dispenser, seen map[string]bool, dst *string, check 
 	if err := check(v); err != nil {
 		return d.WrapErr(err)
 	}
-	*dst = v
+	*dst = S(v)
 	return nil
 }
 
 // setDuration sets *dst to the keyword's argument, a positive duration.
-func setDuration(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Duration) error {
+func setDuration[D ~int64](d *caddyfile.Dispenser, seen map[string]bool, dst *D) error {
 	kw := d.Val()
 	v, err := single(d, seen)
 	if err != nil {
@@ -356,7 +356,7 @@ func setDuration(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 	if dur <= 0 {
 		return d.Errf("%s %q must be positive", kw, v)
 	}
-	*dst = caddy.Duration(dur)
+	*dst = D(dur)
 	return nil
 }
 
@@ -401,21 +401,22 @@ func appendUnique(d *caddyfile.Dispenser, dst *[]string, check func(string) erro
 
 // addOperation records a tool's operation fact, refusing a second one for
 // the same tool.
-func addOperation(d *caddyfile.Dispenser, t *ToolsConfig) error {
+func addOperation(d *caddyfile.Dispenser, t *connectors.ToolsConfig) error {
 	var tool, op string
 	if !d.AllArgs(&tool, &op) {
 		return d.ArgErr()
 	}
-	if _, err := connectors.ParseOperation(op); err != nil {
+	operation, err := connectors.ParseOperation(op)
+	if err != nil {
 		return d.WrapErr(err)
 	}
 	if prev, ok := t.Operations[tool]; ok {
 		return d.Errf("tool %q already has operation %s", tool, prev)
 	}
 	if t.Operations == nil {
-		t.Operations = make(map[string]string)
+		t.Operations = make(map[string]connectors.Operation)
 	}
-	t.Operations[tool] = op
+	t.Operations[tool] = operation
 	return nil
 }
 
@@ -506,7 +507,7 @@ func checkAPI(v string) error {
 // checkAuth checks the credential's shape with the connectors package,
 // which never echoes a secret. A value holding a placeholder is resolved
 // at provisioning, so a well-formed stand-in takes its place here.
-func checkAuth(a *AuthConfig) error {
+func checkAuth(a *connectors.AuthConfig) error {
 	literal := func(v, standIn string) string {
 		if hasPlaceholder(v) {
 			return standIn
@@ -514,7 +515,7 @@ func checkAuth(a *AuthConfig) error {
 		return v
 	}
 	return connectors.Auth{
-		Type:  connectors.AuthType(a.Type),
+		Type:  a.Type,
 		Token: literal(a.Token, "placeholder"),
 		Name:  literal(a.Header, "X-Placeholder"),
 		Value: literal(a.Value, "placeholder"),
@@ -538,7 +539,7 @@ func checkGrantOperations(v string) error {
 
 // checkGrant checks a parsed grant as a whole; its errors point at the
 // grant's first line.
-func checkGrant(start caddyfile.Token, g GrantConfig) error {
+func checkGrant(start caddyfile.Token, g grants.Rule) error {
 	if len(g.Sources) == 0 {
 		return errAt(start, "grant has no src")
 	}
@@ -552,3 +553,48 @@ func checkGrant(start caddyfile.Token, g GrantConfig) error {
 var (
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 )
+
+// parsePreset parses one preset block:
+//
+//	preset <id> {
+//		url           <url>
+//		client_id     <id>
+//		client_secret <secret>
+//		title         <text>
+//		description   <text>
+//	}
+func parsePreset(d *caddyfile.Dispenser) (connectors.PresetConfig, error) {
+	var p connectors.PresetConfig
+	if !d.AllArgs(&p.ID) {
+		return p, d.ArgErr()
+	}
+	if err := connectors.ValidateID(p.ID); err != nil {
+		return p, d.WrapErr(err)
+	}
+	start := d.Token()
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "url":
+			err = setString(d, seen, &p.URL, checkURL)
+		case "client_id":
+			err = setString(d, seen, &p.ClientID, nonEmpty("client_id"))
+		case "client_secret":
+			err = setString(d, seen, &p.ClientSecret, nonEmpty("client_secret"))
+		case "title":
+			err = setString(d, seen, &p.Title, nonEmpty("title"))
+		case "description":
+			err = setString(d, seen, &p.Description, nonEmpty("description"))
+		default:
+			return p, d.Errf("unrecognized preset option %q", d.Val())
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	if p.URL == "" {
+		return p, errAt(start, "preset %s: url is required", p.ID)
+	}
+	return p, nil
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 	"github.com/mcpgate/caddy-mcpgate/store"
@@ -68,10 +69,9 @@ func checkOrigin(v string) error {
 
 // oauthStrings maps the single-valued keywords of an oauth block to their
 // fields.
-func oauthStrings(o *OAuthConfig) map[string]*string {
+func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 	return map[string]*string{
 		"registration":           &o.Registration,
-		"consent":                &o.Consent,
 		"client_id":              &o.ClientID,
 		"client_secret":          &o.ClientSecret,
 		"token_auth_method":      &o.TokenAuthMethod,
@@ -101,8 +101,8 @@ func oauthStrings(o *OAuthConfig) map[string]*string {
 //		authorization_endpoint|token_endpoint|registration_endpoint|revocation_endpoint <url>
 //		insecure_loopback
 //	}
-func parseOAuth(d *caddyfile.Dispenser) (*OAuthConfig, error) {
-	o := new(OAuthConfig)
+func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
+	o := new(connectors.OAuthConfig)
 	start := d.Token()
 	fields := oauthStrings(o)
 	seen := make(map[string]bool)
@@ -112,6 +112,8 @@ func parseOAuth(d *caddyfile.Dispenser) (*OAuthConfig, error) {
 		switch dst, ok := fields[kw]; {
 		case ok:
 			err = setString(d, seen, dst, oauthCheck(kw))
+		case kw == "consent":
+			err = setString(d, seen, &o.Consent, oauthCheck(kw))
 		case kw == "scopes":
 			if err = once(d, seen); err == nil {
 				err = appendScopes(d, &o.Scopes)
@@ -193,9 +195,6 @@ func checkEndpoint(kw, v string) error {
 
 // checkOAuth checks how the options of an oauth block fit together, by
 // the rules the OAuth client applies when it is provisioned.
-func checkOAuth(o *OAuthConfig) error {
-	return oauthflow.Config{
-		Registration: o.Registration, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		TokenAuthMethod: o.TokenAuthMethod, Audience: o.Audience,
-	}.ValidateClient()
+func checkOAuth(o *connectors.OAuthConfig) error {
+	return oauthflow.Config{OAuthConfig: *o}.ValidateClient()
 }

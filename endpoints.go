@@ -191,7 +191,7 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, g *gate
 		return nil, in, false
 	}
 	view := h.app.policy.For(caller)
-	if _, _, defined := g.connector(id); !defined || !view.Visible(id) {
+	if _, defined := g.connector(id); !defined || !view.Visible(id) {
 		_ = h.notFound(w)
 		return nil, in, false
 	}

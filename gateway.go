@@ -3,31 +3,25 @@ package mcpgate
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
-	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// gateway is what serves agents: the config's connectors and the runtime
-// ones, their OAuth manager, and the mux. An admin's change to the runtime
-// connectors or to a tool selection builds a new one, which replaces it
-// atomically; requests under way finish on the one they started on.
+// gateway is what serves agents: one snapshot of the connector registry,
+// built into connectors, their OAuth manager and the mux. Each change the
+// registry announces builds a new one, which replaces it atomically;
+// requests under way finish on the one they started on.
 type gateway struct {
+	snap    *connectors.Snapshot // the registry it serves
 	conns   []*connectors.Connector
-	runtime map[string]runtimeConnector
 	oauth   []oauthflow.Config
 	manager *oauthflow.Manager // nil without OAuth connectors, or before Start
 	mux     *mcpmux.Mux
@@ -91,15 +85,14 @@ func (g *gateway) oauthFor(id string) (*oauthflow.Manager, oauthflow.Consent, bo
 	return g.manager, cfg.Consent, true
 }
 
-// connector returns connector id, and whether it is a runtime one.
-func (g *gateway) connector(id string) (c *connectors.Connector, runtime, ok bool) {
+// connector returns connector id.
+func (g *gateway) connector(id string) (*connectors.Connector, bool) {
 	for _, c := range g.conns {
 		if c.ID == id {
-			_, runtime = g.runtime[id]
-			return c, runtime, true
+			return c, true
 		}
 	}
-	return nil, false, false
+	return nil, false
 }
 
 // oauthConfig returns connector id's OAuth config, if it uses OAuth.
@@ -112,55 +105,10 @@ func (g *gateway) oauthConfig(id string) (oauthflow.Config, bool) {
 	return oauthflow.Config{}, false
 }
 
-// runtimeConnector is a connector an admin added through the admin API,
-// as the store keeps it (sealed: it may hold a client secret).
-type runtimeConnector struct {
-	// Config is the connector, as validated when it was added.
-	Config ConnectorConfig `json:"config"`
-	// Preset names the preset it took its client and metadata from.
-	Preset string `json:"preset,omitempty"`
-	// Title and Description describe it to people.
-	Title       string `json:"title,omitempty"`
-	Description string `json:"description,omitempty"`
-	// Created is when it was added.
-	Created time.Time `json:"created"`
-}
-
-// runtimePrefix is where runtime connectors live in the store.
-const runtimePrefix = "runtime/connectors/"
-
-// loadRuntime reads the runtime connectors from the store.
-func (a *App) loadRuntime(ctx context.Context) (map[string]runtimeConnector, error) {
-	keys, err := a.vault.sealed.List(ctx, runtimePrefix)
-	if err != nil {
-		return nil, fmt.Errorf("reading the runtime connectors: %v", err)
-	}
-	out := make(map[string]runtimeConnector, len(keys))
-	for _, key := range keys {
-		raw, err := a.vault.sealed.Get(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading runtime connector %s: %v", strings.TrimPrefix(key, runtimePrefix), err)
-		}
-		var rc runtimeConnector
-		if err := json.Unmarshal(raw, &rc); err != nil {
-			return nil, fmt.Errorf("runtime connector %s is corrupt: %v", strings.TrimPrefix(key, runtimePrefix), err)
-		}
-		out[rc.Config.ID] = rc
-	}
-	return out, nil
-}
-
-// rebuild replaces the gateway with one serving the config's connectors
-// and runtime. The caller holds a.live.mu.
-func (a *App) rebuild(runtime map[string]runtimeConnector) error {
-	tools, err := a.loadToolRegistries(context.Background())
-	if err != nil {
-		return err
-	}
-	g, err := a.assemble(runtime, tools)
+// rebuild replaces the gateway with one serving snap. The registry calls
+// it, under its lock, for every change it announces.
+func (a *App) rebuild(snap *connectors.Snapshot) error {
+	g, err := a.assemble(snap)
 	if err != nil {
 		return err
 	}
@@ -171,32 +119,23 @@ func (a *App) rebuild(runtime map[string]runtimeConnector) error {
 	return nil
 }
 
-// assemble builds a gateway. Runtime connectors are validated exactly as
-// the config's are, except that their values are taken literally: an admin
-// API caller may not read the server's environment or files through
-// placeholders.
-func (a *App) assemble(runtime map[string]runtimeConnector, tools map[string]toolRegistry) (*gateway, error) {
-	g := &gateway{
-		conns:   slices.Clone(a.configConns),
-		runtime: runtime,
-		oauth:   slices.Clone(a.configOAuth),
-	}
-	literal := caddy.NewEmptyReplacer()
-	for _, id := range slices.Sorted(maps.Keys(runtime)) {
-		c, cfg, err := a.runtimeConnector(literal, runtime[id].Config)
-		if err != nil {
-			// One bad record must not take the gateway down with it.
-			a.logger.Error("skipping a runtime connector", zap.String("connector", id), zap.Error(err))
+// assemble builds a gateway serving snap. A runtime connector that no
+// longer builds is skipped, so that one bad record cannot take the
+// gateway down with it.
+func (a *App) assemble(snap *connectors.Snapshot) (*gateway, error) {
+	g := &gateway{snap: snap}
+	for _, e := range snap.Entries {
+		c, cfg, err := a.build(snap, e)
+		if err != nil && e.Runtime {
+			a.logger.Error("skipping a runtime connector", zap.String("connector", e.Config.ID), zap.Error(err))
 			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 		g.conns = append(g.conns, c)
 		if cfg != nil {
 			g.oauth = append(g.oauth, *cfg)
-		}
-	}
-	for i, c := range g.conns {
-		if reg, ok := tools[c.ID]; ok {
-			g.conns[i] = reg.apply(c)
 		}
 	}
 	if a.vault.sealed != nil && len(g.oauth) > 0 {
@@ -237,26 +176,41 @@ func (a *App) assemble(runtime map[string]runtimeConnector, tools map[string]too
 	return g, nil
 }
 
-// runtimeConnector builds a runtime connector and its OAuth config, if it
-// has one, checking it as the config's connectors are checked.
-func (a *App) runtimeConnector(repl *caddy.Replacer, cfg ConnectorConfig) (*connectors.Connector, *oauthflow.Config, error) {
-	c, err := newConnector(repl, cfg)
+// build builds entry e of snap: its connector and, if it uses OAuth, its
+// OAuth client config.
+func (a *App) build(snap *connectors.Snapshot, e connectors.Entry) (*connectors.Connector, *oauthflow.Config, error) {
+	c, err := snap.Connector(e)
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.Auth.Type != connectors.AuthOAuth {
+	o := e.Config.OAuth()
+	if o == nil {
 		return c, nil, nil
 	}
-	if a.PublicURL == "" {
-		return nil, nil, fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
+	cfg, err := a.oauthConfig(c, *o)
+	return c, &cfg, err
+}
+
+// checkConnector makes the checks of a connector that the registry
+// leaves to the gateway: those of its OAuth client.
+func (a *App) checkConnector(cfg connectors.Config, c *connectors.Connector) error {
+	if o := cfg.OAuth(); o != nil {
+		_, err := a.oauthConfig(c, *o)
+		return err
 	}
-	var o *OAuthConfig
-	if cfg.Auth != nil {
-		o = cfg.Auth.OAuth
+	return nil
+}
+
+// toolDrifted records that a selected tool's definition changed upstream.
+// The mux has already left it out of the catalog; this makes the change
+// visible to admins, with what changed.
+func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
+	news, err := a.registry.Drifted(context.Background(), connector, tool, raw)
+	switch {
+	case err != nil:
+		a.logger.Error("recording a tool's drift", zap.String("connector", connector), zap.String("tool", tool), zap.Error(err))
+	case news:
+		a.logger.Warn("a registered tool changed upstream and is hidden until an admin approves it",
+			zap.String("connector", connector), zap.String("tool", tool))
 	}
-	oc, err := newOAuthConfig(repl, c, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, &oc, nil
 }

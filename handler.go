@@ -77,7 +77,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/connectors":
 		return h.serveConnectors(w, r, g, caller)
 	case path == "/connectors/presets":
-		return h.servePresets(w, r)
+		writeJSONBody(w, http.StatusOK, map[string]any{"presets": h.app.registry.Presets()})
+		return nil
 	case path == "/connect/callback":
 		return h.serveCallback(w, r, g, caller)
 	case tail == "connect":

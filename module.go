@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,7 +17,6 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
-	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
 func init() {
@@ -81,35 +79,33 @@ type App struct {
 
 	// Presets describe remote MCP servers that runtime connectors match by
 	// URL; they extend and override the built-in catalog.
-	Presets []PresetConfig `json:"presets,omitempty"`
+	Presets []connectors.PresetConfig `json:"presets,omitempty"`
 
 	// Connectors are the upstream MCP servers.
-	Connectors []ConnectorConfig `json:"connectors,omitempty"`
+	Connectors []connectors.Config `json:"connectors,omitempty"`
 
 	// Grants decide who may see and use what. No grant, no access.
-	Grants []GrantConfig `json:"grants,omitempty"`
+	Grants []grants.Rule `json:"grants,omitempty"`
 
-	policy      *grants.Policy
-	presets     []preset
-	sessions    *mcpmux.Sessions
-	logger      *zap.Logger
-	sealKeys    [][]byte
-	storePath   string
-	origins     []string
-	hosts       []string
-	configConns []*connectors.Connector
-	configOAuth []oauthflow.Config
-	live        *live
-	vault       *vault
-	csrf        *http.CrossOriginProtection
-	apis        *apiProxies
-	obs         *observability // the audit log and metrics (observe.go)
+	registry  *connectors.Registry
+	policy    *grants.Policy
+	sessions  *mcpmux.Sessions
+	logger    *zap.Logger
+	sealKeys  [][]byte
+	storePath string
+	origins   []string
+	hosts     []string
+	live      *live
+	vault     *vault
+	csrf      *http.CrossOriginProtection
+	apis      *apiProxies
+	obs       *observability // the audit log and metrics (observe.go)
 }
 
-// live is the part of the app that changes while it runs.
+// live is the part of the app that changes while it runs. The registry's
+// lock serializes its changes.
 type live struct {
 	gw      atomic.Pointer[gateway]
-	mu      sync.Mutex // serializes changes to runtime connectors and tool selections
 	retired []*gateway // replaced by a rebuild; closed when idle, or at Cleanup
 }
 
@@ -153,22 +149,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
-	conns, err := a.buildConnectors()
-	if err != nil {
-		return err
-	}
-	if a.presets, err = a.buildPresets(caddy.NewReplacer()); err != nil {
-		return err
-	}
+	repl := caddy.NewReplacer()
 	a.vault = new(vault)
-	if err := a.provisionOAuth(caddy.NewReplacer(), conns); err != nil {
+	if err := a.provisionOAuth(repl); err != nil {
 		return err
 	}
-	policy, err := a.buildPolicy(conns)
-	if err != nil {
+	if err := a.provisionRegistry(repl); err != nil {
 		return err
 	}
-	a.policy = policy
+	if err := a.provisionPolicy(); err != nil {
+		return err
+	}
 	var origins []string
 	hosts := slices.Clone(a.AllowedHosts)
 	for _, h := range hosts {
@@ -180,8 +171,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err := checkPublicURL(a.PublicURL); err != nil {
 			return err
 		}
-		origins = append(origins, originOf(a.PublicURL))
 		u, _ := url.Parse(a.PublicURL)
+		origins = append(origins, u.Scheme+"://"+u.Host)
 		hosts = append(hosts, u.Hostname())
 	}
 	a.csrf = http.NewCrossOriginProtection()
@@ -199,61 +190,57 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.sessions = store.(sessionStore).Sessions
 	a.origins = origins
 	a.hosts = hosts
-	a.configConns = conns
 	// The gateway of the config alone, which checks it; Start replaces it
 	// with one that adds the runtime connectors and the OAuth manager.
-	g, err := a.assemble(nil, nil)
+	g, err := a.assemble(a.registry.Snapshot())
 	if err != nil {
 		return err
 	}
 	a.live.gw.Store(g)
-	return a.provisionAPIs(ctx, conns)
+	return a.provisionAPIs(ctx, g.conns)
 }
 
-// buildConnectors turns the config into connectors, resolving the
-// {env.*} and {file.*} placeholders of their URLs and secrets.
-func (a *App) buildConnectors() ([]*connectors.Connector, error) {
-	repl := caddy.NewReplacer()
-	seen := map[string]bool{}
-	out := make([]*connectors.Connector, 0, len(a.Connectors))
-	for i, cfg := range a.Connectors {
-		if seen[cfg.ID] {
-			return nil, fmt.Errorf("connectors[%d]: connector %q is defined twice", i, cfg.ID)
-		}
-		seen[cfg.ID] = true
-		c, err := newConnector(repl, cfg)
+// provisionRegistry resolves the {env.*} and {file.*} placeholders of the
+// config's connectors and presets, and checks them into the registry.
+func (a *App) provisionRegistry(repl *caddy.Replacer) error {
+	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
+	opts := connectors.Options{Check: a.checkConnector}
+	for _, cfg := range a.Connectors {
+		cfg, err := cfg.Expanded(expand)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, c)
+		opts.Config = append(opts.Config, cfg)
 	}
-	return out, nil
+	for _, p := range a.Presets {
+		p, err := p.Expanded(expand)
+		if err != nil {
+			return err
+		}
+		opts.Presets = append(opts.Presets, p)
+	}
+	var err error
+	a.registry, err = connectors.NewRegistry(opts)
+	return err
 }
 
-// buildPolicy compiles the grants and warns about patterns that name no
-// defined connector: a typo there silently grants nothing.
-func (a *App) buildPolicy(conns []*connectors.Connector) (*grants.Policy, error) {
-	rules := make([]grants.Rule, len(a.Grants))
-	for i, g := range a.Grants {
-		r, err := newRule(g)
-		if err != nil {
-			return nil, fmt.Errorf("grants[%d]: %w", i, err)
-		}
-		rules[i] = r
-	}
-	policy, err := grants.New(rules)
+// provisionPolicy compiles the grants and warns about patterns that name
+// no defined connector: a typo there silently grants nothing.
+func (a *App) provisionPolicy() error {
+	policy, err := grants.New(a.Grants)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ids := make([]string, len(conns))
-	for i, c := range conns {
+	ids := make([]string, len(a.Connectors))
+	for i, c := range a.Connectors {
 		ids[i] = c.ID
 	}
 	for _, name := range policy.UnknownConnectors(ids) {
 		a.logger.Warn("a grant names a connector that the config does not define; it grants nothing unless a runtime connector takes that id",
 			zap.String("connector", name))
 	}
-	return policy, nil
+	a.policy = policy
+	return nil
 }
 
 // Validate checks the provisioned app. Everything it can check is checked
@@ -267,13 +254,8 @@ func (a *App) Start() error {
 	if err := a.openVault(); err != nil {
 		return err
 	}
-	a.live.mu.Lock()
-	defer a.live.mu.Unlock()
-	runtime, err := a.loadRuntime(context.Background())
-	if err != nil {
-		return err
-	}
-	return a.rebuild(runtime)
+	a.registry.Watch(a.rebuild)
+	return a.registry.Open(context.Background(), a.vault.sealed)
 }
 
 // Stop implements caddy.App.

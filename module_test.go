@@ -4,19 +4,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
 func TestUnknownConnectorWarning(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
-	a := &App{logger: zap.New(core), Grants: []GrantConfig{
+	a := &App{logger: zap.New(core), Grants: []grants.Rule{
 		{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"notoin/*", "notion/*"}},
 	}}
-	if _, err := a.buildPolicy([]*connectors.Connector{{ID: "notion"}}); err != nil {
+	a.Connectors = []connectors.Config{{ID: "notion"}}
+	if err := a.provisionPolicy(); err != nil {
 		t.Fatal(err)
 	}
 	var warned []string
@@ -40,37 +41,5 @@ func TestSplitList(t *testing.T) {
 		if got := strings.Join(splitList(in), "|"); got != want {
 			t.Errorf("splitList(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestNewConnectorSecrets(t *testing.T) {
-	newReplacer := caddy.NewReplacer
-	t.Setenv("MCPGATE_TEST_TOKEN", "tok-canary")
-	tests := []struct {
-		name string
-		cfg  ConnectorConfig
-		want string
-	}{
-		{"resolved", ConnectorConfig{ID: "a", URL: "http://127.0.0.1/mcp", Auth: &AuthConfig{Type: "bearer", Token: "{env.MCPGATE_TEST_TOKEN}"}}, ""},
-		{"unset placeholder", ConnectorConfig{ID: "a", URL: "http://127.0.0.1/mcp", Auth: &AuthConfig{Type: "bearer", Token: "{env.MCPGATE_TEST_UNSET}"}}, "auth token: a placeholder is not set"},
-		{"bad shape", ConnectorConfig{ID: "a", URL: "http://127.0.0.1/mcp", Auth: &AuthConfig{Type: "bearer", Token: "{env.MCPGATE_TEST_TOKEN} x"}}, "white space"},
-		{"bad url", ConnectorConfig{ID: "a", URL: "ftp://x"}, "scheme"},
-		{"bad operation", ConnectorConfig{ID: "a", URL: "http://x/mcp", Tools: &ToolsConfig{Operations: map[string]string{"t": "delete"}}}, "read or write"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := newConnector(newReplacer(), tt.cfg)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatal(err)
-			case tt.want == "" && c.Auth.Token != "tok-canary":
-				t.Errorf("token not resolved")
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("err = %v, want %q", err, tt.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "tok-canary") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
-		})
 	}
 }

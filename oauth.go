@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +23,6 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
-	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
-	"github.com/mcpgate/caddy-mcpgate/oauthflow/egress"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -59,9 +58,9 @@ type vault struct {
 	stop   context.CancelFunc
 }
 
-// provisionOAuth checks the OAuth half of the config: seal keys, storage
-// and every OAuth connector. It opens nothing.
-func (a *App) provisionOAuth(repl *caddy.Replacer, conns []*connectors.Connector) error {
+// provisionOAuth checks the OAuth half of the config: seal keys, redirect
+// origins and storage. It opens nothing.
+func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 	for i, raw := range a.SealKeys {
 		v, err := repl.ReplaceOrErr(raw, true, true)
 		if err != nil {
@@ -98,90 +97,23 @@ func (a *App) provisionOAuth(repl *caddy.Replacer, conns []*connectors.Connector
 			}
 		}
 	}
-	byID := make(map[string]ConnectorConfig, len(a.Connectors))
-	for _, cfg := range a.Connectors {
-		byID[cfg.ID] = cfg
-	}
-	for _, c := range conns {
-		if c.Auth.Type != connectors.AuthOAuth {
-			continue
-		}
-		if a.PublicURL == "" {
-			return fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
-		}
-		cfg, err := newOAuthConfig(repl, c, byID[c.ID].Auth.OAuth)
-		if err != nil {
-			return err
-		}
-		a.configOAuth = append(a.configOAuth, cfg)
-	}
-	if len(a.configOAuth) > 0 && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
+	if slices.ContainsFunc(a.Connectors, usesOAuth) && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
 		a.logger.Warn("OAuth requests to authorization servers ignore HTTPS_PROXY: they connect directly, " +
 			"so that the gateway can refuse internal addresses itself")
 	}
 	return nil
 }
 
-// newOAuthConfig builds one connector's OAuth client config, resolving
-// the placeholders of its secrets.
-func newOAuthConfig(repl *caddy.Replacer, c *connectors.Connector, o *OAuthConfig) (oauthflow.Config, error) {
-	if o == nil {
-		o = new(OAuthConfig)
-	}
-	cfg := oauthflow.Config{
-		Connector:    c.ID,
-		Resource:     c.Resource().String(),
-		Registration: o.Registration,
-		Consent:      oauthflow.Consent(o.Consent),
-		Scopes:       o.Scopes,
+// usesOAuth reports whether a connector's config has it use OAuth.
+func usesOAuth(cfg connectors.Config) bool { return cfg.OAuth() != nil }
 
-		InsecureLoopback: o.InsecureLoopback,
+// oauthConfig builds connector c's OAuth client config from o, whose
+// placeholders are resolved.
+func (a *App) oauthConfig(c *connectors.Connector, o connectors.OAuthConfig) (oauthflow.Config, error) {
+	if a.PublicURL == "" {
+		return oauthflow.Config{}, fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
 	}
-	if cfg.Consent == "" {
-		cfg.Consent = oauthflow.PerUser
-	}
-	fields := []struct {
-		name string
-		src  string
-		dst  *string
-	}{
-		{"client_id", o.ClientID, &cfg.ClientID},
-		{"client_secret", o.ClientSecret, &cfg.ClientSecret},
-		{"token_auth_method", o.TokenAuthMethod, &cfg.TokenAuthMethod},
-		{"audience", o.Audience, &cfg.Audience},
-		{"resource", o.Resource, &cfg.Resource},
-		{"issuer", o.Issuer, &cfg.Issuer},
-		{"authorization_endpoint", o.AuthorizationEndpoint, &cfg.AuthorizationEndpoint},
-		{"token_endpoint", o.TokenEndpoint, &cfg.TokenEndpoint},
-		{"registration_endpoint", o.RegistrationEndpoint, &cfg.RegistrationEndpoint},
-		{"revocation_endpoint", o.RevocationEndpoint, &cfg.RevocationEndpoint},
-	}
-	for _, f := range fields {
-		if f.src == "" {
-			continue
-		}
-		v, err := repl.ReplaceOrErr(f.src, true, true)
-		if err != nil {
-			return cfg, fmt.Errorf("connector %s: auth oauth %s: a placeholder is not set", c.ID, f.name)
-		}
-		*f.dst = v
-	}
-	// The admin's own URLs may be private or plain HTTP; what discovery
-	// learns from the upstream may not.
-	policy := egress.Policy{AllowLoopbackHTTP: o.InsecureLoopback, Trusted: []string{egress.Authority(c.Resource())}}
-	for _, s := range []string{cfg.Issuer, cfg.AuthorizationEndpoint, cfg.TokenEndpoint, cfg.RegistrationEndpoint, cfg.RevocationEndpoint} {
-		if u, err := url.Parse(s); err == nil && s != "" {
-			policy.Trusted = append(policy.Trusted, egress.Authority(u))
-		}
-	}
-	cfg.HTTP = egress.Client(policy)
-	cfg.Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
-		return discovery.Discover(ctx, cfg.HTTP, resource, discovery.Options{Challenge: ch, Policy: policy, Issuer: cfg.Issuer})
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("connector %s: auth oauth: %v", c.ID, err)
-	}
-	return cfg, nil
+	return oauthflow.NewConfig(c, o)
 }
 
 // oauth returns the OAuth manager of the gateway serving now.
@@ -244,7 +176,7 @@ func (a *App) readyVault(ctx context.Context, db store.Store, sealed *store.Seal
 	if err := sealed.Check(ctx); err != nil {
 		return err
 	}
-	n, err := sealPlainToolRegistries(ctx, db, sealed)
+	n, err := connectors.SealPlainSelections(ctx, db, sealed)
 	if err != nil {
 		return err
 	}

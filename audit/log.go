@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -344,4 +346,26 @@ func decode(value []byte) (Event, error) {
 	var e Event
 	err := json.Unmarshal(value, &e)
 	return e, err
+}
+
+// ParseFilter reads a filter from a query: since (RFC 3339, or a
+// positive duration back from now such as 1h), user, connector, kind and
+// limit (a positive number).
+func ParseFilter(q url.Values, now time.Time) (Filter, error) {
+	f := Filter{User: q.Get("user"), Connector: q.Get("connector"), Kind: Kind(q.Get("kind"))}
+	if s := q.Get("since"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			f.Since = now.Add(-d)
+		} else if f.Since, err = time.Parse(time.RFC3339, s); err != nil {
+			return f, fmt.Errorf("since %q is neither an RFC 3339 time nor a positive duration such as 1h", s)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return f, fmt.Errorf("limit %q is not a positive number", s)
+		}
+		f.Limit = n
+	}
+	return f, nil
 }

@@ -1,7 +1,11 @@
 package connectors
 
 import (
+	"cmp"
+	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -53,4 +57,97 @@ func canonical(u *url.URL) string {
 		host = strings.ToLower(u.Hostname())
 	}
 	return scheme + "://" + host + strings.TrimSuffix(u.EscapedPath(), "/") + "?" + u.RawQuery
+}
+
+// preset is a preset ready to use: from the config, with its client, or
+// built in.
+type preset struct {
+	Preset
+	clientID, clientSecret string
+	builtin                bool
+}
+
+// PresetView is a preset as the admin API and the site show it: no
+// secret, only whether it has a client.
+type PresetView struct {
+	Preset
+	// Source is "config" or "builtin".
+	Source string `json:"source"`
+	// HasClient tells whether connectors matching it get a static client.
+	HasClient bool `json:"has_client"`
+}
+
+// mergePresets checks the config's presets, whose placeholders are
+// resolved, and merges them over the built-in Catalog, in id order.
+func mergePresets(configured []PresetConfig) ([]preset, error) {
+	byID := map[string]preset{}
+	for _, p := range Catalog {
+		byID[p.ID] = preset{Preset: p, builtin: true}
+	}
+	seen := map[string]bool{}
+	for i, cfg := range configured {
+		if err := ValidateID(cfg.ID); err != nil {
+			return nil, fmt.Errorf("presets[%d]: %v", i, err)
+		}
+		if seen[cfg.ID] {
+			return nil, fmt.Errorf("presets[%d]: preset %q is defined twice", i, cfg.ID)
+		}
+		seen[cfg.ID] = true
+		if _, err := ParseURL(cfg.URL); err != nil {
+			return nil, fmt.Errorf("preset %s: %v", cfg.ID, err)
+		}
+		if cfg.ClientSecret != "" && cfg.ClientID == "" {
+			return nil, fmt.Errorf("preset %s: client_secret needs client_id", cfg.ID)
+		}
+		byID[cfg.ID] = preset{
+			Preset:   Preset{ID: cfg.ID, URL: cfg.URL, Title: cfg.Title, Description: cfg.Description},
+			clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
+		}
+	}
+	return slices.SortedFunc(maps.Values(byID), func(x, y preset) int { return strings.Compare(x.ID, y.ID) }), nil
+}
+
+// Presets shows every preset, without secrets, in id order.
+func (r *Registry) Presets() []PresetView {
+	out := make([]PresetView, len(r.presets))
+	for i, p := range r.presets {
+		out[i] = PresetView{Preset: p.Preset, Source: "config", HasClient: p.clientID != ""}
+		if p.builtin {
+			out[i].Source = "builtin"
+		}
+	}
+	return out
+}
+
+// matchPreset returns the preset whose URL names the same server as
+// rawURL.
+func (r *Registry) matchPreset(rawURL string) (preset, bool) {
+	for _, p := range r.presets {
+		if SameServer(p.URL, rawURL) {
+			return p, true
+		}
+	}
+	return preset{}, false
+}
+
+// applyTo gives e the preset's client, title and description where it
+// has none of its own. A connector with no auth takes OAuth, as the
+// catalog's servers all want.
+func (p preset) applyTo(e *Entry) {
+	e.Preset = p.ID
+	e.Title = cmp.Or(e.Title, p.Title)
+	e.Description = cmp.Or(e.Description, p.Description)
+	cfg := &e.Config
+	if cfg.Auth == nil {
+		cfg.Auth = &AuthConfig{Type: AuthOAuth}
+	}
+	if cfg.Auth.Type != AuthOAuth || p.clientID == "" {
+		return
+	}
+	if cfg.Auth.OAuth == nil {
+		cfg.Auth.OAuth = new(OAuthConfig)
+	}
+	if cfg.Auth.OAuth.ClientID == "" {
+		cfg.Auth.OAuth.ClientID, cfg.Auth.OAuth.ClientSecret = p.clientID, p.clientSecret
+	}
 }

@@ -12,13 +12,13 @@ func benchRules() []Rule {
 		{Sources: []string{"group:admins"}, Role: RoleAdmin, Connectors: []string{"*"}},
 		{Sources: []string{"group:ai-users", "user:bob@example.com"}, Connectors: []string{"notion", "internal"}, Tools: []string{"notion/search*", "notion/fetch", "internal/**"}},
 		{Sources: []string{"*"}, Resources: []string{"internal/file:///data/**"}, Templates: []string{"internal/*"}},
-		{Sources: []string{"group:staff"}, Tools: []string{"github/get-*", "github/list-*", "github/search-*"}, ReadOnly: true},
+		{Sources: []string{"group:staff"}, Tools: []string{"github/get-*", "github/list-*", "github/search-*"}, Operations: ReadOnly},
 		{Sources: []string{"group:staff"}, Prompts: []string{"**"}},
 		{Sources: []string{"user:carol@example.com"}, Connectors: []string{"slack"}},
 		{Sources: []string{"group:ai-users"}, Tools: []string{"jira-*/*-issue", "jira-*/search"}},
 		{Sources: []string{"group:sales"}, Connectors: []string{"salesforce", "hubspot"}},
 		{Sources: []string{"*"}, Tools: []string{"docs/**/read*"}},
-		{Sources: []string{"group:ai-users"}, Tools: []string{"linear/*"}, ReadOnly: true},
+		{Sources: []string{"group:ai-users"}, Tools: []string{"linear/*"}, Operations: ReadOnly},
 	}
 }
 

@@ -52,23 +52,41 @@ const (
 	RoleAdmin Role = "admin"
 )
 
-// Rule is one grant, as configured.
+// Rule is one grant, as configured: an access rule. Access is denied
+// unless some rule allows it. It is plain data, and the config's JSON.
 type Rule struct {
-	// Sources are who the rule is for: "user:<id>", "group:<name>", or "*"
-	// for any identified caller.
-	Sources []string
-	// Role is what the rule makes its callers; "" means RoleUser.
-	Role Role
-	// Connectors are connector ids or single-segment globs such as "*" or
-	// "notion-*". When set, the rule covers only these connectors, and all
-	// items of a kind that has no patterns.
-	Connectors []string
-	// Tools, Resources, Templates and Prompts are globs over
-	// "<connector>/<name>" for each kind.
-	Tools, Resources, Templates, Prompts []string
-	// ReadOnly limits the rule's tools to read-only ones.
-	ReadOnly bool
+	// Sources are the callers the rule applies to: "user:<id>",
+	// "group:<name>", or "*" for every identified caller. Required.
+	Sources []string `json:"src"`
+
+	// Role is "user" (default) or "admin".
+	Role Role `json:"role,omitempty"`
+
+	// Connectors lists the connector ids the rule covers, or single-segment
+	// globs such as "*" or "notion-*". For a kind with no patterns of its
+	// own, the rule allows every item of these connectors.
+	Connectors []string `json:"connectors,omitempty"`
+
+	// Tools are globs over "<connector>/<tool>": "*" matches within one
+	// segment, "**" matches zero or more segments.
+	Tools []string `json:"tools,omitempty"`
+
+	// Resources are globs over "<connector>/<uri>".
+	Resources []string `json:"resources,omitempty"`
+
+	// Templates are globs over "<connector>/<uri template>".
+	Templates []string `json:"templates,omitempty"`
+
+	// Prompts are globs over "<connector>/<prompt>".
+	Prompts []string `json:"prompts,omitempty"`
+
+	// Operations is "read" to allow only read-only tools, or empty for all.
+	Operations string `json:"operations,omitempty"`
 }
+
+// ReadOnly is the value of Operations that limits a rule's tools to
+// read-only ones.
+const ReadOnly = "read"
 
 // Caller is who is asking.
 type Caller struct {
@@ -113,7 +131,10 @@ func New(rules []Rule) (*Policy, error) {
 
 // compileRule validates and compiles the n-th rule.
 func compileRule(n int, r Rule) (rule, error) {
-	cr := rule{index: n, readOnly: r.ReadOnly}
+	cr := rule{index: n, readOnly: r.Operations == ReadOnly}
+	if r.Operations != "" && r.Operations != ReadOnly {
+		return cr, fmt.Errorf("grant %d: operations %q must be read (leave it out to allow writes)", n, r.Operations)
+	}
 	role, err := ParseRole(string(r.Role))
 	if err != nil {
 		return cr, fmt.Errorf("grant %d: %w", n, err)

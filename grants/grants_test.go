@@ -85,11 +85,11 @@ func TestDecide(t *testing.T) {
 
 		// Read-only grants: unknown operations arrive as false, so they count
 		// as writes.
-		{"read-only, read tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", true, allowed1},
-		{"read-only, write tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true}}, alice, Tools, "notion", "x", false, Decision{}},
-		{"read-only, resource", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, ReadOnly: true}}, alice, Resources, "notion", "x", false, allowed1},
+		{"read-only, read tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, Operations: ReadOnly}}, alice, Tools, "notion", "x", true, allowed1},
+		{"read-only, write tool", []Rule{{Sources: []string{"*"}, Tools: []string{"notion/*"}, Operations: ReadOnly}}, alice, Tools, "notion", "x", false, Decision{}},
+		{"read-only, resource", []Rule{{Sources: []string{"*"}, Connectors: []string{"notion"}, Operations: ReadOnly}}, alice, Resources, "notion", "x", false, allowed1},
 		{"read-only then full", []Rule{
-			{Sources: []string{"*"}, Tools: []string{"notion/*"}, ReadOnly: true},
+			{Sources: []string{"*"}, Tools: []string{"notion/*"}, Operations: ReadOnly},
 			{Sources: []string{"user:alice"}, Tools: []string{"notion/x"}},
 		}, alice, Tools, "notion", "x", false, allowed2},
 
@@ -152,7 +152,7 @@ func TestVisibleHasItems(t *testing.T) {
 		}, "notion", true, false},
 		{"doublestar", Rule{Prompts: []string{"**"}}, "anything", true, true},
 		{"doublestar head", Rule{Prompts: []string{"**/x"}}, "anything", true, true},
-		{"read-only", Rule{Tools: []string{"notion/*"}, ReadOnly: true}, "notion", true, true},
+		{"read-only", Rule{Tools: []string{"notion/*"}, Operations: ReadOnly}, "notion", true, true},
 		{"empty connector", Rule{Tools: []string{"**"}}, "", false, false},
 	}
 	for _, tt := range tests {
@@ -274,8 +274,8 @@ func TestWhole(t *testing.T) {
 		{"listed, narrowed to some tools", []Rule{{Connectors: []string{"billing"}, Tools: []string{"billing/read"}}}, "billing", true, true},
 		{"one tool only", []Rule{{Tools: []string{"billing/read"}}}, "billing", false, false},
 		{"every tool by pattern", []Rule{{Tools: []string{"**"}}}, "billing", false, false},
-		{"read-only", []Rule{{Connectors: []string{"billing"}, ReadOnly: true}}, "billing", true, false},
-		{"read-only and writable", []Rule{{Connectors: []string{"billing"}, ReadOnly: true}, {Connectors: []string{"*"}}}, "billing", true, true},
+		{"read-only", []Rule{{Connectors: []string{"billing"}, Operations: ReadOnly}}, "billing", true, false},
+		{"read-only and writable", []Rule{{Connectors: []string{"billing"}, Operations: ReadOnly}, {Connectors: []string{"*"}}}, "billing", true, true},
 		{"another connector", []Rule{{Connectors: []string{"notion"}}}, "billing", false, false},
 		{"not for this caller", []Rule{{Sources: []string{"user:bob"}, Connectors: []string{"billing"}}}, "billing", false, false},
 	}

@@ -84,7 +84,10 @@ func randomRules(rng *rand.Rand) []Rule {
 
 // randomRule returns one valid rule.
 func randomRule(rng *rand.Rand) Rule {
-	r := Rule{ReadOnly: rng.IntN(3) == 0}
+	r := Rule{}
+	if rng.IntN(3) == 0 {
+		r.Operations = ReadOnly
+	}
 	for range 1 + rng.IntN(2) {
 		r.Sources = append(r.Sources, pick(rng, propSources))
 	}

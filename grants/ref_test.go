@@ -86,7 +86,7 @@ func refApplies(r Rule, c Caller) bool {
 
 // refRuleAllows reports whether a rule that applies allows the item.
 func refRuleAllows(r Rule, kind Kind, connector, name string, readOnly bool) bool {
-	if kind == Tools && r.ReadOnly && !readOnly {
+	if kind == Tools && r.Operations == ReadOnly && !readOnly {
 		return false
 	}
 	inConnectors := false

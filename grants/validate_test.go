@@ -154,7 +154,7 @@ func TestNewErrors(t *testing.T) {
 		{"bad template", []Rule{{Sources: []string{"*"}, Templates: []string{""}}}, "grant 1: templates: empty pattern"},
 		{"bad prompt", []Rule{{Sources: []string{"*"}, Prompts: []string{"X/y"}}}, `grant 1: prompts: pattern "X/y"`},
 		{"no scope", []Rule{ok, ok, ok, {Sources: []string{"*"}}}, "grant 4 names no connectors and no items"},
-		{"read-only no scope", []Rule{{Sources: []string{"*"}, ReadOnly: true}}, "grant 1 names no connectors and no items"},
+		{"read-only no scope", []Rule{{Sources: []string{"*"}, Operations: ReadOnly}}, "grant 1 names no connectors and no items"},
 	}
 	for _, tt := range tests {
 		p, err := New(tt.rules)

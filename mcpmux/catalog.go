@@ -251,7 +251,7 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 			}
 			return nil, nil
 		}
-		it.readOnly = c.Tools.Operation(name, ReadOnlyHint(raw)) == connectors.Read
+		it.readOnly = c.Tools.Operation(name, connectors.ReadOnlyHint(raw)) == connectors.Read
 		it.tool = headerBoundTool(raw)
 	}
 	if kind == toolsKind || kind == promptsKind {
@@ -263,17 +263,6 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 		it.prefixed = prefixed
 	}
 	return it, nil
-}
-
-// ReadOnlyHint reads a tool's annotations.readOnlyHint: whether the
-// upstream says the tool only reads.
-func ReadOnlyHint(raw []byte) bool {
-	var t struct {
-		Annotations struct {
-			ReadOnlyHint *bool `json:"readOnlyHint"`
-		} `json:"annotations"`
-	}
-	return json.Unmarshal(raw, &t) == nil && t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint
 }
 
 // headerBoundTool decodes a tool whose parameters are mirrored into

@@ -275,7 +275,7 @@ func TestDenyByDefault(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	t.Parallel()
 	up := testupstream.StartT(t, testupstream.Options{Name: "a", BearerToken: upstreamAuth})
-	readOnly := []grants.Rule{{Sources: []string{"*"}, Connectors: []string{"a"}, ReadOnly: true}}
+	readOnly := []grants.Rule{{Sources: []string{"*"}, Connectors: []string{"a"}, Operations: grants.ReadOnly}}
 	all := []grants.Rule{{Sources: []string{"*"}, Tools: []string{"**"}}}
 	tests := []struct {
 		name    string

@@ -16,15 +16,15 @@ import (
 )
 
 // Consent says whose consent a connector's tokens carry.
-type Consent string
+type Consent = connectors.Consent
 
 // The consent modes.
 const (
 	// Shared: an admin consents once and every caller uses that
 	// grant.
-	Shared Consent = "shared"
+	Shared = connectors.Shared
 	// PerUser: each user consents for themselves. The default.
-	PerUser Consent = "per_user"
+	PerUser = connectors.PerUser
 )
 
 // The registration modes of Config.Registration.
@@ -48,47 +48,18 @@ const (
 	AuthMethodNone  = "none"
 )
 
-// Config is one connector's OAuth settings, from the Caddyfile
-// `auth oauth { }` block. Its ClientSecret never appears in fmt or JSON
-// output.
+// Config is one connector's OAuth client: the config's settings, with
+// Resource always set, and what it needs to reach the authorization
+// server. Its ClientSecret never appears in fmt or JSON output.
 type Config struct {
 	// Connector is the connector's id. Required.
 	Connector string `json:"connector"`
-	// Resource is the connector URL. Required. It is sent as the RFC 8707
-	// resource in every authorization and token request, unless the
-	// resource's protected-resource metadata names itself with a prefix of
-	// it (RFC 9728 §3.3), which is then sent instead.
-	Resource string `json:"resource"`
-	// Registration is auto (default), static, cimd or dcr.
-	Registration string `json:"registration,omitempty"`
-	// Consent is per_user (default) or shared.
-	Consent Consent `json:"consent,omitempty"`
-	// Scopes to ask for; nil means what the challenge or the resource
-	// metadata advertises.
-	Scopes []string `json:"scopes,omitempty"`
-	// ClientID is a pre-registered client's id.
-	ClientID string `json:"client_id,omitempty"`
-	// ClientSecret is a pre-registered client's secret.
-	ClientSecret string `json:"client_secret,omitempty" secret:"true"`
-	// TokenAuthMethod is client_secret_basic (default with a secret),
-	// client_secret_post or none (default without one).
-	TokenAuthMethod string `json:"token_auth_method,omitempty"`
-	// Audience, when set, is sent as the audience parameter.
-	Audience string `json:"audience,omitempty"`
-	// Issuer overrides the discovered issuer. A static client belongs to
-	// it: its secret goes to no other authorization server.
-	Issuer string `json:"issuer,omitempty"`
-	// AuthorizationEndpoint overrides the discovered one.
-	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
-	// TokenEndpoint overrides the discovered one.
-	TokenEndpoint string `json:"token_endpoint,omitempty"`
-	// RegistrationEndpoint overrides the discovered one.
-	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
-	// RevocationEndpoint overrides the discovered one.
-	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
-	// InsecureLoopback lets authorization server URLs be http:// on a
-	// loopback host. For tests and development only.
-	InsecureLoopback bool `json:"insecure_loopback,omitempty"`
+	// OAuthConfig holds the settings. Resource is required here: it is
+	// sent as the RFC 8707 resource in every authorization and token
+	// request, unless the resource's protected-resource metadata names
+	// itself with a prefix of it (RFC 9728 §3.3), which is then sent
+	// instead.
+	connectors.OAuthConfig
 	// HTTP makes every call to this connector's authorization server. It
 	// should be the egress-guarded client; nil means a plain one. Redirects
 	// are never followed whatever its CheckRedirect says (RFC 9700 §4.12).
@@ -265,4 +236,33 @@ func visible(s string) bool {
 		}
 	}
 	return true
+}
+
+// NewConfig builds connector c's OAuth client from the config's settings
+// o, whose placeholders are resolved: the resource defaults to the
+// connector's, and every call to the authorization server goes through
+// the egress guard. The admin's own URLs may be private or plain HTTP;
+// what discovery learns from the upstream may not.
+func NewConfig(c *connectors.Connector, o connectors.OAuthConfig) (Config, error) {
+	cfg := Config{Connector: c.ID, OAuthConfig: o}
+	if cfg.Resource == "" {
+		cfg.Resource = c.Resource().String()
+	}
+	if cfg.Consent == "" {
+		cfg.Consent = PerUser
+	}
+	policy := egress.Policy{AllowLoopbackHTTP: o.InsecureLoopback, Trusted: []string{egress.Authority(c.Resource())}}
+	for _, e := range cfg.endpoints() {
+		if u, err := url.Parse(e.url); err == nil && e.url != "" {
+			policy.Trusted = append(policy.Trusted, egress.Authority(u))
+		}
+	}
+	cfg.HTTP = egress.Client(policy)
+	cfg.Discover = func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
+		return discovery.Discover(ctx, cfg.HTTP, resource, discovery.Options{Challenge: ch, Policy: policy, Issuer: cfg.Issuer})
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("connector %s: auth oauth: %v", c.ID, err)
+	}
+	return cfg, nil
 }

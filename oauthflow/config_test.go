@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
 
 func TestConfigValidate(t *testing.T) {
 	discover := func(context.Context, string, *discovery.Challenge) (*discovery.Result, error) { return nil, nil }
-	base := Config{Connector: "notion", Resource: "https://mcp.notion.test/mcp", Discover: discover}
+	base := Config{Connector: "notion", OAuthConfig: connectors.OAuthConfig{Resource: "https://mcp.notion.test/mcp"}, Discover: discover}
 	secret := "SECRET-CANARY-cfg"
 	tests := []struct {
 		name   string
@@ -76,8 +77,8 @@ func TestNewOptions(t *testing.T) {
 		{"path public", Options{Store: st, PublicURL: publicURL + "/sub", StateKey: key}, nil},
 		{"bad config", Options{Store: st, PublicURL: publicURL, StateKey: key}, []Config{{Connector: "x"}}},
 		{"twice", Options{Store: st, PublicURL: publicURL, StateKey: key}, []Config{
-			{Connector: "x", Resource: "https://x.test", Issuer: "https://a.test", AuthorizationEndpoint: "https://a.test/a", TokenEndpoint: "https://a.test/t"},
-			{Connector: "x", Resource: "https://x.test", Issuer: "https://a.test", AuthorizationEndpoint: "https://a.test/a", TokenEndpoint: "https://a.test/t"},
+			{Connector: "x", OAuthConfig: connectors.OAuthConfig{Resource: "https://x.test", Issuer: "https://a.test", AuthorizationEndpoint: "https://a.test/a", TokenEndpoint: "https://a.test/t"}},
+			{Connector: "x", OAuthConfig: connectors.OAuthConfig{Resource: "https://x.test", Issuer: "https://a.test", AuthorizationEndpoint: "https://a.test/a", TokenEndpoint: "https://a.test/t"}},
 		}},
 	}
 	for _, tt := range tests {

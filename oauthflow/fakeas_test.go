@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/oauth2"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 )
 
@@ -299,8 +300,8 @@ type harness struct {
 
 // config is a connector of a, per-user unless changed.
 func (a *fakeAS) config(id string) Config {
-	return Config{Connector: id, Resource: "https://mcp." + id + ".test/mcp", Consent: PerUser,
-		InsecureLoopback: true, HTTP: a.srv.Client(), Discover: a.discover}
+	return Config{Connector: id, OAuthConfig: connectors.OAuthConfig{Resource: "https://mcp." + id + ".test/mcp", Consent: PerUser,
+		InsecureLoopback: true}, HTTP: a.srv.Client(), Discover: a.discover}
 }
 
 // publicURL is the harness's public URL.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
@@ -28,7 +29,7 @@ func realHarness(t *testing.T, connectorURL string, scopes []string) *harness {
 	hc := egress.Client(pol)
 	t.Cleanup(hc.CloseIdleConnections)
 	return newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
-		(*cfgs)[0] = Config{Connector: "notion", Resource: connectorURL, Consent: PerUser, Scopes: scopes, InsecureLoopback: true, HTTP: hc,
+		(*cfgs)[0] = Config{Connector: "notion", OAuthConfig: connectors.OAuthConfig{Resource: connectorURL, Consent: PerUser, Scopes: scopes, InsecureLoopback: true}, HTTP: hc,
 			Discover: func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
 				return discovery.Discover(ctx, hc, resource, discovery.Options{Challenge: ch, Policy: pol})
 			}}

@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 )
 
 func TestRedactingFormatters(t *testing.T) {
 	// Every type that holds a secret prints REDACTED, through every verb,
 	// JSON and zap.
 	values := []any{
-		Config{Connector: "n", ClientID: "id", ClientSecret: "SECRET-CANARY-cfg"},
+		Config{Connector: "n", OAuthConfig: connectors.OAuthConfig{ClientID: "id", ClientSecret: "SECRET-CANARY-cfg"}},
 		clientRecord{ClientID: "id", ClientSecret: "SECRET-CANARY-client"},
 		flowRecord{Connector: "n", Verifier: "VERIFIER-CANARY"},
 		grantRecord{AccessToken: "AT-CANARY", RefreshToken: "RT-CANARY", Scopes: []string{"x"}},
@@ -346,7 +348,7 @@ func TestRedactFailsClosed(t *testing.T) {
 	for name, r := range map[string]redactResult{
 		"an int secret":           redactOutput(pin{Name: "n", PIN: 4242}),
 		"an unexported secret":    redactOutput(unexported{Name: "n", key: "CANARY-key"}),
-		"a type with Format":      redactOutput(Config{ClientSecret: "CANARY-cfg"}),
+		"a type with Format":      redactOutput(Config{OAuthConfig: connectors.OAuthConfig{ClientSecret: "CANARY-cfg"}}),
 		"a type with both":        redactOutput(sample{Secret: "CANARY-sample"}),
 		"a type with MarshalJSON": redactOutput(selfMarshaling{Secret: "CANARY-self"}),
 		"not a struct":            redactOutput("CANARY-string"),

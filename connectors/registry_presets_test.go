@@ -1,28 +1,52 @@
-package mcpgate
+package connectors
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
-// TestBuildPresets checks the config's presets: merged over the built-in
+// expandEnv is the Expander of the tests: {env.NAME} placeholders, an
+// unset one an error, as Caddy's replacer does it.
+func expandEnv(s string) (string, error) {
+	name, ok := strings.CutPrefix(s, "{env.")
+	if !ok {
+		return s, nil
+	}
+	name, rest, _ := strings.Cut(name, "}")
+	v, set := os.LookupEnv(name)
+	if !set {
+		return "", errors.New("unset")
+	}
+	return v + rest, nil
+}
+
+// registry builds a registry of the presets, expanded with expandEnv.
+func presetRegistry(presets []PresetConfig) (*Registry, error) {
+	for i, p := range presets {
+		var err error
+		if presets[i], err = p.Expanded(expandEnv); err != nil {
+			return nil, err
+		}
+	}
+	return NewRegistry(Options{Presets: presets})
+}
+
+// TestPresets checks the config's presets: merged over the built-in
 // catalog, their placeholders expanded, and bad ones refused with a
 // message that names the preset and never a secret.
-func TestBuildPresets(t *testing.T) {
+func TestPresets(t *testing.T) {
 	t.Setenv("MCPGATE_TEST_SECRET", "s3cr3t")
-	a := &App{Presets: []PresetConfig{
+	r, err := presetRegistry([]PresetConfig{
 		{ID: "notion", URL: "https://notion.example.com/mcp", ClientID: "id", ClientSecret: "{env.MCPGATE_TEST_SECRET}", Title: "Our Notion"},
 		{ID: "internal", URL: "https://mcp.internal.example/mcp"},
-	}}
-	presets, err := a.buildPresets(caddy.NewReplacer())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.presets = presets
 	byID := map[string]preset{}
-	for _, p := range presets {
+	for _, p := range r.presets {
 		byID[p.ID] = p
 	}
 	if p := byID["notion"]; p.builtin || p.clientSecret != "s3cr3t" || p.URL != "https://notion.example.com/mcp" {
@@ -31,10 +55,10 @@ func TestBuildPresets(t *testing.T) {
 	if p := byID["linear"]; !p.builtin {
 		t.Errorf("the built-in linear preset is missing: %+v", p)
 	}
-	if p, ok := a.matchPreset("https://MCP.internal.example/mcp/"); !ok || p.ID != "internal" {
+	if p, ok := r.matchPreset("https://MCP.internal.example/mcp/"); !ok || p.ID != "internal" {
 		t.Errorf("matchPreset = %v %v", p.ID, ok)
 	}
-	for _, v := range a.presetViews() {
+	for _, v := range r.Presets() {
 		if v.ID == "notion" && (!v.HasClient || v.Source != "config") {
 			t.Errorf("view of notion = %+v", v)
 		}
@@ -52,7 +76,7 @@ func TestBuildPresets(t *testing.T) {
 		{"secret without id", []PresetConfig{{ID: "x", URL: "https://x.example/mcp", ClientSecret: "{env.MCPGATE_TEST_SECRET}"}}, "client_secret needs client_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := (&App{Presets: tc.p}).buildPresets(caddy.NewReplacer())
+			_, err := presetRegistry(tc.p)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cr3t") {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}

@@ -1,4 +1,4 @@
-package mcpgate
+package connectors
 
 import (
 	"bytes"
@@ -9,10 +9,10 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// TestSealPlainToolRegistries checks the upgrade of tool selections that an
+// TestSealPlainSelections checks the upgrade of tool selections that an
 // earlier version stored in the clear: each is sealed once, in place, with
 // its content intact, and a key rotation then rewraps it like any record.
-func TestSealPlainToolRegistries(t *testing.T) {
+func TestSealPlainSelections(t *testing.T) {
 	ctx := context.Background()
 	oldKey, newKey := randomKey(t), randomKey(t)
 	oldRing, err := store.NewRing([][]byte{oldKey})
@@ -22,20 +22,20 @@ func TestSealPlainToolRegistries(t *testing.T) {
 	db := store.NewMemory()
 	sealed := store.Seal(db, oldRing)
 	plain := []byte(`{"tools":{"echo":{"operation":"read","definition":{"name":"echo"},"pin":"abc"}},"updated":"2026-01-02T03:04:05Z"}`)
-	if err := db.Put(ctx, toolsPrefix+"legacy", plain, 0); err != nil {
+	if err := db.Put(ctx, selectionPrefix+"legacy", plain, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := sealed.Put(ctx, toolsPrefix+"current", []byte(`{"tools":{}}`), 0); err != nil {
+	if err := sealed.Put(ctx, selectionPrefix+"current", []byte(`{"tools":{}}`), 0); err != nil {
 		t.Fatal(err)
 	}
 
-	if n, err := sealPlainToolRegistries(ctx, db, sealed); err != nil || n != 1 {
+	if n, err := SealPlainSelections(ctx, db, sealed); err != nil || n != 1 {
 		t.Fatalf("first upgrade: %d sealed, %v; want 1", n, err)
 	}
-	if n, err := sealPlainToolRegistries(ctx, db, sealed); err != nil || n != 0 {
+	if n, err := SealPlainSelections(ctx, db, sealed); err != nil || n != 0 {
 		t.Fatalf("second upgrade: %d sealed, %v; want 0", n, err)
 	}
-	if got, err := sealed.Get(ctx, toolsPrefix+"legacy"); err != nil || !bytes.Equal(got, plain) {
+	if got, err := sealed.Get(ctx, selectionPrefix+"legacy"); err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("the upgraded selection reads %q, %v", got, err)
 	}
 
@@ -51,7 +51,7 @@ func TestSealPlainToolRegistries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"legacy", "current"} {
-		if _, err := store.Seal(db, newOnly).Get(ctx, toolsPrefix+id); err != nil {
+		if _, err := store.Seal(db, newOnly).Get(ctx, selectionPrefix+id); err != nil {
 			t.Errorf("selection %s after the rotation: %v", id, err)
 		}
 	}

@@ -1,0 +1,539 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// Storage is where a Registry keeps the connectors added at run time and
+// the tool selections: a key-value store that seals what it holds, as
+// store.Sealed does. The keys are the Registry's own.
+type Storage interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Where the Registry's records live in its Storage. Both are sealed like
+// every record outside store.ClearPrefix: a runtime connector may hold a
+// client secret, and the key ring rewraps them on a rotation.
+const (
+	runtimePrefix   = "runtime/connectors/"
+	selectionPrefix = "tools/"
+)
+
+// ErrorKind sorts a Registry's errors by what the caller did wrong, so
+// that an API can answer each with its status.
+type ErrorKind int
+
+// The kinds of Registry errors.
+const (
+	// KindInvalid: the request is malformed or the connector invalid.
+	KindInvalid ErrorKind = iota + 1
+	// KindNotFound: no such connector, or no selection.
+	KindNotFound
+	// KindConflict: the id is taken, or the connector is the config's.
+	KindConflict
+	// KindUpstream: the upstream's answer cannot be used.
+	KindUpstream
+	// KindStorage: the store failed.
+	KindStorage
+)
+
+// Error is a Registry's error, of a kind.
+type Error struct {
+	Kind ErrorKind
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf makes an Error of kind.
+func errorf(kind ErrorKind, format string, args ...any) error {
+	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// Entry is one connector of the registry, from the config or added at
+// run time. Its Config is literal: placeholders are resolved before a
+// config connector enters, and never resolved in a runtime one.
+type Entry struct {
+	// Config is the connector, as validated when it entered.
+	Config Config `json:"config"`
+	// Preset names the preset it took its client and metadata from.
+	Preset string `json:"preset,omitempty"`
+	// Title and Description describe it to people.
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Created is when it was added; zero for the config's.
+	Created time.Time `json:"created,omitzero"`
+	// Runtime tells a connector added at run time from the config's.
+	Runtime bool `json:"-"`
+}
+
+// Snapshot is the registry at one moment. It never changes; a change
+// makes a new one.
+type Snapshot struct {
+	// Generation counts the changes to what the gateway serves: a
+	// connector added or removed, a selection made or approved. Drift
+	// seen upstream changes no generation, since the gateway has hidden
+	// the tool already.
+	Generation uint64
+	// Entries are the config's connectors in config order, then the
+	// runtime ones in id order.
+	Entries    []Entry
+	selections map[string]*Selection
+}
+
+// Entry returns connector id.
+func (s *Snapshot) Entry(id string) (Entry, bool) {
+	for _, e := range s.Entries {
+		if e.Config.ID == id {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Selection returns connector id's tool selection, or nil when it has
+// none. The caller must not change it.
+func (s *Snapshot) Selection(id string) *Selection { return s.selections[id] }
+
+// Connector builds entry e's connector, with its selection in force.
+func (s *Snapshot) Connector(e Entry) (*Connector, error) {
+	c, err := e.Config.Build()
+	if err != nil {
+		return nil, err
+	}
+	if sel := s.selections[e.Config.ID]; sel != nil {
+		c = sel.apply(c)
+	}
+	return c, nil
+}
+
+// Options configure a Registry.
+type Options struct {
+	// Config are the config's connectors, their placeholders resolved.
+	Config []Config
+	// Presets are the config's presets, their placeholders resolved; they
+	// extend and override the built-in Catalog.
+	Presets []PresetConfig
+	// Check makes the checks of a connector that other packages own,
+	// such as its OAuth client's; nil checks nothing more. It runs on the
+	// config's connectors here and on each runtime one as it is added.
+	Check func(Config, *Connector) error
+}
+
+// Registry holds the connectors in one id space, the config's and those
+// added at run time, with the presets and the tool selections. It keeps
+// its changes in a Storage and announces each one to the function Watch
+// gives it, so that the gateway is rebuilt from one place. It is safe for
+// concurrent use.
+type Registry struct {
+	config  []Entry
+	presets []preset
+	check   func(Config, *Connector) error
+
+	mu      sync.Mutex // serializes changes
+	storage Storage
+	watch   func(*Snapshot) error
+	snap    atomic.Pointer[Snapshot]
+}
+
+// NewRegistry checks the config's connectors and presets. It reads no
+// storage: Open does.
+func NewRegistry(o Options) (*Registry, error) {
+	r := &Registry{check: o.Check}
+	if r.check == nil {
+		r.check = func(Config, *Connector) error { return nil }
+	}
+	seen := map[string]bool{}
+	for i, cfg := range o.Config {
+		if seen[cfg.ID] {
+			return nil, fmt.Errorf("connectors[%d]: connector %q is defined twice", i, cfg.ID)
+		}
+		seen[cfg.ID] = true
+		c, err := cfg.Build()
+		if err != nil {
+			return nil, err
+		}
+		if err := r.check(cfg, c); err != nil {
+			return nil, err
+		}
+		r.config = append(r.config, Entry{Config: cfg})
+	}
+	var err error
+	if r.presets, err = mergePresets(o.Presets); err != nil {
+		return nil, err
+	}
+	r.snap.Store(&Snapshot{Entries: r.config, selections: map[string]*Selection{}})
+	return r, nil
+}
+
+// Watch makes fn the one function told of every change, with the new
+// snapshot, before the change is in force: an error from fn undoes the
+// change and is the change's error. fn runs under the registry's lock.
+func (r *Registry) Watch(fn func(*Snapshot) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watch = fn
+}
+
+// Snapshot returns the registry now.
+func (r *Registry) Snapshot() *Snapshot { return r.snap.Load() }
+
+// Open reads the runtime connectors and the selections from storage, and
+// announces them.
+func (r *Registry) Open(ctx context.Context, storage Storage) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.storage = storage
+	return r.reload(ctx)
+}
+
+// Reload reads storage again and announces what it holds, for a change
+// made elsewhere.
+func (r *Registry) Reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reload(ctx)
+}
+
+// reload reads the runtime connectors and the selections. The caller
+// holds r.mu.
+func (r *Registry) reload(ctx context.Context) error {
+	runtime, err := readAll[Entry](ctx, r.storage, runtimePrefix, "runtime connector")
+	if err != nil {
+		return err
+	}
+	sels, err := readAll[Selection](ctx, r.storage, selectionPrefix, "tool selection")
+	if err != nil {
+		return err
+	}
+	next := r.change(true)
+	next.Entries, next.selections = slices.Clone(r.config), map[string]*Selection{}
+	for _, id := range slices.Sorted(maps.Keys(runtime)) {
+		e := runtime[id]
+		e.Runtime = true
+		next.Entries = append(next.Entries, e)
+	}
+	for id, sel := range sels {
+		next.selections[id] = &sel
+	}
+	return r.publish(next)
+}
+
+// readAll reads every record under prefix, by the id after it.
+func readAll[T any](ctx context.Context, s Storage, prefix, what string) (map[string]T, error) {
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %ss: %v", what, err)
+	}
+	out := make(map[string]T, len(keys))
+	for _, key := range keys {
+		id := strings.TrimPrefix(key, prefix)
+		raw, err := s.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s %s: %v", what, id, err)
+		}
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("%s %s is corrupt: %v", what, id, err)
+		}
+		out[id] = v
+	}
+	return out, nil
+}
+
+// publish announces next and puts it in force. The caller holds r.mu.
+func (r *Registry) publish(next *Snapshot) error {
+	if r.watch != nil {
+		if err := r.watch(next); err != nil {
+			return err
+		}
+	}
+	r.snap.Store(next)
+	return nil
+}
+
+// change makes the next snapshot from the current one, of the next
+// generation if it changes what the gateway serves: the caller changes
+// its copy of the entries or selections.
+func (r *Registry) change(serves bool) *Snapshot {
+	cur := r.Snapshot()
+	next := &Snapshot{Generation: cur.Generation, Entries: slices.Clone(cur.Entries), selections: maps.Clone(cur.selections)}
+	if serves {
+		next.Generation++
+	}
+	return next
+}
+
+// put stores v under key.
+func (r *Registry) put(ctx context.Context, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return r.storage.Put(ctx, key, raw, 0)
+}
+
+// remove deletes key; a key already gone is no error.
+func (r *Registry) remove(ctx context.Context, key string) error {
+	if err := r.storage.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// opened fails when there is no storage to keep a change in yet.
+func (r *Registry) opened() error {
+	if r.storage == nil {
+		return errorf(KindStorage, "the store is not open yet")
+	}
+	return nil
+}
+
+// AddRequest is a connector to add at run time, taken literally (no
+// placeholders).
+type AddRequest struct {
+	Config
+	// MatchPreset, true by default, lets a URL that matches a preset take
+	// its OAuth client, title and description, unless the request gives
+	// its own.
+	MatchPreset *bool  `json:"match_preset,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Add checks a connector as the config's are checked, keeps it, and
+// announces it.
+func (r *Registry) Add(ctx context.Context, req AddRequest) (Entry, error) {
+	if err := ValidateID(req.ID); err != nil {
+		return Entry{}, &Error{KindInvalid, err}
+	}
+	cfg, err := req.Config.Expanded(Literal)
+	if err != nil {
+		return Entry{}, &Error{KindInvalid, err}
+	}
+	e := Entry{Config: cfg, Title: req.Title, Description: req.Description, Created: time.Now().UTC(), Runtime: true}
+	if req.MatchPreset == nil || *req.MatchPreset {
+		if p, ok := r.matchPreset(req.URL); ok {
+			p.applyTo(&e)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.opened(); err != nil {
+		return Entry{}, err
+	}
+	if old, exists := r.Snapshot().Entry(req.ID); exists {
+		if old.Runtime {
+			return Entry{}, errorf(KindConflict, "connector %q already exists; remove it first to replace it", req.ID)
+		}
+		return Entry{}, errorf(KindConflict, "connector %q is defined in the config, which the admin API cannot change", req.ID)
+	}
+	c, err := e.Config.Build()
+	if err == nil {
+		err = r.check(e.Config, c)
+	}
+	if err != nil {
+		return Entry{}, &Error{KindInvalid, err}
+	}
+	key := runtimePrefix + e.Config.ID
+	if err := r.put(ctx, key, e); err != nil {
+		return Entry{}, errorf(KindStorage, "storing connector %s: %v", e.Config.ID, err)
+	}
+	next := r.change(true)
+	next.Entries = append(next.Entries, e)
+	slices.SortStableFunc(next.Entries[len(r.config):], func(a, b Entry) int { return strings.Compare(a.Config.ID, b.Config.ID) })
+	if err := r.publish(next); err != nil {
+		_ = r.remove(ctx, key)
+		return Entry{}, &Error{KindInvalid, err}
+	}
+	return e, nil
+}
+
+// Remove forgets runtime connector id and its selection, and announces
+// it. prepare, run first under the registry's lock, does what must happen
+// before, such as revoking the connector's tokens; its error stops the
+// removal.
+func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.opened(); err != nil {
+		return err
+	}
+	e, ok := r.Snapshot().Entry(id)
+	switch {
+	case !ok:
+		return errorf(KindNotFound, "no connector %q", id)
+	case !e.Runtime:
+		return errorf(KindConflict, "connector %q is defined in the config, which the admin API cannot change", id)
+	}
+	if err := prepare(e); err != nil {
+		return err
+	}
+	if err := r.remove(ctx, runtimePrefix+id); err != nil {
+		return errorf(KindStorage, "removing connector %s: %v", id, err)
+	}
+	if err := r.remove(ctx, selectionPrefix+id); err != nil {
+		return errorf(KindStorage, "removing the tool selection of %s: %v", id, err)
+	}
+	next := r.change(true)
+	next.Entries = slices.DeleteFunc(next.Entries, func(e Entry) bool { return e.Config.ID == id })
+	delete(next.selections, id)
+	return r.publish(next)
+}
+
+// Select makes connector id's selection from the tools its upstream
+// lists now, pinning each definition; only those tools then enter the
+// catalog.
+func (r *Registry) Select(ctx context.Context, id string, listed []json.RawMessage, want []Want) (*Selection, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.connector(id)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := newSelection(c, listed, want, time.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	return sel, r.putSelection(ctx, id, sel, true)
+}
+
+// Approve pins each drifted tool named, or every drifted tool when names
+// is empty, to its new definition, which returns it to the catalog. It
+// returns the selection and the names approved, sorted.
+func (r *Registry) Approve(ctx context.Context, id string, names []string) (*Selection, []string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.connector(id); err != nil {
+		return nil, nil, err
+	}
+	cur := r.Snapshot().Selection(id)
+	if cur == nil {
+		return nil, nil, errorf(KindNotFound, "connector %s has no tool selection", id)
+	}
+	if len(names) == 0 {
+		names = cur.Drifted()
+	}
+	sel := cur.clone()
+	for _, name := range names {
+		t, ok := sel.Tools[name]
+		if !ok || t.Drift == nil {
+			return nil, nil, errorf(KindInvalid, "tool %s of %s has not drifted", name, id)
+		}
+		t.Definition, t.Pin, t.Drift, t.DriftSeen = *t.Drift, t.Drift.Hash(), nil, time.Time{}
+		sel.Tools[name] = t
+	}
+	sel.Updated = time.Now().UTC()
+	names = slices.Sorted(slices.Values(names))
+	return sel, names, r.putSelection(ctx, id, sel, true)
+}
+
+// Drifted records that selected tool of connector id changed upstream
+// into raw, so that admins see what changed. It reports whether this
+// change is news. The gateway has already hidden the tool, so nothing is
+// announced.
+func (r *Registry) Drifted(ctx context.Context, id, tool string, raw json.RawMessage) (bool, error) {
+	def, err := DefinitionOf(raw)
+	if err != nil {
+		return false, nil // a definition that does not parse stays hidden, as drift would
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.Snapshot().Selection(id)
+	if cur == nil || r.storage == nil {
+		return false, nil
+	}
+	t, ok := cur.Tools[tool]
+	if !ok || (t.Drift != nil && t.Drift.Hash() == def.Hash()) {
+		return false, nil
+	}
+	sel := cur.clone()
+	t.Drift, t.DriftSeen = &def, time.Now().UTC()
+	sel.Tools[tool] = t
+	return true, r.putSelection(ctx, id, sel, false)
+}
+
+// connector builds connector id as the registry holds it now. The caller
+// holds r.mu.
+func (r *Registry) connector(id string) (*Connector, error) {
+	if err := r.opened(); err != nil {
+		return nil, err
+	}
+	snap := r.Snapshot()
+	e, ok := snap.Entry(id)
+	if !ok {
+		return nil, errorf(KindNotFound, "no connector %q", id)
+	}
+	c, err := e.Config.Build()
+	if err != nil {
+		return nil, &Error{KindInvalid, err}
+	}
+	return c, nil
+}
+
+// putSelection keeps connector id's selection and puts it in force,
+// announced when it changes what the gateway serves. The caller holds
+// r.mu.
+func (r *Registry) putSelection(ctx context.Context, id string, sel *Selection, announce bool) error {
+	if err := r.put(ctx, selectionPrefix+id, sel); err != nil {
+		return errorf(KindStorage, "storing the tool selection of %s: %v", id, err)
+	}
+	next := r.change(announce)
+	next.selections[id] = sel
+	if !announce {
+		r.snap.Store(next)
+		return nil
+	}
+	return r.publish(next)
+}
+
+// SealPlainSelections seals the tool selections that earlier versions
+// wrote in the clear, reading them from raw (the store itself) and
+// writing them through sealed. A plain one is a JSON object, and no
+// sealed record starts with '{' (its first byte is the format version),
+// so a record is sealed at most once. Left plain, such a record stopped
+// every rotation's rewrap ("unknown version 123").
+func SealPlainSelections(ctx context.Context, raw, sealed Storage) (int, error) {
+	keys, err := raw.List(ctx, selectionPrefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, key := range keys {
+		v, err := raw.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if len(v) == 0 || v[0] != '{' || !json.Valid(v) {
+			continue
+		}
+		if err := sealed.Put(ctx, key, v, 0); err != nil {
+			return n, fmt.Errorf("sealing the tool selection %s: %v", strings.TrimPrefix(key, selectionPrefix), err)
+		}
+		n++
+	}
+	return n, nil
+}
