@@ -23,6 +23,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/web"
 )
 
 // apiDialTimeout bounds connecting to an API. The connector's timeout
@@ -216,19 +217,18 @@ var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) erro
 // the caller's credentials replaced by the connector's. ServeHTTP has
 // marked the response inert (inert.Mark) before any of it is written.
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
-	c, ok := h.apiAccess(w, r, g, caller, id)
-	if !ok {
-		return nil
+	c, err := h.apiAccess(r, g, caller, id)
+	if err != nil {
+		return err
 	}
 	target, err := httpapi.Target(c.API, id, r.URL)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return nil
+		return &web.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	annotate(r, id, "")
 	cred, err := g.mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c})
 	if err != nil {
-		return h.apiCredentialError(w, id, caller, err)
+		return h.apiCredentialError(id, caller, err)
 	}
 	proxy, err := h.app.apis.proxy(c)
 	if err != nil {
@@ -245,29 +245,26 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 	return proxy.ServeHTTP(w, out, noNext)
 }
 
-// apiAccess returns connector id if the caller may send r to its API, or
-// answers r. A caller with no grant of the whole connector learns
-// nothing, not even that it exists.
-func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, bool) {
+// apiAccess returns connector id if the caller may send r to its API. A
+// caller with no grant of the whole connector learns nothing, not even
+// that it exists.
+func (h *Handler) apiAccess(r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, error) {
 	c, _ := g.mux.Connector(id)
 	whole, writable := h.app.policy.For(caller).Whole(id)
 	access := httpapi.Decide(c, whole, writable, r.Method)
 	if access == httpapi.Hidden {
-		_ = h.notFound(w)
-		return nil, false
+		return nil, &web.Error{Status: http.StatusNotFound, Message: mcpmux.NoSuchConnector}
 	}
 	// A browser on another site may not make the caller write through the
 	// connector's credential (cross-site request forgery); clients that are
 	// not browsers send neither Sec-Fetch-Site nor Origin and pass.
 	if h.app.csrf.Check(r) != nil {
-		writeError(w, http.StatusForbidden, "cross-site request refused: a browser may call an API only from the gateway's own origin")
-		return nil, false
+		return nil, &web.Error{Status: http.StatusForbidden, Message: "cross-site request refused: a browser may call an API only from the gateway's own origin"}
 	}
 	if access == httpapi.ReadOnly {
-		writeError(w, http.StatusForbidden, "your grant of connector "+id+" is read-only: its API takes only GET, HEAD and OPTIONS")
-		return nil, false
+		return nil, &web.Error{Status: http.StatusForbidden, Message: "your grant of connector " + id + " is read-only: its API takes only GET, HEAD and OPTIONS"}
 	}
-	return c, true
+	return c, nil
 }
 
 // refused tells the credential source that the API refused an OAuth
@@ -284,27 +281,26 @@ func (p *apiProxies) refused(r *http.Request, mux *mcpmux.Mux, caller grants.Cal
 	}
 }
 
-// apiCredentialError answers a request whose credential is not available:
-// with where to consent when that is what is missing, as the MCP side
-// does, else with 502.
-func (h *Handler) apiCredentialError(w http.ResponseWriter, id string, caller grants.Caller, err error) error {
+// apiCredentialError is the answer to a request whose credential is not
+// available: where to consent when that is what is missing, as the MCP
+// side says it, else 502.
+func (h *Handler) apiCredentialError(id string, caller grants.Caller, err error) error {
 	cr, ok := errors.AsType[*mcpmux.ConsentRequired](err)
 	if !ok {
 		h.app.apis.logger.Error("getting the credential of an API", zap.String("connector", id), zap.String("user", caller.ID), zap.Error(err))
-		writeError(w, http.StatusBadGateway, "connector "+id+": its credential is not available")
-		return nil
+		return &web.Error{Status: http.StatusBadGateway, Message: "connector " + id + ": its credential is not available"}
 	}
 	// 403, not 401: the caller is known to the gateway; it is the
 	// connector that lacks consent, which no credential of the caller's
 	// can give.
-	status, msg := http.StatusForbidden, cr.Message
+	e := &web.Error{Status: http.StatusForbidden, Message: cr.Message, Header: http.Header{},
+		Fields: map[string]string{"connector": id, "status": cr.Status, "connect_url": cr.URL}}
 	if cr.URL != "" {
-		msg += " Open " + cr.URL + " to connect, then try again."
+		e.Message += " Open " + cr.URL + " to connect, then try again."
 	}
 	if cr.Status == mcpmux.StatusMisconfigured {
-		status = http.StatusServiceUnavailable
+		e.Status = http.StatusServiceUnavailable
 	}
-	noStore(w.Header())
-	writeJSONBody(w, status, map[string]string{"error": msg, "connector": id, "status": cr.Status, "connect_url": cr.URL})
-	return nil
+	web.NoStore(e.Header)
+	return e
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/web"
 )
 
 // gateway is what serves agents: one snapshot of the connector registry,
@@ -25,6 +26,7 @@ type gateway struct {
 	oauth   []oauthflow.Config
 	manager *oauthflow.Manager // nil without OAuth connectors, or before Start
 	mux     *mcpmux.Mux
+	site    *web.Handler // the site's endpoints but the HTTP APIs'
 
 	// uses counts the requests served on it, with retiredBit set once it
 	// is replaced; its mux closes when the count of a retired one reaches
@@ -173,6 +175,11 @@ func (a *App) assemble(snap *connectors.Snapshot) (*gateway, error) {
 		return nil, err
 	}
 	g.mux = mux
+	g.site = web.New(web.Options{
+		Mux: mux, Policy: a.policy, OAuth: g.oauthFor, Manager: g.manager,
+		PublicURL: a.PublicURL, ConnectTag: a.connectTag, Presets: a.registry.Presets(),
+		CSRF: a.csrf, Logger: a.logger,
+	})
 	return g, nil
 }
 

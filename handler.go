@@ -1,21 +1,28 @@
 package mcpgate
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/httpapi"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
-	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/web"
 )
 
 // Handler serves the mcpgate endpoints of a site (/mcp, /connectors and
-// /connectors/{id}/mcp) and passes every other request to the next handler.
+// what is below it, the OAuth callback and the client metadata document)
+// and passes every other request to the next handler. A failure goes to
+// the site's handle_errors routes when it has some; else the handler
+// writes the JSON body that clients expect, and logs it as Caddy logs a
+// handler's error.
 //
 // It sets these placeholders, for access logs and later handlers:
 //
@@ -23,7 +30,8 @@ import (
 //	{http.mcpgate.connector}  the connector a call or read went to
 //	{http.mcpgate.tool}       the tool, prompt or resource it named
 type Handler struct {
-	app *App
+	app    *App
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -41,63 +49,72 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.app = app.(*App)
+	h.app, h.logger = app.(*App), ctx.Logger()
 	return nil
 }
 
-// ServeHTTP routes the gateway's endpoints.
+// ServeHTTP serves the gateway's endpoints with the gateway serving now.
+// The HTTP API paths go to Caddy's reverse proxy (api.go) before the
+// site's router, which would redirect a path with dot segments where the
+// API must refuse it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	path := r.URL.Path
-	switch {
-	case path == "/connect/client-metadata.json":
-		return h.serveClientMetadata(w, r)
-	case path == "/mcp", path == "/connectors", path == "/connect/callback", strings.HasPrefix(path, "/connectors/"):
-	default:
+	if !web.Owns(r.URL.Path) {
 		return next.ServeHTTP(w, r)
-	}
-	id, tail, _ := strings.Cut(strings.TrimPrefix(path, "/connectors/"), "/")
-	if strings.HasPrefix(path, "/connectors/") && tail != "mcp" && tail != "connect" && tail != "disconnect" && !httpapi.IsPath(tail) && path != "/connectors/presets" {
-		return h.notFound(w)
-	}
-	if strings.HasPrefix(path, "/connectors/") && httpapi.IsPath(tail) {
-		// Before any answer, the gateway's own included: see inert.Mark.
-		inert.Mark(w.Header())
-	}
-	caller, known := h.caller(r)
-	if !known {
-		writeError(w, http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
-		return nil
 	}
 	g := h.app.acquire()
 	defer g.leave()
-	switch {
-	case path == "/mcp":
-		g.mux.ServeMCP(w, r, caller, "")
-		return nil
-	case path == "/connectors":
-		return h.serveConnectors(w, r, g, caller)
-	case path == "/connectors/presets":
-		writeJSONBody(w, http.StatusOK, map[string]any{"presets": h.app.registry.Presets()})
-		return nil
-	case path == "/connect/callback":
-		return h.serveCallback(w, r, g, caller)
-	case tail == "connect":
-		return h.serveConnect(w, r, g, caller, id)
-	case tail == "disconnect":
-		return h.serveDisconnect(w, r, g, caller, id)
-	case httpapi.IsPath(tail):
-		return h.serveAPI(w, r, g, caller, id)
+	caller, known := h.caller(r)
+	if id, ok := httpapi.Route(r.URL.Path); ok {
+		inert.Mark(w.Header()) // before any answer, the gateway's own included: see inert.Mark
+		if !known {
+			return h.fail(w, r, errUnidentified)
+		}
+		return h.fail(w, r, h.serveAPI(w, r, g, caller, id))
 	}
-	// The mux answers an unknown connector as it answers one hidden from
-	// the caller.
-	g.mux.ServeMCP(w, r, caller, id)
-	return nil
+	if known {
+		r = r.WithContext(web.WithCaller(r.Context(), caller))
+	}
+	return h.fail(w, r, g.site.Serve(w, r))
 }
 
-// notFound answers a path that names no endpoint, or a connector that
-// does not exist or that the caller may not see, all alike.
-func (h *Handler) notFound(w http.ResponseWriter) error {
-	writeError(w, http.StatusNotFound, mcpmux.NoSuchConnector)
+// errUnidentified answers a request whose caller the configured identity
+// placeholder leaves empty.
+var errUnidentified = &web.Error{Status: http.StatusUnauthorized, Message: "authentication is missing: the gateway could not tell who is calling"}
+
+// fail hands a failure to Caddy. A site with handle_errors routes gets it
+// as a caddyhttp.HandlerError, with the headers it needs (Allow,
+// Retry-After) already set; any other site gets the JSON body that
+// clients expect, written here, and the error log line that Caddy would
+// have written. An error that is already a HandlerError, such as the
+// reverse proxy's, goes to Caddy as it is.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[caddyhttp.HandlerError](err); ok {
+		return err
+	}
+	status := http.StatusInternalServerError
+	e, ok := errors.AsType[*web.Error](err)
+	if ok && e.Status != 0 {
+		status = e.Status
+	}
+	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		if ok {
+			for k, v := range e.Header {
+				w.Header()[k] = v
+			}
+		}
+		return caddyhttp.Error(status, err)
+	}
+	web.WriteError(w, err)
+	level := zapcore.DebugLevel
+	if status >= http.StatusInternalServerError {
+		level = zapcore.ErrorLevel
+	}
+	if ce := h.logger.Check(level, err.Error()); ce != nil {
+		ce.Write(zap.Int("status", status), zap.String("uri", r.RequestURI))
+	}
 	return nil
 }
 
@@ -132,11 +149,6 @@ func annotate(r *http.Request, connector, name string) {
 		repl.Set("http.mcpgate.connector", connector)
 		repl.Set("http.mcpgate.tool", name)
 	}
-}
-
-// writeError writes a JSON error body.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSONBody(w, status, map[string]string{"error": msg})
 }
 
 // Interface guards

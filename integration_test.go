@@ -325,6 +325,52 @@ func TestNoGlobalBlock(t *testing.T) {
 	tester.AssertResponseCode(req, 404)
 }
 
+// TestHandleErrors checks that a site's handle_errors routes see the
+// gateway's failures, with their status and headers, where a site without
+// them gets the JSON body (TestNoGlobalBlock and others).
+func TestHandleErrors(t *testing.T) {
+	tester := sitetest.NewTester(t, 0)
+	tester.InitServer(fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	default_bind 127.0.0.1
+	mcpgate {
+		identity {http.request.header.X-User}
+	}
+}
+%s {
+	mcpgate
+	handle_errors {
+		respond "handled {err.status_code}: {err.message}"
+	}
+}
+`, site), "caddyfile")
+	for _, tc := range []struct {
+		method, path, user string
+		status             int
+		body, allow        string
+	}{
+		{http.MethodGet, "/connectors", "", 401, "handled 401: authentication is missing: the gateway could not tell who is calling", ""},
+		{http.MethodPut, "/connectors", "alice", 405, "handled 405: GET /connectors lists your connectors", "GET, HEAD"},
+		{http.MethodGet, "/connectors/none/nothing", "", 404, "handled 404: no such connector or endpoint", ""},
+		{http.MethodGet, "/connectors/none/api/x", "alice", 404, "handled 404: no such connector or endpoint", ""},
+	} {
+		req, _ := http.NewRequest(tc.method, site+tc.path, nil)
+		if tc.user != "" {
+			req.Header.Set("X-User", tc.user)
+		}
+		resp := tester.AssertResponseCode(req, tc.status)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(body), tc.body) {
+			t.Errorf("%s %s: body %q, want %q", tc.method, tc.path, body, tc.body)
+		}
+		if got := resp.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+}
+
 // TestReload checks that a config reload keeps agents' sessions while the
 // new grants apply at once to every request.
 func TestReload(t *testing.T) {

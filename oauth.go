@@ -361,5 +361,5 @@ func (a *App) connectTag(user string) string {
 
 // connectURL is the page where a user connects connector id.
 func (a *App) connectURL(id string) string {
-	return a.pageURL() + "?connect=" + url.QueryEscape(id)
+	return strings.TrimSuffix(a.PublicURL, "/") + "/connectors?connect=" + url.QueryEscape(id)
 }

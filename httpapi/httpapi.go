@@ -16,10 +16,17 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
 )
 
-// IsPath reports whether tail, the path after /connectors/{id}/, is on the
-// connector's API.
-func IsPath(tail string) bool {
-	return tail == "api" || strings.HasPrefix(tail, "api/")
+// Route reports whether path is on a connector's API,
+// /connectors/{id}/api or below, and names the connector. Its host routes
+// these paths to the API before any router that cleans paths, since a
+// . or .. segment must be refused here (see Target), not redirected.
+func Route(path string) (id string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/connectors/")
+	if !ok {
+		return "", false
+	}
+	id, tail, _ := strings.Cut(rest, "/")
+	return id, tail == "api" || strings.HasPrefix(tail, "api/")
 }
 
 // Target maps a request to /connectors/{id}/api{rest} onto the API base:

@@ -89,10 +89,15 @@ func TestOutbound(t *testing.T) {
 	}
 }
 
-func TestIsPath(t *testing.T) {
-	for tail, want := range map[string]bool{"api": true, "api/": true, "api/x": true, "apix": false, "mcp": false, "": false} {
-		if IsPath(tail) != want {
-			t.Errorf("IsPath(%q) = %v", tail, !want)
+func TestRoute(t *testing.T) {
+	for path, want := range map[string]string{
+		"/connectors/rest/api": "rest", "/connectors/rest/api/": "rest", "/connectors/rest/api/x/y": "rest",
+		"/connectors/rest/apix": "", "/connectors/rest/mcp": "", "/connectors/rest": "", "/connectors/api": "",
+		"/mcp": "", "/connect/callback": "", "/other/rest/api": "",
+	} {
+		id, ok := Route(path)
+		if ok != (want != "") || (ok && id != want) {
+			t.Errorf("Route(%q) = %q, %v; want %q", path, id, ok, want)
 		}
 	}
 }
