@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Backoff bounds for an upstream notification stream that breaks.
@@ -106,7 +107,9 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 		return u.slot(st.modern).Load() == st
 	})
 	if err != nil && ctx.Err() == nil {
-		u.logger.Debug("upstream notification stream broke", zap.String("connector", u.conn.ID), zap.Error(err))
+		if ce := u.logger.Check(zapcore.DebugLevel, "upstream notification stream broke"); ce != nil {
+			ce.Write(zap.String("connector", u.conn.ID), zap.Error(err))
+		}
 	}
 	return resp.StatusCode
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
@@ -267,7 +268,9 @@ func (m *Mux) drop(ctx context.Context, caller grants.Caller, sub *subscription)
 		return
 	}
 	if _, err := u.exchange(ctx, cred.Header, on, subscribeRPC("resources/unsubscribe", sub.uri)); err != nil {
-		m.logger.Debug("upstream resources/unsubscribe failed", zap.String("connector", u.conn.ID), zap.Error(err))
+		if ce := m.logger.Check(zapcore.DebugLevel, "upstream resources/unsubscribe failed"); ce != nil {
+			ce.Write(zap.String("connector", u.conn.ID), zap.Error(err))
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/internal/redact"
@@ -470,7 +471,11 @@ func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstrea
 				answer, _ = parseReply(data, id)
 				return answer == nil
 			}
-			u.logger.Debug("dropped an unsolicited upstream response", zap.String("connector", u.conn.ID))
+			// Checked first, so that a call whose stream is clean builds no
+			// field when debug logging is off, as on every production path.
+			if ce := u.logger.Check(zapcore.DebugLevel, "dropped an unsolicited upstream response"); ce != nil {
+				ce.Write(zap.String("connector", u.conn.ID))
+			}
 		}
 		return true
 	})
@@ -503,7 +508,9 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 	switch {
 	case method == progressMethod:
 		if !u.progress.deliver(data) {
-			u.logger.Debug("dropped progress for no request in flight", zap.String("connector", u.conn.ID))
+			if ce := u.logger.Check(zapcore.DebugLevel, "dropped progress for no request in flight"); ce != nil {
+				ce.Write(zap.String("connector", u.conn.ID))
+			}
 		}
 	case method == mcp.MethodNotificationResourceUpdated:
 		// Routed by URI to the subscribed agents, never as sent: it names
