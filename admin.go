@@ -1,14 +1,12 @@
 package mcpgate
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
@@ -134,69 +133,11 @@ func readAdmin(r *http.Request, v any) error {
 	return nil
 }
 
-// adminConnector is a connector as the admin API shows it: no secret.
-type adminConnector struct {
-	ID string `json:"id"`
-	// Source is "config" (read-only here) or "runtime".
-	Source string `json:"source"`
-	URL    string `json:"url,omitempty"`
-	// API is the base URL of its HTTP API, if it has one.
-	API string `json:"api,omitempty"`
-	// Auth is none, bearer, header or oauth.
-	Auth         string `json:"auth"`
-	Consent      string `json:"consent,omitempty"`
-	Registration string `json:"registration,omitempty"`
-	Preset       string `json:"preset,omitempty"`
-	Title        string `json:"title,omitempty"`
-	Description  string `json:"description,omitempty"`
-	// Connection is the shared-consent connection; per-user ones are each
-	// user's, on the Connectors page.
-	Connection *connectors.Connection `json:"connection,omitempty"`
-	// Tools summarizes the admin's tool selection, if there is one.
-	Tools *toolsSummary `json:"tools,omitempty"`
-}
-
-// toolsSummary is the size of a selection and the tools that drifted.
-type toolsSummary struct {
-	Registered int      `json:"registered"`
-	Drifted    []string `json:"drifted,omitempty"`
-}
-
-// view shows connector c of g.
-func (a *App) view(ctx context.Context, g *gateway, c *connectors.Connector) adminConnector {
-	v := adminConnector{ID: c.ID, Source: "config", Auth: cmp.Or(string(c.Auth.Type), "none")}
-	if c.URL != nil {
-		u := *c.URL
-		if u.RawQuery != "" {
-			u.RawQuery = "redacted" // a query may carry a key
-		}
-		v.URL = u.String()
-	}
-	if c.API != nil {
-		v.API = c.API.String()
-	}
-	snap := a.registry.Snapshot() // newer than g's when a tool drifted since
-	if e, _ := snap.Entry(c.ID); e.Runtime {
-		v.Source, v.Preset, v.Title, v.Description = "runtime", e.Preset, e.Title, e.Description
-	}
-	if cfg, ok := g.oauthConfig(c.ID); ok {
-		v.Consent, v.Registration = string(cfg.Consent), cmp.Or(cfg.Registration, "auto")
-		if cfg.Consent == oauthflow.Shared && g.manager != nil {
-			conn := g.manager.Connection(ctx, c.ID, "")
-			v.Connection = &conn
-		}
-	}
-	if sel := snap.Selection(c.ID); sel != nil {
-		v.Tools = &toolsSummary{Registered: len(sel.Tools), Drifted: sel.Drifted()}
-	}
-	return v
-}
-
 // lookup returns connector id of the gateway serving now, or a 404.
-func (a *App) lookup(r *http.Request) (*gateway, *connectors.Connector, error) {
+func (a *App) lookup(r *http.Request) (*gateway.Gateway, *connectors.Connector, error) {
 	id := r.PathValue("id")
-	g := a.gateway()
-	c, ok := g.connector(id)
+	g := a.live.Current()
+	c, ok := g.Connector(id)
 	if !ok {
 		return nil, nil, apiError(http.StatusNotFound, "no connector %q", id)
 	}
@@ -205,10 +146,10 @@ func (a *App) lookup(r *http.Request) (*gateway, *connectors.Connector, error) {
 
 // adminListConnectors answers GET /mcpgate/connectors.
 func (a *App) adminListConnectors(w http.ResponseWriter, r *http.Request) error {
-	g := a.gateway()
-	out := make([]adminConnector, len(g.conns))
-	for i, c := range g.conns {
-		out[i] = a.view(r.Context(), g, c)
+	g, snap := a.live.Current(), a.registry.Snapshot()
+	out := make([]gateway.ConnectorView, len(g.Connectors()))
+	for i, c := range g.Connectors() {
+		out[i] = g.View(r.Context(), snap, c)
 	}
 	return writeAdmin(w, http.StatusOK, map[string]any{"connectors": out})
 }
@@ -219,13 +160,13 @@ func (a *App) adminShowConnector(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeAdmin(w, http.StatusOK, a.view(r.Context(), g, c))
+	return writeAdmin(w, http.StatusOK, g.View(r.Context(), a.registry.Snapshot(), c))
 }
 
 // addedConnector answers POST /mcpgate/connectors: the connector, and
 // where to consent to it.
 type addedConnector struct {
-	adminConnector
+	gateway.ConnectorView
 	ConnectURL   string `json:"connect_url,omitempty"`
 	AuthURL      string `json:"auth_url,omitempty"`
 	ConsentError string `json:"consent_error,omitempty"`
@@ -250,14 +191,14 @@ func (a *App) adminAddConnector(w http.ResponseWriter, r *http.Request) error {
 // added shows a connector just added, with where to consent: for shared
 // consent, a flow is started for the admin at once.
 func (a *App) added(ctx context.Context, id string) addedConnector {
-	g := a.gateway()
-	c, _ := g.connector(id)
-	out := addedConnector{adminConnector: a.view(ctx, g, c)}
-	if cfg, ok := g.oauthConfig(id); ok {
-		out.ConnectURL = a.connectURL(id)
-		if cfg.Consent == oauthflow.Shared {
+	g := a.live.Current()
+	c, _ := g.Connector(id)
+	out := addedConnector{ConnectorView: g.View(ctx, a.registry.Snapshot(), c)}
+	if m, consent, ok := g.OAuthFor(id); ok {
+		out.ConnectURL = g.ConnectURL(id)
+		if consent == oauthflow.Shared {
 			var err error
-			if out.AuthURL, err = g.manager.Start(ctx, id, "", ""); err != nil {
+			if out.AuthURL, err = m.Start(ctx, id, "", ""); err != nil {
 				out.ConsentError = err.Error() + "; run diagnose"
 			}
 		}
@@ -272,7 +213,7 @@ func (a *App) adminRemoveConnector(w http.ResponseWriter, r *http.Request) error
 	id := r.PathValue("id")
 	var revs []oauthflow.Revocation
 	err := a.registry.Remove(r.Context(), id, func(connectors.Entry) (err error) {
-		if m, _, ok := a.gateway().oauthFor(id); ok {
+		if m, _, ok := a.live.Current().OAuthFor(id); ok {
 			if revs, err = m.Remove(r.Context(), id, "the connector was removed"); err != nil {
 				return apiError(http.StatusInternalServerError, "revoking the tokens of %s: %v", id, err)
 			}
@@ -316,7 +257,7 @@ func (a *App) oauthTarget(r *http.Request) (consentTarget, error) {
 	if err != nil {
 		return consentTarget{}, err
 	}
-	m, consent, ok := g.oauthFor(c.ID)
+	m, consent, ok := g.OAuthFor(c.ID)
 	if !ok {
 		return consentTarget{}, apiError(http.StatusBadRequest, "connector %s does not use OAuth: there is nothing to connect", c.ID)
 	}
@@ -402,7 +343,7 @@ func (a *App) adminDiagnose(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, _, ok := g.oauthFor(c.ID)
+	m, _, ok := g.OAuthFor(c.ID)
 	if !ok {
 		return apiError(http.StatusBadRequest, "connector %s does not use OAuth: diagnose runs the OAuth connect path", c.ID)
 	}
@@ -450,15 +391,15 @@ func (a *App) adminTools(w http.ResponseWriter, r *http.Request) error {
 
 // upstreamTools lists the connector's tools at the upstream, with the
 // credential of ?user= (or the shared or static one).
-func (a *App) upstreamTools(r *http.Request, g *gateway, c *connectors.Connector) ([]json.RawMessage, error) {
+func (a *App) upstreamTools(r *http.Request, g *gateway.Gateway, c *connectors.Connector) ([]json.RawMessage, error) {
 	if c.URL == nil {
 		return nil, apiError(http.StatusBadRequest, "connector %s has no MCP server: it has no tools", c.ID)
 	}
 	user := r.URL.Query().Get("user")
-	if cfg, ok := g.oauthConfig(c.ID); ok && cfg.Consent == oauthflow.PerUser && user == "" {
+	if _, consent, ok := g.OAuthFor(c.ID); ok && consent == oauthflow.PerUser && user == "" {
 		return nil, apiError(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
 	}
-	tools, err := g.mux.UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
+	tools, err := g.Mux().UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
 	if cr, ok := errors.AsType[*mcpmux.ConsentRequired](err); ok {
 		return nil, apiError(http.StatusConflict, "connector %s is not connected: %s", c.ID, cr.Message)
 	}
@@ -539,15 +480,15 @@ func (a *App) adminGrants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g := a.gateway()
+	g := a.live.Current()
 	for conn := range asked {
-		if _, ok := g.connector(conn); !ok {
+		if _, ok := g.Connector(conn); !ok {
 			return apiError(http.StatusNotFound, "no connector %q", conn)
 		}
 	}
 	view := a.policy.For(caller)
 	return writeAdmin(w, http.StatusOK, map[string]any{
-		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": a.explain(view, g.conns, asked),
+		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": g.Explain(view, a.Grants, asked),
 	})
 }
 
@@ -568,49 +509,6 @@ func grantsQuery(r *http.Request) (grants.Caller, map[string][]string, error) {
 		asked[conn] = append(asked[conn], name)
 	}
 	return caller, asked, nil
-}
-
-// grantDecision is the decision on one tool for one caller.
-type grantDecision struct {
-	Tool      string               `json:"tool"`
-	Operation connectors.Operation `json:"operation"`
-	Allowed   bool                 `json:"allowed"`
-	// Rule is the 1-based index of the grant that allowed it, and Grant
-	// that grant; both are absent when the tool is denied.
-	Rule  int          `json:"rule,omitempty"`
-	Grant *grants.Rule `json:"grant,omitempty"`
-}
-
-// grantConnector is what a caller may do with one connector.
-type grantConnector struct {
-	ID string `json:"id"`
-	// Visible: some grant names the connector, so the caller sees it.
-	Visible bool `json:"visible"`
-	// Access: some grant could allow at least one of its items.
-	Access bool            `json:"access"`
-	Tools  []grantDecision `json:"tools,omitempty"`
-}
-
-// explain decides, for view, each connector and each tool that its
-// selection or config allows or that asked names.
-func (a *App) explain(view *grants.View, conns []*connectors.Connector, asked map[string][]string) []grantConnector {
-	out := make([]grantConnector, 0, len(conns))
-	for _, c := range conns {
-		gc := grantConnector{ID: c.ID, Visible: view.Visible(c.ID), Access: view.HasItems(c.ID)}
-		names := append(slices.Clone(c.Tools.Allow), asked[c.ID]...)
-		slices.Sort(names)
-		for _, name := range slices.Compact(names) {
-			op := c.Tools.Operation(name, false)
-			d := view.Decide(grants.Tools, c.ID, name, op == connectors.Read)
-			gd := grantDecision{Tool: name, Operation: op, Allowed: d.Allowed, Rule: d.Rule}
-			if d.Allowed && d.Rule <= len(a.Grants) {
-				gd.Grant = &a.Grants[d.Rule-1]
-			}
-			gc.Tools = append(gc.Tools, gd)
-		}
-		out = append(out, gc)
-	}
-	return out
 }
 
 // adminDetail describes an admin change for the audit log: what, through

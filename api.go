@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/httpapi"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
@@ -216,7 +217,7 @@ var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) erro
 // to the connector's API base joined with {path}, with the query string,
 // the caller's credentials replaced by the connector's. ServeHTTP has
 // marked the response inert (inert.Mark) before any of it is written.
-func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, caller grants.Caller, id string) error {
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway.Gateway, caller grants.Caller, id string) error {
 	c, err := h.apiAccess(r, g, caller, id)
 	if err != nil {
 		return err
@@ -226,7 +227,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 		return &web.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	annotate(r, id, "")
-	cred, err := g.mux.Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c})
+	cred, err := g.Mux().Credential(r.Context(), mcpmux.CredentialRequest{Caller: caller, Connector: c})
 	if err != nil {
 		return h.apiCredentialError(id, caller, err)
 	}
@@ -239,7 +240,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 		paths:      inert.Paths{Base: c.API, API: target, Prefix: "/connectors/" + id + "/api", Gateway: r.URL.EscapedPath()},
 	}
 	if c.Auth.Type == connectors.AuthOAuth {
-		call.refused = func(challenge string) { h.app.apis.refused(r, g.mux, caller, c, cred, challenge) }
+		call.refused = func(challenge string) { h.app.apis.refused(r, g.Mux(), caller, c, cred, challenge) }
 	}
 	out := httpapi.Outbound(context.WithValue(r.Context(), apiCallKey{}, call), r, target, cred.Header)
 	return proxy.ServeHTTP(w, out, noNext)
@@ -248,8 +249,8 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway, c
 // apiAccess returns connector id if the caller may send r to its API. A
 // caller with no grant of the whole connector learns nothing, not even
 // that it exists.
-func (h *Handler) apiAccess(r *http.Request, g *gateway, caller grants.Caller, id string) (*connectors.Connector, error) {
-	c, _ := g.mux.Connector(id)
+func (h *Handler) apiAccess(r *http.Request, g *gateway.Gateway, caller grants.Caller, id string) (*connectors.Connector, error) {
+	c, _ := g.Mux().Connector(id)
 	whole, writable := h.app.policy.For(caller).Whole(id)
 	access := httpapi.Decide(c, whole, writable, r.Method)
 	if access == httpapi.Hidden {
@@ -258,7 +259,7 @@ func (h *Handler) apiAccess(r *http.Request, g *gateway, caller grants.Caller, i
 	// A browser on another site may not make the caller write through the
 	// connector's credential (cross-site request forgery); clients that are
 	// not browsers send neither Sec-Fetch-Site nor Origin and pass.
-	if h.app.csrf.Check(r) != nil {
+	if h.app.gw.CSRF.Check(r) != nil {
 		return nil, &web.Error{Status: http.StatusForbidden, Message: "cross-site request refused: a browser may call an API only from the gateway's own origin"}
 	}
 	if access == httpapi.ReadOnly {

@@ -61,8 +61,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !web.Owns(r.URL.Path) {
 		return next.ServeHTTP(w, r)
 	}
-	g := h.app.acquire()
-	defer g.leave()
+	g := h.app.live.Acquire()
+	defer g.Leave()
 	caller, known := h.caller(r)
 	if id, ok := httpapi.Route(r.URL.Path); ok {
 		inert.Mark(w.Header()) // before any answer, the gateway's own included: see inert.Mark
@@ -74,7 +74,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if known {
 		r = r.WithContext(web.WithCaller(r.Context(), caller))
 	}
-	return h.fail(w, r, g.site.Serve(w, r))
+	return h.fail(w, r, g.Site().Serve(w, r))
 }
 
 // errUnidentified answers a request whose caller the configured identity

@@ -5,18 +5,28 @@ package mcpgate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"sync/atomic"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	// The `caddy mcpgate …` command lives in package cli, which registers
+	// it with Caddy when imported. xcaddy builds import only this root
+	// package of the module, so the root imports cli to bring the command
+	// into every caddy binary built with mcpgate. (cli imports nothing of
+	// the root.)
+	_ "github.com/mcpgate/caddy-mcpgate/cli"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
 func init() {
@@ -93,24 +103,12 @@ type App struct {
 	logger    *zap.Logger
 	sealKeys  [][]byte
 	storePath string
-	origins   []string
-	hosts     []string
-	live      *live
+	gw        gateway.Options // what every generation of the gateway shares
+	live      *gateway.Live   // the generation serving now
 	vault     *vault
-	csrf      *http.CrossOriginProtection
 	apis      *apiProxies
 	obs       *observability // the audit log and metrics (observe.go)
 }
-
-// live is the part of the app that changes while it runs. The registry's
-// lock serializes its changes.
-type live struct {
-	gw      atomic.Pointer[gateway]
-	retired []*gateway // replaced by a rebuild; closed when idle, or at Cleanup
-}
-
-// gateway returns the gateway serving now.
-func (a *App) gateway() *gateway { return a.live.gw.Load() }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
 // that a reload costs agents nothing: the store holds no grant decision,
@@ -145,7 +143,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionObservability(ctx); err != nil {
 		return err
 	}
-	a.live = new(live)
+	a.live = new(gateway.Live)
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
@@ -154,12 +152,31 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionOAuth(repl); err != nil {
 		return err
 	}
+	if err := a.provisionGateway(); err != nil {
+		return err
+	}
 	if err := a.provisionRegistry(repl); err != nil {
 		return err
 	}
 	if err := a.provisionPolicy(); err != nil {
 		return err
 	}
+	a.gw.Policy, a.gw.Presets = a.policy, a.registry.Presets()
+	// The gateway of the config alone, which checks it; Start replaces it
+	// with one that adds the runtime connectors and the OAuth manager.
+	g, err := gateway.Build(&a.gw, a.registry.Snapshot())
+	if err != nil {
+		return err
+	}
+	a.live.Set(g)
+	return a.provisionAPIs(ctx, g.Connectors())
+}
+
+// provisionGateway sets up what every generation of the gateway shares:
+// the session store, which outlives a config reload, and the checks of
+// the Host and Origin of requests (DNS rebinding and cross-site request
+// forgery), which public_url and allowed_hosts widen.
+func (a *App) provisionGateway() error {
 	var origins []string
 	hosts := slices.Clone(a.AllowedHosts)
 	for _, h := range hosts {
@@ -175,9 +192,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		origins = append(origins, u.Scheme+"://"+u.Host)
 		hosts = append(hosts, u.Hostname())
 	}
-	a.csrf = http.NewCrossOriginProtection()
+	csrf := http.NewCrossOriginProtection()
 	for _, origin := range origins {
-		if err := a.csrf.AddTrustedOrigin(origin); err != nil {
+		if err := csrf.AddTrustedOrigin(origin); err != nil {
 			return fmt.Errorf("public_url: %v", err)
 		}
 	}
@@ -188,23 +205,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.sessions = store.(sessionStore).Sessions
-	a.origins = origins
-	a.hosts = hosts
-	// The gateway of the config alone, which checks it; Start replaces it
-	// with one that adds the runtime connectors and the OAuth manager.
-	g, err := a.assemble(a.registry.Snapshot())
-	if err != nil {
-		return err
+	a.gw = gateway.Options{
+		Mux: mcpmux.Options{
+			Sessions: a.sessions, Separator: a.ToolSeparator, MaxBody: a.MaxRequestBody,
+			ListTTL: time.Duration(a.ListCacheTTL), AllowedOrigins: origins, AllowedHosts: hosts,
+			Logger: a.logger.Named("mux"), Annotate: annotate, OnDrift: a.toolDrifted, Observer: a.obs,
+		},
+		OAuth: oauthflow.Options{
+			PublicURL: strings.TrimSuffix(a.PublicURL, "/"), AllowedRedirects: a.AllowedRedirects,
+			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.oauthEvent,
+		},
+		CSRF: csrf, Logger: a.logger,
 	}
-	a.live.gw.Store(g)
-	return a.provisionAPIs(ctx, g.conns)
+	return nil
 }
 
 // provisionRegistry resolves the {env.*} and {file.*} placeholders of the
 // config's connectors and presets, and checks them into the registry.
 func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
-	opts := connectors.Options{Check: a.checkConnector}
+	opts := connectors.Options{Check: a.gw.Check}
 	for _, cfg := range a.Connectors {
 		cfg, err := cfg.Expanded(expand)
 		if err != nil {
@@ -258,6 +278,31 @@ func (a *App) Start() error {
 	return a.registry.Open(context.Background(), a.vault.sealed)
 }
 
+// rebuild puts a generation serving snap in force. The registry calls it,
+// under its lock, for every change it announces.
+func (a *App) rebuild(snap *connectors.Snapshot) error {
+	g, err := gateway.Build(&a.gw, snap)
+	if err != nil {
+		return err
+	}
+	a.live.Set(g)
+	return nil
+}
+
+// toolDrifted records that a selected tool's definition changed upstream.
+// The mux has already left it out of the catalog; this makes the change
+// visible to admins, with what changed.
+func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
+	news, err := a.registry.Drifted(context.Background(), connector, tool, raw)
+	switch {
+	case err != nil:
+		a.logger.Error("recording a tool's drift", zap.String("connector", connector), zap.String("tool", tool), zap.Error(err))
+	case news:
+		a.logger.Warn("a registered tool changed upstream and is hidden until an admin approves it",
+			zap.String("connector", connector), zap.String("tool", tool))
+	}
+}
+
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
@@ -272,16 +317,20 @@ func (a *App) Cleanup() error {
 	if a.sessions != nil {
 		_, _ = sessionPool.Delete(sessionPoolKey)
 	}
-	if a.live == nil {
-		return nil
-	}
-	if g := a.gateway(); g != nil {
-		g.close()
-	}
-	for _, g := range a.live.retired {
-		g.close() // one still streaming to an agent
+	if a.live != nil {
+		a.live.Close()
 	}
 	return nil
+}
+
+// StorageConfig is where mcpgate keeps its records.
+type StorageConfig struct {
+	// Backend is "badger" (default), an embedded database.
+	Backend string `json:"backend,omitempty"`
+
+	// Path is the database directory. Default: Caddy's data directory
+	// + "/mcpgate".
+	Path string `json:"path,omitempty"`
 }
 
 // Interface guards

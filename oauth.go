@@ -2,14 +2,10 @@ package mcpgate
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
-	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
@@ -107,19 +102,10 @@ func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 // usesOAuth reports whether a connector's config has it use OAuth.
 func usesOAuth(cfg connectors.Config) bool { return cfg.OAuth() != nil }
 
-// oauthConfig builds connector c's OAuth client config from o, whose
-// placeholders are resolved.
-func (a *App) oauthConfig(c *connectors.Connector, o connectors.OAuthConfig) (oauthflow.Config, error) {
-	if a.PublicURL == "" {
-		return oauthflow.Config{}, fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
-	}
-	return oauthflow.NewConfig(c, o)
-}
-
 // oauth returns the OAuth manager of the gateway serving now.
 func (a *App) oauth() (*oauthflow.Manager, error) {
-	if g := a.gateway(); g != nil && g.manager != nil {
-		return g.manager, nil
+	if m := a.live.Current().Manager(); m != nil {
+		return m, nil
 	}
 	return nil, errors.New("no connector uses OAuth")
 }
@@ -156,6 +142,10 @@ func (a *App) openVault() error {
 		return err
 	}
 	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
+	// Every key comes from the ring, each for one purpose; a generation
+	// built from now on has an OAuth manager.
+	a.gw.OAuth.Store, a.gw.OAuth.Locks, a.gw.OAuth.StateKey = sealed, a.vault.locks, ring.Derive("oauth state")
+	a.gw.Mux.StateKey, a.gw.ConnectKey = ring.Derive("request state"), ring.Derive("connect link")
 	a.vault.path = path
 	a.attachAudit(a.vault.db, ring)
 	done := make(chan struct{})
@@ -184,20 +174,6 @@ func (a *App) readyVault(ctx context.Context, db store.Store, sealed *store.Seal
 		a.logger.Info("sealed tool selections stored in the clear by an earlier version", zap.Int("sealed", n))
 	}
 	return nil
-}
-
-// newManager builds the OAuth manager of configs on the open store.
-func (a *App) newManager(configs []oauthflow.Config) (*oauthflow.Manager, error) {
-	return oauthflow.New(oauthflow.Options{
-		Store:            a.vault.sealed,
-		PublicURL:        strings.TrimSuffix(a.PublicURL, "/"),
-		AllowedRedirects: a.AllowedRedirects,
-		StateKey:         a.vault.ring.Derive("oauth state"),
-		Logger:           a.logger.Named("oauth"),
-		ClientName:       "mcpgate",
-		Locks:            a.vault.locks,
-		OnEvent:          a.oauthEvent,
-	}, configs)
 }
 
 // rewrap moves every record onto the first seal key, so that the older
@@ -299,67 +275,4 @@ func (a *App) closeVault() {
 		_, _ = storePool.Delete(a.vault.path)
 		a.vault.path = ""
 	}
-}
-
-// credentials hands each connector of g its credential: the static one
-// from the config, or the caller's (or the shared) OAuth token.
-func (a *App) credentials(g *gateway) mcpmux.Credentials {
-	static := mcpmux.Static(g.conns)
-	return func(ctx context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
-		if req.Connector.Auth.Type != connectors.AuthOAuth {
-			return static(ctx, req)
-		}
-		m := g.manager
-		if m == nil {
-			return mcpmux.Credential{}, errors.New("the store is not open yet")
-		}
-		tr := oauthflow.TokenRequest{Connector: req.Connector.ID, User: req.Caller.ID, Challenge: req.Challenge}
-		if req.Refused != nil {
-			tr.Refused = req.Refused.Header.Get("Authorization")
-		}
-		tok, err := m.Token(ctx, tr)
-		var ce *oauthflow.ConsentError
-		if errors.As(err, &ce) {
-			return mcpmux.Credential{}, a.consentRequired(m, req.Connector.ID, req.Caller.ID, ce)
-		}
-		if err != nil {
-			return mcpmux.Credential{}, err
-		}
-		return mcpmux.Credential{Key: tok.Key, Header: http.Header{"Authorization": {tok.Header}}}, nil
-	}
-}
-
-// consentRequired tells the gateway, and through it the agent, where to
-// consent: the Connectors page, where the user starts the flow.
-func (a *App) consentRequired(m *oauthflow.Manager, id, user string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
-	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: a.connectURL(id) + "&for=" + a.connectTag(user)}
-	consent, _ := m.Consent(id)
-	switch {
-	case ce.Status == connectors.StatusMisconfigured:
-		cr.Message = "Connector " + id + " cannot connect until an admin fixes it: " + ce.Reason + "."
-		cr.URL = ""
-	case consent == oauthflow.Shared:
-		cr.Message = "Connector " + id + " is shared and not connected yet: an admin connects it for everyone."
-	default:
-		cr.Message = "Connector " + id + " needs your consent."
-	}
-	return cr
-}
-
-// connectTag binds a connect link to the user it was made for, without
-// naming them: the Connectors page refuses a link opened by anyone else,
-// so that a link an agent was handed cannot lure another user into
-// consenting (URL mode elicitation, "Phishing").
-func (a *App) connectTag(user string) string {
-	if a.vault == nil || a.vault.ring == nil {
-		return ""
-	}
-	mac := hmac.New(sha256.New, a.vault.ring.Derive("connect link"))
-	mac.Write([]byte(user))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
-}
-
-// connectURL is the page where a user connects connector id.
-func (a *App) connectURL(id string) string {
-	return strings.TrimSuffix(a.PublicURL, "/") + "/connectors?connect=" + url.QueryEscape(id)
 }

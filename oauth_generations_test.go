@@ -48,7 +48,7 @@ func TestGenerationsShareGrantLocks(t *testing.T) {
 		t.Fatal("two generations on one database do not share their grant locks")
 	}
 	for i, a := range apps {
-		if g := a.gateway(); g == nil || g.manager == nil {
+		if g := a.live.Current(); g == nil || g.Manager() == nil {
 			t.Fatalf("generation %d has no OAuth manager", i)
 		}
 	}

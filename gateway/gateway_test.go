@@ -1,4 +1,4 @@
-package mcpgate
+package gateway
 
 import (
 	"sync"
@@ -8,36 +8,35 @@ import (
 )
 
 // newTestGateway is a gateway with an empty mux.
-func newTestGateway(t *testing.T) *gateway {
+func newTestGateway(t *testing.T) *Gateway {
 	t.Helper()
 	mux, err := mcpmux.New(mcpmux.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mux.Close() })
-	return &gateway{mux: mux}
+	return &Gateway{mux: mux}
 }
 
-// TestGatewayRetire checks that a replaced gateway's mux stays open for
+// TestLiveRetire checks that a replaced gateway's mux stays open for
 // the requests that began on it and closes when the last one ends, and
 // that no request starts on a replaced gateway.
-func TestGatewayRetire(t *testing.T) {
-	a := &App{live: new(live)}
+func TestLiveRetire(t *testing.T) {
+	l := new(Live)
 	old, next := newTestGateway(t), newTestGateway(t)
-	a.live.gw.Store(old)
+	l.Set(old)
 
-	inFlight := a.acquire()
-	a.live.gw.Swap(next)
-	old.retire()
+	inFlight := l.Acquire()
+	l.Set(next)
 	if old.closed.Load() {
 		t.Fatal("a replaced gateway closed under a request")
 	}
-	if g := a.acquire(); g != next {
+	if g := l.Acquire(); g != next {
 		t.Fatal("a request started on the replaced gateway")
 	} else {
-		g.leave()
+		g.Leave()
 	}
-	inFlight.leave()
+	inFlight.Leave()
 	if !old.closed.Load() {
 		t.Fatal("the replaced gateway stayed open after its last request")
 	}
@@ -56,17 +55,16 @@ func TestGatewayRetire(t *testing.T) {
 					return
 				default:
 				}
-				g := a.acquire()
+				g := l.Acquire()
 				if g.closed.Load() {
 					t.Error("a request holds a closed gateway")
 				}
-				g.leave()
+				g.Leave()
 			}
 		})
 	}
 	for range 200 {
-		g := newTestGateway(t)
-		a.live.gw.Swap(g).retire()
+		l.Set(newTestGateway(t))
 	}
 	close(stop)
 	wg.Wait()

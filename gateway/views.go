@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+)
+
+// ConnectorView is a connector as the admin API shows it: no secret.
+type ConnectorView struct {
+	ID string `json:"id"`
+	// Source is "config" (read-only at run time) or "runtime".
+	Source string `json:"source"`
+	URL    string `json:"url,omitempty"`
+	// API is the base URL of its HTTP API, if it has one.
+	API string `json:"api,omitempty"`
+	// Auth is none, bearer, header or oauth.
+	Auth         string `json:"auth"`
+	Consent      string `json:"consent,omitempty"`
+	Registration string `json:"registration,omitempty"`
+	Preset       string `json:"preset,omitempty"`
+	Title        string `json:"title,omitempty"`
+	Description  string `json:"description,omitempty"`
+	// Connection is the shared-consent connection; per-user ones are each
+	// user's, on the Connectors page.
+	Connection *connectors.Connection `json:"connection,omitempty"`
+	// Tools summarizes the admin's tool selection, if there is one.
+	Tools *ToolsSummary `json:"tools,omitempty"`
+}
+
+// ToolsSummary is the size of a selection and the tools that drifted.
+type ToolsSummary struct {
+	Registered int      `json:"registered"`
+	Drifted    []string `json:"drifted,omitempty"`
+}
+
+// View shows connector c of g, with what snap, the registry now, says of
+// it: a tool may have drifted since g was built.
+func (g *Gateway) View(ctx context.Context, snap *connectors.Snapshot, c *connectors.Connector) ConnectorView {
+	v := ConnectorView{ID: c.ID, Source: "config", Auth: cmp.Or(string(c.Auth.Type), "none")}
+	if c.URL != nil {
+		u := *c.URL
+		if u.RawQuery != "" {
+			u.RawQuery = "redacted" // a query may carry a key
+		}
+		v.URL = u.String()
+	}
+	if c.API != nil {
+		v.API = c.API.String()
+	}
+	if e, _ := snap.Entry(c.ID); e.Runtime {
+		v.Source, v.Preset, v.Title, v.Description = "runtime", e.Preset, e.Title, e.Description
+	}
+	if cfg, ok := g.OAuthClient(c.ID); ok {
+		v.Consent, v.Registration = string(cfg.Consent), cmp.Or(cfg.Registration, "auto")
+		if cfg.Consent == oauthflow.Shared && g.manager != nil {
+			conn := g.manager.Connection(ctx, c.ID, "")
+			v.Connection = &conn
+		}
+	}
+	if sel := snap.Selection(c.ID); sel != nil {
+		v.Tools = &ToolsSummary{Registered: len(sel.Tools), Drifted: sel.Drifted()}
+	}
+	return v
+}
+
+// Decision is the decision on one tool for one caller.
+type Decision struct {
+	Tool      string               `json:"tool"`
+	Operation connectors.Operation `json:"operation"`
+	Allowed   bool                 `json:"allowed"`
+	// Rule is the 1-based index of the grant that allowed it, and Grant
+	// that grant; both are absent when the tool is denied.
+	Rule  int          `json:"rule,omitempty"`
+	Grant *grants.Rule `json:"grant,omitempty"`
+}
+
+// Access is what a caller may do with one connector.
+type Access struct {
+	ID string `json:"id"`
+	// Visible: some grant names the connector, so the caller sees it.
+	Visible bool `json:"visible"`
+	// Access: some grant could allow at least one of its items.
+	Access bool       `json:"access"`
+	Tools  []Decision `json:"tools,omitempty"`
+}
+
+// Explain decides, for view, each of g's connectors and each tool that
+// its selection or config allows or that asked names; rules are the
+// grants view was made of, to name the one that allowed a tool.
+func (g *Gateway) Explain(view *grants.View, rules []grants.Rule, asked map[string][]string) []Access {
+	out := make([]Access, 0, len(g.conns))
+	for _, c := range g.conns {
+		a := Access{ID: c.ID, Visible: view.Visible(c.ID), Access: view.HasItems(c.ID)}
+		names := append(slices.Clone(c.Tools.Allow), asked[c.ID]...)
+		slices.Sort(names)
+		for _, name := range slices.Compact(names) {
+			op := c.Tools.Operation(name, false)
+			d := view.Decide(grants.Tools, c.ID, name, op == connectors.Read)
+			gd := Decision{Tool: name, Operation: op, Allowed: d.Allowed, Rule: d.Rule}
+			if d.Allowed && d.Rule <= len(rules) {
+				gd.Grant = &rules[d.Rule-1]
+			}
+			a.Tools = append(a.Tools, gd)
+		}
+		out = append(out, a)
+	}
+	return out
+}
