@@ -25,20 +25,37 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultMaxBody  = 4 << 20
-	DefaultListTTL  = 5 * time.Minute
+	// DefaultMaxBody bounds an agent's request body. The body is read
+	// whole, since it must pass the strict JSON check before anything
+	// routes on it, so this is the memory one request can make the
+	// gateway hold; 4 MiB is far above any tool call's arguments.
+	DefaultMaxBody = 4 << 20
+	// DefaultListTTL is how long an upstream list is served from cache.
+	// list_changed invalidates a list at once; the TTL bounds how long a
+	// change goes unseen when no notification comes (an upstream without
+	// listChanged, or a notification stream that broke).
+	DefaultListTTL = 5 * time.Minute
+	// DefaultPageSize is large enough that most catalogs fit one page,
+	// for agents that never follow nextCursor, and small enough to bound
+	// one answer when many connectors are aggregated.
 	DefaultPageSize = 500
 )
 
 // Options configure a Mux. The zero value of every field but Connectors and
 // Policy is a sensible default.
 type Options struct {
-	// Connectors are the upstreams.
+	// Connectors are the upstreams. New validates each and refuses an id
+	// given twice; the Mux keeps the pointers and never changes them, so
+	// a new set of connectors needs a new Mux.
 	Connectors []*connectors.Connector
 	// Policy decides what each caller may see and use; nil denies all.
+	// It is asked on every request, so a request is always judged by the
+	// grants of the Mux that serves it.
 	Policy *grants.Policy
 	// Credentials supplies upstream credentials; nil means each
-	// connector's static one.
+	// connector's static one. It is called on the request path for every
+	// request that reaches an upstream, concurrently: with a cached token
+	// it must answer without I/O.
 	Credentials Credentials
 	// Separator joins connector ids and names: "_" (default) or "__".
 	Separator string
@@ -49,7 +66,8 @@ type Options struct {
 	// PageSize is how many items one page of an aggregated list holds.
 	PageSize int
 	// Transport carries upstream requests; nil means a pooled transport
-	// the Mux owns.
+	// the Mux owns and Close releases. A transport given here is the
+	// caller's: Close leaves it alone.
 	Transport http.RoundTripper
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *zap.Logger
@@ -72,10 +90,14 @@ type Options struct {
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
 	// Annotate, when set, is told which connector and item each agent
-	// request is routed to, so that access logs can show it.
+	// request is routed to, so that access logs can show it. It runs on
+	// the request's goroutine before the upstream is called.
 	Annotate func(r *http.Request, connector, name string)
 	// OnDrift, when set, is told of each pinned tool whose definition no
-	// longer matches its pin when a list is fetched; the tool is left out.
+	// longer matches its pin when a list is fetched; the tool is left out
+	// (a changed definition is the "rug pull" a pin exists to stop). It
+	// runs while the list's cache entry is locked, on every fetch that
+	// sees the drift: it must not block, nor ask this Mux for lists.
 	OnDrift func(connector, tool string, definition json.RawMessage)
 	// Observer, when set, is told of every tool call and every upstream
 	// request, for audit logs and metrics.
@@ -100,9 +122,11 @@ type Mux struct {
 	onDrift  func(connector, tool string, definition json.RawMessage)
 	observer Observer
 
+	// The three maps are written once per key and read on every request,
+	// the case sync.Map is made for: readers take no lock.
 	upstreams sync.Map // upstreamKey → *upstream
 	cache     sync.Map // cacheKey → *cacheEntry
-	pages     sync.Map // pageKey → *renderedPage
+	pages     sync.Map // pageKey → *renderedPage, at most maxPages
 	pageCount atomic.Int64
 	sessions  *Sessions
 	ownsSess  bool
@@ -112,13 +136,22 @@ type Mux struct {
 	hosts     hostPolicy
 	states    stateSealer
 	parked    parkedCalls
-	closed    chan struct{}
-	ctx       context.Context // ends when the mux closes
-	cancel    context.CancelFunc
-	life      sync.Mutex // orders background starts before Close's wait
-	bg        sync.WaitGroup
+	// closed is closed by Close, which is how agent streams learn to end;
+	// ctx ends with it, for the goroutines that take a context.
+	closed chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	// life orders background starts before Close's wait: a WaitGroup's
+	// Add must not race with its Wait, so background checks closed and
+	// calls Add under the lock that Close takes to close it.
+	life sync.Mutex
+	bg   sync.WaitGroup
 }
 
+// upstreamKey names one upstream connection. It is per credential, not
+// per connector: a session opened with one user's token must never carry
+// another user's call, and what an upstream lists may depend on whose
+// token asks (the cross-tenant leak of a shared MCP session).
 type upstreamKey struct{ connector, credential string }
 
 // New builds a Mux.
@@ -162,6 +195,8 @@ func New(opts Options) (*Mux, error) {
 		m.conns[c.ID] = c
 		m.order = append(m.order, c.ID)
 	}
+	// Id order makes every aggregated list the same from one request to
+	// the next, which the offset in a list cursor relies on.
 	sort.Strings(m.order)
 	if m.creds == nil {
 		m.creds = Static(opts.Connectors)
@@ -175,6 +210,8 @@ func New(opts Options) (*Mux, error) {
 
 // setDefaults fills in what opts leaves out.
 func (m *Mux) setDefaults(opts Options) error {
+	// Connector ids hold no underscore, so either separator splits a wire
+	// name unambiguously (names.go); any other would not.
 	switch m.names.sep {
 	case "":
 		m.names.sep = "_"
@@ -212,8 +249,14 @@ func (m *Mux) setDefaults(opts Options) error {
 
 // NewTransport returns the pooled transport mcpgate uses for upstreams:
 // keep-alive, with enough idle connections per host for many concurrent
-// agents sharing one upstream.
+// agents sharing one upstream. The caller owns it, and closes its idle
+// connections when done.
 func NewTransport() *http.Transport {
+	// No proxy from the environment: requests carry credentials, and go
+	// to the connector's own host. The dial and handshake timeouts bound
+	// an unreachable upstream; a request's own deadline comes from its
+	// context. Go's default of 2 idle connections per host would make
+	// concurrent agents of one upstream open and close one per call.
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -227,7 +270,14 @@ func NewTransport() *http.Transport {
 }
 
 // Close ends every agent stream and releases idle upstream connections.
+// It waits for the Mux's background goroutines, and is safe to call more
+// than once. Sessions given in Options stay open.
 func (m *Mux) Close() error {
+	// The order matters: closed first, so that no background goroutine
+	// starts after the wait begins and agent streams end; then the
+	// context, which ends upstream listeners and parked calls; then the
+	// Mux's own sessions; and idle connections last, once nothing that
+	// could still use one runs.
 	m.life.Lock()
 	select {
 	case <-m.closed:
@@ -257,6 +307,8 @@ func (m *Mux) Connector(id string) (*connectors.Connector, bool) {
 // upstream returns the shared connection for (connector, credential).
 func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	key := upstreamKey{c.ID, credKey}
+	// Load first: LoadOrStore would build a new upstream on every call
+	// only to throw it away, and this runs on every upstream request.
 	if u, ok := m.upstreams.Load(key); ok {
 		return u.(*upstream)
 	}
@@ -265,7 +317,8 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 	return u.(*upstream)
 }
 
-// background runs f in a goroutine that Close waits for.
+// background runs f in a goroutine that Close waits for, or not at all
+// once Close has begun. f must return soon after ctx ends.
 func (m *Mux) background(f func(ctx context.Context)) {
 	m.life.Lock()
 	defer m.life.Unlock()
@@ -287,6 +340,8 @@ func (m *Mux) credential(ctx context.Context, req CredentialRequest) (Credential
 	if err != nil {
 		return Credential{}, err
 	}
+	// An empty key would put every caller in one upstream session and
+	// one list cache, whatever their tokens: refuse it rather than share.
 	if cred.Key == "" {
 		return Credential{}, errors.New("credential source returned no key")
 	}
@@ -328,10 +383,15 @@ func (m *Mux) upstreamNotified(u *upstream, method string) {
 	for _, kind := range kinds {
 		m.invalidate(u.conn.ID, kind)
 	}
+	// This runs on the reader of an upstream stream, which must go on
+	// reading; and the fetch must outlive the request whose stream the
+	// notification came on. So it runs in the background, until Close.
 	m.background(func(ctx context.Context) { m.relist(ctx, u.conn, u.credKey, kinds) })
 }
 
-// view returns what caller may see.
+// view returns what caller may see. It is computed afresh for every
+// request, never kept on a session, so that a grant withdrawn by a reload
+// holds from the next request on.
 func (m *Mux) view(caller grants.Caller) *grants.View {
 	return m.policy.For(caller)
 }

@@ -21,12 +21,17 @@ import (
 type exchange struct {
 	mux *Mux
 	// park is the parked call this request runs in, if it can be one.
-	park    *parked
-	ctx     context.Context
-	r       *http.Request
-	caller  grants.Caller
-	view    *grants.View
-	scope   string
+	park   *parked
+	ctx    context.Context
+	r      *http.Request
+	caller grants.Caller
+	// view is the caller's grants, computed once for the request: every
+	// list and every call of it is judged by the same rules.
+	view  *grants.View
+	scope string
+	// modern is set by admit for a 2026-07-28 request; session is the
+	// legacy session named by Mcp-Session-Id, nil in the stateless era
+	// and for initialize.
 	modern  bool
 	session *session
 	rs      *responder
@@ -43,6 +48,8 @@ type exchange struct {
 }
 
 // usedCredential is a credential a request has used at one connector.
+// Kept per request only: a token refreshed between two requests is the
+// next request's to find.
 type usedCredential struct {
 	connector string
 	Credential
@@ -68,7 +75,9 @@ func (x *exchange) era() era {
 
 // message is one JSON-RPC message from an agent.
 type message struct {
-	kind   int
+	kind int
+	// id is the agent's id as it sent it, byte for byte, so that the
+	// answer echoes it exactly ("1" and 1 are different ids).
 	id     json.RawMessage
 	method string
 	params json.RawMessage
@@ -83,8 +92,12 @@ const NoSuchConnector = "no such connector or endpoint"
 
 // ServeMCP serves an agent's request to an MCP endpoint: the aggregated one
 // when scope is empty, else the named connector's own. The caller must
-// already be authenticated; an empty caller ID sees nothing.
+// already be authenticated; an empty caller ID sees nothing. ServeMCP
+// writes every answer itself, errors included, and may hold the
+// response open as an event stream for as long as the agent listens.
 func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
+	// First, before anything reads a header: every later check reads
+	// the first value of a header that a proxy may read the last of.
 	if rerr := checkSingleHeaders(r.Header); rerr != nil {
 		if r.Method == http.MethodPost {
 			writeRPCError(w, http.StatusBadRequest, nil, rerr)
@@ -102,6 +115,8 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusNotFound, NoSuchConnector)
 		return
 	}
+	// Streamable HTTP, "Security & Endpoint": a server must validate
+	// Origin against DNS rebinding and answer an invalid one with 403.
 	if why := m.hosts.check(r); why != "" {
 		writeHTTPError(w, http.StatusForbidden, why)
 		return
@@ -129,6 +144,9 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 	if !ok {
 		return
 	}
+	// Strict JSON before anything routes on the body: with a duplicate
+	// or case-folded member ("name" and "Name"), the grant check and the
+	// upstream could read different tools (CVE-2026-27896 in the Go SDK).
 	if err := checkJSON(body); err != nil {
 		code := codeInvalidRequest
 		if strictjson.IsSyntax(err) {
@@ -137,8 +155,11 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 		writeRPCError(w, http.StatusBadRequest, nil, &rpcError{Code: code, Message: err.Error()})
 		return
 	}
+	// An agent that does not accept an event stream gets plain JSON and
+	// misses the notifications sent while its request runs.
 	x := &exchange{mux: m, ctx: r.Context(), r: r, caller: caller, view: view, scope: scope,
 		rs: &responder{w: w, canSSE: strings.Contains(r.Header.Get("Accept"), "text/event-stream")}}
+	// checkJSON accepted the body, so it holds one value after spaces.
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if body[0] == '[' {
 		m.serveBatch(w, x, body)
@@ -162,6 +183,8 @@ func (m *Mux) servePost(w http.ResponseWriter, r *http.Request, caller grants.Ca
 
 // serveMessage answers one admitted message.
 func (m *Mux) serveMessage(x *exchange, msg *message) {
+	// A notification or response has no answer: 202 with no body
+	// (Streamable HTTP, "Sending Messages").
 	if msg.kind != kindRequest {
 		m.notification(x, msg)
 		x.rs.w.WriteHeader(http.StatusAccepted)
@@ -178,6 +201,8 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 	if x.session != nil {
 		// Legacy agents cancel with notifications/cancelled on another
 		// POST; stateless ones by going away, which ends x.ctx already.
+		// Deferred in this order, the id is forgotten before the context
+		// is cancelled: a late notifications/cancelled finds nothing.
 		ctx, cancel := context.WithCancel(x.ctx)
 		defer cancel()
 		defer x.session.track(msg.id, cancel)()
@@ -188,7 +213,11 @@ func (m *Mux) serveMessage(x *exchange, msg *message) {
 }
 
 // notification handles a notification, or an answer to one of the
-// gateway's questions, from an agent.
+// gateway's questions, from an agent. Both are looked up in the agent's
+// own session only, so an agent cannot answer another's question nor
+// cancel another's request by guessing its id. Without a session there
+// is nothing to look up: a 2026-07-28 agent cancels by closing its
+// stream, and answers questions by retrying its request.
 func (m *Mux) notification(x *exchange, msg *message) {
 	if msg.kind == kindResponse && x.session != nil {
 		x.session.asks.answer(msg.id, msg.raw)
@@ -262,6 +291,10 @@ func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message) *rpcError 
 	if sid == "" {
 		return errorf(codeInvalidRequest, "the Mcp-Session-Id header is required: send initialize first, or use protocol version %s", mcp.ProtocolVersion20260728)
 	}
+	// A session is bound to its caller and endpoint: one presented by
+	// anyone else is not found, so that a leaked id grants nothing (a
+	// session is never authentication: Security Best Practices 2025-11-25,
+	// "Session Hijacking"). 404 tells a client to initialize again.
 	ss, ok := m.sessions.get(sid, x.caller, x.scope)
 	if !ok {
 		writeRPCError(w, http.StatusNotFound, msg.id, errorf(codeInvalidRequest, "session not found: initialize again"))
@@ -273,6 +306,9 @@ func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message) *rpcError 
 
 // admitModern checks a 2026-07-28 request: the version in the header and
 // in _meta must agree, and Mcp-Method and Mcp-Name must match the body.
+// Streamable HTTP, "Request Metadata": intermediaries route on these
+// headers while the gateway acts on the body, so a mismatch is refused
+// (400, HeaderMismatch) rather than let the two disagree on the tool.
 func (m *Mux) admitModern(x *exchange, msg *message, header, metaVersion string) *rpcError {
 	x.modern = true
 	switch {
@@ -314,7 +350,8 @@ func checkRequestMeta(params []byte) *rpcError {
 	return nil
 }
 
-// serveGet opens a legacy session's notification stream.
+// serveGet opens a legacy session's notification stream. The stream ends
+// with the session, the agent's request or the Mux, whichever is first.
 func (m *Mux) serveGet(w http.ResponseWriter, r *http.Request, caller grants.Caller, scope string) {
 	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 		w.Header().Set("Allow", http.MethodPost)
@@ -360,6 +397,8 @@ func (m *Mux) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	tooLarge := func() *rpcError {
 		return errorf(codeInvalidRequest, "the request body is larger than the limit of %d bytes", m.maxBody)
 	}
+	// A declared length over the limit is refused before a byte is read;
+	// MaxBytesReader stops a chunked body, whose length is not known.
 	if r.ContentLength > m.maxBody {
 		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, tooLarge())
 		return nil, false
@@ -385,6 +424,8 @@ func readAll(body io.Reader, length int64) ([]byte, error) {
 	if length <= 0 {
 		return io.ReadAll(body)
 	}
+	// One byte more than declared, so that a body longer than its
+	// Content-Length shows as a full buffer rather than as a clean end.
 	buf := make([]byte, length+1)
 	n, err := io.ReadFull(body, buf)
 	if err == io.ErrUnexpectedEOF {
@@ -413,7 +454,10 @@ func (m *Mux) sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
-// parseMessage reads a JSON-RPC message's envelope.
+// parseMessage reads a JSON-RPC message's envelope. It scans the raw
+// bytes rather than decoding into a struct, so that params reach the
+// upstream exactly as sent (raw.go). Even when it fails it returns the
+// message, whose id, if readable, the error answer echoes.
 func parseMessage(body []byte) (*message, *rpcError) {
 	msg := &message{}
 	var version string
@@ -467,7 +511,9 @@ func parseMessage(body []byte) (*message, *rpcError) {
 	return msg, nil
 }
 
-// validID reports whether raw is a string or a number.
+// validID reports whether raw is a string or a number. JSON-RPC allows
+// null, MCP does not (Basic, "Requests": a string or integer, never null),
+// and an object or array could not key the gateway's maps.
 func validID(raw []byte) bool {
 	c := raw[0]
 	return c == '"' || c == '-' || (c >= '0' && c <= '9')
@@ -482,7 +528,8 @@ func metaProtocolVersion(params []byte) string {
 	return v
 }
 
-// answer builds the JSON-RPC response to id.
+// answer builds the JSON-RPC response to id. A nil id, for a message too
+// broken to have one, becomes null, as JSON-RPC 2.0 requires.
 func answer(id []byte, rep *reply) []byte {
 	out := make([]byte, 0, len(rep.result)+len(rep.err)+len(id)+40)
 	out = append(out, `{"jsonrpc":"2.0","id":`...)
@@ -518,9 +565,11 @@ func writeHTTPError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, body)
 }
 
-// status maps a JSON-RPC error code to the HTTP status of the era: the
-// legacy era answers errors with 200, 2026-07-28 with 4xx for request
-// errors.
+// httpStatus maps a JSON-RPC error code to the HTTP status of the era:
+// the legacy era answers errors with 200, but for a message it could not
+// take at all; 2026-07-28 with 4xx for request errors (Streamable HTTP,
+// "Protocol Version Header": 400 for a bad version or header, 404 with
+// -32601 for a method the server does not implement).
 func (m *Mux) httpStatus(x *exchange, code int) int {
 	if !x.modern {
 		if code == codeParseError || code == codeInvalidRequest || code == codeHeaderMismatch {
@@ -537,7 +586,8 @@ func (m *Mux) httpStatus(x *exchange, code int) int {
 	return http.StatusOK
 }
 
-// replyStatus is the HTTP status of a reply.
+// replyStatus is the HTTP status of a reply. Only a 2026-07-28 error
+// needs its code read again; every other reply is 200.
 func (m *Mux) replyStatus(x *exchange, rep *reply) int {
 	if rep.err == nil || !x.modern {
 		return http.StatusOK
@@ -549,7 +599,10 @@ func (m *Mux) replyStatus(x *exchange, rep *reply) int {
 	return m.httpStatus(x, e.Code)
 }
 
-// checkJSON rejects bodies that parsers could read differently.
+// checkJSON rejects bodies that parsers could read differently:
+// duplicate or case-folded member names, invalid UTF-8, deep nesting.
+// Agents' and upstreams' messages both pass it before the raw scanners
+// in raw.go, which rely on it.
 func checkJSON(data []byte) error {
 	return strictjson.Check(data, nil)
 }

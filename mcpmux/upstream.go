@@ -24,15 +24,21 @@ import (
 )
 
 // maxUpstreamMessage caps one message from an upstream, so that a broken
-// upstream cannot exhaust the gateway's memory.
+// upstream cannot exhaust the gateway's memory. It is far above an
+// agent's DefaultMaxBody: a result may carry a whole file or image, in
+// base64, where a request carries arguments.
 const maxUpstreamMessage = 64 << 20
 
 // gatewayMetaPrefix marks the _meta keys that describe the protocol
 // connection itself. An agent's are never forwarded: the upstream
-// connection is the gateway's, and it states its own.
+// connection is the gateway's, and it states its own. An agent that could
+// set them would speak for the gateway: claim another protocol version or
+// client, on a session other agents share.
 const gatewayMetaPrefix = "io.modelcontextprotocol/"
 
-// errSessionGone means the upstream forgot the legacy session.
+// errSessionGone means the upstream forgot the legacy session: it answered
+// 404 to the session's id, which tells a client to start a new session
+// (Streamable HTTP 2025-11-25, "Session Management").
 var errSessionGone = errors.New("upstream session expired")
 
 // reply is an upstream's answer to one request: a result or an error
@@ -119,10 +125,17 @@ type upstream struct {
 	// observer is told of every request, or is nil.
 	observer Observer
 
+	// nextID numbers the gateway's requests. Agents' ids are never
+	// forwarded: agents share this connection and many send id 1, and a
+	// response routed by an agent's id could reach another agent
+	// (GHSA-345p-7cg4-v4c7 in the TypeScript SDK).
 	nextID   atomic.Int64
 	progress progressRoutes
 
-	mu       sync.Mutex // held while connecting
+	// mu makes one handshake of however many agents arrive at once; the
+	// others wait for it and share what it opened. Once a connection is
+	// up, every call reads it from legacy or modern without a lock.
+	mu       sync.Mutex
 	legacy   atomic.Pointer[upstreamState]
 	modern   atomic.Pointer[upstreamState]
 	noLegacy atomic.Bool // the upstream refused initialize
@@ -132,8 +145,11 @@ type upstream struct {
 }
 
 // call sends one request, connecting first and reconnecting once when a
-// legacy session has expired.
+// legacy session has expired. The retry is safe: an upstream that answers
+// 404 to a session never ran the request.
 func (u *upstream) call(ctx context.Context, cred http.Header, want era, r *rpc) (*reply, *upstreamState, error) {
+	// A copy, so that the caller's rpc is not changed, and the credential
+	// to hide is found once for every attempt.
 	tracked := *r
 	tracked.hide = redact.FromHeader(cred)
 	tracked.sink = hiding(tracked.hide, r.sink)
@@ -235,6 +251,10 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	case resp.StatusCode == http.StatusOK:
 		return readReply(resp.Body, resp.ContentLength, idRaw)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// A refused credential goes back with its challenge, so that the
+		// credential source can refresh it or find the scope to ask for
+		// (Authorization, "Scope Challenge Handling"). A 403 for any other
+		// reason is the request's fault, not the token's.
 		se := &StatusError{Code: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
 		if errors.Is(se, ErrUnauthorized) {
 			return nil, se
@@ -260,6 +280,10 @@ func (u *upstream) cancelOnAbandon(ctx context.Context, cred http.Header, st *up
 		return
 	}
 	params := []byte(`{"requestId":` + string(id) + `,"reason":"the agent cancelled the request"}`)
+	// The request's context has ended, so the notice gets its own, with
+	// the same values but a deadline of its own: the upstream should stop
+	// work nobody waits for, yet a dead upstream must not hold a
+	// goroutine. Nothing waits for the answer, which has none.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -309,11 +333,16 @@ func (u *upstream) request(ctx context.Context, body []byte) *http.Request {
 		ContentLength: int64(len(body)),
 		Host:          u.conn.URL.Host,
 	}).WithContext(ctx)
+	// GetBody lets the transport send the body again when it must retry
+	// on a fresh connection (a keep-alive connection the upstream closed,
+	// an HTTP/2 GOAWAY) before the upstream read the request.
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return req
 }
 
-// setHeaders sets the credential and the era's headers.
+// setHeaders sets the credential and the era's headers. The credential
+// goes first, so that a connector's configured header cannot replace the
+// protocol's own.
 func (u *upstream) setHeaders(h http.Header, cred http.Header, st *upstreamState) {
 	for k, v := range cred {
 		h[k] = v
@@ -337,7 +366,10 @@ var (
 	userAgent  = []string{"mcpgate/" + Version}
 )
 
-// unreachable describes a transport failure without internal detail.
+// unreachable describes a transport failure without internal detail. The
+// message reaches the agent, and Go's *url.Error begins with the whole
+// upstream URL, whose query may hold an API key: only the last cause is
+// kept ("connection refused", "no such host").
 func unreachable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -361,6 +393,8 @@ func unreachable(ctx context.Context, err error) error {
 // asked for; a legacy agent's request has neither in its _meta, and agent
 // gives its session's, if any.
 func (u *upstream) params(st *upstreamState, params []byte, agent agentMeta) []byte {
+	// The hot path: a legacy request without protocol _meta goes as is,
+	// with no copy.
 	if !st.modern && !bytes.Contains(params, []byte(gatewayMetaPrefix)) {
 		return params
 	}
@@ -394,6 +428,8 @@ func (u *upstream) params(st *upstreamState, params []byte, agent agentMeta) []b
 		}
 	}
 	out = append(out, '}')
+	// params passed the strict check, so setMember fails only on params
+	// that are not an object, which the upstream is left to refuse.
 	if next, err := setMember(params, "_meta", out); err == nil {
 		return next
 	}
@@ -412,6 +448,9 @@ func appendMember(out []byte, key string, value []byte) []byte {
 
 // readReply reads a single JSON answer and checks that it answers id.
 func readReply(body io.Reader, length int64, id []byte) (*reply, error) {
+	// A declared length is refused before reading; a body of unknown
+	// length is read one byte past the limit, to tell "at the limit"
+	// from "over it".
 	if length > maxUpstreamMessage {
 		return nil, errors.New("upstream answer is too large")
 	}
@@ -425,7 +464,9 @@ func readReply(body io.Reader, length int64, id []byte) (*reply, error) {
 	return parseReply(data, id)
 }
 
-// parseReply splits a JSON-RPC response into its result or error.
+// parseReply splits a JSON-RPC response into its result or error. A
+// response that answers another id is refused, never passed on: on a
+// shared connection it could be another agent's answer.
 func parseReply(data, id []byte) (*reply, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, fmt.Errorf("upstream sent invalid JSON: %v", err)
@@ -456,7 +497,10 @@ func parseReply(data, id []byte) (*reply, error) {
 }
 
 // readStream reads an SSE answer: notifications go to r's sink, requests
-// from the upstream to r's agent, and the response to id ends it.
+// from the upstream to r's agent, and the response to id ends it. A
+// request is answered on a goroutine of its own, since the agent may take
+// minutes and the stream must be read meanwhile; its bytes are cloned
+// because readEvents reuses its buffer for the next event.
 func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstreamState, body io.Reader, id []byte, r *rpc) (*reply, error) {
 	var answer *reply
 	err := readEvents(body, func(data []byte) bool {
@@ -528,7 +572,8 @@ func (u *upstream) notified(data []byte, method string, sink notifySink, ownStre
 	}
 }
 
-// drain reads what is left of a body so its connection can be reused.
+// drain reads what is left of a body so its connection can be reused. Up
+// to 64 KiB: past that, a new connection costs less than reading on.
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	body.Close()
