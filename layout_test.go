@@ -1,35 +1,90 @@
 package mcpgate
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 )
 
+// wiring are the packages that may know Caddy: the root, which wires the
+// core to it; the CLI, through Caddy's command package; the programs that
+// build or run a Caddy; and the test helper that starts one. Every other
+// package of the module, a new one included, is core.
+var wiring = []string{"", "cli", "cmd/caddy", "examples/quickstart", "internal/sitetest"}
+
 // TestCoreKnowsNoCaddy enforces the layout: the core packages are libraries
 // a program without Caddy could use, and only the root wires them to Caddy.
+// No package imports the root but the programs that build a Caddy.
 func TestCoreKnowsNoCaddy(t *testing.T) {
-	core := []string{"audit", "connectors", "grants", "mcpmux", "store", "oauthflow", "oauthflow/discovery", "oauthflow/egress", "web", "httpapi",
-		"internal/strictjson", "internal/textcut", "internal/redact", "internal/inert"}
-	for _, pkg := range core {
-		out, err := exec.Command("go", "list", "-deps", "./"+pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	const module = "github.com/mcpgate/caddy-mcpgate"
+	out, err := exec.Command("go", "list", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	core := 0
+	for _, pkg := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		if slices.Contains(wiring, rel) {
+			continue
 		}
-		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "github.com/caddyserver/") || dep == "github.com/mcpgate/caddy-mcpgate" {
-				t.Errorf("%s depends on %s", pkg, dep)
+		core++
+		deps, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, deps)
+		}
+		for _, dep := range strings.Fields(string(deps)) {
+			if strings.HasPrefix(dep, "github.com/caddyserver/") || dep == module {
+				t.Errorf("%s depends on %s", rel, dep)
 			}
+		}
+	}
+	if core < 15 {
+		t.Errorf("only %d core packages were checked: is go list finding the module?", core)
+	}
+}
+
+// TestRootIsWiring holds the root package to its job: every file of it
+// imports Caddy (the rest belongs in a core package), and none of it
+// reads or writes the store by key, which is the registry's and the OAuth
+// manager's business.
+func TestRootIsWiring(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawKey := regexp.MustCompile(`\.(sealed|db)\.(Get|Put|Delete|List)\(`)
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src := readFile(t, name)
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(f.Imports, func(imp *ast.ImportSpec) bool {
+			return strings.HasPrefix(imp.Path.Value, `"github.com/caddyserver/caddy/v2`)
+		}) {
+			t.Errorf("%s imports no Caddy package: it belongs in a core package", name)
+		}
+		if loc := rawKey.FindStringIndex(src); loc != nil {
+			t.Errorf("%s reads or writes the store by key: %q", name, src[loc[0]:loc[1]])
 		}
 	}
 }
 
 // TestCLIKnowsOnlyCaddyCommand enforces the CLI's place in the layout: it
 // talks to the admin API through Caddy's command package and knows the
-// API only by its JSON, so it imports no other Caddy package and never
-// the root, which imports it (and would make a cycle).
+// API only by its JSON, so it imports no other Caddy package and no
+// package of this module: not the root, which imports it (a cycle), and
+// no core package, whose types would tie the CLI to the server's build.
 func TestCLIKnowsOnlyCaddyCommand(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "./cli").CombinedOutput()
 	if err != nil {
@@ -37,7 +92,7 @@ func TestCLIKnowsOnlyCaddyCommand(t *testing.T) {
 	}
 	allowed := []string{"github.com/caddyserver/caddy/v2", "github.com/caddyserver/caddy/v2/cmd"}
 	for _, imp := range strings.Fields(string(out)) {
-		if strings.HasPrefix(imp, "github.com/caddyserver/") && !slices.Contains(allowed, imp) || imp == "github.com/mcpgate/caddy-mcpgate" {
+		if strings.HasPrefix(imp, "github.com/caddyserver/") && !slices.Contains(allowed, imp) || strings.HasPrefix(imp, "github.com/mcpgate/caddy-mcpgate") {
 			t.Errorf("cli imports %s", imp)
 		}
 	}
