@@ -53,17 +53,27 @@ type item struct {
 	tool     *mcp.Tool       // tools with x-mcp-header bindings, else nil
 }
 
-// list is one upstream list, fetched whole.
+// list is one upstream list, fetched whole. It is never changed once
+// stored: readers share it without a lock, and a fetch makes a new one.
 type list struct {
-	items   []item
+	items []item
+	// byName and byWire index items by the upstream's name and by the
+	// aggregated endpoint's: a call is routed by the index, never by
+	// scanning, whatever the catalog's size.
 	byName  map[string]int
 	byWire  map[string]int
 	fetched time.Time
-	err     error
-	sum     [32]byte
+	// err is a failed fetch, cached like a list (for errorTTL at most).
+	err error
+	// sum hashes the items kept, so that a fetch can tell whether the
+	// list changed, and list_changed go out only when it did.
+	sum [32]byte
 }
 
-// cacheKey names one list of one upstream connection.
+// cacheKey names one list of one upstream connection. It holds the
+// credential's key, as upstreamKey does: what an upstream lists may
+// depend on whose token asks, and one user's list must never answer
+// another's request.
 type cacheKey struct {
 	connector, credential string
 	kind                  *listKind
@@ -71,6 +81,10 @@ type cacheKey struct {
 
 // cacheEntry holds a list and makes concurrent fetches of it one.
 type cacheEntry struct {
+	// mu is held for a fetch, so that agents who find the list stale at
+	// once wait for one fetch rather than each send their own. cur and
+	// stale are atomic so that a fresh list is served, and a list marked
+	// stale, without that lock: a notification must not wait for a fetch.
 	mu    sync.Mutex
 	cur   atomic.Pointer[list]
 	stale atomic.Bool
@@ -97,7 +111,7 @@ func (l *list) usable(now time.Time, ttl time.Duration, stale bool) bool {
 }
 
 // list returns connector's list of kind as cred sees it, from cache when
-// it is fresh.
+// it is fresh. The fresh case takes no lock: it is every call's path.
 func (m *Mux) list(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind) (*list, error) {
 	e := m.entry(cacheKey{c.ID, cred.Key, kind})
 	if l := m.fresh(e); l != nil {
@@ -118,6 +132,8 @@ func (m *Mux) fresh(e *cacheEntry) *list {
 // same time, and tells listening agents when it has changed.
 func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (*list, error) {
 	old, l := m.refetch(ctx, caller, c, cred, kind, e)
+	// A first fetch changes nothing an agent has seen, and a list some
+	// other request fetched meanwhile was announced by that request.
 	if old != nil && old != l && old.sum != l.sum {
 		m.announce(ctx, c, cred.Key, []listChange{{kind, old, l}})
 	}
@@ -129,11 +145,18 @@ func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.C
 func (m *Mux) refetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (old, cur *list) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Checked again under the lock: whoever held it may have just
+	// fetched the list.
 	if l := m.fresh(e); l != nil {
 		return l, l
 	}
+	// Cleared before the fetch, not after: a list_changed that arrives
+	// while the upstream answers marks the new list stale, rather than
+	// being lost.
 	e.stale.Store(false)
 	e.by.Store(&fetcher{caller, cred})
+	// The connector's timeout bounds how long the agents waiting on mu
+	// can be held by a hung upstream.
 	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout())
 	defer cancel()
 	l := m.fetch(ctx, caller, c, cred, kind)
@@ -142,6 +165,7 @@ func (m *Mux) refetch(ctx context.Context, caller grants.Caller, c *connectors.C
 
 // entry returns the cache entry for key, creating it.
 func (m *Mux) entry(key cacheKey) *cacheEntry {
+	// Load first, so that the hot path allocates no entry to throw away.
 	if e, ok := m.cache.Load(key); ok {
 		return e.(*cacheEntry)
 	}
@@ -150,7 +174,9 @@ func (m *Mux) entry(key cacheKey) *cacheEntry {
 }
 
 // invalidate marks every cached list of connector stale: of kind, or of
-// every kind for nil.
+// every kind for nil. It ranges over the whole cache, which is fine for
+// what calls it (a notification, a failed call), never a request's path.
+// Every credential's lists go: a list_changed names no credential.
 func (m *Mux) invalidate(connector string, kind *listKind) {
 	m.cache.Range(func(k, v any) bool {
 		if key := k.(cacheKey); key.connector == connector && (kind == nil || key.kind == kind) {
@@ -170,6 +196,8 @@ func (m *Mux) lost(connector string) {
 // fetch gathers a whole list from the upstream, following cursors.
 func (m *Mux) fetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind) *list {
 	l := &list{fetched: m.now(), byName: map[string]int{}, byWire: map[string]int{}}
+	// Connect first, for the capabilities: a list the upstream does not
+	// offer is empty, not an error (asking would get -32601).
 	_, st, err := m.do(ctx, caller, c, &cred, eraAny, nil)
 	if err != nil {
 		l.err = err
@@ -222,6 +250,8 @@ func (m *Mux) addPage(l *list, c *connectors.Connector, kind *listKind, result [
 		if it == nil {
 			continue
 		}
+		// A name listed twice keeps its first definition: one name must
+		// route to one item, and the item routed to is the one listed.
 		if _, dup := l.byName[it.name]; dup {
 			continue
 		}
@@ -242,15 +272,22 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 	}
 	it := &item{name: name, raw: raw, wire: name, prefixed: raw}
 	if kind == toolsKind {
+		// The connector's tool selection comes before any grant: a tool
+		// left out of it is absent for everyone, as if never listed.
 		if !c.Tools.Allows(name) {
 			return nil, nil
 		}
+		// A pinned tool whose definition changed (new description, new
+		// parameters) is held back until an admin approves it again: an
+		// upstream must not change what a granted tool does unseen.
 		if !c.Tools.Pinned(name, raw) {
 			if m.onDrift != nil {
 				m.onDrift(c.ID, name, raw)
 			}
 			return nil, nil
 		}
+		// The admin's operation fact beats the upstream's readOnlyHint,
+		// which is only a hint from a party the grants do not trust.
 		it.readOnly = c.Tools.Operation(name, connectors.ReadOnlyHint(raw)) == connectors.Read
 		it.tool = headerBoundTool(raw)
 	}
@@ -268,6 +305,7 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 // headerBoundTool decodes a tool whose parameters are mirrored into
 // Mcp-Param-* headers (2026-07-28), which the gateway must check and set.
 func headerBoundTool(raw []byte) *mcp.Tool {
+	// Most tools bind no header: a byte search spares them the decode.
 	if !bytes.Contains(raw, []byte("x-mcp-header")) {
 		return nil
 	}
@@ -280,7 +318,9 @@ func headerBoundTool(raw []byte) *mcp.Tool {
 
 // do sends one request to connector on the caller's behalf with cred, or
 // with a nil r only connects. When the upstream refuses the credential it
-// asks once for a fresh one, which replaces cred, and tries again.
+// asks once for a fresh one, which replaces cred, and tries again. Once:
+// a 401 means the upstream refused the request before running it, so one
+// retry is safe, and a second refusal means the fresh token is no better.
 func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred *Credential, want era, r *rpc) (*reply, *upstreamState, error) {
 	if c.URL == nil {
 		// Every way to an upstream passes here: none may speak MCP to a
@@ -305,12 +345,17 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		if errors.As(err, &se) {
 			challenge = se.Challenge
 		}
+		// The source is told which credential was refused, so that when
+		// many calls are refused at once it refreshes once and hands the
+		// others the token it already has.
 		refusedCred := *cred
 		fresh, ferr := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c, Refused: &refusedCred, Challenge: challenge})
 		if ferr != nil {
 			if _, ok := asConsent(ferr); ok {
 				return nil, nil, ferr
 			}
+			// The refusal is the answer: why a refresh failed is the
+			// credential source's to log, not the agent's to read.
 			return nil, nil, err
 		}
 		*cred = fresh
@@ -332,6 +377,9 @@ func (m *Mux) UpstreamTools(ctx context.Context, caller grants.Caller, id string
 	if err != nil {
 		return nil, err
 	}
+	// A copy with no tool policy, fetched past the cache: the admin sees
+	// every tool the upstream has now, and this unfiltered list is never
+	// stored where an agent's request could be answered from it.
 	open := *c
 	open.Tools = connectors.ToolPolicy{}
 	l := m.fetch(ctx, caller, &open, cred, toolsKind)

@@ -41,11 +41,13 @@ type connectFailure struct {
 // agent's era. The gateway's own requests use whichever connection is up,
 // preferring the session, which costs upstreams less per request.
 func (u *upstream) ensure(ctx context.Context, cred http.Header, want era) (*upstreamState, error) {
+	// Lock-free when connected, which is every call but the first.
 	if st := u.current(want); st != nil {
 		return st, nil
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// Again under the lock: the agent that held it may have connected.
 	if st := u.current(want); st != nil {
 		return st, nil
 	}
@@ -62,12 +64,18 @@ func (u *upstream) ensure(ctx context.Context, cred http.Header, want era) (*ups
 		return nil, err
 	}
 	u.failed.Store(nil)
+	// open may hand back the connection already in the slot; only a new
+	// one fills an empty slot.
 	u.slot(st.modern).CompareAndSwap(nil, st)
+	// Every connect (re)starts the notification stream, so that a
+	// list_changed sent between requests is not missed.
 	u.startListening(cred)
 	return st, nil
 }
 
-// current returns the connection that serves want, if it is up.
+// current returns the connection that serves want, if it is up. For an
+// era the upstream refused it returns what there is of it, nil, so that
+// ensure goes on to open, which falls back to the other era.
 func (u *upstream) current(want era) *upstreamState {
 	legacy, modern := u.legacy.Load(), u.modern.Load()
 	switch {
@@ -84,8 +92,9 @@ func (u *upstream) current(want era) *upstreamState {
 }
 
 // open connects in the preferred era, falling back to the other when the
-// upstream refuses it. A refusal is remembered; a failure to reach the
-// upstream is not.
+// upstream refuses it. A refusal is remembered, so that a legacy-only
+// upstream is not sent a server/discover before every call; a failure to
+// reach the upstream is not, since it says nothing of the eras.
 func (u *upstream) open(ctx context.Context, cred http.Header, preferModern bool) (*upstreamState, error) {
 	var err error
 	for _, modern := range []bool{preferModern, !preferModern} {
@@ -124,12 +133,17 @@ func (u *upstream) open(ctx context.Context, cred http.Header, preferModern bool
 var errRefused = errors.New("refused")
 
 // isRefusal reports whether err is an upstream's refusal of a handshake's
-// era. A refused credential (401, or 403 insufficient_scope) is not one.
+// era. A refused credential (401, or 403 insufficient_scope) is not one,
+// nor is a 5xx, which may pass. Any other 4xx is: era detection falls
+// back to initialize when a modern request gets a 400 (Streamable HTTP,
+// "Backward Compatibility"), and a server of either era may as well
+// answer the handshake it lacks with 404 or 405.
 func isRefusal(err error) bool {
 	var se *StatusError
 	return errors.Is(err, errRefused) || (errors.As(err, &se) && !errors.Is(se, ErrUnauthorized) && se.Code < 500)
 }
 
+// slot is where the connection of an era is kept.
 func (u *upstream) slot(modern bool) *atomic.Pointer[upstreamState] {
 	if modern {
 		return &u.modern
@@ -137,6 +151,7 @@ func (u *upstream) slot(modern bool) *atomic.Pointer[upstreamState] {
 	return &u.legacy
 }
 
+// refused is where the upstream's refusal of an era is remembered.
 func (u *upstream) refused(modern bool) *atomic.Bool {
 	if modern {
 		return &u.noModern
@@ -144,7 +159,9 @@ func (u *upstream) refused(modern bool) *atomic.Bool {
 	return &u.noLegacy
 }
 
-// reset forgets a session the upstream no longer knows.
+// reset forgets a session the upstream no longer knows. Only if it is
+// still the current one: many calls may see it expire at once, and the
+// first to reconnect must not have its new session forgotten by the rest.
 func (u *upstream) reset(old *upstreamState) {
 	u.slot(old.modern).CompareAndSwap(old, nil)
 }
@@ -166,6 +183,9 @@ func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamSta
 	if err := json.Unmarshal(rep.result, &res); err != nil {
 		return nil, fmt.Errorf("reading server/discover result: %v", err)
 	}
+	// The first stateless version both sides know: the upstream lists its
+	// versions, and the gateway speaks only those it implements
+	// (Versioning, "Protocol Version Negotiation").
 	for _, v := range res.SupportedVersions {
 		if mcp.IsModernProtocol(v) && mcp.IsValidProtocolVersion(v) {
 			st.version, st.caps = v, res.Capabilities
@@ -200,10 +220,15 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 	if err := json.Unmarshal(rep.result, &res); err != nil {
 		return nil, fmt.Errorf("reading initialize result: %v", err)
 	}
+	// The server may answer with another version than asked; a client that
+	// does not speak it must not go on (Lifecycle 2025-11-25, "Version
+	// Negotiation").
 	if !mcp.IsValidProtocolVersion(res.ProtocolVersion) || mcp.IsModernProtocol(res.ProtocolVersion) {
 		return nil, fmt.Errorf("initialize %w: the upstream chose unsupported protocol version %q", errRefused, res.ProtocolVersion)
 	}
 	st.version, st.caps = res.ProtocolVersion, res.Capabilities
+	// A session is not ready for requests until the client says
+	// initialized (Lifecycle, "Initialization").
 	if err := u.notify(ctx, cred, st, "notifications/initialized", nil); err != nil {
 		return nil, err
 	}

@@ -12,9 +12,12 @@ import (
 type Credential struct {
 	// Key tells credentials apart without revealing them: upstream sessions
 	// and list caches are kept per connector and key. It must never be the
-	// secret itself.
+	// secret itself, and never empty: callers with the same key share an
+	// upstream session and its cached lists, so two users' credentials
+	// must have two keys. A refreshed token of one grant may keep its key.
 	Key string
-	// Header carries the secret to the upstream.
+	// Header carries the secret to the upstream. The Mux only reads it,
+	// and hides its values wherever an upstream's answer repeats them.
 	Header http.Header
 }
 
@@ -34,6 +37,10 @@ type CredentialRequest struct {
 
 // Credentials returns the credential for a request. mcpmux never learns
 // where credentials come from: static config, OAuth tokens or anything else.
+// It returns *ConsentRequired when someone must consent first, which the
+// Mux turns into the agent's connect prompt; any other error makes the
+// connector unavailable, and its message reaches the agent, so it must
+// hold no secret. It is called concurrently, on the request path.
 type Credentials func(ctx context.Context, req CredentialRequest) (Credential, error)
 
 // StaticCredentials hands out each connector's configured credential, the
@@ -49,6 +56,7 @@ func Static(conns []*connectors.Connector) Credentials {
 	for _, c := range conns {
 		creds[c.ID] = Credential{Key: "static", Header: c.Header()}
 	}
+	// The map is never written after this, so concurrent reads are safe.
 	return func(_ context.Context, req CredentialRequest) (Credential, error) {
 		return creds[req.Connector.ID], nil
 	}

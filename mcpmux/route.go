@@ -11,7 +11,9 @@ import (
 )
 
 // notGranted is the one answer for an item the caller may not use and for
-// one that does not exist, so that refusals reveal nothing.
+// one that does not exist, so that refusals reveal nothing. Its code is
+// the spec's for both: an unknown tool and a resource that does not
+// exist are -32602 (Tools and Resources, "Error Handling").
 func notGranted(what, name string) *reply {
 	rep := failure(errorf(codeInvalidParams, "%s %q is not granted to you", what, name))
 	rep.refused = refusedDenied
@@ -32,6 +34,8 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 	}
 	c, it, rep := m.resolve(x, toolsKind, name)
 	if rep != nil {
+		// The audit names the connector the agent aimed at, even when the
+		// answer must not say whether it exists.
 		return rep, toolRoute{connector: m.refusedConnector(x, name), tool: name}
 	}
 	route := toolRoute{c.ID, it.name, true}
@@ -42,6 +46,8 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 			return invalid(failure(errorf(codeHeaderMismatch, "%v", err))), route
 		}
 	}
+	// What is forwarded is the tool the grant check passed: it.name, put
+	// into the agent's own params, never a name read again from them.
 	return m.forward(x, c, "tools/call", params, "name", it.name, name, it.tool), route
 }
 
@@ -79,6 +85,8 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	if kind == promptsKind {
 		what = "prompt"
 	}
+	// On a connector's own endpoint every name is that connector's; on
+	// the aggregated one the prefix names it.
 	id := x.scope
 	if id == "" {
 		var ok bool
@@ -94,6 +102,9 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	if err != nil {
 		return nil, nil, unavailable(x, c, err)
 	}
+	// The name is looked up in the list this credential sees, never
+	// passed on untried: an item must be listed to be called, so that
+	// the connector's tool selection and pins hold for calls as for lists.
 	l, err := m.list(x.ctx, x.caller, c, cred, kind)
 	if err != nil {
 		return nil, nil, unavailable(x, c, err)
@@ -102,6 +113,9 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	if x.scope != "" {
 		index = l.byName
 	}
+	// The grant is judged on the upstream's name and the admin's
+	// read/write fact, the same inputs the list filter used: what a list
+	// hides, a call is refused (deny by default, both checks, always).
 	i, ok := index[name]
 	if !ok || !x.view.Allows(kind.kind, c.ID, l.items[i].name, l.items[i].readOnly) {
 		return nil, nil, notGranted(what, name)
@@ -119,6 +133,8 @@ func (m *Mux) uriScope(x *exchange, uri string) ([]*connectors.Connector, string
 		return m.visible(x.view, x.scope), uri
 	}
 	id, inner, _ := strings.Cut(rest, "/")
+	// A connector's own endpoint serves only that connector, whatever
+	// the URI names.
 	if x.scope != "" && x.scope != id {
 		return nil, inner
 	}
@@ -149,6 +165,9 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 			return nil, "", failure(errorf(codeInternalError, "resources/read stopped: %v", err))
 		}
 	}
+	// Two connectors serving one URI are never guessed between: a read
+	// routed to the wrong one would hand its content to the agent under
+	// the other's name.
 	switch len(matches) {
 	case 0:
 		return nil, "", notGranted("resource", uri)
@@ -167,6 +186,8 @@ func (m *Mux) matching(x *exchange, conns []*connectors.Connector, kind *listKin
 	var out []*connectors.Connector
 	found := map[string]bool{}
 	lists := m.gather(x, conns, kind)
+	// One matcher for every connector, so that its step budget bounds
+	// the whole read, not each connector's templates on their own.
 	tm := &templateMatcher{ctx: x.ctx}
 	for i, c := range conns {
 		if lists[i] == nil {
@@ -262,6 +283,9 @@ func (m *Mux) complete(x *exchange, params []byte) *reply {
 	if err != nil {
 		return unavailable(x, c, err)
 	}
+	// The gateway offers completions whatever its upstreams do, so it
+	// answers for one that does not rather than forward what it would
+	// refuse with less clarity.
 	if _, st, err := m.do(x.ctx, x.caller, c, &cred, eraAny, nil); err != nil {
 		return unavailable(x, c, err)
 	} else if member(st.caps, "completions") == nil {
@@ -309,6 +333,8 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	}
 	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, name: upstreamName, sink: x.notifySink(), tool: tool, ask: x.asker(), caller: x.caller.ID, agent: x.sessionMeta()})
 	if err != nil {
+		// An agent that went away says nothing of the upstream; only a
+		// failure the upstream caused makes its lists stale.
 		if x.ctx.Err() == nil {
 			m.lost(c.ID)
 		}
@@ -318,7 +344,8 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 }
 
 // unavailable reports a connector the caller may see but cannot reach, or
-// may reach only after consenting.
+// may reach only after consenting. err has been through unreachable and
+// redaction, so it holds no URL and no credential.
 func unavailable(x *exchange, c *connectors.Connector, err error) *reply {
 	if cr, ok := asConsent(err); ok {
 		return consentReply(x, cr)
