@@ -15,7 +15,9 @@ import (
 // so that the agent can name which one it means: mcpgate://<id>/<uri>.
 const uriScheme = "mcpgate://"
 
-// maxPages bounds the cache of rendered list pages.
+// maxPages bounds the cache of rendered list pages. Past it the cache is
+// cleared whole rather than trimmed: a page is cheap to render again, and
+// this keeps the hot path free of any eviction bookkeeping.
 const maxPages = 4096
 
 // pageKey names one rendered page of an aggregated list. Callers whose
@@ -29,6 +31,9 @@ type pageKey struct {
 
 // renderedPage is a list page as sent, with the upstream lists it was
 // made from: it is served again only while those are still current.
+// Comparing the lists also keeps callers apart whose rules are the same
+// but whose credentials differ: each credential has lists of its own, so
+// one user's page never matches another's.
 type renderedPage struct {
 	lists  []*list
 	result json.RawMessage
@@ -43,6 +48,7 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	}
 	conns := m.visible(x.view, x.scope)
 	lists := m.gather(x, conns, kind)
+	// The answer is as old as its oldest list, which its ttlMs reflects.
 	for _, l := range lists {
 		if l != nil && (x.listedAt.IsZero() || l.fetched.Before(x.listedAt)) {
 			x.listedAt = l.fetched
@@ -62,8 +68,10 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	return &reply{result: result}
 }
 
-// render builds one page of a list result.
+// render builds one page of a list result, in one allocation.
 func (m *Mux) render(kind *listKind, entries []json.RawMessage, offset int) json.RawMessage {
+	// A cursor past the end (the list shrank since it was handed out)
+	// gives an empty page, not an error.
 	end := min(offset+m.pageSize, len(entries))
 	offset = min(offset, end)
 	size := len(kind.field) + 64
@@ -102,6 +110,8 @@ func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector
 			if !x.view.Allows(kind.kind, c.ID, it.name, it.readOnly) {
 				continue
 			}
+			// The upstream's bytes as they came, but for the name on the
+			// aggregated endpoint (fidelity: every field the upstream sent).
 			raw := it.raw
 			if x.scope == "" {
 				raw = it.prefixed
@@ -148,9 +158,13 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 	lists := make([]*list, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
+		// A connector the caller may see but use nothing of costs no
+		// upstream request.
 		if !x.view.HasItems(c.ID) {
 			continue
 		}
+		// Asked here, before any goroutine starts: x.creds is the
+		// request's own and has no lock.
 		cred, err := m.credentialFor(x, c)
 		if err != nil {
 			continue
@@ -162,6 +176,8 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 			}
 			continue
 		}
+		// Each goroutine writes only its own element of lists, and Wait
+		// orders those writes before the reads below.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -174,12 +190,17 @@ func (m *Mux) gather(x *exchange, conns []*connectors.Connector, kind *listKind)
 	return lists
 }
 
-// makeCursor encodes a list offset as an opaque cursor.
+// makeCursor encodes a list offset as an opaque cursor (Pagination:
+// clients must treat cursors as opaque). An offset is enough, since the
+// order of entries is stable, and safe to hand out: an agent that forges
+// one can page only through what its own grants let it list.
 func makeCursor(offset int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("mcpgate:" + strconv.Itoa(offset)))
 }
 
-// parseCursor reads the cursor in a list request's params.
+// parseCursor reads the cursor in a list request's params. A cursor the
+// gateway did not make is refused, which Pagination, "Error Handling",
+// answers with -32602; null counts as none, as some clients send it.
 func parseCursor(params []byte) (int, bool) {
 	if len(params) == 0 {
 		return 0, true

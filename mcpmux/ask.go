@@ -27,8 +27,11 @@ type askFunc func(ctx context.Context, method string, params []byte) (json.RawMe
 // Bounds on the gateway's questions to legacy agents.
 const (
 	// maxPendingAsks is how many questions one session may have open.
+	// Each holds an upstream request and a goroutine until the agent
+	// answers, and an agent that never answers must not pile them up.
 	maxPendingAsks = 16
-	// maxInputRounds bounds how often one request may need input.
+	// maxInputRounds bounds how often one request may need input, so
+	// that an upstream that asks forever cannot hold the request forever.
 	maxInputRounds = 10
 	// askIDPrefix begins the ids of the gateway's requests to agents, so
 	// that they never meet the ids of the agent's own.
@@ -55,6 +58,8 @@ func (a *asks) open() ([]byte, chan []byte, bool) {
 	}
 	a.next++
 	id := quote(askIDPrefix + strconv.FormatInt(a.next, 10))
+	// Buffered for the one answer: answer never blocks, even when the
+	// asker has stopped waiting (its request ended) and will never read.
 	ch := make(chan []byte, 1)
 	a.waiting[string(id)] = ch
 	return id, ch, true
@@ -70,6 +75,8 @@ func (a *asks) close(id []byte) {
 // answer delivers an agent's response to the question with its id. A
 // response to no open question is dropped.
 func (a *asks) answer(id, msg []byte) {
+	// Deleted under the lock, so that only the first answer to an id is
+	// sent and the channel's one slot always has room for it.
 	a.mu.Lock()
 	ch, ok := a.waiting[string(id)]
 	delete(a.waiting, string(id))
@@ -97,6 +104,9 @@ func (x *exchange) asker() askFunc {
 // stream and waits for the answer it posts to its session. An agent that
 // did not declare the capability the question needs is not asked.
 func (x *exchange) askLegacy(ctx context.Context, method string, params []byte) (json.RawMessage, *rpcError) {
+	// One upstream session serves every agent and declares every
+	// capability (relayCapabilities), so the gateway, not the upstream,
+	// must hold each agent to what it declared.
 	name, need := requiredCapability(appendEnvelope(nil, method, params))
 	if name == "" || !declares(x.session.caps, name, need) {
 		return nil, errorf(codeMethodNotFound, "the agent did not declare that it can answer %s", method)
@@ -128,6 +138,8 @@ func (x *exchange) askLegacy(ctx context.Context, method string, params []byte) 
 
 // request relays a request to the agent, switching to SSE. Unlike a
 // notification it is never dropped: it waits for room until ctx ends.
+// It polls rather than blocking on the queue, because it must not hold
+// rs.mu while it waits: respond takes that lock to end the answer.
 func (rs *responder) request(ctx context.Context, msg []byte) bool {
 	msg = append([]byte(nil), msg...)
 	for {
@@ -183,6 +195,9 @@ func (m *Mux) fulfil(x *exchange, h func(*exchange, []byte) *reply, rep *reply) 
 		if failed != nil {
 			return failure(failed)
 		}
+		// The retry carries the answers under the keys the upstream gave
+		// and its requestState exactly as sent, or none when it sent none
+		// (Multi Round-Trip Requests, "Client Requirements").
 		params, _ := setMember(x.params, "inputResponses", responses)
 		params, _ = setMember(params, "requestState", member(rep.result, "requestState"))
 		rep = h(x, params)
@@ -200,7 +215,9 @@ func isInputRequired(rep *reply) bool {
 }
 
 // relayable are the requests an upstream may put to an agent through the
-// gateway; ping the gateway answers itself.
+// gateway: the three kinds of input request there are (Multi Round-Trip
+// Requests, "Server Requirements"). Ping the gateway answers itself, and
+// anything else is refused: an upstream gets no other way to the agent.
 var relayable = map[string]bool{
 	string(mcp.MethodElicitationCreate):     true,
 	string(mcp.MethodSamplingCreateMessage): true,
@@ -287,6 +304,9 @@ func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *up
 		msg = []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32601,"message":` +
 			string(quote("mcpgate has no agent to relay "+method+" to")) + `}}`)
 	}
+	// The answer goes even when the stream it was asked on has ended,
+	// since the upstream waits for it either way; but within a bound, so
+	// that a dead upstream holds no goroutine.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	resp, err := u.post(ctx, cred, st, msg, &rpc{})

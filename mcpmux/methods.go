@@ -18,7 +18,11 @@ var supportedVersions = []string{
 }
 
 // capabilities is what the gateway offers agents, whatever its upstreams
-// offer: a list that no upstream fills is simply empty.
+// offer: a list that no upstream fills is simply empty. They cannot
+// depend on the upstreams: which connectors a caller sees changes with
+// grants and consents, while capabilities are declared once. listChanged
+// is true because the gateway tells listeners of every change they can
+// see (changes.go).
 const capabilities = `{"tools":{"listChanged":true},"resources":{"listChanged":true},"prompts":{"listChanged":true},"completions":{}}`
 
 // serverInfo introduces the gateway to agents.
@@ -43,10 +47,15 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 	if x.modern && removedMethods[msg.method] {
 		return failure(errorf(codeMethodNotFound, "method %q was removed in protocol version %s", msg.method, mcp.ProtocolVersion20260728))
 	}
+	// serveMessage handles initialize outside a session; here it would be
+	// a second handshake on an open one, or a 2026-07-28 request.
 	if msg.method == "initialize" {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
 	if h := m.handler(msg.method); h != nil {
+		// A legacy agent is asked mid-request, on its own stream; a
+		// 2026-07-28 agent gets an input-required result and retries, with
+		// the requestState that takeState opens.
 		if !x.modern {
 			return m.fulfil(x, h, h(x, x.params))
 		}
@@ -67,7 +76,8 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 }
 
 // handler is the function that answers method, or nil when the gateway
-// does not serve it.
+// does not serve it. A method missing here is never forwarded, whatever
+// the upstreams offer: deny by default holds for methods as for tools.
 func (m *Mux) handler(method string) func(*exchange, []byte) *reply {
 	switch method {
 	case "ping":
@@ -133,6 +143,9 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 		ProtocolVersion string          `json:"protocolVersion"`
 		Capabilities    json.RawMessage `json:"capabilities"`
 	}
+	// Params that do not decode leave the zero value: no capabilities,
+	// and version 2025-03-26, which a server assumes when it has nothing
+	// else to go on (Streamable HTTP 2025-11-25, "Protocol Version Header").
 	_ = json.Unmarshal(msg.params, &p)
 	version := mcp.NegotiateLegacyVersion(p.ProtocolVersion)
 	ss, err := m.sessions.open(x.caller, x.scope, version)
@@ -140,6 +153,8 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 		refuseSession(x.rs.w, msg.id, err)
 		return
 	}
+	// Set before the id is handed out, so no other request of the session
+	// can read them half-set.
 	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
 	ss.caps = p.Capabilities
 	result := `{"protocolVersion":"` + version + `","capabilities":` + legacyCapabilities +
@@ -198,7 +213,8 @@ func (m *Mux) batchItem(x *exchange, raw []byte) []byte {
 	case msg.method == "initialize":
 		return answer(msg.id, failure(errorf(codeInvalidRequest, "initialize must not be part of a batch")))
 	}
-	// Each element gets its own responder that cannot switch to SSE.
+	// Each element gets its own responder that cannot switch to SSE: the
+	// batch's answer is one JSON array, with no room for a stream.
 	item := *x
 	item.rs = &responder{w: x.rs.w}
 	return answer(msg.id, m.dispatch(&item, msg))

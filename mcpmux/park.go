@@ -23,7 +23,9 @@ import (
 
 // Bounds on parked calls.
 const (
-	// parkTTL is how long a call may wait for its agent's answers.
+	// parkTTL is how long a call may wait for its agent's answers: time
+	// for a person to read a question and answer it, yet short, since a
+	// parked call holds a goroutine and an open upstream request.
 	parkTTL = 10 * time.Minute
 	// maxParkedPerCaller and maxParked bound the parked calls, which each
 	// hold a goroutine and an upstream request.
@@ -40,11 +42,16 @@ type parked struct {
 	caller string
 	caps   []byte // the client capabilities the agent declared
 	// questions come from the upstream call; done is its final reply.
+	// questions is unbuffered, a hand-over: the call's ask waits until
+	// an agent request is there to take the question. done has room for
+	// the one reply, so that the call's goroutine ends even when no
+	// request waits for it any more (the agent never retried).
 	questions chan *question
 	done      chan *reply
 	cancel    context.CancelFunc
 	// busy lets one retry at a time wait for the call; pending is the
-	// question the agent was last given.
+	// question the agent was last given. Two retries at once would both
+	// read pending, and hand the call two answers to one question.
 	busy    sync.Mutex
 	pending *question
 	rounds  int
@@ -94,7 +101,9 @@ func (pc *parkedCalls) remove(p *parked) {
 	}
 }
 
-// get returns the parked call id of caller, or nil.
+// get returns the parked call id of caller, or nil. The sealed state
+// already binds the id to its caller; this check keeps a call to its
+// owner even if an id were ever to leak some other way.
 func (pc *parkedCalls) get(id, caller string) *parked {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -108,6 +117,9 @@ func (pc *parkedCalls) get(id, caller string) *parked {
 // on its own context, so that it outlives the agent's HTTP request once
 // parked, yet is cancelled with it until then.
 func (m *Mux) parkable(x *exchange, h func(*exchange, []byte) *reply) *reply {
+	// WithoutCancel keeps the request's values but not its end, which
+	// await watches instead: before the call is parked, the agent going
+	// away cancels it; after, only parkTTL or the Mux does.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), parkTTL)
 	// A parked call outlives its request, not the Mux.
 	unlink := context.AfterFunc(m.ctx, cancel)
@@ -119,6 +131,8 @@ func (m *Mux) parkable(x *exchange, h func(*exchange, []byte) *reply) *reply {
 	detached := *x
 	detached.ctx, detached.park = ctx, p
 	go func() { p.done <- h(&detached, x.params) }()
+	// However the call ends (its reply, parkTTL, Close), its entry goes,
+	// so that an expired requestState finds nothing.
 	var registered atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
 		unlink()
@@ -137,6 +151,8 @@ func (m *Mux) parkable(x *exchange, h func(*exchange, []byte) *reply) *reply {
 		registered.Store(true)
 		return true
 	})
+	// Never parked: the call is over (or given up), and nothing of it
+	// may outlive this request.
 	if !registered.Load() {
 		stop()
 		unlink()
@@ -163,6 +179,8 @@ func (m *Mux) await(x *exchange, p *parked, register func() bool) *reply {
 		}
 		return m.questionFor(x, p, q)
 	case <-x.ctx.Done():
+		// A retry that goes away leaves the call parked for the next
+		// retry, until parkTTL.
 		if register != nil {
 			p.cancel() // not parked yet: the agent cancelled its call
 		}
@@ -170,7 +188,12 @@ func (m *Mux) await(x *exchange, p *parked, register func() bool) *reply {
 	}
 }
 
-// questionFor is the input-required result that puts q to the agent.
+// questionFor is the input-required result that puts q to the agent. Its
+// requestState is sealed and names the caller, the request (method and
+// name) and an expiry, which takeState checks: an agent must treat the
+// state as opaque, and the gateway must treat it as hostile (Multi
+// Round-Trip Requests, "Server Requirements": integrity, principal, TTL
+// and originating request).
 func (m *Mux) questionFor(x *exchange, p *parked, q *question) *reply {
 	name, _ := stringMember(x.params, nameKey(x.method))
 	state := m.states.seal(x.caller.ID, gatewayState{
@@ -196,9 +219,13 @@ func (m *Mux) resume(x *exchange, st gatewayState, params []byte) *reply {
 		return failure(errorf(codeInvalidRequest, "another retry of this call is waiting already"))
 	}
 	defer p.busy.Unlock()
+	// Only an answer to the question last given counts: a retry with an
+	// older requestState answers nothing and just waits for what comes.
 	q := p.pending
 	if q != nil && q.key == st.Key && !q.answered {
 		answer := member(member(params, "inputResponses"), q.key)
+		// A retry without the answer is asked again, not failed (Multi
+		// Round-Trip Requests, "Error Handling").
 		if answer == nil {
 			return m.questionFor(x, p, q)
 		}
