@@ -224,23 +224,10 @@ func (a *App) adminRemoveConnector(w http.ResponseWriter, r *http.Request) error
 		return registryError(err)
 	}
 	a.recordAdmin("", id, adminDetail(r, "removed the runtime connector"))
-	return writeAdmin(w, http.StatusOK, map[string]any{"removed": id, "revocations": revocationViews(revs)})
-}
-
-// revocationView is a Revocation in JSON.
-type revocationView struct {
-	Attempted bool   `json:"attempted"`
-	Revoked   bool   `json:"revoked"`
-	Retrying  bool   `json:"retrying,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-}
-
-func revocationViews(revs []oauthflow.Revocation) []revocationView {
-	out := make([]revocationView, len(revs))
-	for i, r := range revs {
-		out[i] = revocationView(r)
+	if revs == nil {
+		revs = []oauthflow.Revocation{} // [] rather than null: there were none
 	}
-	return out
+	return writeAdmin(w, http.StatusOK, map[string]any{"removed": id, "revocations": revs})
 }
 
 // consentTarget is what a consent route acts on: a connector's OAuth
@@ -278,12 +265,12 @@ func (t consentTarget) start(r *http.Request) (string, error) {
 }
 
 // disconnect purges and revokes the credential.
-func (t consentTarget) disconnect(r *http.Request, reason string) (revocationView, error) {
+func (t consentTarget) disconnect(r *http.Request, reason string) (oauthflow.Revocation, error) {
 	rev, err := t.m.Disconnect(r.Context(), t.id, t.user, reason)
 	if err != nil {
-		return revocationView{}, apiError(http.StatusInternalServerError, "disconnecting %s: %v", t.id, err)
+		return rev, apiError(http.StatusInternalServerError, "disconnecting %s: %v", t.id, err)
 	}
-	return revocationView(rev), nil
+	return rev, nil
 }
 
 // adminConnect answers POST /mcpgate/connectors/{id}/connect with the

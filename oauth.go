@@ -2,14 +2,11 @@ package mcpgate
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -221,47 +218,13 @@ func (a *App) ring() (*store.Ring, error) {
 		return store.NewRing(a.sealKeys)
 	}
 	path := filepath.Join(caddy.AppDataDir(), "mcpgate-seal.key")
-	key, err := loadOrCreateKey(path)
+	key, err := store.LoadOrCreateKey(path)
 	if err != nil {
 		return nil, err
 	}
 	a.logger.Warn("no seal_key is configured: sealing with a key generated into Caddy's data directory; "+
 		"in production pass one with seal_key {env.*} or {file.*}", zap.String("key_file", path))
 	return store.NewRing([][]byte{key})
-}
-
-// loadOrCreateKey reads the generated seal key at path, or makes one:
-// 32 random bytes, base64, in a file only the owner can read.
-func loadOrCreateKey(path string) ([]byte, error) {
-	if data, err := os.ReadFile(path); err == nil {
-		key, err := store.ParseKey(strings.TrimSpace(string(data)))
-		if err != nil {
-			return nil, fmt.Errorf("seal key file %s: %v", path, err)
-		}
-		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading the seal key file: %v", err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the seal key file: %v", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return loadOrCreateKey(path) // another process made it first
-	}
-	if err != nil {
-		return nil, fmt.Errorf("creating the seal key file: %v", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writing the seal key file: %v", err)
-	}
-	return key, nil
 }
 
 // closeVault releases what openVault opened.

@@ -22,13 +22,13 @@ const revokeTimeout = 15 * time.Second
 // Revocation is what RFC 7009 revocation achieved on a disconnect.
 type Revocation struct {
 	// Attempted: a revocation request was sent.
-	Attempted bool
+	Attempted bool `json:"attempted"`
 	// Revoked: every token sent was revoked (HTTP 200).
-	Revoked bool
+	Revoked bool `json:"revoked"`
 	// Retrying: what was not revoked is left for RetryRevocations.
-	Retrying bool
+	Retrying bool `json:"retrying,omitempty"`
 	// Detail says what happened, safe to show.
-	Detail string
+	Detail string `json:"detail,omitempty"`
 }
 
 // Disconnect removes a connector's credential for user (ignored under

@@ -19,15 +19,6 @@ import (
 // maxFormBody caps the body of a connect or disconnect request.
 const maxFormBody = 64 << 10
 
-// Revocation is an oauthflow.Revocation as JSON: what revoking the
-// tokens at the provider achieved (RFC 7009).
-type Revocation struct {
-	Attempted bool   `json:"attempted"`
-	Revoked   bool   `json:"revoked"`
-	Retrying  bool   `json:"retrying,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-}
-
 // serveConnect answers POST /connectors/{id}/connect: it starts a consent
 // flow and answers {"auth_url": …}, or for a browser's form sends it there.
 func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, c grants.Caller) error {
@@ -83,7 +74,7 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, c gran
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"connector": id, "state": connectors.StateDisconnected,
-		"revocation": Revocation(rev),
+		"revocation": rev,
 	})
 	return nil
 }
