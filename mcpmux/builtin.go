@@ -26,6 +26,10 @@ func (m *Mux) callBuiltin(x *exchange) *reply {
 	if out.Connectors == nil {
 		out.Connectors = []ConnectorStatus{}
 	}
+	// The same JSON twice: structuredContent for clients that read it,
+	// and as text for those that do not (Tools, "Structured Content": a
+	// tool that returns structured content should also return it as a
+	// TextContent block, for backwards compatibility).
 	structured, _ := json.Marshal(out)
 	text, _ := json.Marshal(string(structured))
 	return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(text) +

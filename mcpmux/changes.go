@@ -28,6 +28,9 @@ func (m *Mux) relist(ctx context.Context, c *connectors.Connector, credKey strin
 		if !ok {
 			continue
 		}
+		// The gateway has no caller of its own: it fetches as whoever
+		// last fetched this entry, whose credential has this key, so the
+		// list it gets is the one the entry holds.
 		e := v.(*cacheEntry)
 		by := e.by.Load()
 		if by == nil {
@@ -54,6 +57,8 @@ func (m *Mux) announce(ctx context.Context, c *connectors.Connector, credKey str
 	if len(changes) == 0 {
 		return
 	}
+	// Collected first, so that the credential lookups below, which may
+	// do I/O, run without the listeners' lock.
 	var ls []*listener
 	m.streams.each(func(l *listener) {
 		if l.scope == "" || l.scope == c.ID {
@@ -72,6 +77,8 @@ func (m *Mux) announce(ctx context.Context, c *connectors.Connector, credKey str
 				continue
 			}
 			told[notice] = true
+			// Never blocks: one slow agent must not hold up the notices
+			// of the rest, nor the background fetch that found the change.
 			select {
 			case l.events <- l.event(notice):
 			default:
@@ -90,7 +97,9 @@ func (k *listKind) notice() *listKind {
 }
 
 // sameCredential reports whether caller reaches connector c with the
-// credential whose key is credKey.
+// credential whose key is credKey. A listener with another credential
+// sees other lists: telling it of this change would tell it that another
+// user's view changed, which is that user's business.
 func (m *Mux) sameCredential(ctx context.Context, caller grants.Caller, c *connectors.Connector, credKey string) bool {
 	ctx, cancel := context.WithTimeout(ctx, credentialLookup)
 	defer cancel()
@@ -99,7 +108,9 @@ func (m *Mux) sameCredential(ctx context.Context, caller grants.Caller, c *conne
 }
 
 // viewChanged reports whether the items of a changed list that view may
-// see differ, in content or order, from those it could see before.
+// see differ, in content or order, from those it could see before. A
+// change to items it may not see sends nothing: the notice would tell
+// the agent that something hidden from it exists and changed.
 func viewChanged(view *grants.View, connector string, ch listChange) bool {
 	a, b := visibleItems(view, connector, ch.kind, ch.old), visibleItems(view, connector, ch.kind, ch.cur)
 	if len(a) != len(b) {

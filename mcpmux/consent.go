@@ -17,7 +17,11 @@ type ConsentRequired struct {
 	// StatusMisconfigured when consent cannot work yet.
 	Status string
 	// URL is where the consent starts: a page on the gateway, never an
-	// authorization server's URL with a state in it.
+	// authorization server's URL with a state in it. The URL reaches the
+	// agent, its model and their logs; a state in it would let whoever
+	// reads it finish the consent in their own browser and bind their
+	// account to this user (the consent that FastMCP's OAuth proxy did
+	// not bind to its user, GHSA-rww4-4w9c-7733).
 	URL string
 	// Message says what is needed, for people. It holds no secret.
 	Message string
@@ -26,7 +30,9 @@ type ConsentRequired struct {
 // Error implements error.
 func (e *ConsentRequired) Error() string { return e.Message }
 
-// codeURLElicitationRequired is URLElicitationRequiredError (2025-11-25).
+// codeURLElicitationRequired is URLElicitationRequiredError (2025-11-25,
+// Elicitation, "URL Mode Elicitation for OAuth Flows"): the error that
+// tells a client to open a URL for its user and then retry.
 const codeURLElicitationRequired = mcp.URL_ELICITATION_REQUIRED
 
 // consentReply answers a request that reached a connector the caller has
@@ -52,6 +58,8 @@ func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 	case cr.URL != "" && x.modern && inputRequired[method] && x.urlElicitation(params):
 		return consentInput(x, cr, msg)
 	case cr.URL != "" && x.urlElicitation(params):
+		// One elicitation id per connector, the same on every request, so
+		// that a client asked twice for one consent can tell it is one.
 		return failure(&rpcError{Code: codeURLElicitationRequired, Message: msg, Data: map[string]any{
 			"elicitations": []mcp.ElicitationParams{{
 				Mode: "url", Message: cr.Message, URL: cr.URL,
@@ -59,6 +67,9 @@ func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 			}},
 		}})
 	case method == "tools/call":
+		// A tool error, not a protocol error: the model reads a tool's
+		// result and can tell the user to connect (Tools, "Error
+		// Handling": errors a model can act on are results with isError).
 		text, _ := json.Marshal(msg)
 		structured, _ := json.Marshal(map[string]string{
 			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,
@@ -83,6 +94,9 @@ var inputRequired = map[string]bool{"tools/call": true, "prompts/get": true, "re
 func consentInput(x *exchange, cr *ConsentRequired, msg string) *reply {
 	key := gatewayInputPrefix + "connect-" + cr.Connector
 	name, _ := stringMember(x.params, nameKey(x.method))
+	// The request may be a retry the upstream asked for: its state and
+	// answers ride in the gateway's state, sealed, and go back to the
+	// upstream on the retry after consent (takeState).
 	inner, _ := stringMember(x.params, "requestState")
 	state := x.mux.states.seal(x.caller.ID, gatewayState{
 		Method: x.method, Name: name, Inner: inner, Expires: x.mux.now().Add(stateTTL).Unix(),

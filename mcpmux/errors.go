@@ -7,7 +7,9 @@ import (
 	"strings"
 )
 
-// ErrUnauthorized means an upstream refused mcpgate's credential.
+// ErrUnauthorized means an upstream refused mcpgate's credential. Match it
+// with errors.Is: a *StatusError of a 401, or of a 403 insufficient_scope,
+// is one.
 var ErrUnauthorized = errors.New("upstream refused the credential")
 
 // StatusError is an upstream's HTTP answer that is not MCP.
@@ -28,7 +30,9 @@ func (e *StatusError) Error() string {
 }
 
 // Is makes a 401 match ErrUnauthorized, and a 403 whose challenge says
-// insufficient_scope: both mean the credential, not the request, is wrong.
+// insufficient_scope: both mean the credential, not the request, is wrong
+// (RFC 6750 section 3.1; Authorization, "Scope Challenge Handling"), and a
+// new credential, or a consent to more scopes, may mend it.
 func (e *StatusError) Is(target error) bool {
 	return target == ErrUnauthorized && (e.Code == http.StatusUnauthorized ||
 		e.Code == http.StatusForbidden && strings.Contains(e.Challenge, "insufficient_scope"))
@@ -41,10 +45,13 @@ const (
 	codeMethodNotFound = -32601
 	codeInvalidParams  = -32602
 	codeInternalError  = -32603
+	// codeHeaderMismatch is 2026-07-28's HeaderMismatch: an Mcp-* header
+	// that disagrees with the body (Streamable HTTP, "Server Validation").
 	codeHeaderMismatch = -32020
 )
 
-// rpcError is a JSON-RPC error the gateway itself answers with.
+// rpcError is a JSON-RPC error the gateway itself answers with. Its
+// message reaches the agent: it must name the problem and hold no secret.
 type rpcError struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
