@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -177,17 +179,28 @@ type PresetConfig struct {
 	Description string `json:"description,omitempty"`
 }
 
-// Duration is a length of time in the config: a string such as "30s" or
-// "1h30m", or a number of nanoseconds. It encodes as nanoseconds, as
-// Caddy's own durations do.
+// Duration is a length of time in the config: a string such as "30s",
+// "1h30m" or "1d" (24 hours), or a number of nanoseconds, as Caddy's own
+// durations are written. It encodes as nanoseconds, as they do.
 type Duration time.Duration
+
+// days is a count of days in a duration string, which Go's syntax lacks.
+var days = regexp.MustCompile(`([0-9]+(?:\.[0-9]*)?)d`)
 
 // UnmarshalJSON accepts a duration string or a number of nanoseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var v time.Duration
 	var err error
 	if s, ok := strings.CutPrefix(string(b), `"`); ok {
-		v, err = time.ParseDuration(strings.TrimSuffix(s, `"`))
+		s = strings.TrimSuffix(s, `"`)
+		if len(s) > 1024 {
+			return errors.New("duration: too long")
+		}
+		s = days.ReplaceAllStringFunc(s, func(n string) string {
+			f, _ := strconv.ParseFloat(strings.TrimSuffix(n, "d"), 64)
+			return strconv.FormatFloat(f*24, 'f', -1, 64) + "h"
+		})
+		v, err = time.ParseDuration(s)
 	} else {
 		err = json.Unmarshal(b, &v)
 	}

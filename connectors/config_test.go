@@ -1,8 +1,11 @@
 package connectors
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConfigSecrets checks that a connector's placeholders resolve, and
@@ -39,5 +42,28 @@ func TestConfigSecrets(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestDuration checks the durations of the config: Go's syntax, days as
+// Caddy writes them, and nanoseconds, which is also how they encode.
+func TestDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		`"30s"`: 30 * time.Second, `"1h30m"`: 90 * time.Minute, `"1d"`: 24 * time.Hour,
+		`"1.5d2h"`: 38 * time.Hour, `30000000000`: 30 * time.Second,
+	} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err != nil || time.Duration(d) != want {
+			t.Errorf("%s = %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+		if out, _ := json.Marshal(d); string(out) != strconv.FormatInt(int64(want), 10) {
+			t.Errorf("%s encodes as %s", in, out)
+		}
+	}
+	for _, in := range []string{`"soon"`, `"1x"`, `"d"`, `true`} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err == nil {
+			t.Errorf("%s: no error", in)
+		}
 	}
 }
