@@ -27,6 +27,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/observe"
 )
 
 func init() {
@@ -107,7 +108,7 @@ type App struct {
 	live      *gateway.Live   // the generation serving now
 	vault     *vault
 	apis      *apiProxies
-	obs       *observability // the audit log and metrics (observe.go)
+	obs       *observe.Observer // the audit log and metrics (observe.go)
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -213,7 +214,7 @@ func (a *App) provisionGateway() error {
 		},
 		OAuth: oauthflow.Options{
 			PublicURL: strings.TrimSuffix(a.PublicURL, "/"), AllowedRedirects: a.AllowedRedirects,
-			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.oauthEvent,
+			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.obs.OAuthEvent,
 		},
 		CSRF: csrf, Logger: a.logger,
 	}
