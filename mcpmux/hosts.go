@@ -21,8 +21,12 @@ type hostPolicy struct {
 	wildcards []string        // ".example.com" for "*.example.com"
 }
 
-// newHostPolicy reads host names, each exact or "*.suffix".
+// newHostPolicy reads host names, each exact or "*.suffix". A wildcard
+// covers the names below the suffix, not the suffix itself: "*.example.com"
+// allows "mcp.example.com" but not "example.com", as in TLS certificates.
 func newHostPolicy(hosts []string) hostPolicy {
+	// Names compare in lower case and without a trailing dot, since DNS
+	// ignores both: "Example.COM." is the name "example.com".
 	p := hostPolicy{names: map[string]bool{}}
 	for _, h := range hosts {
 		h = strings.ToLower(strings.TrimSuffix(h, "."))
@@ -62,6 +66,9 @@ func (p hostPolicy) check(r *http.Request) string {
 	if !p.configured() && !onLoopback(r) {
 		return ""
 	}
+	// The Host and Origin are the attacker's text: quoted, so that no
+	// control character reaches the answer, and cut, so that its size is
+	// the gateway's to decide.
 	if !p.allows(hostname(r.Host)) {
 		return "the request's Host " + strconv.Quote(textcut.Prefix(r.Host, 100)) + " is not one of the gateway's names (public_url, allowed_hosts or loopback)"
 	}
@@ -69,6 +76,8 @@ func (p hostPolicy) check(r *http.Request) string {
 	if origin == "" {
 		return ""
 	}
+	// "null", the Origin of sandboxed frames and file: pages, has no host
+	// and is refused: no such page is the gateway's own.
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || !p.allows(u.Hostname()) {
 		return "the request's Origin " + strconv.Quote(textcut.Prefix(origin, 100)) + " is not one of the gateway's names (public_url, allowed_hosts or loopback)"
@@ -99,6 +108,7 @@ func onLoopback(r *http.Request) bool {
 	if !ok {
 		return false
 	}
+	// Unmap, so that a dual-stack listener's ::ffff:127.0.0.1 counts.
 	ap, err := netip.ParseAddrPort(addr.String())
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }

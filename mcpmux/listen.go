@@ -12,7 +12,9 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Backoff bounds for an upstream notification stream that breaks.
+// Backoff bounds for an upstream notification stream that breaks. The
+// wait doubles from the least to the most, so that an upstream that drops
+// every stream at once is not asked again and again.
 const (
 	listenRetryMin = time.Second
 	listenRetryMax = 30 * time.Second
@@ -27,9 +29,12 @@ var listenParams = []byte(`{"notifications":{"toolsListChanged":true,"promptsLis
 // open already; one open on a connection that has been replaced is opened
 // again on the new one, where the subscriptions are made again.
 func (u *upstream) startListening(cred http.Header) {
+	// No background (a connection made outside a Mux) means no listener.
 	if u.background == nil {
 		return
 	}
+	// At most one listener per upstream connection: the swap lets one
+	// caller start it however many connect at once.
 	if !u.listens.CompareAndSwap(false, true) {
 		if st := u.watch.streamState(); st != nil && st != u.current(eraAny) {
 			u.relisten(nil)
@@ -60,6 +65,8 @@ func (u *upstream) listen(ctx context.Context, cred http.Header) {
 			// out and reconnect, which starts a new listener.
 			return
 		}
+		// A stream that stayed up a while was healthy: its end is news,
+		// not one more failure of a run, and the backoff starts over.
 		if time.Since(start) > listenRetryMax {
 			wait = listenRetryMin
 		}
@@ -104,6 +111,8 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 		case kindRequest:
 			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, u.calls.soleAsker())
 		}
+		// Once the connection is replaced this stream is the old
+		// session's: stop, and let listen open one on the new.
 		return u.slot(st.modern).Load() == st
 	})
 	if err != nil && ctx.Err() == nil {
@@ -114,7 +123,10 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 	return resp.StatusCode
 }
 
-// listenRequest builds the era's stream request.
+// listenRequest builds the era's stream request: a GET on the legacy
+// session (Streamable HTTP 2025-11-25, "Listening for Messages from the
+// Server"), or a subscriptions/listen POST, which has an id like any
+// request (Subscriptions, "Opening a Stream").
 func (u *upstream) listenRequest(ctx context.Context, cred http.Header, st *upstreamState) (*http.Request, error) {
 	if !st.modern {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.conn.URL.String(), nil)

@@ -44,6 +44,8 @@ func (x *exchange) notifySink() notifySink {
 // levelled relays notifications, log messages only at or above the level
 // minimum gives, when it gives one (and none when it gives "").
 func (x *exchange) levelled(minimum func() (mcp.LoggingLevel, bool)) notifySink {
+	// minimum is asked per message, not once: a legacy agent may change
+	// its session's level while a call runs.
 	return func(msg []byte) {
 		if method, _ := stringMember(msg, "method"); method == logMethod {
 			level, _ := stringMember(member(msg, "params"), "level")

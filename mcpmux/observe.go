@@ -110,6 +110,8 @@ type toolRoute struct {
 
 // callTool answers tools/call, telling the Observer.
 func (m *Mux) callTool(x *exchange, params []byte) *reply {
+	// Without an observer the call is not timed and its arguments not
+	// looked up: the hot path pays only for what someone reads.
 	if m.observer == nil {
 		rep, _ := m.routeTool(x, params)
 		return rep
@@ -137,6 +139,8 @@ func outcome(rep *reply) (Outcome, error) {
 }
 
 // isErrorResult reports whether a tools/call result says isError: true.
+// Only the literal true counts; the strict check has already refused a
+// duplicate isError that another parser might read otherwise.
 func isErrorResult(result []byte) bool {
 	v := member(result, "isError")
 	return len(v) == 4 && string(v) == "true"

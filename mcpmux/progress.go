@@ -55,11 +55,15 @@ func (p *progressRoutes) track(params []byte, sink notifySink) ([]byte, func()) 
 	if token == nil {
 		return params, func() {}
 	}
+	// Unique on this upstream connection, which is what shares the
+	// streams; a string, whatever type the agent's token was.
 	id := "mcpgate-" + strconv.FormatInt(p.next.Add(1), 10)
 	next, err := setMember(meta, "progressToken", quote(id))
 	if err == nil {
 		next, err = setMember(params, "_meta", next)
 	}
+	// params that cannot take the token are sent as they are: the call
+	// works, and only its progress is lost.
 	if err != nil {
 		return params, func() {}
 	}
@@ -89,6 +93,9 @@ func (p *progressRoutes) deliver(msg []byte) bool {
 	if err != nil || r.sink == nil {
 		return false
 	}
+	// The sink is called under the lock, so that the check and the
+	// delivery are one step; it only queues (responder.notify), so the
+	// lock is held for no I/O.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.advance(member(params, "progress")) {

@@ -15,6 +15,8 @@ import (
 // Every text these helpers see has already passed strictjson.Check, so they
 // can assume well-formed JSON with unique member names.
 
+// errNotObject is every scanner's failure: the text is not the object it
+// should be. The strict check has described real syntax errors already.
 var errNotObject = errors.New("not a JSON object")
 
 // span is a member's value within an object: data[start:end].
@@ -147,6 +149,8 @@ func memberBounds(data []byte, v span, prevValueEnd int) (int, int) {
 	return open, after
 }
 
+// skipSpace returns the index of the first byte at or after i that is not
+// one of JSON's four white space characters.
 func skipSpace(data []byte, i int) int {
 	for i < len(data) {
 		switch data[i] {
@@ -167,6 +171,8 @@ func skipString(data []byte, i int) (int, error) {
 	for i++; i < len(data); i++ {
 		switch data[i] {
 		case '\\':
+			// Skips the escaped byte, so that \" does not end the string;
+			// the escape's validity is the strict check's business.
 			i++
 		case '"':
 			return i + 1, nil
@@ -204,6 +210,8 @@ func skipValue(data []byte, i int) (int, error) {
 		}
 		return 0, errNotObject
 	}
+	// A number, true, false or null: it runs to the next delimiter, and
+	// the strict check has made sure it is one of those.
 	start := i
 	for ; i < len(data); i++ {
 		switch data[i] {
@@ -240,7 +248,9 @@ func unquote(quoted []byte) (string, error) {
 	return s, err
 }
 
-// quote encodes s as a JSON string literal.
+// quote encodes s as a JSON string literal. Plain ASCII is copied as is,
+// with no reflection; anything else goes through encoding/json, which
+// knows every escape.
 func quote(s string) []byte {
 	if plain([]byte(s)) {
 		out := make([]byte, 0, len(s)+2)

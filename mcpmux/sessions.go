@@ -21,11 +21,14 @@ import (
 // Default bounds on agent sessions, so that no caller can exhaust the
 // gateway.
 const (
-	// DefaultSessionsPerCaller is how many sessions one caller may hold.
+	// DefaultSessionsPerCaller is how many sessions one caller may hold:
+	// plenty for one person's agents, and a bound on what one caller
+	// that opens sessions in a loop can take of DefaultMaxSessions.
 	DefaultSessionsPerCaller = 64
 	// DefaultMaxSessions is how many sessions the gateway holds in all.
 	DefaultMaxSessions = 10000
-	// DefaultSessionIdle is how long an unused session lasts.
+	// DefaultSessionIdle is how long an unused session lasts. Many
+	// clients never send DELETE, so sessions must end on their own.
 	DefaultSessionIdle = time.Hour
 )
 
@@ -54,6 +57,9 @@ type session struct {
 	used      time.Time
 	all, mine *lru.Element
 
+	// mu guards inflight, which the session's own requests change
+	// concurrently. It and the Sessions' lock are never held together,
+	// so they need no order.
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // agent request id → cancel
 
@@ -136,11 +142,16 @@ func refuseSession(w http.ResponseWriter, id []byte, err *sessionLimitError) {
 // least recently used session makes way; when the gateway is full, open
 // refuses.
 func (s *Sessions) open(caller grants.Caller, scope, version string) (*session, *sessionLimitError) {
+	// 128 random bits: an id that cannot be guessed (Security Best
+	// Practices 2025-11-25, "Session Hijacking": secure, non-deterministic
+	// session ids). Read before the lock, which every request takes.
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	// Idle sessions are dropped here, when room is needed, rather than by
+	// a timer: the store needs no goroutine of its own.
 	s.dropIdle(now)
 	if mine := s.byCaller[caller.ID]; mine != nil && mine.Len() >= s.PerCaller {
 		s.remove(mine.Back().Value.(*session))
@@ -177,7 +188,9 @@ func (s *Sessions) untilFree(now time.Time) time.Duration {
 	return max(wait, time.Second)
 }
 
-// remove forgets a session; s.mu must be held.
+// remove forgets a session; s.mu must be held. Ending it closes its
+// notification streams and drops its resource subscriptions, whichever
+// way it went.
 func (s *Sessions) remove(ss *session) {
 	ss.end()
 	delete(s.byID, ss.id)
@@ -213,12 +226,15 @@ func (s *Sessions) close(id string) {
 		s.remove(ss)
 	}
 	s.mu.Unlock()
+	// Its requests are cancelled outside the store's lock, which every
+	// other session's requests need meanwhile.
 	if ss != nil {
 		ss.cancelAll()
 	}
 }
 
-// Close ends every session.
+// Close ends every session, and cancels their requests in flight. The
+// store stays usable: a session opened after Close is a new one.
 func (s *Sessions) Close() {
 	s.mu.Lock()
 	all := s.byID
@@ -235,6 +251,7 @@ func (s *Sessions) Close() {
 // track registers an in-flight request so that notifications/cancelled
 // can stop it; the returned func forgets it.
 func (ss *session) track(id []byte, cancel context.CancelFunc) func() {
+	// Keyed by the id's JSON, so that 1 and "1" are two requests.
 	key := string(id)
 	ss.mu.Lock()
 	ss.inflight[key] = cancel
@@ -257,6 +274,7 @@ func (ss *session) cancel(id []byte) {
 	}
 }
 
+// cancelAll cancels every request in flight, for a session that ended.
 func (ss *session) cancelAll() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -73,5 +73,7 @@ func upstreamTTL(res []byte) time.Duration {
 	if err != nil || n < 0 {
 		return 0
 	}
+	// Clamped, so that a huge ttlMs cannot overflow the Duration into a
+	// negative one.
 	return time.Duration(min(n, int64(time.Duration(1<<62)/time.Millisecond))) * time.Millisecond
 }

@@ -16,6 +16,9 @@ type sseWriter struct {
 
 // newSSE starts an event stream response.
 func newSSE(w http.ResponseWriter) *sseWriter {
+	// X-Accel-Buffering keeps proxies such as nginx from holding events
+	// back (Streamable HTTP, "Receiving Messages"); no-cache keeps any
+	// cache from storing a stream that is one agent's answer.
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -48,7 +51,8 @@ func (s *sseWriter) send(msg []byte) error {
 	return nil
 }
 
-// comment writes a keep-alive comment.
+// comment writes a keep-alive comment, which clients ignore (Streamable
+// HTTP, "Receiving Messages": a line beginning with a colon).
 func (s *sseWriter) comment() error {
 	if _, err := s.w.Write([]byte(": keep-alive\n\n")); err != nil {
 		return err
@@ -57,12 +61,15 @@ func (s *sseWriter) comment() error {
 	return nil
 }
 
+// flush sends what is buffered. A writer that cannot flush leaves it to
+// the end of the answer, which is the best it can do.
 func (s *sseWriter) flush() {
 	_ = s.rc.Flush()
 }
 
 // notifyQueue bounds the notifications waiting to be written to one
-// agent's answer.
+// agent's answer: room for a burst of progress, and a bound on what an
+// agent that stopped reading makes the gateway hold.
 const notifyQueue = 64
 
 // responder answers one agent request: plain JSON, unless the upstream
@@ -115,7 +122,10 @@ func (rs *responder) startSSE() {
 	}
 }
 
-// write writes the queued notifications until the queue closes.
+// write writes the queued notifications until the queue closes. It is
+// the only writer of the stream until respond takes over, after it has
+// finished: an http.ResponseWriter is not safe for concurrent use. A
+// failed write goes on draining the queue, so that respond never waits.
 func (rs *responder) write(sse *sseWriter, queue <-chan []byte, drained chan<- struct{}) {
 	defer close(drained)
 	for msg := range queue {
@@ -127,6 +137,9 @@ func (rs *responder) write(sse *sseWriter, queue <-chan []byte, drained chan<- s
 // the answer is still plain JSON), after the notifications queued before
 // it.
 func (rs *responder) respond(id []byte, rep *reply, status int) {
+	// done, under the lock, stops notify from queueing: nothing may
+	// follow the response, which ends the request's stream (Streamable
+	// HTTP, "Receiving Messages").
 	rs.mu.Lock()
 	rs.done = true
 	sse, drained := rs.sse, rs.drained
@@ -153,6 +166,8 @@ func writeAnswer(w http.ResponseWriter, status int, id []byte, rep *reply) {
 		member, value = `,"error":`, rep.err
 	}
 	const head = `{"jsonrpc":"2.0","id":`
+	// The length is known, so the answer goes with Content-Length rather
+	// than chunked, however many writes it takes.
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(head)+len(id)+len(member)+len(value)+1))

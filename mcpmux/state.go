@@ -12,16 +12,20 @@ import (
 )
 
 // statePrefix marks a requestState the gateway issued, as opposed to one
-// an upstream issued, which goes back to that upstream untouched.
+// an upstream issued, which goes back to that upstream untouched. The 1
+// is the format's version, so that a later format can tell its own.
 const statePrefix = "mcpgate1."
 
 // stateTTL is how long an agent has to answer the gateway's input
-// request, such as a consent in the browser, and retry.
+// request, such as a consent in the browser, and retry: long enough to
+// sign in at a provider, short enough to bound a replay (Multi Round-Trip
+// Requests, "Server Requirements": a short expiry).
 const stateTTL = 30 * time.Minute
 
 // gatewayState is what the gateway's own requestState holds: the request
 // it belongs to, and the upstream's requestState it stood in for with the
 // input responses that went with it, if any, for the upstream to get back.
+// Its JSON names are one letter: the state travels in every retry.
 type gatewayState struct {
 	Method    string          `json:"m"`
 	Name      string          `json:"n,omitempty"`
@@ -58,6 +62,9 @@ func newStateSealer(key []byte) (stateSealer, error) {
 // seal returns st as a requestState for caller.
 func (s stateSealer) seal(caller string, st gatewayState) string {
 	plain, _ := json.Marshal(st)
+	// A random 96-bit nonce per state: safe for far more states than
+	// one key will seal (NIST SP 800-38D, section 8.3), and no counter
+	// for instances that share the key to keep in step.
 	nonce := make([]byte, s.aead.NonceSize())
 	_, _ = rand.Read(nonce)
 	return statePrefix + base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(caller)))
@@ -71,6 +78,8 @@ func (s stateSealer) open(caller, state string, now time.Time) (gatewayState, bo
 		return st, false
 	}
 	n := s.aead.NonceSize()
+	// One failure for every cause (forged, another caller's, expired), so
+	// that the answer says nothing of which.
 	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(caller))
 	if err != nil || json.Unmarshal(plain, &st) != nil || now.Unix() > st.Expires {
 		return st, false
@@ -86,10 +95,15 @@ func (s stateSealer) open(caller, state string, now time.Time) (gatewayState, bo
 // are removed, so that the upstream sees the request it would have seen.
 // Any other requestState is the upstream's and stays.
 func (m *Mux) takeState(x *exchange, params []byte) ([]byte, *gatewayState, *rpcError) {
+	// Not the gateway's: the upstream's own, which the gateway neither
+	// can read nor should; the upstream guards it itself.
 	state, _ := stringMember(params, "requestState")
 	if !strings.HasPrefix(state, statePrefix) {
 		return params, nil, nil
 	}
+	// Bound to the request it was issued for: a state for one tool
+	// cannot carry a consent or an answer over to another (Multi
+	// Round-Trip Requests, "Server Requirements": the originating request).
 	st, ok := m.states.open(x.caller.ID, state, m.now())
 	name, _ := stringMember(params, nameKey(x.method))
 	if !ok || st.Method != x.method || st.Name != name {

@@ -7,7 +7,8 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
-// The statuses a caller sees for a connector.
+// The statuses a caller sees for a connector: the DESIGN's user statuses,
+// and error for one that cannot be reached.
 const (
 	StatusReady         = "ready"
 	StatusNeedsAuth     = "needs_auth"
@@ -53,6 +54,8 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		if c.API != nil {
 			out[i].API = "/connectors/" + c.ID + "/api/"
 		}
+		// no_access for a connector the caller may see but use nothing of:
+		// it costs no credential lookup and no upstream request.
 		access := v.HasItems(c.ID)
 		if c.URL == nil {
 			access, _ = v.Whole(c.ID) // only an API, which takes a grant of the whole connector
@@ -60,6 +63,7 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 		if !access {
 			continue
 		}
+		// Each goroutine writes only out[i]; Wait orders it before return.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

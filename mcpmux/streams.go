@@ -14,7 +14,9 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
-// heartbeat keeps idle notification streams from being cut by proxies.
+// heartbeat keeps idle notification streams from being cut by proxies
+// and client idle timeouts (Streamable HTTP, "Receiving Messages"), many of
+// which close a silent connection after 60 seconds.
 const heartbeat = 30 * time.Second
 
 // listener is an agent's open notification stream: a legacy GET stream or
@@ -24,6 +26,9 @@ type listener struct {
 	scope  string
 	kinds  map[*listKind]bool
 	subID  []byte // the subscriptions/listen request's id, for 2026-07-28
+	// events is buffered, and its senders drop what does not fit: an
+	// agent that reads slowly misses notices (it will see the change on
+	// its next list) and never holds up the gateway's announcements.
 	events chan []byte
 	ended  <-chan struct{} // a legacy stream's session's; nil for listen
 }
@@ -66,6 +71,7 @@ func (ls *listeners) add(l *listener) error {
 	return nil
 }
 
+// remove closes l, once however often it is called.
 func (ls *listeners) remove(l *listener) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -78,6 +84,8 @@ func (ls *listeners) remove(l *listener) {
 	}
 }
 
+// each calls fn with every open stream, under the lock: fn must be quick
+// and must not open or close a stream.
 func (ls *listeners) each(fn func(*listener)) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -95,6 +103,9 @@ func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first 
 	}
 	defer m.streams.remove(l)
 	sse := newSSE(w)
+	// The acknowledgement goes first, before any notice (Subscriptions,
+	// "Acknowledgment"); a legacy stream has none, and is flushed so that
+	// the agent sees it open at once.
 	if first != nil {
 		sse.send(first)
 	} else {
@@ -150,7 +161,9 @@ func (m *Mux) listen(x *exchange, msg *message) {
 	l := &listener{caller: x.caller, scope: x.scope, subID: msg.id, events: make(chan []byte, 16),
 		kinds: map[*listKind]bool{toolsKind: n.Tools, promptsKind: n.Prompts, resourcesKind: n.Resources}}
 	// The acknowledgement names what the gateway will send: the list
-	// changes asked for, and nothing it does not support.
+	// changes asked for, and nothing it does not support, such as
+	// resourceSubscriptions: unsupported types are left out, and the
+	// client is to check what was agreed (Subscriptions, "Acknowledgment").
 	agreed := map[string]bool{}
 	for name, on := range map[string]bool{"toolsListChanged": n.Tools, "promptsListChanged": n.Prompts, "resourcesListChanged": n.Resources} {
 		if on {

@@ -170,6 +170,9 @@ func (m *Mux) subscribe(x *exchange, params []byte) *reply {
 	if !offersSubscribe(st.caps) {
 		return failure(errorf(codeMethodNotFound, "connector %s does not offer resource subscriptions", c.ID))
 	}
+	// change is held across the upstream request, so that a subscribe and
+	// an unsubscribe of one URI reach the upstream in the order they are
+	// recorded here.
 	u := m.upstream(c, cred.Key)
 	u.watch.change.Lock()
 	defer u.watch.change.Unlock()
@@ -184,6 +187,8 @@ func (m *Mux) subscribe(x *exchange, params []byte) *reply {
 			return rep
 		}
 	}
+	// One watcher per session that holds subscriptions, not per
+	// subscription; it ends with the session or the Mux.
 	if firstOfSession {
 		m.background(func(ctx context.Context) { m.endWithSession(ctx, x.session) })
 	}
@@ -361,7 +366,8 @@ type resourceWatch struct {
 	stream *upstreamState
 	cancel context.CancelFunc
 	// wake, when it holds a token, makes the listener reopen its stream
-	// at once rather than after a backoff.
+	// at once rather than after a backoff. One slot: a wake-up waits
+	// there until the listener looks, and a second adds nothing.
 	wake chan struct{}
 }
 
