@@ -364,7 +364,9 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 
 // UpstreamTools lists every tool that connector id's upstream offers to
 // caller's credential, fresh and before the connector's tool policy, pins
-// and the grants: what an admin picks a selection from.
+// and the grants: what an admin picks a selection from. Each call asks the
+// upstream, so it is for the admin API, never an agent's request path; its
+// result must not reach an agent, since no grant has filtered it.
 func (m *Mux) UpstreamTools(ctx context.Context, caller grants.Caller, id string) ([]json.RawMessage, error) {
 	c, ok := m.conns[id]
 	if !ok {

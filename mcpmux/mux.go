@@ -154,7 +154,9 @@ type Mux struct {
 // token asks (the cross-tenant leak of a shared MCP session).
 type upstreamKey struct{ connector, credential string }
 
-// New builds a Mux.
+// New builds a Mux. It fails on an invalid connector, an id given twice or
+// a bad separator; it makes no network request. The Mux starts goroutines
+// as agents use it: Close it when done.
 func New(opts Options) (*Mux, error) {
 	m := &Mux{
 		conns:    map[string]*connectors.Connector{},
@@ -298,7 +300,9 @@ func (m *Mux) Close() error {
 	return nil
 }
 
-// Connector returns the connector with the given id.
+// Connector returns the connector with the given id, whether or not any
+// caller may see it. The Mux reads it on every request: the caller must
+// not change it.
 func (m *Mux) Connector(id string) (*connectors.Connector, bool) {
 	c, ok := m.conns[id]
 	return c, ok

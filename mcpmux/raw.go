@@ -24,7 +24,9 @@ type span struct{ start, end int }
 
 // members calls fn with each top-level member of the object in data, in
 // order, until fn returns false. key is the raw key without its quotes,
-// unescaped only when it has escapes.
+// unescaped only when it has escapes. Unescaped, because that is the name
+// every other parser reads: "na\u006de" is the member "name", and a scanner
+// that compared the raw text would miss the member the upstream obeys.
 func members(data []byte, fn func(key string, value span) bool) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -93,6 +95,8 @@ func stringMember(data []byte, name string) (string, bool) {
 
 // setMember returns a copy of the object with the named member's value
 // replaced by value, or appended when absent. A nil value removes it.
+// Every other byte stays as it was, members the gateway does not know
+// included; data itself is never changed, which keyString relies on.
 func setMember(data []byte, name string, value []byte) ([]byte, error) {
 	found := span{-1, -1}
 	var prevEnd, nextStart int
@@ -122,7 +126,9 @@ func setMember(data []byte, name string, value []byte) ([]byte, error) {
 	if value == nil {
 		return data, nil
 	}
-	closing := bytes.LastIndexByte(data, '}') // data is an object
+	// members accepted data as one object, so its last '}' closes it;
+	// the new member goes before, after a comma unless it is the first.
+	closing := bytes.LastIndexByte(data, '}')
 	out = append(out, data[:closing]...)
 	if last >= 0 {
 		out = append(out, ',')
@@ -134,7 +140,9 @@ func setMember(data []byte, name string, value []byte) ([]byte, error) {
 }
 
 // memberBounds returns the byte range to cut to remove the member whose
-// value is v, including its key and one adjoining comma.
+// value is v, including its key and one adjoining comma: the comma before
+// it, or for the first member the one after, so that what remains is
+// still an object.
 func memberBounds(data []byte, v span, prevValueEnd int) (int, int) {
 	after := skipSpace(data, v.end)
 	if prevValueEnd >= 0 {

@@ -46,7 +46,11 @@ type subscription struct {
 }
 
 // subscriptions are the mux's resource subscriptions, by agent session and
-// by upstream resource.
+// by upstream resource: the first to end a session's subscriptions, the
+// second to find who gets an update. Both change under one lock, so that
+// they always agree. Keyed by upstream connection, which is per
+// credential: an update seen with one user's token goes to that user's
+// subscribers only.
 type subscriptions struct {
 	mu        sync.Mutex
 	bySession map[*session]map[string]*subscription
@@ -70,6 +74,8 @@ func (s *subscriptions) add(sub *subscription) (firstAtUpstream, firstOfSession 
 	if len(mine) >= maxSubscriptionsPerSession {
 		return false, false, errorf(codeSessionLimit, "this session holds %d resource subscriptions, the most one session may: unsubscribe from one first", maxSubscriptionsPerSession)
 	}
+	// Only a URI the upstream is not yet watching counts against its
+	// bound: another session joining a watched one costs it nothing.
 	at := s.byURI[sub.up]
 	if len(at[sub.uri]) == 0 && len(at) >= maxSubscriptionsPerUpstream {
 		return false, false, errorf(codeSessionLimit, "connector %s holds its limit of %d subscribed resources: try again later", sub.conn.ID, maxSubscriptionsPerUpstream)
