@@ -6,8 +6,9 @@ import (
 )
 
 // Observer is told what the gateway does, for audit logs and metrics. Its
-// methods run on the request path: they must be quick, must not block,
-// and must not keep what they are given (the arguments least of all).
+// methods run on the request path, called concurrently by many requests:
+// they must be quick, must not block, and must not keep what they are
+// given (the arguments least of all).
 type Observer interface {
 	// ToolCall is called once for each tools/call an agent makes, when
 	// its answer is ready.
