@@ -3,7 +3,6 @@ package mcpgate
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -129,17 +128,9 @@ func (h *Handler) caller(r *http.Request) (grants.Caller, bool) {
 	repl.Set("http.mcpgate.user", id)
 	c := grants.Caller{ID: id}
 	if h.app.Groups != "" {
-		c.Groups = splitList(repl.ReplaceAll(h.app.Groups, ""))
+		c.Groups = grants.SplitList(repl.ReplaceAll(h.app.Groups, ""))
 	}
 	return c, true
-}
-
-// splitList splits a list of groups or scopes on commas and white space,
-// sorted, without empty items and duplicates.
-func splitList(s string) []string {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
-	slices.Sort(fields)
-	return slices.Compact(fields)
 }
 
 // annotate sets the placeholders that tell access logs where a request

@@ -28,18 +28,3 @@ func TestUnknownConnectorWarning(t *testing.T) {
 		t.Errorf("warned about %v, want just the typo notoin", warned)
 	}
 }
-
-func TestSplitList(t *testing.T) {
-	tests := map[string]string{
-		"":                   "",
-		"a":                  "a",
-		"d,b c\ta":           "a|b|c|d",
-		" a,,a , b ":         "a|b",
-		"ai-users,ai-users ": "ai-users",
-	}
-	for in, want := range tests {
-		if got := strings.Join(splitList(in), "|"); got != want {
-			t.Errorf("splitList(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

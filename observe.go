@@ -1,7 +1,6 @@
 package mcpgate
 
 import (
-	"context"
 	"errors"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,14 +65,4 @@ func (a *App) closeObservability() {
 	if a.obs != nil {
 		a.obs.Close()
 	}
-}
-
-// recordAdmin records an admin's change to the runtime configuration.
-func (a *App) recordAdmin(user, connector, detail string) {
-	a.obs.AdminChange(user, connector, detail)
-}
-
-// auditQuery returns the audit events that f selects, newest first.
-func (a *App) auditQuery(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
-	return a.obs.Query(ctx, f)
 }

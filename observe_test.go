@@ -185,7 +185,7 @@ func wantIncrease(t *testing.T, before, after map[string]float64, sample string,
 // auditEvents queries the running app's audit ring.
 func auditEvents(t *testing.T, f audit.Filter) []audit.Event {
 	t.Helper()
-	events, err := obsApp(t).auditQuery(context.Background(), f)
+	events, err := obsApp(t).obs.Query(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}

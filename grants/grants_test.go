@@ -2,6 +2,7 @@ package grants
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -292,5 +293,20 @@ func TestWhole(t *testing.T) {
 	}
 	if g, w := (*View)(nil).Whole("billing"); g || w {
 		t.Error("a nil view grants a whole connector")
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	tests := map[string]string{
+		"":                   "",
+		"a":                  "a",
+		"d,b c\ta":           "a|b|c|d",
+		" a,,a , b ":         "a|b",
+		"ai-users,ai-users ": "ai-users",
+	}
+	for in, want := range tests {
+		if got := strings.Join(SplitList(in), "|"); got != want {
+			t.Errorf("SplitList(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

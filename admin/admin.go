@@ -1,0 +1,525 @@
+// Package admin serves the mcpgate admin API: the connectors, their
+// consent and tools, the presets, the effective grants and the audit log,
+// as handlers that return their failures. The root mounts them on Caddy's
+// admin endpoint under /mcpgate/; the CLI calls them. It knows nothing of
+// Caddy.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/audit"
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+)
+
+// API is what the admin API acts on: the running config's parts.
+type API struct {
+	// Registry holds the connectors and their tool selections.
+	Registry *connectors.Registry
+	// Live is the gateway serving now.
+	Live *gateway.Live
+	// Policy and Rules are the grants, compiled and as configured.
+	Policy *grants.Policy
+	Rules  []grants.Rule
+	// Audit records the admin's changes and answers queries.
+	Audit Audit
+}
+
+// Audit is the audit log as the admin API uses it.
+type Audit interface {
+	// AdminChange records an admin's change to the runtime configuration.
+	AdminChange(user, connector, detail string)
+	// Query returns the events that f selects, newest first.
+	Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
+}
+
+// Route is one route of the admin API.
+type Route struct {
+	// Pattern is an http.ServeMux pattern, with its method.
+	Pattern string
+	// Serve answers a request, or returns its failure unwritten: an
+	// *Error with its status, or any other error for a 500.
+	Serve func(*API, http.ResponseWriter, *http.Request) error
+}
+
+// Routes are the admin API's routes.
+var Routes = []Route{
+	{"GET /mcpgate/connectors", (*API).listConnectors},
+	{"POST /mcpgate/connectors", (*API).addConnector},
+	{"GET /mcpgate/connectors/{id}", (*API).showConnector},
+	{"DELETE /mcpgate/connectors/{id}", (*API).removeConnector},
+	{"POST /mcpgate/connectors/{id}/connect", (*API).connect},
+	{"POST /mcpgate/connectors/{id}/disconnect", (*API).disconnect},
+	{"POST /mcpgate/connectors/{id}/reconnect", (*API).reconnect},
+	{"GET /mcpgate/connectors/{id}/tools", (*API).tools},
+	{"PUT /mcpgate/connectors/{id}/tools", (*API).registerTools},
+	{"POST /mcpgate/connectors/{id}/tools/approve", (*API).approveTools},
+	{"GET /mcpgate/connectors/{id}/diagnose", (*API).diagnose},
+	{"GET /mcpgate/presets", (*API).presets},
+	{"GET /mcpgate/grants", (*API).grants},
+	{"GET /mcpgate/audit", (*API).audit},
+}
+
+// Error is a failure of the admin API, with the status to answer it with.
+type Error struct {
+	Status int
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf is an *Error of status.
+func errorf(status int, format string, args ...any) error {
+	return &Error{Status: status, Err: fmt.Errorf(format, args...)}
+}
+
+// registryStatuses answer the registry's errors by kind.
+var registryStatuses = map[connectors.ErrorKind]int{
+	connectors.KindInvalid:  http.StatusBadRequest,
+	connectors.KindNotFound: http.StatusNotFound,
+	connectors.KindConflict: http.StatusConflict,
+	connectors.KindUpstream: http.StatusBadGateway,
+	connectors.KindStorage:  http.StatusInternalServerError,
+}
+
+// fromRegistry is the answer to a registry error: its status by kind. An
+// *Error that a Remove's prepare returned keeps its own.
+func fromRegistry(err error) error {
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
+	}
+	status := http.StatusInternalServerError
+	if re, ok := errors.AsType[*connectors.Error](err); ok {
+		status = registryStatuses[re.Kind]
+	}
+	return &Error{Status: status, Err: err}
+}
+
+// maxBody caps an admin request's body.
+const maxBody = 1 << 20
+
+// write writes v as the JSON answer, indented for people at a terminal.
+func write(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// read decodes the request's JSON body into v, strictly: unknown,
+// duplicate and case-variant members and trailing data are errors.
+func read(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	if err := strictjson.Unmarshal(body, v, true); err != nil {
+		return errorf(http.StatusBadRequest, "the body is not valid JSON for this route: %v", err)
+	}
+	return nil
+}
+
+// lookup returns connector id of the gateway serving now, or a 404.
+func (api *API) lookup(r *http.Request) (*gateway.Gateway, *connectors.Connector, error) {
+	id := r.PathValue("id")
+	g := api.Live.Current()
+	c, ok := g.Connector(id)
+	if !ok {
+		return nil, nil, errorf(http.StatusNotFound, "no connector %q", id)
+	}
+	return g, c, nil
+}
+
+// listConnectors answers GET /mcpgate/connectors.
+func (api *API) listConnectors(w http.ResponseWriter, r *http.Request) error {
+	g, snap := api.Live.Current(), api.Registry.Snapshot()
+	out := make([]gateway.ConnectorView, len(g.Connectors()))
+	for i, c := range g.Connectors() {
+		out[i] = g.View(r.Context(), snap, c)
+	}
+	return write(w, http.StatusOK, map[string]any{"connectors": out})
+}
+
+// showConnector answers GET /mcpgate/connectors/{id}.
+func (api *API) showConnector(w http.ResponseWriter, r *http.Request) error {
+	g, c, err := api.lookup(r)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, g.View(r.Context(), api.Registry.Snapshot(), c))
+}
+
+// addedConnector answers POST /mcpgate/connectors: the connector, and
+// where to consent to it.
+type addedConnector struct {
+	gateway.ConnectorView
+	ConnectURL   string `json:"connect_url,omitempty"`
+	AuthURL      string `json:"auth_url,omitempty"`
+	ConsentError string `json:"consent_error,omitempty"`
+}
+
+// addConnector answers POST /mcpgate/connectors: the registry checks
+// the connector as a config connector is checked, keeps it, and the
+// gateway serves it at once.
+func (api *API) addConnector(w http.ResponseWriter, r *http.Request) error {
+	var req connectors.AddRequest
+	if err := read(r, &req); err != nil {
+		return err
+	}
+	e, err := api.Registry.Add(r.Context(), req)
+	if err != nil {
+		return fromRegistry(err)
+	}
+	api.Audit.AdminChange("", e.Config.ID, adminDetail(r, "added the runtime connector"))
+	return write(w, http.StatusCreated, api.added(r.Context(), e.Config.ID))
+}
+
+// added shows a connector just added, with where to consent: for shared
+// consent, a flow is started for the admin at once.
+func (api *API) added(ctx context.Context, id string) addedConnector {
+	g := api.Live.Current()
+	c, _ := g.Connector(id)
+	out := addedConnector{ConnectorView: g.View(ctx, api.Registry.Snapshot(), c)}
+	if m, consent, ok := g.OAuthFor(id); ok {
+		out.ConnectURL = g.ConnectURL(id)
+		if consent == oauthflow.Shared {
+			var err error
+			if out.AuthURL, err = m.Start(ctx, id, "", ""); err != nil {
+				out.ConsentError = err.Error() + "; run diagnose"
+			}
+		}
+	}
+	return out
+}
+
+// removeConnector answers DELETE /mcpgate/connectors/{id}: it
+// revokes the connector's tokens, forgets its records and stops serving
+// it.
+func (api *API) removeConnector(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var revs []oauthflow.Revocation
+	err := api.Registry.Remove(r.Context(), id, func(connectors.Entry) (err error) {
+		if m, _, ok := api.Live.Current().OAuthFor(id); ok {
+			if revs, err = m.Remove(r.Context(), id, "the connector was removed"); err != nil {
+				return errorf(http.StatusInternalServerError, "revoking the tokens of %s: %v", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fromRegistry(err)
+	}
+	api.Audit.AdminChange("", id, adminDetail(r, "removed the runtime connector"))
+	if revs == nil {
+		revs = []oauthflow.Revocation{} // [] rather than null: there were none
+	}
+	return write(w, http.StatusOK, map[string]any{"removed": id, "revocations": revs})
+}
+
+// consentTarget is what a consent route acts on: a connector's OAuth
+// manager, the connector, and the user, ?user=, needed under per-user
+// consent.
+type consentTarget struct {
+	m        *oauthflow.Manager
+	id, user string
+}
+
+// oauthTarget returns the consent target a route names.
+func (api *API) oauthTarget(r *http.Request) (consentTarget, error) {
+	g, c, err := api.lookup(r)
+	if err != nil {
+		return consentTarget{}, err
+	}
+	m, consent, ok := g.OAuthFor(c.ID)
+	if !ok {
+		return consentTarget{}, errorf(http.StatusBadRequest, "connector %s does not use OAuth: there is nothing to connect", c.ID)
+	}
+	user := r.URL.Query().Get("user")
+	if consent == oauthflow.PerUser && user == "" {
+		return consentTarget{}, errorf(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id> (the CLI's --user)", c.ID)
+	}
+	return consentTarget{m, c.ID, user}, nil
+}
+
+// start begins a consent and returns its authorization URL.
+func (t consentTarget) start(r *http.Request) (string, error) {
+	authURL, err := t.m.Start(r.Context(), t.id, t.user, "")
+	if err != nil {
+		return "", errorf(http.StatusBadGateway, "starting consent for %s: %v", t.id, err)
+	}
+	return authURL, nil
+}
+
+// disconnect purges and revokes the credential.
+func (t consentTarget) disconnect(r *http.Request, reason string) (oauthflow.Revocation, error) {
+	rev, err := t.m.Disconnect(r.Context(), t.id, t.user, reason)
+	if err != nil {
+		return rev, errorf(http.StatusInternalServerError, "disconnecting %s: %v", t.id, err)
+	}
+	return rev, nil
+}
+
+// connect answers POST /mcpgate/connectors/{id}/connect with the
+// authorization URL of a new consent. Under shared consent the flow is
+// bound to no user; under per-user consent to ?user=, who must complete
+// it.
+func (api *API) connect(w http.ResponseWriter, r *http.Request) error {
+	t, err := api.oauthTarget(r)
+	if err != nil {
+		return err
+	}
+	authURL, err := t.start(r)
+	if err != nil {
+		return err
+	}
+	api.Audit.AdminChange(t.user, t.id, adminDetail(r, "started a consent"))
+	return write(w, http.StatusOK, map[string]string{"auth_url": authURL})
+}
+
+// disconnect answers POST /mcpgate/connectors/{id}/disconnect.
+func (api *API) disconnect(w http.ResponseWriter, r *http.Request) error {
+	t, err := api.oauthTarget(r)
+	if err != nil {
+		return err
+	}
+	rev, err := t.disconnect(r, "disconnected by an admin")
+	if err != nil {
+		return err
+	}
+	api.Audit.AdminChange(t.user, t.id, adminDetail(r, "disconnected"))
+	return write(w, http.StatusOK, rev)
+}
+
+// reconnect answers POST /mcpgate/connectors/{id}/reconnect: a
+// disconnect, then a new consent.
+func (api *API) reconnect(w http.ResponseWriter, r *http.Request) error {
+	t, err := api.oauthTarget(r)
+	if err != nil {
+		return err
+	}
+	rev, err := t.disconnect(r, "reconnected by an admin")
+	if err != nil {
+		return err
+	}
+	authURL, err := t.start(r)
+	if err != nil {
+		return err
+	}
+	api.Audit.AdminChange(t.user, t.id, adminDetail(r, "reconnected"))
+	return write(w, http.StatusOK, map[string]any{"auth_url": authURL, "revocation": rev})
+}
+
+// diagnose answers GET /mcpgate/connectors/{id}/diagnose. It is ok
+// when every step ran and the last, the authorization URL, worked.
+func (api *API) diagnose(w http.ResponseWriter, r *http.Request) error {
+	g, c, err := api.lookup(r)
+	if err != nil {
+		return err
+	}
+	m, _, ok := g.OAuthFor(c.ID)
+	if !ok {
+		return errorf(http.StatusBadRequest, "connector %s does not use OAuth: diagnose runs the OAuth connect path", c.ID)
+	}
+	steps, err := m.Diagnose(r.Context(), c.ID)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "diagnosing %s: %v", c.ID, err)
+	}
+	last := steps[len(steps)-1]
+	ok = last.Name == oauthflow.StepAuthorizationURL && last.OK
+	return write(w, http.StatusOK, map[string]any{"connector": c.ID, "ok": ok, "steps": steps})
+}
+
+// presets answers GET /mcpgate/presets.
+func (api *API) presets(w http.ResponseWriter, _ *http.Request) error {
+	return write(w, http.StatusOK, map[string]any{"presets": api.Registry.Presets()})
+}
+
+// toolsAnswer is what the tools routes answer: the selection, with what
+// the upstream lists now or what was just approved.
+type toolsAnswer struct {
+	Connector  string                      `json:"connector"`
+	Selection  []connectors.SelectionView  `json:"selection"`
+	Discovered []connectors.DiscoveredTool `json:"discovered,omitempty"`
+	Approved   []string                    `json:"approved,omitempty"`
+}
+
+// tools answers GET /mcpgate/connectors/{id}/tools: the selection,
+// with drift, and with ?discover=1 the upstream's tools now.
+func (api *API) tools(w http.ResponseWriter, r *http.Request) error {
+	g, c, err := api.lookup(r)
+	if err != nil {
+		return err
+	}
+	sel := api.Registry.Snapshot().Selection(c.ID)
+	out := toolsAnswer{Connector: c.ID, Selection: sel.View()}
+	if d := r.URL.Query().Get("discover"); d == "1" || d == "true" {
+		listed, err := api.upstreamTools(r, g, c)
+		if err != nil {
+			return err
+		}
+		out.Discovered = connectors.Discover(c, sel, listed)
+	}
+	return write(w, http.StatusOK, out)
+}
+
+// upstreamTools lists the connector's tools at the upstream, with the
+// credential of ?user= (or the shared or static one).
+func (api *API) upstreamTools(r *http.Request, g *gateway.Gateway, c *connectors.Connector) ([]json.RawMessage, error) {
+	if c.URL == nil {
+		return nil, errorf(http.StatusBadRequest, "connector %s has no MCP server: it has no tools", c.ID)
+	}
+	user := r.URL.Query().Get("user")
+	if _, consent, ok := g.OAuthFor(c.ID); ok && consent == oauthflow.PerUser && user == "" {
+		return nil, errorf(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
+	}
+	tools, err := g.Mux().UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
+	if cr, ok := errors.AsType[*mcpmux.ConsentRequired](err); ok {
+		return nil, errorf(http.StatusConflict, "connector %s is not connected: %s", c.ID, cr.Message)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadGateway, "listing the tools of %s: %v", c.ID, err)
+	}
+	return tools, nil
+}
+
+// registerTools answers PUT /mcpgate/connectors/{id}/tools: it
+// selects tools of the upstream's current list, pinning each definition.
+// Only selected tools then enter the catalog.
+func (api *API) registerTools(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tools []connectors.Want `json:"tools"`
+	}
+	if err := read(r, &req); err != nil {
+		return err
+	}
+	if err := checkWants(req.Tools); err != nil {
+		return err
+	}
+	g, c, err := api.lookup(r)
+	if err != nil {
+		return err
+	}
+	listed, err := api.upstreamTools(r, g, c)
+	if err != nil {
+		return err
+	}
+	sel, err := api.Registry.Select(r.Context(), c.ID, listed, req.Tools)
+	if err != nil {
+		return fromRegistry(err)
+	}
+	api.Audit.AdminChange("", c.ID, adminDetail(r, fmt.Sprintf("registered a selection of %d tools", len(sel.Tools))))
+	return write(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: sel.View()})
+}
+
+// checkWants checks a selection request before any upstream is asked.
+func checkWants(wants []connectors.Want) error {
+	if wants == nil {
+		return errorf(http.StatusBadRequest, `say which tools with {"tools": [{"name": …, "operation": "read"|"write"}]}`)
+	}
+	for _, w := range wants {
+		if err := w.Validate(); err != nil {
+			return errorf(http.StatusBadRequest, "%v", err)
+		}
+	}
+	return nil
+}
+
+// approveTools answers POST /mcpgate/connectors/{id}/tools/approve:
+// each drifted tool named (all of them when none is) is pinned to its new
+// definition and returns to the catalog.
+func (api *API) approveTools(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tools []string `json:"tools,omitempty"`
+	}
+	if r.ContentLength != 0 {
+		if err := read(r, &req); err != nil {
+			return err
+		}
+	}
+	id := r.PathValue("id")
+	sel, names, err := api.Registry.Approve(r.Context(), id, req.Tools)
+	if err != nil {
+		return fromRegistry(err)
+	}
+	api.Audit.AdminChange("", id, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
+	return write(w, http.StatusOK, toolsAnswer{Connector: id, Selection: sel.View(), Approved: names})
+}
+
+// grants answers GET /mcpgate/grants?user=…&groups=…[&tool=c/name]:
+// the effective decision for that caller on every connector, and on each
+// tool that a selection, the config or a tool parameter names.
+func (api *API) grants(w http.ResponseWriter, r *http.Request) error {
+	caller, asked, err := grantsQuery(r)
+	if err != nil {
+		return err
+	}
+	g := api.Live.Current()
+	for conn := range asked {
+		if _, ok := g.Connector(conn); !ok {
+			return errorf(http.StatusNotFound, "no connector %q", conn)
+		}
+	}
+	view := api.Policy.For(caller)
+	return write(w, http.StatusOK, map[string]any{
+		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": g.Explain(view, api.Rules, asked),
+	})
+}
+
+// grantsQuery reads whose grants, and which tools besides the known ones,
+// GET /mcpgate/grants asks about.
+func grantsQuery(r *http.Request) (grants.Caller, map[string][]string, error) {
+	q := r.URL.Query()
+	caller := grants.Caller{ID: q.Get("user"), Groups: grants.SplitList(strings.Join(q["groups"], ","))}
+	if caller.ID == "" {
+		return caller, nil, errorf(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
+	}
+	asked := map[string][]string{}
+	for _, t := range q["tool"] {
+		conn, name, ok := strings.Cut(t, "/")
+		if !ok || conn == "" || name == "" {
+			return caller, nil, errorf(http.StatusBadRequest, "tool %q: say <connector>/<tool>", t)
+		}
+		asked[conn] = append(asked[conn], name)
+	}
+	return caller, asked, nil
+}
+
+// adminDetail describes an admin change for the audit log: what, through
+// which route, from where. The admin endpoint knows no user; its address
+// is what there is.
+func adminDetail(r *http.Request, what string) string {
+	return what + " (" + r.Method + " " + r.URL.Path + " from " + r.RemoteAddr + ")"
+}
+
+// audit answers GET /mcpgate/audit?since=…&user=…&connector=…&limit=…
+// with the newest events first.
+func (api *API) audit(w http.ResponseWriter, r *http.Request) error {
+	f, err := audit.ParseFilter(r.URL.Query(), time.Now())
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	events, err := api.Audit.Query(r.Context(), f)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "reading the audit log: %v", err)
+	}
+	if events == nil {
+		events = []audit.Event{}
+	}
+	return write(w, http.StatusOK, map[string]any{"events": events})
+}
