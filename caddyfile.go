@@ -272,7 +272,7 @@ func parseGrant(d *caddyfile.Dispenser) (grants.Rule, error) {
 		case "prompts":
 			err = appendUnique(d, &g.Prompts, grants.ValidatePattern)
 		case "operations":
-			err = setString(d, seen, &g.Operations, checkGrantOperations)
+			err = setString(d, seen, &g.Operations, grants.ValidateOperations)
 		default:
 			return g, d.Errf("unrecognized grant subdirective %q", d.Val())
 		}
@@ -528,15 +528,6 @@ func checkRole(v string) error {
 	return err
 }
 
-// checkGrantOperations accepts "read", the only restriction a grant can
-// make; leaving operations out allows writes too.
-func checkGrantOperations(v string) error {
-	if v != string(connectors.Read) {
-		return fmt.Errorf("operations %q must be read (leave it out to allow writes)", v)
-	}
-	return nil
-}
-
 // checkGrant checks a parsed grant as a whole; its errors point at the
 // grant's first line.
 func checkGrant(start caddyfile.Token, g grants.Rule) error {
@@ -548,11 +539,6 @@ func checkGrant(start caddyfile.Token, g grants.Rule) error {
 	}
 	return nil
 }
-
-// Interface guards
-var (
-	_ caddyfile.Unmarshaler = (*Handler)(nil)
-)
 
 // parsePreset parses one preset block:
 //
@@ -598,3 +584,8 @@ func parsePreset(d *caddyfile.Dispenser) (connectors.PresetConfig, error) {
 	}
 	return p, nil
 }
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

@@ -144,6 +144,7 @@ func annotate(r *http.Request, connector, name string) {
 
 // Interface guards
 var (
+	_ caddy.Module                = (*Handler)(nil)
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -336,6 +336,7 @@ type StorageConfig struct {
 
 // Interface guards
 var (
+	_ caddy.Module       = (*App)(nil)
 	_ caddy.App          = (*App)(nil)
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.Validator    = (*App)(nil)

@@ -132,8 +132,10 @@ func New(rules []Rule) (*Policy, error) {
 // compileRule validates and compiles the n-th rule.
 func compileRule(n int, r Rule) (rule, error) {
 	cr := rule{index: n, readOnly: r.Operations == ReadOnly}
-	if r.Operations != "" && r.Operations != ReadOnly {
-		return cr, fmt.Errorf("grant %d: operations %q must be read (leave it out to allow writes)", n, r.Operations)
+	if r.Operations != "" {
+		if err := ValidateOperations(r.Operations); err != nil {
+			return cr, fmt.Errorf("grant %d: %w", n, err)
+		}
 	}
 	role, err := ParseRole(string(r.Role))
 	if err != nil {

@@ -99,6 +99,15 @@ func ValidateSource(s string) error {
 	return nil
 }
 
+// ValidateOperations accepts "read", the only restriction a rule can make
+// of its tools' operations; leaving operations out allows writes too.
+func ValidateOperations(v string) error {
+	if v != ReadOnly {
+		return fmt.Errorf("operations %q must be read (leave it out to allow writes)", v)
+	}
+	return nil
+}
+
 // ParseRole parses a rule's role: "" and "user" give RoleUser, "admin" gives
 // RoleAdmin.
 func ParseRole(s string) (Role, error) {
