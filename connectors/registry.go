@@ -398,7 +398,11 @@ func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) er
 	next := r.change(true)
 	next.Entries = slices.DeleteFunc(next.Entries, func(e Entry) bool { return e.Config.ID == id })
 	delete(next.selections, id)
-	return r.publish(next)
+	if err := r.publish(next); err != nil {
+		r.restore(ctx, id)
+		return err
+	}
+	return nil
 }
 
 // Select makes connector id's selection from the tools its upstream
@@ -504,7 +508,28 @@ func (r *Registry) putSelection(ctx context.Context, id string, sel *Selection, 
 		r.snap.Store(next)
 		return nil
 	}
-	return r.publish(next)
+	if err := r.publish(next); err != nil {
+		r.restore(ctx, id)
+		return err
+	}
+	return nil
+}
+
+// restore puts connector id's records back in storage as the snapshot in
+// force holds them, after the watcher refused a change to them: what is
+// stored is what the next Open puts in force, so a refused change must not
+// stay there. It is best effort, as the refusal is the error to report.
+// The caller holds r.mu.
+func (r *Registry) restore(ctx context.Context, id string) {
+	snap := r.Snapshot()
+	if e, ok := snap.Entry(id); ok && e.Runtime {
+		_ = r.put(ctx, runtimePrefix+id, e)
+	}
+	if sel := snap.Selection(id); sel != nil {
+		_ = r.put(ctx, selectionPrefix+id, sel)
+	} else {
+		_ = r.remove(ctx, selectionPrefix+id)
+	}
 }
 
 // SealPlainSelections seals the tool selections that earlier versions

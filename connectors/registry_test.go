@@ -885,3 +885,44 @@ func readSnapshots(r *Registry) error {
 	}
 	return nil
 }
+
+// TestRegistryWatcherUndoes checks the promise of Watch for every change
+// it announces: the watcher's error is the change's error, and undoes it,
+// in the snapshot and in storage alike, so that the next Open does not put
+// in force what the watcher refused.
+func TestRegistryWatcherUndoes(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		change func(r *Registry) error
+	}{
+		{"select", func(r *Registry) error { _, err := r.Select(ctx, "wiki", listed, []Want{{Name: "*"}}); return err }},
+		{"first select", func(r *Registry) error { _, err := r.Select(ctx, "bare", listed, []Want{{Name: "*"}}); return err }},
+		{"approve", func(r *Registry) error { _, _, err := r.Approve(ctx, "wiki", nil); return err }},
+		{"remove", func(r *Registry) error { return r.Remove(ctx, "wiki", func(Entry) error { return nil }) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, sealed := selectedWiki(t, Want{Name: "search"})
+			if _, err := r.Drifted(ctx, "wiki", "search", searchChanged); err != nil {
+				t.Fatal(err)
+			}
+			before := r.Snapshot()
+			r.Watch(func(*Snapshot) error { return errRefused })
+			if err := tc.change(r); !errors.Is(err, errRefused) {
+				t.Fatalf("the change = %v, want the watcher's error", err)
+			}
+			if r.Snapshot() != before {
+				t.Errorf("a refused change is in force")
+			}
+			stored := openRegistry(t, Options{}, sealed).Snapshot()
+			if got, want := entryIDs(stored), entryIDs(before); !slices.Equal(got, want) {
+				t.Errorf("storage holds %v, the snapshot %v", got, want)
+			}
+			for _, id := range []string{"wiki", "bare"} {
+				if got, want := stored.Selection(id).View(), before.Selection(id).View(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("storage holds the selection of %s %+v, the snapshot %+v", id, got, want)
+				}
+			}
+		})
+	}
+}
