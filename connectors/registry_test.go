@@ -673,9 +673,13 @@ func TestRegistrySelectApplies(t *testing.T) {
 		t.Errorf("applying the selection changed the config: %+v", narrow.Tools)
 	}
 
-	mustAdd(t, r, "open")
-	if c, err := r.Snapshot().Connector(Entry{Config: mcpConfig("open")}); err != nil || c.Tools.Allow != nil {
-		t.Errorf("a connector with no selection serves %v, %v; want every tool", c.Tools.Allow, err)
+	unselected := mustAdd(t, r, "open")
+	c, err = r.Snapshot().Connector(unselected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tools.Allow != nil || c.Tools.Pins != nil {
+		t.Errorf("a connector with no selection serves %v, pinned %v; want every tool, unpinned", c.Tools.Allow, c.Tools.Pins)
 	}
 }
 
