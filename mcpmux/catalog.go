@@ -81,16 +81,31 @@ type cacheKey struct {
 
 // cacheEntry holds a list and makes concurrent fetches of it one.
 type cacheEntry struct {
-	// mu is held for a fetch, so that agents who find the list stale at
-	// once wait for one fetch rather than each send their own. cur and
-	// stale are atomic so that a fresh list is served, and a list marked
-	// stale, without that lock: a notification must not wait for a fetch.
-	mu    sync.Mutex
-	cur   atomic.Pointer[list]
-	stale atomic.Bool
+	// mu guards flight, the fetch under way if any, so that agents who
+	// find the list stale at once wait for one fetch rather than each
+	// send their own. cur and stale are atomic so that a fresh list is
+	// served, and a list marked stale, without that lock: a notification
+	// must not wait for a fetch.
+	mu     sync.Mutex
+	flight *flight
+	cur    atomic.Pointer[list]
+	stale  atomic.Bool
 	// by is who last fetched the list, so that the gateway can fetch it
 	// again on its own when the upstream says it changed.
 	by atomic.Pointer[fetcher]
+}
+
+// flight is one fetch of a list under way, which every agent that finds
+// the list stale meanwhile waits for.
+type flight struct {
+	done chan struct{} // closed once old and cur are set
+	// old is the list the fetch replaced (nil if none, or if the fetch
+	// was cancelled and replaced nothing) and cur the one it fetched.
+	old, cur *list
+	// announce: the fetch itself tells listening agents when the list
+	// changed, so that they are told even if the agent whose request
+	// started it has gone.
+	announce bool
 }
 
 // fetcher is a caller and credential that a list can be fetched as.
@@ -129,38 +144,100 @@ func (m *Mux) fresh(e *cacheEntry) *list {
 }
 
 // refresh fetches e's list from the upstream, once however many ask at the
-// same time, and tells listening agents when it has changed.
+// same time, and has the fetch tell listening agents when it has changed.
 func (m *Mux) refresh(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (*list, error) {
-	old, l := m.refetch(ctx, caller, c, cred, kind, e)
-	// A first fetch changes nothing an agent has seen, and a list some
-	// other request fetched meanwhile was announced by that request.
-	if old != nil && old != l && old.sum != l.sum {
-		m.announce(ctx, c, cred.Key, []listChange{{kind, old, l}})
-	}
+	_, l := m.refetch(ctx, caller, c, cred, kind, e, true)
 	return l, l.err
 }
 
 // refetch fetches e's list unless it is fresh, and returns the list it
-// replaced (nil if none) and the current one.
-func (m *Mux) refetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry) (old, cur *list) {
+// replaced (nil if none) and the current one. The fetch is shared and
+// runs apart from ctx: ctx ends only this caller's wait, so that one agent
+// going away never fails the fetch for the others waiting on it. With
+// announce the fetch tells listening agents of a change itself.
+func (m *Mux) refetch(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry, announce bool) (old, cur *list) {
+	for {
+		l, f, own := m.takeoff(ctx, caller, c, cred, kind, e, announce)
+		if l != nil {
+			return l, l
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, &list{fetched: m.now(), err: fmt.Errorf("listing %s at %s: %w", kind.field, c.ID, ctx.Err())}
+		}
+		if own {
+			return f.old, f.cur
+		}
+		// Someone else's fetch, which may have begun before a list_changed
+		// that came while it ran: looked at again, as the list it got may
+		// be stale already.
+	}
+}
+
+// takeoff returns e's list when it is fresh, or else the fetch of it under
+// way, starting one (own) if there is none. A list it cannot fetch, since
+// the Mux is closing, comes back as a failed list that is not cached.
+func (m *Mux) takeoff(ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry, announce bool) (l *list, f *flight, own bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Checked again under the lock: whoever held it may have just
-	// fetched the list.
+	// Checked again under the lock: a fetch may have just landed.
 	if l := m.fresh(e); l != nil {
-		return l, l
+		return l, nil, false
 	}
+	if e.flight != nil {
+		return nil, e.flight, false
+	}
+	f = &flight{done: make(chan struct{}), announce: announce}
 	// Cleared before the fetch, not after: a list_changed that arrives
 	// while the upstream answers marks the new list stale, rather than
 	// being lost.
-	e.stale.Store(false)
+	stale := e.stale.Swap(false)
+	// A background goroutine, so that Close ends the fetch and waits for
+	// it; it cannot land before e.flight is set, since landing takes mu.
+	if !m.background(func(life context.Context) { m.fly(life, ctx, caller, c, cred, kind, e, f) }) {
+		if stale {
+			e.stale.Store(true)
+		}
+		return &list{fetched: m.now(), err: errors.New("the gateway is shutting down")}, nil, false
+	}
+	e.flight = f
 	e.by.Store(&fetcher{caller, cred})
-	// The connector's timeout bounds how long the agents waiting on mu
-	// can be held by a hung upstream.
-	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout())
+	return nil, f, true
+}
+
+// fly runs flight f. Its context keeps the values of the request that
+// started it but not its end, is bounded by the connector's timeout (how
+// long a hung upstream can hold the agents waiting) and ends with the Mux
+// (life).
+func (m *Mux) fly(life, ctx context.Context, caller grants.Caller, c *connectors.Connector, cred Credential, kind *listKind, e *cacheEntry, f *flight) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	l := m.fetch(ctx, caller, c, cred, kind)
-	return e.cur.Swap(l), l
+	defer context.AfterFunc(life, cancel)()
+	fetchCtx, stop := context.WithTimeout(ctx, c.RequestTimeout())
+	l := m.fetch(fetchCtx, caller, c, cred, kind)
+	stop()
+	m.land(e, f, l)
+	close(f.done)
+	// A first fetch changes nothing an agent has seen.
+	if f.announce && f.old != nil && f.old.sum != l.sum {
+		m.announce(ctx, c, cred.Key, []listChange{{kind, f.old, l}})
+	}
+}
+
+// land stores the list flight f fetched in e, and ends the flight.
+func (m *Mux) land(e *cacheEntry, f *flight, l *list) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.flight, f.cur = nil, l
+	// A cancelled fetch (the Mux is closing) says nothing of the
+	// upstream: it is not cached as the upstream's failure, and the list
+	// it would have replaced is fetched again when next asked for.
+	if errors.Is(l.err, context.Canceled) {
+		e.stale.Store(true)
+		return
+	}
+	f.old = e.cur.Swap(l)
 }
 
 // entry returns the cache entry for key, creating it.

@@ -36,7 +36,7 @@ func (m *Mux) relist(ctx context.Context, c *connectors.Connector, credKey strin
 		if by == nil {
 			continue
 		}
-		old, cur := m.refetch(ctx, by.caller, c, by.cred, kind, e)
+		old, cur := m.refetch(ctx, by.caller, c, by.cred, kind, e, false)
 		if old != nil && old != cur && old.sum != cur.sum {
 			changes = append(changes, listChange{kind, old, cur})
 		}

@@ -322,13 +322,14 @@ func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
 }
 
 // background runs f in a goroutine that Close waits for, or not at all
-// once Close has begun. f must return soon after ctx ends.
-func (m *Mux) background(f func(ctx context.Context)) {
+// once Close has begun, which it reports with false. f must return soon
+// after ctx ends.
+func (m *Mux) background(f func(ctx context.Context)) bool {
 	m.life.Lock()
 	defer m.life.Unlock()
 	select {
 	case <-m.closed:
-		return
+		return false
 	default:
 	}
 	m.bg.Add(1)
@@ -336,6 +337,7 @@ func (m *Mux) background(f func(ctx context.Context)) {
 		defer m.bg.Done()
 		f(m.ctx)
 	}()
+	return true
 }
 
 // credential asks the credential source for (caller, connector).

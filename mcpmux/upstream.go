@@ -118,7 +118,7 @@ type upstream struct {
 	// watch is the resources agents subscribed to through this connection.
 	watch resourceWatch
 	// background runs a goroutine for as long as the mux lives.
-	background func(func(ctx context.Context))
+	background func(func(ctx context.Context)) bool
 
 	// now is the mux's clock, for remembering a failed connect.
 	now func() time.Time
