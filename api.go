@@ -165,6 +165,8 @@ func (p *apiProxies) proxy(c *connectors.Connector) (*reverseproxy.Handler, erro
 	if proxy, ok := p.proxies[key]; ok {
 		return proxy.handler, nil
 	}
+	// A request still running on a retired generation may get here after
+	// cleanup: a proxy made now would be cleaned up by no one.
 	if p.proxies == nil {
 		return nil, errors.New("the config is unloading")
 	}
@@ -239,6 +241,8 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway.Ga
 		credential: cred.Header,
 		paths:      inert.Paths{Base: c.API, API: target, Prefix: "/connectors/" + id + "/api", Gateway: r.URL.EscapedPath()},
 	}
+	// Only an OAuth token can be refreshed; a refused static credential
+	// goes back to the agent as the API's 401.
 	if c.Auth.Type == connectors.AuthOAuth {
 		call.refused = func(challenge string) { h.app.apis.refused(r, g.Mux(), caller, c, cred, challenge) }
 	}
@@ -299,9 +303,13 @@ func (h *Handler) apiCredentialError(id string, caller grants.Caller, err error)
 	if cr.URL != "" {
 		e.Message += " Open " + cr.URL + " to connect, then try again."
 	}
+	// Misconfigured is the gateway's own fault, which no consent fixes
+	// until an admin does: a server error, not a refusal.
 	if cr.Status == mcpmux.StatusMisconfigured {
 		e.Status = http.StatusServiceUnavailable
 	}
+	// The connect URL is bound to this caller (its for= tag): no shared
+	// cache may keep it for another.
 	web.NoStore(e.Header)
 	return e
 }

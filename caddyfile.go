@@ -22,6 +22,9 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("mcpgate", parseGlobal)
 	httpcaddyfile.RegisterHandlerDirective("mcpgate", parseHandler)
+	// Before reverse_proxy, so that a site that also proxies everything
+	// else still reaches the gateway's paths: the handler passes what it
+	// does not own to the next one.
 	httpcaddyfile.RegisterDirectiveOrder("mcpgate", httpcaddyfile.Before, "reverse_proxy")
 }
 
@@ -30,14 +33,20 @@ func init() {
 // mistake with its file and line. Syntax:
 //
 //	mcpgate {
-//		public_url       <url>
-//		allowed_hosts    <host>...
-//		identity         <placeholder or literal>
-//		groups           <placeholder>
-//		tool_separator   _|__
-//		max_request_body <size>
-//		list_cache_ttl   <duration>
+//		public_url        <url>
+//		allowed_hosts     <host>...
+//		allowed_redirects <origin>...
+//		identity          <placeholder or literal>
+//		groups            <placeholder>
+//		tool_separator    _|__
+//		max_request_body  <size>
+//		list_cache_ttl    <duration>
+//		storage           badger [<path>]
+//		seal_key          <key or placeholder>
 //		connector <id> {
+//			...
+//		}
+//		preset <id> {
 //			...
 //		}
 //		grant {
@@ -46,6 +55,9 @@ func init() {
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	d.Next() // consume option name
+	// Caddy hands a repeated global option the value of the one before.
+	// Merging two blocks would leave open which public_url or identity
+	// wins, so a second block is refused.
 	if existing != nil {
 		return nil, d.Err("mcpgate is already configured; use one mcpgate block")
 	}
@@ -104,7 +116,8 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 
 // parseConnector parses one connector block. defined maps the ids seen so
 // far to where they were declared, so that a duplicate can point at the
-// first one. Syntax:
+// first one; the registry refuses it too, but with no file or line.
+// Syntax:
 //
 //	connector <id> {
 //		url     <url>
@@ -205,7 +218,9 @@ func parseAuth(d *caddyfile.Dispenser) (*connectors.AuthConfig, error) {
 }
 
 // parseTools parses a connector's tools block. allow may repeat and
-// accumulates; each tool takes at most one operation. Syntax:
+// accumulates; each tool takes at most one operation: a second line could
+// only contradict the first, and if read won, a read-only grant would
+// allow a tool that writes. Syntax:
 //
 //	tools {
 //		allow     <tool...>
@@ -235,7 +250,8 @@ func parseTools(d *caddyfile.Dispenser) (*connectors.ToolsConfig, error) {
 
 // parseGrant parses one grant block. The list keywords may repeat and
 // accumulate. A pattern naming a connector that is not defined is not an
-// error here: provisioning warns about it. Syntax:
+// error here: a runtime connector added later through the admin API may
+// take that id, so provisioning only warns about it. Syntax:
 //
 //	grant {
 //		src        <source...>
@@ -429,7 +445,9 @@ func errAt(tok caddyfile.Token, format string, args ...any) error {
 }
 
 // hasPlaceholder reports whether v holds a placeholder such as {env.NAME},
-// whose value is only known when the config is provisioned.
+// whose value is only known when the config is provisioned. A literal
+// that merely has braces counts too: its check then runs at provisioning
+// on the resolved value, so it is moved, never skipped.
 func hasPlaceholder(v string) bool {
 	open := strings.IndexByte(v, '{')
 	return open >= 0 && strings.IndexByte(v[open:], '}') > 0
@@ -446,7 +464,10 @@ func nonEmpty(field string) func(string) error {
 }
 
 // checkPublicURL accepts an absolute http or https URL with a host, and
-// perhaps a path, under which the gateway's links are built.
+// perhaps a path, under which the gateway's links are built. A query or a
+// fragment would end up in the middle of every link built on it, the
+// OAuth redirect URI included, which must match the registered one
+// exactly. Credentials are redacted from the error: it may reach a log.
 func checkPublicURL(v string) error {
 	u, err := url.Parse(v)
 	switch {
@@ -466,6 +487,9 @@ func checkPublicURL(v string) error {
 
 // checkHost accepts a host name, exact or "*.example.com", without a
 // scheme or port: what a request's Host may name besides public_url's.
+// The DNS rebinding check compares names only (a rebinding attack
+// changes what a name resolves to, not the port), so a port here would
+// never match and is refused rather than ignored.
 func checkHost(v string) error {
 	name := strings.TrimPrefix(v, "*.")
 	u, err := url.Parse("http://" + name)
@@ -506,7 +530,8 @@ func checkAPI(v string) error {
 
 // checkAuth checks the credential's shape with the connectors package,
 // which never echoes a secret. A value holding a placeholder is resolved
-// at provisioning, so a well-formed stand-in takes its place here.
+// at provisioning, so a well-formed stand-in takes its place here; the
+// resolved value goes through the same check then.
 func checkAuth(a *connectors.AuthConfig) error {
 	literal := func(v, standIn string) string {
 		if hasPlaceholder(v) {
@@ -529,7 +554,9 @@ func checkRole(v string) error {
 }
 
 // checkGrant checks a parsed grant as a whole; its errors point at the
-// grant's first line.
+// grant's first line. A grant without src matches no one and one without
+// connectors or items allows nothing; deny by default would make either
+// a silent no-op, so both are mistakes to report.
 func checkGrant(start caddyfile.Token, g grants.Rule) error {
 	if len(g.Sources) == 0 {
 		return errAt(start, "grant has no src")
@@ -540,7 +567,9 @@ func checkGrant(start caddyfile.Token, g grants.Rule) error {
 	return nil
 }
 
-// parsePreset parses one preset block:
+// parsePreset parses one preset block. client_id and client_secret are
+// the static OAuth client of the runtime connectors that match the
+// preset's url; they are checked for presence only, never quoted:
 //
 //	preset <id> {
 //		url           <url>

@@ -35,7 +35,11 @@ func parseStorage(d *caddyfile.Dispenser) (*StorageConfig, error) {
 }
 
 // addSealKey appends one seal_key line to the ring. A literal key is
-// checked here; the error never repeats it. Syntax:
+// checked here; the error never repeats it, and names the key by its
+// position instead. A placeholder is checked when it is resolved, at
+// provisioning. Placeholders are the way to give a key: a literal one is
+// written into Caddy's autosaved config and answered by GET /config/.
+// Syntax:
 //
 //	seal_key <base64 of 32 bytes, or a placeholder>
 func addSealKey(d *caddyfile.Dispenser, ring *[]string) error {
@@ -48,6 +52,8 @@ func addSealKey(d *caddyfile.Dispenser, ring *[]string) error {
 			return d.Errf("seal_key %d: %v", len(*ring)+1, err)
 		}
 	}
+	// A repeated line would look like a rotation and be none; the ring
+	// refuses a repeated key too, but only once placeholders resolve.
 	for i, prev := range *ring {
 		if prev == v {
 			return d.Errf("seal_key %d repeats seal_key %d", len(*ring)+1, i+1)
@@ -58,6 +64,10 @@ func addSealKey(d *caddyfile.Dispenser, ring *[]string) error {
 }
 
 // checkOrigin accepts an origin: scheme://host[:port] with nothing after.
+// A consent flow's redirect_url is allowed by its origin, compared
+// exactly; a path here would read as a prefix match, the open redirector
+// that RFC 9700 §4.11.1 forbids. User info is refused because
+// https://app.example.com@evil.example names evil.example.
 func checkOrigin(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
@@ -68,7 +78,7 @@ func checkOrigin(v string) error {
 }
 
 // oauthStrings maps the single-valued keywords of an oauth block to their
-// fields.
+// fields, so that they share one parser with one duplicate check.
 func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 	return map[string]*string{
 		"registration":           &o.Registration,
@@ -86,7 +96,10 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 }
 
 // parseOAuth parses the block of `auth oauth`. The client secret is never
-// named in an error. Syntax:
+// named in an error. Every keyword but insecure_loopback overrides what
+// discovery would find (RFC 9728, then RFC 8414, then OpenID Connect).
+// How the keywords fit together is checked at the end of the block, where
+// the error points at its first line. Syntax:
 //
 //	auth oauth {
 //		registration      auto|static|cimd|dcr
@@ -140,7 +153,9 @@ func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
 }
 
 // appendScopes reads scopes given as several values, or as one quoted
-// value separated by spaces.
+// value separated by spaces, as the OAuth scope parameter is written
+// (RFC 6749 §3.3). Each must be a scope-token of that section, so that a
+// mistake fails `caddy validate` rather than the first consent.
 func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
 	args := d.RemainingArgs()
 	for _, a := range args {
@@ -157,7 +172,10 @@ func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
 	return nil
 }
 
-// oauthCheck returns the check of one single-valued oauth keyword.
+// oauthCheck returns the check of one single-valued oauth keyword. Only
+// enumerations and URLs are quoted in its errors; client_id,
+// client_secret and audience are checked for presence alone, so that a
+// secret is never echoed.
 func oauthCheck(kw string) func(string) error {
 	oneOf := func(allowed ...string) func(string) error {
 		return func(v string) error {
@@ -182,6 +200,11 @@ func oauthCheck(kw string) func(string) error {
 
 // checkEndpoint accepts an absolute http(s) URL without credentials or a
 // fragment, unless a placeholder makes it known only at provisioning.
+// Credentials in a URL would go out with every request and into logs; an
+// endpoint URI must not have a fragment (RFC 6749 §3.1, §3.2). http is let
+// through here: whether it is allowed depends on insecure_loopback, which
+// may come later in the block, and oauthflow refuses it at provisioning
+// unless the host is loopback and insecure_loopback is set.
 func checkEndpoint(kw, v string) error {
 	if hasPlaceholder(v) {
 		return nil

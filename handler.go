@@ -42,7 +42,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision finds the mcpgate app. With no global mcpgate block, Caddy
-// makes an empty one: the handler works and serves nothing.
+// makes an empty one: the handler works and serves nothing. The handler
+// holds the app, not a gateway, so that it serves each generation the
+// registry puts in force without a config reload.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	app, err := ctx.App("mcpgate")
 	if err != nil {
@@ -60,6 +62,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !web.Owns(r.URL.Path) {
 		return next.ServeHTTP(w, r)
 	}
+	// Counted in until the answer ends, so that a registry change during
+	// a long stream does not close the mux under it.
 	g := h.app.live.Acquire()
 	defer g.Leave()
 	caller, known := h.caller(r)
@@ -70,6 +74,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.fail(w, r, h.serveAPI(w, r, g, caller, id))
 	}
+	// An unidentified request goes on: authorization servers fetch the
+	// client metadata document with no identity, and a path that names
+	// nothing is 404 whoever asks. The site answers 401 on every other
+	// route itself.
 	if known {
 		r = r.WithContext(web.WithCaller(r.Context(), caller))
 	}
@@ -118,7 +126,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) error 
 }
 
 // caller reads who is calling from the configured placeholders, and sets
-// {http.mcpgate.user} for the access log.
+// {http.mcpgate.user} for the access log. Unknown placeholders become
+// empty rather than staying as text: on a site with no authentication,
+// "{http.auth.user.id}" would otherwise be one identity that every
+// anonymous caller shares, and whatever a grant gave it.
 func (h *Handler) caller(r *http.Request) (grants.Caller, bool) {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	id := strings.TrimSpace(repl.ReplaceAll(h.app.Identity, ""))

@@ -138,7 +138,12 @@ func (App) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision resolves secrets, builds the connectors and grants, and sets up
-// the gateway. It does no I/O: upstreams are contacted on first use.
+// the gateway. It does no I/O: upstreams are contacted on first use, and
+// the store opens at Start, because `caddy validate` provisions in a
+// second process beside the server that holds the database's lock. The
+// steps run in this order because each uses the one before: the gateway's
+// options carry the observer, and the registry checks every connector
+// with those options.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if err := a.provisionObservability(ctx); err != nil {
@@ -148,6 +153,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
+	// Only the global placeholders ({env.*}, {file.*}, {system.*}): secrets
+	// resolve once, here, and never from a request.
 	repl := caddy.NewReplacer()
 	a.vault = new(vault)
 	if err := a.provisionOAuth(repl); err != nil {
@@ -165,6 +172,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.gw.Policy, a.gw.Presets = a.policy, a.registry.Presets()
 	// The gateway of the config alone, which checks it; Start replaces it
 	// with one that adds the runtime connectors and the OAuth manager.
+	// Caddy starts apps in no set order, so the http app may serve this
+	// one for a moment, in which OAuth connectors answer that the store
+	// is not open yet.
 	g, err := gateway.Build(&a.gw, a.registry.Snapshot())
 	if err != nil {
 		return err
@@ -270,17 +280,24 @@ func (a *App) Validate() error { return nil }
 
 // Start implements caddy.App. It opens the store, so that a wrong seal key
 // stops the config here rather than at the first call, and adds the
-// runtime connectors kept there. Upstreams are contacted lazily.
+// runtime connectors kept there. Upstreams are contacted lazily. What
+// Start acquires, Cleanup releases: Caddy calls Cleanup, not Stop, for an
+// app whose own Start failed.
 func (a *App) Start() error {
 	if err := a.openVault(); err != nil {
 		return err
 	}
+	// Watch before Open, so that Open's announcement already builds the
+	// generation with the runtime connectors and the OAuth manager.
 	a.registry.Watch(a.rebuild)
 	return a.registry.Open(context.Background(), a.vault.sealed)
 }
 
 // rebuild puts a generation serving snap in force. The registry calls it,
-// under its lock, for every change it announces.
+// under its lock, for every change it announces: generations are built
+// one at a time in the order of the changes, so an older snapshot never
+// replaces a newer one. An error refuses the change, which the registry
+// then undoes.
 func (a *App) rebuild(snap *connectors.Snapshot) error {
 	g, err := gateway.Build(&a.gw, snap)
 	if err != nil {
@@ -304,11 +321,16 @@ func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
 	}
 }
 
-// Stop implements caddy.App.
+// Stop implements caddy.App. It has nothing to do: everything is released
+// in Cleanup, which Caddy calls after Stop and also when a Start failed or
+// a config was only validated.
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases what this config generation holds: open agent streams,
-// idle upstream connections and its use of the session store.
+// idle upstream connections, its use of the store and its use of the
+// session store. In a reload it runs after the new generation started,
+// so the pools hand the database and the sessions over rather than close
+// them.
 func (a *App) Cleanup() error {
 	a.closeObservability() // first: it writes to the store that closeVault may close
 	a.apis.cleanup()

@@ -20,7 +20,10 @@ import (
 
 // storePool holds one open database per directory, shared by every config
 // generation that uses it: Badger locks its directory, so a reload that
-// opened it again would fail.
+// opened it again would fail. Caddy starts the new config before it
+// cleans up the old one, so the handle passes from one generation to the
+// next without ever closing. Keys are absolute paths, so that two
+// spellings of one directory are one entry.
 var storePool = caddy.NewUsagePool()
 
 // openDB is a database in the pool, with the grant locks of every config
@@ -51,9 +54,13 @@ type vault struct {
 }
 
 // provisionOAuth checks the OAuth half of the config: seal keys, redirect
-// origins and storage. It opens nothing.
+// origins and storage. It opens nothing: `caddy validate` provisions in a
+// second process while the server holds the database's lock.
 func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 	for i, raw := range a.SealKeys {
+		// ReplaceOrErr, so that an unset {env.*} is an error rather than
+		// an empty key. The errors name the key's index and never its
+		// value, nor ReplaceOrErr's error, which quotes the input.
 		v, err := repl.ReplaceOrErr(raw, true, true)
 		if err != nil {
 			return fmt.Errorf("seal_keys[%d]: a placeholder is not set", i)
@@ -64,6 +71,8 @@ func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 		}
 		a.sealKeys = append(a.sealKeys, key)
 	}
+	// The ring refuses a duplicate key, or two whose ids collide; checked
+	// here so that `caddy validate` says so, not the Start of a reload.
 	if len(a.sealKeys) > 0 {
 		if _, err := store.NewRing(a.sealKeys); err != nil {
 			return err
@@ -84,11 +93,16 @@ func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 			if err != nil {
 				return fmt.Errorf("storage path: a placeholder is not set")
 			}
+			// Absolute: the path keys storePool, and a relative one would
+			// follow the working directory of whichever process reads it.
 			if a.storePath, err = filepath.Abs(p); err != nil {
 				return fmt.Errorf("storage path: %v", err)
 			}
 		}
 	}
+	// An egress proxy would resolve the authorization server's name
+	// itself, past the gateway's checks of the addresses it dials
+	// (discovered URLs are attacker-influenced: RFC 9728 §7.7, SSRF).
 	if slices.ContainsFunc(a.Connectors, usesOAuth) && (os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "") {
 		a.logger.Warn("OAuth requests to authorization servers ignore HTTPS_PROXY: they connect directly, " +
 			"so that the gateway can refuse internal addresses itself")
@@ -108,7 +122,8 @@ func (a *App) oauth() (*oauthflow.Manager, error) {
 }
 
 // openVault opens the store, checks that the key ring opens what it holds,
-// and starts the background work on it.
+// and starts the background work on it. It runs at Start, and opening a
+// second time is a no-op.
 func (a *App) openVault() error {
 	a.vault.mu.Lock()
 	defer a.vault.mu.Unlock()
@@ -134,17 +149,23 @@ func (a *App) openVault() error {
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	if err := a.readyVault(ctx, db.(openDB).Badger, sealed); err != nil {
+		// Give back this generation's use, so that a config refused here
+		// leaves the database to the one still serving, or closes it.
 		stop()
 		_, _ = storePool.Delete(path)
 		return err
 	}
 	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
-	// Every key comes from the ring, each for one purpose; a generation
-	// built from now on has an OAuth manager.
+	// Every key comes from the ring, each for one purpose (HKDF info), so
+	// that a tag made for one use never verifies for another: a connect
+	// link's tag is no OAuth state. A generation built from now on has an
+	// OAuth manager.
 	a.gw.OAuth.Store, a.gw.OAuth.Locks, a.gw.OAuth.StateKey = sealed, a.vault.locks, ring.Derive("oauth state")
 	a.gw.Mux.StateKey, a.gw.ConnectKey = ring.Derive("request state"), ring.Derive("connect link")
 	a.vault.path = path
 	a.attachAudit(a.vault.db, ring)
+	// stop waits for the goroutine, so that closeVault never gives the
+	// database back to the pool, which may close it, under a write.
 	done := make(chan struct{})
 	a.vault.stop = func() { stop(); <-done }
 	go func() {
@@ -174,7 +195,9 @@ func (a *App) readyVault(ctx context.Context, db store.Store, sealed *store.Seal
 }
 
 // rewrap moves every record onto the first seal key, so that the older
-// keys can later leave the ring.
+// keys can later leave the ring. A failure is logged, not returned: the
+// records it left stay readable under their old key, and the next Start
+// tries again.
 func (a *App) rewrap(ctx context.Context, sealed *store.Sealed) {
 	n, err := sealed.Rewrap(ctx)
 	if err != nil && ctx.Err() == nil {
@@ -191,7 +214,11 @@ func (a *App) rewrap(ctx context.Context, sealed *store.Sealed) {
 const revocationRetry = time.Minute
 
 // retryRevocations retries failed revocations until ctx ends, with the
-// manager serving at the time.
+// manager serving at the time. A token whose revocation failed is still
+// live at the provider (RFC 7009 §2.2.1: on 503 the client must assume
+// the token still exists), so the gateway keeps asking rather than
+// forgetting it. The manager is looked up at each tick because a registry
+// change replaces it.
 func (a *App) retryRevocations(ctx context.Context) {
 	tick := time.NewTicker(revocationRetry)
 	defer tick.Stop()
@@ -212,7 +239,9 @@ func (a *App) retryRevocations(ctx context.Context) {
 }
 
 // ring returns the configured key ring, or one made of a key generated
-// into Caddy's data directory on first run.
+// into Caddy's data directory on first run. That key lies beside the data
+// it seals, so a copy of the directory takes both: it keeps a first run
+// working, and the warning says so.
 func (a *App) ring() (*store.Ring, error) {
 	if len(a.sealKeys) > 0 {
 		return store.NewRing(a.sealKeys)
@@ -227,7 +256,9 @@ func (a *App) ring() (*store.Ring, error) {
 	return store.NewRing([][]byte{key})
 }
 
-// closeVault releases what openVault opened.
+// closeVault releases what openVault opened. The database closes only
+// when the last config generation using it lets go: in a reload the new
+// generation has already taken its use.
 func (a *App) closeVault() {
 	a.vault.mu.Lock()
 	defer a.vault.mu.Unlock()
