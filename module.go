@@ -290,7 +290,14 @@ func (a *App) Start() error {
 	// Watch before Open, so that Open's announcement already builds the
 	// generation with the runtime connectors and the OAuth manager.
 	a.registry.Watch(a.rebuild)
-	return a.registry.Open(context.Background(), a.vault.sealed)
+	if err := a.registry.Open(context.Background(), a.vault.sealed); err != nil {
+		return err
+	}
+	for _, id := range a.registry.Snapshot().Shadowed {
+		a.logger.Warn("a runtime connector kept in the store has the id of a connector the config now defines; the config's is served",
+			zap.String("connector", id))
+	}
+	return nil
 }
 
 // rebuild puts a generation serving snap in force. The registry calls it,

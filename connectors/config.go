@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -217,20 +219,28 @@ type Expander func(string) (string, error)
 // a caller may not read the server's environment or files through it.
 func Literal(s string) (string, error) {
 	if open := strings.IndexByte(s, '{'); open >= 0 && strings.IndexByte(s[open:], '}') > 0 {
-		return "", errors.New("placeholders are not allowed here")
+		return "", errNoPlaceholders
 	}
 	return s, nil
 }
 
+// errNoPlaceholders is Literal's refusal.
+var errNoPlaceholders = errors.New("placeholders are not allowed here")
+
 // expandFields resolves the placeholders of the named fields in place.
 // Errors name the field, never its value, which may be a secret.
 func expandFields(expand Expander, fields map[string]*string) error {
-	for name, f := range fields {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		f := fields[name]
 		if *f == "" {
 			continue
 		}
 		v, err := expand(*f)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoPlaceholders):
+			return fmt.Errorf("%s: %v", name, err)
+		case err != nil:
+			// Not err itself: a replacer's error may quote the value.
 			return fmt.Errorf("%s: a placeholder is not set", name)
 		}
 		*f = v

@@ -94,7 +94,11 @@ type Snapshot struct {
 	Generation uint64
 	// Entries are the config's connectors in config order, then the
 	// runtime ones in id order.
-	Entries    []Entry
+	Entries []Entry
+	// Shadowed are runtime connectors kept in storage whose id the
+	// config now defines: they are not served until an admin removes
+	// them from storage or the config gives the id back.
+	Shadowed   []string
 	selections map[string]*Selection
 }
 
@@ -226,6 +230,12 @@ func (r *Registry) reload(ctx context.Context) error {
 	next := r.change(true)
 	next.Entries, next.selections = slices.Clone(r.config), map[string]*Selection{}
 	for _, id := range slices.Sorted(maps.Keys(runtime)) {
+		if _, taken := next.Entry(id); taken {
+			// The config took the id since an admin added it: the config
+			// wins, so that a stored record can never stop Caddy starting.
+			next.Shadowed = append(next.Shadowed, id)
+			continue
+		}
 		e := runtime[id]
 		e.Runtime = true
 		next.Entries = append(next.Entries, e)
@@ -389,11 +399,13 @@ func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) er
 	if err := prepare(e); err != nil {
 		return err
 	}
-	if err := r.remove(ctx, runtimePrefix+id); err != nil {
-		return errorf(KindStorage, "removing connector %s: %v", id, err)
-	}
+	// The selection goes first: left behind, it would bind a connector
+	// added later under the same id to this one's pins.
 	if err := r.remove(ctx, selectionPrefix+id); err != nil {
 		return errorf(KindStorage, "removing the tool selection of %s: %v", id, err)
+	}
+	if err := r.remove(ctx, runtimePrefix+id); err != nil {
+		return errorf(KindStorage, "removing connector %s: %v", id, err)
 	}
 	next := r.change(true)
 	next.Entries = slices.DeleteFunc(next.Entries, func(e Entry) bool { return e.Config.ID == id })
@@ -409,6 +421,11 @@ func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) er
 // lists now, pinning each definition; only those tools then enter the
 // catalog.
 func (r *Registry) Select(ctx context.Context, id string, listed []json.RawMessage, want []Want) (*Selection, error) {
+	for _, w := range want {
+		if err := w.Validate(); err != nil {
+			return nil, &Error{KindInvalid, err}
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, err := r.connector(id)
@@ -438,6 +455,7 @@ func (r *Registry) Approve(ctx context.Context, id string, names []string) (*Sel
 	if len(names) == 0 {
 		names = cur.Drifted()
 	}
+	names = slices.Compact(slices.Sorted(slices.Values(names))) // a name given twice is approved once
 	sel := cur.clone()
 	for _, name := range names {
 		t, ok := sel.Tools[name]
@@ -448,7 +466,6 @@ func (r *Registry) Approve(ctx context.Context, id string, names []string) (*Sel
 		sel.Tools[name] = t
 	}
 	sel.Updated = time.Now().UTC()
-	names = slices.Sorted(slices.Values(names))
 	return sel, names, r.putSelection(ctx, id, sel, true)
 }
 

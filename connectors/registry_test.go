@@ -372,7 +372,7 @@ func TestRegistryAddPlaceholders(t *testing.T) {
 				req := addRequest("x")
 				set(&req.Config, p)
 				_, err := r.Add(ctx, req)
-				wantKind(t, err, KindInvalid, field+": a placeholder")
+				wantKind(t, err, KindInvalid, field+": placeholders are not allowed here")
 				for _, secret := range []string{p, "canary-value", home, "/etc/passwd"} {
 					if secret != "" && strings.Contains(err.Error(), secret) {
 						t.Errorf("the error shows %q: %v", secret, err)
@@ -505,7 +505,7 @@ func TestRegistryStoreFails(t *testing.T) {
 	_, err = r.Add(ctx, addRequest("late"))
 	wantKind(t, err, KindStorage, "storing connector late")
 	err = r.Remove(ctx, "kept", func(Entry) error { return nil })
-	wantKind(t, err, KindStorage, "removing connector kept")
+	wantKind(t, err, KindStorage, "removing the tool selection of kept")
 	_, err = r.Select(ctx, "kept", listed, []Want{{Name: "search"}})
 	wantKind(t, err, KindStorage, "storing the tool selection of kept")
 	if r.Snapshot() != before {
@@ -928,5 +928,53 @@ func TestRegistryWatcherUndoes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRegistryShadowed checks a runtime connector whose id the config
+// took since it was added: the config's wins, so that a stored record
+// can never stop the gateway starting, and the shadowed id is named.
+func TestRegistryShadowed(t *testing.T) {
+	sealed, _ := sealedMemory(t)
+	first := openRegistry(t, Options{}, sealed)
+	mustAdd(t, first, "wiki")
+	mustAdd(t, first, "notes")
+	next := openRegistry(t, Options{Config: []Config{{ID: "wiki", URL: "https://config.example.com/mcp"}}}, sealed)
+	snap := next.Snapshot()
+	if got := entryIDs(snap); !slices.Equal(got, []string{"wiki", "+notes"}) {
+		t.Errorf("entries = %v, want the config's wiki and the runtime notes", got)
+	}
+	if e, _ := snap.Entry("wiki"); e.Runtime || e.Config.URL != "https://config.example.com/mcp" {
+		t.Errorf("wiki = %+v, want the config's", e)
+	}
+	if !slices.Equal(snap.Shadowed, []string{"wiki"}) {
+		t.Errorf("shadowed = %v, want [wiki]", snap.Shadowed)
+	}
+}
+
+// TestRegistrySelectChecksWants checks that Select refuses a malformed
+// request itself, before it reads anything, whoever calls it.
+func TestRegistrySelectChecksWants(t *testing.T) {
+	r := openRegistry(t, Options{Config: []Config{mcpConfig("wiki")}}, func() Storage { s, _ := sealedMemory(t); return s }())
+	for _, want := range []Want{{Name: ""}, {Name: "[a"}, {Name: "search", Operation: "delete"}} {
+		_, err := r.Select(context.Background(), "wiki", listed, []Want{want})
+		wantKind(t, err, KindInvalid, "")
+	}
+	if r.Snapshot().Selection("wiki") != nil {
+		t.Error("a refused selection was kept")
+	}
+}
+
+// TestRegistryApproveTwice checks that a tool named twice in one
+// approval is approved once, not refused as not drifted the second time.
+func TestRegistryApproveTwice(t *testing.T) {
+	ctx := context.Background()
+	r, _ := selectedWiki(t, Want{Name: "search"})
+	if _, err := r.Drifted(ctx, "wiki", "search", searchChanged); err != nil {
+		t.Fatal(err)
+	}
+	_, names, err := r.Approve(ctx, "wiki", []string{"search", "search"})
+	if err != nil || !slices.Equal(names, []string{"search"}) {
+		t.Fatalf("Approve(search, search) = %v, %v", names, err)
 	}
 }
