@@ -24,22 +24,33 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
-// API is what the admin API acts on: the running config's parts.
+// API is what the admin API acts on: the running config's parts. The
+// host makes one per request from the config serving then, so a route
+// never holds a part past a reload.
+//
+// The admin endpoint is privileged, so its answers may say that a
+// connector does not exist (404), where the user's endpoints hide it.
+// Its errors still never carry a secret: the host puts them in the
+// response and in its log.
 type API struct {
 	// Registry holds the connectors and their tool selections.
 	Registry *connectors.Registry
 	// Live is the gateway serving now.
 	Live *gateway.Live
-	// Policy and Rules are the grants, compiled and as configured.
+	// Policy and Rules are the grants, compiled and as configured: Rules
+	// to name the grant that allowed a tool.
 	Policy *grants.Policy
 	Rules  []grants.Rule
 	// Audit records the admin's changes and answers queries.
 	Audit Audit
 }
 
-// Audit is the audit log as the admin API uses it.
+// Audit is the audit log as the admin API uses it. Every route that
+// changes something records it: the admin endpoint names no admin, so the
+// log is what tells afterwards who did what from where.
 type Audit interface {
 	// AdminChange records an admin's change to the runtime configuration.
+	// user is the user the change was for (per-user consent), or empty.
 	AdminChange(user, connector, detail string)
 	// Query returns the events that f selects, newest first.
 	Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
@@ -54,7 +65,9 @@ type Route struct {
 	Serve func(*API, http.ResponseWriter, *http.Request) error
 }
 
-// Routes are the admin API's routes.
+// Routes are the admin API's routes. Each pattern names its method and a
+// path under /mcpgate/, never a catch-all, so that mounted on Caddy's
+// admin endpoint they leave its own routes alone.
 var Routes = []Route{
 	{"GET /mcpgate/connectors", (*API).listConnectors},
 	{"POST /mcpgate/connectors", (*API).addConnector},
@@ -88,7 +101,10 @@ func errorf(status int, format string, args ...any) error {
 	return &Error{Status: status, Err: fmt.Errorf(format, args...)}
 }
 
-// registryStatuses answer the registry's errors by kind.
+// registryStatuses answer the registry's errors by kind: a conflict
+// (an id taken, a config connector the admin API may not change) is 409,
+// and an upstream that failed while the registry asked it is 502, the
+// gateway's status for a peer's fault.
 var registryStatuses = map[connectors.ErrorKind]int{
 	connectors.KindInvalid:  http.StatusBadRequest,
 	connectors.KindNotFound: http.StatusNotFound,
@@ -110,7 +126,9 @@ func fromRegistry(err error) error {
 	return &Error{Status: status, Err: err}
 }
 
-// maxBody caps an admin request's body.
+// maxBody caps an admin request's body. A connector or a selection is a
+// few kilobytes; the cap keeps a client from making the server hold an
+// arbitrary body in memory.
 const maxBody = 1 << 20
 
 // write writes v as the JSON answer, indented for people at a terminal.
@@ -123,7 +141,11 @@ func write(w http.ResponseWriter, status int, v any) error {
 }
 
 // read decodes the request's JSON body into v, strictly: unknown,
-// duplicate and case-variant members and trailing data are errors.
+// duplicate and case-variant members and trailing data are errors. A
+// misspelt member would otherwise leave its field at the default, which
+// can be looser than meant: a selection whose "operation" is misspelt
+// would take the upstream's readOnlyHint. A duplicate could read one way
+// here and another in a tool that checked the body first.
 func read(r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
@@ -191,7 +213,10 @@ func (api *API) addConnector(w http.ResponseWriter, r *http.Request) error {
 }
 
 // added shows a connector just added, with where to consent: for shared
-// consent, a flow is started for the admin at once.
+// consent, a flow is started for the admin at once. A flow that fails to
+// start is reported beside the connector, not as the request's failure:
+// the connector is stored and served by then, and an error status would
+// say it was not added.
 func (api *API) added(ctx context.Context, id string) addedConnector {
 	g := api.Live.Current()
 	c, _ := g.Connector(id)
@@ -210,7 +235,10 @@ func (api *API) added(ctx context.Context, id string) addedConnector {
 
 // removeConnector answers DELETE /mcpgate/connectors/{id}: it
 // revokes the connector's tokens, forgets its records and stops serving
-// it.
+// it. The grants go first, inside the registry's removal: once the
+// connector is gone no OAuth manager knows it, and its grants could be
+// neither revoked (RFC 7009) nor deleted. A purge that fails keeps the
+// connector, so that the admin can try again.
 func (api *API) removeConnector(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var revs []oauthflow.Revocation
@@ -277,8 +305,10 @@ func (t consentTarget) disconnect(r *http.Request, reason string) (oauthflow.Rev
 
 // connect answers POST /mcpgate/connectors/{id}/connect with the
 // authorization URL of a new consent. Under shared consent the flow is
-// bound to no user; under per-user consent to ?user=, who must complete
-// it.
+// bound to no user: whoever the admin hands the URL to consents for
+// everyone. Under per-user consent it is bound to ?user=, who must
+// complete it signed in as that user, so that an admin cannot put their
+// own provider account behind another user's calls.
 func (api *API) connect(w http.ResponseWriter, r *http.Request) error {
 	t, err := api.oauthTarget(r)
 	if err != nil {
@@ -307,7 +337,8 @@ func (api *API) disconnect(w http.ResponseWriter, r *http.Request) error {
 }
 
 // reconnect answers POST /mcpgate/connectors/{id}/reconnect: a
-// disconnect, then a new consent.
+// disconnect, then a new consent. The old grant is revoked first, so that
+// it is gone even if the new consent is never completed.
 func (api *API) reconnect(w http.ResponseWriter, r *http.Request) error {
 	t, err := api.oauthTarget(r)
 	if err != nil {
@@ -326,7 +357,10 @@ func (api *API) reconnect(w http.ResponseWriter, r *http.Request) error {
 }
 
 // diagnose answers GET /mcpgate/connectors/{id}/diagnose. It is ok
-// when every step ran and the last, the authorization URL, worked.
+// when every step ran and the last, the authorization URL, worked: the
+// steps stop at the first failure, so a last step that is not the
+// authorization URL is one that failed. A failing step is still 200: the
+// diagnosis itself succeeded.
 func (api *API) diagnose(w http.ResponseWriter, r *http.Request) error {
 	g, c, err := api.lookup(r)
 	if err != nil {
@@ -389,6 +423,8 @@ func (api *API) upstreamTools(r *http.Request, g *gateway.Gateway, c *connectors
 		return nil, errorf(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
 	}
 	tools, err := g.Mux().UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
+	// 409: the request is right, but the connector's state refuses it
+	// until someone consents; 502 is for an upstream that failed.
 	if cr, ok := errors.AsType[*mcpmux.ConsentRequired](err); ok {
 		return nil, errorf(http.StatusConflict, "connector %s is not connected: %s", c.ID, cr.Message)
 	}
@@ -400,7 +436,10 @@ func (api *API) upstreamTools(r *http.Request, g *gateway.Gateway, c *connectors
 
 // registerTools answers PUT /mcpgate/connectors/{id}/tools: it
 // selects tools of the upstream's current list, pinning each definition.
-// Only selected tools then enter the catalog.
+// Only selected tools then enter the catalog. The pin is the defence
+// against a tool whose description changes after it was approved (tool
+// poisoning, a "rug pull"): a changed tool leaves the catalog until an
+// admin approves it again.
 func (api *API) registerTools(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Tools []connectors.Want `json:"tools"`
@@ -427,7 +466,8 @@ func (api *API) registerTools(w http.ResponseWriter, r *http.Request) error {
 	return write(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: sel.View()})
 }
 
-// checkWants checks a selection request before any upstream is asked.
+// checkWants checks a selection request before any upstream is asked, so
+// that a malformed one costs no upstream call and no credential use.
 func checkWants(wants []connectors.Want) error {
 	if wants == nil {
 		return errorf(http.StatusBadRequest, `say which tools with {"tools": [{"name": …, "operation": "read"|"write"}]}`)
@@ -447,6 +487,8 @@ func (api *API) approveTools(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Tools []string `json:"tools,omitempty"`
 	}
+	// No body approves every drifted tool; a chunked body (length -1) is
+	// read like any other.
 	if r.ContentLength != 0 {
 		if err := read(r, &req); err != nil {
 			return err
@@ -519,7 +561,7 @@ func (api *API) audit(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusInternalServerError, "reading the audit log: %v", err)
 	}
 	if events == nil {
-		events = []audit.Event{}
+		events = []audit.Event{} // [] rather than null, for clients that index it
 	}
 	return write(w, http.StatusOK, map[string]any{"events": events})
 }
