@@ -41,7 +41,8 @@ type Options struct {
 	// Store is nil until the store opens, and so is the manager.
 	OAuth oauthflow.Options
 	// ConnectKey keys the tag that binds a connect link to its user; nil
-	// until the store opens.
+	// until the store opens, when the seal key ring it derives from is
+	// read.
 	ConnectKey []byte
 	// CSRF refuses cross-site connects and disconnects.
 	CSRF *http.CrossOriginProtection
@@ -52,7 +53,9 @@ type Options struct {
 }
 
 // Gateway is one generation: what serves agents and people until the
-// registry changes. It never changes; a change builds a new one.
+// registry changes. It never changes; a change builds a new one, so a
+// request sees one consistent set of connectors and OAuth clients from
+// start to end, and readers need no lock.
 type Gateway struct {
 	o       *Options
 	snap    *connectors.Snapshot
@@ -95,6 +98,8 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 			g.oauth = append(g.oauth, *cfg)
 		}
 	}
+	// Without the store there is no manager: a generation built while
+	// provisioning checks the config and serves what needs no OAuth.
 	if o.OAuth.Store != nil && len(g.oauth) > 0 {
 		m, err := oauthflow.New(o.OAuth, g.oauth)
 		if err != nil {
@@ -137,7 +142,9 @@ func (o *Options) build(snap *connectors.Snapshot, e connectors.Entry) (*connect
 
 // OAuthClient builds connector c's OAuth client from its settings oc,
 // whose placeholders are resolved. It needs the public URL, the base of
-// the callback.
+// the callback: the redirect URI must be absolute and registered with the
+// authorization server (RFC 6749 §3.1.2), and a request's Host, which an
+// attacker may choose, cannot stand in for it.
 func (o *Options) OAuthClient(c *connectors.Connector, oc connectors.OAuthConfig) (oauthflow.Config, error) {
 	if o.OAuth.PublicURL == "" {
 		return oauthflow.Config{}, fmt.Errorf("connector %s: auth oauth needs public_url, the base of the OAuth callback", c.ID)
@@ -146,7 +153,9 @@ func (o *Options) OAuthClient(c *connectors.Connector, oc connectors.OAuthConfig
 }
 
 // Check makes the checks of a connector that the registry leaves to the
-// gateway, those of its OAuth client: the registry's Check.
+// gateway, those of its OAuth client: the registry's Check. A runtime
+// connector from the admin API is thus refused with the errors a config
+// connector gets, before it is stored.
 func (o *Options) Check(cfg connectors.Config, c *connectors.Connector) error {
 	if oc := cfg.OAuth(); oc != nil {
 		_, err := o.OAuthClient(c, *oc)
@@ -213,6 +222,9 @@ func (g *Gateway) credentials() mcpmux.Credentials {
 			return mcpmux.Credential{}, errors.New("the store is not open yet")
 		}
 		tr := oauthflow.TokenRequest{Connector: req.Connector.ID, User: req.Caller.ID, Challenge: req.Challenge}
+		// The refused token, not a flag: when several requests see one
+		// token refused, the manager refreshes once and the others get the
+		// token that replaced it.
 		if req.Refused != nil {
 			tr.Refused = req.Refused.Header.Get("Authorization")
 		}
@@ -228,7 +240,10 @@ func (g *Gateway) credentials() mcpmux.Credentials {
 }
 
 // consentRequired tells the mux, and through it the agent, where to
-// consent: the Connectors page, where the user starts the flow.
+// consent: the Connectors page, where the user starts the flow. The link
+// is to the page, not to the authorization server: the flow must start
+// in the user's browser, bound to their session, not in the agent. A
+// misconfigured connector gets no link, since no consent fixes it.
 func (g *Gateway) consentRequired(id, user string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
 	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: g.ConnectURL(id) + "&for=" + g.ConnectTag(user)}
 	consent, _ := g.manager.Consent(id)
@@ -247,7 +262,10 @@ func (g *Gateway) consentRequired(id, user string, ce *oauthflow.ConsentError) *
 // ConnectTag binds a connect link to the user it was made for, without
 // naming them: the Connectors page refuses a link opened by anyone else,
 // so that a link an agent was handed cannot lure another user into
-// consenting (URL mode elicitation, "Phishing").
+// consenting (URL mode elicitation, "Phishing"). An HMAC, so that no one
+// without the key can make a tag for a user, and the link shows no user
+// id (often an email) to whoever reads the agent's transcript; 128 bits
+// of it are plenty against forgery and keep the link short.
 func (g *Gateway) ConnectTag(user string) string {
 	if g.o.ConnectKey == nil {
 		return ""
@@ -263,7 +281,9 @@ func (g *Gateway) ConnectURL(id string) string {
 }
 
 // Live holds the generation serving now. The zero Live holds none; Set
-// gives it one.
+// gives it one. Readers load the current pointer without a lock; mu
+// guards only the list of retired generations, which Set and Close
+// change.
 type Live struct {
 	cur     atomic.Pointer[Gateway]
 	mu      sync.Mutex
@@ -295,7 +315,10 @@ func (g *Gateway) Leave() {
 }
 
 // Set makes g the generation serving now, and retires the one it
-// replaces: closed now if idle, else when its last request leaves.
+// replaces: closed now if idle, else when its last request leaves. The
+// swap comes before the retirement, so that a request arriving from now
+// on finds g, and one that counted itself into old before the bit was
+// set keeps old open until it leaves.
 func (l *Live) Set(g *Gateway) {
 	old := l.cur.Swap(g)
 	if old == nil {
@@ -310,7 +333,9 @@ func (l *Live) Set(g *Gateway) {
 }
 
 // Close closes every generation, the current one and those still
-// serving a request: the config is going.
+// serving a request: the config is going. A retired one is kept in the
+// list until then for this reason: a stream that never ends would
+// otherwise keep its mux, and its upstream connections, past the config.
 func (l *Live) Close() {
 	if g := l.cur.Load(); g != nil {
 		g.close()

@@ -10,7 +10,10 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
-// ConnectorView is a connector as the admin API shows it: no secret.
+// ConnectorView is a connector as the admin API shows it: no secret. It
+// is built field by field from the connector, never by marshalling the
+// config, so that a credential added to the config later cannot appear
+// here by default.
 type ConnectorView struct {
 	ID string `json:"id"`
 	// Source is "config" (read-only at run time) or "runtime".
@@ -91,7 +94,10 @@ type Access struct {
 
 // Explain decides, for view, each of g's connectors and each tool that
 // its selection or config allows or that asked names; rules are the
-// grants view was made of, to name the one that allowed a tool.
+// grants view was made of, to name the one that allowed a tool. A tool's
+// operation is the one the config or the selection records, else write:
+// Explain asks no upstream, so it cannot read a readOnlyHint, and assumes
+// the stricter.
 func (g *Gateway) Explain(view *grants.View, rules []grants.Rule, asked map[string][]string) []Access {
 	out := make([]Access, 0, len(g.conns))
 	for _, c := range g.conns {
@@ -102,6 +108,8 @@ func (g *Gateway) Explain(view *grants.View, rules []grants.Rule, asked map[stri
 			op := c.Tools.Operation(name, false)
 			d := view.Decide(grants.Tools, c.ID, name, op == connectors.Read)
 			gd := Decision{Tool: name, Operation: op, Allowed: d.Allowed, Rule: d.Rule}
+			// Guarded: rules come from the caller, and a shorter list
+			// than the policy's must not panic.
 			if d.Allowed && d.Rule <= len(rules) {
 				gd.Grant = &rules[d.Rule-1]
 			}
