@@ -54,7 +54,10 @@ type parked struct {
 	// read pending, and hand the call two answers to one question.
 	busy    sync.Mutex
 	pending *question
-	rounds  int
+	// rounds counts the questions asked. Atomic: an upstream may ask
+	// several at once, and each is asked on a goroutine of its own
+	// (readStream), so each must get a number, and a key, of its own.
+	rounds atomic.Int32
 }
 
 // question is one request of the upstream's, put to the agent.
@@ -243,11 +246,11 @@ func (p *parked) ask(ctx context.Context, method string, params []byte) (json.Ra
 	if name == "" || !declares(p.caps, name, need) {
 		return nil, errorf(codeMethodNotFound, "the agent did not declare that it can answer %s", method)
 	}
-	p.rounds++
-	if p.rounds > maxInputRounds {
+	round := int(p.rounds.Add(1))
+	if round > maxInputRounds {
 		return nil, errorf(codeInternalError, "the agent was asked %d times: giving up", maxInputRounds)
 	}
-	q := &question{key: relayKeyPrefix + strconv.Itoa(p.rounds), method: method, params: params, answer: make(chan json.RawMessage, 1)}
+	q := &question{key: relayKeyPrefix + strconv.Itoa(round), method: method, params: params, answer: make(chan json.RawMessage, 1)}
 	select {
 	case p.questions <- q:
 	case <-ctx.Done():
