@@ -57,7 +57,7 @@ type Options struct {
 // request sees one consistent set of connectors and OAuth clients from
 // start to end, and readers need no lock.
 type Gateway struct {
-	o       *Options
+	o       Options // a copy: the host changes its own when the store opens, while this generation may be serving
 	snap    *connectors.Snapshot
 	conns   []*connectors.Connector
 	oauth   []oauthflow.Config
@@ -83,7 +83,7 @@ const retiredBit = 1 << 62
 // longer builds is skipped and logged, so that one bad record cannot take
 // the gateway down with it; a config connector that fails is an error.
 func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
-	g := &Gateway{o: o, snap: snap}
+	g := &Gateway{o: *o, snap: snap}
 	for _, e := range snap.Entries {
 		c, cfg, err := o.build(snap, e)
 		if err != nil && e.Runtime {

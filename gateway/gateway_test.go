@@ -4,6 +4,11 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
@@ -68,4 +73,30 @@ func TestLiveRetire(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestBuildCopiesOptions checks that a generation keeps the options it
+// was built with: the host changes its own when the store opens, while
+// the generation built before may be serving (run under -race).
+func TestBuildCopiesOptions(t *testing.T) {
+	reg, err := connectors.NewRegistry(connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{Logger: zap.NewNop(), OAuth: oauthflow.Options{PublicURL: "https://gw.example.com"}}
+	g, err := Build(o, reg.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.close)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.ConnectKey = []byte("a key that came with the store")
+	}()
+	_ = g.ConnectTag("alice")
+	<-done
+	if tag := g.ConnectTag("alice"); tag != "" {
+		t.Errorf("the generation took up the host's later key: tag %q", tag)
+	}
 }
