@@ -1,11 +1,6 @@
 package mcpmux
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"time"
@@ -38,53 +33,27 @@ type gatewayState struct {
 	Key    string `json:"k,omitempty"`
 }
 
-// stateSealer seals the gateway's requestState with AES-GCM, the caller's
-// id as additional data: an agent cannot read or alter it, and another
-// caller cannot use it.
-type stateSealer struct{ aead cipher.AEAD }
+// stateSealer seals the gateway's requestStates (see sealer).
+type stateSealer struct{ sealer }
 
-// newStateSealer builds a sealer from a 32-byte key, or a random key when
-// key is nil (states then die with the Mux).
+// newStateSealer builds a sealer from a key, or a random key when key is
+// nil (states then die with the Mux).
 func newStateSealer(key []byte) (stateSealer, error) {
-	if key == nil {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-	}
-	sum := sha256.Sum256(key) // any length in, an AES-256 key out
-	block, err := aes.NewCipher(sum[:])
-	if err != nil {
-		return stateSealer{}, err
-	}
-	aead, err := cipher.NewGCM(block)
-	return stateSealer{aead}, err
+	s, err := newSealer(key)
+	return stateSealer{s}, err
 }
 
 // seal returns st as a requestState for caller.
 func (s stateSealer) seal(caller string, st gatewayState) string {
-	plain, _ := json.Marshal(st)
-	// A random 96-bit nonce per state: safe for far more states than
-	// one key will seal (NIST SP 800-38D, section 8.3), and no counter
-	// for instances that share the key to keep in step.
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return statePrefix + base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(caller)))
+	return s.sealJSON(statePrefix, caller, st)
 }
 
-// open reads a requestState of the gateway's for caller, or fails.
+// open reads a requestState of the gateway's for caller, or fails: an
+// expired one fails as a forged one does.
 func (s stateSealer) open(caller, state string, now time.Time) (gatewayState, bool) {
 	var st gatewayState
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(state, statePrefix))
-	if err != nil || len(raw) < s.aead.NonceSize() {
-		return st, false
-	}
-	n := s.aead.NonceSize()
-	// One failure for every cause (forged, another caller's, expired), so
-	// that the answer says nothing of which.
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(caller))
-	if err != nil || json.Unmarshal(plain, &st) != nil || now.Unix() > st.Expires {
-		return st, false
-	}
-	return st, true
+	ok := s.openJSON(statePrefix, caller, state, &st)
+	return st, ok && now.Unix() <= st.Expires
 }
 
 // takeState handles the requestState of a retried 2026-07-28 request. One
