@@ -27,15 +27,24 @@ var ErrInUse = errors.New("directory in use by another open handle (in this proc
 const maxAttempts = 16
 
 // Badger is a Store in a Badger database directory. Open one with
-// OpenBadger and share it: a second open of the same directory fails.
+// OpenBadger and share it: a second open of the same directory fails. It
+// implements Shared for one process: its leases and notices reach the
+// users of the same *Badger.
+//
+// A record's version is Badger's own: the commit timestamp of the
+// transaction that wrote it. It grows with every write across the
+// database and survives a reopen, so a key deleted and written again
+// never gets a version it had before, and no record changes format.
 type Badger struct {
 	db  *badger.DB
 	dir string
 
-	// addMu serializes add. A count is one hot key: under optimistic
+	// addMu serializes Add. A count is one hot key: under optimistic
 	// transactions, concurrent adds would conflict and could starve one
 	// another, while one handle holds the directory anyway.
 	addMu sync.Mutex
+
+	local
 }
 
 // OpenBadger opens (creating with mode 0700 if needed) the Badger database
@@ -56,7 +65,9 @@ func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("store: opening badger at %q: %w", dir, err)
 	}
-	return &Badger{db: db, dir: dir}, nil
+	b := &Badger{db: db, dir: dir}
+	b.runLease = b.lease
+	return b, nil
 }
 
 // badgerOptions sizes Badger for a credential store: kilobytes of small
@@ -93,22 +104,65 @@ func (b *Badger) Close() error {
 func (b *Badger) String() string { return fmt.Sprintf("store.Badger{dir: %q}", b.dir) }
 
 // Get returns a copy of the value under key, or ErrNotFound.
-func (b *Badger) Get(_ context.Context, key string) ([]byte, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
+func (b *Badger) Get(ctx context.Context, key string) ([]byte, error) {
+	value, _, err := b.GetVersioned(ctx, key)
+	return value, err
+}
+
+// GetVersioned returns a copy of the value under key and its version, or
+// ErrNotFound.
+func (b *Badger) GetVersioned(_ context.Context, key string) ([]byte, uint64, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, 0, err
 	}
 	var value []byte
+	var version uint64
 	err := b.db.View(func(txn *badger.Txn) error {
-		var err error
-		value, err = getValue(txn, key)
+		item, err := getItem(txn, key)
+		if err != nil {
+			return err
+		}
+		version = item.Version()
+		value, err = item.ValueCopy(nil)
 		return err
 	})
-	return value, b.wrap("getting", key, err)
+	if err != nil {
+		return nil, 0, b.wrap("getting", key, err)
+	}
+	return value, version, nil
+}
+
+// PutIfVersion stores value under key if its version is still version,
+// zero meaning that the key must not exist. The check and the write are
+// one transaction; of concurrent writers of one version, the losers
+// conflict, retry and find the winner's version.
+func (b *Badger) PutIfVersion(_ context.Context, key string, value []byte, ttl time.Duration, version uint64) (bool, error) {
+	if err := CheckKey(key); err != nil {
+		return false, err
+	}
+	var written bool
+	err := b.update(func(txn *badger.Txn) error {
+		written = false
+		var current uint64
+		item, err := getItem(txn, key)
+		switch {
+		case err == nil:
+			current = item.Version()
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if current != version {
+			return nil
+		}
+		written = true
+		return txn.SetEntry(newEntry(key, value, ttl, time.Now()))
+	})
+	return written, b.wrap("putting", key, err)
 }
 
 // Put stores value under key; a ttl above zero expires it.
 func (b *Badger) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return err
 	}
 	return b.wrap("putting", key, b.db.Update(writeAll([]Write{{Key: key, Value: value, TTL: ttl}})))
@@ -128,7 +182,7 @@ func expiresAt(now time.Time, ttl time.Duration) uint64 {
 // Take returns the value under key and deletes it in one transaction. Of
 // concurrent Takes, the losers conflict, retry and find nothing.
 func (b *Badger) Take(_ context.Context, key string) ([]byte, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
 	var value []byte
@@ -144,7 +198,7 @@ func (b *Badger) Take(_ context.Context, key string) ([]byte, error) {
 
 // Delete removes key; a missing key is not an error.
 func (b *Badger) Delete(_ context.Context, key string) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return err
 	}
 	return b.wrap("deleting", key, b.db.Update(writeAll([]Write{{Key: key, Delete: true}})))
@@ -157,7 +211,9 @@ func (b *Badger) List(_ context.Context, prefix string) ([]string, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, string(it.Item().Key()))
+			if key := string(it.Item().Key()); !isInternal(key) {
+				keys = append(keys, key)
+			}
 		}
 		return nil
 	})
@@ -171,7 +227,7 @@ func (b *Badger) List(_ context.Context, prefix string) ([]string, error) {
 // keeping the record's expiry. The check and the write are one
 // transaction.
 func (b *Badger) CompareAndSwap(_ context.Context, key string, old, value []byte) (bool, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return false, err
 	}
 	var swapped bool
@@ -197,11 +253,15 @@ func (b *Badger) CompareAndSwap(_ context.Context, key string, old, value []byte
 	return swapped, b.wrap("swapping", key, err)
 }
 
-// add adds n to the count under key in one transaction and returns the
-// new count.
-func (b *Badger) add(_ context.Context, key string, n uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
+// Add adds n to the counter under key in one transaction and returns the
+// new count. The counter is a record of 8 bytes big-endian, which never
+// expires; adding zero reads it without writing.
+func (b *Badger) Add(ctx context.Context, key string, n uint64) (uint64, error) {
+	if err := CheckKey(key); err != nil {
 		return 0, err
+	}
+	if n == 0 {
+		return b.count(ctx, key)
 	}
 	b.addMu.Lock()
 	defer b.addMu.Unlock()
@@ -221,6 +281,19 @@ func (b *Badger) add(_ context.Context, key string, n uint64) (uint64, error) {
 	return count, b.wrap("adding to", key, err)
 }
 
+// count reads the counter under key.
+func (b *Badger) count(ctx context.Context, key string) (uint64, error) {
+	old, err := b.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	count, _, err := bump(old, true, 0)
+	return count, b.wrap("adding to", key, err)
+}
+
 // update runs fn in an update transaction, retrying it when it loses a
 // conflict with a concurrent transaction.
 func (b *Badger) update(fn func(txn *badger.Txn) error) error {
@@ -236,14 +309,20 @@ func (b *Badger) update(fn func(txn *badger.Txn) error) error {
 // getValue copies the value under key out of txn, so that it outlives the
 // transaction.
 func getValue(txn *badger.Txn, key string) ([]byte, error) {
-	item, err := txn.Get([]byte(key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
-	}
+	item, err := getItem(txn, key)
 	if err != nil {
 		return nil, err
 	}
 	return item.ValueCopy(nil)
+}
+
+// getItem returns the item under key in txn, or ErrNotFound.
+func getItem(txn *badger.Txn, key string) (*badger.Item, error) {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	return item, err
 }
 
 // wrap adds context to err. ErrNotFound is returned as is: it is the
@@ -270,12 +349,6 @@ func (b badgerLogger) log(level zapcore.Level, format string, args []any) {
 	}
 }
 
-var (
-	_ Store   = (*Badger)(nil)
-	_ Swapper = (*Badger)(nil)
-	_ adder   = (*Badger)(nil)
-)
-
 // Batch applies writes in one transaction, synced to disk once. A
 // transaction that only writes never conflicts, so it is not retried.
 func (b *Badger) Batch(_ context.Context, writes []Write) error {
@@ -299,11 +372,7 @@ func writeAll(writes []Write) func(txn *badger.Txn) error {
 				}
 				continue
 			}
-			e := badger.NewEntry([]byte(w.Key), w.Value)
-			if w.TTL > 0 {
-				e.ExpiresAt = expiresAt(now, w.TTL)
-			}
-			if err := txn.SetEntry(e); err != nil {
+			if err := txn.SetEntry(newEntry(w.Key, w.Value, w.TTL, now)); err != nil {
 				return err
 			}
 		}
@@ -311,4 +380,42 @@ func writeAll(writes []Write) func(txn *badger.Txn) error {
 	}
 }
 
-var _ Batcher = (*Badger)(nil)
+// newEntry returns the entry that puts value under key at now, expiring
+// after ttl when it is above zero.
+func newEntry(key string, value []byte, ttl time.Duration, now time.Time) *badger.Entry {
+	e := badger.NewEntry([]byte(key), value)
+	if ttl > 0 {
+		e.ExpiresAt = expiresAt(now, ttl)
+	}
+	return e
+}
+
+// lease runs op on the lease on name in one transaction. The state is
+// a record under leasePrefix, without expiry and never deleted, so that
+// tokens keep growing across releases and reopens; List does not show it.
+func (b *Badger) lease(name string, op leaseOp) error {
+	key := leasePrefix + name
+	err := b.update(func(txn *badger.Txn) error {
+		var s leaseState
+		raw, err := getValue(txn, key)
+		switch {
+		case err == nil:
+			if s, err = decodeLease(raw); err != nil {
+				return err
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		changed, err := op(&s, time.Now())
+		if err != nil || !changed {
+			return err
+		}
+		return txn.Set([]byte(key), s.encode())
+	})
+	if errors.Is(err, ErrLeaseHeld) || errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	return b.wrap("leasing", name, err)
+}
+
+var _ Shared = (*Badger)(nil)

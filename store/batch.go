@@ -27,7 +27,7 @@ type Batcher interface {
 // checkWrites checks the key of every write before any is applied.
 func checkWrites(writes []Write) error {
 	for _, w := range writes {
-		if err := checkKey(w.Key); err != nil {
+		if err := CheckKey(w.Key); err != nil {
 			return err
 		}
 	}

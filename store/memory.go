@@ -10,17 +10,28 @@ import (
 )
 
 // Memory is a Store kept in memory, for tests and for programs that need
-// nothing to survive a restart. Create one with NewMemory.
+// nothing to survive a restart. It implements Shared for one process:
+// its leases and notices reach the users of the same *Memory. Create one
+// with NewMemory.
 type Memory struct {
-	now func() time.Time // the clock that expires records; tests set it
+	now func() time.Time // the clock that expires records and leases; tests set it
 
 	mu      sync.Mutex
 	records map[string]memoryRecord
+	leases  map[string]leaseState
+	// version is the last version given to a write. Versions count
+	// writes across the whole store rather than per key, so that a key
+	// deleted and written again never gets a version it had before, which
+	// a reader still holding that version could take for no change.
+	version uint64
+
+	local
 }
 
 type memoryRecord struct {
 	value   []byte
 	expires time.Time // zero: never
+	version uint64
 }
 
 // NewMemory returns an empty in-memory Store.
@@ -29,21 +40,45 @@ func NewMemory() *Memory { return NewMemoryClock(time.Now) }
 // NewMemoryClock returns an empty in-memory Store whose records expire by
 // the clock now, for tests that move time themselves.
 func NewMemoryClock(now func() time.Time) *Memory {
-	return &Memory{now: now, records: make(map[string]memoryRecord)}
+	m := &Memory{now: now, records: make(map[string]memoryRecord), leases: make(map[string]leaseState)}
+	m.runLease = m.lease
+	return m
 }
 
 // Get returns a copy of the value under key, or ErrNotFound.
-func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
+func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	value, _, err := m.GetVersioned(ctx, key)
+	return value, err
+}
+
+// GetVersioned returns a copy of the value under key and its version, or
+// ErrNotFound.
+func (m *Memory) GetVersioned(_ context.Context, key string) ([]byte, uint64, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.live(key)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return bytes.Clone(r.value), nil
+	return bytes.Clone(r.value), r.version, nil
+}
+
+// PutIfVersion stores a copy of value under key if its version is still
+// version, zero meaning that the key must not exist.
+func (m *Memory) PutIfVersion(_ context.Context, key string, value []byte, ttl time.Duration, version uint64) (bool, error) {
+	if err := CheckKey(key); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, _ := m.live(key); r.version != version {
+		return false, nil
+	}
+	m.set(key, value, m.expiry(ttl))
+	return true, nil
 }
 
 // Put stores a copy of value under key; a ttl above zero expires it.
@@ -53,7 +88,7 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 
 // Take returns the value under key and deletes it, or ErrNotFound.
 func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -88,7 +123,7 @@ func (m *Memory) List(_ context.Context, prefix string) ([]string, error) {
 // CompareAndSwap replaces the value under key with value if it equals old,
 // keeping the record's expiry.
 func (m *Memory) CompareAndSwap(_ context.Context, key string, old, value []byte) (bool, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
@@ -97,25 +132,42 @@ func (m *Memory) CompareAndSwap(_ context.Context, key string, old, value []byte
 	if !ok || !bytes.Equal(r.value, old) {
 		return false, nil
 	}
-	r.value = bytes.Clone(value)
-	m.records[key] = r
+	m.set(key, value, r.expires)
 	return true, nil
 }
 
-// add adds n to the count under key and returns the new count.
-func (m *Memory) add(_ context.Context, key string, n uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
+// Add adds n to the counter under key and returns the new count. The
+// counter is a record of 8 bytes big-endian, which never expires; adding
+// zero reads it without writing.
+func (m *Memory) Add(_ context.Context, key string, n uint64) (uint64, error) {
+	if err := CheckKey(key); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, found := m.live(key)
 	count, value, err := bump(r.value, found, n)
-	if err != nil {
-		return 0, err
+	if err != nil || n == 0 {
+		return count, err
 	}
-	m.records[key] = memoryRecord{value: value}
+	m.set(key, value, time.Time{})
 	return count, nil
+}
+
+// set stores a copy of value under key with the next version. The caller
+// holds m.mu.
+func (m *Memory) set(key string, value []byte, expires time.Time) {
+	m.version++
+	m.records[key] = memoryRecord{value: bytes.Clone(value), expires: expires, version: m.version}
+}
+
+// expiry returns when a record written now with ttl expires: never (the
+// zero time) unless ttl is above zero.
+func (m *Memory) expiry(ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return m.now().Add(ttl)
 }
 
 // live returns the record under key unless it is missing or expired,
@@ -129,12 +181,6 @@ func (m *Memory) live(key string) (memoryRecord, bool) {
 	return r, ok
 }
 
-var (
-	_ Store   = (*Memory)(nil)
-	_ Swapper = (*Memory)(nil)
-	_ adder   = (*Memory)(nil)
-)
-
 // Batch applies writes under one lock, so that a reader sees all or none.
 func (m *Memory) Batch(_ context.Context, writes []Write) error {
 	if err := checkWrites(writes); err != nil {
@@ -142,19 +188,28 @@ func (m *Memory) Batch(_ context.Context, writes []Write) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
 	for _, w := range writes {
 		if w.Delete {
 			delete(m.records, w.Key)
 			continue
 		}
-		r := memoryRecord{value: bytes.Clone(w.Value)}
-		if w.TTL > 0 {
-			r.expires = now.Add(w.TTL)
-		}
-		m.records[w.Key] = r
+		m.set(w.Key, w.Value, m.expiry(w.TTL))
 	}
 	return nil
 }
 
-var _ Batcher = (*Memory)(nil)
+// lease runs op on the lease on name under m.mu. Lease states stay in
+// their own map, out of List's sight, and are never deleted, so that
+// tokens keep growing.
+func (m *Memory) lease(name string, op leaseOp) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.leases[name]
+	changed, err := op(&s, m.now())
+	if changed {
+		m.leases[name] = s
+	}
+	return err
+}
+
+var _ Shared = (*Memory)(nil)

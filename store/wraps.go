@@ -118,21 +118,14 @@ func (c *wrapCount) renew(ctx context.Context, inner Store, spent *block) error 
 	return nil
 }
 
-// adder is implemented by stores that add to a count in one step, so that
-// Sealed values sharing a store (a reload makes a new one while the old
-// one still writes) reserve disjoint blocks.
-type adder interface {
-	// add adds n to the count under key, a missing key counting 0, and
-	// returns the new count.
-	add(ctx context.Context, key string, n uint64) (uint64, error)
-}
-
-// addCount adds n to the count under key in inner. A store that is not an
-// adder gets a Get and a Put, which two Sealed values sharing it could
-// interleave.
+// addCount adds n to the count under key in inner. An Adder adds in one
+// step, so that Sealed values sharing a store (a reload makes a new one
+// while the old one still writes, and several instances share one
+// database) reserve disjoint blocks. A store that is not an Adder gets a
+// Get and a Put, which two Sealed values sharing it could interleave.
 func addCount(ctx context.Context, inner Store, key string, n uint64) (uint64, error) {
-	if a, ok := inner.(adder); ok {
-		return a.add(ctx, key, n)
+	if a, ok := inner.(Adder); ok {
+		return a.Add(ctx, key, n)
 	}
 	old, err := inner.Get(ctx, key)
 	found := err == nil
@@ -159,14 +152,14 @@ func bump(old []byte, found bool, n uint64) (uint64, []byte, error) {
 	}
 	sum, carry := bits.Add64(count, n, 0)
 	if carry != 0 {
-		return 0, nil, errors.New("wrap count overflows")
+		return 0, nil, errors.New("the count overflows")
 	}
 	return sum, binary.BigEndian.AppendUint64(nil, sum), nil
 }
 
 func decodeCount(value []byte) (uint64, error) {
 	if len(value) != 8 {
-		return 0, fmt.Errorf("%w: a wrap count has 8 bytes, not %d", ErrTampered, len(value))
+		return 0, fmt.Errorf("%w: a count has 8 bytes, not %d", ErrTampered, len(value))
 	}
 	return binary.BigEndian.Uint64(value), nil
 }

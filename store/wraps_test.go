@@ -230,7 +230,7 @@ func TestRewrapCounts(t *testing.T) {
 }
 
 // countingStore counts the writes that reach a Store: those of records
-// and those of wrap counts. It has no add, so a Sealed over it counts with
+// and those of wrap counts. It has no Add, so a Sealed over it counts with
 // a Get and a Put.
 type countingStore struct {
 	Store
@@ -250,12 +250,12 @@ func (c *countingStore) Put(ctx context.Context, key string, value []byte, ttl t
 	return c.Store.Put(ctx, key, value, ttl)
 }
 
-// countingAdder is a countingStore with add.
+// countingAdder is a countingStore with Add.
 type countingAdder struct{ countingStore }
 
-func (c *countingAdder) add(ctx context.Context, key string, n uint64) (uint64, error) {
+func (c *countingAdder) Add(ctx context.Context, key string, n uint64) (uint64, error) {
 	c.note(key)
-	return c.Store.(adder).add(ctx, key, n)
+	return c.Store.(Adder).Add(ctx, key, n)
 }
 
 // TestWrapWrites: counting costs one store write per lease of wraps,
