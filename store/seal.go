@@ -20,8 +20,9 @@ var keyCheckValue = []byte("mcpgate key check v1")
 // top of another Store. Create one with Seal. Every record of the inner
 // store must have been written through a Sealed, except those under
 // ClearPrefix, which it leaves alone. A Sealed also counts the
-// data keys each seal key wraps, in the inner store under "mcpgate/wraps/"
-// (see Wraps).
+// data keys each seal key wraps, in the inner store under ClearPrefix
+// (see Wraps). A Sealed is a Shared when its inner store is one (see
+// sealshared.go).
 type Sealed struct {
 	inner Store
 	ring  *Ring
@@ -61,7 +62,7 @@ func (s *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
 // Put seals value, bound to key, and stores it. It counts the wrap of the
 // value's data key before making it.
 func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return err
 	}
 	blob, err := s.seal(ctx, key, value)
@@ -75,9 +76,9 @@ func (s *Sealed) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 // the writes in one batch of the inner store, which must be a Batcher:
 // a reader sees all of them or none.
 func (s *Sealed) Batch(ctx context.Context, writes []Write) error {
-	b, ok := s.inner.(Batcher)
-	if !ok {
-		return fmt.Errorf("store: %T cannot apply a batch", s.inner)
+	b, err := innerAs[Batcher](s.inner, "apply a batch")
+	if err != nil {
+		return err
 	}
 	if err := checkWrites(writes); err != nil {
 		return err
