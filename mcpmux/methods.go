@@ -148,15 +148,13 @@ func (m *Mux) initialize(x *exchange, msg *message) {
 	// else to go on (Streamable HTTP 2025-11-25, "Protocol Version Header").
 	_ = json.Unmarshal(msg.params, &p)
 	version := mcp.NegotiateLegacyVersion(p.ProtocolVersion)
-	ss, err := m.sessions.open(x.caller, x.scope, version)
+	// Complete before the store holds it, so no other request of the
+	// session can read it half-set.
+	ss, err := m.sessions.open(m.issueSession(x.caller, x.scope, version, p.Capabilities))
 	if err != nil {
 		refuseSession(x.rs.w, msg.id, err)
 		return
 	}
-	// Set before the id is handed out, so no other request of the session
-	// can read them half-set.
-	ss.urlElicitation = elicitationVersion(version) && declaresURLElicitation(p.Capabilities)
-	ss.caps = p.Capabilities
 	result := `{"protocolVersion":"` + version + `","capabilities":` + legacyCapabilities +
 		`,"serverInfo":` + serverInfo + `,"instructions":` + string(quote(instructions)) + `}`
 	x.rs.w.Header().Set(mcp.HeaderSessionID, ss.id)
@@ -180,7 +178,7 @@ func (m *Mux) serveBatch(w http.ResponseWriter, x *exchange, body []byte) {
 		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "a batch must be a non-empty array of messages"))
 		return
 	}
-	ss, ok := m.sessions.get(x.r.Header.Get(mcp.HeaderSessionID), x.caller, x.scope)
+	ss, ok := m.session(x.ctx, x.r.Header.Get(mcp.HeaderSessionID), x.caller, x.scope)
 	if !ok || ss.version != mcp.ProtocolVersion20250326 {
 		writeRPCError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest,
 			"batches are supported only in a session on protocol version %s", mcp.ProtocolVersion20250326))

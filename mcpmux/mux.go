@@ -89,6 +89,16 @@ type Options struct {
 	// Sessions keeps legacy agent sessions; nil means a store of the
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
+	// SessionKey, 32 bytes, seals the legacy session ids the Mux issues,
+	// which then hold the session (caller, endpoint, protocol version,
+	// capabilities, issue time), so that every instance holding the same
+	// key serves a session any of them opened, for SessionMaxAge. It needs
+	// Ended. Nil means random ids, served by the Sessions that holds them.
+	SessionKey []byte
+	// Ended records the sessions DELETEd through any instance, so that
+	// none resumes them. It is required with SessionKey, and unused
+	// without it.
+	Ended SessionEnds
 	// Annotate, when set, is told which connector and item each agent
 	// request is routed to, so that access logs can show it. It runs on
 	// the request's goroutine before the upstream is called.
@@ -135,7 +145,11 @@ type Mux struct {
 	origins   map[string]bool
 	hosts     hostPolicy
 	states    stateSealer
-	parked    parkedCalls
+	// sessionSeal seals session ids, when Options.SessionKey is set; ends
+	// is Options.Ended then.
+	sessionSeal *sealer
+	ends        SessionEnds
+	parked      parkedCalls
 	// closed is closed by Close, which is how agent streams learn to end;
 	// ctx ends with it, for the goroutines that take a context.
 	closed chan struct{}
@@ -187,6 +201,9 @@ func New(opts Options) (*Mux, error) {
 		return nil, err
 	}
 	m.states = states
+	if err := m.setSessionKey(opts); err != nil {
+		return nil, err
+	}
 	for _, c := range opts.Connectors {
 		if err := c.Validate(); err != nil {
 			return nil, err
@@ -246,6 +263,19 @@ func (m *Mux) setDefaults(opts Options) error {
 	m.client = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
+	return nil
+}
+
+// setSessionKey builds the sealer of session ids, if opts has a key.
+func (m *Mux) setSessionKey(opts Options) error {
+	if err := checkSessionKey(opts); err != nil || opts.SessionKey == nil {
+		return err
+	}
+	s, err := newSealer(opts.SessionKey)
+	if err != nil {
+		return fmt.Errorf("session key: %w", err)
+	}
+	m.sessionSeal, m.ends = &s, opts.Ended
 	return nil
 }
 

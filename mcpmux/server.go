@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
@@ -295,7 +296,7 @@ func (m *Mux) admit(w http.ResponseWriter, x *exchange, msg *message) *rpcError 
 	// anyone else is not found, so that a leaked id grants nothing (a
 	// session is never authentication: Security Best Practices 2025-11-25,
 	// "Session Hijacking"). 404 tells a client to initialize again.
-	ss, ok := m.sessions.get(sid, x.caller, x.scope)
+	ss, ok := m.session(x.ctx, sid, x.caller, x.scope)
 	if !ok {
 		writeRPCError(w, http.StatusNotFound, msg.id, errorf(codeInvalidRequest, "session not found: initialize again"))
 		return &rpcError{}
@@ -367,7 +368,7 @@ func (m *Mux) serveGet(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusBadRequest, "the Mcp-Session-Id header is required")
 		return
 	}
-	ss, ok := m.sessions.get(sid, caller, scope)
+	ss, ok := m.session(r.Context(), sid, caller, scope)
 	if !ok {
 		writeHTTPError(w, http.StatusNotFound, "session not found: initialize again")
 		return
@@ -382,12 +383,20 @@ func (m *Mux) serveDelete(w http.ResponseWriter, r *http.Request, caller grants.
 		writeHTTPError(w, http.StatusMethodNotAllowed, "protocol version "+mcp.ProtocolVersion20260728+" has no sessions to delete")
 		return
 	}
-	sid := r.Header.Get(mcp.HeaderSessionID)
-	if _, ok := m.sessions.get(sid, caller, scope); !ok {
+	// Not resumed to be ended: that would count against the caller's
+	// share, and could push out another of its sessions.
+	ss, _, ok := m.lookup(r.Context(), r.Header.Get(mcp.HeaderSessionID), caller, scope)
+	if !ok {
 		writeHTTPError(w, http.StatusNotFound, "session not found")
 		return
 	}
-	m.sessions.close(sid)
+	// Not ended unless every instance will know it: the agent is told to
+	// try again rather than believe it ended a session still served.
+	if err := m.endSession(r.Context(), ss); err != nil {
+		m.logger.Error("ending a session", zap.Error(err))
+		writeHTTPError(w, http.StatusServiceUnavailable, "the session could not be ended: try again")
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -4,6 +4,7 @@ import (
 	lru "container/list"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,9 @@ const maxRetryAfter = time.Minute
 
 // session is a legacy-era agent session, opened by initialize.
 type session struct {
-	id      string
+	id string
+	// tag names the session to SessionEnds, in place of its id.
+	tag     string
 	caller  grants.Caller
 	scope   string
 	version string
@@ -50,6 +53,12 @@ type session struct {
 	asks asks
 	// level is the log level the agent set with logging/setLevel.
 	level atomic.Value // mcp.LoggingLevel
+
+	// expires is when a sealed id stops opening anywhere (zero for a
+	// random id), so that no instance serves the session past it; checked
+	// is when SessionEnds was last asked about it, in Unix nanoseconds.
+	expires time.Time
+	checked atomic.Int64
 
 	// used, all and mine belong to the Sessions and are guarded by its
 	// lock: when the session was last used, and its places in the
@@ -87,6 +96,11 @@ func (ss *session) end() { ss.endOnce.Do(func() { close(ss.ended) }) }
 // A caller at its own limit gives up its least recently used session for a
 // new one; no caller can push out another's. Past the gateway's limit, a
 // new session is refused until one ends or idles out.
+//
+// With a session key (Options.SessionKey), a session's id holds the
+// session itself, sealed: a Sessions then holds the sessions this instance
+// serves, and takes in one another instance opened when its agent comes
+// here. EndLocal ends one here when another instance ended it.
 type Sessions struct {
 	// PerCaller is how many sessions one caller may hold; NewSessions
 	// sets DefaultSessionsPerCaller. Change it only before first use.
@@ -100,6 +114,8 @@ type Sessions struct {
 
 	mu   sync.Mutex
 	byID map[string]*session
+	// byTag finds a session by its tag, for EndLocal.
+	byTag map[string]*session
 	// recent lists every session, the most recently used first; byCaller
 	// the same per caller ID. Both keep opening a session O(1): the idle
 	// ones are at the back of recent, a caller's oldest at the back of its
@@ -112,7 +128,7 @@ type Sessions struct {
 // NewSessions returns an empty session store with the default limits.
 func NewSessions() *Sessions {
 	return &Sessions{PerCaller: DefaultSessionsPerCaller, Max: DefaultMaxSessions, Idle: DefaultSessionIdle,
-		byID: map[string]*session{}, byCaller: map[string]*lru.List{}, now: time.Now}
+		byID: map[string]*session{}, byTag: map[string]*session{}, byCaller: map[string]*lru.List{}, now: time.Now}
 }
 
 // codeSessionLimit is the JSON-RPC error of a refused session: the first
@@ -138,35 +154,57 @@ func refuseSession(w http.ResponseWriter, id []byte, err *sessionLimitError) {
 	writeRPCError(w, http.StatusServiceUnavailable, id, &rpcError{Code: codeSessionLimit, Message: err.Error()})
 }
 
-// open starts a session. When the caller already has its share, its own
-// least recently used session makes way; when the gateway is full, open
-// refuses.
-func (s *Sessions) open(caller grants.Caller, scope, version string) (*session, *sessionLimitError) {
-	// 128 random bits: an id that cannot be guessed (Security Best
-	// Practices 2025-11-25, "Session Hijacking": secure, non-deterministic
-	// session ids). Read before the lock, which every request takes.
+// randomSessionID returns a session id of 128 random bits: one that cannot
+// be guessed (Security Best Practices 2025-11-25, "Session Hijacking":
+// secure, non-deterministic session ids).
+func randomSessionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newSession returns a session that no Sessions holds yet.
+func newSession(id string, caller grants.Caller, scope, version string) *session {
+	return &session{id: id, tag: sessionTag(id), caller: caller, scope: scope, version: version,
+		inflight: map[string]context.CancelFunc{}, ended: make(chan struct{})}
+}
+
+// sessionTag is the name SessionEnds knows a session by: the SHA-256 of its
+// id, in hex. The id is the bearer credential of the session, so neither
+// the shared store nor the notices between instances ever hold it.
+func sessionTag(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// open holds ss from now on, or the session already held under its id (a
+// sealed id resumed by two requests at once). When the caller already has
+// its share, its own least recently used session makes way; when the
+// gateway is full, open refuses.
+func (s *Sessions) open(ss *session) (*session, *sessionLimitError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	if held := s.byID[ss.id]; held != nil {
+		s.touch(held, now)
+		return held, nil
+	}
 	// Idle sessions are dropped here, when room is needed, rather than by
 	// a timer: the store needs no goroutine of its own.
 	s.dropIdle(now)
-	if mine := s.byCaller[caller.ID]; mine != nil && mine.Len() >= s.PerCaller {
+	if mine := s.byCaller[ss.caller.ID]; mine != nil && mine.Len() >= s.PerCaller {
 		s.remove(mine.Back().Value.(*session))
 	} else if len(s.byID) >= s.Max {
 		return nil, &sessionLimitError{max: s.Max, retryAfter: s.untilFree(now)}
 	}
-	ss := &session{id: hex.EncodeToString(b[:]), caller: caller, scope: scope, version: version,
-		used: now, inflight: map[string]context.CancelFunc{}, ended: make(chan struct{})}
-	mine := s.byCaller[caller.ID]
+	mine := s.byCaller[ss.caller.ID]
 	if mine == nil {
 		mine = lru.New()
-		s.byCaller[caller.ID] = mine
+		s.byCaller[ss.caller.ID] = mine
 	}
+	ss.used = now
 	ss.all, ss.mine = s.recent.PushFront(ss), mine.PushFront(ss)
-	s.byID[ss.id] = ss
+	s.byID[ss.id], s.byTag[ss.tag] = ss, ss
 	return ss, nil
 }
 
@@ -194,6 +232,7 @@ func (s *Sessions) untilFree(now time.Time) time.Duration {
 func (s *Sessions) remove(ss *session) {
 	ss.end()
 	delete(s.byID, ss.id)
+	delete(s.byTag, ss.tag)
 	s.recent.Remove(ss.all)
 	mine := s.byCaller[ss.caller.ID]
 	mine.Remove(ss.mine)
@@ -212,16 +251,33 @@ func (s *Sessions) get(id string, caller grants.Caller, scope string) (*session,
 	if !ok || ss.caller.ID != caller.ID || ss.scope != scope {
 		return nil, false
 	}
-	ss.used = s.now()
-	s.recent.MoveToFront(ss.all)
-	s.byCaller[ss.caller.ID].MoveToFront(ss.mine)
+	s.touch(ss, s.now())
 	return ss, true
 }
 
-// close ends a session.
+// touch marks ss as used at now; s.mu must be held.
+func (s *Sessions) touch(ss *session, now time.Time) {
+	ss.used = now
+	s.recent.MoveToFront(ss.all)
+	s.byCaller[ss.caller.ID].MoveToFront(ss.mine)
+}
+
+// close ends the session id names, if held here.
 func (s *Sessions) close(id string) {
+	s.closeFound(func() *session { return s.byID[id] })
+}
+
+// EndLocal ends the session held here, if any, that SessionEnds knows by
+// tag: for a notice that another instance ended it, so that its streams
+// and requests here end now rather than at the next recheck.
+func (s *Sessions) EndLocal(tag string) {
+	s.closeFound(func() *session { return s.byTag[tag] })
+}
+
+// closeFound ends the session find returns under the store's lock, if any.
+func (s *Sessions) closeFound(find func() *session) {
 	s.mu.Lock()
-	ss := s.byID[id]
+	ss := find()
 	if ss != nil {
 		s.remove(ss)
 	}
@@ -238,7 +294,7 @@ func (s *Sessions) close(id string) {
 func (s *Sessions) Close() {
 	s.mu.Lock()
 	all := s.byID
-	s.byID = map[string]*session{}
+	s.byID, s.byTag = map[string]*session{}, map[string]*session{}
 	s.byCaller = map[string]*lru.List{}
 	s.recent.Init()
 	s.mu.Unlock()

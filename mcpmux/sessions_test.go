@@ -29,11 +29,16 @@ func smallSessions(perCaller, maxAll int) (*Sessions, *sessionClock) {
 func mustOpen(t *testing.T, s *Sessions, clock *sessionClock, user string) *session {
 	t.Helper()
 	clock.advance(time.Second)
-	ss, err := s.open(grants.Caller{ID: user}, "", "2025-11-25")
+	ss, err := openFor(s, user)
 	if err != nil {
 		t.Fatalf("open for %s: %v", user, err)
 	}
 	return ss
+}
+
+// openFor opens a session with a random id for user.
+func openFor(s *Sessions, user string) (*session, *sessionLimitError) {
+	return s.open(newSession(randomSessionID(), grants.Caller{ID: user}, "", "2025-11-25"))
 }
 
 // alive reports whether ss still answers its owner.
@@ -57,7 +62,7 @@ func TestSessionLimits(t *testing.T) {
 				mustOpen(t, s, clock, user)
 			}
 			clock.advance(time.Second)
-			ss, err := s.open(grants.Caller{ID: "mallory"}, "", "2025-11-25")
+			ss, err := openFor(s, "mallory")
 			if ss != nil || err == nil || !strings.Contains(err.Error(), "limit of 4 open sessions") {
 				t.Fatalf("a fifth session: %v, %v", ss, err)
 			}
@@ -100,7 +105,7 @@ func TestSessionLimits(t *testing.T) {
 			clock.advance(s.Idle / 2)
 			rest := []*session{mustOpen(t, s, clock, "carol"), mustOpen(t, s, clock, "carol"), mustOpen(t, s, clock, "dave")}
 			clock.advance(time.Second)
-			_, err := s.open(grants.Caller{ID: "erin"}, "", "2025-11-25")
+			_, err := openFor(s, "erin")
 			if err == nil {
 				t.Fatal("a fifth session was opened")
 			}
@@ -124,7 +129,7 @@ func TestSessionLimits(t *testing.T) {
 			for _, user := range []string{"carol", "carol", "dave"} {
 				mustOpen(t, s, clock, user)
 			}
-			_, err := s.open(grants.Caller{ID: "erin"}, "", "2025-11-25")
+			_, err := openFor(s, "erin")
 			if err == nil || err.retryAfter != 7*time.Second {
 				t.Fatalf("refusal %v", err)
 			}
@@ -171,13 +176,13 @@ func BenchmarkSessionOpen(b *testing.B) {
 	s := NewSessions()
 	const callers = (DefaultMaxSessions - 1) / DefaultSessionsPerCaller
 	for i := range callers * DefaultSessionsPerCaller {
-		if _, err := s.open(grants.Caller{ID: fmt.Sprint("user", i%callers)}, "", "2025-11-25"); err != nil {
+		if _, err := openFor(s, fmt.Sprint("user", i%callers)); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := s.open(grants.Caller{ID: fmt.Sprint("user", i%callers)}, "", "2025-11-25"); err != nil {
+		if _, err := openFor(s, fmt.Sprint("user", i%callers)); err != nil {
 			b.Fatal(err)
 		}
 	}
