@@ -364,3 +364,29 @@ func TestCloseStops(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestDatabaseDown: with the server gone, calls fail with an error
+// rather than hang or report a missing record, a subscription cannot be
+// put in place, and Close still returns.
+func TestDatabaseDown(t *testing.T) {
+	server := pgtest.NewServer(t)
+	s, err := Open(t.Context(), server.CreateDatabase(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(t.Context(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	server.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	if _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+		t.Errorf("Get with the database down: %v, want a connection error in time", err)
+	}
+	short, cancelShort := context.WithTimeout(t.Context(), time.Second)
+	defer cancelShort()
+	if err := s.Subscribe(short, "c", func(string) {}); err == nil {
+		t.Error("Subscribe with the database down: no error")
+	}
+}
