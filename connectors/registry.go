@@ -139,6 +139,14 @@ type Options struct {
 	// such as its OAuth client's; nil checks nothing more. It runs on the
 	// config's connectors here and on each runtime one as it is added.
 	Check func(Config, *Connector) error
+	// Poll is how often to check whether another instance sharing the
+	// storage changed the registry, in case its notice was lost; zero
+	// never checks. It matters only for a storage that counts changes
+	// (store.Adder).
+	Poll time.Duration
+	// Errors is told of the failures of the work done in the background
+	// to follow other instances; nil ignores them.
+	Errors func(error)
 }
 
 // Registry holds the connectors in one id space, the config's and those
@@ -151,16 +159,22 @@ type Registry struct {
 	presets []preset
 	check   func(Config, *Connector) error
 
+	id     string        // names it in its notices to other instances
+	poll   time.Duration // how often to check the shared generation; 0: never
+	errors func(error)   // reports the background work's failures
+
 	mu      sync.Mutex // serializes changes
 	storage Storage
 	watch   func(*Snapshot) error
 	snap    atomic.Pointer[Snapshot]
+	seen    atomic.Uint64 // the shared generation last seen (follow.go)
+	stop    func()        // stops following the others; nil when not
 }
 
 // NewRegistry checks the config's connectors and presets. It reads no
 // storage: Open does.
 func NewRegistry(o Options) (*Registry, error) {
-	r := &Registry{check: o.Check}
+	r := &Registry{check: o.Check, id: newRegistryID(), poll: o.Poll, errors: o.Errors}
 	if r.check == nil {
 		r.check = func(Config, *Connector) error { return nil }
 	}
@@ -199,13 +213,18 @@ func (r *Registry) Watch(fn func(*Snapshot) error) {
 // Snapshot returns the registry now.
 func (r *Registry) Snapshot() *Snapshot { return r.snap.Load() }
 
-// Open reads the runtime connectors and the selections from storage, and
-// announces them.
+// Open reads the runtime connectors and the selections from storage,
+// announces them, and starts following the other instances that share
+// the storage (follow.go). Close stops that.
 func (r *Registry) Open(ctx context.Context, storage Storage) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.storage = storage
-	return r.reload(ctx)
+	if err := r.reload(ctx); err != nil {
+		return err
+	}
+	r.follow()
+	return nil
 }
 
 // Reload reads storage again and announces what it holds, for a change
@@ -376,6 +395,7 @@ func (r *Registry) Add(ctx context.Context, req AddRequest) (Entry, error) {
 		_ = r.remove(ctx, key)
 		return Entry{}, &Error{KindInvalid, err}
 	}
+	r.tell(ctx)
 	return e, nil
 }
 
@@ -414,6 +434,7 @@ func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) er
 		r.restore(ctx, id)
 		return err
 	}
+	r.tell(ctx)
 	return nil
 }
 
@@ -523,12 +544,14 @@ func (r *Registry) putSelection(ctx context.Context, id string, sel *Selection, 
 	next.selections[id] = sel
 	if !announce {
 		r.snap.Store(next)
+		r.tell(ctx) // drift: the others show it too
 		return nil
 	}
 	if err := r.publish(next); err != nil {
 		r.restore(ctx, id)
 		return err
 	}
+	r.tell(ctx)
 	return nil
 }
 
