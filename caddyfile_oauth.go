@@ -17,19 +17,50 @@ import (
 // parseStorage parses the storage option. Syntax:
 //
 //	storage badger [<path>]
+//	storage postgres {
+//		dsn <connection string>
+//	}
 func parseStorage(d *caddyfile.Dispenser) (*StorageConfig, error) {
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 0:
-		return nil, d.Err("storage needs a backend: badger")
+		return nil, d.Err("storage needs a backend: badger or postgres")
+	case args[0] == "postgres":
+		return parsePostgres(d, args[1:])
 	case args[0] != "badger":
-		return nil, d.Errf("storage backend %q is not supported; use badger", args[0])
+		return nil, d.Errf("storage backend %q is not supported; use badger or postgres", args[0])
 	case len(args) > 2:
 		return nil, d.Err("storage badger takes at most one value: the database directory")
 	}
 	s := &StorageConfig{Backend: args[0]}
 	if len(args) == 2 {
 		s.Path = args[1]
+	}
+	return s, nil
+}
+
+// parsePostgres parses the block of `storage postgres`. The DSN is not
+// named in any error: it may hold a password, which belongs in a
+// placeholder such as {env.MCPGATE_PG_DSN}.
+func parsePostgres(d *caddyfile.Dispenser, args []string) (*StorageConfig, error) {
+	if len(args) > 0 {
+		return nil, d.Err("storage postgres takes its settings in a block: dsn <connection string>")
+	}
+	s := &StorageConfig{Backend: "postgres"}
+	start := d.Token()
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "dsn":
+			if err := setString(d, seen, &s.DSN, nonEmpty("dsn")); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, d.Errf("unrecognized storage postgres subdirective %q", d.Val())
+		}
+	}
+	if s.DSN == "" {
+		return nil, errAt(start, "storage postgres needs dsn, the connection string (best as {env.MCPGATE_PG_DSN})")
 	}
 	return s, nil
 }

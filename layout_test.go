@@ -103,7 +103,7 @@ func TestCLIKnowsOnlyCaddyCommand(t *testing.T) {
 // names scripts/test, CI runs that same script, and the script installs
 // each thing a test refuses to run without (the npm packages of the
 // authorization server and of the conformance suite with its Node 22,
-// Debian's chromium) before it tests every package.
+// Debian's chromium and postgresql) before it tests every package.
 func TestReadmeTestCommand(t *testing.T) {
 	readme := readFile(t, "README.md")
 	_, section, _ := strings.Cut(readme, "## Test it\n")
@@ -121,6 +121,7 @@ func TestReadmeTestCommand(t *testing.T) {
 		"npm ci --prefix internal/conformance",
 		"apt-get install -y -qq --no-install-recommends chromium",
 		"command -v chromium",
+		"apt-get install -y -qq --no-install-recommends postgresql",
 		"go test -race -count=1 \"$@\" ./...",
 	} {
 		if !strings.Contains(script, want) {

@@ -103,7 +103,8 @@ type App struct {
 	sessions  *mcpmux.Sessions
 	logger    *zap.Logger
 	sealKeys  [][]byte
-	storePath string
+	storePath string          // the Badger directory, for storage badger
+	storeDSN  string          // the PostgreSQL connection string, for storage postgres; may hold a password
 	gw        gateway.Options // what every generation of the gateway shares
 	live      *gateway.Live   // the generation serving now
 	vault     *vault
@@ -235,7 +236,14 @@ func (a *App) provisionGateway() error {
 // config's connectors and presets, and checks them into the registry.
 func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
-	opts := connectors.Options{Check: a.gw.Check}
+	opts := connectors.Options{Check: a.gw.Check, Errors: func(err error) {
+		a.logger.Error("following the registry changes of other instances", zap.Error(err))
+	}}
+	if a.storeDSN != "" {
+		// Instances sharing PostgreSQL apply each other's changes on a
+		// notice; the poll bounds the delay when one is lost.
+		opts.Poll = registryPoll
+	}
 	for _, cfg := range a.Connectors {
 		cfg, err := cfg.Expanded(expand)
 		if err != nil {
@@ -300,6 +308,11 @@ func (a *App) Start() error {
 	return nil
 }
 
+// registryPoll is how often an instance on a shared store checks whether
+// another changed the registry: the bound on how late a change whose
+// notice was lost takes effect here (the issue's 2 s, with room).
+const registryPoll = time.Second
+
 // rebuild puts a generation serving snap in force. The registry calls it,
 // under its lock, for every change it announces: generations are built
 // one at a time in the order of the changes, so an older snapshot never
@@ -339,7 +352,10 @@ func (a *App) Stop() error { return nil }
 // so the pools hand the database and the sessions over rather than close
 // them.
 func (a *App) Cleanup() error {
-	a.closeObservability() // first: it writes to the store that closeVault may close
+	if a.registry != nil {
+		a.registry.Close() // first: a reload from another instance's change would rebuild the gateway
+	}
+	a.closeObservability() // before closeVault: it writes to the store that closeVault may close
 	a.apis.cleanup()
 	if a.vault != nil {
 		a.closeVault()
@@ -355,12 +371,21 @@ func (a *App) Cleanup() error {
 
 // StorageConfig is where mcpgate keeps its records.
 type StorageConfig struct {
-	// Backend is "badger" (default), an embedded database.
+	// Backend is "badger" (default), an embedded database for one
+	// instance, or "postgres", a PostgreSQL database that several
+	// instances share. A shared backend needs seal_keys: every instance
+	// must seal with the same keys, which never live in the database.
 	Backend string `json:"backend,omitempty"`
 
-	// Path is the database directory. Default: Caddy's data directory
-	// + "/mcpgate".
+	// Path is the Badger database directory. Default: Caddy's data
+	// directory + "/mcpgate".
 	Path string `json:"path,omitempty"`
+
+	// DSN is the PostgreSQL connection string, for backend "postgres",
+	// such as postgres://mcpgate@db.internal:5432/mcpgate. Best given as
+	// a placeholder such as {env.MCPGATE_PG_DSN}: it may hold a password.
+	// Required for postgres.
+	DSN string `json:"dsn,omitempty"`
 }
 
 // Interface guards

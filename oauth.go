@@ -2,6 +2,8 @@ package mcpgate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,23 +16,34 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/store"
+	"github.com/mcpgate/caddy-mcpgate/store/postgres"
 )
 
-// storePool holds one open database per directory, shared by every config
-// generation that uses it: Badger locks its directory, so a reload that
-// opened it again would fail. Caddy starts the new config before it
+// storePool holds one open database per directory or PostgreSQL
+// database, shared by every config generation that uses it: Badger locks
+// its directory, so a reload that opened it again would fail, and a
+// PostgreSQL pool is worth keeping. Caddy starts the new config before it
 // cleans up the old one, so the handle passes from one generation to the
-// next without ever closing. Keys are absolute paths, so that two
-// spellings of one directory are one entry.
+// next without ever closing. Badger's keys are absolute paths, so that two
+// spellings of one directory are one entry; PostgreSQL's are a hash of
+// the DSN, which may hold a password.
 var storePool = caddy.NewUsagePool()
+
+// database is what an open backend offers: every capability of a shared
+// store, and Close.
+type database interface {
+	store.Shared
+	Close() error
+}
 
 // openDB is a database in the pool, with the grant locks of every config
 // generation that uses it, so that a reload never refreshes one grant
 // twice. The pool closes it when the last config using it goes.
 type openDB struct {
-	*store.Badger
+	database
 	locks *oauthflow.Locks
 }
 
@@ -45,7 +58,7 @@ func (db openDB) Destruct() error { return db.Close() }
 // that holds the database.
 type vault struct {
 	mu     sync.Mutex
-	db     *store.Badger
+	db     database
 	sealed *store.Sealed
 	ring   *store.Ring
 	locks  *oauthflow.Locks
@@ -83,22 +96,8 @@ func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 			return err
 		}
 	}
-	a.storePath = filepath.Join(caddy.AppDataDir(), "mcpgate")
-	if a.Storage != nil {
-		if a.Storage.Backend != "" && a.Storage.Backend != "badger" {
-			return fmt.Errorf("storage backend %q is not supported; use badger", a.Storage.Backend)
-		}
-		if a.Storage.Path != "" {
-			p, err := repl.ReplaceOrErr(a.Storage.Path, true, true)
-			if err != nil {
-				return fmt.Errorf("storage path: a placeholder is not set")
-			}
-			// Absolute: the path keys storePool, and a relative one would
-			// follow the working directory of whichever process reads it.
-			if a.storePath, err = filepath.Abs(p); err != nil {
-				return fmt.Errorf("storage path: %v", err)
-			}
-		}
+	if err := a.provisionStorage(repl); err != nil {
+		return err
 	}
 	// An egress proxy would resolve the authorization server's name
 	// itself, past the gateway's checks of the addresses it dials
@@ -108,6 +107,52 @@ func (a *App) provisionOAuth(repl *caddy.Replacer) error {
 			"so that the gateway can refuse internal addresses itself")
 	}
 	return nil
+}
+
+// provisionStorage resolves where the records are kept: a Badger
+// directory, or a PostgreSQL database that several instances share. It
+// opens nothing: Start does.
+func (a *App) provisionStorage(repl *caddy.Replacer) error {
+	cfg := a.Storage
+	if cfg == nil {
+		cfg = new(StorageConfig)
+	}
+	switch cfg.Backend {
+	case "", "badger":
+		if cfg.DSN != "" {
+			return errors.New("storage badger takes no dsn; a dsn is for storage postgres")
+		}
+		a.storePath = filepath.Join(caddy.AppDataDir(), "mcpgate")
+		if cfg.Path == "" {
+			return nil
+		}
+		p, err := repl.ReplaceOrErr(cfg.Path, true, true)
+		if err != nil {
+			return fmt.Errorf("storage path: a placeholder is not set")
+		}
+		// Absolute: the path keys storePool, and a relative one would
+		// follow the working directory of whichever process reads it.
+		if a.storePath, err = filepath.Abs(p); err != nil {
+			return fmt.Errorf("storage path: %v", err)
+		}
+		return nil
+	case "postgres":
+		if cfg.Path != "" {
+			return errors.New("storage postgres takes no path; it takes a dsn")
+		}
+		// The key ring never lives in the database, and instances that
+		// generated a key each would not open each other's records.
+		if len(a.sealKeys) == 0 {
+			return errors.New("storage postgres needs seal_key: every instance sharing the database must seal with the same keys, given in the config (best as {env.*} or {file.*}), never stored in the database")
+		}
+		dsn, err := repl.ReplaceOrErr(cfg.DSN, true, true)
+		if err != nil || dsn == "" {
+			return errors.New("storage postgres: dsn is required, and a placeholder in it must be set")
+		}
+		a.storeDSN = dsn
+		return nil
+	}
+	return fmt.Errorf("storage backend %q is not supported; use badger or postgres", cfg.Backend)
 }
 
 // usesOAuth reports whether a connector's config has it use OAuth.
@@ -134,36 +179,48 @@ func (a *App) openVault() error {
 	if err != nil {
 		return err
 	}
-	path := a.storePath
+	path, open := a.database()
 	db, _, err := storePool.LoadOrNew(path, func() (caddy.Destructor, error) {
-		b, err := store.OpenBadger(path, a.logger.Named("store"))
-		return openDB{b, new(oauthflow.Locks)}, err
+		d, err := open()
+		return openDB{d, new(oauthflow.Locks)}, err
 	})
 	if err != nil {
 		return err
 	}
-	sealed := store.Seal(db.(openDB).Badger, ring)
+	sealed := store.Seal(db.(openDB).database, ring)
 	sealed.WarnAt(store.WrapLimit, func(id string, n uint64) {
 		a.logger.Warn("a seal key nears the AES-GCM usage bound: put a new seal_key first, and the records move onto it",
 			zap.String("key_id", id), zap.Uint64("wraps", n))
 	})
 	ctx, stop := context.WithCancel(context.Background())
-	if err := a.readyVault(ctx, db.(openDB).Badger, sealed); err != nil {
+	if err := a.readyVault(ctx, db.(openDB).database, sealed); err != nil {
 		// Give back this generation's use, so that a config refused here
 		// leaves the database to the one still serving, or closes it.
 		stop()
 		_, _ = storePool.Delete(path)
 		return err
 	}
-	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).Badger, sealed, ring, db.(openDB).locks
+	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).database, sealed, ring, db.(openDB).locks
 	// Every key comes from the ring, each for one purpose (HKDF info), so
 	// that a tag made for one use never verifies for another: a connect
 	// link's tag is no OAuth state. A generation built from now on has an
 	// OAuth manager.
 	a.gw.OAuth.Store, a.gw.OAuth.Locks, a.gw.OAuth.StateKey = sealed, a.vault.locks, ring.Derive("oauth state")
 	a.gw.Mux.StateKey, a.gw.ConnectKey = ring.Derive("request state"), ring.Derive("connect link")
+	// Agent sessions get sealed ids that any instance sharing the store
+	// can serve, and their ends are shared through it.
+	ends := gateway.SessionEnds{Store: sealed}
+	a.gw.Mux.SessionKey, a.gw.Mux.Ended = ring.Derive("session id"), ends
+	if err := ends.Follow(ctx, a.sessions); err != nil {
+		a.logger.Error("following the sessions other instances end", zap.Error(err))
+	}
 	a.vault.path = path
-	a.attachAudit(a.vault.db, ring)
+	if a.storeDSN == "" {
+		// On PostgreSQL the audit ring waits for its own table: rings of
+		// several instances in one key space would overwrite each other.
+		// Its events still go to the log.
+		a.attachAudit(a.vault.db, ring)
+	}
 	// stop waits for the goroutine, so that closeVault never gives the
 	// database back to the pool, which may close it, under a write.
 	done := make(chan struct{})
@@ -177,6 +234,25 @@ func (a *App) openVault() error {
 	}()
 	return nil
 }
+
+// database returns the storePool key of the configured database and how
+// to open it.
+func (a *App) database() (string, func() (database, error)) {
+	logger := a.logger.Named("store")
+	if a.storeDSN == "" {
+		return a.storePath, func() (database, error) { return store.OpenBadger(a.storePath, logger) }
+	}
+	sum := sha256.Sum256([]byte(a.storeDSN))
+	return "postgres " + hex.EncodeToString(sum[:]), func() (database, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
+		defer cancel()
+		return postgres.Open(ctx, a.storeDSN, logger)
+	}
+}
+
+// postgresOpenTimeout bounds connecting to PostgreSQL and migrating its
+// schema at start, which waits for another instance migrating at once.
+const postgresOpenTimeout = time.Minute
 
 // readyVault checks that the key ring opens what db holds, and seals the
 // tool selections that an earlier version stored in the clear.

@@ -61,3 +61,29 @@ func TestPublicURLFromJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageFromJSON checks the storage settings as JSON gives them,
+// which no Caddyfile check has seen: a shared database needs the key ring
+// in the config, and each backend takes only its own settings. No error
+// shows the DSN, which may hold a password.
+func TestStorageFromJSON(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	for _, tc := range []struct{ storage, keys, want string }{
+		{`{"backend":"postgres","dsn":"postgres://u:s3cret@db/x"}`, ``, "storage postgres needs seal_key"},
+		{`{"backend":"postgres"}`, `"` + key + `"`, "dsn is required"},
+		{`{"backend":"postgres","dsn":"{env.MCPGATE_TEST_UNSET_DSN}"}`, `"` + key + `"`, "dsn is required"},
+		{`{"backend":"postgres","dsn":"postgres://u:s3cret@db/x","path":"/x"}`, `"` + key + `"`, "storage postgres takes no path"},
+		{`{"backend":"badger","dsn":"postgres://u:s3cret@db/x"}`, ``, "storage badger takes no dsn"},
+		{`{"backend":"redis"}`, ``, `storage backend "redis" is not supported`},
+	} {
+		cfg := `{"apps":{"mcpgate":{"storage":` + tc.storage + `,"seal_keys":[` + tc.keys + `]}}}`
+		var c caddy.Config
+		if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := caddy.Validate(&c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want %q", tc.storage, err, tc.want)
+		}
+	}
+}

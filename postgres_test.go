@@ -1,0 +1,95 @@
+package mcpgate_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
+	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/store"
+	"github.com/mcpgate/caddy-mcpgate/store/postgres"
+)
+
+// TestPostgresStorage runs the gateway on a private PostgreSQL, beside a
+// registry of its own on the same database that stands for a second
+// instance: each applies the other's runtime connectors within seconds,
+// through PostgreSQL's notices, and agents get sealed session ids.
+func TestPostgresStorage(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	key := bytes.Repeat([]byte{7}, 32)
+	t.Setenv("MCPGATE_TEST_PG_DSN", dsn)
+	t.Setenv("MCPGATE_TEST_SEAL_KEY", base64.StdEncoding.EncodeToString(key))
+	wiki := testupstream.StartT(t, testupstream.Options{Name: "wiki"})
+	notes := testupstream.StartT(t, testupstream.Options{Name: "notes"})
+	tester := sitetest.NewTester(t, 0)
+	tester.InitServer(fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	default_bind 127.0.0.1
+	grace_period 1ns
+	mcpgate {
+		storage postgres {
+			dsn {env.MCPGATE_TEST_PG_DSN}
+		}
+		seal_key {env.MCPGATE_TEST_SEAL_KEY}
+		grant {
+			src *
+			connectors wiki notes
+		}
+	}
+}
+%s {
+	basic_auth {
+%s	}
+	mcpgate
+}
+`, site, basicAuthUsers(t, passwords)), "caddyfile")
+
+	// The other instance: the same database and seal key.
+	db, err := postgres.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ring, err := store.NewRing([][]byte{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := connectors.NewRegistry(connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Open(ctx, store.Seal(db, ring)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+
+	// A connector the other instance adds reaches this one's agents.
+	if _, err := other.Add(ctx, connectors.AddRequest{Config: connectors.Config{ID: "wiki", URL: wiki.URL}, MatchPreset: new(bool)}); err != nil {
+		t.Fatal(err)
+	}
+	sitetest.Eventually(t, "the gateway serves the other instance's connector", func() bool {
+		return slices.Contains(toolNames(t, site, "alice"), "wiki_echo")
+	})
+	// And one added here reaches the other instance.
+	mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"notes","url":"`+notes.URL+`","match_preset":false}`)
+	sitetest.Eventually(t, "the other instance has the gateway's connector", func() bool {
+		_, ok := other.Snapshot().Entry("notes")
+		return ok
+	})
+
+	// Agents' sessions have sealed ids, which any instance can serve.
+	c := dial(t, "/mcp", "alice", agenttest.Eras[0].Opts...)
+	if id := c.GetSessionId(); !strings.HasPrefix(id, "mcpgate-s1.") {
+		t.Errorf("session id %q is not a sealed one", id)
+	}
+}
