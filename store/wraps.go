@@ -167,7 +167,9 @@ func decodeCount(value []byte) (uint64, error) {
 // Wraps returns the stored wrap count of every seal key that has wrapped a
 // data key in this store, by key id in hex (as ErrUnknownKey names it).
 // A count is an upper bound: it includes numbers reserved and not yet
-// used, here or by a process that has ended.
+// used, here or by a process that has ended. Where the inner store keeps
+// counters apart from its records (PostgreSQL), only the ring's keys are
+// found.
 func (s *Sealed) Wraps(ctx context.Context) (map[string]uint64, error) {
 	keys, err := s.inner.List(ctx, wrapsPrefix)
 	if err != nil {
@@ -185,7 +187,34 @@ func (s *Sealed) Wraps(ctx context.Context) (map[string]uint64, error) {
 		}
 		counts[strings.TrimPrefix(key, wrapsPrefix)] = n
 	}
+	if err := s.adderWraps(ctx, counts); err != nil {
+		return nil, err
+	}
 	return counts, nil
+}
+
+// adderWraps adds to counts those of the ring's keys that an Adder keeps
+// apart from its records, as PostgreSQL does, where List and Get cannot
+// see them. A key that left the ring is not found there.
+func (s *Sealed) adderWraps(ctx context.Context, counts map[string]uint64) error {
+	a, ok := s.inner.(Adder)
+	if !ok {
+		return nil
+	}
+	for _, k := range s.ring.keys {
+		id := hex.EncodeToString(k.id[:])
+		if _, listed := counts[id]; listed {
+			continue
+		}
+		n, err := a.Add(ctx, wrapsPrefix+id, 0) // adding zero reads
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			counts[id] = n
+		}
+	}
+	return nil
 }
 
 // WarnAt makes s call warn, once in its life, when the wrap count of the

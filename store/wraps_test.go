@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -313,5 +314,34 @@ func TestWrapCountKeys(t *testing.T) {
 	}
 	if _, err := s.Wraps(ctx); !errors.Is(err, ErrTampered) {
 		t.Errorf("Wraps over a damaged count: %v", err)
+	}
+}
+
+// apartCounters keeps its counters apart from its records, as PostgreSQL
+// does: List and Get do not see them.
+type apartCounters struct {
+	*Memory
+	mu     sync.Mutex
+	counts map[string]uint64
+}
+
+func (a *apartCounters) Add(_ context.Context, key string, n uint64) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.counts[key] += n
+	return a.counts[key], nil
+}
+
+// TestWrapsApart: Wraps finds the counts of the ring's keys in a store
+// that keeps counters apart from its records.
+func TestWrapsApart(t *testing.T) {
+	inner := &apartCounters{Memory: NewMemory(), counts: map[string]uint64{}}
+	s := Seal(inner, testRing(t, 1, 2))
+	s.wraps.lease = 64
+	putN(t, s, "tokens", 3)
+	counts, err := s.Wraps(context.Background())
+	id := idOf(testKey(1))
+	if want := map[string]uint64{hex.EncodeToString(id[:]): 64}; err != nil || !maps.Equal(counts, want) {
+		t.Errorf("Wraps = %v, %v; want %v", counts, err, want)
 	}
 }
