@@ -18,21 +18,25 @@ import (
 // (optimistic concurrency).
 type Versioned interface {
 	// GetVersioned returns the value under key and its version, a number
-	// above zero that changes on every write of the key; ErrNotFound when
-	// there is none (or it expired).
+	// above zero that changes on every write of the key (Put, Batch,
+	// CompareAndSwap, PutIfVersion), even one that writes the same value,
+	// and that a key deleted or expired and written again never had
+	// before; ErrNotFound when there is none (or it expired).
 	GetVersioned(ctx context.Context, key string) ([]byte, uint64, error)
 	// PutIfVersion stores value under key, expiring after ttl when it is
-	// above zero, only if the record's version is still version; version
-	// zero means the key must not exist, which makes a create-only write.
-	// It reports false, and no error, when the condition fails.
+	// above zero (as Put does: zero keeps it until deleted), only if the
+	// record's version is still version; version zero means the key must
+	// not exist (an expired record does not), which makes a create-only
+	// write. It reports false, and no error, when the condition fails.
 	PutIfVersion(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (bool, error)
 }
 
 // Adder is implemented by stores that add to a counter in one step.
 type Adder interface {
 	// Add adds n to the counter under key, which starts at zero, and
-	// returns the new count. A counter is not a value: Get does not read
-	// it.
+	// returns the new count; adding zero reads it. A counter is not a
+	// value: read it with Add, never with Get, since a backend may keep
+	// counters apart from records (PostgreSQL and Sealed do).
 	Add(ctx context.Context, key string, n uint64) (uint64, error)
 }
 
@@ -63,7 +67,11 @@ var ErrLeaseLost = errors.New("store: lease lost")
 type Leaser interface {
 	// Acquire takes the lease on name for holder for ttl, or returns
 	// ErrLeaseHeld if another holder holds it unexpired. A holder that
-	// holds it already gets it renewed, with the same token.
+	// holds it already gets it renewed, with the same token; one whose
+	// lease expired gets a new token, like anyone else. A name follows
+	// the rules of keys (CheckKey), but leases are not records: no read
+	// or List shows them. An empty holder or a ttl not above zero is an
+	// error.
 	Acquire(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
 	// Renew extends a lease still held by l's holder with l's token to
 	// ttl from now, or returns ErrLeaseLost.
@@ -80,12 +88,13 @@ type Leaser interface {
 type Notifier interface {
 	// Notify sends payload to every subscriber of channel, those of this
 	// process included. A channel and a payload are short printable
-	// strings, never a secret.
+	// strings (CheckNotice has the rules), never a secret.
 	Notify(ctx context.Context, channel, payload string) error
 	// Subscribe calls fn with each notice on channel until ctx ends. It
 	// returns once the subscription is in place, so that a notice sent
-	// after it returns is delivered. fn runs on one goroutine per
-	// subscription, in the order notices arrive, and must be quick.
+	// after it returns is delivered, and once ctx has ended fn is called
+	// no more. fn runs on one goroutine per subscription, in the order
+	// notices arrive, and must be quick.
 	Subscribe(ctx context.Context, channel string, fn func(payload string)) error
 }
 
