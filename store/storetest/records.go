@@ -233,9 +233,23 @@ func testSwapKeepsExpiry(t *testing.T, s store.Shared) {
 		must(t, s.Put(ctx, "k", []byte("one"), ttl))
 		ok, err := s.CompareAndSwap(ctx, "k", []byte("one"), []byte("two"))
 		must(t, err)
-		return !ok && gone(t, s, "k")
+		return refused(t, s, "k", ok)
 	})
 	waitFor(t, "a swapped record lost its expiry", func() bool { return gone(t, s, "k") })
+}
+
+// refused reports whether a conditional write of key was refused because
+// the record expired first, and fails the test if it was refused while
+// the record is there.
+func refused(t *testing.T, s store.Shared, key string, ok bool) (expiredEarly bool) {
+	t.Helper()
+	if ok {
+		return false
+	}
+	if !gone(t, s, key) {
+		t.Fatalf("the conditional write of %q was refused", key)
+	}
+	return true
 }
 
 // testBatch: a batch's puts and deletes apply in order, its TTLs apply,

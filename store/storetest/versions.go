@@ -162,7 +162,7 @@ func testVersionTTL(t *testing.T, s store.Shared) {
 		must(t, err)
 		ok, err := s.PutIfVersion(ctx, "kept", []byte("forever"), 0, version)
 		must(t, err)
-		return !ok && gone(t, s, "kept")
+		return refused(t, s, "kept", ok)
 	})
 	sleepPast(expires, 1500*time.Millisecond) // past Badger's rounding to whole seconds
 	if v, err := s.Get(ctx, "kept"); string(v) != "forever" || err != nil {
