@@ -2,6 +2,7 @@ package mcpgate
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/gateway"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/store"
 	"github.com/mcpgate/caddy-mcpgate/store/postgres"
@@ -213,6 +215,14 @@ func (a *App) openVault() error {
 	a.gw.Mux.SessionKey, a.gw.Mux.Ended = ring.Derive("session id"), ends
 	if err := ends.Follow(ctx, a.sessions); err != nil {
 		a.logger.Error("following the sessions other instances end", zap.Error(err))
+	}
+	if a.storeDSN != "" {
+		// Other instances hear of what an upstream tells this one.
+		news := gateway.ListNews{Store: sealed, Instance: rand.Text(), Logger: a.logger}
+		a.gw.Mux.OnListChanged = news.Tell
+		if err := news.Follow(ctx, func() *mcpmux.Mux { return a.live.Current().Mux() }); err != nil {
+			a.logger.Error("following the list changes other instances hear of", zap.Error(err))
+		}
 	}
 	a.vault.path = path
 	if a.storeDSN == "" {

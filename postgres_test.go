@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
 	"github.com/mcpgate/caddy-mcpgate/internal/sitetest"
@@ -87,9 +90,33 @@ func TestPostgresStorage(t *testing.T) {
 		return ok
 	})
 
+	// An upstream's list change that the other instance heard of makes
+	// this one fetch the lists again.
+	// (The last change built a new generation, whose cache is empty:
+	// list once to fill it.)
+	if !slices.Contains(toolNames(t, site, "alice"), "wiki_echo") {
+		t.Fatal("wiki's tools are gone")
+	}
+	before := len(toolListsAt(wiki))
+	gateway.ListNews{Store: store.Seal(db, ring), Instance: "other", Logger: zap.NewNop()}.Tell("wiki", "notifications/tools/list_changed")
+	sitetest.Eventually(t, "the gateway fetches wiki's tools again on the other's news", func() bool {
+		return len(toolListsAt(wiki)) > before
+	})
+
 	// Agents' sessions have sealed ids, which any instance can serve.
 	c := dial(t, "/mcp", "alice", agenttest.Eras[0].Opts...)
 	if id := c.GetSessionId(); !strings.HasPrefix(id, "mcpgate-s1.") {
 		t.Errorf("session id %q is not a sealed one", id)
 	}
+}
+
+// toolListsAt lists the tools/list requests an upstream received.
+func toolListsAt(up *testupstream.Server) []testupstream.Request {
+	var out []testupstream.Request
+	for _, r := range up.Requests() {
+		if strings.Contains(string(r.Body), `"tools/list"`) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -40,5 +42,26 @@ func TestSessionEnds(t *testing.T) {
 	}
 	if ended, _ := (SessionEnds{Store: store.NewMemory()}).Ended(ctx, "abc"); ended {
 		t.Error("another store knows of the end")
+	}
+}
+
+// TestListNewsFormat checks the notice an instance sends of its
+// upstream's list change: its own name, the connector and the method.
+func TestListNewsFormat(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := store.NewMemory()
+	heard := make(chan string, 4)
+	if err := db.Subscribe(ctx, listsChannel, func(p string) { heard <- p }); err != nil {
+		t.Fatal(err)
+	}
+	ListNews{Store: db, Instance: "one", Logger: zap.NewNop()}.Tell("wiki", "notifications/tools/list_changed")
+	select {
+	case p := <-heard:
+		if p != "one wiki notifications/tools/list_changed" {
+			t.Errorf("notice %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice")
 	}
 }

@@ -109,6 +109,12 @@ type Options struct {
 	// runs while the list's cache entry is locked, on every fetch that
 	// sees the drift: it must not block, nor ask this Mux for lists.
 	OnDrift func(connector, tool string, definition json.RawMessage)
+	// OnListChanged, when set, is told of each list_changed notification
+	// an upstream sends here, by connector and notification method, so
+	// that the other instances of a cluster can act on it too
+	// (ListChanged). It runs on the reader of the upstream's stream: it
+	// must not block.
+	OnListChanged func(connector, method string)
 	// Observer, when set, is told of every tool call and every upstream
 	// request, for audit logs and metrics.
 	Observer Observer
@@ -130,6 +136,7 @@ type Mux struct {
 	now      func() time.Time
 	annotate func(r *http.Request, connector, name string)
 	onDrift  func(connector, tool string, definition json.RawMessage)
+	onLists  func(connector, method string)
 	observer Observer
 
 	// The three maps are written once per key and read on every request,
@@ -184,6 +191,7 @@ func New(opts Options) (*Mux, error) {
 		now:      opts.Now,
 		annotate: opts.Annotate,
 		onDrift:  opts.OnDrift,
+		onLists:  opts.OnListChanged,
 		observer: opts.Observer,
 		origins:  map[string]bool{},
 		hosts:    newHostPolicy(opts.AllowedHosts),
@@ -419,10 +427,47 @@ func (m *Mux) upstreamNotified(u *upstream, method string) {
 	for _, kind := range kinds {
 		m.invalidate(u.conn.ID, kind)
 	}
+	if m.onLists != nil {
+		m.onLists(u.conn.ID, method)
+	}
 	// This runs on the reader of an upstream stream, which must go on
 	// reading; and the fetch must outlive the request whose stream the
 	// notification came on. So it runs in the background, until Close.
 	m.background(func(ctx context.Context) { m.relist(ctx, u.conn, u.credKey, kinds) })
+}
+
+// ListChanged acts on another instance's news that connector's upstream
+// sent method, a list_changed notification: the lists it names go stale
+// here too, for every credential, and those fetched before are fetched
+// again, so that the agents listening here hear of a change in their view
+// as they would had the upstream told this instance itself. An unknown
+// connector or method is ignored: the news may come from an instance on
+// another config.
+func (m *Mux) ListChanged(connector, method string) {
+	c, ok := m.Connector(connector)
+	if !ok {
+		return
+	}
+	var kinds []*listKind
+	for _, kind := range listKinds {
+		if kind.changed == method {
+			kinds = append(kinds, kind)
+			m.invalidate(connector, kind)
+		}
+	}
+	if len(kinds) == 0 {
+		return
+	}
+	creds := map[string]bool{}
+	m.cache.Range(func(k, _ any) bool {
+		if key := k.(cacheKey); key.connector == connector {
+			creds[key.credential] = true
+		}
+		return true
+	})
+	for credKey := range creds {
+		m.background(func(ctx context.Context) { m.relist(ctx, c, credKey, kinds) })
+	}
 }
 
 // view returns what caller may see. It is computed afresh for every
