@@ -32,6 +32,12 @@ is. An error from the admin API is printed and exits with status 1.
 Secrets are never printed: give one as - to read it from standard input
 instead of the command line.
 
+Several instances that share a database (the global option
+storage postgres { dsn {env.MCPGATE_PG_DSN} }, with one seal_key for all)
+share what these commands change: a connector added, removed or given a
+tool selection through any instance's admin API reaches the others
+within a couple of seconds. Address any one of them.
+
 A connector with dynamic client registration and shared consent, then a
 read-only selection of its tools:
 
