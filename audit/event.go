@@ -1,8 +1,9 @@
 // Package audit records what mcpgate did on whose behalf: consents,
 // refresh failures, disconnects, revocations, admin changes and tool
 // calls. Each event is logged at once, as one structured line, and kept in
-// a bounded ring in a store, where an admin can query it. An event never
-// holds a secret: tool arguments enter it only as a keyed hash.
+// a bounded ring in a store, or in a Table that several instances share,
+// where an admin can query it. An event never holds a secret: tool
+// arguments enter it only as a keyed hash.
 //
 // The ring is one per class of event (admin changes, OAuth events, tool
 // calls), each with its own retention, so that no flood of tool calls can

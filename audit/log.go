@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -47,8 +45,15 @@ type Options struct {
 	// Store keeps the ring. Logs on one store share its ring and its
 	// sequence, so that two config generations never write one key: the
 	// ring keeps the Buffer of the Log that opened it and the Max of the
-	// latest. Nil keeps the ring in memory.
+	// latest. Nil keeps the ring in memory, unless Table is set.
 	Store Store
+	// Table, instead of Store, keeps the events: one table that several
+	// instances share, such as PostgreSQL's (store/postgres), where every
+	// instance's Query sees every instance's events. Logs on one Table
+	// share its writer, as they share a Store's ring. It is trimmed to Max
+	// events per class after every Max/8 events a writer adds, so it may
+	// hold somewhat more for a while. Its dynamic type must be comparable.
+	Table Table
 	// Max is how many events the ring keeps of each class (admin
 	// changes; consents, refreshes, disconnects and revocations; tool
 	// calls); older ones of the class are deleted. Default DefaultMax.
@@ -87,9 +92,9 @@ type Filter struct {
 }
 
 // Log records events: a line to the logger at once, and the event to the
-// ring in the store, written in the background in batches so that a
-// recorded event costs the caller no disk sync. It is safe for concurrent
-// use.
+// ring in the store (or to the Table), written in the background in
+// batches so that a recorded event costs the caller no disk sync or round
+// trip. It is safe for concurrent use.
 type Log struct {
 	logger  *zap.Logger
 	argsKey []byte
@@ -123,16 +128,31 @@ func New(opts Options) (*Log, error) {
 		opts.Window = DefaultWindow
 	}
 	l.limit = newLimiter(opts.Burst, opts.Window)
-	st := opts.Store
-	if st == nil {
-		st = store.NewMemory()
-	}
-	r, err := acquire(st, opts.Max, opts.Buffer, l.logger, l.now)
+	r, err := ringFor(opts, l.logger, l.now)
 	if err != nil {
 		return nil, err
 	}
 	l.ring = r
 	return l, nil
+}
+
+// ringFor returns the ring that opts name: their Table's, their Store's,
+// or one in memory.
+func ringFor(opts Options, logger *zap.Logger, now func() time.Time) (*ring, error) {
+	var id any = opts.Store
+	open := func() (keeper, uint64, error) { return openStoreRing(opts.Store) }
+	switch {
+	case opts.Store != nil && opts.Table != nil:
+		return nil, errors.New("audit: Options.Store and Options.Table exclude each other")
+	case opts.Table != nil:
+		id = opts.Table
+		open = func() (keeper, uint64, error) { return tableKeeper{opts.Table}, 1, nil }
+	case opts.Store == nil:
+		st := store.NewMemory()
+		id = st
+		open = func() (keeper, uint64, error) { return openStoreRing(st) }
+	}
+	return acquire(id, open, opts.Max, opts.Buffer, logger, now)
 }
 
 // HashArgs returns ArgsHash of raw under the Log's ArgsKey.
@@ -245,12 +265,10 @@ func (l *Log) dropped() {
 // store refused them.
 func (l *Log) Dropped() uint64 { return l.ring.drops.Load() }
 
-// Query returns the events of the ring that f selects, of every class,
-// newest first. It first records the counts of the windows of attempts
-// that are over, and waits for the events recorded before it to reach the
-// store, so a Record followed by a Query sees its event. Events are kept
-// in the order they were recorded, and the scan stops at the first one
-// older than f.Since.
+// Query returns the events of the ring (or the Table) that f selects, of
+// every class, newest first. It first records the counts of the windows
+// of attempts that are over, and waits for the events recorded before it
+// to reach the store, so a Record followed by a Query sees its event.
 func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	if l.closed.Load() {
 		return nil, errors.New("audit: the log is closed")
@@ -263,63 +281,7 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 		f.Limit = DefaultLimit
 	}
 	f.Limit = min(f.Limit, int(l.ring.max.Load())*int(numClasses))
-	keys, err := newestFirst(ctx, l.ring.st, f.prefix())
-	if err != nil {
-		return nil, err
-	}
-	out := []Event{}
-	for _, k := range keys {
-		if len(out) == f.Limit {
-			break
-		}
-		e, ok, err := l.ring.read(ctx, k)
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok:
-			continue
-		case !f.Since.IsZero() && e.Time.Before(f.Since):
-			return out, nil
-		case f.matches(e):
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// prefix is where the events f selects may be: admin changes have a
-// folder of their own, so that looking for them does not read every tool
-// call; other kinds may be in two classes (an attempt's or not).
-func (f Filter) prefix() string {
-	if f.Kind == KindAdminChange {
-		return Prefix + classAdmin.String() + "/"
-	}
-	return Prefix
-}
-
-// newestFirst returns the keys of the events under prefix in st, newest
-// first: by their numbers, which are one sequence across classes.
-func newestFirst(ctx context.Context, st Store, prefix string) ([]string, error) {
-	keys, err := st.List(ctx, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("audit: listing the ring: %w", err)
-	}
-	type numbered struct {
-		key string
-		seq uint64
-	}
-	events := make([]numbered, 0, len(keys))
-	for _, k := range keys {
-		if _, n, ok := parseKey(k); ok {
-			events = append(events, numbered{k, n})
-		}
-	}
-	slices.SortFunc(events, func(a, b numbered) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.key
-	}
-	return out, nil
+	return l.ring.keep.query(ctx, f)
 }
 
 // matches reports whether e passes f's equality filters.
