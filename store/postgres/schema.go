@@ -42,6 +42,21 @@ var migrations = []string{
 		token      bigint NOT NULL,
 		expires_at timestamptz
 	);`,
+	// Version 2: the audit log (see AuditTable), one table for every
+	// instance, each event under an id of its own. Queries read it newest
+	// first by time, with or without a lower bound (the first index);
+	// trimming finds the newest of each class (the second).
+	`CREATE TABLE mcpgate_audit (
+		id          bigserial PRIMARY KEY,
+		occurred_at timestamptz NOT NULL,
+		class       text NOT NULL,
+		kind        text NOT NULL,
+		user_name   text NOT NULL,
+		connector   text NOT NULL,
+		event       json NOT NULL
+	);
+	CREATE INDEX mcpgate_audit_time ON mcpgate_audit (occurred_at, id);
+	CREATE INDEX mcpgate_audit_class ON mcpgate_audit (class, occurred_at, id);`,
 }
 
 // migrate brings the schema to the last version under schemaLock. The lock
