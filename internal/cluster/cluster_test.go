@@ -52,6 +52,7 @@ func TestCluster(t *testing.T) {
 	t.Run("consent across instances", func(t *testing.T) { consentAcross(t, c) })
 	t.Run("legacy session anywhere", func(t *testing.T) { sessionAnywhere(t, c) })
 	t.Run("tool selection reaches the others", func(t *testing.T) { selectionReaches(t, c) })
+	t.Run("kill -9 under load", func(t *testing.T) { killUnderLoad(t, c) })
 }
 
 // changeBound is how long the test waits for a change made through one
