@@ -225,12 +225,7 @@ func (a *App) openVault() error {
 		}
 	}
 	a.vault.path = path
-	if a.storeDSN == "" {
-		// On PostgreSQL the audit ring waits for its own table: rings of
-		// several instances in one key space would overwrite each other.
-		// Its events still go to the log.
-		a.attachAudit(a.vault.db, ring)
-	}
+	a.attachAudit(a.vault.db, ring)
 	// stop waits for the goroutine, so that closeVault never gives the
 	// database back to the pool, which may close it, under a write.
 	done := make(chan struct{})

@@ -10,6 +10,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/observe"
 	"github.com/mcpgate/caddy-mcpgate/store"
+	"github.com/mcpgate/caddy-mcpgate/store/postgres"
 )
 
 // Observability (package observe): the audit log on the mcpgate.audit
@@ -49,11 +50,20 @@ func register(reg *prometheus.Registry, c prometheus.Collector) error {
 }
 
 // attachAudit moves the audit ring into the store, once it is open: db,
-// the database itself, unsealed. The arguments of tool calls are hashed
-// under a key derived from the seal key ring. A failure leaves audit
-// events on the logger (and a ring in memory), and is logged.
+// the database itself, unsealed. On PostgreSQL the events go to its audit
+// table instead, which every instance shares: rings of several instances
+// in one key space would overwrite each other. The arguments of tool
+// calls are hashed under a key derived from the seal key ring. A failure
+// leaves audit events on the logger (and a ring in memory), and is logged.
 func (a *App) attachAudit(db audit.Store, ring *store.Ring) {
-	if err := a.obs.AttachStore(db, ring.Derive("audit arguments")); err != nil {
+	key := ring.Derive("audit arguments")
+	var err error
+	if pg, ok := db.(*postgres.Store); ok {
+		err = a.obs.AttachTable(pg.Audit(), key)
+	} else {
+		err = a.obs.AttachStore(db, key)
+	}
+	if err != nil {
 		a.logger.Error("audit events are logged only", zap.Error(err))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
@@ -90,6 +91,10 @@ func TestPostgresStorage(t *testing.T) {
 		return ok
 	})
 
+	// The admin change is in the audit log, which both instances share:
+	// the other one finds it there, and this one finds the other's.
+	checkSharedAudit(t, db)
+
 	// An upstream's list change that the other instance heard of makes
 	// this one fetch the lists again.
 	// (The last change built a new generation, whose cache is empty:
@@ -107,6 +112,50 @@ func TestPostgresStorage(t *testing.T) {
 	c := dial(t, "/mcp", "alice", agenttest.Eras[0].Opts...)
 	if id := c.GetSessionId(); !strings.HasPrefix(id, "mcpgate-s1.") {
 		t.Errorf("session id %q is not a sealed one", id)
+	}
+}
+
+// checkSharedAudit checks that GET /mcpgate/audit has the admin change
+// that added notes, that an instance on db's audit table (standing for
+// another instance) finds it, and that the other's own admin change is in
+// GET /mcpgate/audit.
+func checkSharedAudit(t *testing.T, db *postgres.Store) {
+	t.Helper()
+	admin := func(path string) []string {
+		var out []string
+		for _, e := range mustAdmin(t, 200, "GET", path, "")["events"].([]any) {
+			out = append(out, fmt.Sprint(e.(map[string]any)["detail"]))
+		}
+		return out
+	}
+	added := func(details []string) bool {
+		return slices.ContainsFunc(details, func(d string) bool { return strings.HasPrefix(d, "added the runtime connector") })
+	}
+	if got := admin("/mcpgate/audit?kind=admin_change&connector=notes"); !added(got) {
+		t.Errorf("GET /mcpgate/audit lacks the change that added notes: %q", got)
+	}
+	log, err := audit.New(audit.Options{Table: db.Audit()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	events, err := log.Query(context.Background(), audit.Filter{Kind: audit.KindAdminChange, Connector: "notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var theirs []string
+	for _, e := range events {
+		theirs = append(theirs, e.Detail)
+	}
+	if !added(theirs) {
+		t.Errorf("the other instance's audit log lacks the change that added notes: %q", theirs)
+	}
+	log.Record(audit.Event{Kind: audit.KindAdminChange, Connector: "wiki", Outcome: audit.OutcomeOK, Detail: "changed on the other instance"})
+	if err := log.Close(); err != nil { // writes the event
+		t.Fatal(err)
+	}
+	if got := admin("/mcpgate/audit?kind=admin_change&connector=wiki"); !slices.Contains(got, "changed on the other instance") {
+		t.Errorf("GET /mcpgate/audit lacks the other instance's admin change: %q", got)
 	}
 }
 

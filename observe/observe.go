@@ -106,7 +106,21 @@ func (o *Observer) Collectors() []prometheus.Collector {
 // derives from its seal keys. If the ring cannot be opened there, events
 // go on to the logger (and the ring in memory), and the error says why.
 func (o *Observer) AttachStore(db audit.Store, argsKey []byte) error {
-	l, err := audit.New(audit.Options{Logger: o.audit, Store: db, ArgsKey: argsKey})
+	return o.attach(audit.Options{Store: db, ArgsKey: argsKey})
+}
+
+// AttachTable moves the audit log into table, which the instances sharing
+// the host's database share, as AttachStore does into a store of one
+// instance's: every instance's Query then sees every instance's events.
+func (o *Observer) AttachTable(table audit.Table, argsKey []byte) error {
+	return o.attach(audit.Options{Table: table, ArgsKey: argsKey})
+}
+
+// attach swaps in a Log with opts, on the audit logger, and closes the
+// one before it.
+func (o *Observer) attach(opts audit.Options) error {
+	opts.Logger = o.audit
+	l, err := audit.New(opts)
 	if err != nil {
 		return fmt.Errorf("opening the audit ring in the store: %w", err)
 	}
