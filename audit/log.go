@@ -146,7 +146,7 @@ func ringFor(opts Options, logger *zap.Logger, now func() time.Time) (*ring, err
 		return nil, errors.New("audit: Options.Store and Options.Table exclude each other")
 	case opts.Table != nil:
 		id = opts.Table
-		open = func() (keeper, uint64, error) { return tableKeeper{opts.Table}, 1, nil }
+		open = func() (keeper, uint64, error) { return &tableKeeper{t: opts.Table, now: now}, 1, nil }
 	case opts.Store == nil:
 		st := store.NewMemory()
 		id = st

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -29,30 +30,51 @@ type Table interface {
 // never waits.
 const tableTimeout = 10 * time.Second
 
-// tableKeeper keeps a ring's events in a Table.
-type tableKeeper struct{ t Table }
+// tableBackoff is how long after a failed Append the batches that follow
+// are dropped without a try: a database that hangs would otherwise hold
+// each of them for tableTimeout, and a Close that drains many of them
+// for minutes.
+const tableBackoff = time.Second
 
-// write appends batch to the table. The table trims its classes only
-// when the ring asks, now and then, not on every batch.
-func (k tableKeeper) write(batch []item, _ int) error {
+// errBackoff fails the batches written during tableBackoff.
+var errBackoff = errors.New("audit: the table failed a moment ago; the batch is dropped without a try")
+
+// tableKeeper keeps a ring's events in a Table.
+type tableKeeper struct {
+	t      Table
+	now    func() time.Time
+	failed time.Time // when an Append last failed; the writer's only
+}
+
+// write appends batch to the table, unless an Append failed less than
+// tableBackoff ago. The table trims its classes only when the ring asks,
+// now and then, not on every batch.
+func (k *tableKeeper) write(batch []item, _ int) error {
+	if !k.failed.IsZero() && k.now().Sub(k.failed) < tableBackoff {
+		return errBackoff
+	}
 	events := make([]Event, len(batch))
 	for i, it := range batch {
 		events[i] = it.event
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tableTimeout)
 	defer cancel()
-	return k.t.Append(ctx, events)
+	err := k.t.Append(ctx, events)
+	if err != nil {
+		k.failed = k.now()
+	}
+	return err
 }
 
 // trim deletes the events beyond limit in each class.
-func (k tableKeeper) trim(limit int) error {
+func (k *tableKeeper) trim(limit int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), tableTimeout)
 	defer cancel()
 	return k.t.Trim(ctx, classNames[:], limit)
 }
 
 // query asks the table.
-func (k tableKeeper) query(ctx context.Context, f Filter) ([]Event, error) {
+func (k *tableKeeper) query(ctx context.Context, f Filter) ([]Event, error) {
 	return k.t.Query(ctx, f)
 }
 

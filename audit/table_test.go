@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -97,6 +99,44 @@ func TestEventClass(t *testing.T) {
 	} {
 		if got := tc.e.Class(); got != tc.want {
 			t.Errorf("%+v: Class = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+// failingTable is a Table whose Append fails, counting the tries.
+type failingTable struct {
+	recordingTable
+	appends int
+}
+
+func (f *failingTable) Append(context.Context, []Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.appends++
+	return errors.New("the database is down")
+}
+
+// TestTableBackoff: after a failed Append, the batches written within
+// tableBackoff are dropped without a try, so that a hung database holds
+// the writer (and a Close) for one timeout rather than one per batch;
+// after it, the table is tried again.
+func TestTableBackoff(t *testing.T) {
+	clock := newClock()
+	table := &failingTable{}
+	l := newLog(t, Options{Table: table, Now: clock.Now})
+	tries := func() int {
+		table.mu.Lock()
+		defer table.mu.Unlock()
+		return table.appends
+	}
+	for i, want := range []struct{ tries, dropped int }{{1, 1}, {1, 2}, {2, 3}} {
+		if i == 2 {
+			clock.Add(tableBackoff)
+		}
+		l.Record(Event{Kind: KindAdminChange, Detail: fmt.Sprint(i)})
+		query(t, l, Filter{})
+		if n, d := tries(), l.Dropped(); n != want.tries || d != uint64(want.dropped) {
+			t.Errorf("after event %d: %d tries, %d dropped; want %d and %d", i, n, d, want.tries, want.dropped)
 		}
 	}
 }
