@@ -10,7 +10,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -200,3 +202,16 @@ func namesOf(raw json.RawMessage) ([]string, error) {
 	}
 	return names, nil
 }
+
+// clients keeps one HTTP client for the tests' calls, so that connections
+// are reused as an agent's would be, one per caller of a storm.
+var clients = sync.OnceValue(func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	return &http.Client{
+		Transport: tr,
+		Timeout:   60 * time.Second,
+		// The consent tests read redirects rather than follow them.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+})

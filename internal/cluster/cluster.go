@@ -21,7 +21,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -150,13 +149,3 @@ func holdRegistrations(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// clients keeps one HTTP client for the tests' calls, so that connections
-// are reused as an agent's would be.
-var clients = sync.OnceValue(func() *http.Client {
-	return &http.Client{
-		Timeout: 60 * time.Second,
-		// The consent tests read redirects rather than follow them.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-})

@@ -18,8 +18,10 @@ type Ports struct {
 }
 
 // The fixed ports: no other test of the repository uses 31xx or 96xx.
-// Fixed rather than free ports, because every instance's config names the
-// balancer's URL as public_url, and the balancer names the instances.
+// Fixed, as the root package's tests' are, rather than found free: the
+// instances, the balancer and public_url must agree on them before any
+// process starts, and a port found free can be taken before the process
+// it was meant for binds it.
 var (
 	instancePorts = []Ports{{9601, 3101}, {9602, 3102}, {9603, 3103}}
 	balancerPorts = Ports{9604, 3104}
