@@ -82,11 +82,14 @@ func TestNewOptions(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		if _, err := New(tt.opts, tt.cfgs); err == nil {
+		if m, err := New(tt.opts, tt.cfgs); err == nil {
+			m.Close()
 			t.Errorf("%s: accepted", tt.name)
 		}
 	}
-	if _, err := New(Options{Store: st, PublicURL: "http://localhost:8080/", StateKey: key}, nil); err != nil {
-		t.Errorf("loopback public URL: %v", err)
+	m, err := New(Options{Store: st, PublicURL: "http://localhost:8080/", StateKey: key}, nil)
+	if err != nil {
+		t.Fatalf("loopback public URL: %v", err)
 	}
+	m.Close()
 }

@@ -324,6 +324,7 @@ func newHarness(t testing.TB, tweak func(h *harness, opts *Options, cfgs *[]Conf
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(m.Close)
 	h.m = m
 	return h
 }
@@ -350,11 +351,11 @@ func (h *harness) token(connector, user string) (Token, error) {
 // grant reads a grant straight from the store.
 func (h *harness) grant(connector, subject string) grantRecord {
 	h.t.Helper()
-	rec, err := h.m.readGrant(context.Background(), grantKey(connector, subject))
+	g, err := h.m.readGrant(context.Background(), grantKey(connector, subject))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return rec
+	return g.rec
 }
 
 // logText is every captured log entry with its fields, for canary sweeps.

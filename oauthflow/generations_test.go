@@ -24,6 +24,7 @@ func twoGenerations(t *testing.T) (*harness, *Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(other.Close)
 	return h, other
 }
 

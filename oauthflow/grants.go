@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
@@ -20,7 +22,14 @@ type entry struct {
 	rec    grantRecord
 	token  Token     // the credential, when rec holds an access token
 	loaded time.Time // when it was read or written
-	stamp  stamp     // the record's change count when it was read
+	// staleAt is when the token stops being handed out from memory: when
+	// it is about to expire, or maxCacheAge after loaded, whichever comes
+	// first; zero if it never is (no token, or a connection not active).
+	staleAt time.Time
+	stamp   stamp // the record's change count when it was read
+	// version is the store's version of the record rec was read as or
+	// derived from: what a write of an unsaved rec is conditional on.
+	version uint64
 	// unsaved: the store write of rec failed, so rec is newer than the
 	// store. The next write starts from rec, not from the store, so that
 	// a rotated refresh token is not lost.
@@ -39,25 +48,33 @@ func (e *entry) Format(f fmt.State, verb rune) {
 }
 
 // fresh reports whether the entry's access token may be handed out now:
-// not before it is stored, nor after the record changed elsewhere (a
-// disconnect through another Manager on the store).
+// usable, but not before it is stored, nor after the record changed
+// elsewhere (a disconnect through another Manager on the store), nor once
+// it is maxCacheAge old, in case a notice of such a change was lost.
 func (e *entry) fresh(now time.Time) bool {
-	return !e.unsaved && e.stamp.current() && e.rec.usable(now)
+	return !e.unsaved && e.stamp.current() && now.Before(e.staleAt)
 }
 
 // usable reports whether the grant is active with an access token that
 // is not about to expire. A token without expiry serves until refused.
-// "About to" is expirySkew, or half the token's lifetime if that is less,
-// so that a token issued for a few seconds is not refreshed on every call.
 func (r *grantRecord) usable(now time.Time) bool {
+	until, ok := r.usableUntil()
+	return ok && (until.IsZero() || now.Before(until))
+}
+
+// usableUntil is when the access token becomes about to expire (zero: a
+// token without expiry), and ok is false if there is no usable token at
+// all. "About to" is expirySkew, or half the token's lifetime if that is
+// less, so that a token issued for a few seconds is not refreshed on
+// every call.
+func (r *grantRecord) usableUntil() (until time.Time, ok bool) {
 	if r.Connection.State != connectors.StateActive || r.AccessToken == "" {
-		return false
+		return time.Time{}, false
 	}
 	if r.Expiry.IsZero() {
-		return true
+		return time.Time{}, true
 	}
-	skew := min(expirySkew, r.Expiry.Sub(r.Obtained)/2)
-	return now.Before(r.Expiry.Add(-skew))
+	return r.Expiry.Add(-min(expirySkew, r.Expiry.Sub(r.Obtained)/2)), true
 }
 
 // cached returns the entry of subject in memory, or nil.
@@ -68,22 +85,22 @@ func (c *connector) cached(subject string) *entry {
 	return e
 }
 
-// remember publishes rec, stamped st, as subject's entry. Only writers,
+// remember publishes g, stamped st, as subject's entry. Only writers,
 // which hold the grant's lock, call it.
-func (m *Manager) remember(c *connector, subject string, rec grantRecord, st stamp, unsaved bool) *entry {
-	e := m.newEntry(c, subject, rec, st, unsaved)
+func (m *Manager) remember(c *connector, subject string, g grantRead, st stamp, unsaved bool) *entry {
+	e := m.newEntry(c, subject, g, st, unsaved)
 	c.mu.Lock()
 	c.grants[subject] = e
 	c.mu.Unlock()
 	return e
 }
 
-// rememberRead publishes rec, read from the store without the grant's
+// rememberRead publishes g, read from the store without the grant's
 // lock, unless the entry changed from old since the read began: a write
 // published meanwhile is at least as new, and replacing it with an older
 // read could resurrect a disconnected token.
-func (m *Manager) rememberRead(c *connector, subject string, rec grantRecord, st stamp, old *entry) *entry {
-	e := m.newEntry(c, subject, rec, st, false)
+func (m *Manager) rememberRead(c *connector, subject string, g grantRead, st stamp, old *entry) *entry {
+	e := m.newEntry(c, subject, g, st, false)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.grants[subject]; cur != old {
@@ -93,10 +110,16 @@ func (m *Manager) rememberRead(c *connector, subject string, rec grantRecord, st
 	return e
 }
 
-func (m *Manager) newEntry(c *connector, subject string, rec grantRecord, st stamp, unsaved bool) *entry {
-	e := &entry{rec: rec, loaded: m.now(), stamp: st, unsaved: unsaved}
-	if rec.AccessToken != "" {
-		e.token = Token{Header: "Bearer " + rec.AccessToken, Key: tokenKey(c.id, subject, rec)}
+func (m *Manager) newEntry(c *connector, subject string, g grantRead, st stamp, unsaved bool) *entry {
+	e := &entry{rec: g.rec, loaded: m.now(), stamp: st, version: g.version, unsaved: unsaved}
+	if until, ok := g.rec.usableUntil(); ok {
+		e.staleAt = e.loaded.Add(maxCacheAge)
+		if !until.IsZero() && until.Before(e.staleAt) {
+			e.staleAt = until
+		}
+	}
+	if g.rec.AccessToken != "" {
+		e.token = Token{Header: "Bearer " + g.rec.AccessToken, Key: tokenKey(c.id, subject, g.rec)}
 	}
 	return e
 }
@@ -113,35 +136,54 @@ func tokenKey(connector, subject string, rec grantRecord) string {
 }
 
 // load returns subject's grant, from memory when it can: unless another
-// Manager changed it since. A grant that is not active is read again
-// after a while, to see what other instances wrote.
+// Manager changed it since, or it is older than maxCacheAge. A grant
+// that is not active is read again sooner, after recheck, to see a
+// consent that another instance completed.
 func (m *Manager) load(ctx context.Context, c *connector, subject string) (*entry, error) {
 	e := c.cached(subject)
-	if e != nil && e.stamp.current() &&
-		(e.unsaved || e.rec.Connection.State == connectors.StateActive || m.now().Sub(e.loaded) < recheck) {
+	if e != nil && e.stamp.current() && (e.unsaved || m.now().Sub(e.loaded) < e.maxAge()) {
 		return e, nil
 	}
 	key := grantKey(c.id, subject)
 	st := m.locks.changes.stamp(key)
-	rec, err := m.readGrant(ctx, key)
+	g, err := m.readGrant(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return m.rememberRead(c, subject, rec, st, e), nil
+	return m.rememberRead(c, subject, g, st, e), nil
+}
+
+// maxAge is how long the entry serves from memory.
+func (e *entry) maxAge() time.Duration {
+	if e.rec.Connection.State == connectors.StateActive {
+		return maxCacheAge
+	}
+	return recheck
+}
+
+// grantRead is a grant record as read from the store, with its version
+// there (zero: none stored, or a store without versions).
+type grantRead struct {
+	rec     grantRecord
+	version uint64
+	// dirty: rec is an unsaved record from memory, newer than the
+	// store's.
+	dirty bool
 }
 
 // readGrant reads a grant from the store; a missing one is the zero
 // record.
-func (m *Manager) readGrant(ctx context.Context, key string) (grantRecord, error) {
-	var rec grantRecord
-	err := getJSON(ctx, m.store, key, (*grantWire)(&rec))
+func (m *Manager) readGrant(ctx context.Context, key string) (grantRead, error) {
+	var g grantRead
+	var err error
+	g.version, err = getJSONVersioned(ctx, m.store, key, (*grantWire)(&g.rec))
 	if errors.Is(err, store.ErrNotFound) {
-		return grantRecord{}, nil
+		return grantRead{}, nil
 	}
 	if err != nil {
-		return grantRecord{}, fmt.Errorf("reading the grant: %w", err)
+		return grantRead{}, fmt.Errorf("reading the grant: %w", err)
 	}
-	return rec, nil
+	return g, nil
 }
 
 // withGrant changes subject's grant with its lock held: it reads the
@@ -160,46 +202,139 @@ func (m *Manager) withGrant(ctx context.Context, c *connector, subject string, c
 }
 
 // withGrantAnd is withGrant for a change that comes with other writes,
-// made with the grant's in one batch (see writeAll), before it: all of
-// them or none are stored.
+// made before the grant's (see writeGrant). The grant's lease is taken
+// if it can be; if not, the change is made without it, since a
+// disconnect must take effect even so, and the write stays conditional.
 func (m *Manager) withGrantAnd(ctx context.Context, c *connector, subject string, change func(*grantRecord) (bool, []store.Write, error)) (*entry, error) {
+	return m.changeGrant(ctx, c, subject, false, change)
+}
+
+// maxGrantAttempts bounds how many times a change is made again on a
+// fresh read after another instance wrote the grant first.
+const maxGrantAttempts = 3
+
+// changeGrant makes change under the grant's lock and its lease in the
+// store; exclusive refuses to make it without the lease (a refresh). The
+// write is conditional on the version read: when another instance wrote
+// the grant meanwhile, change runs again on what it wrote. Once the lease
+// is released, the other instances hear of the write.
+func (m *Manager) changeGrant(ctx context.Context, c *connector, subject string, exclusive bool, change func(*grantRecord) (bool, []store.Write, error)) (*entry, error) {
 	key := grantKey(c.id, subject)
 	defer m.locks.lock(key)()
-	st := m.locks.changes.stamp(key)
-	rec, dirty, err := m.current(ctx, c, subject)
-	if err != nil {
+	lease, err := m.acquire(ctx, key)
+	if err != nil && exclusive {
 		return nil, err
 	}
-	changed, writes, cerr := change(&rec)
-	if !changed && !dirty {
-		return m.remember(c, subject, rec, st, false), cerr
-	}
-	w, err := jsonWrite(key, (*grantWire)(&rec), 0)
-	if err == nil {
-		err = writeAll(ctx, m.store, append(writes, w))
-	}
 	if err != nil {
-		m.remember(c, subject, rec, st, true)
-		return nil, fmt.Errorf("storing the grant: %w", err)
+		m.log.Warn("changing a grant without its lease", zap.String("connector", c.id), zap.Error(err))
+	}
+	var out changeResult
+	for range maxGrantAttempts {
+		if out = m.changeOnce(ctx, c, subject, lease, change); !out.lost {
+			break
+		}
+	}
+	m.release(ctx, lease, out.unsaved)
+	switch {
+	case out.lost:
+		return nil, fmt.Errorf("%w: it changed %d times while this change was made", ErrBusy, maxGrantAttempts)
+	case out.wrote:
+		m.announce(ctx, key)
+	}
+	return out.e, out.err
+}
+
+// changeResult is how one attempt at a change ended.
+type changeResult struct {
+	e       *entry
+	err     error
+	wrote   bool // the grant was stored
+	unsaved bool // the store write failed; memory holds the change
+	lost    bool // another instance wrote the grant first
+}
+
+// changeOnce reads the grant, makes change and writes the result,
+// conditional on the version read.
+func (m *Manager) changeOnce(ctx context.Context, c *connector, subject string, lease *grantLease, change func(*grantRecord) (bool, []store.Write, error)) changeResult {
+	key := grantKey(c.id, subject)
+	st := m.locks.changes.stamp(key)
+	g, err := m.current(ctx, c, subject)
+	if err != nil {
+		return changeResult{err: err}
+	}
+	changed, writes, cerr := change(&g.rec)
+	if !changed && !g.dirty {
+		return changeResult{e: m.remember(c, subject, g, st, false), err: cerr}
+	}
+	lease.renew(ctx)
+	ok, err := m.writeGrant(ctx, key, g, writes)
+	switch {
+	case err != nil:
+		m.remember(c, subject, g, st, true)
+		return changeResult{err: fmt.Errorf("storing the grant: %w", err), unsaved: true}
+	case !ok:
+		// Whatever memory holds is older than the store now.
+		m.locks.changes.changed(noticeID(key))
+		return changeResult{lost: true}
 	}
 	// Every Manager sharing the Locks drops its copy before its next use.
-	return m.remember(c, subject, rec, st.wrote(), false), cerr
+	return changeResult{e: m.remember(c, subject, g, st.wrote(), false), err: cerr, wrote: true}
+}
+
+// writeGrant stores g's record under key with writes. On a store with
+// versions, writes go first and the grant's write last, only if the
+// record there is still at g's version; when it is not, writes are taken
+// back and it reports false. So a crash between them leaves writes
+// without the grant's: for a disconnect, a tombstone for tokens that the
+// grant still holds, which are then revoked, failing closed. On another
+// store, all go in one batch (see writeAll).
+func (m *Manager) writeGrant(ctx context.Context, key string, g grantRead, writes []store.Write) (bool, error) {
+	w, err := jsonWrite(key, (*grantWire)(&g.rec), 0)
+	if err != nil {
+		return false, err
+	}
+	v, ok := m.store.(store.Versioned)
+	if !ok {
+		return true, writeAll(ctx, m.store, append(writes, w))
+	}
+	if len(writes) > 0 {
+		if err := writeAll(ctx, m.store, writes); err != nil {
+			return false, err
+		}
+	}
+	ok, err = v.PutIfVersion(ctx, key, w.Value, 0, g.version)
+	if err == nil && !ok {
+		m.takeBack(ctx, writes)
+	}
+	return ok, err
+}
+
+// takeBack deletes what writes stored.
+func (m *Manager) takeBack(ctx context.Context, writes []store.Write) {
+	for _, w := range writes {
+		if w.Delete {
+			continue
+		}
+		if err := m.store.Delete(ctx, w.Key); err != nil {
+			m.log.Error("taking back a write beside a grant's", zap.Error(err))
+		}
+	}
 }
 
 // current is the latest record of subject's grant: the store's, unless
 // memory holds a newer, unsaved one (dirty) that no other Manager has
 // overwritten since. If the store cannot be read, the record in memory
 // stands in for it, so that a disconnect still takes effect here at once.
-func (m *Manager) current(ctx context.Context, c *connector, subject string) (rec grantRecord, dirty bool, err error) {
+func (m *Manager) current(ctx context.Context, c *connector, subject string) (grantRead, error) {
 	e := c.cached(subject)
 	if e != nil && e.unsaved && e.stamp.current() {
-		return e.rec, true, nil
+		return grantRead{rec: e.rec, version: e.version, dirty: true}, nil
 	}
-	rec, err = m.readGrant(ctx, grantKey(c.id, subject))
+	g, err := m.readGrant(ctx, grantKey(c.id, subject))
 	if err != nil && e != nil {
-		return e.rec, true, nil
+		return grantRead{rec: e.rec, version: e.version, dirty: true}, nil
 	}
-	return rec, false, err
+	return g, err
 }
 
 // consentError explains why a connection yields no token.
@@ -228,12 +363,18 @@ func (c *connector) consentError(conn connectors.Connection) *ConsentError {
 // authorization server that rotates refresh tokens takes the second
 // refresh for a replay and revokes the grant. Through it, too, a change of
 // a grant by one Manager (a disconnect) reaches the tokens the others
-// keep in memory at once (see Changed). The zero Locks is ready.
+// keep in memory at once (see Changed). Across processes, the store's
+// leases and notices do the same (lease.go, notices.go): these Locks are
+// the first level, so that of the Managers sharing them only one at a
+// time asks the store for a grant's lease. The zero Locks is ready.
 type Locks struct {
 	mu sync.Mutex
 	m  map[string]*keyLock // guarded by mu
 
 	changes changes
+
+	idOnce sync.Once
+	id     string // names these Locks as a lease holder; see holder
 }
 
 type keyLock struct {

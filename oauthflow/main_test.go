@@ -6,4 +6,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks that no test leaves a goroutine behind, except the
+// private PostgreSQL server that pgtest shares across the binary's tests
+// and stops only when the binary exits.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/mcpgate/caddy-mcpgate/internal/pgtest.(*Server).run.func1"))
+}

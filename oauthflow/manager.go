@@ -2,9 +2,9 @@
 // servers: it discovers each connector's authorization server, registers a
 // client (static, client ID metadata document, or RFC 7591), runs the
 // consent flow with PKCE and a signed single-use state, keeps the tokens
-// sealed in a store, refreshes them one refresh at a time per credential,
-// and revokes them on disconnect. Callers get an Authorization header,
-// never the token record.
+// sealed in a store, refreshes them one refresh at a time per credential
+// (across every instance sharing the store), and revokes them on
+// disconnect. Callers get an Authorization header, never the token record.
 package oauthflow
 
 import (
@@ -36,7 +36,12 @@ const (
 // Options configure a Manager. Store, PublicURL and StateKey are required.
 type Options struct {
 	// Store keeps every record: clients, pending flows and grants. It
-	// should seal them. Required.
+	// should seal them. Required. When several instances share it, it
+	// must have the capabilities of a store.Shared (every backend does):
+	// a grant then changes under a lease in the store and only if no
+	// other instance wrote it since it was read, a client registers
+	// create-only, and each grant change is announced to the other
+	// instances, which drop their copy in memory at once.
 	Store store.Store
 	// PublicURL is the site's origin, such as https://mcp.example.com: the
 	// redirect URI is PublicURL+CallbackPath, and under cimd the client_id
@@ -82,6 +87,11 @@ const (
 	// memory before the store is read again, to see a consent that another
 	// instance completed.
 	recheck = 5 * time.Second
+	// maxCacheAge is how long an active grant is served from memory
+	// before the store is read again: the bound on how late another
+	// instance's change (a disconnect) takes effect here when its notice
+	// is lost.
+	maxCacheAge = 60 * time.Second
 	// callTimeout bounds each call to an authorization server.
 	callTimeout = 30 * time.Second
 )
@@ -104,6 +114,8 @@ type Manager struct {
 	refreshes singleflight.Group // one refresh in flight per grant key
 	registers singleflight.Group // one registration in flight per client key
 	maxFlows  int                // the bound on pending consents in the store
+	leaseWait time.Duration      // the bound on a wait for a grant's lease: leaseWait
+	unfollow  func()             // ends the subscription to grant notices; nil if none
 }
 
 // connector is one OAuth connector at run time.
@@ -127,7 +139,9 @@ type discovered struct {
 	at     time.Time
 }
 
-// New returns a Manager for configs, which are validated.
+// New returns a Manager for configs, which are validated. When the store
+// carries notices, the Manager listens for other instances' grant
+// changes until Close.
 func New(opts Options, configs []Config) (*Manager, error) {
 	m, err := newManager(opts)
 	if err != nil {
@@ -142,6 +156,7 @@ func New(opts Options, configs []Config) (*Manager, error) {
 		}
 		m.conns[cfg.Connector] = newConnector(cfg.withDefaults())
 	}
+	m.follow()
 	return m, nil
 }
 
@@ -171,6 +186,8 @@ func newManager(opts Options) (*Manager, error) {
 		locks:    opts.Locks,
 		onEvent:  opts.OnEvent,
 		maxFlows: defaultMaxFlows,
+		// A field, so that a test need not wait for a whole lease.
+		leaseWait: leaseWait,
 	}
 	for _, raw := range opts.AllowedRedirects {
 		o, err := parseOrigin(raw)

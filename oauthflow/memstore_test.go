@@ -11,17 +11,18 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// memStore is store.Memory on an injected clock, counting reads; failPut
-// makes Put fail, and getDelay delays each Get's answer, to widen races;
-// afterGet, if set, runs between a Get's read and its answer, to hold a
-// race window open.
+// memStore is store.Memory on an injected clock, counting reads and
+// refused leases; failPut makes Put fail, and getDelay delays each Get's
+// answer, to widen races; afterGet, if set, runs between a Get's read and
+// its answer, to hold a race window open.
 type memStore struct {
 	*store.Memory
 
-	gets     atomic.Int64
-	failPut  atomic.Bool
-	getDelay atomic.Int64 // a time.Duration
-	afterGet atomic.Pointer[func(key string)]
+	gets      atomic.Int64
+	leaseHeld atomic.Int64 // Acquires refused because another holds the lease
+	failPut   atomic.Bool
+	getDelay  atomic.Int64 // a time.Duration
+	afterGet  atomic.Pointer[func(key string)]
 }
 
 var errPut = errors.New("memstore: put refused")
@@ -34,13 +35,19 @@ func newMemStore(now func() time.Time) *memStore {
 }
 
 func (s *memStore) Get(ctx context.Context, key string) ([]byte, error) {
+	b, _, err := s.GetVersioned(ctx, key)
+	return b, err
+}
+
+// GetVersioned counts and delays as Get does.
+func (s *memStore) GetVersioned(ctx context.Context, key string) ([]byte, uint64, error) {
 	s.gets.Add(1)
-	b, err := s.Memory.Get(ctx, key)
+	b, version, err := s.Memory.GetVersioned(ctx, key)
 	time.Sleep(time.Duration(s.getDelay.Load())) // the value may be stale by the time it arrives
 	if f := s.afterGet.Load(); f != nil {
 		(*f)(key)
 	}
-	return b, err
+	return b, version, err
 }
 
 func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
@@ -48,6 +55,23 @@ func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.D
 		return errPut
 	}
 	return s.Memory.Put(ctx, key, value, ttl)
+}
+
+// PutIfVersion fails as Put does when failPut is set.
+func (s *memStore) PutIfVersion(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (bool, error) {
+	if s.failPut.Load() {
+		return false, errPut
+	}
+	return s.Memory.PutIfVersion(ctx, key, value, ttl, version)
+}
+
+// Acquire counts the refusals of a lease held by another.
+func (s *memStore) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+	l, err := s.Memory.Acquire(ctx, name, holder, ttl)
+	if errors.Is(err, store.ErrLeaseHeld) {
+		s.leaseHeld.Add(1)
+	}
+	return l, err
 }
 
 // Batch fails as Put does when failPut is set.

@@ -92,6 +92,7 @@ func TestTwoInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(other.Close)
 	ctx := context.Background()
 	var ce *ConsentError
 	if _, err := other.Token(ctx, TokenRequest{Connector: "notion", User: "alice"}); !errors.As(err, &ce) {
@@ -106,8 +107,9 @@ func TestTwoInstances(t *testing.T) {
 	if _, err := h.token("notion", "alice"); err != nil {
 		t.Fatalf("the first instance does not see the consent: %v", err)
 	}
-	// Both refresh at once: one rotation wins; the other adopts it
-	// instead of losing the grant to invalid_grant.
+	// Both refresh at once: one takes the grant's lease and refreshes;
+	// the other waits for it and adopts the rotation instead of replaying
+	// the refresh token and losing the grant to invalid_grant.
 	h.expire()
 	release := make(chan struct{})
 	h.as.set(func(a *fakeAS) {
@@ -120,7 +122,7 @@ func TestTwoInstances(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for h.as.tokenCalls.Load() < 3 {
+	for h.as.tokenCalls.Load() < 2 || h.st.leaseHeld.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
@@ -128,6 +130,9 @@ func TestTwoInstances(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("concurrent refresh: %v", err)
 		}
+	}
+	if n := h.as.tokenCalls.Load(); n != 2 {
+		t.Errorf("%d token requests, want the code's and one refresh", n)
 	}
 	if g := h.grant("notion", "alice"); g.Connection.State != connectors.StateActive || g.RefreshToken == "" {
 		t.Fatalf("grant after the race: %v", g)

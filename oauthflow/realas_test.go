@@ -25,15 +25,22 @@ import (
 // authorization server, asking for scopes (nil: what discovery found).
 func realHarness(t *testing.T, connectorURL string, scopes []string) *harness {
 	t.Helper()
+	return newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
+		(*cfgs)[0] = realConfig(t, connectorURL, scopes)
+	})
+}
+
+// realConfig is the per-user connector "notion" for the MCP server at
+// connectorURL, found by real discovery, asking for scopes (nil: what
+// discovery found).
+func realConfig(t *testing.T, connectorURL string, scopes []string) Config {
 	pol := egress.Policy{AllowLoopbackHTTP: true, Timeout: 10 * time.Second}
 	hc := egress.Client(pol)
 	t.Cleanup(hc.CloseIdleConnections)
-	return newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
-		(*cfgs)[0] = Config{Connector: "notion", OAuthConfig: connectors.OAuthConfig{Resource: connectorURL, Consent: PerUser, Scopes: scopes, InsecureLoopback: true}, HTTP: hc,
-			Discover: func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
-				return discovery.Discover(ctx, hc, resource, discovery.Options{Challenge: ch, Policy: pol})
-			}}
-	})
+	return Config{Connector: "notion", OAuthConfig: connectors.OAuthConfig{Resource: connectorURL, Consent: PerUser, Scopes: scopes, InsecureLoopback: true}, HTTP: hc,
+		Discover: func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) {
+			return discovery.Discover(ctx, hc, resource, discovery.Options{Challenge: ch, Policy: pol})
+		}}
 }
 
 // connectReal runs alice's consent at the real authorization server and

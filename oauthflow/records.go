@@ -180,6 +180,20 @@ func getJSON(ctx context.Context, st store.Store, key string, v any) error {
 	return decodeJSON(b, v)
 }
 
+// getJSONVersioned reads the record under key into v, a pointer to a wire
+// type, and returns its version, or zero from a store without versions.
+func getJSONVersioned(ctx context.Context, st store.Store, key string, v any) (uint64, error) {
+	vs, ok := st.(store.Versioned)
+	if !ok {
+		return 0, getJSON(ctx, st, key, v)
+	}
+	b, version, err := vs.GetVersioned(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return version, decodeJSON(b, v)
+}
+
 // decodeJSON decodes a stored record.
 func decodeJSON(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {

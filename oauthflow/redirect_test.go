@@ -70,8 +70,9 @@ func TestRedirectURL(t *testing.T) {
 
 func TestAllowedRedirectsOption(t *testing.T) {
 	for _, o := range []string{"https://a.test/path", "https://a.test?x", "javascript:x", "https://u@a.test", "a.test"} {
-		_, err := New(Options{Store: newMemStore(nil), PublicURL: publicURL, StateKey: make([]byte, 32), AllowedRedirects: []string{o}}, nil)
+		m, err := New(Options{Store: newMemStore(nil), PublicURL: publicURL, StateKey: make([]byte, 32), AllowedRedirects: []string{o}}, nil)
 		if err == nil {
+			m.Close()
 			t.Errorf("allowed redirect %q accepted", o)
 		}
 	}

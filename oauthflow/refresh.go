@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // refreshBackoff is how long a refresh failure that may pass is
@@ -37,7 +38,8 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused st
 		return Token{}, f.(failure).err
 	}
 	ch := m.refreshes.DoChan(grantKey(c.id, subject), func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		// The wait for another instance's lease, then the refresh.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.leaseWait+callTimeout)
 		defer cancel()
 		tok, err := m.refreshGrant(ctx, c, subject, refused)
 		var ce *ConsentError
@@ -59,35 +61,65 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused st
 	}
 }
 
-// refreshGrant refreshes the grant under its lock. It first reads the
-// grant again: a refresh that ended meanwhile (here or in another
-// instance) makes this one needless. The new tokens are stored before the
-// access token is handed out, so a rotated refresh token is never lost.
+// refreshGrant refreshes the grant under its lock and its lease. It
+// first reads the grant again: a refresh that ended meanwhile (here or in
+// another instance) makes this one needless. The new tokens are stored
+// before the access token is handed out, so a rotated refresh token is
+// never lost.
 func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refused string) (Token, error) {
 	var run refreshRun
-	e, err := m.withGrant(ctx, c, subject, func(g *grantRecord) (bool, error) {
-		now := m.now()
-		switch {
-		case g.Connection.State != connectors.StateActive:
-			return false, c.consentError(g.Connection)
-		case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
-			return false, nil
-		case g.RefreshToken == "":
-			reason := "the access token expired and the authorization server issued no refresh token"
-			if refused != "" {
-				reason = "the upstream refused the access token and the authorization server issued no refresh token"
-			}
-			g.dropTokens()
-			run.ended(OutcomeFailed, reason)
-			return true, m.fail(c, subject, g, connectors.EventExpire, reason)
+	var spent *grantRecord // tokens this refresh got, if another instance's write won
+	e, err := m.changeGrant(ctx, c, subject, true, func(g *grantRecord) (bool, []store.Write, error) {
+		if spent != nil {
+			m.abandon(ctx, c, subject, *spent, g)
+			spent, run = nil, refreshRun{}
 		}
-		return m.refreshWith(ctx, c, subject, g, &run)
+		changed, err := m.refreshIfNeeded(ctx, c, subject, refused, g, &run)
+		if run.outcome == OutcomeOK {
+			spent = new(grantRecord)
+			*spent = *g
+		}
+		return changed, nil, err
 	})
 	m.reportRefresh(c, subject, &run, err)
 	if err != nil {
 		return Token{}, err
 	}
 	return e.token, nil // the published grant's
+}
+
+// refreshIfNeeded refreshes g unless it needs no refresh (or cannot
+// have one).
+func (m *Manager) refreshIfNeeded(ctx context.Context, c *connector, subject, refused string, g *grantRecord, run *refreshRun) (bool, error) {
+	now := m.now()
+	switch {
+	case g.Connection.State != connectors.StateActive:
+		return false, c.consentError(g.Connection)
+	case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
+		return false, nil
+	case g.RefreshToken == "":
+		reason := "the access token expired and the authorization server issued no refresh token"
+		if refused != "" {
+			reason = "the upstream refused the access token and the authorization server issued no refresh token"
+		}
+		g.dropTokens()
+		run.ended(OutcomeFailed, reason)
+		return true, m.fail(c, subject, g, connectors.EventExpire, reason)
+	}
+	return m.refreshWith(ctx, c, subject, g, run)
+}
+
+// abandon handles the tokens that a refresh got, spent, when another
+// write of the grant won the race to the store (possible only when that
+// write was made without the grant's lease, as a disconnect may be): if
+// the grant is no longer active, they are revoked, since nothing holds
+// them; else they are dropped, and the grant as written stands.
+func (m *Manager) abandon(ctx context.Context, c *connector, subject string, spent grantRecord, g *grantRecord) {
+	if g.Connection.State == connectors.StateActive {
+		m.log.Debug("dropping a refresh that another write of the grant overtook", zap.String("connector", c.id), zap.String("user", subject))
+		return
+	}
+	m.revoked(c.id, subject, m.revoke(ctx, c, spent))
 }
 
 // refreshRun is how one refresh of a grant ended, for the event ("" when
@@ -125,7 +157,10 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	if g.Audience != "" {
 		form.Set("audience", g.Audience)
 	}
-	tr, err := m.tokenCall(ctx, c, cl, g.TokenEndpoint, form, g.AccessToken)
+	// The grant's lease (leaseTTL) outlasts the request.
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	tr, err := m.tokenCall(callCtx, c, cl, g.TokenEndpoint, form, g.AccessToken)
+	cancel()
 	switch code := errorCode(err); {
 	case code == "invalid_grant" && m.adoptRotated(ctx, c, subject, g):
 		if g.usable(m.now()) {
@@ -190,8 +225,8 @@ func (m *Manager) adoptRotated(ctx context.Context, c *connector, subject string
 	deadline := time.Now().Add(adoptWait)
 	for {
 		stored, err := m.readGrant(ctx, grantKey(c.id, subject))
-		if err == nil && stored.Connection.State == connectors.StateActive && stored.RefreshToken != "" && stored.RefreshToken != g.RefreshToken {
-			*g = stored
+		if err == nil && stored.rec.Connection.State == connectors.StateActive && stored.rec.RefreshToken != "" && stored.rec.RefreshToken != g.RefreshToken {
+			*g = stored.rec
 			return true
 		}
 		if err != nil || time.Now().After(deadline) {

@@ -288,6 +288,7 @@ func TestRevocationRetryWithoutClient(t *testing.T) {
 			if err != nil {
 				h.t.Fatal(err)
 			}
+			h.t.Cleanup(m.Close)
 			return m
 		}},
 		{name: "client gone", outcome: "abandoned", change: func(h *harness) *Manager {
@@ -331,6 +332,7 @@ func TestRevocationRetryConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(other.Close)
 	ctx := context.Background()
 	users := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
 	for round := range 3 {
@@ -542,6 +544,7 @@ func TestRevocationSurvivesACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer next.Close()
 	var after grantRecord
 	if err := getJSON(context.Background(), sealed, grantKey("notion", "alice"), (*grantWire)(&after)); err != nil ||
 		after.AccessToken != "" || after.RefreshToken != "" || after.Connection.State != connectors.StateDisconnected {

@@ -1,0 +1,256 @@
+package oauthflow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
+	"github.com/mcpgate/caddy-mcpgate/internal/testas"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/store"
+	"github.com/mcpgate/caddy-mcpgate/store/postgres"
+)
+
+// Several instances on one store: each instance is a Manager with its own
+// Locks and its own clock, all on one shared store, against the real
+// authorization server (oidc-provider), which rotates refresh tokens and
+// revokes the whole grant when a rotated-out one is used again (RFC 9700
+// §4.14.2). Every test runs on each shared backend.
+
+// waitDeadline bounds each wait for something that must happen; no test
+// asserts that it happens quickly.
+const waitDeadline = 30 * time.Second
+
+// sharedBackends are the stores that several instances can share: memory
+// (one process) and PostgreSQL (sealed, as the gateway uses it).
+var sharedBackends = []struct {
+	name string
+	open func(t *testing.T) store.Shared
+}{
+	{"memory", func(*testing.T) store.Shared { return store.NewMemory() }},
+	{"postgres", func(t *testing.T) store.Shared {
+		db, err := postgres.Open(t.Context(), pgtest.Start(t), nil)
+		if err != nil {
+			t.Fatalf("opening PostgreSQL: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		ring, err := store.NewRing([][]byte{bytes.Repeat([]byte{9}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.Seal(db, ring)
+	}},
+}
+
+// eachBackend runs test once per shared backend.
+func eachBackend(t *testing.T, test func(t *testing.T, st store.Shared)) {
+	for _, b := range sharedBackends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.open(t)) })
+	}
+}
+
+// realServer starts an MCP upstream guarded by a real authorization
+// server whose access tokens live ttl (zero: an hour) and that lets
+// accounts log in.
+func realServer(t *testing.T, ttl time.Duration, accounts ...string) (*testas.AS, string) {
+	t.Helper()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a"})
+	as := testas.Start(t, testas.Options{Resource: up.URL, AccessTokenTTL: ttl, Accounts: accounts})
+	up.SetGuard(as.Protect)
+	return as, up.URL
+}
+
+// instance is a Manager with its own Locks on st, on clock, whose
+// connector "notion" is the MCP server at connectorURL.
+func instance(t *testing.T, st store.Store, connectorURL string, clock *fakeClock) *Manager {
+	t.Helper()
+	m, err := New(Options{Store: st, PublicURL: publicURL, StateKey: []byte("0123456789abcdef0123456789abcdef"), Now: clock.Now},
+		[]Config{realConfig(t, connectorURL, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// instances is n instances on st, each with its own clock set to now.
+func instances(t *testing.T, n int, st store.Store, connectorURL string) ([]*Manager, []*fakeClock) {
+	ms, clocks := make([]*Manager, n), make([]*fakeClock, n)
+	now := time.Now()
+	for i := range n {
+		clocks[i] = &fakeClock{t: now}
+		ms[i] = instance(t, st, connectorURL, clocks[i])
+	}
+	return ms, clocks
+}
+
+// consent starts user's consent on start and completes its callback on
+// finish, then waits until every instance of all sees the grant: the
+// others hear of it through a notice, which may arrive a moment after
+// the callback returns.
+func consent(t *testing.T, start, finish *Manager, user string, all ...*Manager) {
+	t.Helper()
+	authURL, err := start.Start(context.Background(), "notion", user, "")
+	if err != nil {
+		t.Fatalf("Start for %s: %v", user, err)
+	}
+	cb, err := url.Parse(testas.Authorize(t, authURL, user, publicURL+CallbackPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := finish.Callback(context.Background(), cb.Query(), user); err != nil {
+		t.Fatalf("Callback for %s: %v", user, err)
+	}
+	for i, m := range all {
+		waitUntil(t, fmt.Sprintf("instance %d does not see %s's consent", i, user), func() bool {
+			return m.Connection(context.Background(), "notion", user).State == connectors.StateActive
+		})
+	}
+}
+
+// tokenOf asks m for user's token.
+func tokenOf(m *Manager, user string) (Token, error) {
+	return m.Token(context.Background(), TokenRequest{Connector: "notion", User: user})
+}
+
+// storedGrant reads user's grant from st.
+func storedGrant(t *testing.T, st store.Store, user string) grantRecord {
+	t.Helper()
+	var g grantRecord
+	if err := getJSON(context.Background(), st, grantKey("notion", user), (*grantWire)(&g)); err != nil {
+		t.Fatalf("reading %s's grant: %v", user, err)
+	}
+	return g
+}
+
+// serverStats reads the authorization server's counters.
+func serverStats(t *testing.T, as *testas.AS) testas.Stats {
+	t.Helper()
+	st, err := as.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitUntil waits until cond holds, failing with what after waitDeadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(waitDeadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("after %v: %s", waitDeadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterRefreshStorm: three instances, each asked at once for an
+// expired token many times over several expiries. Each expiry costs one
+// refresh at the server, whichever instances are asked: the others wait
+// for the lease and adopt the rotated grant rather than replay its
+// refresh token, which would revoke the grant.
+func TestClusterRefreshStorm(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st store.Shared) {
+		const ttl, expiries, callers = 3 * time.Second, 4, 60
+		as, mcpURL := realServer(t, ttl)
+		ms, clocks := instances(t, 3, st, mcpURL)
+		// Started through the first, completed through the second, used
+		// through the third.
+		consent(t, ms[0], ms[1], "alice", ms...)
+		if _, err := tokenOf(ms[2], "alice"); err != nil {
+			t.Fatalf("the third instance after the consent: %v", err)
+		}
+		for round := 1; round <= expiries; round++ {
+			// The clocks stand still within a round, so that the token
+			// expires once per round however slow the machine is.
+			for _, c := range clocks {
+				c.Add(ttl) // past the token's lifetime
+			}
+			tokens, errs := make([]Token, callers), make([]error, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() { tokens[i], errs[i] = tokenOf(ms[i%len(ms)], "alice") })
+			}
+			wg.Wait()
+			for i := range callers {
+				if errs[i] != nil || tokens[i] != tokens[0] {
+					t.Fatalf("round %d, call %d (instance %d): %v, %v; want the token of call 0, %v", round, i, i%len(ms), tokens[i], errs[i], tokens[0])
+				}
+			}
+			stats := serverStats(t, as)
+			if n := stats.TokenRequests["refresh_token"]; n != round {
+				t.Fatalf("after %d expiries, %d refresh requests at the server: %+v", round, n, stats)
+			}
+			if len(stats.TokenErrors) != 0 {
+				t.Fatalf("the server refused token requests: %+v", stats.TokenErrors)
+			}
+		}
+		if g := storedGrant(t, st, "alice"); g.Connection.State != connectors.StateActive || g.RefreshToken == "" {
+			t.Fatalf("the grant after the storm: %v", g)
+		}
+	})
+}
+
+// TestClusterDisconnect: a disconnect through one instance stops
+// another's use of its cached token: at once through the store's notice,
+// and, when notices are lost, once the cached copy is maxCacheAge old.
+// The other instance's clock stands still until the test moves it, so
+// that only the notice, or the test's move, can end the token.
+func TestClusterDisconnect(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st store.Shared) {
+		_, mcpURL := realServer(t, 0, "alice", "bob")
+		t.Run("notice", func(t *testing.T) {
+			ms, _ := instances(t, 2, st, mcpURL)
+			servedThenDisconnected(t, ms, "alice")
+			waitUntil(t, "the other instance still hands out the disconnected token", func() bool {
+				_, err := tokenOf(ms[1], "alice")
+				var ce *ConsentError
+				return errors.As(err, &ce) && ce.Status == connectors.StatusNeedsAuth
+			})
+		})
+		t.Run("notices lost", func(t *testing.T) {
+			ms, clocks := instances(t, 2, deaf{st}, mcpURL)
+			tok := servedThenDisconnected(t, ms, "bob")
+			clocks[1].Add(maxCacheAge - time.Second)
+			if got, err := tokenOf(ms[1], "bob"); err != nil || got != tok {
+				t.Fatalf("before the bound, without the notice: %v, %v; want the cached token", got, err)
+			}
+			clocks[1].Add(time.Second)
+			_, err := tokenOf(ms[1], "bob")
+			var ce *ConsentError
+			if !errors.As(err, &ce) || ce.Status != connectors.StatusNeedsAuth {
+				t.Fatalf("%v after the disconnect: %v", maxCacheAge, err)
+			}
+		})
+	})
+}
+
+// servedThenDisconnected has user consent through the first instance,
+// the second hand out the token, and then the first disconnect the user.
+// It returns the token.
+func servedThenDisconnected(t *testing.T, ms []*Manager, user string) Token {
+	t.Helper()
+	consent(t, ms[0], ms[1], user)
+	tok, err := tokenOf(ms[1], user)
+	if err != nil {
+		t.Fatalf("the second instance before the disconnect: %v", err)
+	}
+	if _, err := ms[0].Disconnect(context.Background(), "notion", user, ""); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	return tok
+}
+
+// deaf is a shared store whose notices are lost.
+type deaf struct{ store.Shared }
+
+// Notify sends nothing.
+func (deaf) Notify(context.Context, string, string) error { return nil }
