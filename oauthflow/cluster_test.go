@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -254,3 +255,90 @@ type deaf struct{ store.Shared }
 
 // Notify sends nothing.
 func (deaf) Notify(context.Context, string, string) error { return nil }
+
+// TestClusterFirstConsents: two users' first consents at once, through
+// two instances, both of which find no client and register one: the
+// store keeps exactly one, the other instance adopts it, and both
+// consents and their tokens work.
+func TestClusterFirstConsents(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st store.Shared) {
+		as, mcpURL := realServer(t, 0, "alice", "bob")
+		both := &clientReads{Shared: st, arrived: make(chan struct{})}
+		ms, _ := instances(t, 2, both, mcpURL)
+		users := []string{"alice", "bob"}
+		var wg sync.WaitGroup
+		for i, user := range users {
+			// Started through one instance, completed through the other.
+			wg.Go(func() { consent(t, ms[i], ms[1-i], user, ms...) })
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if n := serverStats(t, as).Registrations; n != 2 {
+			t.Fatalf("%d registrations at the server, want both instances' (the race did not happen)", n)
+		}
+		keys, err := st.List(context.Background(), prefixClients)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("the stored clients: %q, %v; want one", keys, err)
+		}
+		var client clientRecord
+		if err := getJSON(context.Background(), st, keys[0], (*clientWire)(&client)); err != nil {
+			t.Fatal(err)
+		}
+		for i, user := range users {
+			if g := storedGrant(t, st, user); g.ClientID != client.ClientID {
+				t.Errorf("%s's grant is of client %q, not the stored %q", user, g.ClientID, client.ClientID)
+			}
+			if _, err := tokenOf(ms[i], user); err != nil {
+				t.Errorf("%s's token: %v", user, err)
+			}
+		}
+	})
+}
+
+// clientReads is a shared store on which the first two reads of a client
+// registration, once read, wait for each other before they answer, so
+// that two instances both find none and both register.
+type clientReads struct {
+	store.Shared
+
+	mu      sync.Mutex
+	n       int
+	arrived chan struct{} // closed at the second read
+}
+
+// wait holds the first two reads of a client key until both have read.
+func (s *clientReads) wait(key string) {
+	if !strings.HasPrefix(key, prefixClients) {
+		return
+	}
+	s.mu.Lock()
+	s.n++
+	if s.n == 2 {
+		close(s.arrived)
+	}
+	first := s.n <= 2
+	s.mu.Unlock()
+	if first {
+		select {
+		case <-s.arrived:
+		case <-time.After(waitDeadline):
+		}
+	}
+}
+
+// Get waits as GetVersioned does.
+func (s *clientReads) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.Shared.Get(ctx, key)
+	s.wait(key)
+	return b, err
+}
+
+// GetVersioned holds the first two reads of a client until both have
+// read.
+func (s *clientReads) GetVersioned(ctx context.Context, key string) ([]byte, uint64, error) {
+	b, version, err := s.Shared.GetVersioned(ctx, key)
+	s.wait(key)
+	return b, version, err
+}

@@ -84,13 +84,11 @@ func (m *Manager) staticBelongs(ctx context.Context, c *connector, issuer string
 // there is none, or if its secret expired or the callback changed.
 func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) (client, error) {
 	key := clientKey(c.id, as.Issuer)
-	var rec clientRecord
-	err := getJSON(ctx, m.store, key, (*clientWire)(&rec))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return client{}, fmt.Errorf("reading the client registration: %w", err)
+	rec, version, err := m.readClient(ctx, key)
+	if err != nil {
+		return client{}, err
 	}
-	if err == nil && rec.Issuer == as.Issuer && rec.RedirectURI == m.callback &&
-		(rec.SecretExpires.IsZero() || m.now().Add(time.Minute).Before(rec.SecretExpires)) {
+	if version != 0 && m.usableClient(rec, as.Issuer) {
 		return rec.client(), nil
 	}
 	v, err, _ := m.registers.Do(key, func() (any, error) {
@@ -98,7 +96,7 @@ func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) 
 		// made must not be dropped: not ended by the first caller leaving.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 		defer cancel()
-		return m.register(ctx, c, as, key)
+		return m.register(ctx, c, as, key, version)
 	})
 	if err != nil {
 		return client{}, err
@@ -106,13 +104,38 @@ func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) 
 	return v.(clientRecord).client(), nil
 }
 
+// readClient reads the client registered under key and its version, which
+// is zero if there is none (or on a store without versions, where a
+// missing record reads as the zero record too).
+func (m *Manager) readClient(ctx context.Context, key string) (clientRecord, uint64, error) {
+	var rec clientRecord
+	version, err := getJSONVersioned(ctx, m.store, key, (*clientWire)(&rec))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return clientRecord{}, 0, nil
+	case err != nil:
+		return clientRecord{}, 0, fmt.Errorf("reading the client registration: %w", err)
+	case version == 0:
+		version = 1 // found, on a store without versions
+	}
+	return rec, version, nil
+}
+
+// usableClient reports whether rec is a client registered at issuer for
+// this callback whose secret does not expire within a minute.
+func (m *Manager) usableClient(rec clientRecord, issuer string) bool {
+	return rec.Issuer == issuer && rec.RedirectURI == m.callback &&
+		(rec.SecretExpires.IsZero() || m.now().Add(time.Minute).Before(rec.SecretExpires))
+}
+
 // client is the record as a client.
 func (r clientRecord) client() client {
 	return client{Kind: RegistrationDCR, ID: r.ClientID, Secret: r.ClientSecret, AuthMethod: r.AuthMethod}
 }
 
-// register registers mcpgate at as (RFC 7591) and stores the client.
-func (m *Manager) register(ctx context.Context, c *connector, as *authServer, key string) (clientRecord, error) {
+// register registers mcpgate at as (RFC 7591) and stores the client in
+// place of the record at version (zero: none).
+func (m *Manager) register(ctx context.Context, c *connector, as *authServer, key string, version uint64) (clientRecord, error) {
 	method := authMethodFor(as.AuthMethods)
 	if method == "" {
 		return clientRecord{}, c.misconfigured("the authorization server supports none of client_secret_basic, client_secret_post and none")
@@ -134,12 +157,50 @@ func (m *Manager) register(ctx context.Context, c *connector, as *authServer, ke
 	if err != nil {
 		return clientRecord{}, fmt.Errorf("registering with %s: %w", as.Issuer, err)
 	}
-	if err := putJSON(ctx, m.store, key, (*clientWire)(&rec), 0); err != nil {
-		return clientRecord{}, fmt.Errorf("storing the client registration: %w", err)
+	stored, err := m.storeClient(ctx, c, key, rec, version)
+	if err != nil || stored.ClientID != rec.ClientID {
+		return stored, err
 	}
 	m.log.Info("registered client", zap.String("connector", c.id), zap.String("issuer", as.Issuer),
 		zap.String("client_id", rec.ClientID), zap.String("token_endpoint_auth_method", rec.AuthMethod))
 	return rec, nil
+}
+
+// storeClient stores rec under key in place of the record at version,
+// and returns the client to use. On a store with versions the write is
+// conditional, create-only when version is zero, so that of two
+// instances registering at once one client wins: the other's consents
+// would fail once its client was overwritten. The loser adopts the
+// winner's client and abandons its own registration at the server
+// (RFC 7591 offers no way to delete it).
+func (m *Manager) storeClient(ctx context.Context, c *connector, key string, rec clientRecord, version uint64) (clientRecord, error) {
+	v, ok := m.store.(store.Versioned)
+	if !ok {
+		if err := putJSON(ctx, m.store, key, (*clientWire)(&rec), 0); err != nil {
+			return clientRecord{}, fmt.Errorf("storing the client registration: %w", err)
+		}
+		return rec, nil
+	}
+	w, err := jsonWrite(key, (*clientWire)(&rec), 0)
+	if err == nil {
+		ok, err = v.PutIfVersion(ctx, key, w.Value, 0, version)
+	}
+	switch {
+	case err != nil:
+		return clientRecord{}, fmt.Errorf("storing the client registration: %w", err)
+	case ok:
+		return rec, nil
+	}
+	winner, _, err := m.readClient(ctx, key)
+	if err != nil {
+		return clientRecord{}, err
+	}
+	if !m.usableClient(winner, rec.Issuer) {
+		return clientRecord{}, fmt.Errorf("storing the client registration: another instance stored a client at %s meanwhile that cannot be used", rec.Issuer)
+	}
+	m.log.Debug("another instance registered a client first; abandoning this registration", zap.String("connector", c.id),
+		zap.String("issuer", rec.Issuer), zap.String("client_id", winner.ClientID), zap.String("abandoned_client_id", rec.ClientID))
+	return winner, nil
 }
 
 // authMethodFor picks the token_endpoint_auth_method to register with.
