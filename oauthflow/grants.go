@@ -148,9 +148,21 @@ func (m *Manager) load(ctx context.Context, c *connector, subject string) (*entr
 	st := m.locks.changes.stamp(key)
 	g, err := m.readGrant(ctx, key)
 	if err != nil {
-		return nil, err
+		return m.keepOnError(c, subject, e, err)
 	}
 	return m.rememberRead(c, subject, g, st, e), nil
+}
+
+// keepOnError serves e for another maxCacheAge when the store cannot be
+// read to check it, unless a change of it was announced: with the
+// database down, calls with a cached token go on, while no instance can
+// change the grant (a disconnect's write fails too).
+func (m *Manager) keepOnError(c *connector, subject string, e *entry, err error) (*entry, error) {
+	if e == nil || !e.stamp.current() {
+		return nil, err
+	}
+	m.log.Warn("the store cannot be read; the grant in memory serves on", zap.String("connector", c.id), zap.Error(err))
+	return m.rememberRead(c, subject, grantRead{rec: e.rec, version: e.version}, e.stamp, e), nil
 }
 
 // maxAge is how long the entry serves from memory.

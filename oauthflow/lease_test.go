@@ -152,3 +152,26 @@ func TestNoticesFromOthers(t *testing.T) {
 		t.Fatal("another instance's notice left alice's grant current")
 	}
 }
+
+// TestStoreDownKeepsCachedToken: when the store cannot be read once a
+// cached grant is maxCacheAge old, its token serves on; unless a change of
+// it was announced, which fails the call closed.
+func TestStoreDownKeepsCachedToken(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect(h.as, "notion", "alice")
+	tok, err := h.token("notion", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.st.failGet.Store(true)
+	for range 2 {
+		h.clock.Add(maxCacheAge)
+		if got, err := h.token("notion", "alice"); err != nil || got != tok {
+			t.Fatalf("with the store down: %v, %v; want the cached token", got, err)
+		}
+	}
+	h.m.locks.heard(new(Locks).notice(grantKey("notion", "alice")))
+	if _, err := h.token("notion", "alice"); !errors.Is(err, errGet) {
+		t.Fatalf("with the store down, after a change was announced: %v, want the store's error", err)
+	}
+}

@@ -12,20 +12,24 @@ import (
 )
 
 // memStore is store.Memory on an injected clock, counting reads and
-// refused leases; failPut makes Put fail, and getDelay delays each Get's
-// answer, to widen races; afterGet, if set, runs between a Get's read and
-// its answer, to hold a race window open.
+// refused leases; failGet and failPut make reads and writes fail, and
+// getDelay delays each Get's answer, to widen races; afterGet, if set,
+// runs between a Get's read and its answer, to hold a race window open.
 type memStore struct {
 	*store.Memory
 
 	gets      atomic.Int64
 	leaseHeld atomic.Int64 // Acquires refused because another holds the lease
+	failGet   atomic.Bool
 	failPut   atomic.Bool
 	getDelay  atomic.Int64 // a time.Duration
 	afterGet  atomic.Pointer[func(key string)]
 }
 
-var errPut = errors.New("memstore: put refused")
+var (
+	errGet = errors.New("memstore: get refused")
+	errPut = errors.New("memstore: put refused")
+)
 
 func newMemStore(now func() time.Time) *memStore {
 	if now == nil {
@@ -42,6 +46,9 @@ func (s *memStore) Get(ctx context.Context, key string) ([]byte, error) {
 // GetVersioned counts and delays as Get does.
 func (s *memStore) GetVersioned(ctx context.Context, key string) ([]byte, uint64, error) {
 	s.gets.Add(1)
+	if s.failGet.Load() {
+		return nil, 0, errGet
+	}
 	b, version, err := s.Memory.GetVersioned(ctx, key)
 	time.Sleep(time.Duration(s.getDelay.Load())) // the value may be stale by the time it arrives
 	if f := s.afterGet.Load(); f != nil {
