@@ -114,6 +114,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 	}
 	mux, err := mcpmux.New(mo)
 	if err != nil {
+		g.closeManager()
 		return nil, err
 	}
 	g.mux = mux
@@ -347,10 +348,19 @@ func (l *Live) Close() {
 	}
 }
 
-// close closes g's mux, once.
+// close closes g's mux and its OAuth manager, once.
 func (g *Gateway) close() {
 	g.closing.Do(func() {
 		_ = g.mux.Close()
+		g.closeManager()
 		g.closed.Store(true)
 	})
+}
+
+// closeManager ends the OAuth manager's subscription to other instances'
+// grant changes, if g has a manager.
+func (g *Gateway) closeManager() {
+	if g.manager != nil {
+		g.manager.Close()
+	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/store"
 
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
@@ -98,5 +100,43 @@ func TestBuildCopiesOptions(t *testing.T) {
 	<-done
 	if tag := g.ConnectTag("alice"); tag != "" {
 		t.Errorf("the generation took up the host's later key: tag %q", tag)
+	}
+}
+
+// subscriptions is a shared store that keeps the context of each
+// subscription to its notices.
+type subscriptions struct {
+	*store.Memory
+	mu   sync.Mutex
+	ctxs []context.Context
+}
+
+func (s *subscriptions) Subscribe(ctx context.Context, channel string, fn func(string)) error {
+	s.mu.Lock()
+	s.ctxs = append(s.ctxs, ctx)
+	s.mu.Unlock()
+	return s.Memory.Subscribe(ctx, channel, fn)
+}
+
+// TestCloseEndsManager checks that closing a generation ends its OAuth
+// manager's subscription to other instances' grant changes: a
+// generation is built at every registry change, and each one left
+// subscribed would hold a goroutine until the process ends.
+func TestCloseEndsManager(t *testing.T) {
+	st := &subscriptions{Memory: store.NewMemory()}
+	m, err := oauthflow.New(oauthflow.Options{Store: st, PublicURL: "https://gw.example.com", StateKey: make([]byte, 32)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newTestGateway(t)
+	g.manager = m
+	l := new(Live)
+	l.Set(g)
+	if len(st.ctxs) != 1 || st.ctxs[0].Err() != nil {
+		t.Fatalf("the manager's subscriptions before the close: %v", st.ctxs)
+	}
+	l.Close()
+	if st.ctxs[0].Err() == nil {
+		t.Fatal("the manager still follows other instances after its generation closed")
 	}
 }
