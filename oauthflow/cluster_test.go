@@ -160,7 +160,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // refresh token, which would revoke the grant.
 func TestClusterRefreshStorm(t *testing.T) {
 	eachBackend(t, func(t *testing.T, st store.Shared) {
-		const ttl, expiries, callers = 3 * time.Second, 4, 60
+		const ttl, expiries, callers = 3 * time.Second, 4, 150
 		as, mcpURL := realServer(t, ttl)
 		ms, clocks := instances(t, 3, st, mcpURL)
 		// Started through the first, completed through the second, used
