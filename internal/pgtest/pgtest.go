@@ -3,6 +3,8 @@
 // postgres user when the tests run as root (PostgreSQL refuses root). A
 // test gets a fresh database of its own with Start. Without PostgreSQL
 // installed a test fails, saying to run scripts/test; it never skips.
+// A program outside `go test`, such as the benchmark, starts one with
+// StartServer.
 package pgtest
 
 import (
@@ -45,7 +47,7 @@ func sharedServer() (*Server, error) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.server == nil && shared.err == nil {
-		shared.server, shared.err = startServer()
+		shared.server, shared.err = StartServer()
 	}
 	return shared.server, shared.err
 }

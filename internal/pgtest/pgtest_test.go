@@ -99,6 +99,41 @@ func TestServerStop(t *testing.T) {
 	s.Stop()
 }
 
+// TestStartServer: a server started outside any test's cleanup accepts
+// connections on its DSN, PID names its running postmaster, and Stop
+// ends both and removes its directory.
+func TestStartServer(t *testing.T) {
+	s, err := StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	conn := connect(t, s.DSN("postgres"))
+	var pid int
+	if err := conn.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Field 4 of /proc/<pid>/stat, after the parenthesized name, is the
+	// parent's pid: a backend's parent is the postmaster.
+	var state string
+	var ppid int
+	if _, err := fmt.Sscan(string(stat[strings.LastIndexByte(string(stat), ')')+1:]), &state, &ppid); err != nil || ppid != s.PID() {
+		t.Errorf("the backend's parent is %d (%v), want PID() %d", ppid, err, s.PID())
+	}
+	conn.Close(context.Background())
+	s.Stop()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", s.PID())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the postmaster after Stop: %v, want it gone", err)
+	}
+	if _, err := os.Stat(s.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the server's directory after Stop: %v, want it removed", err)
+	}
+}
+
 // TestHelperExits is the binary that TestReaperCleans runs and lets die:
 // it starts the shared server, prints where, and exits at once, without
 // any cleanup. It does nothing in an ordinary run.

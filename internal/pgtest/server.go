@@ -71,7 +71,7 @@ type Server struct {
 // test binary; NewServer is for a test that stops the server itself.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s, err := startServer()
+	s, err := StartServer()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -91,6 +91,11 @@ func (s *Server) DSN(database string) string {
 	}
 	return u.String()
 }
+
+// PID returns the process id of the server's postmaster, whose children
+// are its backends, so that a benchmark can read the CPU time the
+// database spends.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Stop stops the server and removes its data, waiting for both. Stopping
 // a stopped server does nothing.
@@ -117,9 +122,12 @@ func (s *Server) Stop() {
 	})
 }
 
-// startServer makes a data directory with initdb and starts postgres on
-// a free port, then the reaper that will stop it.
-func startServer() (*Server, error) {
+// StartServer makes a data directory with initdb and starts postgres on
+// a free port, then the reaper that will stop it. It is the entry point
+// for a program outside `go test`, such as bench/run: the caller stops
+// the server with Stop, and should the program die first, the reaper
+// stops it and removes its data all the same.
+func StartServer() (*Server, error) {
 	bin, err := binaries()
 	if err != nil {
 		return nil, err
