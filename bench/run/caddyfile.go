@@ -22,14 +22,23 @@ func proxyCaddyfile(addr, upstreamHostPort string) string {
 }
 
 // gatewayCaddyfile serves one connector per upstream URL, named by ids,
-// all granted to the literal identity "bench".
-func gatewayCaddyfile(addr string, ids, urls []string) string {
+// all granted to the literal identity "bench". storage holds the app's
+// storage lines (postgresStorage), or nothing for the default, Badger in
+// Caddy's data directory.
+func gatewayCaddyfile(addr string, ids, urls []string, storage string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n%s\tmcpgate {\n\t\tidentity bench\n", globalOptions)
+	fmt.Fprintf(&b, "{\n%s\tmcpgate {\n\t\tidentity bench\n%s", globalOptions, storage)
 	for i, id := range ids {
 		fmt.Fprintf(&b, "\t\tconnector %s {\n\t\t\turl %s\n\t\t}\n", id, urls[i])
 	}
 	fmt.Fprintf(&b, "\t\tgrant {\n\t\t\tsrc *\n\t\t\tconnectors %s\n\t\t}\n\t}\n}\n", strings.Join(ids, " "))
 	fmt.Fprintf(&b, "\nhttp://%s {\n\tmcpgate\n}\n", addr)
 	return b.String()
+}
+
+// postgresStorage keeps mcpgate's records in the PostgreSQL database of
+// dsn, sealed under sealKey (base64 of 32 bytes): a shared store needs a
+// configured key, since the key never lives in the database.
+func postgresStorage(dsn, sealKey string) string {
+	return fmt.Sprintf("\t\tstorage postgres {\n\t\t\tdsn %s\n\t\t}\n\t\tseal_key %s\n", dsn, sealKey)
 }

@@ -1,7 +1,10 @@
 // Command run is the gateway's performance harness. In one run it builds
 // Caddy with mcpgate, starts the upstream MCP servers in a process of
-// their own, and measures three targets against the same upstream: the
-// upstream directly, a plain Caddy reverse_proxy, and mcpgate. It then
+// their own, and measures four targets against the same upstream: the
+// upstream directly, a plain Caddy reverse_proxy, mcpgate on its default
+// Badger store, and the same mcpgate on storage postgres, against a
+// private PostgreSQL server that the run starts (initdb into a temporary
+// directory, 127.0.0.1, a free port) and stops. It then
 // measures an aggregated tools/list over ten upstreams, served from the
 // gateway's cache, against a tools/list sent directly to one upstream.
 //
@@ -38,6 +41,7 @@ type config struct {
 	ListUpstreams   int           `json:"list_upstreams"`
 	ExtraTools      int           `json:"extra_tools"`
 	Era             string        `json:"era"`
+	Postgres        bool          `json:"postgres"` // measure mcpgate-postgres too
 	root            string        // the module's root directory
 	keep            bool          // keep the temporary directory
 }
@@ -67,6 +71,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&cfg.ListUpstreams, "list-n", 10, "upstreams that the aggregated tools/list covers")
 	flag.IntVar(&cfg.ExtraTools, "extra-tools", 0, "extra trivial tools per upstream, to make tools/list larger")
 	flag.StringVar(&cfg.Era, "era", load.EraLegacy, "the agents' protocol era: legacy (initialize, 2025-11-25) or modern (stateless 2026-07-28)")
+	flag.BoolVar(&cfg.Postgres, "postgres", true, "measure mcpgate on storage postgres too (target mcpgate-postgres), on a private PostgreSQL server that the run starts and stops")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory with the Caddyfiles and logs")
 	flag.Parse()
 	var err error
@@ -176,7 +181,7 @@ func (e *env) build(ctx context.Context) error {
 
 // progress prints one line per measured window on stderr.
 func progress(s sample) {
-	fmt.Fprintf(os.Stderr, "%-4s round %d  c=%-3d %-13s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  server CPU %5.0f µs/req\n",
+	fmt.Fprintf(os.Stderr, "%-4s round %d  c=%-3d %-16s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  server CPU %5.0f µs/req\n",
 		s.Scenario, s.Round, s.Concurrency, s.Target, s.RPS, ms(s.Result.Latency.P50), ms(s.Result.Latency.P99),
 		s.Result.Errors, s.ServerCPU)
 }

@@ -11,12 +11,15 @@ import (
 
 // target is one endpoint under test.
 type target struct {
-	name string // "direct", "reverse_proxy" or "mcpgate"
+	name string // "direct", "reverse_proxy", "mcpgate" or "mcpgate-postgres"
 	url  string
 	tool string // the echo tool's name at this endpoint
 	// server is the process whose CPU and memory are reported, nil when
 	// the target is the upstream itself.
 	server *proc
+	// db is the pid of the database server the target keeps its records
+	// in, whose CPU (its backends' included) is reported; 0 for none.
+	db int
 }
 
 // run is one measurement's settings.
@@ -48,6 +51,9 @@ type sample struct {
 	ServerCPU   float64 `json:"server_cpu_us_per_req"`
 	UpstreamCPU float64 `json:"upstream_cpu_us_per_req"`
 	ClientCPU   float64 `json:"client_cpu_us_per_req"`
+	// DBCPU is the CPU microseconds per successful request of the
+	// target's database server and its backends; 0 without one.
+	DBCPU float64 `json:"db_cpu_us_per_req,omitempty"`
 	// RSS and PeakRSS are the target process's VmRSS at the end of the
 	// window and its VmHWM, in bytes.
 	RSS     int64 `json:"rss_bytes"`
@@ -60,7 +66,7 @@ func (s sample) ok() bool { return s.DialError == "" && s.Result.Requests > 0 }
 // snapshot is the resource use of every process that a sample reports.
 type snapshot struct {
 	server, upstream usage
-	client           time.Duration
+	client, db       time.Duration
 }
 
 // measure opens the sessions, warms up, and measures one window of t,
@@ -88,13 +94,19 @@ func measure(ctx context.Context, r run, t target) (sample, error) {
 	return s, ctx.Err()
 }
 
-// take reads the resource use of t's server, the upstream and this process.
+// take reads the resource use of t's server, its database, the upstream
+// and this process.
 func take(r run, t target) (snapshot, error) {
 	var snap snapshot
 	var err error
 	if t.server != nil {
 		if snap.server, err = procUsage(t.server.pid(), r.tick); err != nil {
 			return snap, t.server.failure(err)
+		}
+	}
+	if t.db != 0 {
+		if snap.db, err = treeCPU(t.db, r.tick); err != nil {
+			return snap, fmt.Errorf("%s: the database's CPU: %w", t.name, err)
 		}
 	}
 	if snap.upstream, err = procUsage(r.upstream.pid(), r.tick); err != nil {
@@ -115,6 +127,7 @@ func (s *sample) account(before, after snapshot) {
 	s.ServerCPU = perReq(after.server.cpu - before.server.cpu)
 	s.UpstreamCPU = perReq(after.upstream.cpu - before.upstream.cpu)
 	s.ClientCPU = perReq(after.client - before.client)
+	s.DBCPU = perReq(after.db - before.db)
 	s.RSS, s.PeakRSS = after.server.rss, after.server.hwm
 }
 

@@ -46,6 +46,7 @@ type summary struct {
 	ServerCPU   float64       `json:"server_cpu_us_per_req"`
 	UpstreamCPU float64       `json:"upstream_cpu_us_per_req"`
 	ClientCPU   float64       `json:"client_cpu_us_per_req"`
+	DBCPU       float64       `json:"db_cpu_us_per_req,omitempty"`
 	RSS         int64         `json:"rss_bytes"`      // at the end of the last round
 	PeakRSS     int64         `json:"peak_rss_bytes"` // the highest VmHWM seen
 	// ErrorSamples are distinct error messages from every round.
@@ -98,7 +99,8 @@ type key struct {
 }
 
 // keys lists the measured keys in a fixed order: tools/call before
-// tools/list, concurrencies as given, then direct, reverse_proxy, mcpgate.
+// tools/list, concurrencies as given, then direct, reverse_proxy, mcpgate,
+// mcpgate-postgres.
 func (r *report) keys() []key {
 	scenarios := []struct {
 		name  string
@@ -107,7 +109,7 @@ func (r *report) keys() []key {
 	var out []key
 	for _, sc := range scenarios {
 		for _, c := range sc.concs {
-			for _, t := range []string{"direct", "reverse_proxy", "mcpgate"} {
+			for _, t := range []string{"direct", "reverse_proxy", "mcpgate", "mcpgate-postgres"} {
 				if len(r.pick(sc.name, t, c)) > 0 {
 					out = append(out, key{sc.name, t, c})
 				}
@@ -149,6 +151,7 @@ func summarize(samples []sample) summary {
 	s.ServerCPU = medianOf(ok, func(x sample) float64 { return x.ServerCPU })
 	s.UpstreamCPU = medianOf(ok, func(x sample) float64 { return x.UpstreamCPU })
 	s.ClientCPU = medianOf(ok, func(x sample) float64 { return x.ClientCPU })
+	s.DBCPU = medianOf(ok, func(x sample) float64 { return x.DBCPU })
 	return s
 }
 
@@ -223,16 +226,42 @@ var (
 	rps = func(s sample) float64 { return s.RPS }
 	p50 = func(s sample) float64 { return float64(s.Result.Latency.P50) }
 	p99 = func(s sample) float64 { return float64(s.Result.Latency.P99) }
+	// cpuWithDB is the CPU per request of the target's process and its
+	// database: Badger runs inside the gateway, PostgreSQL beside it, and
+	// both count.
+	cpuWithDB = func(s sample) float64 { return s.ServerCPU + s.DBCPU }
 )
 
-// callRatios adds the tools/call ratios at one concurrency.
+// metric is a named measure that a ratio compares.
+type metric struct {
+	name string
+	f    func(sample) float64
+}
+
+// latencyMetrics are compared for every pair of targets; withCPU also
+// where both targets have a process of their own to measure.
+var (
+	latencyMetrics = []metric{{"req/s", rps}, {"p50", p50}, {"p99", p99}}
+	withCPU        = slices.Concat(latencyMetrics, []metric{{"CPU/req", cpuWithDB}})
+)
+
+// callRatios adds the tools/call ratios at one concurrency. The pairs
+// with mcpgate-postgres appear only when it was measured.
 func (r *report) callRatios(c int) {
-	pairs := []struct{ num, den string }{{"mcpgate", "direct"}, {"mcpgate", "reverse_proxy"}, {"reverse_proxy", "direct"}}
+	pairs := []struct {
+		num, den string
+		metrics  []metric
+	}{
+		{"mcpgate", "direct", latencyMetrics},
+		{"mcpgate", "reverse_proxy", withCPU},
+		{"reverse_proxy", "direct", latencyMetrics},
+		{"mcpgate-postgres", "mcpgate", withCPU},
+	}
 	for _, p := range pairs {
-		for _, m := range []struct {
-			name string
-			f    func(sample) float64
-		}{{"req/s", rps}, {"p50", p50}, {"p99", p99}} {
+		if len(r.pick("call", p.num, c)) == 0 {
+			continue
+		}
+		for _, m := range p.metrics {
 			name := fmt.Sprintf("%s/%s %s", p.num, p.den, m.name)
 			r.Ratios = append(r.Ratios, ratio{name, "call", c, r.pairRatio("call", c, p.num, p.den, m.f)})
 		}
@@ -249,6 +278,14 @@ func (r *report) callGoals(c int) {
 		goal{fmt.Sprintf("reverse_proxy/direct tools/call req/s, c=%d", c), proxyDirect, "≥ 0.50", proxyDirect >= 0.5},
 		goal{fmt.Sprintf("mcpgate CPU µs per tools/call, c=%d", c), cpu, "≤ 150", cpu > 0 && cpu <= 150},
 	)
+	if len(r.pick("call", "mcpgate-postgres", c)) == 0 {
+		return
+	}
+	// Issue 11: on PostgreSQL, a tools/call with a valid cached token
+	// touches no database, so it must cost next to what it does on Badger.
+	pgBadger := r.pairRatio("call", c, "mcpgate-postgres", "mcpgate", rps)
+	r.Goals = append(r.Goals,
+		goal{fmt.Sprintf("mcpgate-postgres/mcpgate tools/call req/s, c=%d", c), pgBadger, "≥ 0.95", pgBadger >= 0.95})
 }
 
 // listRatiosAndGoal adds the tools/list ratios and judges its target.
@@ -257,10 +294,7 @@ func (r *report) listRatiosAndGoal() {
 	if len(r.pick("list", "mcpgate", c)) == 0 {
 		return
 	}
-	for _, m := range []struct {
-		name string
-		f    func(sample) float64
-	}{{"req/s", rps}, {"p50", p50}, {"p99", p99}} {
+	for _, m := range latencyMetrics {
 		name := "aggregated-list/direct-list " + m.name
 		r.Ratios = append(r.Ratios, ratio{name, "list", c, r.pairRatio("list", c, "mcpgate", "direct", m.f)})
 	}
@@ -313,16 +347,16 @@ func (r *report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "## mcpgate benchmark, %s\n\n", r.Started.Format(time.RFC3339))
 	fmt.Fprintf(w, "%d CPUs, %s, load average %s at start and %s at end. Agents speak the %s era. Each window %v after a %v warm-up, %d rounds; every figure is the median of the rounds.\n\n",
 		r.Host.NumCPU, r.Host.GoVersion, r.Host.LoadAvgStart, r.Host.LoadAvgEnd, c.Era, c.Duration, c.Warmup, c.Rounds)
-	fmt.Fprintln(w, "| scenario | target | c | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB (end / peak) | upstream CPU µs/req | client CPU µs/req |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| scenario | target | c | req/s | p50 ms | p99 ms | errors | CPU µs/req | database CPU µs/req | RSS MiB (end / peak) | upstream CPU µs/req | client CPU µs/req |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, s := range r.Summaries {
 		rss := "—"
 		if s.PeakRSS > 0 {
 			rss = fmt.Sprintf("%.1f / %.1f", mib(s.RSS), mib(s.PeakRSS))
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %s | %s | %.0f | %.0f |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %s | %s | %s | %.0f | %.0f |\n",
 			scenarioName(s.Scenario), s.Target, s.Concurrency, s.RPS, ms(s.P50), ms(s.P99), s.Errors,
-			dash("%.0f", s.ServerCPU), rss, s.UpstreamCPU, s.ClientCPU)
+			dash("%.0f", s.ServerCPU), dash("%.1f", s.DBCPU), rss, s.UpstreamCPU, s.ClientCPU)
 	}
 	fmt.Fprintln(w, "\n| ratio (median of per-round ratios) | c | value |")
 	fmt.Fprintln(w, "|---|--:|--:|")

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 
 	"github.com/mcpgate/caddy-mcpgate/bench/internal/load"
+	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
 )
 
-// callScenario measures tools/call of echo through the three targets,
-// which share one upstream process.
+// callScenario measures tools/call of echo through the targets, which
+// share one upstream process: direct, reverse_proxy, mcpgate on Badger
+// and, unless -postgres=false, mcpgate on a private PostgreSQL.
 func (e *env) callScenario(ctx context.Context) ([]sample, error) {
 	up, urls, err := startUpstream(ctx, e.upstream, e.dir, "upstream", 1, e.cfg.ExtraTools)
 	if err != nil {
@@ -21,7 +25,7 @@ func (e *env) callScenario(ctx context.Context) ([]sample, error) {
 		return nil, err
 	}
 	defer proxy.stop()
-	gw, gwURL, err := e.startGateway(ctx, "mcpgate", []string{"bench"}, urls)
+	gw, gwURL, err := e.startGateway(ctx, "mcpgate", []string{"bench"}, urls, "")
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +35,35 @@ func (e *env) callScenario(ctx context.Context) ([]sample, error) {
 		{name: "reverse_proxy", url: proxyURL, tool: "echo", server: proxy},
 		{name: "mcpgate", url: gwURL, tool: "bench_echo", server: gw},
 	}
+	if e.cfg.Postgres {
+		pg, err := pgtest.StartServer()
+		if err != nil {
+			return nil, fmt.Errorf("starting PostgreSQL for mcpgate-postgres (-postgres=false skips it): %w", err)
+		}
+		defer pg.Stop() // after the gateway that uses it has stopped
+		t, err := e.postgresTarget(ctx, pg, urls)
+		if err != nil {
+			return nil, err
+		}
+		defer t.server.stop()
+		targets = append(targets, t)
+	}
 	r := e.run("call", load.MethodCall, up)
 	return rounds(ctx, r, e.cfg.Rounds, e.cfg.Concurrency, targets, e.progressLog)
+}
+
+// postgresTarget starts the same gateway as the mcpgate target, but on
+// storage postgres in pg's database, and returns it as the target
+// "mcpgate-postgres", whose database's CPU is reported with it.
+func (e *env) postgresTarget(ctx context.Context, pg *pgtest.Server, urls []string) (target, error) {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails (crypto/rand)
+	storage := postgresStorage(pg.DSN("postgres"), base64.StdEncoding.EncodeToString(key))
+	gw, gwURL, err := e.startGateway(ctx, "mcpgate-postgres", []string{"bench"}, urls, storage)
+	if err != nil {
+		return target{}, err
+	}
+	return target{name: "mcpgate-postgres", url: gwURL, tool: "bench_echo", server: gw, db: pg.PID()}, nil
 }
 
 // listScenario measures an aggregated tools/list over ListUpstreams
@@ -48,7 +79,7 @@ func (e *env) listScenario(ctx context.Context) ([]sample, error) {
 	for i := range urls {
 		ids[i] = fmt.Sprintf("up%d", i)
 	}
-	gw, gwURL, err := e.startGateway(ctx, "mcpgate-list", ids, urls)
+	gw, gwURL, err := e.startGateway(ctx, "mcpgate-list", ids, urls, "")
 	if err != nil {
 		return nil, err
 	}
@@ -89,14 +120,15 @@ func (e *env) startProxy(ctx context.Context, upstreamURL string) (*proc, string
 	return p, "http://" + addr + u.Path, nil
 }
 
-// startGateway starts a Caddy with mcpgate, one connector per URL, and
-// returns it with its aggregated MCP endpoint.
-func (e *env) startGateway(ctx context.Context, name string, ids, urls []string) (*proc, string, error) {
+// startGateway starts a Caddy with mcpgate, one connector per URL and
+// the storage lines of gatewayCaddyfile, and returns it with its
+// aggregated MCP endpoint.
+func (e *env) startGateway(ctx context.Context, name string, ids, urls []string, storage string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := startCaddy(ctx, e.caddy, e.dir, name, gatewayCaddyfile(addr, ids, urls), addr)
+	p, err := startCaddy(ctx, e.caddy, e.dir, name, gatewayCaddyfile(addr, ids, urls, storage), addr)
 	if err != nil {
 		return nil, "", err
 	}

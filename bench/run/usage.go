@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,24 +36,82 @@ func clockTick() time.Duration {
 // procUsage reads a process's CPU time from /proc/<pid>/stat and its
 // memory from /proc/<pid>/status.
 func procUsage(pid int, tick time.Duration) (usage, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readStat(pid)
 	if err != nil {
 		return usage{}, err
 	}
-	// The command name, in parentheses, may hold spaces: count fields from
-	// after it. utime and stime are fields 14 and 15 of the whole line.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(fields) < 13 {
-		return usage{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return usage{}, fmt.Errorf("/proc/%d/stat: bad utime or stime", pid)
-	}
-	u := usage{cpu: time.Duration(utime+stime) * tick}
+	u := usage{cpu: time.Duration(st.utime+st.stime) * tick}
 	u.rss, u.hwm, err = procMemory(pid)
 	return u, err
+}
+
+// stat is what the orchestrator reads of /proc/<pid>/stat, CPU times in
+// clock ticks.
+type stat struct {
+	ppid                         int
+	utime, stime, cutime, cstime int64
+}
+
+// readStat reads a process's parent and CPU times from /proc/<pid>/stat.
+func readStat(pid int) (stat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return stat{}, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields from
+	// after it. ppid is field 4 of the whole line; utime, stime, cutime
+	// and cstime are fields 14 to 17 (proc(5)).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 15 {
+		return stat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var st stat
+	var errs [5]error
+	st.ppid, errs[0] = strconv.Atoi(f[1])
+	st.utime, errs[1] = strconv.ParseInt(f[11], 10, 64)
+	st.stime, errs[2] = strconv.ParseInt(f[12], 10, 64)
+	st.cutime, errs[3] = strconv.ParseInt(f[13], 10, 64)
+	st.cstime, errs[4] = strconv.ParseInt(f[14], 10, 64)
+	if err := errors.Join(errs[:]...); err != nil {
+		return stat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return st, nil
+}
+
+// treeCPU returns the CPU time used by the process root and all its
+// descendants, such as a PostgreSQL postmaster and its backends. Waited-for
+// children's times (cutime, cstime) count too, so that a backend which
+// exits moves its CPU time from its own entry into its parent's rather
+// than out of the sum.
+func treeCPU(root int, tick time.Duration) (time.Duration, error) {
+	if _, err := readStat(root); err != nil {
+		return 0, err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	stats := map[int]stat{}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue // not a process
+		}
+		st, err := readStat(pid)
+		if err != nil {
+			continue // it exited since the listing
+		}
+		stats[pid] = st
+		children[st.ppid] = append(children[st.ppid], pid)
+	}
+	var ticks int64
+	for queue := []int{root}; len(queue) > 0; queue = queue[1:] {
+		st := stats[queue[0]]
+		ticks += st.utime + st.stime + st.cutime + st.cstime
+		queue = append(queue, children[queue[0]]...)
+	}
+	return time.Duration(ticks) * tick, nil
 }
 
 // procMemory reads VmRSS and VmHWM from /proc/<pid>/status.
