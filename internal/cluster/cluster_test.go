@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"slices"
@@ -52,6 +54,10 @@ func TestCluster(t *testing.T) {
 	t.Run("consent across instances", func(t *testing.T) { consentAcross(t, c) })
 	t.Run("legacy session anywhere", func(t *testing.T) { sessionAnywhere(t, c) })
 	t.Run("tool selection reaches the others", func(t *testing.T) { selectionReaches(t, c) })
+	t.Run("first consents race", func(t *testing.T) {
+		t.Logf("the authorization server registered %d clients", firstConsentsRace(t, c))
+	})
+	t.Run("refresh storm", func(t *testing.T) { refreshStorm(t, c) })
 	t.Run("kill -9 under load", func(t *testing.T) { killUnderLoad(t, c) })
 }
 
@@ -172,6 +178,58 @@ func discover(t *testing.T, p *Process, connector string) []string {
 		names = append(names, tool.Name)
 	}
 	return names
+}
+
+// firstConsentsRace: two users' first consents to one connector, at once
+// on two instances, use one client, which is the one every later consent
+// uses, and both grants work. It returns how many clients the
+// authorization server registered, for the test to report: the server
+// holds each registration until both are under way, so each instance
+// that registers before it learns of the other's client leaves one there.
+func firstConsentsRace(t *testing.T, c *Cluster) (registered int) {
+	a, b := c.Instances[0], c.Instances[1]
+	users := []string{"alice", "bob"}
+	starts := []*Process{a, b}
+	authURLs := make([]string, len(users))
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Go(func() { authURLs[i], errs[i] = Connect(starts[i], users[i], "race") })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.RaceAS.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(users))
+	for i, u := range authURLs {
+		if ids[i], err = ClientID(u); err != nil || ids[i] == "" {
+			t.Fatalf("%s's authorization URL names no client: %q %v", users[i], u, err)
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("two first consents at once use clients %q and %q, want one", ids[0], ids[1])
+	}
+	if later, err := Connect(c.Instances[2], "alice", "race"); err != nil {
+		t.Fatal(err)
+	} else if id, _ := ClientID(later); id != ids[0] {
+		t.Errorf("a later consent through c uses client %q, not %q, the one the race left", id, ids[0])
+	}
+	// Each comes back through the other instance, and both grants work.
+	for i, user := range users {
+		if err := Callback(starts[1-i], user, "race", c.Authorize(t, authURLs[i], user)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, user := range users {
+		if _, err := CallTool(c.Balancer.URL+"/mcp", user, "race_echo", map[string]any{"message": "race " + user}); err != nil {
+			t.Errorf("%s after the race: %v", user, err)
+		}
+	}
+	return st.Registrations
 }
 
 // waitFor polls cond every 50 ms until it holds, failing the test after
