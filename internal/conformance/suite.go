@@ -8,9 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
