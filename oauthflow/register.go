@@ -96,12 +96,34 @@ func (m *Manager) registered(ctx context.Context, c *connector, as *authServer) 
 		// made must not be dropped: not ended by the first caller leaving.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 		defer cancel()
-		return m.register(ctx, c, as, key, version)
+		return m.registerOnce(ctx, c, as, key)
 	})
 	if err != nil {
 		return client{}, err
 	}
 	return v.(clientRecord).client(), nil
+}
+
+// registerOnce registers a client at as unless another instance sharing
+// the store does it first: under the client's lease, one instance at a
+// time reads the record again and registers only if it still finds none
+// usable, so that two first consents at once leave one client at the
+// server as well as in the store. Without leases (or past the lease's
+// wait) the create-only write in storeClient still keeps one in the store.
+func (m *Manager) registerOnce(ctx context.Context, c *connector, as *authServer, key string) (clientRecord, error) {
+	l, err := m.acquire(ctx, key)
+	if err != nil {
+		return clientRecord{}, fmt.Errorf("registering with %s: %w", as.Issuer, err)
+	}
+	defer m.release(ctx, l, false)
+	rec, version, err := m.readClient(ctx, key)
+	if err != nil {
+		return clientRecord{}, err
+	}
+	if version != 0 && m.usableClient(rec, as.Issuer) {
+		return rec, nil
+	}
+	return m.register(ctx, c, as, key, version)
 }
 
 // readClient reads the client registered under key and its version, which
