@@ -185,9 +185,9 @@ func discover(t *testing.T, p *Process, connector string) []string {
 // firstConsentsRace: two users' first consents to one connector, at once
 // on two instances, use one client, which is the one every later consent
 // uses, and both grants work. It returns how many clients the
-// authorization server registered, for the test to report: the server
-// holds each registration until both are under way, so each instance
-// that registers before it learns of the other's client leaves one there.
+// authorization server registered, which must be one: the server holds
+// each registration for a while, so an instance that registered without
+// waiting for the other's lease would leave a second one there.
 func firstConsentsRace(t *testing.T, c *Cluster) (registered int) {
 	a, b := c.Instances[0], c.Instances[1]
 	users := []string{"alice", "bob"}
