@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,47 @@ func TestOAuthEndpoints(t *testing.T) {
 		body, _ := json.Marshal(map[string]string{"redirect_url": site + "/connectors"})
 		if resp, out := do(t, http.MethodPost, "/connectors/notes/connect", "alice", body, jsonBody); resp.StatusCode != http.StatusOK {
 			t.Errorf("redirect_url on the gateway: %d %s", resp.StatusCode, out)
+		}
+	})
+
+	t.Run("a failed consent lands on its redirect_url", func(t *testing.T) {
+		// The real authorization server refuses the request itself: with
+		// prompt=none and no one signed in there, it sends the browser
+		// back to the callback with error=login_required and the state.
+		body, _ := json.Marshal(map[string]string{"redirect_url": site + "/connectors?from=app"})
+		resp, out := do(t, http.MethodPost, "/connectors/notes/connect", "alice", body, jsonBody)
+		var started struct {
+			AuthURL string `json:"auth_url"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(out, &started) != nil {
+			t.Fatalf("connect: %d %s", resp.StatusCode, out)
+		}
+		browser := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), site+"/connect/callback") {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+		resp, err := browser.Get(started.AuthURL + "&prompt=none")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		callback := resp.Header.Get("Location")
+		if !strings.Contains(callback, "error=") || !strings.Contains(callback, "state=") {
+			t.Fatalf("the authorization server sent the browser to %q (%d), not back with an error", callback, resp.StatusCode)
+		}
+		resp, out = do(t, http.MethodGet, strings.TrimPrefix(callback, site), "alice", nil, nil)
+		landed, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil {
+			t.Fatalf("the callback answered %d %q %s", resp.StatusCode, resp.Header.Get("Location"), out)
+		}
+		q := landed.Query()
+		if landed.Path != "/connectors" || q.Get("from") != "app" || q.Get("error") == "" || q.Get("error_description") == "" || q.Get("connected") != "" {
+			t.Errorf("the browser lands on %s", landed)
+		}
+		if st := statusOf(t, "alice", "notes"); st["status"] != "needs_auth" {
+			t.Errorf("alice's notes after the failed consent: %v", st)
 		}
 	})
 
