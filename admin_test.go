@@ -361,8 +361,16 @@ func TestAdminPresets(t *testing.T) {
 		p := p.(map[string]any)
 		byID[p["id"].(string)] = p
 	}
-	if p := byID["notion"]; p["url"] != "https://mcp.notion.com/mcp" || p["source"] != "builtin" || p["has_client"] != false {
+	if p := byID["notion"]; p["url"] != "https://mcp.notion.com/mcp" || p["source"] != "builtin" || p["has_client"] != false || p["needs_client"] != nil {
 		t.Fatalf("notion = %v", p)
+	}
+	for _, id := range []string{"github", "box"} {
+		if p := byID[id]; p["source"] != "builtin" || p["needs_client"] != true {
+			t.Errorf("%s = %v: a built-in preset that needs the operator's client", id, p)
+		}
+	}
+	if p := byID["stripe"]; p["url"] != "https://mcp.stripe.com" {
+		t.Errorf("stripe = %v", p)
 	}
 	// Users see the same catalog on the site.
 	if resp, body := do(t, http.MethodGet, "/connectors/presets", "alice", nil, nil); resp.StatusCode != 200 || !strings.Contains(string(body), `"id":"notion"`) {

@@ -96,6 +96,17 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			var c connectors.Config
 			c, err = parseConnector(d, defined)
 			app.Connectors = append(app.Connectors, c)
+		case "builtin_presets":
+			var v string
+			if v, err = single(d, seen); err == nil {
+				switch v {
+				case "on":
+				case "off":
+					app.DisableBuiltinPresets = true
+				default:
+					err = d.Errf("builtin_presets %q must be on or off", v)
+				}
+			}
 		case "preset":
 			var p connectors.PresetConfig
 			p, err = parsePreset(d)

@@ -133,6 +133,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"insecure_loopback value", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ninsecure_loopback yes\n}\n}"), "wrong argument count", 6},
 		{"storage no backend", global("storage"), "storage needs a backend", 3},
 		{"storage unknown backend", global("storage redis"), `storage backend "redis" is not supported`, 3},
+		{"builtin_presets bad", global("builtin_presets maybe"), `builtin_presets "maybe" must be on or off`, 3},
+		{"builtin_presets twice", global("builtin_presets off\nbuiltin_presets on"), "builtin_presets is already set", 4},
 		{"storage postgres on its line", global("storage postgres postgres://u:" + canary + "@db/x"), "storage postgres takes its settings in a block", 3},
 		{"storage postgres no dsn", global("storage postgres {\n}"), "storage postgres needs dsn", 3},
 		{"storage postgres empty dsn", global("storage postgres {\ndsn \"\"\n}"), "dsn must not be empty", 4},

@@ -92,6 +92,10 @@ type App struct {
 	// URL; they extend and override the built-in catalog.
 	Presets []connectors.PresetConfig `json:"presets,omitempty"`
 
+	// DisableBuiltinPresets leaves out the built-in preset catalog, so
+	// that only Presets are matched and shown. Default: false.
+	DisableBuiltinPresets bool `json:"disable_builtin_presets,omitempty"`
+
 	// Connectors are the upstream MCP servers.
 	Connectors []connectors.Config `json:"connectors,omitempty"`
 
@@ -236,7 +240,7 @@ func (a *App) provisionGateway() error {
 // config's connectors and presets, and checks them into the registry.
 func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
-	opts := connectors.Options{Check: a.gw.Check, Errors: func(err error) {
+	opts := connectors.Options{Check: a.gw.Check, NoBuiltinPresets: a.DisableBuiltinPresets, Errors: func(err error) {
 		a.logger.Error("following the registry changes of other instances", zap.Error(err))
 	}}
 	if a.storeDSN != "" {

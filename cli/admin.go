@@ -282,5 +282,7 @@ type presetsAnswer struct {
 		Title     string `json:"title"`
 		Source    string `json:"source"`
 		HasClient bool   `json:"has_client"`
+		// NeedsClient: the server registers no client of its own.
+		NeedsClient bool `json:"needs_client"`
 	} `json:"presets"`
 }

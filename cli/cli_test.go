@@ -234,7 +234,8 @@ func TestCLI(t *testing.T) {
 
 	t.Run("presets", func(t *testing.T) {
 		mustSay(t, "presets", cli(t, "presets"),
-			`^ID\s+SOURCE\s+CLIENT\s+URL\s+TITLE$`, `^notion\s+builtin\s+no\s+https://mcp\.notion\.com/mcp\s+Notion$`)
+			`^ID\s+SOURCE\s+CLIENT\s+URL\s+TITLE$`, `^notion\s+builtin\s+no\s+https://mcp\.notion\.com/mcp\s+Notion$`,
+			`^github\s+builtin\s+needed\s+https://api\.githubcopilot\.com/mcp/\s+GitHub$`)
 		presets := cliJSON(t, "presets")["presets"].([]any)
 		if !slices.ContainsFunc(presets, func(p any) bool { return p.(map[string]any)["id"] == "notion" }) {
 			t.Fatalf("presets --json = %v", presets)

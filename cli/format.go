@@ -324,7 +324,11 @@ func printAudit(w io.Writer, v auditAnswer) {
 func printPresets(w io.Writer, v presetsAnswer) {
 	fmt.Fprintln(w, "ID\tSOURCE\tCLIENT\tURL\tTITLE")
 	for _, p := range v.Presets {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Source, yesNo(p.HasClient), p.URL, cmp.Or(p.Title, "-"))
+		client := yesNo(p.HasClient)
+		if p.NeedsClient && !p.HasClient {
+			client = "needed" // a connector for it must give one
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Source, client, p.URL, cmp.Or(p.Title, "-"))
 	}
 }
 

@@ -21,17 +21,26 @@ type Preset struct {
 	// Title and Description describe it to people.
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
+	// NeedsClient tells that the server registers no client on its own:
+	// a connector for it needs an OAuth client of the operator's, given
+	// in a preset of the same id or with the connector.
+	NeedsClient bool `json:"needs_client,omitempty"`
 }
 
-// Catalog is the built-in preset catalog: public remote MCP servers that
+// Catalog is the built-in preset catalog: public remote MCP servers. Most
 // register clients on their own (DCR or CIMD), so a connector needs no
-// more than the URL.
+// more than the URL; those marked NeedsClient take an OAuth client that
+// the operator registers with them (GitHub's OAuth apps, Box's Admin
+// Console), given in a preset of the same id.
 var Catalog = []Preset{
 	{ID: "asana", URL: "https://mcp.asana.com/sse", Title: "Asana", Description: "Tasks, projects and goals"},
 	{ID: "atlassian", URL: "https://mcp.atlassian.com/v1/mcp", Title: "Atlassian", Description: "Jira issues and Confluence pages"},
+	{ID: "box", URL: "https://mcp.box.com", Title: "Box", Description: "Files, folders, search and Box AI", NeedsClient: true},
+	{ID: "github", URL: "https://api.githubcopilot.com/mcp/", Title: "GitHub", Description: "Repositories, issues, pull requests and code", NeedsClient: true},
 	{ID: "linear", URL: "https://mcp.linear.app/mcp", Title: "Linear", Description: "Issues, projects and cycles"},
 	{ID: "notion", URL: "https://mcp.notion.com/mcp", Title: "Notion", Description: "Pages, databases and search"},
 	{ID: "sentry", URL: "https://mcp.sentry.dev/mcp", Title: "Sentry", Description: "Errors, issues and releases"},
+	{ID: "stripe", URL: "https://mcp.stripe.com", Title: "Stripe", Description: "Payments, customers, subscriptions and invoices"},
 }
 
 // SameServer reports whether two MCP endpoint URLs name the same server:
@@ -78,11 +87,14 @@ type PresetView struct {
 }
 
 // mergePresets checks the config's presets, whose placeholders are
-// resolved, and merges them over the built-in Catalog, in id order.
-func mergePresets(configured []PresetConfig) ([]preset, error) {
+// resolved, and merges them over the built-in Catalog unless builtins is
+// false, in id order.
+func mergePresets(configured []PresetConfig, builtins bool) ([]preset, error) {
 	byID := map[string]preset{}
 	for _, p := range Catalog {
-		byID[p.ID] = preset{Preset: p, builtin: true}
+		if builtins {
+			byID[p.ID] = preset{Preset: p, builtin: true}
+		}
 	}
 	seen := map[string]bool{}
 	for i, cfg := range configured {

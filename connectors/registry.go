@@ -135,6 +135,9 @@ type Options struct {
 	// Presets are the config's presets, their placeholders resolved; they
 	// extend and override the built-in Catalog.
 	Presets []PresetConfig
+	// NoBuiltinPresets leaves the built-in Catalog out: only the config's
+	// presets are matched and shown.
+	NoBuiltinPresets bool
 	// Check makes the checks of a connector that other packages own,
 	// such as its OAuth client's; nil checks nothing more. It runs on the
 	// config's connectors here and on each runtime one as it is added.
@@ -194,7 +197,7 @@ func NewRegistry(o Options) (*Registry, error) {
 		r.config = append(r.config, Entry{Config: cfg})
 	}
 	var err error
-	if r.presets, err = mergePresets(o.Presets); err != nil {
+	if r.presets, err = mergePresets(o.Presets, !o.NoBuiltinPresets); err != nil {
 		return nil, err
 	}
 	r.snap.Store(&Snapshot{Entries: r.config, selections: map[string]*Selection{}})

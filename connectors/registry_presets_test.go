@@ -83,3 +83,38 @@ func TestPresets(t *testing.T) {
 		})
 	}
 }
+
+// TestBuiltinPresets checks the built-in catalog: GitHub, Stripe and Box
+// are in it, those that register no client of their own say so, and a
+// config can leave the catalog out, keeping only its own presets.
+func TestBuiltinPresets(t *testing.T) {
+	r, err := NewRegistry(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := map[string]PresetView{}
+	for _, v := range r.Presets() {
+		views[v.ID] = v
+	}
+	for id, needsClient := range map[string]bool{"github": true, "box": true, "stripe": false, "notion": false} {
+		v, ok := views[id]
+		if !ok || v.Source != "builtin" || v.NeedsClient != needsClient || v.HasClient {
+			t.Errorf("%s = %+v, %v; want built in, needs_client %v", id, v, ok, needsClient)
+		}
+	}
+	if p, ok := r.matchPreset("https://API.githubcopilot.com/mcp"); !ok || p.ID != "github" {
+		t.Errorf("GitHub's URL matches %q, %v", p.ID, ok)
+	}
+
+	own := []PresetConfig{{ID: "internal", URL: "https://mcp.internal.example/mcp"}}
+	r, err = NewRegistry(Options{Presets: own, NoBuiltinPresets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Presets(); len(got) != 1 || got[0].ID != "internal" {
+		t.Errorf("without the catalog the presets are %+v", got)
+	}
+	if _, ok := r.matchPreset("https://mcp.notion.com/mcp"); ok {
+		t.Error("a built-in preset matched with the catalog left out")
+	}
+}
