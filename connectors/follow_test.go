@@ -5,21 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
-
-// eventually waits for cond, failing the test after a deadline generous
-// for a loaded machine; the bound is 2 s on a quiet one.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestFollowNotices checks that two registries sharing a store, as two
 // instances share PostgreSQL, apply each other's changes on the notice
@@ -32,22 +20,22 @@ func TestFollowNotices(t *testing.T) {
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	mustAdd(t, a, "wiki")
-	eventually(t, "b sees a's connector", func() bool { _, ok := b.Snapshot().Entry("wiki"); return ok })
+	wait.Until(t, 10*time.Second, "b sees a's connector", func() bool { _, ok := b.Snapshot().Entry("wiki"); return ok })
 	if _, err := b.Select(ctx, "wiki", listed, []Want{{Name: "search"}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a sees b's selection", func() bool { return a.Snapshot().Selection("wiki") != nil })
+	wait.Until(t, 10*time.Second, "a sees b's selection", func() bool { return a.Snapshot().Selection("wiki") != nil })
 	if news, err := a.Drifted(ctx, "wiki", "search", searchChanged); !news || err != nil {
 		t.Fatalf("Drifted = %v, %v", news, err)
 	}
-	eventually(t, "b sees the drift a saw", func() bool {
+	wait.Until(t, 10*time.Second, "b sees the drift a saw", func() bool {
 		sel := b.Snapshot().Selection("wiki")
 		return sel != nil && len(sel.Drifted()) == 1
 	})
 	if err := a.Remove(ctx, "wiki", func(Entry) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "b forgets the removed connector", func() bool { _, ok := b.Snapshot().Entry("wiki"); return !ok })
+	wait.Until(t, 10*time.Second, "b forgets the removed connector", func() bool { _, ok := b.Snapshot().Entry("wiki"); return !ok })
 }
 
 // deaf is a shared store whose notices are lost: it carries none.
@@ -67,7 +55,7 @@ func TestFollowPoll(t *testing.T) {
 	t.Cleanup(b.Close)
 	gen := b.Snapshot().Generation
 	mustAdd(t, a, "wiki")
-	eventually(t, "b polls a's connector in", func() bool { _, ok := b.Snapshot().Entry("wiki"); return ok })
+	wait.Until(t, 10*time.Second, "b polls a's connector in", func() bool { _, ok := b.Snapshot().Entry("wiki"); return ok })
 	// Its own changes do not make it reload: the poll has seen them.
 	time.Sleep(100 * time.Millisecond)
 	settled := a.Snapshot().Generation

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 	"github.com/mcpgate/caddy-mcpgate/store/postgres"
 )
@@ -110,7 +111,7 @@ func consent(t *testing.T, start, finish *Manager, user string, all ...*Manager)
 		t.Fatalf("Callback for %s: %v", user, err)
 	}
 	for i, m := range all {
-		waitUntil(t, fmt.Sprintf("instance %d does not see %s's consent", i, user), func() bool {
+		wait.Until(t, waitDeadline, fmt.Sprintf("instance %d does not see %s's consent", i, user), func() bool {
 			return m.Connection(context.Background(), "notion", user).State == connectors.StateActive
 		})
 	}
@@ -139,18 +140,6 @@ func serverStats(t *testing.T, as *testas.AS) testas.Stats {
 		t.Fatal(err)
 	}
 	return st
-}
-
-// waitUntil waits until cond holds, failing with what after waitDeadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(waitDeadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %s", waitDeadline, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestClusterRefreshStorm: three instances, each asked at once for an
@@ -211,7 +200,7 @@ func TestClusterDisconnect(t *testing.T) {
 		t.Run("notice", func(t *testing.T) {
 			ms, _ := instances(t, 2, st, mcpURL)
 			servedThenDisconnected(t, ms, "alice")
-			waitUntil(t, "the other instance still hands out the disconnected token", func() bool {
+			wait.Until(t, waitDeadline, "the other instance still hands out the disconnected token", func() bool {
 				_, err := tokenOf(ms[1], "alice")
 				var ce *ConsentError
 				return errors.As(err, &ce) && ce.Status == connectors.StatusNeedsAuth

@@ -14,6 +14,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 )
 
 // loadTimeout is how long a test waits for Caddy to load its config. A
@@ -51,13 +53,9 @@ func Basic(user, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
-// Eventually polls cond for up to 10 s, and fails t saying what it
-// waited for if cond never holds.
+// Eventually waits up to 10 s for cond, and fails t saying what it waited
+// for if cond never holds.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
+	wait.Until(t, 10*time.Second, what, cond)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 )
 
 // auditLog opens an audit Log over table for the test, closed when it
@@ -337,7 +338,7 @@ func TestAuditDatabaseDown(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("Record waits for the database")
 	}
-	waitFor(t, "events counted as dropped", func() bool { return l.Dropped() > 0 })
+	wait.Until(t, deadline, "events counted as dropped", func() bool { return l.Dropped() > 0 })
 	if n := logs.FilterMessage("tool call").Len(); n != 200 {
 		t.Errorf("%d tool call lines, want all 200", n)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/pgtest"
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 	"github.com/mcpgate/caddy-mcpgate/store/storetest"
 )
@@ -45,18 +46,6 @@ func sql(t *testing.T, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-// waitFor waits until cond holds, failing with what after deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %s", deadline, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestConformance runs the store suite on PostgreSQL, a database each,
@@ -173,7 +162,7 @@ func TestListenerReconnects(t *testing.T) {
 	if _, err := sql(t, dsn).Exec(t.Context(), "SELECT pg_terminate_backend($1)", killed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the listener reconnects", func() bool {
+	wait.Until(t, deadline, "the listener reconnects", func() bool {
 		if s.listener.pid.Load() == killed {
 			return false
 		}
@@ -214,7 +203,7 @@ func TestLeaseAcrossInstances(t *testing.T) {
 		t.Fatalf("B's Acquire after the release: %+v, %v; want a token above %d", lb, err, la.Token)
 	}
 	var la2 store.Lease
-	waitFor(t, "A takes the lease once B's expires", func() bool {
+	wait.Until(t, deadline, "A takes the lease once B's expires", func() bool {
 		la2, err = a.Acquire(ctx, "refresh/alice", "instance-a", time.Minute)
 		return err == nil
 	})

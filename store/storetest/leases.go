@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -127,7 +128,7 @@ func testLeaseExpiry(t *testing.T, s store.Shared) {
 	a, err := s.Acquire(ctx, "refresh/g1", "a", shortTTL)
 	must(t, err)
 	var b store.Lease
-	waitFor(t, "an expired lease was never free for another holder", func() bool {
+	wait.Until(t, deadline, "an expired lease was never free for another holder", func() bool {
 		b, err = s.Acquire(ctx, "refresh/g1", "b", leaseTTL)
 		if err != nil && !errors.Is(err, store.ErrLeaseHeld) {
 			t.Fatalf("Acquire: %v", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -105,7 +106,7 @@ func testTTL(t *testing.T, s store.Shared) {
 	must(t, s.Put(ctx, "ttl/short", []byte("v"), shortTTL))
 	must(t, s.Put(ctx, "ttl/long", []byte("v"), time.Hour))
 	must(t, s.Put(ctx, "ttl/none", []byte("v"), 0))
-	waitFor(t, "a record put with a short TTL is still there", func() bool { return gone(t, s, "ttl/short") })
+	wait.Until(t, deadline, "a record put with a short TTL is still there", func() bool { return gone(t, s, "ttl/short") })
 	if _, err := s.Take(ctx, "ttl/short"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Take of an expired record: %v, want ErrNotFound", err)
 	}
@@ -235,7 +236,7 @@ func testSwapKeepsExpiry(t *testing.T, s store.Shared) {
 		must(t, err)
 		return refused(t, s, "k", ok)
 	})
-	waitFor(t, "a swapped record lost its expiry", func() bool { return gone(t, s, "k") })
+	wait.Until(t, deadline, "a swapped record lost its expiry", func() bool { return gone(t, s, "k") })
 }
 
 // refused reports whether a conditional write of key was refused because
@@ -275,7 +276,7 @@ func testBatch(t *testing.T, s store.Shared) {
 	if v, err := s.Get(ctx, "log/4"); string(v) != "second" || err != nil {
 		t.Errorf("a key put twice in a batch = %q, %v; want the second", v, err)
 	}
-	waitFor(t, "a batch's put with a short TTL did not expire", func() bool { return gone(t, s, "log/5") })
+	wait.Until(t, deadline, "a batch's put with a short TTL did not expire", func() bool { return gone(t, s, "log/5") })
 	err := s.Batch(ctx, []store.Write{{Key: "log/6", Value: []byte("six")}, {Key: "", Value: []byte("x")}})
 	if !errors.Is(err, store.ErrInvalidKey) {
 		t.Errorf("a batch with an empty key: %v, want ErrInvalidKey", err)

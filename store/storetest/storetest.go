@@ -77,21 +77,7 @@ var cases = []suiteCase{
 const (
 	shortTTL = 200 * time.Millisecond
 	deadline = 30 * time.Second
-	poll     = 10 * time.Millisecond
 )
-
-// waitFor waits until cond holds, failing the test with what if it does
-// not within deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %s", deadline, what)
-		}
-		time.Sleep(poll)
-	}
-}
 
 // sleepPast sleeps until t is behind us by margin.
 func sleepPast(when time.Time, margin time.Duration) {

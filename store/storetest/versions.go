@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -146,7 +147,7 @@ func testVersionTTL(t *testing.T, s store.Shared) {
 	if ok, err := s.PutIfVersion(ctx, "short", []byte("v"), shortTTL, 0); !ok || err != nil {
 		t.Fatalf("PutIfVersion = %v, %v", ok, err)
 	}
-	waitFor(t, "a record written by PutIfVersion with a short TTL did not expire", func() bool { return gone(t, s, "short") })
+	wait.Until(t, deadline, "a record written by PutIfVersion with a short TTL did not expire", func() bool { return gone(t, s, "short") })
 	if ok, err := s.PutIfVersion(ctx, "short", []byte("again"), 0, 0); !ok || err != nil {
 		t.Errorf("a create-only write over an expired record = %v, %v; want true", ok, err)
 	}
