@@ -134,14 +134,28 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) error {
 	if !isClean(r.URL.EscapedPath()) {
 		return notFound()
 	}
-	var failure error
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), failureKey{}, &failure)))
-	return failure
+	// The host's WithCaller made the request's exchange already, so that
+	// an agent's call copies its request once, not twice.
+	x, ok := r.Context().Value(exchangeKey{}).(*exchange)
+	if !ok {
+		x = new(exchange)
+		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	}
+	x.failure = nil
+	h.mux.ServeHTTP(w, r)
+	return x.failure
 }
 
-// failureKey keys the slot in a request's context where adapt leaves the
-// endpoint's failure for Serve.
-type failureKey struct{}
+// exchange is what one request carries between its host and the
+// handler: who calls, which the host sets (WithCaller), and the
+// endpoint's failure, which adapt leaves for Serve, unwritten.
+type exchange struct {
+	caller  grants.Caller
+	failure error
+}
+
+// exchangeKey keys a request's *exchange in its context.
+type exchangeKey struct{}
 
 // adapt makes a route an http.Handler for the mux: it checks the caller
 // unless the route is public, and hands the endpoint's failure back to
@@ -160,8 +174,8 @@ func adapt(rt route) http.Handler {
 		default:
 			err = fail(http.StatusUnauthorized, "authentication is missing: the gateway could not tell who is calling")
 		}
-		if slot, ok := r.Context().Value(failureKey{}).(*error); ok {
-			*slot = err
+		if x, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			x.failure = err
 			return
 		}
 		WriteError(w, err)
@@ -194,18 +208,18 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request, c grants.Call
 	return nil
 }
 
-// callerKey keys the caller in a request's context.
-type callerKey struct{}
-
 // WithCaller returns ctx carrying who calls: the host sets it once its
 // authentication has told.
 func WithCaller(ctx context.Context, c grants.Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	return context.WithValue(ctx, exchangeKey{}, &exchange{caller: c})
 }
 
 // CallerFrom returns the caller WithCaller set, and false when none was
 // set or its id is empty.
 func CallerFrom(ctx context.Context) (grants.Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(grants.Caller)
-	return c, ok && c.ID != ""
+	x, ok := ctx.Value(exchangeKey{}).(*exchange)
+	if !ok {
+		return grants.Caller{}, false
+	}
+	return x.caller, x.caller.ID != ""
 }

@@ -576,3 +576,24 @@ func TestCallerFrom(t *testing.T) {
 }
 
 func jsonInto(body string, v any) error { return json.Unmarshal([]byte(body), v) }
+
+// TestServeCopiesOnce checks that a request whose host set its caller is
+// served without copying it again: the caller's exchange also holds the
+// failure, so Serve needs no context of its own (one copy of an agent's
+// request fewer on every call).
+func TestServeCopiesOnce(t *testing.T) {
+	s := startSite(t, false)
+	req := httptest.NewRequest(http.MethodGet, "/connectors/plain/nothing", nil)
+	withCaller := req.WithContext(web.WithCaller(req.Context(), grants.Caller{ID: "alice"}))
+	serve := func(r *http.Request) func() {
+		return func() {
+			if err := s.h.Serve(httptest.NewRecorder(), r); err == nil {
+				t.Fatal("an unknown path was served")
+			}
+		}
+	}
+	bare, carried := testing.AllocsPerRun(100, serve(req)), testing.AllocsPerRun(100, serve(withCaller))
+	if carried >= bare {
+		t.Errorf("Serve allocates %v times with the caller set, %v without: it copies the request again", carried, bare)
+	}
+}
