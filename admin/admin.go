@@ -72,6 +72,7 @@ var Routes = []Route{
 	{"GET /mcpgate/connectors", (*API).listConnectors},
 	{"POST /mcpgate/connectors", (*API).addConnector},
 	{"GET /mcpgate/connectors/{id}", (*API).showConnector},
+	{"PATCH /mcpgate/connectors/{id}", (*API).updateConnector},
 	{"DELETE /mcpgate/connectors/{id}", (*API).removeConnector},
 	{"POST /mcpgate/connectors/{id}/connect", (*API).connect},
 	{"POST /mcpgate/connectors/{id}/disconnect", (*API).disconnect},
@@ -82,6 +83,8 @@ var Routes = []Route{
 	{"GET /mcpgate/connectors/{id}/diagnose", (*API).diagnose},
 	{"GET /mcpgate/presets", (*API).presets},
 	{"GET /mcpgate/grants", (*API).grants},
+	{"POST /mcpgate/grants", (*API).addGrant},
+	{"DELETE /mcpgate/grants/{id}", (*API).removeGrant},
 	{"GET /mcpgate/audit", (*API).audit},
 }
 
@@ -166,25 +169,6 @@ func (api *API) lookup(r *http.Request) (*gateway.Gateway, *connectors.Connector
 		return nil, nil, errorf(http.StatusNotFound, "no connector %q", id)
 	}
 	return g, c, nil
-}
-
-// listConnectors answers GET /mcpgate/connectors.
-func (api *API) listConnectors(w http.ResponseWriter, r *http.Request) error {
-	g, snap := api.Live.Current(), api.Registry.Snapshot()
-	out := make([]gateway.ConnectorView, len(g.Connectors()))
-	for i, c := range g.Connectors() {
-		out[i] = g.View(r.Context(), snap, c)
-	}
-	return write(w, http.StatusOK, map[string]any{"connectors": out})
-}
-
-// showConnector answers GET /mcpgate/connectors/{id}.
-func (api *API) showConnector(w http.ResponseWriter, r *http.Request) error {
-	g, c, err := api.lookup(r)
-	if err != nil {
-		return err
-	}
-	return write(w, http.StatusOK, g.View(r.Context(), api.Registry.Snapshot(), c))
 }
 
 // addedConnector answers POST /mcpgate/connectors: the connector, and
@@ -501,45 +485,6 @@ func (api *API) approveTools(w http.ResponseWriter, r *http.Request) error {
 	}
 	api.Audit.AdminChange("", id, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
 	return write(w, http.StatusOK, toolsAnswer{Connector: id, Selection: sel.View(), Approved: names})
-}
-
-// grants answers GET /mcpgate/grants?user=…&groups=…[&tool=c/name]:
-// the effective decision for that caller on every connector, and on each
-// tool that a selection, the config or a tool parameter names.
-func (api *API) grants(w http.ResponseWriter, r *http.Request) error {
-	caller, asked, err := grantsQuery(r)
-	if err != nil {
-		return err
-	}
-	g := api.Live.Current()
-	for conn := range asked {
-		if _, ok := g.Connector(conn); !ok {
-			return errorf(http.StatusNotFound, "no connector %q", conn)
-		}
-	}
-	view := api.Policy.For(caller)
-	return write(w, http.StatusOK, map[string]any{
-		"user": caller.ID, "groups": caller.Groups, "admin": view.IsAdmin(), "connectors": g.Explain(view, api.Rules, asked),
-	})
-}
-
-// grantsQuery reads whose grants, and which tools besides the known ones,
-// GET /mcpgate/grants asks about.
-func grantsQuery(r *http.Request) (grants.Caller, map[string][]string, error) {
-	q := r.URL.Query()
-	caller := grants.Caller{ID: q.Get("user"), Groups: grants.SplitList(strings.Join(q["groups"], ","))}
-	if caller.ID == "" {
-		return caller, nil, errorf(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
-	}
-	asked := map[string][]string{}
-	for _, t := range q["tool"] {
-		conn, name, ok := strings.Cut(t, "/")
-		if !ok || conn == "" || name == "" {
-			return caller, nil, errorf(http.StatusBadRequest, "tool %q: say <connector>/<tool>", t)
-		}
-		asked[conn] = append(asked[conn], name)
-	}
-	return caller, asked, nil
 }
 
 // adminDetail describes an admin change for the audit log: what, through

@@ -146,11 +146,6 @@ func splitList(s string) []string {
 	return slices.Compact(fields)
 }
 
-// list runs `connectors list`.
-func (c *cli) list([]string) error {
-	return call(c, http.MethodGet, "/mcpgate/connectors", nil, printList)
-}
-
 // show runs `connectors show`.
 func (c *cli) show(args []string) error {
 	return call(c, http.MethodGet, connectorURI(args[0], "", nil), nil, printShow)
@@ -262,16 +257,6 @@ func failedStep(v diagnosis) string {
 		return "a step that did not run"
 	}
 	return ""
-}
-
-// grantsCheck runs `grants check`.
-func (c *cli) grantsCheck([]string) error {
-	q := url.Values{"user": {c.str("user")}}
-	if groups, _ := c.flags.GetStringSlice("groups"); len(groups) > 0 {
-		q.Set("groups", strings.Join(groups, ","))
-	}
-	q["tool"], _ = c.flags.GetStringArray("tool")
-	return call(c, http.MethodGet, "/mcpgate/grants?"+q.Encode(), nil, printGrants)
 }
 
 // audit runs `audit`.

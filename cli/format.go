@@ -73,30 +73,6 @@ func authSummary(v adminConnector) string {
 	return s
 }
 
-// printList prints the connectors as a table.
-func printList(w io.Writer, v connectorsAnswer) {
-	if len(v.Connectors) == 0 {
-		fmt.Fprintln(w, "No connectors.")
-		return
-	}
-	fmt.Fprintln(w, "ID\tSOURCE\tAUTH\tCONSENT\tSTATE\tTOOLS\tURL")
-	for _, cv := range v.Connectors {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cv.ID, cv.Source, cv.Auth, cmp.Or(cv.Consent, "-"),
-			connectionState(cv), toolsState(cv.Tools), cmp.Or(cv.URL, "-"))
-	}
-}
-
-// connectionState is a connector's shared connection state in a word.
-func connectionState(v adminConnector) string {
-	switch {
-	case v.Connection != nil:
-		return cmp.Or(v.Connection.State, "not connected")
-	case v.Consent == perUser:
-		return "per user"
-	}
-	return "-"
-}
-
 // toolsState says what a connector's tool selection holds.
 func toolsState(t *toolsSummary) string {
 	if t == nil {
@@ -107,33 +83,6 @@ func toolsState(t *toolsSummary) string {
 		s += fmt.Sprintf(", %d drifted", len(t.Drifted))
 	}
 	return s
-}
-
-// printShow prints one connector, a field a line.
-func printShow(w io.Writer, v adminConnector) {
-	state, reason, drifted := connectionState(v), "", ""
-	if state == "-" {
-		state = "" // no OAuth, nothing to connect
-	}
-	if conn := v.Connection; conn != nil {
-		if !conn.Since.IsZero() {
-			state += " since " + conn.Since.Format(time.RFC3339)
-		}
-		reason = conn.Reason
-	}
-	if v.Tools != nil {
-		drifted = strings.Join(v.Tools.Drifted, ", ")
-	}
-	fields := [][2]string{
-		{"id", v.ID}, {"source", v.Source}, {"url", v.URL}, {"auth", authSummary(v)},
-		{"title", v.Title}, {"description", v.Description},
-		{"connection", state}, {"reason", reason}, {"tools", toolsState(v.Tools)}, {"drifted", drifted},
-	}
-	for _, f := range fields {
-		if f[1] != "" {
-			fmt.Fprintf(w, "%s:\t%s\n", f[0], f[1])
-		}
-	}
 }
 
 // printConnect prints the authorization URL of connector id's consent,
@@ -259,45 +208,6 @@ func printDiagnosis(id string) func(io.Writer, diagnosis) {
 		}
 		if v.OK {
 			fmt.Fprintf(w, "%s can connect.\n", id)
-		}
-	}
-}
-
-// printGrants prints what a caller may do with each connector, and the
-// decision on each tool asked about.
-func printGrants(w io.Writer, v grantsAnswer) {
-	who, role := v.User, "a user"
-	if len(v.Groups) > 0 {
-		who += " (groups " + strings.Join(v.Groups, ", ") + ")"
-	}
-	if v.Admin {
-		role = "an admin"
-	}
-	fmt.Fprintf(w, "%s is %s.\n", who, role)
-	fmt.Fprintln(w, "CONNECTOR\tVISIBLE\tACCESS")
-	for _, gc := range v.Connectors {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", gc.ID, yesNo(gc.Visible), yesNo(gc.Access))
-	}
-	printDecisions(w, v.Connectors)
-}
-
-// printDecisions prints the decision on each tool named.
-func printDecisions(w io.Writer, conns []grantConnector) {
-	header := false
-	for _, gc := range conns {
-		for _, d := range gc.Tools {
-			if !header {
-				fmt.Fprintln(w, "\nTOOL\tOPERATION\tDECISION\tBY")
-				header = true
-			}
-			decision, by := "deny", "no grant"
-			if d.Allowed {
-				decision, by = "allow", fmt.Sprintf("grant %d", d.Rule)
-				if d.Grant != nil {
-					by += " (src " + strings.Join(d.Grant.Sources, " ") + ")"
-				}
-			}
-			fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\n", gc.ID, d.Tool, d.Operation, decision, by)
 		}
 	}
 }

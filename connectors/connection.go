@@ -17,7 +17,11 @@ const (
 	StateReauthRequired State = "reauth_required"
 	StateExpired        State = "expired"
 	StateError          State = "error"
-	StateDisconnected   State = "disconnected"
+	// StateMisconfigured: consent cannot work until an admin changes the
+	// connector, such as a token response without the refresh token that
+	// the connector needs; Reason says what.
+	StateMisconfigured State = "misconfigured"
+	StateDisconnected  State = "disconnected"
 )
 
 // Event is something that moves a connection between states.
@@ -109,6 +113,9 @@ const (
 	StatusMisconfigured Status = "misconfigured"
 	// StatusNoAccess: no grant lets this user use the connector.
 	StatusNoAccess Status = "no_access"
+	// StatusDisabled: an admin disabled the connector; its tokens are
+	// kept, so that enabling it needs no new consent.
+	StatusDisabled Status = "disabled"
 )
 
 // Connection is the state of one OAuth connection, without its secrets.

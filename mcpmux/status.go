@@ -15,6 +15,7 @@ const (
 	StatusMisconfigured = "misconfigured"
 	StatusNoAccess      = "no_access"
 	StatusFailed        = "error"
+	StatusDisabled      = "disabled"
 )
 
 // ConnectorStatus is one connector as a caller sees it.
