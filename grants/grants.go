@@ -120,7 +120,7 @@ type rule struct {
 func New(rules []Rule) (*Policy, error) {
 	p := &Policy{rules: make([]rule, 0, len(rules))}
 	for i, r := range rules {
-		cr, err := compileRule(i+1, r)
+		cr, err := compileRule(fmt.Sprintf("grant %d", i+1), i+1, r)
 		if err != nil {
 			return nil, err
 		}
@@ -129,27 +129,36 @@ func New(rules []Rule) (*Policy, error) {
 	return p, nil
 }
 
-// compileRule validates and compiles the n-th rule.
-func compileRule(n int, r Rule) (rule, error) {
+// Validate checks r as New checks each rule, with errors that name no
+// index: for a rule that stands alone, such as a grant an admin adds at
+// run time.
+func (r Rule) Validate() error {
+	_, err := compileRule("grant", 0, r)
+	return err
+}
+
+// compileRule validates and compiles the rule at 1-based index n, which
+// its errors call name.
+func compileRule(name string, n int, r Rule) (rule, error) {
 	cr := rule{index: n, readOnly: r.Operations == ReadOnly}
 	if r.Operations != "" {
 		if err := ValidateOperations(r.Operations); err != nil {
-			return cr, fmt.Errorf("grant %d: %w", n, err)
+			return cr, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	role, err := ParseRole(string(r.Role))
 	if err != nil {
-		return cr, fmt.Errorf("grant %d: %w", n, err)
+		return cr, fmt.Errorf("%s: %w", name, err)
 	}
 	cr.admin = role == RoleAdmin
 	if len(r.Sources) == 0 {
-		return cr, fmt.Errorf("grant %d names no sources", n)
+		return cr, fmt.Errorf("%s names no sources", name)
 	}
 	if err := cr.add(r); err != nil {
-		return cr, fmt.Errorf("grant %d: %w", n, err)
+		return cr, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(cr.connectors) == 0 && !cr.hasPatterns() {
-		return cr, fmt.Errorf("grant %d names no connectors and no items", n)
+		return cr, fmt.Errorf("%s names no connectors and no items", name)
 	}
 	return cr, nil
 }

@@ -164,3 +164,23 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRuleValidate checks that a rule standing alone is checked as New
+// checks each rule of a list, its errors naming no index.
+func TestRuleValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		rule    Rule
+		wantErr string
+	}{
+		{"valid", Rule{Sources: []string{"user:bob"}, Tools: []string{"notion/*"}, Operations: ReadOnly}, ""},
+		{"no sources", Rule{Connectors: []string{"notion"}}, "grant names no sources"},
+		{"bad source", Rule{Sources: []string{"usr:bob"}, Connectors: []string{"x"}}, `grant: source "usr:bob"`},
+		{"bad glob", Rule{Sources: []string{"*"}, Tools: []string{"notion/a**"}}, `grant: tools: pattern "notion/a**": ** must be a whole segment`},
+		{"bad operations", Rule{Sources: []string{"*"}, Connectors: []string{"x"}, Operations: "write"}, `grant: operations "write"`},
+		{"no scope", Rule{Sources: []string{"*"}}, "grant names no connectors and no items"},
+	}
+	for _, tt := range tests {
+		checkErr(t, tt.name, tt.rule.Validate(), tt.wantErr)
+	}
+}
