@@ -19,7 +19,17 @@ const (
 	StateError          State = "error"
 	// StateMisconfigured: consent cannot work until an admin changes the
 	// connector, such as a token response without the refresh token that
-	// the connector needs; Reason says what.
+	// the connector needs; Reason says what. The rule for the refresh
+	// token: an access token that expires (expires_in) with no refresh
+	// token ends the connection at its expiry. The first time, that is
+	// StateExpired, since a consent may bring one; when the consent after
+	// it again brings an expiring token and no refresh token, the
+	// connector evidently needs offline access that the provider does not
+	// grant it, and each consent would end the same way: the connection
+	// becomes misconfigured, so that no one is sent to reconnect in a
+	// loop. A person may still start a consent, once an admin has fixed
+	// the client (asked for offline_access, or allowed the refresh_token
+	// grant at the provider).
 	StateMisconfigured State = "misconfigured"
 	StateDisconnected  State = "disconnected"
 )
@@ -43,6 +53,16 @@ const (
 	// EventFail: the connection broke for another reason, such as a
 	// record that no longer opens or a malformed token response.
 	EventFail Event = "fail"
+	// EventUnreachable: a refresh was due, but the authorization server
+	// could not be reached or failed (5xx). The tokens are kept and the
+	// refresh is tried again on the next call: nothing is revoked, and
+	// no one need consent again.
+	EventUnreachable Event = "unreachable"
+	// EventMisconfigure: the connection cannot outlive its access token
+	// until an admin changes the connector or its client at the
+	// provider: the authorization server issued no refresh token for an
+	// expiring access token, again after a consent (see StateMisconfigured).
+	EventMisconfigure Event = "misconfigure"
 	// EventDisconnect: a user or admin removed the credential.
 	EventDisconnect Event = "disconnect"
 )
@@ -55,7 +75,7 @@ var transitions = map[Event]struct {
 	to   func(State) State
 }{
 	EventStart: {
-		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateDisconnected},
+		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateMisconfigured, StateDisconnected},
 		to: func(s State) State {
 			if s == StateActive {
 				return StateActive
@@ -68,8 +88,10 @@ var transitions = map[Event]struct {
 	EventExpire:       {from: []State{StateActive}, to: always(StateExpired)},
 	EventInvalidGrant: {from: []State{StateActive, StateExpired}, to: always(StateReauthRequired)},
 	EventFail:         {from: []State{StatePending, StateActive, StateExpired, StateReauthRequired}, to: always(StateError)},
+	EventUnreachable:  {from: []State{StateActive, StateExpired}, to: always(StateExpired)},
+	EventMisconfigure: {from: []State{StateActive, StateExpired}, to: always(StateMisconfigured)},
 	EventDisconnect: {
-		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateDisconnected},
+		from: []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateMisconfigured, StateDisconnected},
 		to:   always(StateDisconnected),
 	},
 }
@@ -134,7 +156,7 @@ func (c Connection) Status() Status {
 	switch c.State {
 	case StateActive:
 		return StatusReady
-	case StateError:
+	case StateError, StateMisconfigured:
 		return StatusMisconfigured
 	default:
 		return StatusNeedsAuth

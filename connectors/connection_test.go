@@ -6,14 +6,14 @@ import (
 )
 
 func TestConnectionTransitions(t *testing.T) {
-	all := []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateDisconnected}
+	all := []State{StateNone, StatePending, StateActive, StateReauthRequired, StateExpired, StateError, StateMisconfigured, StateDisconnected}
 	// want[event][from] is the state reached; a missing entry means the
 	// event cannot happen there.
 	want := map[Event]map[State]State{
 		EventStart: {
 			StateNone: StatePending, StatePending: StatePending, StateActive: StateActive,
 			StateReauthRequired: StatePending, StateExpired: StatePending, StateError: StatePending,
-			StateDisconnected: StatePending,
+			StateMisconfigured: StatePending, StateDisconnected: StatePending,
 		},
 		EventGrant:        {StatePending: StateActive, StateActive: StateActive},
 		EventRefresh:      {StateActive: StateActive, StateExpired: StateActive},
@@ -23,10 +23,14 @@ func TestConnectionTransitions(t *testing.T) {
 			StatePending: StateError, StateActive: StateError, StateExpired: StateError,
 			StateReauthRequired: StateError,
 		},
+		// A provider that is down keeps the tokens, to retry: expired.
+		EventUnreachable: {StateActive: StateExpired, StateExpired: StateExpired},
+		// No refresh token again: only an admin can help.
+		EventMisconfigure: {StateActive: StateMisconfigured, StateExpired: StateMisconfigured},
 		EventDisconnect: {
 			StateNone: StateDisconnected, StatePending: StateDisconnected, StateActive: StateDisconnected,
 			StateReauthRequired: StateDisconnected, StateExpired: StateDisconnected,
-			StateError: StateDisconnected, StateDisconnected: StateDisconnected,
+			StateError: StateDisconnected, StateMisconfigured: StateDisconnected, StateDisconnected: StateDisconnected,
 		},
 	}
 	for event, row := range want {
@@ -54,7 +58,7 @@ func TestConnectionStatus(t *testing.T) {
 	for state, want := range map[State]Status{
 		StateNone: StatusNeedsAuth, StatePending: StatusNeedsAuth, StateActive: StatusReady,
 		StateReauthRequired: StatusNeedsAuth, StateExpired: StatusNeedsAuth,
-		StateError: StatusMisconfigured, StateDisconnected: StatusNeedsAuth,
+		StateError: StatusMisconfigured, StateMisconfigured: StatusMisconfigured, StateDisconnected: StatusNeedsAuth,
 	} {
 		if got := (Connection{State: state}).Status(); got != want {
 			t.Errorf("status of %q = %q, want %q", state, got, want)
