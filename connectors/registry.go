@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -88,9 +89,9 @@ type Entry struct {
 // makes a new one.
 type Snapshot struct {
 	// Generation counts the changes to what the gateway serves: a
-	// connector added or removed, a selection made or approved. Drift
-	// seen upstream changes no generation, since the gateway has hidden
-	// the tool already.
+	// connector added or removed, a selection made or approved, a grant
+	// added or removed. Drift seen upstream changes no generation, since
+	// the gateway has hidden the tool already.
 	Generation uint64
 	// Entries are the config's connectors in config order, then the
 	// runtime ones in id order.
@@ -98,7 +99,10 @@ type Snapshot struct {
 	// Shadowed are runtime connectors kept in storage whose id the
 	// config now defines: they are not served until an admin removes
 	// them from storage or the config gives the id back.
-	Shadowed   []string
+	Shadowed []string
+	// Grants are the config's grants in config order, then the runtime
+	// ones oldest first.
+	Grants     []Grant
 	selections map[string]*Selection
 }
 
@@ -132,6 +136,9 @@ func (s *Snapshot) Connector(e Entry) (*Connector, error) {
 type Options struct {
 	// Config are the config's connectors, their placeholders resolved.
 	Config []Config
+	// Grants are the config's grants, which the caller has compiled
+	// (grants.New) and so checked.
+	Grants []grants.Rule
 	// Presets are the config's presets, their placeholders resolved; they
 	// extend and override the built-in Catalog.
 	Presets []PresetConfig
@@ -159,6 +166,7 @@ type Options struct {
 // concurrent use.
 type Registry struct {
 	config  []Entry
+	grants  []Grant // the config's
 	presets []preset
 	check   func(Config, *Connector) error
 
@@ -177,7 +185,7 @@ type Registry struct {
 // NewRegistry checks the config's connectors and presets. It reads no
 // storage: Open does.
 func NewRegistry(o Options) (*Registry, error) {
-	r := &Registry{check: o.Check, id: newRegistryID(), poll: o.Poll, errors: o.Errors}
+	r := &Registry{check: o.Check, id: newRegistryID(), poll: o.Poll, errors: o.Errors, grants: configGrants(o.Grants)}
 	if r.check == nil {
 		r.check = func(Config, *Connector) error { return nil }
 	}
@@ -200,7 +208,7 @@ func NewRegistry(o Options) (*Registry, error) {
 	if r.presets, err = mergePresets(o.Presets, !o.NoBuiltinPresets); err != nil {
 		return nil, err
 	}
-	r.snap.Store(&Snapshot{Entries: r.config, selections: map[string]*Selection{}})
+	r.snap.Store(&Snapshot{Entries: r.config, Grants: r.grants, selections: map[string]*Selection{}})
 	return r, nil
 }
 
@@ -249,8 +257,13 @@ func (r *Registry) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	granted, err := readGrants(ctx, r.storage)
+	if err != nil {
+		return err
+	}
 	next := r.change(true)
 	next.Entries, next.selections = slices.Clone(r.config), map[string]*Selection{}
+	next.Grants = slices.Concat(r.grants, granted)
 	for _, id := range slices.Sorted(maps.Keys(runtime)) {
 		if _, taken := next.Entry(id); taken {
 			// The config took the id since an admin added it: the config
@@ -309,7 +322,7 @@ func (r *Registry) publish(next *Snapshot) error {
 // its copy of the entries or selections.
 func (r *Registry) change(serves bool) *Snapshot {
 	cur := r.Snapshot()
-	next := &Snapshot{Generation: cur.Generation, Entries: slices.Clone(cur.Entries), selections: maps.Clone(cur.selections)}
+	next := &Snapshot{Generation: cur.Generation, Entries: slices.Clone(cur.Entries), Grants: slices.Clone(cur.Grants), selections: maps.Clone(cur.selections)}
 	if serves {
 		next.Generation++
 	}
