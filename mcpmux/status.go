@@ -35,6 +35,10 @@ type ConnectorStatus struct {
 	// API is the path under which the connector's HTTP API is served,
 	// ending in "/", for a connector that has one.
 	API string `json:"api,omitempty"`
+	// ToolCount is how many of the connector's tools the caller may use,
+	// once its list could be fetched; absent before, and for a connector
+	// that is only an HTTP API.
+	ToolCount *int `json:"tool_count,omitempty"`
 }
 
 // Statuses returns every connector the caller may see, with its status. It
@@ -70,7 +74,10 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 			defer wg.Done()
 			cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
 			if err == nil && c.URL != nil {
-				_, err = m.list(ctx, caller, c, cred, toolsKind)
+				var l *list
+				if l, err = m.list(ctx, caller, c, cred, toolsKind); err == nil {
+					out[i].ToolCount = usable(v, c.ID, l)
+				}
 			}
 			out[i].Status, out[i].Reason = StatusReady, ""
 			if cr, ok := asConsent(err); ok {
@@ -82,4 +89,16 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 	}
 	wg.Wait()
 	return out
+}
+
+// usable counts the tools of connector's list l that view allows: the
+// ones tools/list shows the caller, less the built-in tool.
+func usable(view *grants.View, connector string, l *list) *int {
+	n := 0
+	for _, it := range l.items {
+		if view.Allows(grants.Tools, connector, it.name, it.readOnly) {
+			n++
+		}
+	}
+	return &n
 }
