@@ -50,9 +50,7 @@ const credentialLookup = 5 * time.Second
 
 // announce sends list_changed to every listening agent in whose view at
 // connector c one of changes (of lists seen with credential credKey)
-// differs: once per notification, however many of its lists changed. A
-// full stream drops the notice: the agent will see the change on its next
-// list anyway.
+// differs: once per notification, however many of its lists changed.
 func (m *Mux) announce(ctx context.Context, c *connectors.Connector, credKey string, changes []listChange) {
 	if len(changes) == 0 {
 		return
@@ -70,18 +68,13 @@ func (m *Mux) announce(ctx context.Context, c *connectors.Connector, credKey str
 		if !view.Visible(c.ID) || !m.sameCredential(ctx, l.caller, c, credKey) {
 			continue
 		}
-		told := map[*listKind]bool{}
 		for _, ch := range changes {
-			notice := ch.kind.notice()
-			if !l.kinds[notice] || told[notice] || !viewChanged(view, c.ID, ch) {
-				continue
-			}
-			told[notice] = true
 			// Never blocks: one slow agent must not hold up the notices
-			// of the rest, nor the background fetch that found the change.
-			select {
-			case l.events <- l.event(notice):
-			default:
+			// of the rest, nor the background fetch that found the
+			// change. Two lists of one notice, or two Muxes that both
+			// hear the upstream, make one notice (tell).
+			if viewChanged(view, c.ID, ch) {
+				l.tell(ch.kind)
 			}
 		}
 	}

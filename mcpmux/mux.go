@@ -89,6 +89,11 @@ type Options struct {
 	// Sessions keeps legacy agent sessions; nil means a store of the
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
+	// Streams keeps the agents' open notification streams; nil means a
+	// set of the Mux's own, which Close ends. A shared one outlives the
+	// Mux, so that its streams stay open across a reload and hear of the
+	// changes the Mux that replaces it announces (Reloaded).
+	Streams *Streams
 	// SessionKey, 32 bytes, seals the legacy session ids the Mux issues,
 	// which then hold the session (caller, endpoint, protocol version,
 	// capabilities, issue time), so that every instance holding the same
@@ -147,7 +152,8 @@ type Mux struct {
 	pageCount atomic.Int64
 	sessions  *Sessions
 	ownsSess  bool
-	streams   listeners
+	streams   *Streams
+	ownsStrm  bool
 	subs      subscriptions
 	origins   map[string]bool
 	hosts     hostPolicy
@@ -232,6 +238,10 @@ func New(opts Options) (*Mux, error) {
 	if m.ownsSess {
 		m.sessions = NewSessions()
 	}
+	m.streams, m.ownsStrm = opts.Streams, opts.Streams == nil
+	if m.ownsStrm {
+		m.streams = NewStreams()
+	}
 	return m, nil
 }
 
@@ -311,7 +321,7 @@ func NewTransport() *http.Transport {
 
 // Close ends every agent stream and releases idle upstream connections.
 // It waits for the Mux's background goroutines, and is safe to call more
-// than once. Sessions given in Options stay open.
+// than once. Sessions and Streams given in Options stay open.
 func (m *Mux) Close() error {
 	// The order matters: closed first, so that no background goroutine
 	// starts after the wait begins and agent streams end; then the
@@ -327,6 +337,9 @@ func (m *Mux) Close() error {
 	}
 	close(m.closed)
 	m.life.Unlock()
+	if m.ownsStrm {
+		m.streams.Close()
+	}
 	m.cancel()
 	if m.ownsSess {
 		m.sessions.Close()

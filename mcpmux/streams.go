@@ -31,6 +31,14 @@ type listener struct {
 	// its next list) and never holds up the gateway's announcements.
 	events chan []byte
 	ended  <-chan struct{} // a legacy stream's session's; nil for listen
+
+	// pending are the lists whose change the agent is yet to be told of,
+	// and wake wakes the stream when the first is added (notify.go):
+	// list changes are coalesced rather than queued, so none is ever
+	// dropped and none is sent twice in a burst.
+	mu      sync.Mutex
+	pending []*listKind
+	wake    chan struct{}
 }
 
 // Bounds on open notification streams, which each hold a goroutine and a
@@ -95,8 +103,11 @@ func (ls *listeners) each(fn func(*listener)) {
 }
 
 // stream sends a listener's events as server-sent events until the agent
-// goes away or the gateway closes. first, when set, is sent before all.
+// goes away or its Streams closes: a Mux's own closes with the Mux, a
+// shared one outlives it (Options.Streams). first, when set, is sent
+// before all.
 func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first []byte) {
+	l.wake = make(chan struct{}, 1)
 	if err := m.streams.add(l); err != nil {
 		refuseStream(w, l, err)
 		return
@@ -113,11 +124,23 @@ func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first 
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
+	var flush <-chan time.Time // armed by a first list change, for coalesce
 	for {
 		select {
 		case msg := <-l.events:
 			if sse.send(msg) != nil {
 				return
+			}
+		case <-l.wake:
+			if flush == nil {
+				flush = time.After(coalesce)
+			}
+		case <-flush:
+			flush = nil
+			for _, msg := range l.take() {
+				if sse.send(msg) != nil {
+					return
+				}
 			}
 		case <-tick.C:
 			if sse.comment() != nil {
@@ -125,7 +148,7 @@ func (m *Mux) stream(w http.ResponseWriter, r *http.Request, l *listener, first 
 			}
 		case <-r.Context().Done():
 			return
-		case <-m.closed:
+		case <-m.streams.done:
 			return
 		case <-l.ended:
 			return
