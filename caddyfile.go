@@ -136,6 +136,9 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 //		auth    bearer <token>
 //		auth    header <name> <value>
 //		timeout <duration>
+//		title   <text>
+//		description <text>
+//		disabled
 //		tools {
 //			...
 //		}
@@ -171,6 +174,12 @@ func parseConnector(d *caddyfile.Dispenser, defined map[string]caddyfile.Token) 
 			if err = once(d, seen); err == nil {
 				c.Tools, err = parseTools(d)
 			}
+		case "title":
+			err = setString(d, seen, &c.Title, nonEmpty("title"))
+		case "description":
+			err = setString(d, seen, &c.Description, nonEmpty("description"))
+		case "disabled":
+			err = setFlag(d, seen, &c.Disabled)
 		default:
 			return c, d.Errf("unrecognized connector subdirective %q", d.Val())
 		}
@@ -366,6 +375,18 @@ func setString[S ~string](d *caddyfile.Dispenser, seen map[string]bool, dst *S, 
 		return d.WrapErr(err)
 	}
 	*dst = S(v)
+	return nil
+}
+
+// setFlag sets *dst for a keyword that takes no value, such as disabled.
+func setFlag(d *caddyfile.Dispenser, seen map[string]bool, dst *bool) error {
+	if err := once(d, seen); err != nil {
+		return err
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow/discovery"
 	"github.com/mcpgate/caddy-mcpgate/store"
@@ -123,6 +124,7 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 		"token_endpoint":         &o.TokenEndpoint,
 		"registration_endpoint":  &o.RegistrationEndpoint,
 		"revocation_endpoint":    &o.RevocationEndpoint,
+		"client_name":            &o.ClientName,
 	}
 }
 
@@ -143,6 +145,7 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 //		resource          <url>
 //		issuer            <url>
 //		authorization_endpoint|token_endpoint|registration_endpoint|revocation_endpoint <url>
+//		client_name       <name>
 //		insecure_loopback
 //	}
 func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
@@ -163,10 +166,7 @@ func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
 				err = appendScopes(d, &o.Scopes)
 			}
 		case kw == "insecure_loopback":
-			if err = once(d, seen); err == nil && d.NextArg() {
-				err = d.ArgErr()
-			}
-			o.InsecureLoopback = true
+			err = setFlag(d, seen, &o.InsecureLoopback)
 		default:
 			return nil, d.Errf("unrecognized auth oauth subdirective %q", kw)
 		}
@@ -184,14 +184,12 @@ func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
 }
 
 // appendScopes reads scopes given as several values, or as one quoted
-// value separated by spaces, as the OAuth scope parameter is written
-// (RFC 6749 §3.3). Each must be a scope-token of that section, so that a
-// mistake fails `caddy validate` rather than the first consent.
-func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
-	args := d.RemainingArgs()
-	for _, a := range args {
-		*dst = append(*dst, strings.Fields(a)...)
-	}
+// value separated by spaces (as the OAuth scope parameter is written, RFC
+// 6749 §3.3), commas or newlines: grants.SplitList splits them, as every
+// other surface does. Each must be a scope-token of that section, so that
+// a mistake fails `caddy validate` rather than the first consent.
+func appendScopes(d *caddyfile.Dispenser, dst *connectors.Scopes) error {
+	*dst = append(*dst, grants.SplitList(strings.Join(d.RemainingArgs(), " "))...)
 	if len(*dst) == 0 {
 		return d.ArgErr()
 	}
@@ -205,8 +203,8 @@ func appendScopes(d *caddyfile.Dispenser, dst *[]string) error {
 
 // oauthCheck returns the check of one single-valued oauth keyword. Only
 // enumerations and URLs are quoted in its errors; client_id,
-// client_secret and audience are checked for presence alone, so that a
-// secret is never echoed.
+// client_secret, audience and client_name are checked for presence alone
+// here (a secret is never echoed), the rest at the end of the block.
 func oauthCheck(kw string) func(string) error {
 	oneOf := func(allowed ...string) func(string) error {
 		return func(v string) error {
@@ -223,7 +221,7 @@ func oauthCheck(kw string) func(string) error {
 		return oneOf("per_user", "shared")
 	case "token_auth_method":
 		return oneOf("client_secret_basic", "client_secret_post", "none")
-	case "client_id", "client_secret", "audience":
+	case "client_id", "client_secret", "audience", "client_name":
 		return nonEmpty(kw)
 	}
 	return func(v string) error { return checkEndpoint(kw, v) }

@@ -102,6 +102,13 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 5 s\n}"), "wrong argument count", 5},
 		{"zero timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 0s\n}"), `timeout "0s" must be positive`, 5},
 		{"duplicate timeout", global("connector notion {\nurl https://mcp.notion.com/mcp\ntimeout 5s\ntimeout 6s\n}"), "timeout is already set", 6},
+		{"disabled value", global("connector notion {\nurl https://mcp.notion.com/mcp\ndisabled yes\n}"), "wrong argument count", 5},
+		{"disabled twice", global("connector notion {\nurl https://mcp.notion.com/mcp\ndisabled\ndisabled\n}"), "disabled is already set", 6},
+		{"title empty", global("connector notion {\nurl https://mcp.notion.com/mcp\ntitle \"\"\n}"), "title must not be empty", 5},
+		{"title twice", global("connector notion {\nurl https://mcp.notion.com/mcp\ntitle A\ntitle B\n}"), "title is already set", 6},
+		{"description two values", global("connector notion {\nurl https://mcp.notion.com/mcp\ndescription Pages search\n}"), "wrong argument count", 5},
+		{"oauth client_name long", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\nclient_name " + strings.Repeat("n", 129) + "\n}\n}"), "client_name must be at most 128 characters", 5},
+		{"oauth client_name empty", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\nclient_name \"\"\n}\n}"), "client_name must not be empty", 6},
 
 		// auth: every case carries the canary where a secret would be
 		{"duplicate auth", global("connector c {\nurl https://c.example.com/mcp\nauth bearer {env.A}\nauth bearer " + canary + "\n}"), "auth is already set", 6},

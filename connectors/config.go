@@ -47,6 +47,23 @@ type Config struct {
 	// Tools narrows which upstream tools enter the catalog and sets their
 	// operation facts. Default: every tool, classified by its annotations.
 	Tools *ToolsConfig `json:"tools,omitempty"`
+
+	// Title names the connector to people, on the Connectors page and in
+	// the admin API. Default: the title of the preset whose URL the
+	// connector's matches, if any.
+	Title string `json:"title,omitempty"`
+
+	// Description says what the connector offers, for people. Default:
+	// the matching preset's description, if any.
+	Description string `json:"description,omitempty"`
+
+	// Disabled takes the connector out of service without forgetting it:
+	// its tools, resources and prompts leave every list, its calls and API
+	// requests are refused, and its tokens are kept, so that enabling it
+	// again needs no new consent. An admin may also disable a config
+	// connector at run time (PATCH {"enabled": false}); a connector
+	// disabled here can be enabled only here. Default: false.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // AuthConfig is how mcpgate authenticates to a connector: a static
@@ -99,9 +116,9 @@ type OAuthConfig struct {
 	// granted user's calls use that token).
 	Consent Consent `json:"consent,omitempty"`
 
-	// Scopes to request. Default: what the upstream's challenge or
-	// metadata advertise.
-	Scopes []string `json:"scopes,omitempty"`
+	// Scopes to request: a list, or one string split on commas and white
+	// space. Default: what the upstream's challenge or metadata advertise.
+	Scopes Scopes `json:"scopes,omitempty"`
 
 	// ClientID is a pre-registered client id.
 	ClientID string `json:"client_id,omitempty"`
@@ -138,6 +155,13 @@ type OAuthConfig struct {
 
 	// RevocationEndpoint overrides the discovered endpoint.
 	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+
+	// ClientName is the client_name that dynamic client registration
+	// (RFC 7591) registers with, as the authorization server shows it to
+	// the people who consent. Default: "mcpgate <connector id>". A client
+	// ID metadata document is the gateway's own, one for every
+	// connector, and names it "mcpgate".
+	ClientName string `json:"client_name,omitempty"`
 
 	// InsecureLoopback lets discovered URLs use http:// on loopback
 	// addresses. For tests and development only.
@@ -283,6 +307,7 @@ func (o OAuthConfig) Expanded(expand Expander) (OAuthConfig, error) {
 		"audience": &out.Audience, "resource": &out.Resource, "issuer": &out.Issuer,
 		"authorization_endpoint": &out.AuthorizationEndpoint, "token_endpoint": &out.TokenEndpoint,
 		"registration_endpoint": &out.RegistrationEndpoint, "revocation_endpoint": &out.RevocationEndpoint,
+		"client_name": &out.ClientName,
 	})
 	return out, err
 }
@@ -315,7 +340,7 @@ func (c Config) Build() (*Connector, error) {
 	if err := ValidateID(c.ID); err != nil {
 		return nil, err
 	}
-	out := &Connector{ID: c.ID, Timeout: time.Duration(c.Timeout)}
+	out := &Connector{ID: c.ID, Timeout: time.Duration(c.Timeout), Title: c.Title, Description: c.Description, Disabled: c.Disabled}
 	var err error
 	if c.URL != "" {
 		if out.URL, err = ParseURL(c.URL); err != nil {

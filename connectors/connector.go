@@ -43,6 +43,20 @@ type Connector struct {
 	Timeout time.Duration
 	// Tools narrows and classifies the upstream's tools.
 	Tools ToolPolicy
+	// Title and Description describe the connector to people: its own,
+	// or its preset's.
+	Title, Description string
+	// Disabled takes the connector out of service: none of its items is
+	// listed, and every call, read and API request is refused before any
+	// credential is used (see Config.Disabled).
+	Disabled bool
+}
+
+// DisabledError is the refusal of a request to a disabled connector.
+// Its words are the same on every surface: an agent's call, a connector's
+// own endpoint, an API request.
+func DisabledError(id string) error {
+	return fmt.Errorf("connector %s is disabled by an admin", id)
 }
 
 // Operation classifies a tool as reading or writing.

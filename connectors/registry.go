@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,8 @@ type Entry struct {
 	Description string `json:"description,omitempty"`
 	// Created is when it was added; zero for the config's.
 	Created time.Time `json:"created,omitzero"`
+	// Updated is when an admin last changed it (Update), if ever.
+	Updated time.Time `json:"updated,omitzero"`
 	// Runtime tells a connector added at run time from the config's.
 	Runtime bool `json:"-"`
 }
@@ -129,6 +132,7 @@ func (s *Snapshot) Connector(e Entry) (*Connector, error) {
 	if sel := s.selections[e.Config.ID]; sel != nil {
 		c = sel.apply(c)
 	}
+	c.Title, c.Description = e.Title, e.Description
 	return c, nil
 }
 
@@ -208,6 +212,9 @@ func NewRegistry(o Options) (*Registry, error) {
 	if r.presets, err = mergePresets(o.Presets, !o.NoBuiltinPresets); err != nil {
 		return nil, err
 	}
+	for i := range r.config {
+		r.describe(&r.config[i])
+	}
 	r.snap.Store(&Snapshot{Entries: r.config, Grants: r.grants, selections: map[string]*Selection{}})
 	return r, nil
 }
@@ -264,6 +271,9 @@ func (r *Registry) reload(ctx context.Context) error {
 	next := r.change(true)
 	next.Entries, next.selections = slices.Clone(r.config), map[string]*Selection{}
 	next.Grants = slices.Concat(r.grants, granted)
+	if err := r.applySwitches(ctx, next); err != nil {
+		return err
+	}
 	for _, id := range slices.Sorted(maps.Keys(runtime)) {
 		if _, taken := next.Entry(id); taken {
 			// The config took the id since an admin added it: the config
@@ -376,7 +386,8 @@ func (r *Registry) Add(ctx context.Context, req AddRequest) (Entry, error) {
 	if err != nil {
 		return Entry{}, &Error{KindInvalid, err}
 	}
-	e := Entry{Config: cfg, Title: req.Title, Description: req.Description, Created: time.Now().UTC(), Runtime: true}
+	e := Entry{Config: cfg, Title: cmp.Or(req.Title, cfg.Title), Description: cmp.Or(req.Description, cfg.Description), Created: time.Now().UTC(), Runtime: true}
+	e.Config.Title, e.Config.Description = "", "" // the entry's own, as stored
 	if req.MatchPreset == nil || *req.MatchPreset {
 		if p, ok := r.matchPreset(req.URL); ok {
 			p.applyTo(&e)

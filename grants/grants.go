@@ -288,11 +288,3 @@ func (p *Policy) UnknownConnectors(ids []string) []string {
 	}
 	return unknown
 }
-
-// SplitList splits a list of groups, as a placeholder gives it, on commas
-// and white space: sorted, without empty items or duplicates.
-func SplitList(s string) []string {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
-	slices.Sort(fields)
-	return slices.Compact(fields)
-}

@@ -103,6 +103,10 @@ func (c Config) validateModes() error {
 	return nil
 }
 
+// maxClientName bounds client_name: a name for people on a consent
+// screen, not a document.
+const maxClientName = 128
+
 // ValidateClient checks how the client settings fit together: a static
 // client's id, secret and token endpoint auth method, and the registration
 // mode. Validate runs it; a config parser can run it alone.
@@ -120,6 +124,8 @@ func (c Config) ValidateClient() error {
 		return errors.New("client_secret has control characters")
 	case !httpguts.ValidHeaderFieldValue(c.Audience):
 		return errors.New("audience has control characters")
+	case len(c.ClientName) > maxClientName || !httpguts.ValidHeaderFieldValue(c.ClientName) || strings.TrimSpace(c.ClientName) != c.ClientName:
+		return fmt.Errorf("client_name must be at most %d characters, without control characters or surrounding white space", maxClientName)
 	}
 	switch c.TokenAuthMethod {
 	case "":

@@ -57,8 +57,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the logs; nil discards them.
 	Logger *zap.Logger
-	// ClientName is the client_name mcpgate registers with. Default
-	// "mcpgate".
+	// ClientName is the client_name of the client ID metadata document,
+	// and the start of the one each connector registers with under RFC
+	// 7591 ("<ClientName> <connector>") unless its config names one.
+	// Default "mcpgate".
 	ClientName string
 	// Locks serializes changes to grants, and carries each change to the
 	// tokens that the other Managers sharing it keep in memory, so that a

@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,6 +151,13 @@ func (m *Manager) usableClient(rec clientRecord, issuer string) bool {
 		(rec.SecretExpires.IsZero() || m.now().Add(time.Minute).Before(rec.SecretExpires))
 }
 
+// clientName is the client_name connector c registers with: its own, or
+// "mcpgate <id>", so that a person consenting to one of several connectors
+// at one authorization server sees which one asks.
+func (m *Manager) clientName(c *connector) string {
+	return cmp.Or(c.cfg.ClientName, m.name+" "+c.id)
+}
+
 // client is the record as a client.
 func (r clientRecord) client() client {
 	return client{Kind: RegistrationDCR, ID: r.ClientID, Secret: r.ClientSecret, AuthMethod: r.AuthMethod}
@@ -164,7 +172,9 @@ func (m *Manager) register(ctx context.Context, c *connector, as *authServer, ke
 	}
 	// No resource parameter here: it belongs to authorization and token
 	// requests only.
-	body, _ := json.Marshal(m.clientMetadata("", method))
+	md := m.clientMetadata("", method)
+	md["client_name"] = m.clientName(c)
+	body, _ := json.Marshal(md)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, as.RegistrationEndpoint, bytes.NewReader(body))
 	if err != nil {
 		return clientRecord{}, err

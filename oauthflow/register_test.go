@@ -35,7 +35,7 @@ func TestDCRRequest(t *testing.T) {
 				t.Fatalf("%d registrations, want 1", len(h.as.registers))
 			}
 			body := h.as.registers[0]
-			want := map[string]any{"application_type": "web", "client_name": "mcpgate", "token_endpoint_auth_method": tt.wantMethod,
+			want := map[string]any{"application_type": "web", "client_name": "mcpgate notion", "token_endpoint_auth_method": tt.wantMethod,
 				"redirect_uris": []any{publicURL + CallbackPath}, "grant_types": []any{"authorization_code", "refresh_token"},
 				"response_types": []any{"code"}}
 			for k, v := range want {
