@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -195,7 +196,7 @@ var errDisconnected = errors.New("the connection was disconnected")
 // disconnected one refuses the grant.
 func grant(g *grantRecord, f *flowRecord, tr *tokenResponse, now time.Time) error {
 	switch g.Connection.State {
-	case connectors.StateReauthRequired, connectors.StateExpired, connectors.StateError:
+	case connectors.StateReauthRequired, connectors.StateExpired, connectors.StateError, connectors.StateMisconfigured:
 		if err := g.apply(connectors.EventStart, "", now); err != nil {
 			return err
 		}
@@ -204,7 +205,11 @@ func grant(g *grantRecord, f *flowRecord, tr *tokenResponse, now time.Time) erro
 		return errDisconnected
 	}
 	next := grantOf(f, tr)
-	next.Connection, next.Generation, next.Obtained = g.Connection, g.Generation+1, now
+	next.Connection, next.Generation, next.Obtained, next.Updated = g.Connection, g.Generation+1, now, now
+	next.Created = cmp.Or(g.Created, now)
+	if tr.RefreshToken == "" {
+		next.Unrefreshable = g.Unrefreshable // one more consent without: still counting
+	}
 	if len(g.StepUp) > 0 {
 		// A step-up consent: a refusal after it may be one more repeat.
 		next.StepUpRepeats = g.StepUpRepeats
@@ -225,6 +230,6 @@ func grantOf(f *flowRecord, tr *tokenResponse) grantRecord {
 		TokenEndpoint: f.TokenEndpoint, RevocationEndpoint: f.RevocationEndpoint,
 		Resource: f.Resource, Audience: f.Audience,
 		AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, Expiry: tr.Expiry,
-		Scopes: scopes, Requested: f.Scopes,
+		Scopes: scopes, Requested: f.Scopes, Account: tr.accountFor(f.Issuer, f.ClientID),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -49,6 +50,8 @@ type fakeAS struct {
 	noRotate   bool // keep the refresh token on refresh
 	noRefresh  bool // issue no refresh token
 	grantScope string
+	// extra adds members to each token response for the grant c.
+	extra func(c codeFor) map[string]any
 
 	n          atomic.Int64
 	tokenCalls atomic.Int64
@@ -218,6 +221,9 @@ func (a *fakeAS) issue(w http.ResponseWriter, c codeFor, keepRT string) {
 	}
 	if a.grantScope != "" {
 		resp["scope"] = a.grantScope
+	}
+	if a.extra != nil {
+		maps.Copy(resp, a.extra(c))
 	}
 	if keepRT == "" && !a.noRefresh {
 		rt := a.canary("RT-" + c.login)

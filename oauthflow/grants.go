@@ -359,6 +359,7 @@ func (c *connector) consentError(conn connectors.Connection) *ConsentError {
 			connectors.StateExpired:        "the access token expired",
 			connectors.StateReauthRequired: "the authorization server wants consent again",
 			connectors.StateError:          "the connection broke",
+			connectors.StateMisconfigured:  "an admin must change the connector",
 			connectors.StateDisconnected:   "it was disconnected",
 		}[conn.State]
 	}

@@ -110,6 +110,18 @@ type grantRecord struct {
 	StepUpRepeats int `json:"step_up_repeats,omitempty"`
 	// Generation counts consents; it changes Token.Key.
 	Generation uint64 `json:"generation,omitempty"`
+	// Account is whom the provider says the tokens are for, as the last
+	// token response named them: for display only.
+	Account *Account `json:"account,omitempty"`
+	// Created is when the first consent stored tokens; Updated when the
+	// latest tokens came, by consent or refresh. Neither is cleared when
+	// the tokens are dropped.
+	Created time.Time `json:"created,omitzero"`
+	Updated time.Time `json:"updated,omitzero"`
+	// Unrefreshable counts the consents in a row whose expiring access
+	// token came with no refresh token, and expired (see
+	// connectors.StateMisconfigured); a refresh token resets it.
+	Unrefreshable int `json:"unrefreshable,omitempty"`
 }
 
 type grantWire grantRecord

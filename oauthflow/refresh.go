@@ -93,20 +93,68 @@ func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refus
 func (m *Manager) refreshIfNeeded(ctx context.Context, c *connector, subject, refused string, g *grantRecord, run *refreshRun) (bool, error) {
 	now := m.now()
 	switch {
-	case g.Connection.State != connectors.StateActive:
+	case g.Connection.State != connectors.StateActive && !g.retrying():
 		return false, c.consentError(g.Connection)
 	case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
 		return false, nil
 	case g.RefreshToken == "":
-		reason := "the access token expired and the authorization server issued no refresh token"
-		if refused != "" {
-			reason = "the upstream refused the access token and the authorization server issued no refresh token"
-		}
-		g.dropTokens()
-		run.ended(OutcomeFailed, reason)
-		return true, m.fail(c, subject, g, connectors.EventExpire, reason)
+		return m.noRefreshToken(c, subject, g, refused, run)
 	}
 	return m.refreshWith(ctx, c, subject, g, run)
+}
+
+// retrying reports whether g is a connection whose refresh failed while
+// the provider was down: expired, with the refresh token kept, so that
+// the next call tries again.
+func (r *grantRecord) retrying() bool {
+	return r.Connection.State == connectors.StateExpired && r.RefreshToken != ""
+}
+
+// Reasons a connection shows, in words that say what to do.
+const (
+	reasonRefused     = "the provider refused the refresh token (invalid_grant): it was revoked there, or it expired; reconnect"
+	reasonUnreachable = "the provider could not be reached; mcpgate retries"
+	reasonNoRefresh   = "the provider issues no refresh token to mcpgate's client, so the connection ends each time its access token expires: " +
+		"ask an admin to enable refresh tokens for this client (the offline_access scope, or the refresh_token grant at the provider)"
+)
+
+// noRefreshToken ends g, whose access token expired or was refused, with
+// no refresh token to renew it. An access token given a lifetime needs
+// one to outlive it: the first time it expires without one, the
+// connection is expired, since a consent may bring one; when the consent
+// after that brought none either, the provider does not issue them to
+// this client, and the connection is misconfigured, so that no one is
+// sent to reconnect in a loop (connectors.StateMisconfigured). A token
+// without a lifetime that the upstream refused needs a consent only.
+func (m *Manager) noRefreshToken(c *connector, subject string, g *grantRecord, refused string, run *refreshRun) (bool, error) {
+	event, reason := connectors.EventExpire, "the access token expired and the provider issued no refresh token; reconnect"
+	if refused != "" {
+		reason = "the upstream refused the access token and the provider issued no refresh token; reconnect"
+	}
+	if !g.Expiry.IsZero() && !g.usable(m.now()) {
+		if g.Unrefreshable++; g.Unrefreshable > 1 {
+			event, reason = connectors.EventMisconfigure, reasonNoRefresh
+		}
+	}
+	g.dropTokens()
+	run.ended(OutcomeFailed, reason)
+	return true, m.fail(c, subject, g, event, reason)
+}
+
+// markUnreachable notes on g that a refresh that was due failed because the
+// provider was down: the connection is expired, its tokens kept, and the
+// next call tries again (after refreshBackoff). Nothing is revoked or
+// dropped: the grant is likely still good at the provider. It reports
+// whether g changed.
+func (m *Manager) markUnreachable(c *connector, subject string, g *grantRecord) bool {
+	if g.Connection.State == connectors.StateExpired && g.Connection.Reason == reasonUnreachable {
+		return false
+	}
+	if err := g.apply(connectors.EventUnreachable, reasonUnreachable, m.now()); err != nil {
+		return false
+	}
+	m.logEvent(c, subject, g, connectors.EventUnreachable)
+	return true
 }
 
 // abandon handles the tokens that a refresh got, spent, when another
@@ -172,7 +220,7 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	case code == "invalid_grant":
 		g.dropTokens()
 		run.ended(OutcomeInvalidGrant, "the authorization server refused the refresh token (invalid_grant)")
-		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail)
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, reasonRefused)
 	case code == "invalid_client" || code == "unauthorized_client":
 		if g.ClientKind == RegistrationDCR {
 			// Register anew at the next consent.
@@ -182,10 +230,14 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 		}
 		g.dropTokens()
 		run.ended(OutcomeInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
-		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail)
+		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail+"; reconnect")
 	case code == "invalid_target":
 		run.ended(OutcomeFailed, sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
 		return true, m.fail(c, subject, g, connectors.EventFail, run.detail)
+	case providerDown(err):
+		err = fmt.Errorf("refreshing the token of %s: %s: %w", c.id, reasonUnreachable, err)
+		run.ended(OutcomeFailed, err.Error())
+		return m.markUnreachable(c, subject, g), err
 	case err != nil:
 		err = fmt.Errorf("refreshing the token of %s: %w", c.id, err)
 		run.ended(OutcomeFailed, err.Error())
@@ -203,12 +255,15 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 // refreshed puts the answer of a refresh into g.
 func (m *Manager) refreshed(g *grantRecord, tr *tokenResponse) error {
 	now := m.now()
-	g.AccessToken, g.Expiry, g.Obtained = tr.AccessToken, tr.Expiry, now
+	g.AccessToken, g.Expiry, g.Obtained, g.Updated = tr.AccessToken, tr.Expiry, now, now
 	if tr.RefreshToken != "" {
 		g.RefreshToken = tr.RefreshToken // rotated: the old one is dead (OAuth 2.1 §4.3.2)
 	}
 	if tr.Scopes != nil {
 		g.Scopes = tr.Scopes
+	}
+	if a := tr.accountFor(g.Issuer, g.ClientID); a != nil {
+		g.Account = a
 	}
 	return g.apply(connectors.EventRefresh, "", now)
 }

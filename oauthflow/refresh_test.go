@@ -222,8 +222,13 @@ func TestRefreshServerFailure(t *testing.T) {
 	if err == nil || errors.As(err, &ce) || tok.Header != "" || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Token = %v %v, want a plain error and no token", tok, err)
 	}
-	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateActive {
-		t.Errorf("a server failure changed the state: %+v", c)
+	// The connection says why and retries: expired, with its tokens kept,
+	// none revoked; it needs no consent.
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateExpired || c.Reason != reasonUnreachable {
+		t.Errorf("after a server failure the connection is %+v, want expired because the provider could not be reached", c)
+	}
+	if g := h.grant("notion", "alice"); g.RefreshToken == "" || g.AccessToken == "" || len(h.as.revokeRequests()) != 0 {
+		t.Errorf("a server failure dropped or revoked the tokens: %v, %d revocations", g, len(h.as.revokeRequests()))
 	}
 	// A burst right after the failure gets the same error, without
 	// requests.
@@ -240,6 +245,9 @@ func TestRefreshServerFailure(t *testing.T) {
 	h.clock.Add(refreshBackoff)
 	if _, err := h.token("notion", "alice"); err != nil {
 		t.Fatalf("after recovery: %v", err)
+	}
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateActive || c.Reason != "" {
+		t.Errorf("after recovery the connection is %+v, want active", c)
 	}
 }
 

@@ -67,7 +67,7 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 	if err != nil {
 		return Token{}, err
 	}
-	if e.rec.Connection.State != connectors.StateActive {
+	if e.rec.Connection.State != connectors.StateActive && !e.rec.retrying() {
 		return Token{}, c.consentError(e.rec.Connection)
 	}
 	now := m.now()

@@ -105,6 +105,10 @@ func doCapped(hc *http.Client, req *http.Request, max int64) (int, http.Header, 
 	return resp.StatusCode, resp.Header, body, nil
 }
 
+// errUnreachable marks a request to which the authorization server sent
+// no answer at all.
+var errUnreachable = errors.New("could not reach the authorization server")
+
 // unreachable describes a transport error without the request.
 func unreachable(err error) error {
 	var ue *url.Error
@@ -114,7 +118,17 @@ func unreachable(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("could not reach the authorization server: %v", err)
+	return fmt.Errorf("%w: %v", errUnreachable, err)
+}
+
+// providerDown reports whether a request failed in a way that may pass:
+// the authorization server could not be reached or did not answer in
+// time, or it answered 429 or 5xx.
+func providerDown(err error) bool {
+	if ee, ok := errors.AsType[*endpointError](err); ok {
+		return ee.status == http.StatusTooManyRequests || ee.status >= 500
+	}
+	return errors.Is(err, errUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // tokenResponse is a checked RFC 6749 §5.1 token response.
@@ -123,6 +137,19 @@ type tokenResponse struct {
 	RefreshToken string    `secret:"true"`
 	Expiry       time.Time // zero: unknown, refresh on refusal
 	Scopes       []string  // nil: as requested
+	// idToken holds the claims of the ID token that came with the
+	// tokens, if any; account, whom the response itself names.
+	idToken *idClaims
+	account *Account
+}
+
+// accountFor is the account the response names for tokens that issuer
+// issued to clientID: the ID token's, else the response's own, else nil.
+func (t *tokenResponse) accountFor(issuer, clientID string) *Account {
+	if a := t.idToken.account(issuer, clientID); a != nil {
+		return a
+	}
+	return t.account
 }
 
 type tokenResponseView tokenResponse
@@ -154,6 +181,7 @@ func (m *Manager) tokenCall(ctx context.Context, c *connector, cl client, endpoi
 	if err != nil {
 		return nil, fmt.Errorf("token response: %w", err)
 	}
+	tr.idToken, tr.account = parseIDToken(raw.IDToken), responseAccount(body)
 	return tr, nil
 }
 
@@ -162,6 +190,7 @@ type rawToken struct {
 	AccessToken      string          `json:"access_token"`
 	TokenType        string          `json:"token_type"`
 	RefreshToken     string          `json:"refresh_token"`
+	IDToken          string          `json:"id_token"`
 	ExpiresIn        json.RawMessage `json:"expires_in"`
 	Scope            json.RawMessage `json:"scope"`
 	Error            string          `json:"error"`
@@ -189,7 +218,7 @@ func decodeTokenBody(body []byte) (rawToken, error) {
 		return rawToken{}, errors.New("the answer is not a token response")
 	}
 	raw = rawToken{AccessToken: q.Get("access_token"), TokenType: q.Get("token_type"), RefreshToken: q.Get("refresh_token"),
-		Error: q.Get("error"), ErrorDescription: q.Get("error_description")}
+		IDToken: q.Get("id_token"), Error: q.Get("error"), ErrorDescription: q.Get("error_description")}
 	if v := q.Get("expires_in"); v != "" {
 		raw.ExpiresIn = json.RawMessage(strconv.Quote(v))
 	}
