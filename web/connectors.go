@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"io"
 	"net/http"
@@ -14,9 +15,22 @@ import (
 )
 
 // connectorView is one connector in GET /connectors: its status as the
-// gateway sees it, and its OAuth connection where it has one.
+// gateway sees it, in words a person reads, and its OAuth connection
+// where it has one. The page shows the same fields, so that a client sees
+// what a person sees.
 type connectorView struct {
 	mcpmux.ConnectorStatus
+	// Title names the connector for people: the id when nothing else
+	// does.
+	Title string `json:"title"`
+	// Description says what the connector offers, if anything does.
+	Description string `json:"description,omitempty"`
+	// Label is the status as the page shows it: Ready, Needs auth…
+	Label string `json:"status_label"`
+	// Hint says what the caller can do about the status.
+	Hint string `json:"hint,omitempty"`
+	// Group is the status filter's group that the connector is in.
+	Group connectors.Group `json:"group"`
 	// Consent is "per_user" or "shared", for an OAuth connector.
 	Consent string `json:"consent,omitempty"`
 	// State is the OAuth connection state.
@@ -28,17 +42,20 @@ type connectorView struct {
 }
 
 // serveConnectors answers GET /connectors: JSON, or the Connectors page
-// for a browser.
+// for a browser, of the connectors in the group ?status= names (all by
+// default).
 func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, c grants.Caller) error {
+	q := r.URL.Query()
+	group, err := connectors.ParseGroup(q.Get("status"))
+	if err != nil {
+		return fail(http.StatusBadRequest, err.Error())
+	}
 	views := h.connectorViews(r, c)
 	if wantsHTML(r) {
-		return h.writeConnectorsPage(w, r.URL.Query(), c, views)
-	}
-	if views == nil {
-		views = []connectorView{}
+		return h.writeConnectorsPage(w, q, c, group, views)
 	}
 	NoStore(w.Header())
-	writeJSON(w, http.StatusOK, map[string]any{"connectors": views})
+	writeJSON(w, http.StatusOK, map[string]any{"connectors": inGroup(views, group)})
 	return nil
 }
 
@@ -48,17 +65,36 @@ func (h *Handler) connectorViews(r *http.Request, c grants.Caller) []connectorVi
 	view := h.o.Policy.For(c)
 	out := make([]connectorView, len(statuses))
 	for i, st := range statuses {
-		out[i].ConnectorStatus = st
-		m, consent, ok := h.oauth(st.ID)
-		if !ok || st.Status == mcpmux.StatusNoAccess {
-			continue
-		}
-		conn := m.Connection(r.Context(), st.ID, c.ID)
-		out[i].Consent, out[i].State = string(consent), conn.State
+		out[i] = h.connectorView(r.Context(), view, c, st)
+	}
+	return out
+}
+
+// connectorView is connector st as caller c, whose grants are view, sees
+// it.
+func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants.Caller, st mcpmux.ConnectorStatus) connectorView {
+	v := connectorView{ConnectorStatus: st, Title: st.ID}
+	if m, consent, ok := h.oauth(st.ID); ok && st.Status != mcpmux.StatusNoAccess {
+		conn := m.Connection(ctx, st.ID, c.ID)
+		v.Consent, v.State = string(consent), conn.State
 		if conn.State == connectors.StateDisconnected {
-			out[i].DisconnectReason = conn.Reason
+			v.DisconnectReason = conn.Reason
 		}
-		out[i].CanConnect = mayConnect(view, st.ID, consent)
+		v.CanConnect = mayConnect(view, st.ID, consent)
+	}
+	v.Group = connectors.GroupOf(connectors.Status(st.Status), v.State)
+	v.Label, v.Hint = label(st.Status), hint(v)
+	return v
+}
+
+// inGroup returns the views of group g, never nil: the JSON list is [],
+// not null, when none is.
+func inGroup(views []connectorView, g connectors.Group) []connectorView {
+	out := []connectorView{}
+	for _, v := range views {
+		if g.Has(v.Group) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -79,19 +115,19 @@ func mayConnect(view *grants.View, id string, consent oauthflow.Consent) bool {
 	return view.HasItems(id) && (consent != oauthflow.Shared || view.IsAdmin())
 }
 
-// writeConnectorsPage writes the Connectors page, with a banner saying how
-// the last action went.
-func (h *Handler) writeConnectorsPage(w http.ResponseWriter, q url.Values, c grants.Caller, views []connectorView) error {
-	page := ConnectorsPage{Back: h.pageURL()}
+// writeConnectorsPage writes the Connectors page: the cards of group's
+// connectors, the filter, and a banner saying how the last action went.
+func (h *Handler) writeConnectorsPage(w http.ResponseWriter, q url.Values, c grants.Caller, group connectors.Group, views []connectorView) error {
+	page := ConnectorsPage{Back: h.pageURL(), Total: len(views), Filters: filters(views, group)}
 	// A connect link names the user it was made for: opened by anyone
 	// else, it connects nothing and says so, so that a link an agent was
 	// handed cannot lure another user into consenting.
 	foreign := q.Has("for") && !hmac.Equal([]byte(q.Get("for")), []byte(h.o.ConnectTag(c.ID)))
-	for _, v := range views {
-		page.Connectors = append(page.Connectors, Connector{
-			ID: v.ID, Status: v.Status, Reason: v.Reason, State: string(v.State),
-			CanConnect: v.CanConnect && !foreign, Focus: v.ID == q.Get("connect") && !foreign,
-		})
+	for _, v := range inGroup(views, group) {
+		card := card(v)
+		card.CanConnect = v.CanConnect && !foreign
+		card.Focus = v.ID == q.Get("connect") && !foreign
+		page.Connectors = append(page.Connectors, card)
 	}
 	status := http.StatusOK
 	if foreign {

@@ -6,10 +6,14 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed *.html
@@ -17,20 +21,50 @@ var files embed.FS
 
 var pages = template.Must(template.ParseFS(files, "*.html"))
 
-// Connector is one row of the Connectors page.
+// Connector is one card of the Connectors page.
 type Connector struct {
 	// ID is the connector's id.
 	ID string
-	// Status is what the user is told: ready, needs_auth…
+	// Title names the connector for people; the id when it has none.
+	Title string
+	// Description says what the connector offers, if anything does.
+	Description string
+	// Status is the status behind the label: ready, needs_auth…, which
+	// the card carries for scripts and tests.
 	Status string
+	// Label is the status for people: Ready, Needs auth…
+	Label string
 	// Reason explains a status other than ready.
 	Reason string
+	// Hint says what the user can do about the status.
+	Hint string
+	// Group is the filter group the connector is in.
+	Group string
 	// State is the OAuth connection state, if the connector uses OAuth.
 	State string
+	// Tools says how many of its tools the user may use ("3 tools"), or
+	// is empty while that is not known: not connected, or only an API.
+	Tools string
+	// Account is who the user connected as, where the provider says.
+	Account string
+	// Scopes are the scopes the connection was granted.
+	Scopes []string
 	// CanConnect shows the Connect (or Reconnect and Disconnect) buttons.
 	CanConnect bool
-	// Focus highlights the row: the connector a link asked to connect.
+	// Focus highlights the card: the connector a link asked to connect.
 	Focus bool
+}
+
+// Filter is one choice of the page's status filter.
+type Filter struct {
+	// Group is the value of ?status=.
+	Group string
+	// Label names it for people.
+	Label string
+	// Count is how many of the user's connectors are in it.
+	Count int
+	// Current marks the filter the page shows.
+	Current bool
 }
 
 // Banner is a message at the top of the Connectors page.
@@ -43,8 +77,12 @@ type Banner struct {
 
 // ConnectorsPage is the data of the Connectors page.
 type ConnectorsPage struct {
-	// Connectors are the rows.
+	// Connectors are the cards the filter shows.
 	Connectors []Connector
+	// Filters are the status filter's choices, one of them current.
+	Filters []Filter
+	// Total is how many connectors the user has, whatever the filter.
+	Total int
 	// Back is the absolute URL of the page, where a consent flow returns.
 	Back string
 	// Banner, if set, reports how the last action went.
@@ -82,8 +120,46 @@ func NoStore(h http.Header) {
 }
 
 // pageCSP lets a page load nothing, run no script and be framed by no
-// one: its buttons are forms, its style inline.
-const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+// one: its buttons are forms. Its style applies because the policy names
+// the hash of each page's style element (CSP3 hash-source), not through
+// 'unsafe-inline': a style that got into a page some other way, through a
+// connector's description say, would not apply.
+var pageCSP = "default-src 'none'; style-src " + styleSources(files) + "; frame-ancestors 'none'; base-uri 'none'"
+
+// styleSources are the hash sources of the style elements of the pages in
+// fsys, or 'none' if they have none. A style element holds no template
+// action, so the text rendered is the text hashed here.
+func styleSources(fsys fs.FS) string {
+	var srcs []string
+	names, _ := fs.Glob(fsys, "*.html")
+	for _, name := range names {
+		page, _ := fs.ReadFile(fsys, name)
+		for _, css := range styles(page) {
+			sum := sha256.Sum256(css)
+			srcs = append(srcs, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+		}
+	}
+	if len(srcs) == 0 {
+		return "'none'"
+	}
+	return strings.Join(srcs, " ")
+}
+
+// styles returns the contents of page's <style> elements.
+func styles(page []byte) [][]byte {
+	var out [][]byte
+	for {
+		_, rest, ok := bytes.Cut(page, []byte("<style>"))
+		if !ok {
+			return out
+		}
+		css, after, ok := bytes.Cut(rest, []byte("</style>"))
+		if !ok {
+			return out
+		}
+		out, page = append(out, css), after
+	}
+}
 
 // writePage writes an HTML page with the headers every page carries. It
 // renders the page first, so that a failure to render writes nothing.

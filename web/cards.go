@@ -1,0 +1,121 @@
+package web
+
+import (
+	"strconv"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+)
+
+// labels are the statuses in the words the page shows.
+var labels = map[string]string{
+	mcpmux.StatusReady:         "Ready",
+	mcpmux.StatusNeedsAuth:     "Needs auth",
+	mcpmux.StatusMisconfigured: "Misconfigured",
+	mcpmux.StatusNoAccess:      "No access",
+	mcpmux.StatusFailed:        "Error",
+	mcpmux.StatusDisabled:      "Disabled",
+}
+
+// label is status in words; a status this version does not know is
+// shown as it is rather than hidden.
+func label(status string) string {
+	if l, ok := labels[status]; ok {
+		return l
+	}
+	return status
+}
+
+// hint says what the caller of v can do about its status: who must act,
+// and how.
+func hint(v connectorView) string {
+	switch v.Status {
+	case mcpmux.StatusNeedsAuth:
+		return needsAuthHint(v)
+	case mcpmux.StatusMisconfigured:
+		return "It cannot work until an admin changes its settings: tell your admin."
+	case mcpmux.StatusNoAccess:
+		return "None of your grants lets you use it: ask your admin for access."
+	case mcpmux.StatusFailed:
+		return "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."
+	case mcpmux.StatusDisabled:
+		return "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."
+	}
+	return ""
+}
+
+// needsAuthHint is the hint of a connector waiting for consent: the
+// caller's own, or an admin's for a shared one.
+func needsAuthHint(v connectorView) string {
+	shared := v.Consent == string(oauthflow.Shared)
+	switch {
+	case v.CanConnect && v.Group == connectors.GroupNeedsAttention:
+		return "Its connection stopped working: reconnect to use it again."
+	case v.CanConnect && shared:
+		return "Connect it once for everyone: its consent is shared."
+	case v.CanConnect:
+		return "Connect your account to use it."
+	case shared:
+		return "It is shared and not connected yet: an admin connects it for everyone."
+	}
+	return "Ask your admin to connect it."
+}
+
+// card is view v as a card of the page, before the page decides whether
+// it may offer to connect.
+func card(v connectorView) Connector {
+	return Connector{
+		ID: v.ID, Title: v.Title, Description: v.Description,
+		Status: v.Status, Label: v.Label, Reason: reason(v), Hint: v.Hint,
+		Group: string(v.Group), State: string(v.State), Tools: toolCount(v.ToolCount),
+	}
+}
+
+// reason is why the card's connector is not ready: the connection's own
+// reason where it has one. The mux's reason for needs_auth only asks for
+// consent, which the hint says better on a page.
+func reason(v connectorView) string {
+	if v.DisconnectReason != "" {
+		return v.DisconnectReason
+	}
+	if v.Status == mcpmux.StatusNeedsAuth {
+		return ""
+	}
+	return v.Reason
+}
+
+// toolCount says how many tools the caller may use, or nothing while
+// that is not known.
+func toolCount(n *int) string {
+	switch {
+	case n == nil:
+		return ""
+	case *n == 0:
+		return "None available to you"
+	}
+	return strconv.Itoa(*n) + " available to you"
+}
+
+// groupLabels are the filter's groups in the words the page shows.
+var groupLabels = map[connectors.Group]string{
+	connectors.GroupAll:            "All",
+	connectors.GroupActive:         "Active",
+	connectors.GroupNeedsAttention: "Needs attention",
+	connectors.GroupInactive:       "Inactive",
+}
+
+// filters are the page's filter choices, each with how many of views it
+// holds, current the one shown.
+func filters(views []connectorView, current connectors.Group) []Filter {
+	out := make([]Filter, len(connectors.Groups))
+	for i, g := range connectors.Groups {
+		out[i] = Filter{Group: string(g), Label: groupLabels[g], Current: g == current}
+		for _, v := range views {
+			if g.Has(v.Group) {
+				out[i].Count++
+			}
+		}
+	}
+	return out
+}

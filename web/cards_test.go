@@ -1,0 +1,74 @@
+package web
+
+import (
+	"testing"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+)
+
+// TestLabels: every status the page can show has its label and a hint
+// saying who must act; a status this version does not know is shown as
+// it is.
+func TestLabels(t *testing.T) {
+	status := func(s string) mcpmux.ConnectorStatus { return mcpmux.ConnectorStatus{ID: "x", Status: s} }
+	tests := []struct {
+		view        connectorView
+		label, hint string
+	}{
+		{connectorView{ConnectorStatus: status("ready")}, "Ready", ""},
+		{connectorView{ConnectorStatus: status("needs_auth"), Consent: "per_user", CanConnect: true, Group: connectors.GroupInactive},
+			"Needs auth", "Connect your account to use it."},
+		{connectorView{ConnectorStatus: status("needs_auth"), Consent: "per_user", CanConnect: true, Group: connectors.GroupNeedsAttention},
+			"Needs auth", "Its connection stopped working: reconnect to use it again."},
+		{connectorView{ConnectorStatus: status("needs_auth"), Consent: "shared", CanConnect: true, Group: connectors.GroupInactive},
+			"Needs auth", "Connect it once for everyone: its consent is shared."},
+		{connectorView{ConnectorStatus: status("needs_auth"), Consent: "shared", Group: connectors.GroupInactive},
+			"Needs auth", "It is shared and not connected yet: an admin connects it for everyone."},
+		{connectorView{ConnectorStatus: status("needs_auth"), Group: connectors.GroupInactive},
+			"Needs auth", "Ask your admin to connect it."},
+		{connectorView{ConnectorStatus: status("misconfigured")}, "Misconfigured", "It cannot work until an admin changes its settings: tell your admin."},
+		{connectorView{ConnectorStatus: status("no_access")}, "No access", "None of your grants lets you use it: ask your admin for access."},
+		{connectorView{ConnectorStatus: status("error")}, "Error", "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."},
+		{connectorView{ConnectorStatus: status("disabled")}, "Disabled", "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."},
+		{connectorView{ConnectorStatus: status("paused")}, "paused", ""},
+	}
+	for _, tt := range tests {
+		if got := label(tt.view.Status); got != tt.label {
+			t.Errorf("label(%q) = %q, want %q", tt.view.Status, got, tt.label)
+		}
+		if got := hint(tt.view); got != tt.hint {
+			t.Errorf("hint of %s (consent %q, can connect %v, %s) = %q, want %q",
+				tt.view.Status, tt.view.Consent, tt.view.CanConnect, tt.view.Group, got, tt.hint)
+		}
+	}
+}
+
+// TestCardReason: a card gives the connection's own reason first, and
+// leaves out the mux's request for consent, which its hint says better.
+func TestCardReason(t *testing.T) {
+	tests := []struct {
+		view connectorView
+		want string
+	}{
+		{connectorView{ConnectorStatus: mcpmux.ConnectorStatus{Status: "needs_auth", Reason: "Connector x needs your consent."}}, ""},
+		{connectorView{ConnectorStatus: mcpmux.ConnectorStatus{Status: "needs_auth", Reason: "Connector x needs your consent."},
+			DisconnectReason: "disconnected by alice"}, "disconnected by alice"},
+		{connectorView{ConnectorStatus: mcpmux.ConnectorStatus{Status: "error", Reason: "dial tcp: connection refused"}}, "dial tcp: connection refused"},
+	}
+	for _, tt := range tests {
+		if got := card(tt.view).Reason; got != tt.want {
+			t.Errorf("reason of %+v = %q, want %q", tt.view, got, tt.want)
+		}
+	}
+}
+
+// TestToolCount: the tool count in words, or nothing when not known.
+func TestToolCount(t *testing.T) {
+	n := func(i int) *int { return &i }
+	for in, want := range map[*int]string{nil: "", n(0): "None available to you", n(1): "1 available to you", n(12): "12 available to you"} {
+		if got := toolCount(in); got != want {
+			t.Errorf("toolCount(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
