@@ -1,0 +1,176 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// usagePrefix is where Usage keeps one record per connector: when each
+// user last used it. Sealed like the Registry's records: it says who
+// used what.
+const usagePrefix = "usage/"
+
+// usageGrain is how fine a use's time is kept. A use within it of the
+// last one recorded writes nothing, so that many calls at once on one
+// connector do not all write one word of memory.
+const usageGrain = time.Second
+
+// Usage keeps when each user last used each connector, for the admin's
+// details: in memory on the call path, where a use costs a map read and at
+// most one atomic store, and in a Storage now and then (Flush), so that
+// other instances and the next start see it. It never writes the
+// Storage on a call. The zero Usage is ready.
+type Usage struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	uses    sync.Map   // usageKey → *usageEntry
+	flushMu sync.Mutex // one Flush at a time
+}
+
+// usageKey names one user's use of one connector.
+type usageKey struct{ connector, user string }
+
+// usageEntry is the last use of one key, in Unix nanoseconds, and the
+// last one Flush stored.
+type usageEntry struct {
+	last    atomic.Int64
+	flushed int64 // guarded by Usage.flushMu
+}
+
+// usageRecord is the stored form: each user's last use of one connector.
+type usageRecord struct {
+	Users map[string]time.Time `json:"users"`
+}
+
+// Touch records that user used connector now.
+func (u *Usage) Touch(connector, user string) {
+	now := u.now()
+	k := usageKey{connector, user}
+	if v, ok := u.uses.Load(k); ok {
+		if e := v.(*usageEntry); now-e.last.Load() >= int64(usageGrain) {
+			e.last.Store(now)
+		}
+		return
+	}
+	e := new(usageEntry)
+	e.last.Store(now)
+	if v, loaded := u.uses.LoadOrStore(k, e); loaded {
+		v.(*usageEntry).last.Store(now)
+	}
+}
+
+func (u *Usage) now() int64 {
+	if u.Now != nil {
+		return u.Now().UnixNano()
+	}
+	return time.Now().UnixNano()
+}
+
+// Last returns when user last used connector, or with no user, when
+// anyone did: the newer of memory and s (nil: memory only). Zero means
+// never, as far as either knows.
+func (u *Usage) Last(ctx context.Context, s Storage, connector, user string) (time.Time, error) {
+	var last int64
+	u.uses.Range(func(k, v any) bool {
+		if key := k.(usageKey); key.connector == connector && (user == "" || key.user == user) {
+			last = max(last, v.(*usageEntry).last.Load())
+		}
+		return true
+	})
+	var t time.Time
+	if last != 0 {
+		t = time.Unix(0, last).UTC()
+	}
+	if s == nil {
+		return t, nil
+	}
+	rec, err := readUsage(ctx, s, connector)
+	for who, at := range rec.Users {
+		if (user == "" || who == user) && at.After(t) {
+			t = at
+		}
+	}
+	return t, err
+}
+
+// Flush stores the uses made since the last Flush, each connector's in
+// one write, merged with what the Storage holds: another instance's
+// newer use of a connector is kept. A connector whose write fails is
+// tried again at the next Flush.
+func (u *Usage) Flush(ctx context.Context, s Storage) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	pending := map[string]map[string]*usageEntry{} // connector → user → entry
+	u.uses.Range(func(k, v any) bool {
+		key, e := k.(usageKey), v.(*usageEntry)
+		if e.last.Load() > e.flushed {
+			if pending[key.connector] == nil {
+				pending[key.connector] = map[string]*usageEntry{}
+			}
+			pending[key.connector][key.user] = e
+		}
+		return true
+	})
+	var errs []error
+	for _, connector := range slices.Sorted(maps.Keys(pending)) {
+		errs = append(errs, flushUsage(ctx, s, connector, pending[connector]))
+	}
+	return errors.Join(errs...)
+}
+
+// flushUsage merges the uses of one connector into its record.
+func flushUsage(ctx context.Context, s Storage, connector string, uses map[string]*usageEntry) error {
+	rec, err := readUsage(ctx, s, connector)
+	if err != nil {
+		return err
+	}
+	if rec.Users == nil {
+		rec.Users = map[string]time.Time{}
+	}
+	stored := map[*usageEntry]int64{}
+	for user, e := range uses {
+		last := e.last.Load()
+		stored[e] = last
+		if at := time.Unix(0, last).UTC(); at.After(rec.Users[user]) {
+			rec.Users[user] = at
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err == nil {
+		err = s.Put(ctx, usagePrefix+connector, b, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("storing the last uses of %s: %w", connector, err)
+	}
+	for e, last := range stored {
+		e.flushed = last
+	}
+	return nil
+}
+
+// readUsage reads the stored last uses of connector; none is the zero
+// record.
+func readUsage(ctx context.Context, s Storage, connector string) (usageRecord, error) {
+	var rec usageRecord
+	b, err := s.Get(ctx, usagePrefix+connector)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return rec, nil
+	case err != nil:
+		return rec, fmt.Errorf("reading the last uses of %s: %w", connector, err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return usageRecord{}, fmt.Errorf("decoding the last uses of %s: %v", connector, err)
+	}
+	return rec, nil
+}

@@ -1,0 +1,177 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// usageClock is a settable clock for Usage.
+type usageClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *usageClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *usageClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// last returns Last, failing the test on an error.
+func last(t *testing.T, u *Usage, s Storage, connector, user string) time.Time {
+	t.Helper()
+	at, err := u.Last(context.Background(), s, connector, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// TestUsageLast: a use is seen at once in memory, by connector and by
+// user; the store sees it only after a Flush, and another instance (or
+// the next start) then reads it from there, the newest use winning.
+func TestUsageLast(t *testing.T) {
+	clock := &usageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st := store.NewMemory()
+	u := &Usage{Now: clock.Now}
+	start := clock.Now()
+	if at := last(t, u, st, "notion", ""); !at.IsZero() {
+		t.Fatalf("a connector never used was last used at %v", at)
+	}
+	u.Touch("notion", "alice")
+	clock.Add(time.Minute)
+	u.Touch("notion", "bob")
+	u.Touch("github", "alice")
+	for _, tc := range []struct {
+		connector, user string
+		want            time.Time
+	}{
+		{"notion", "alice", start}, {"notion", "bob", start.Add(time.Minute)}, {"notion", "", start.Add(time.Minute)},
+		{"notion", "carol", time.Time{}}, {"github", "", start.Add(time.Minute)},
+	} {
+		if at := last(t, u, st, tc.connector, tc.user); !at.Equal(tc.want) {
+			t.Errorf("last use of %s by %q = %v, want %v", tc.connector, tc.user, at, tc.want)
+		}
+	}
+	if keys, _ := st.List(context.Background(), usagePrefix); len(keys) != 0 {
+		t.Fatalf("uses reached the store before a flush: %q", keys)
+	}
+
+	if err := u.Flush(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	other := &Usage{Now: clock.Now}
+	if at := last(t, other, st, "notion", "alice"); !at.Equal(start) {
+		t.Errorf("another instance reads alice's last use as %v, want %v", at, start)
+	}
+	// The other instance's newer use, flushed, is kept when this one
+	// flushes an older one: the newest wins.
+	clock.Add(time.Minute)
+	other.Touch("notion", "alice")
+	if err := other.Flush(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	u.Touch("notion", "bob")
+	if err := u.Flush(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Usage{}
+	if at := last(t, fresh, st, "notion", "alice"); !at.Equal(start.Add(2 * time.Minute)) {
+		t.Errorf("after both flushed, alice's last use is %v, want %v", at, start.Add(2*time.Minute))
+	}
+	if at := last(t, fresh, nil, "notion", ""); !at.IsZero() {
+		t.Errorf("memory alone of a Usage never touched: %v", at)
+	}
+}
+
+// countingStore counts the writes to a Storage, and can fail them.
+type countingStore struct {
+	*store.Memory
+	mu   sync.Mutex
+	puts int
+	fail bool
+}
+
+func (s *countingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("the store is down")
+	}
+	s.puts++
+	return s.Memory.Put(ctx, key, value, ttl)
+}
+
+// TestUsageFlushWritesLittle: a flush writes each connector used since
+// the last flush once, however many calls and users, and nothing when
+// nothing was used; a failed write is tried again at the next flush.
+func TestUsageFlushWritesLittle(t *testing.T) {
+	clock := &usageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st := &countingStore{Memory: store.NewMemory()}
+	u := &Usage{Now: clock.Now}
+	for i := range 1000 {
+		clock.Add(time.Millisecond)
+		u.Touch("notion", []string{"alice", "bob"}[i%2])
+	}
+	ctx := context.Background()
+	if err := u.Flush(ctx, st); err != nil || st.puts != 1 {
+		t.Fatalf("a flush of 1000 uses of one connector: %d writes, %v", st.puts, err)
+	}
+	if err := u.Flush(ctx, st); err != nil || st.puts != 1 {
+		t.Fatalf("a flush with nothing new: %d writes, %v", st.puts, err)
+	}
+	clock.Add(time.Minute)
+	u.Touch("notion", "alice")
+	st.fail = true
+	if err := u.Flush(ctx, st); err == nil {
+		t.Fatal("a failed write was not reported")
+	}
+	st.fail = false
+	if err := u.Flush(ctx, st); err != nil || st.puts != 2 {
+		t.Fatalf("the retry: %d writes, %v", st.puts, err)
+	}
+	if at := last(t, &Usage{}, st, "notion", "alice"); !at.Equal(clock.Now()) {
+		t.Errorf("stored %v, want %v", at, clock.Now())
+	}
+}
+
+// TestUsageTouchConcurrent: uses from many goroutines are safe, and
+// each key ends at its newest use.
+func TestUsageTouchConcurrent(t *testing.T) {
+	var u Usage
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 100 {
+				u.Touch("notion", []string{"alice", "bob"}[i%2])
+			}
+		})
+	}
+	wg.Wait()
+	if at := last(t, &u, nil, "notion", "alice"); at.IsZero() || time.Since(at) > time.Minute {
+		t.Errorf("last use = %v", at)
+	}
+}
+
+// BenchmarkUsageTouch measures a use on the call path: no allocation.
+func BenchmarkUsageTouch(b *testing.B) {
+	var u Usage
+	u.Touch("notion", "alice")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			u.Touch("notion", "alice")
+		}
+	})
+}
