@@ -13,31 +13,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
-
-// notes counts the notifications an agent receives, by method.
-type notes struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *notes) on(n mcp.JSONRPCNotification) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[n.Method]++
-}
-
-// tools is how many notifications/tools/list_changed the agent received.
-func (c *notes) tools() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[string(mcp.MethodNotificationToolsListChanged)]
-}
 
 // perUserConsent is a credential source under which only the users in
 // consented reach an upstream, as under per-user OAuth consent.
@@ -75,10 +54,10 @@ func TestAccessChanged(t *testing.T) {
 				{Sources: []string{"user:alice", "user:bob"}, Connectors: []string{"a"}},
 				{Sources: []string{"user:carol"}, Connectors: []string{"elsewhere"}},
 			}, func(o *mcpmux.Options) { o.Credentials = perUserConsent(&consented) })
-			agents := map[string]*notes{"alice": {}, "bob": {}, "carol": {}}
+			agents := map[string]*agenttest.Notes{"alice": {}, "bob": {}, "carol": {}}
 			clients := map[string]func() []string{}
 			for user, n := range agents {
-				c := listeningAgent(t, g, user, era == "modern", n.on)
+				c := listeningAgent(t, g, user, era == "modern", n.On)
 				clients[user] = func() []string { return toolNames(t, c) }
 			}
 			if slices.Contains(clients["alice"](), "a_echo") {
@@ -90,9 +69,9 @@ func TestAccessChanged(t *testing.T) {
 			for range 3 { // one consent, announced three times at once
 				g.mux.AccessChanged("a", only("alice"))
 			}
-			eventually(t, 3*time.Second, "alice told of her consent", func() bool { return agents["alice"].tools() > 0 })
+			eventually(t, 3*time.Second, "alice told of her consent", func() bool { return agents["alice"].Tools() > 0 })
 			settle()
-			if n := agents["alice"].tools(); n != 1 {
+			if n := agents["alice"].Tools(); n != 1 {
 				t.Errorf("alice heard of one consent %d times", n)
 			}
 			if !slices.Contains(clients["alice"](), "a_echo") {
@@ -101,20 +80,20 @@ func TestAccessChanged(t *testing.T) {
 
 			consented.Delete("alice")
 			g.mux.AccessChanged("a", only("alice"))
-			eventually(t, 3*time.Second, "alice told of her disconnect", func() bool { return agents["alice"].tools() > 1 })
+			eventually(t, 3*time.Second, "alice told of her disconnect", func() bool { return agents["alice"].Tools() > 1 })
 			if slices.Contains(clients["alice"](), "a_echo") {
 				t.Error("alice lists a_echo after her disconnect")
 			}
 
 			// A shared consent concerns every caller, who sees the connector.
 			g.mux.AccessChanged("a", func(string) bool { return true })
-			eventually(t, 3*time.Second, "bob told of a shared consent", func() bool { return agents["bob"].tools() > 0 })
+			eventually(t, 3*time.Second, "bob told of a shared consent", func() bool { return agents["bob"].Tools() > 0 })
 			g.mux.AccessChanged("nosuch", func(string) bool { return true })
 			settle()
-			if n := agents["bob"].tools(); n != 1 {
+			if n := agents["bob"].Tools(); n != 1 {
 				t.Errorf("bob heard of alice's consents, or of an unknown connector: %d notices", n)
 			}
-			if n := agents["carol"].tools(); n != 0 {
+			if n := agents["carol"].Tools(); n != 0 {
 				t.Errorf("carol, who sees nothing of a, was told %d times", n)
 			}
 		})
@@ -152,8 +131,8 @@ func TestStreamsOutliveMux(t *testing.T) {
 				cur.Load().ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
 			}))
 			t.Cleanup(srv.Close)
-			n := new(notes)
-			c := listeningAgent(t, &gateway{URL: srv.URL}, "alice", era == "modern", n.on)
+			n := new(agenttest.Notes)
+			c := listeningAgent(t, &gateway{URL: srv.URL}, "alice", era == "modern", n.On)
 			if !slices.Contains(toolNames(t, c), "a_delete_everything") {
 				t.Fatal("a_delete_everything is not listed under the first grants")
 			}
@@ -162,16 +141,16 @@ func TestStreamsOutliveMux(t *testing.T) {
 			old := cur.Swap(build("a/echo"))
 			_ = old.Close()
 			cur.Load().Reloaded()
-			eventually(t, 3*time.Second, "the agent told of the reload", func() bool { return n.tools() > 0 })
+			eventually(t, 3*time.Second, "the agent told of the reload", func() bool { return n.Tools() > 0 })
 			settle()
-			if got := n.tools(); got != 1 {
+			if got := n.Tools(); got != 1 {
 				t.Errorf("one reload made %d notices", got)
 			}
 			if names := toolNames(t, c); slices.Contains(names, "a_delete_everything") || !slices.Contains(names, "a_echo") {
 				t.Errorf("after the reload the agent lists %v, want a_echo and not a_delete_everything", names)
 			}
 			cur.Load().Reloaded()
-			eventually(t, 3*time.Second, "the stream, still open, told of a second change", func() bool { return n.tools() > 1 })
+			eventually(t, 3*time.Second, "the stream, still open, told of a second change", func() bool { return n.Tools() > 1 })
 		})
 	}
 }
