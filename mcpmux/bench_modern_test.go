@@ -19,7 +19,7 @@ func BenchmarkToolsCallDirectModern(b *testing.B) {
 
 func BenchmarkToolsCallGatewayModern(b *testing.B) {
 	up := benchUpstream(b, "bench")
-	g := startGateway(b, []*connectors.Connector{testConnector(b, "bench", up, connectors.Auth{})}, benchGrant)
+	g := startGateway(b, []*connectors.Connector{testConnector(b, "bench", up, connectors.Auth{})}, benchGrant, benchUsage)
 	benchModern(b, g.URL+"/mcp", "bench_echo")
 }
 

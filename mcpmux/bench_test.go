@@ -11,6 +11,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
 // These benchmarks run the agent, the gateway and the upstreams in one
@@ -19,6 +20,10 @@ import (
 
 // benchGrant gives every identified caller every connector.
 var benchGrant = []grants.Rule{{Sources: []string{"*"}, Connectors: []string{"*"}}}
+
+// benchUsage records each call's use as the gateway does in production,
+// so that the benchmarks count its cost.
+func benchUsage(o *mcpmux.Options) { o.Used = new(connectors.Usage).Touch }
 
 // benchEcho is the arguments of every benchmarked tools/call.
 const benchEcho = `"arguments":{"message":"hello from the benchmark"}`
@@ -30,7 +35,7 @@ func BenchmarkToolsCallDirect(b *testing.B) {
 
 func BenchmarkToolsCallGateway(b *testing.B) {
 	up := benchUpstream(b, "bench")
-	g := startGateway(b, []*connectors.Connector{testConnector(b, "bench", up, connectors.Auth{})}, benchGrant)
+	g := startGateway(b, []*connectors.Connector{testConnector(b, "bench", up, connectors.Auth{})}, benchGrant, benchUsage)
 	benchParallel(b, g.URL+"/mcp", "tools/call", `{"name":"bench_echo",`+benchEcho+`}`)
 }
 

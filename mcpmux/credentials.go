@@ -67,5 +67,10 @@ func Static(conns []*connectors.Connector) Credentials {
 // way than MCP, such as its HTTP API: both ways get the same credential,
 // and a consent that is missing answers with the same ConsentRequired.
 func (m *Mux) Credential(ctx context.Context, req CredentialRequest) (Credential, error) {
-	return m.credential(ctx, req)
+	cred, err := m.credential(ctx, req)
+	// A refused credential's retry is the same request, used once.
+	if err == nil && m.used != nil && req.Refused == nil {
+		m.used(req.Connector.ID, req.Caller.ID)
+	}
+	return cred, err
 }

@@ -123,6 +123,12 @@ type Options struct {
 	// Observer, when set, is told of every tool call and every upstream
 	// request, for audit logs and metrics.
 	Observer Observer
+	// Used, when set, is told of each request routed to an upstream on a
+	// caller's behalf (tools/call, resources/read, prompts/get,
+	// completion/complete) and of each credential asked for an HTTP API
+	// request (Credential), for a last-used record. It runs on the
+	// request path of every call: it must be quick, an atomic store.
+	Used func(connector, caller string)
 }
 
 // Mux serves MCP to agents from the upstream connectors.
@@ -143,6 +149,7 @@ type Mux struct {
 	onDrift  func(connector, tool string, definition json.RawMessage)
 	onLists  func(connector, method string)
 	observer Observer
+	used     func(connector, caller string)
 
 	// The three maps are written once per key and read on every request,
 	// the case sync.Map is made for: readers take no lock.
@@ -199,6 +206,7 @@ func New(opts Options) (*Mux, error) {
 		onDrift:  opts.OnDrift,
 		onLists:  opts.OnListChanged,
 		observer: opts.Observer,
+		used:     opts.Used,
 		origins:  map[string]bool{},
 		hosts:    newHostPolicy(opts.AllowedHosts),
 		closed:   make(chan struct{}),

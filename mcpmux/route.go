@@ -331,6 +331,9 @@ func (m *Mux) forward(x *exchange, c *connectors.Connector, method string, param
 	if err != nil {
 		return unavailable(x, c, err)
 	}
+	if m.used != nil {
+		m.used(c.ID, x.caller.ID)
+	}
 	rep, _, err := m.do(x.ctx, x.caller, c, &cred, x.era(), &rpc{method: method, params: params, name: upstreamName, sink: x.notifySink(), tool: tool, ask: x.asker(), caller: x.caller.ID, agent: x.sessionMeta()})
 	if err != nil {
 		// An agent that went away says nothing of the upstream; only a
