@@ -142,7 +142,7 @@ type adminConnector struct {
 
 // connectorsAnswer answers GET /mcpgate/connectors.
 type connectorsAnswer struct {
-	Connectors []adminConnector `json:"connectors"`
+	Connectors []listedConnector `json:"connectors"`
 }
 
 // connection is a connector's shared-consent connection.

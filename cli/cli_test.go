@@ -244,10 +244,10 @@ func TestCLI(t *testing.T) {
 
 	t.Run("list and show", func(t *testing.T) {
 		mustSay(t, "list", cli(t, "connectors", "list"),
-			`^ID\s+SOURCE\s+AUTH\s+CONSENT\s+STATE\s+TOOLS\s+URL$`,
-			`^plain\s+config\s+bearer\s+-\s+-\s+all\s+`+regexp.QuoteMeta(s.plain.URL)+`$`,
-			`^team\s+config\s+oauth\s+shared\s+not connected\s+all\s+`,
-			`^notes\s+config\s+oauth\s+per_user\s+per user\s+all\s+`)
+			`^ID\s+SOURCE\s+AUTH\s+CONSENT\s+STATUS\s+STATE\s+TOOLS\s+URL$`,
+			`^plain\s+config\s+bearer\s+-\s+active\s+-\s+all\s+`+regexp.QuoteMeta(s.plain.URL)+`$`,
+			`^team\s+config\s+oauth\s+shared\s+inactive\s+not connected\s+all\s+`,
+			`^notes\s+config\s+oauth\s+per_user\s+active\s+per user\s+all\s+`)
 		if ids := adminIDs(cliJSON(t, "connectors", "list")); !slices.Equal(ids, []string{"plain", "team", "notes"}) {
 			t.Fatalf("list --json ids = %v", ids)
 		}
@@ -257,6 +257,19 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("show team --json = %v", v)
 		}
 		cliFails(t, `no connector "nope" (HTTP 404)`, "connectors", "show", "nope")
+	})
+
+	t.Run("list by status", func(t *testing.T) {
+		mustSay(t, "list --status inactive", cli(t, "connectors", "list", "--status", "inactive"),
+			`^team\s+config\s+oauth\s+shared\s+inactive\s+not connected\s+`)
+		if ids := adminIDs(cliJSON(t, "connectors", "list", "--status", "active")); !slices.Equal(ids, []string{"plain", "notes"}) {
+			t.Fatalf("list --status active --json ids = %v", ids)
+		}
+		// Under --user, a per-user connector is that user's connection.
+		mustSay(t, "list --user alice", cli(t, "connectors", "list", "--status", "inactive", "--user", "alice"),
+			`^team\s+config\s+oauth\s+shared\s+inactive\s+not connected\s+`, `^notes\s+config\s+oauth\s+per_user\s+inactive\s+not connected\s+`)
+		mustSay(t, "list --status needs_attention", cli(t, "connectors", "list", "--status", "needs_attention"), `^No connectors\.$`)
+		cliFails(t, `unknown status filter "ready": use all, active, needs_attention or inactive (HTTP 400)`, "connectors", "list", "--status", "ready")
 	})
 
 	t.Run("the admin address from --config", func(t *testing.T) {
@@ -345,7 +358,7 @@ func TestCLI(t *testing.T) {
 		if len(sel) != 2 || sel[0].(map[string]any)["operation"] != "read" {
 			t.Fatalf("tools --json selection = %v", sel)
 		}
-		mustSay(t, "list", cli(t, "connectors", "list"), `^extra\s+runtime\s+oauth\s+shared\s+active\s+2 registered\s+`)
+		mustSay(t, "list", cli(t, "connectors", "list"), `^extra\s+runtime\s+oauth\s+shared\s+active\s+active\s+2 registered\s+`)
 
 		cliFails(t, `tool pattern "ec[ho" is not a valid glob`, "connectors", "tools", "extra", "--register", "ec[ho")
 		cliFails(t, `no tool of extra matches "nothing"`, "connectors", "tools", "extra", "--register", "nothing")
@@ -412,7 +425,7 @@ func TestCLI(t *testing.T) {
 		consentAs(t, authURLIn(t, out, s.teamAS.Issuer), "alice", "team")
 		mustSay(t, "tools team", cli(t, "connectors", "tools", "team", "--discover"), `^echo\s+`)
 		mustSay(t, "disconnect team", cli(t, "connectors", "disconnect", "team"), `^Disconnected team\.$`, `^The provider revoked the token\.$`)
-		mustSay(t, "list", cli(t, "connectors", "list"), `^team\s+config\s+oauth\s+shared\s+disconnected\s+`)
+		mustSay(t, "list", cli(t, "connectors", "list"), `^team\s+config\s+oauth\s+shared\s+inactive\s+disconnected\s+`)
 		if v := cliJSON(t, "connectors", "disconnect", "team"); v["revoked"] != false {
 			t.Fatalf("a second disconnect --json = %v", v)
 		}
