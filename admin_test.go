@@ -105,7 +105,7 @@ func TestAdminAPIErrors(t *testing.T) {
 		{"no tools", "PUT", "/mcpgate/connectors/team/tools", `{}`, 400, "say which tools"},
 		{"per-user connect without a user", "POST", "/mcpgate/connectors/notes/connect", "", 400, "?user="},
 		{"per-user tools without a user", "GET", "/mcpgate/connectors/notes/tools?discover=1", "", 400, "?user="},
-		{"grants without a user", "GET", "/mcpgate/grants", "", 400, "?user="},
+		{"grants without a user", "GET", "/mcpgate/grants?groups=readers", "", 400, "?user="},
 		{"grants, malformed tool", "GET", "/mcpgate/grants?user=alice&tool=echo", "", 400, "<connector>/<tool>"},
 		{"grants, unknown connector", "GET", "/mcpgate/grants?user=alice&tool=nope/echo", "", 404, `no connector "nope"`},
 		{"audit, bad since", "GET", "/mcpgate/audit?since=yesterday", "", 400, "RFC 3339"},

@@ -255,7 +255,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway.Ga
 // that it exists.
 func (h *Handler) apiAccess(r *http.Request, g *gateway.Gateway, caller grants.Caller, id string) (*connectors.Connector, error) {
 	c, _ := g.Mux().Connector(id)
-	whole, writable := h.app.policy.For(caller).Whole(id)
+	whole, writable := g.Policy().For(caller).Whole(id)
 	access := httpapi.Decide(c, whole, writable, r.Method)
 	if access == httpapi.Hidden {
 		return nil, &web.Error{Status: http.StatusNotFound, Message: mcpmux.NoSuchConnector}

@@ -103,7 +103,6 @@ type App struct {
 	Grants []grants.Rule `json:"grants,omitempty"`
 
 	registry  *connectors.Registry
-	policy    *grants.Policy
 	sessions  *mcpmux.Sessions
 	logger    *zap.Logger
 	sealKeys  [][]byte
@@ -171,10 +170,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionRegistry(repl); err != nil {
 		return err
 	}
-	if err := a.provisionPolicy(); err != nil {
-		return err
-	}
-	a.gw.Policy, a.gw.Presets = a.policy, a.registry.Presets()
+	a.gw.Presets = a.registry.Presets()
 	// The gateway of the config alone, which checks it; Start replaces it
 	// with one that adds the runtime connectors and the OAuth manager.
 	// Caddy starts apps in no set order, so the http app may serve this
@@ -184,6 +180,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.warnUnknownGrants(g.Policy())
 	a.live.Set(g)
 	return a.provisionAPIs(ctx, g.Connectors())
 }
@@ -240,7 +237,7 @@ func (a *App) provisionGateway() error {
 // config's connectors and presets, and checks them into the registry.
 func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
-	opts := connectors.Options{Check: a.gw.Check, NoBuiltinPresets: a.DisableBuiltinPresets, Errors: func(err error) {
+	opts := connectors.Options{Check: a.gw.Check, Grants: a.Grants, NoBuiltinPresets: a.DisableBuiltinPresets, Errors: func(err error) {
 		a.logger.Error("following the registry changes of other instances", zap.Error(err))
 	}}
 	if a.storeDSN != "" {
@@ -267,13 +264,10 @@ func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	return err
 }
 
-// provisionPolicy compiles the grants and warns about patterns that name
-// no defined connector: a typo there silently grants nothing.
-func (a *App) provisionPolicy() error {
-	policy, err := grants.New(a.Grants)
-	if err != nil {
-		return err
-	}
+// warnUnknownGrants warns about the config's grant patterns, compiled in
+// policy, that name no defined connector: a typo there silently grants
+// nothing.
+func (a *App) warnUnknownGrants(policy *grants.Policy) {
 	ids := make([]string, len(a.Connectors))
 	for i, c := range a.Connectors {
 		ids[i] = c.ID
@@ -282,8 +276,6 @@ func (a *App) provisionPolicy() error {
 		a.logger.Warn("a grant names a connector that the config does not define; it grants nothing unless a runtime connector takes that id",
 			zap.String("connector", name))
 	}
-	a.policy = policy
-	return nil
 }
 
 // Validate checks the provisioned app. Everything it can check is checked

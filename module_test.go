@@ -17,9 +17,11 @@ func TestUnknownConnectorWarning(t *testing.T) {
 		{Sources: []string{"*"}, Connectors: []string{"notion"}, Tools: []string{"notoin/*", "notion/*"}},
 	}}
 	a.Connectors = []connectors.Config{{ID: "notion"}}
-	if err := a.provisionPolicy(); err != nil {
+	policy, err := grants.New(a.Grants)
+	if err != nil {
 		t.Fatal(err)
 	}
+	a.warnUnknownGrants(policy)
 	var warned []string
 	for _, e := range logs.All() {
 		warned = append(warned, e.ContextMap()["connector"].(string))

@@ -58,24 +58,7 @@ func TestPostgresStorage(t *testing.T) {
 }
 `, site, basicAuthUsers(t, passwords)), "caddyfile")
 
-	// The other instance: the same database and seal key.
-	db, err := postgres.Open(ctx, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	ring, err := store.NewRing([][]byte{key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := connectors.NewRegistry(connectors.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Open(ctx, store.Seal(db, ring)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(other.Close)
+	db, ring, other := otherInstance(t, dsn, key)
 
 	// A connector the other instance adds reaches this one's agents.
 	if _, err := other.Add(ctx, connectors.AddRequest{Config: connectors.Config{ID: "wiki", URL: wiki.URL}, MatchPreset: new(bool)}); err != nil {
@@ -113,6 +96,32 @@ func TestPostgresStorage(t *testing.T) {
 	if id := c.GetSessionId(); !strings.HasPrefix(id, "mcpgate-s1.") {
 		t.Errorf("session id %q is not a sealed one", id)
 	}
+}
+
+// otherInstance opens what another instance on the PostgreSQL at dsn,
+// with seal key key, holds: the database, its key ring, and a registry
+// on them, all closed when the test ends.
+func otherInstance(t *testing.T, dsn string, key []byte) (*postgres.Store, *store.Ring, *connectors.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ring, err := store.NewRing([][]byte{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := connectors.NewRegistry(connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Open(ctx, store.Seal(db, ring)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	return db, ring, other
 }
 
 // checkSharedAudit checks that GET /mcpgate/audit has the admin change

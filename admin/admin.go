@@ -35,12 +35,8 @@ import (
 type API struct {
 	// Registry holds the connectors and their tool selections.
 	Registry *connectors.Registry
-	// Live is the gateway serving now.
+	// Live is the gateway serving now, with the grants it decides by.
 	Live *gateway.Live
-	// Policy and Rules are the grants, compiled and as configured: Rules
-	// to name the grant that allowed a tool.
-	Policy *grants.Policy
-	Rules  []grants.Rule
 	// Audit records the admin's changes and answers queries.
 	Audit Audit
 }

@@ -140,8 +140,9 @@ func (s *Snapshot) Connector(e Entry) (*Connector, error) {
 type Options struct {
 	// Config are the config's connectors, their placeholders resolved.
 	Config []Config
-	// Grants are the config's grants, which the caller has compiled
-	// (grants.New) and so checked.
+	// Grants are the config's grants, kept as given: the gateway compiles
+	// them with the runtime ones for each generation, so that a bad one
+	// fails the config's first.
 	Grants []grants.Rule
 	// Presets are the config's presets, their placeholders resolved; they
 	// extend and override the built-in Catalog.

@@ -33,8 +33,6 @@ import (
 // carry the settings of the parts; Build fills in what each generation
 // has of its own (connectors, credentials, OAuth clients).
 type Options struct {
-	// Policy decides who may see and use what.
-	Policy *grants.Policy
 	// Mux is the template of every generation's mux.
 	Mux mcpmux.Options
 	// OAuth is the template of every generation's OAuth manager. Its
@@ -59,6 +57,8 @@ type Options struct {
 type Gateway struct {
 	o       Options // a copy: the host changes its own when the store opens, while this generation may be serving
 	snap    *connectors.Snapshot
+	policy  *grants.Policy     // the snapshot's grants, compiled (policy.go)
+	grants  []connectors.Grant // the grants of policy's rules, in its order
 	conns   []*connectors.Connector
 	oauth   []oauthflow.Config
 	manager *oauthflow.Manager // nil without OAuth connectors, or before the store opens
@@ -84,6 +84,10 @@ const retiredBit = 1 << 62
 // the gateway down with it; a config connector that fails is an error.
 func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 	g := &Gateway{o: *o, snap: snap}
+	var err error
+	if g.policy, g.grants, err = o.compilePolicy(snap); err != nil {
+		return nil, err
+	}
 	for _, e := range snap.Entries {
 		c, cfg, err := o.build(snap, e)
 		if err != nil && e.Runtime {
@@ -108,7 +112,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 		g.manager = m
 	}
 	mo := o.Mux
-	mo.Connectors, mo.Policy = g.conns, o.Policy
+	mo.Connectors, mo.Policy = g.conns, g.policy
 	if len(g.oauth) > 0 {
 		mo.Credentials = g.credentials()
 	}
@@ -119,7 +123,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 	}
 	g.mux = mux
 	g.site = web.New(web.Options{
-		Mux: mux, Policy: o.Policy, OAuth: g.OAuthFor, Manager: g.manager,
+		Mux: mux, Policy: g.policy, OAuth: g.OAuthFor, Manager: g.manager,
 		PublicURL: o.OAuth.PublicURL, ConnectTag: g.ConnectTag, Presets: o.Presets,
 		CSRF: o.CSRF, Logger: o.Logger,
 	})

@@ -76,10 +76,15 @@ type Decision struct {
 	Tool      string               `json:"tool"`
 	Operation connectors.Operation `json:"operation"`
 	Allowed   bool                 `json:"allowed"`
-	// Rule is the 1-based index of the grant that allowed it, and Grant
-	// that grant; both are absent when the tool is denied.
-	Rule  int          `json:"rule,omitempty"`
-	Grant *grants.Rule `json:"grant,omitempty"`
+	// Source says which grant allowed it: "config", whose 1-based index
+	// in the config is Rule, or "runtime", whose id is GrantID and whose
+	// reason is Reason. Grant is that grant's rule. All are absent when
+	// the tool is denied.
+	Source  string       `json:"source,omitempty"`
+	Rule    int          `json:"rule,omitempty"`
+	GrantID string       `json:"grant_id,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	Grant   *grants.Rule `json:"grant,omitempty"`
 }
 
 // Access is what a caller may do with one connector.
@@ -92,13 +97,13 @@ type Access struct {
 	Tools  []Decision `json:"tools,omitempty"`
 }
 
-// Explain decides, for view, each of g's connectors and each tool that
-// its selection or config allows or that asked names; rules are the
-// grants view was made of, to name the one that allowed a tool. A tool's
+// Explain decides, for view, a view of g's Policy, each of g's
+// connectors and each tool that its selection or config allows or that
+// asked names, naming the grant that allowed a tool. A tool's
 // operation is the one the config or the selection records, else write:
 // Explain asks no upstream, so it cannot read a readOnlyHint, and assumes
 // the stricter.
-func (g *Gateway) Explain(view *grants.View, rules []grants.Rule, asked map[string][]string) []Access {
+func (g *Gateway) Explain(view *grants.View, asked map[string][]string) []Access {
 	out := make([]Access, 0, len(g.conns))
 	for _, c := range g.conns {
 		a := Access{ID: c.ID, Visible: view.Visible(c.ID), Access: view.HasItems(c.ID)}
@@ -107,15 +112,25 @@ func (g *Gateway) Explain(view *grants.View, rules []grants.Rule, asked map[stri
 		for _, name := range slices.Compact(names) {
 			op := c.Tools.Operation(name, false)
 			d := view.Decide(grants.Tools, c.ID, name, op == connectors.Read)
-			gd := Decision{Tool: name, Operation: op, Allowed: d.Allowed, Rule: d.Rule}
-			// Guarded: rules come from the caller, and a shorter list
-			// than the policy's must not panic.
-			if d.Allowed && d.Rule <= len(rules) {
-				gd.Grant = &rules[d.Rule-1]
-			}
-			a.Tools = append(a.Tools, gd)
+			a.Tools = append(a.Tools, g.decision(name, op, d))
 		}
 		out = append(out, a)
+	}
+	return out
+}
+
+// decision is the decision d on tool name, with the grant that made it.
+func (g *Gateway) decision(name string, op connectors.Operation, d grants.Decision) Decision {
+	out := Decision{Tool: name, Operation: op, Allowed: d.Allowed}
+	gr, ok := g.grant(d.Rule)
+	if !d.Allowed || !ok {
+		return out
+	}
+	out.Grant = &gr.Rule
+	if gr.Runtime {
+		out.Source, out.GrantID, out.Reason = "runtime", gr.ID, gr.Reason
+	} else {
+		out.Source, out.Rule = "config", gr.Index
 	}
 	return out
 }
