@@ -218,17 +218,21 @@ func (a *App) provisionGateway() error {
 		return err
 	}
 	a.sessions = store.(sessionStore).Sessions
+	// Each call is a use of its connector: kept in memory on the call
+	// path, flushed to the store now and then (flushUsage).
+	usage := new(connectors.Usage)
 	a.gw = gateway.Options{
 		Mux: mcpmux.Options{
 			Sessions: a.sessions, Separator: a.ToolSeparator, MaxBody: a.MaxRequestBody,
 			ListTTL: time.Duration(a.ListCacheTTL), AllowedOrigins: origins, AllowedHosts: hosts,
 			Logger: a.logger.Named("mux"), Annotate: annotate, OnDrift: a.toolDrifted, Observer: a.obs,
+			Used: usage.Touch,
 		},
 		OAuth: oauthflow.Options{
 			PublicURL: strings.TrimSuffix(a.PublicURL, "/"), AllowedRedirects: a.AllowedRedirects,
 			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.obs.OAuthEvent,
 		},
-		CSRF: csrf, Logger: a.logger,
+		CSRF: csrf, Usage: usage, Logger: a.logger,
 	}
 	return nil
 }

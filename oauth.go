@@ -228,8 +228,8 @@ func (a *App) openVault() error {
 	a.attachAudit(a.vault.db, ring)
 	// stop waits for the goroutine, so that closeVault never gives the
 	// database back to the pool, which may close it, under a write.
-	done := make(chan struct{})
-	a.vault.stop = func() { stop(); <-done }
+	done, flushed := make(chan struct{}), make(chan struct{})
+	a.vault.stop = func() { stop(); <-done; <-flushed }
 	go func() {
 		defer close(done)
 		if len(a.sealKeys) > 1 {
@@ -237,7 +237,41 @@ func (a *App) openVault() error {
 		}
 		a.retryRevocations(ctx)
 	}()
+	go func() {
+		defer close(flushed)
+		a.flushUsage(ctx, a.gw.Usage, sealed)
+	}()
 	return nil
+}
+
+// usageFlush is how often the connectors' last uses go to the store: how
+// stale another instance's view of them may be.
+const usageFlush = 30 * time.Second
+
+// flushUsage writes the connectors' last uses to s every usageFlush, and
+// once more when ctx ends, before the store is given back, so that a
+// reload or a stop loses none.
+func (a *App) flushUsage(ctx context.Context, usage *connectors.Usage, s store.Store) {
+	tick := time.NewTicker(usageFlush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			a.logFlush(usage.Flush(ctx, s))
+		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			a.logFlush(usage.Flush(last, s))
+			cancel()
+			return
+		}
+	}
+}
+
+// logFlush logs a failed flush of the last uses; the next one retries.
+func (a *App) logFlush(err error) {
+	if err != nil {
+		a.logger.Error("storing when connectors were last used", zap.Error(err))
+	}
 }
 
 // database returns the storePool key of the configured database and how

@@ -46,6 +46,9 @@ type Options struct {
 	CSRF *http.CrossOriginProtection
 	// Presets are shown at GET /connectors/presets, without secrets.
 	Presets []connectors.PresetView
+	// Usage is when each connector was last used, by whom, for LastUsed;
+	// the host flushes it to the store. nil: not recorded.
+	Usage *connectors.Usage
 	// Logger receives the logs.
 	Logger *zap.Logger
 }

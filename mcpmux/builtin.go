@@ -2,7 +2,6 @@ package mcpmux
 
 import (
 	"encoding/json"
-	"slices"
 )
 
 // builtinName is the gateway's own tool. No connector can take the id
@@ -21,11 +20,9 @@ func (m *Mux) callBuiltin(x *exchange) *reply {
 	if m.annotate != nil {
 		m.annotate(x.r, "mcpgate", builtinName)
 	}
-	// A disabled connector is left out, as its items are from every
-	// list: an agent has nothing to do with it until it is enabled.
 	out := struct {
 		Connectors []ConnectorStatus `json:"connectors"`
-	}{slices.DeleteFunc(m.Statuses(x.ctx, x.caller), func(s ConnectorStatus) bool { return s.Status == StatusDisabled })}
+	}{m.Statuses(x.ctx, x.caller)}
 	if out.Connectors == nil {
 		out.Connectors = []ConnectorStatus{}
 	}

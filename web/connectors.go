@@ -1,7 +1,6 @@
 package web
 
 import (
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"io"
@@ -36,7 +35,8 @@ type connectorView struct {
 	Consent string `json:"consent,omitempty"`
 	// State is the OAuth connection state.
 	State connectors.State `json:"state,omitempty"`
-	// DisconnectReason says why a connection was disconnected.
+	// DisconnectReason says why a connection is not active: disconnected,
+	// refused at a refresh, expired, broken or misconfigured.
 	DisconnectReason string `json:"disconnect_reason,omitempty"`
 	// CanConnect tells whether the caller may connect or disconnect it.
 	CanConnect bool `json:"can_connect,omitempty"`
@@ -74,11 +74,11 @@ func (h *Handler) connectorViews(r *http.Request, c grants.Caller) []connectorVi
 // connectorView is connector st as caller c, whose grants are view, sees
 // it.
 func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants.Caller, st mcpmux.ConnectorStatus) connectorView {
-	v := connectorView{ConnectorStatus: st, Title: cmp.Or(st.Title, st.ID), Description: st.Description}
+	v := connectorView{ConnectorStatus: st, Title: st.ID}
 	if m, consent, ok := h.oauth(st.ID); ok && st.Status != mcpmux.StatusNoAccess {
 		conn := m.Connection(ctx, st.ID, c.ID)
 		v.Consent, v.State = string(consent), conn.State
-		if conn.State == connectors.StateDisconnected {
+		if conn.State != connectors.StateActive {
 			v.DisconnectReason = conn.Reason
 		}
 		v.CanConnect = mayConnect(view, st.ID, consent)
