@@ -269,6 +269,9 @@ func (h *Handler) apiAccess(r *http.Request, g *gateway.Gateway, caller grants.C
 	if access == httpapi.ReadOnly {
 		return nil, &web.Error{Status: http.StatusForbidden, Message: "your grant of connector " + id + " is read-only: its API takes only GET, HEAD and OPTIONS"}
 	}
+	if access == httpapi.Disabled {
+		return nil, &web.Error{Status: http.StatusForbidden, Message: connectors.DisabledError(id).Error()}
+	}
 	return c, nil
 }
 

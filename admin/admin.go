@@ -146,14 +146,23 @@ func write(w http.ResponseWriter, status int, v any) error {
 // would take the upstream's readOnlyHint. A duplicate could read one way
 // here and another in a tool that checked the body first.
 func read(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	body, err := readBody(r)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "reading the body: %v", err)
+		return err
 	}
 	if err := strictjson.Unmarshal(body, v, true); err != nil {
 		return errorf(http.StatusBadRequest, "the body is not valid JSON for this route: %v", err)
 	}
 	return nil
+}
+
+// readBody reads the request's body, up to maxBody.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	return body, nil
 }
 
 // lookup returns connector id of the gateway serving now, or a 404.

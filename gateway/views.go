@@ -21,6 +21,9 @@ type ConnectorView struct {
 	URL    string `json:"url,omitempty"`
 	// API is the base URL of its HTTP API, if it has one.
 	API string `json:"api,omitempty"`
+	// Status is "disabled" for a connector that an admin or the config
+	// disabled; absent otherwise, when Connection tells the rest.
+	Status string `json:"status,omitempty"`
 	// Auth is none, bearer, header or oauth.
 	Auth         string `json:"auth"`
 	Consent      string `json:"consent,omitempty"`
@@ -55,8 +58,13 @@ func (g *Gateway) View(ctx context.Context, snap *connectors.Snapshot, c *connec
 	if c.API != nil {
 		v.API = c.API.String()
 	}
-	if e, _ := snap.Entry(c.ID); e.Runtime {
-		v.Source, v.Preset, v.Title, v.Description = "runtime", e.Preset, e.Title, e.Description
+	e, _ := snap.Entry(c.ID)
+	v.Preset, v.Title, v.Description = e.Preset, e.Title, e.Description
+	if e.Runtime {
+		v.Source = "runtime"
+	}
+	if e.Config.Disabled {
+		v.Status = string(connectors.StatusDisabled)
 	}
 	if cfg, ok := g.OAuthClient(c.ID); ok {
 		v.Consent, v.Registration = string(cfg.Consent), cmp.Or(cfg.Registration, "auto")

@@ -67,6 +67,9 @@ const (
 	ReadOnly
 	// Allowed: the request may go.
 	Allowed
+	// Disabled: an admin disabled the connector; nothing goes to its API
+	// and its credential is not used.
+	Disabled
 )
 
 // Decide judges a request with method to connector c (nil when it does
@@ -78,6 +81,8 @@ func Decide(c *connectors.Connector, whole, writable bool, method string) Access
 	switch {
 	case c == nil || c.API == nil || !whole:
 		return Hidden
+	case c.Disabled:
+		return Disabled
 	case !SafeMethod(method) && !writable:
 		return ReadOnly
 	}

@@ -43,6 +43,7 @@ func TestDecide(t *testing.T) {
 	api, _ := url.Parse("https://api.example.com")
 	withAPI := &connectors.Connector{ID: "notes", API: api}
 	mcpOnly := &connectors.Connector{ID: "mcp"}
+	disabledAPI := &connectors.Connector{ID: "off", API: api, Disabled: true}
 	for _, tc := range []struct {
 		name            string
 		c               *connectors.Connector
@@ -60,6 +61,8 @@ func TestDecide(t *testing.T) {
 		{"read-only DELETE", withAPI, true, false, http.MethodDelete, ReadOnly},
 		{"writable POST", withAPI, true, true, http.MethodPost, Allowed},
 		{"no grant, write", withAPI, false, true, http.MethodPost, Hidden},
+		{"disabled", disabledAPI, true, true, http.MethodGet, Disabled},
+		{"disabled, no grant", disabledAPI, false, false, http.MethodGet, Hidden},
 	} {
 		if got := Decide(tc.c, tc.whole, tc.writable, tc.method); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

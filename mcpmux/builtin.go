@@ -2,6 +2,7 @@ package mcpmux
 
 import (
 	"encoding/json"
+	"slices"
 )
 
 // builtinName is the gateway's own tool. No connector can take the id
@@ -20,9 +21,11 @@ func (m *Mux) callBuiltin(x *exchange) *reply {
 	if m.annotate != nil {
 		m.annotate(x.r, "mcpgate", builtinName)
 	}
+	// A disabled connector is left out, as its items are from every
+	// list: an agent has nothing to do with it until it is enabled.
 	out := struct {
 		Connectors []ConnectorStatus `json:"connectors"`
-	}{m.Statuses(x.ctx, x.caller)}
+	}{slices.DeleteFunc(m.Statuses(x.ctx, x.caller), func(s ConnectorStatus) bool { return s.Status == StatusDisabled })}
 	if out.Connectors == nil {
 		out.Connectors = []ConnectorStatus{}
 	}

@@ -70,12 +70,7 @@ func consentAnswer(x *exchange, cr *ConsentRequired) *reply {
 		// A tool error, not a protocol error: the model reads a tool's
 		// result and can tell the user to connect (Tools, "Error
 		// Handling": errors a model can act on are results with isError).
-		text, _ := json.Marshal(msg)
-		structured, _ := json.Marshal(map[string]string{
-			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,
-		})
-		return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(text) +
-			`}],"structuredContent":` + string(structured) + `,"isError":true}`)}
+		return toolError(msg, map[string]string{"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL})
 	default:
 		return failure(&rpcError{Code: codeInternalError, Message: msg, Data: map[string]string{
 			"connector": cr.Connector, "status": cr.Status, "connect_url": cr.URL,

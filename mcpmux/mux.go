@@ -501,11 +501,12 @@ func (m *Mux) view(caller grants.Caller) *grants.View {
 // visible returns the MCP connectors in scope that the view can see, in
 // id order: every one for the aggregated endpoint, or just scope. A
 // connector that is only an HTTP API is never among them, so that no list,
-// fan-out or route ever speaks MCP to it.
+// fan-out or route ever speaks MCP to it; nor is a disabled one, whose
+// items leave every list and whose upstream is asked nothing.
 func (m *Mux) visible(v *grants.View, scope string) []*connectors.Connector {
 	var out []*connectors.Connector
 	for _, c := range m.known(v) {
-		if (scope == "" || scope == c.ID) && c.URL != nil {
+		if (scope == "" || scope == c.ID) && c.URL != nil && !c.Disabled {
 			out = append(out, c)
 		}
 	}

@@ -37,6 +37,8 @@ const (
 	OutcomeNeedsAuth Outcome = "needs_auth"
 	// OutcomeInvalid: the request was malformed, and refused unrouted.
 	OutcomeInvalid Outcome = "invalid"
+	// OutcomeDisabled: an admin disabled the tool's connector.
+	OutcomeDisabled Outcome = "disabled"
 )
 
 // builtinConnector is the connector a call of the built-in tool is

@@ -1,6 +1,7 @@
 package mcpmux
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -98,6 +99,9 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 	if !ok || c.URL == nil || !x.view.Visible(id) {
 		return nil, nil, notGranted(what, name)
 	}
+	if c.Disabled {
+		return nil, nil, disabled(x, c)
+	}
 	cred, err := m.credentialFor(x, c)
 	if err != nil {
 		return nil, nil, unavailable(x, c, err)
@@ -121,6 +125,47 @@ func (m *Mux) resolve(x *exchange, kind *listKind, name string) (*connectors.Con
 		return nil, nil, notGranted(what, name)
 	}
 	return c, &l.items[i], nil
+}
+
+// disabled is the refusal of a call to disabled connector c: before its
+// credential is looked up, so that no token is used, and nothing is sent
+// upstream. Only a caller who can see c gets it; to the others c does not
+// exist. A tool call gets a tool error, which the model reads and can
+// tell the user (Tools, "Error Handling"), as a consent needed does; any
+// other request a JSON-RPC error, with the same words.
+func disabled(x *exchange, c *connectors.Connector) *reply {
+	err := connectors.DisabledError(c.ID)
+	data := map[string]string{"connector": c.ID, "status": StatusDisabled}
+	rep := failure(&rpcError{Code: codeInternalError, Message: err.Error(), Data: data})
+	if x.method == "tools/call" {
+		rep = toolError(err.Error(), data)
+	}
+	rep.refused = &refusal{OutcomeDisabled, err}
+	return rep
+}
+
+// toolError is a tool result with isError that the gateway answers
+// itself: text for the model, and structured for clients that read it.
+func toolError(text string, structured any) *reply {
+	t, _ := json.Marshal(text)
+	s, _ := json.Marshal(structured)
+	return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(t) +
+		`}],"structuredContent":` + string(s) + `,"isError":true}`)}
+}
+
+// disabledIn returns the disabled connector that a mcpgate://<id>/ URI
+// names, if the caller can see it in this endpoint's scope.
+func (m *Mux) disabledIn(x *exchange, uri string) *connectors.Connector {
+	rest, ok := strings.CutPrefix(uri, uriScheme)
+	if !ok {
+		return nil
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	c, ok := m.conns[id]
+	if !ok || !c.Disabled || !x.view.Visible(id) || (x.scope != "" && x.scope != id) {
+		return nil
+	}
+	return c
 }
 
 // uriScope returns the connectors a resource URI or URI template may come
@@ -152,6 +197,9 @@ func (m *Mux) routeURI(x *exchange, uri string) (*connectors.Connector, string, 
 		return nil, "", invalid(failure(errorf(codeInvalidParams, "%v", errURITooLong)))
 	}
 	conns, orig := m.uriScope(x, uri)
+	if c := m.disabledIn(x, uri); c != nil {
+		return nil, "", disabled(x, c)
+	}
 	matches, listed, _ := m.matching(x, conns, resourcesKind, orig, false)
 	if len(matches) == 0 {
 		// A URI a connector lists is judged by the resource grants alone:

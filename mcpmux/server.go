@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.uber.org/zap"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 )
@@ -114,6 +115,12 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 	// that no answer tells them apart.
 	if scope != "" && (!m.speaksMCP(scope) || !view.Visible(scope)) {
 		writeHTTPError(w, http.StatusNotFound, NoSuchConnector)
+		return
+	}
+	// A disabled connector's own endpoint serves nothing, to a caller
+	// who may know of it: told why, so that an agent stops retrying.
+	if c := m.conns[scope]; c != nil && c.Disabled {
+		writeHTTPError(w, http.StatusForbidden, connectors.DisabledError(scope).Error())
 		return
 	}
 	// Streamable HTTP, "Security & Endpoint": a server must validate

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
 
@@ -22,8 +23,11 @@ const (
 type ConnectorStatus struct {
 	// ID is the connector's id.
 	ID string `json:"id"`
-	// Status is ready, needs_auth, misconfigured, no_access, or error
-	// when the connector cannot be reached.
+	// Title and Description describe the connector to people.
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Status is ready, needs_auth, misconfigured, no_access, disabled, or
+	// error when the connector cannot be reached.
 	Status string `json:"status"`
 	// Reason says what is wrong, for any status but ready.
 	Reason string `json:"reason,omitempty"`
@@ -52,12 +56,18 @@ func (m *Mux) Statuses(ctx context.Context, caller grants.Caller) []ConnectorSta
 	out := make([]ConnectorStatus, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		out[i] = ConnectorStatus{ID: c.ID, Status: StatusNoAccess}
+		out[i] = ConnectorStatus{ID: c.ID, Title: c.Title, Description: c.Description, Status: StatusNoAccess}
 		if c.URL != nil {
 			out[i].MCP = "/connectors/" + c.ID + "/mcp"
 		}
 		if c.API != nil {
 			out[i].API = "/connectors/" + c.ID + "/api/"
+		}
+		// Disabled, with no credential looked up and no upstream asked:
+		// its tokens stay as they are until an admin enables it.
+		if c.Disabled {
+			out[i].Status, out[i].Reason = StatusDisabled, connectors.DisabledError(c.ID).Error()
+			continue
 		}
 		// no_access for a connector the caller may see but use nothing of:
 		// it costs no credential lookup and no upstream request.

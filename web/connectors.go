@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"io"
@@ -74,7 +75,7 @@ func (h *Handler) connectorViews(r *http.Request, c grants.Caller) []connectorVi
 // connectorView is connector st as caller c, whose grants are view, sees
 // it.
 func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants.Caller, st mcpmux.ConnectorStatus) connectorView {
-	v := connectorView{ConnectorStatus: st, Title: st.ID}
+	v := connectorView{ConnectorStatus: st, Title: cmp.Or(st.Title, st.ID), Description: st.Description}
 	if m, consent, ok := h.oauth(st.ID); ok && st.Status != mcpmux.StatusNoAccess {
 		conn := m.Connection(ctx, st.ID, c.ID)
 		v.Consent, v.State = string(consent), conn.State
