@@ -5,6 +5,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
 // TestLabels: every status the page can show has its label and a hint
@@ -69,6 +70,24 @@ func TestToolCount(t *testing.T) {
 	for in, want := range map[*int]string{nil: "", n(0): "None available to you", n(1): "1 available to you", n(12): "12 available to you"} {
 		if got := toolCount(in); got != want {
 			t.Errorf("toolCount(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestAccountName: a card names an account by what the provider gave.
+func TestAccountName(t *testing.T) {
+	for _, tt := range []struct {
+		account *oauthflow.Account
+		want    string
+	}{
+		{nil, ""},
+		{&oauthflow.Account{Subject: "u-1", Email: "alice@example.com", Name: "Alice"}, "Alice <alice@example.com>"},
+		{&oauthflow.Account{Subject: "u-1", Email: "alice@example.com"}, "alice@example.com"},
+		{&oauthflow.Account{Subject: "u-1", Name: "Alice"}, "Alice"},
+		{&oauthflow.Account{Subject: "u-1"}, "u-1"},
+	} {
+		if got := accountName(tt.account); got != tt.want {
+			t.Errorf("accountName(%+v) = %q, want %q", tt.account, got, tt.want)
 		}
 	}
 }

@@ -63,11 +63,7 @@ func startPageSite(t *testing.T) *site {
 		{ID: "plain", URL: up.URL}, {ID: "hidden", URL: up.URL},
 		oauth("notes", connectors.PerUser), oauth("team", connectors.Shared),
 		{ID: "down", URL: gone.URL + "/mcp", Timeout: connectors.Duration(2 * time.Second)},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy, err := grants.New(pageRules)
+	}, Grants: pageRules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +73,7 @@ func startPageSite(t *testing.T) *site {
 		s.h.ServeHTTP(w, r)
 	}))
 	s.URL = s.srv.URL
-	g, err := gateway.Build(&gateway.Options{Policy: policy, Logger: zap.NewNop(), ConnectKey: make([]byte, 32),
+	g, err := gateway.Build(&gateway.Options{Logger: zap.NewNop(), ConnectKey: make([]byte, 32),
 		OAuth: oauthflow.Options{Store: store.NewMemory(), PublicURL: s.URL, StateKey: make([]byte, 32)}}, reg.Snapshot())
 	if err != nil {
 		t.Fatal(err)
