@@ -106,6 +106,9 @@ func (cc cliCommand) command() *cobra.Command {
 	if cc.flags != nil {
 		cc.flags(cmd)
 	}
+	if cc.takesID() {
+		nameFlag(cmd, cc)
+	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		// Usage helps with bad arguments, which cobra catches before
 		// this; it only buries an error from the admin API.
@@ -113,6 +116,9 @@ func (cc cliCommand) command() *cobra.Command {
 		c, err := newCLI(cmd)
 		if err != nil {
 			return err
+		}
+		if cc.takesID() {
+			args, _ = withName(cmd, args, cc.moreArgs())
 		}
 		return cc.run(c, args)
 	}
@@ -128,28 +134,9 @@ func userFlag(cmd *cobra.Command) {
 func addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("name", "", "The connector's id (or give it as the argument)")
-	f.String("mcp-server-url", "", "The upstream's streamable HTTP MCP endpoint")
-	f.String("api", "", "The base URL of the upstream's HTTP API, served at /connectors/<id>/api/")
-	f.String("title", "", "A title for people")
-	f.String("description", "", "A description for people")
-	f.Bool("oauth", false, "Authenticate with OAuth, everything discovered from the server")
-	f.Bool("dcr", false, "Register the OAuth client dynamically (RFC 7591)")
-	f.String("client-id", "", "A pre-registered OAuth client id")
-	f.String("client-secret", "", "The pre-registered client's secret; - reads it from standard input")
-	f.String("token-auth-method", "", "client_secret_basic, client_secret_post or none")
-	f.String("audience", "", "The audience parameter, for servers that want one")
-	f.String("resource", "", "The RFC 8707 resource indicator (default: the URL)")
-	f.StringArray("scopes", nil, "Scopes to request, space or comma separated (default: what the server advertises)")
-	f.String("consent", "", "shared (an admin consents once) or per_user (each user consents; default)")
-	f.Bool("insecure-loopback", false, "Let discovered URLs use http:// on loopback: tests and development only")
-	f.String("bearer", "", "A static bearer token instead of OAuth; - reads it from standard input")
-	f.String("header", "", "A static credential header <name>=<value> instead of OAuth; a value of - is read from standard input")
+	connectorFlags(cmd)
 	f.Bool("no-match-preset", false, "Do not take a matching preset's client, title and description")
 }
-
-// oauthFlags are the flags of `connectors add` that make a connector use
-// OAuth.
-var oauthFlags = []string{"oauth", "dcr", "client-id", "client-secret", "token-auth-method", "audience", "resource", "scopes", "consent", "insecure-loopback"}
 
 func toolsFlags(cmd *cobra.Command) {
 	userFlag(cmd)
