@@ -64,7 +64,7 @@ type cliCommand struct {
 var cliCommands = []cliCommand{
 	{"connectors", "add [<id>]", "Adds a runtime connector and prints where to consent", cobra.MaximumNArgs(1), addFlags, (*cli).add},
 	{"connectors", "list", "Lists the connectors, or those of one status group", cobra.NoArgs, listFlags, (*cli).list},
-	{"connectors", "show <id>", "Shows a connector", cobra.ExactArgs(1), nil, (*cli).show},
+	{"connectors", "show <id>", "Shows a connector and its details; --user, whose connection", cobra.ExactArgs(1), userFlag, (*cli).show},
 	{"connectors", "connect <id>", "Starts a consent and prints its authorization URL", cobra.ExactArgs(1), userFlag, (*cli).connect},
 	{"connectors", "disconnect <id>", "Purges a credential and revokes it at the provider", cobra.ExactArgs(1), userFlag, (*cli).disconnect},
 	{"connectors", "reconnect <id>", "Disconnects, then starts a new consent", cobra.ExactArgs(1), userFlag, (*cli).reconnect},

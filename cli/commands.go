@@ -144,7 +144,7 @@ func (c *cli) oauthConfig() (*oauthConfig, error) {
 
 // show runs `connectors show`.
 func (c *cli) show(args []string) error {
-	return call(c, http.MethodGet, connectorURI(args[0], "", nil), nil, printShow)
+	return call(c, http.MethodGet, connectorURI(args[0], "", c.userQuery()), nil, printShow)
 }
 
 // connect runs `connectors connect`.
