@@ -266,6 +266,9 @@ type grantDecision struct {
 	Operation string `json:"operation"`
 	Allowed   bool   `json:"allowed"`
 	Rule      int    `json:"rule"`
+	Source    string `json:"source"`
+	GrantID   string `json:"grant_id"`
+	Reason    string `json:"reason"`
 	Grant     *struct {
 		Sources []string `json:"src"`
 	} `json:"grant"`

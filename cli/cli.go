@@ -45,6 +45,12 @@ read-only selection of its tools:
   caddy mcpgate connectors tools notion --discover
   caddy mcpgate connectors tools notion --register notion-search=read,notion-fetch=read
   caddy mcpgate grants check --user alice@example.com --groups ai-users
+
+A grant made at run time, with the reason the audit log keeps, and its
+removal:
+
+  caddy mcpgate grants add --users bob@example.com --tools 'notion/notion-*' --operations read --reason "covering support this week"
+  caddy mcpgate grants remove g-1a2b3c4d
 `,
 		CobraFunc: buildCLI,
 	})
@@ -92,7 +98,7 @@ func buildCLI(root *cobra.Command) {
 	parents := map[string]*cobra.Command{
 		"":           root,
 		"connectors": {Use: "connectors", Short: "Adds, shows, connects and removes connectors, and selects their tools"},
-		"grants":     {Use: "grants", Short: "Checks what grants allow"},
+		"grants":     {Use: "grants", Short: "Lists, adds and removes runtime grants, and checks what grants allow"},
 	}
 	root.AddCommand(parents["connectors"], parents["grants"])
 	for _, cc := range cliCommands {

@@ -41,7 +41,10 @@ func hint(v connectorView) string {
 	case mcpmux.StatusFailed:
 		return "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."
 	case mcpmux.StatusDisabled:
-		return "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."
+		if v.State == connectors.StateActive {
+			return "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."
+		}
+		return "An admin turned it off: ask your admin if you need it."
 	}
 	return ""
 }

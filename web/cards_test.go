@@ -31,7 +31,9 @@ func TestLabels(t *testing.T) {
 		{connectorView{ConnectorStatus: status("misconfigured")}, "Misconfigured", "It cannot work until an admin changes its settings: tell your admin."},
 		{connectorView{ConnectorStatus: status("no_access")}, "No access", "None of your grants lets you use it: ask your admin for access."},
 		{connectorView{ConnectorStatus: status("error")}, "Error", "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."},
-		{connectorView{ConnectorStatus: status("disabled")}, "Disabled", "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."},
+		{connectorView{ConnectorStatus: status("disabled"), State: connectors.StateActive},
+			"Disabled", "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."},
+		{connectorView{ConnectorStatus: status("disabled")}, "Disabled", "An admin turned it off: ask your admin if you need it."},
 		{connectorView{ConnectorStatus: status("paused")}, "paused", ""},
 	}
 	for _, tt := range tests {
