@@ -104,6 +104,9 @@ type App struct {
 
 	registry  *connectors.Registry
 	sessions  *mcpmux.Sessions
+	streams   *mcpmux.Streams      // the agents' notification streams, which outlive a reload
+	consents  *gateway.ConsentNews // tells agents of consents given and withdrawn
+	purges    *purges              // revocations of connectors gone from the config (lifecycle.go)
 	logger    *zap.Logger
 	sealKeys  [][]byte
 	storePath string          // the Badger directory, for storage badger
@@ -123,12 +126,17 @@ var sessionPool = caddy.NewUsagePool()
 // sessionPoolKey names the one session store in sessionPool.
 const sessionPoolKey = "mcpgate.sessions"
 
-// sessionStore lets the pool end the sessions when the last config that
-// uses them goes.
-type sessionStore struct{ *mcpmux.Sessions }
+// sessionStore lets the pool end the sessions, and the notification
+// streams opened on them, when the last config that uses them goes: both
+// outlive a reload, which the streams then hear of (Cleanup).
+type sessionStore struct {
+	*mcpmux.Sessions
+	streams *mcpmux.Streams
+}
 
 // Destruct implements caddy.Destructor.
 func (s sessionStore) Destruct() error {
+	s.streams.Close()
 	s.Close()
 	return nil
 }
@@ -212,25 +220,26 @@ func (a *App) provisionGateway() error {
 		}
 	}
 	store, _, err := sessionPool.LoadOrNew(sessionPoolKey, func() (caddy.Destructor, error) {
-		return sessionStore{mcpmux.NewSessions()}, nil
+		return sessionStore{mcpmux.NewSessions(), mcpmux.NewStreams()}, nil
 	})
 	if err != nil {
 		return err
 	}
-	a.sessions = store.(sessionStore).Sessions
+	a.sessions, a.streams = store.(sessionStore).Sessions, store.(sessionStore).streams
+	a.consents, a.purges = &gateway.ConsentNews{Live: a.live, Logger: a.logger}, new(purges)
 	// Each call is a use of its connector: kept in memory on the call
 	// path, flushed to the store now and then (flushUsage).
 	usage := new(connectors.Usage)
 	a.gw = gateway.Options{
 		Mux: mcpmux.Options{
-			Sessions: a.sessions, Separator: a.ToolSeparator, MaxBody: a.MaxRequestBody,
+			Sessions: a.sessions, Streams: a.streams, Separator: a.ToolSeparator, MaxBody: a.MaxRequestBody,
 			ListTTL: time.Duration(a.ListCacheTTL), AllowedOrigins: origins, AllowedHosts: hosts,
 			Logger: a.logger.Named("mux"), Annotate: annotate, OnDrift: a.toolDrifted, Observer: a.obs,
 			Used: usage.Touch,
 		},
 		OAuth: oauthflow.Options{
 			PublicURL: strings.TrimSuffix(a.PublicURL, "/"), AllowedRedirects: a.AllowedRedirects,
-			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.obs.OAuthEvent,
+			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.oauthEvent,
 		},
 		CSRF: csrf, Usage: usage, Logger: a.logger,
 	}
@@ -305,6 +314,7 @@ func (a *App) Start() error {
 		a.logger.Warn("a runtime connector kept in the store has the id of a connector the config now defines; the config's is served",
 			zap.String("connector", id))
 	}
+	a.startRunning()
 	return nil
 }
 
@@ -344,7 +354,15 @@ func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
 // Stop implements caddy.App. It has nothing to do: everything is released
 // in Cleanup, which Caddy calls after Stop and also when a Start failed or
 // a config was only validated.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	// Caddy stops the old config of a reload once every app of the new
+	// one started: what this config served and the new one does not is
+	// gone for good only now (lifecycle.go).
+	if next := a.stopRunning(); next != nil {
+		next.purgeRemoved(a)
+	}
+	return nil
+}
 
 // Cleanup releases what this config generation holds: open agent streams,
 // idle upstream connections, its use of the store and its use of the
@@ -355,13 +373,16 @@ func (a *App) Cleanup() error {
 	if a.registry != nil {
 		a.registry.Close() // first: a reload from another instance's change would rebuild the gateway
 	}
+	a.purges.stop()        // before closeObservability and closeVault: they audit, and write to the store
 	a.closeObservability() // before closeVault: it writes to the store that closeVault may close
 	a.apis.cleanup()
 	if a.vault != nil {
 		a.closeVault()
 	}
 	if a.sessions != nil {
-		_, _ = sessionPool.Delete(sessionPoolKey)
+		if gone, _ := sessionPool.Delete(sessionPoolKey); !gone {
+			a.replaced() // a reload: the new config keeps the sessions
+		}
 	}
 	if a.live != nil {
 		a.live.Close()

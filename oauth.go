@@ -223,6 +223,10 @@ func (a *App) openVault() error {
 		if err := news.Follow(ctx, func() *mcpmux.Mux { return a.live.Current().Mux() }); err != nil {
 			a.logger.Error("following the list changes other instances hear of", zap.Error(err))
 		}
+		// and of the consents given and withdrawn through it.
+		if err := a.consents.Follow(ctx, sealed, ring.Derive("consent notice"), news.Instance); err != nil {
+			a.logger.Error("following the consents other instances see", zap.Error(err))
+		}
 	}
 	a.vault.path = path
 	a.attachAudit(a.vault.db, ring)

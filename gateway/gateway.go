@@ -8,9 +8,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -278,9 +275,7 @@ func (g *Gateway) ConnectTag(user string) string {
 	if g.o.ConnectKey == nil {
 		return ""
 	}
-	mac := hmac.New(sha256.New, g.o.ConnectKey)
-	mac.Write([]byte(user))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+	return userTag(g.o.ConnectKey, user)
 }
 
 // ConnectURL is the page where a user connects connector id.
@@ -326,12 +321,14 @@ func (g *Gateway) Leave() {
 // replaces: closed now if idle, else when its last request leaves. The
 // swap comes before the retirement, so that a request arriving from now
 // on finds g, and one that counted itself into old before the bit was
-// set keeps old open until it leaves.
+// set keeps old open until it leaves. The agents listening hear of a
+// new registry generation once g serves (announce).
 func (l *Live) Set(g *Gateway) {
 	old := l.cur.Swap(g)
 	if old == nil {
 		return
 	}
+	g.announce(old)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.retired = append(slices.DeleteFunc(l.retired, func(g *Gateway) bool { return g.closed.Load() }), old)

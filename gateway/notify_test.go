@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/internal/wait"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// instance is one gateway instance as the mcpgate app runs it: a
+// registry whose every change builds the generation that Live serves, and
+// a site that serves agents with the generation serving now. Agents are
+// whoever X-Test-User names.
+type instance struct {
+	reg  *connectors.Registry
+	live *Live
+	url  string
+}
+
+// startInstance starts an instance serving connector "a" at up, granted
+// to every caller, with its registry not open yet.
+func startInstance(t *testing.T, up *testupstream.Server) *instance {
+	t.Helper()
+	reg, err := connectors.NewRegistry(connectors.Options{
+		Config: []connectors.Config{{ID: "a", URL: up.URL}},
+		Grants: []grants.Rule{{Sources: []string{"*"}, Connectors: []string{"*"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := mcpmux.NewStreams()
+	o := &Options{Mux: mcpmux.Options{Streams: streams}, Logger: zap.NewNop()}
+	in := &instance{reg: reg, live: new(Live)}
+	build := func(s *connectors.Snapshot) error {
+		g, err := Build(o, s)
+		if err == nil {
+			in.live.Set(g)
+		}
+		return err
+	}
+	if err := build(reg.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := in.live.Acquire()
+		defer g.Leave()
+		g.Mux().ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
+	}))
+	in.url = srv.URL
+	t.Cleanup(func() {
+		reg.Close()
+		streams.Close()
+		srv.Close()
+		in.live.Close()
+	})
+	reg.Watch(build)
+	return in
+}
+
+// open opens the registry on st, as the app's Start does.
+func (in *instance) open(t *testing.T, st store.Store) {
+	t.Helper()
+	if err := in.reg.Open(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listen connects a listening agent as user, in era.
+func (in *instance) listen(t *testing.T, user string, era agenttest.Era) *agenttest.Notes {
+	n := new(agenttest.Notes)
+	agenttest.Listen(t, in.url+"/mcp", map[string]string{"X-Test-User": user}, era, n)
+	return n
+}
+
+// settle lets the streams open, or late notices arrive, so that counting
+// them is exact.
+func settle() { time.Sleep(400 * time.Millisecond) }
+
+// TestGenerationAnnounced checks that a new registry generation tells
+// the agents listening, once each, in both eras: a runtime connector
+// added does; the generation the registry's opening builds does not, as
+// the agents could not have listed the one it replaces (it served no
+// store), and a config reload's is the host's to tell.
+func TestGenerationAnnounced(t *testing.T) {
+	t.Parallel()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a"})
+	for _, era := range agenttest.Eras {
+		t.Run(era.Name, func(t *testing.T) {
+			t.Parallel()
+			in := startInstance(t, up)
+			alice := in.listen(t, "alice", era)
+			settle()
+			in.open(t, store.NewMemory())
+			settle()
+			if n := alice.Tools(); n != 0 {
+				t.Fatalf("the agent was told of %d changes before any", n)
+			}
+			if _, err := in.reg.Add(context.Background(), connectors.AddRequest{Config: connectors.Config{ID: "b", URL: up.URL}}); err != nil {
+				t.Fatal(err)
+			}
+			wait.Until(t, 5*time.Second, "the agent told of the runtime connector", func() bool { return alice.Tools() > 0 })
+			settle()
+			if n := alice.Tools(); n != 1 {
+				t.Errorf("one registry change made %d notices", n)
+			}
+		})
+	}
+}
+
+// TestConsentNewsAcrossInstances checks that a consent given or withdrawn
+// through one instance reaches the listening agents of the user it
+// concerns on another instance sharing the store, and only theirs; an
+// event that changes no one's access sends nothing.
+func TestConsentNewsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a"})
+	for _, era := range agenttest.Eras {
+		t.Run(era.Name, func(t *testing.T) {
+			t.Parallel()
+			shared := store.NewMemory()
+			a, b := startInstance(t, up), startInstance(t, up)
+			a.open(t, store.NewMemory())
+			b.open(t, store.NewMemory())
+			key := []byte("a key the instances derive alike")
+			newsA, newsB := &ConsentNews{Live: a.live, Logger: zap.NewNop()}, &ConsentNews{Live: b.live, Logger: zap.NewNop()}
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			for i, n := range []*ConsentNews{newsA, newsB} {
+				if err := n.Follow(ctx, shared, key, []string{"A", "B"}[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			alice, bob := b.listen(t, "alice", era), b.listen(t, "bob", era)
+			settle()
+
+			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventConsentStart, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeOK})
+			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventConsentFinish, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeError})
+			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventConsentFinish, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeOK})
+			wait.Until(t, 5*time.Second, "alice on the other instance told of her consent", func() bool { return alice.Tools() > 0 })
+			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventDisconnect, Connector: "a", User: "bob", Outcome: oauthflow.OutcomeOK})
+			wait.Until(t, 5*time.Second, "bob on the other instance told of his disconnect", func() bool { return bob.Tools() > 0 })
+			settle()
+			if n := alice.Tools(); n != 1 {
+				t.Errorf("alice was told %d times, want once (her consent only)", n)
+			}
+			if n := bob.Tools(); n != 1 {
+				t.Errorf("bob was told %d times, want once (his disconnect only)", n)
+			}
+		})
+	}
+}
