@@ -10,7 +10,8 @@ import (
 // TestAdminListStatusFilter filters the admin list by status group on a
 // real Caddy, through real consents: a shared connector is grouped by its
 // connection; a per-user one is active by itself, and grouped by a user's
-// connection under ?user=; an unknown group is refused, naming the groups.
+// connection under ?user=; a disabled one is inactive; an unknown group
+// is refused, naming the groups.
 func TestAdminListStatusFilter(t *testing.T) {
 	startOAuthStack(t)
 	mustList := func(query string, want ...string) map[string]map[string]any {
@@ -48,6 +49,15 @@ func TestAdminListStatusFilter(t *testing.T) {
 	consent(t, "alice", "team") // alice is team's admin: a shared consent
 	mustList("?status=active", "notes", "team")
 	mustList("?status=inactive")
+
+	// Disabled, a connector is inactive whatever its tokens, for the
+	// admin and for its users alike.
+	mustAdmin(t, 200, "PATCH", "/mcpgate/connectors/team", `{"enabled":false}`)
+	mustList("?status=inactive", "team")
+	mustList("?status=active&user=alice", "notes")
+	if st := statusOf(t, "alice", "team"); st["group"] != "inactive" || st["status_label"] != "Disabled" {
+		t.Errorf("alice's disabled team: %v", st)
+	}
 
 	for _, bad := range []string{"ready", "Active", "needs-attention"} {
 		status, out := admin(t, "GET", "/mcpgate/connectors?status="+bad, "")

@@ -151,8 +151,9 @@ func mustShowStatus(t *testing.T, ctx context.Context, connector, want string) {
 }
 
 // screenshot saves the page as name in the test's artifact directory,
-// which go test -artifacts keeps.
-func screenshot(t *testing.T, ctx context.Context, name string) {
+// which go test -artifacts keeps, and returns the PNG for the test to
+// look at.
+func screenshot(t *testing.T, ctx context.Context, name string) []byte {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -163,4 +164,5 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+	return png
 }

@@ -52,14 +52,17 @@ func userConnection(ctx context.Context, g *gateway.Gateway, v gateway.Connector
 }
 
 // groupOf is the group of connector v as the admin API can tell without
-// asking its upstream, which it does not do to list: a connector with a
-// connection (shared consent, or a user's under ?user=) is grouped by
-// that connection's state, and any other (a static credential, none, or
-// per-user consent with no user named) by itself: active. Each user's
-// per-user connection is theirs, shown on their Connectors page, and says
-// nothing of the connector.
+// asking its upstream, which it does not do to list. A disabled connector
+// is inactive, whatever its tokens; one with a connection (shared consent,
+// or a user's under ?user=) is grouped by that connection's state; any
+// other (a static credential, none, or per-user consent with no user
+// named) by itself: active. Each user's per-user connection is theirs,
+// shown on their Connectors page, and says nothing of the connector.
 func groupOf(v gateway.ConnectorView) connectors.Group {
-	if v.Connection == nil {
+	switch {
+	case v.Status == string(connectors.StatusDisabled):
+		return connectors.GroupInactive
+	case v.Connection == nil:
 		return connectors.GroupActive
 	}
 	return connectors.GroupOf(v.Connection.Status(), v.Connection.State)

@@ -97,16 +97,23 @@ type authConfig struct {
 }
 
 // oauthConfig is a connector's OAuth client, as far as flags set it.
+// Scopes go as one string, which the admin API splits.
 type oauthConfig struct {
-	Registration     string   `json:"registration,omitempty"`
-	Consent          string   `json:"consent,omitempty"`
-	Scopes           []string `json:"scopes,omitempty"`
-	ClientID         string   `json:"client_id,omitempty"`
-	ClientSecret     string   `json:"client_secret,omitempty"`
-	TokenAuthMethod  string   `json:"token_auth_method,omitempty"`
-	Audience         string   `json:"audience,omitempty"`
-	Resource         string   `json:"resource,omitempty"`
-	InsecureLoopback bool     `json:"insecure_loopback,omitempty"`
+	Registration          string `json:"registration,omitempty"`
+	Consent               string `json:"consent,omitempty"`
+	Scopes                string `json:"scopes,omitempty"`
+	ClientID              string `json:"client_id,omitempty"`
+	ClientSecret          string `json:"client_secret,omitempty"`
+	TokenAuthMethod       string `json:"token_auth_method,omitempty"`
+	Audience              string `json:"audience,omitempty"`
+	Resource              string `json:"resource,omitempty"`
+	Issuer                string `json:"issuer,omitempty"`
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string `json:"token_endpoint,omitempty"`
+	RegistrationEndpoint  string `json:"registration_endpoint,omitempty"`
+	RevocationEndpoint    string `json:"revocation_endpoint,omitempty"`
+	ClientName            string `json:"client_name,omitempty"`
+	InsecureLoopback      bool   `json:"insecure_loopback,omitempty"`
 }
 
 // registerRequest is the body of PUT /mcpgate/connectors/{id}/tools.
@@ -156,6 +163,14 @@ type connection struct {
 type toolsSummary struct {
 	Registered int      `json:"registered"`
 	Drifted    []string `json:"drifted"`
+}
+
+// updatedConnector answers PATCH /mcpgate/connectors/{id}.
+type updatedConnector struct {
+	adminConnector
+	Status  string       `json:"status"`
+	Tokens  string       `json:"tokens"`
+	Revoked []revocation `json:"revoked"`
 }
 
 // addedConnector answers POST /mcpgate/connectors.
@@ -251,6 +266,9 @@ type grantDecision struct {
 	Operation string `json:"operation"`
 	Allowed   bool   `json:"allowed"`
 	Rule      int    `json:"rule"`
+	Source    string `json:"source"`
+	GrantID   string `json:"grant_id"`
+	Reason    string `json:"reason"`
 	Grant     *struct {
 		Sources []string `json:"src"`
 	} `json:"grant"`

@@ -45,6 +45,12 @@ read-only selection of its tools:
   caddy mcpgate connectors tools notion --discover
   caddy mcpgate connectors tools notion --register notion-search=read,notion-fetch=read
   caddy mcpgate grants check --user alice@example.com --groups ai-users
+
+A grant made at run time, with the reason the audit log keeps, and its
+removal:
+
+  caddy mcpgate grants add --users bob@example.com --tools 'notion/notion-*' --operations read --reason "covering support this week"
+  caddy mcpgate grants remove g-1a2b3c4d
 `,
 		CobraFunc: buildCLI,
 	})
@@ -64,7 +70,7 @@ type cliCommand struct {
 var cliCommands = []cliCommand{
 	{"connectors", "add [<id>]", "Adds a runtime connector and prints where to consent", cobra.MaximumNArgs(1), addFlags, (*cli).add},
 	{"connectors", "list", "Lists the connectors, or those of one status group", cobra.NoArgs, listFlags, (*cli).list},
-	{"connectors", "show <id>", "Shows a connector", cobra.ExactArgs(1), nil, (*cli).show},
+	{"connectors", "show <id>", "Shows a connector and its details; --user, whose connection", cobra.ExactArgs(1), userFlag, (*cli).show},
 	{"connectors", "connect <id>", "Starts a consent and prints its authorization URL", cobra.ExactArgs(1), userFlag, (*cli).connect},
 	{"connectors", "disconnect <id>", "Purges a credential and revokes it at the provider", cobra.ExactArgs(1), userFlag, (*cli).disconnect},
 	{"connectors", "reconnect <id>", "Disconnects, then starts a new consent", cobra.ExactArgs(1), userFlag, (*cli).reconnect},
@@ -92,7 +98,7 @@ func buildCLI(root *cobra.Command) {
 	parents := map[string]*cobra.Command{
 		"":           root,
 		"connectors": {Use: "connectors", Short: "Adds, shows, connects and removes connectors, and selects their tools"},
-		"grants":     {Use: "grants", Short: "Checks what grants allow"},
+		"grants":     {Use: "grants", Short: "Lists, adds and removes runtime grants, and checks what grants allow"},
 	}
 	root.AddCommand(parents["connectors"], parents["grants"])
 	for _, cc := range cliCommands {
@@ -106,6 +112,9 @@ func (cc cliCommand) command() *cobra.Command {
 	if cc.flags != nil {
 		cc.flags(cmd)
 	}
+	if cc.takesID() {
+		nameFlag(cmd, cc)
+	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		// Usage helps with bad arguments, which cobra catches before
 		// this; it only buries an error from the admin API.
@@ -113,6 +122,9 @@ func (cc cliCommand) command() *cobra.Command {
 		c, err := newCLI(cmd)
 		if err != nil {
 			return err
+		}
+		if cc.takesID() {
+			args, _ = withName(cmd, args, cc.moreArgs())
 		}
 		return cc.run(c, args)
 	}
@@ -128,28 +140,9 @@ func userFlag(cmd *cobra.Command) {
 func addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("name", "", "The connector's id (or give it as the argument)")
-	f.String("mcp-server-url", "", "The upstream's streamable HTTP MCP endpoint")
-	f.String("api", "", "The base URL of the upstream's HTTP API, served at /connectors/<id>/api/")
-	f.String("title", "", "A title for people")
-	f.String("description", "", "A description for people")
-	f.Bool("oauth", false, "Authenticate with OAuth, everything discovered from the server")
-	f.Bool("dcr", false, "Register the OAuth client dynamically (RFC 7591)")
-	f.String("client-id", "", "A pre-registered OAuth client id")
-	f.String("client-secret", "", "The pre-registered client's secret; - reads it from standard input")
-	f.String("token-auth-method", "", "client_secret_basic, client_secret_post or none")
-	f.String("audience", "", "The audience parameter, for servers that want one")
-	f.String("resource", "", "The RFC 8707 resource indicator (default: the URL)")
-	f.StringArray("scopes", nil, "Scopes to request, space or comma separated (default: what the server advertises)")
-	f.String("consent", "", "shared (an admin consents once) or per_user (each user consents; default)")
-	f.Bool("insecure-loopback", false, "Let discovered URLs use http:// on loopback: tests and development only")
-	f.String("bearer", "", "A static bearer token instead of OAuth; - reads it from standard input")
-	f.String("header", "", "A static credential header <name>=<value> instead of OAuth; a value of - is read from standard input")
+	connectorFlags(cmd)
 	f.Bool("no-match-preset", false, "Do not take a matching preset's client, title and description")
 }
-
-// oauthFlags are the flags of `connectors add` that make a connector use
-// OAuth.
-var oauthFlags = []string{"oauth", "dcr", "client-id", "client-secret", "token-auth-method", "audience", "resource", "scopes", "consent", "insecure-loopback"}
 
 func toolsFlags(cmd *cobra.Command) {
 	userFlag(cmd)

@@ -120,35 +120,31 @@ func (c *cli) auth() (*authConfig, error) {
 // oauthConfig builds the connector's OAuth client from the flags.
 func (c *cli) oauthConfig() (*oauthConfig, error) {
 	o := &oauthConfig{
-		ClientID:         c.str("client-id"),
-		TokenAuthMethod:  c.str("token-auth-method"),
-		Audience:         c.str("audience"),
-		Resource:         c.str("resource"),
-		Consent:          c.str("consent"),
-		InsecureLoopback: c.boolean("insecure-loopback"),
+		ClientID:              c.str("client-id"),
+		TokenAuthMethod:       c.str("token-auth-method"),
+		Audience:              c.str("audience"),
+		Resource:              c.str("resource"),
+		Consent:               c.str("consent"),
+		Scopes:                c.scopes(),
+		Issuer:                c.str("issuer"),
+		AuthorizationEndpoint: c.str("authorization-endpoint"),
+		TokenEndpoint:         c.str("token-endpoint"),
+		RegistrationEndpoint:  c.str("registration-endpoint"),
+		RevocationEndpoint:    c.str("revocation-endpoint"),
+		ClientName:            c.str("client-name"),
+		InsecureLoopback:      c.boolean("insecure-loopback"),
 	}
 	if c.boolean("dcr") {
 		o.Registration = "dcr"
-	}
-	if scopes, _ := c.flags.GetStringArray("scopes"); len(scopes) > 0 {
-		o.Scopes = splitList(strings.Join(scopes, ","))
 	}
 	var err error
 	o.ClientSecret, err = c.secret(c.str("client-secret"))
 	return o, err
 }
 
-// splitList splits a list of scopes on commas and white space, sorted,
-// without empty items and duplicates, as the gateway splits its lists.
-func splitList(s string) []string {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
-	slices.Sort(fields)
-	return slices.Compact(fields)
-}
-
 // show runs `connectors show`.
 func (c *cli) show(args []string) error {
-	return call(c, http.MethodGet, connectorURI(args[0], "", nil), nil, printShow)
+	return call(c, http.MethodGet, connectorURI(args[0], "", c.userQuery()), nil, printShow)
 }
 
 // connect runs `connectors connect`.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"strconv"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
@@ -40,7 +41,10 @@ func hint(v connectorView) string {
 	case mcpmux.StatusFailed:
 		return "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."
 	case mcpmux.StatusDisabled:
-		return "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."
+		if v.State == connectors.StateActive {
+			return "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."
+		}
+		return "An admin turned it off: ask your admin if you need it."
 	}
 	return ""
 }
@@ -69,7 +73,20 @@ func card(v connectorView) Connector {
 		ID: v.ID, Title: v.Title, Description: v.Description,
 		Status: v.Status, Label: v.Label, Reason: reason(v), Hint: v.Hint,
 		Group: string(v.Group), State: string(v.State), Tools: toolCount(v.ToolCount),
+		Account: accountName(v.Account), Scopes: v.Scopes,
 	}
+}
+
+// accountName is how a card names an account: its name and email where
+// the provider gives both, else whichever it gives, else its subject.
+func accountName(a *oauthflow.Account) string {
+	switch {
+	case a == nil:
+		return ""
+	case a.Name != "" && a.Email != "":
+		return a.Name + " <" + a.Email + ">"
+	}
+	return cmp.Or(a.Email, a.Name, a.Subject)
 }
 
 // reason is why the card's connector is not ready: the connection's own

@@ -5,6 +5,7 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 )
 
 // TestLabels: every status the page can show has its label and a hint
@@ -30,7 +31,9 @@ func TestLabels(t *testing.T) {
 		{connectorView{ConnectorStatus: status("misconfigured")}, "Misconfigured", "It cannot work until an admin changes its settings: tell your admin."},
 		{connectorView{ConnectorStatus: status("no_access")}, "No access", "None of your grants lets you use it: ask your admin for access."},
 		{connectorView{ConnectorStatus: status("error")}, "Error", "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."},
-		{connectorView{ConnectorStatus: status("disabled")}, "Disabled", "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."},
+		{connectorView{ConnectorStatus: status("disabled"), State: connectors.StateActive},
+			"Disabled", "An admin turned it off. Your connection is kept: it works again as soon as it is turned back on."},
+		{connectorView{ConnectorStatus: status("disabled")}, "Disabled", "An admin turned it off: ask your admin if you need it."},
 		{connectorView{ConnectorStatus: status("paused")}, "paused", ""},
 	}
 	for _, tt := range tests {
@@ -69,6 +72,24 @@ func TestToolCount(t *testing.T) {
 	for in, want := range map[*int]string{nil: "", n(0): "None available to you", n(1): "1 available to you", n(12): "12 available to you"} {
 		if got := toolCount(in); got != want {
 			t.Errorf("toolCount(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestAccountName: a card names an account by what the provider gave.
+func TestAccountName(t *testing.T) {
+	for _, tt := range []struct {
+		account *oauthflow.Account
+		want    string
+	}{
+		{nil, ""},
+		{&oauthflow.Account{Subject: "u-1", Email: "alice@example.com", Name: "Alice"}, "Alice <alice@example.com>"},
+		{&oauthflow.Account{Subject: "u-1", Email: "alice@example.com"}, "alice@example.com"},
+		{&oauthflow.Account{Subject: "u-1", Name: "Alice"}, "Alice"},
+		{&oauthflow.Account{Subject: "u-1"}, "u-1"},
+	} {
+		if got := accountName(tt.account); got != tt.want {
+			t.Errorf("accountName(%+v) = %q, want %q", tt.account, got, tt.want)
 		}
 	}
 }

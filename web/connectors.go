@@ -41,6 +41,11 @@ type connectorView struct {
 	DisconnectReason string `json:"disconnect_reason,omitempty"`
 	// CanConnect tells whether the caller may connect or disconnect it.
 	CanConnect bool `json:"can_connect,omitempty"`
+	// Account is whose account the connection uses, as the provider
+	// says, and Scopes what it granted: the caller's own connection, or
+	// the shared one.
+	Account *oauthflow.Account `json:"account,omitempty"`
+	Scopes  []string           `json:"scopes,omitempty"`
 }
 
 // serveConnectors answers GET /connectors: JSON, or the Connectors page
@@ -83,6 +88,8 @@ func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants
 			v.DisconnectReason = conn.Reason
 		}
 		v.CanConnect = mayConnect(view, st.ID, consent)
+		granted := m.Granted(ctx, st.ID, c.ID)
+		v.Account, v.Scopes = granted.Account, granted.Scopes
 	}
 	v.Group = connectors.GroupOf(connectors.Status(st.Status), v.State)
 	v.Label, v.Hint = label(st.Status), hint(v)

@@ -34,10 +34,10 @@ type listed struct {
 	ToolCount *int   `json:"tool_count"`
 }
 
-// pageRules grant alice the four connectors of the page site, bob one of
+// pageRules grant alice the five connectors of the page site, bob one of
 // them, and root, an admin, those and hidden.
 var pageRules = []grants.Rule{
-	{Sources: []string{"user:alice"}, Connectors: []string{"plain", "notes", "team", "down"}},
+	{Sources: []string{"user:alice"}, Connectors: []string{"plain", "notes", "team", "down", "off"}},
 	{Sources: []string{"user:bob"}, Connectors: []string{"plain"}},
 	{Sources: []string{"user:root"}, Role: grants.RoleAdmin, Connectors: []string{"*"}},
 }
@@ -45,8 +45,9 @@ var pageRules = []grants.Rule{
 // startPageSite is the site of a real gateway generation, built from a
 // registry as the host builds it, so that each connector's status comes
 // from its real credential source: plain is ready, notes (per-user
-// consent) and team (shared) wait for a consent never given, and down's
-// upstream is gone. A caller sees one connector in each group.
+// consent) and team (shared) wait for a consent never given, down's
+// upstream is gone, and off is disabled. A caller sees connectors in
+// each group.
 func startPageSite(t *testing.T) *site {
 	t.Helper()
 	up := testupstream.StartT(t, testupstream.Options{})
@@ -63,11 +64,8 @@ func startPageSite(t *testing.T) *site {
 		{ID: "plain", URL: up.URL}, {ID: "hidden", URL: up.URL},
 		oauth("notes", connectors.PerUser), oauth("team", connectors.Shared),
 		{ID: "down", URL: gone.URL + "/mcp", Timeout: connectors.Duration(2 * time.Second)},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy, err := grants.New(pageRules)
+		{ID: "off", URL: up.URL, Disabled: true},
+	}, Grants: pageRules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +75,7 @@ func startPageSite(t *testing.T) *site {
 		s.h.ServeHTTP(w, r)
 	}))
 	s.URL = s.srv.URL
-	g, err := gateway.Build(&gateway.Options{Policy: policy, Logger: zap.NewNop(), ConnectKey: make([]byte, 32),
+	g, err := gateway.Build(&gateway.Options{Logger: zap.NewNop(), ConnectKey: make([]byte, 32),
 		OAuth: oauthflow.Options{Store: store.NewMemory(), PublicURL: s.URL, StateKey: make([]byte, 32)}}, reg.Snapshot())
 	if err != nil {
 		t.Fatal(err)
@@ -125,11 +123,11 @@ func ids(l map[string]listed) []string {
 func TestConnectorsStatusFilter(t *testing.T) {
 	s := startPageSite(t)
 	for query, want := range map[string][]string{
-		"":                        {"down", "hidden", "notes", "plain", "team"},
-		"?status=all":             {"down", "hidden", "notes", "plain", "team"},
+		"":                        {"down", "hidden", "notes", "off", "plain", "team"},
+		"?status=all":             {"down", "hidden", "notes", "off", "plain", "team"},
 		"?status=active":          {"hidden", "plain"},
 		"?status=needs_attention": {"down"},
-		"?status=inactive":        {"notes", "team"},
+		"?status=inactive":        {"notes", "off", "team"},
 	} {
 		got := s.list(t, "root", query)
 		if !slices.Equal(ids(got), want) {
@@ -181,6 +179,7 @@ func TestConnectorsLabels(t *testing.T) {
 		{alice["team"], "Needs auth", "It is shared and not connected yet: an admin connects it for everyone."},
 		{root["team"], "Needs auth", "Connect it once for everyone: its consent is shared."},
 		{root["down"], "Error", "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."},
+		{alice["off"], "Disabled", "An admin turned it off: ask your admin if you need it."},
 	}
 	for _, tt := range tests {
 		if tt.got.Label != tt.label || tt.got.Hint != tt.hint || tt.got.Title != tt.got.ID {
@@ -215,10 +214,10 @@ func (s *site) page(t *testing.T, user, query string) string {
 func TestConnectorsPageFilter(t *testing.T) {
 	s := startPageSite(t)
 	for query, want := range map[string][]string{
-		"":                        {"down", "hidden", "notes", "plain", "team"},
+		"":                        {"down", "hidden", "notes", "off", "plain", "team"},
 		"?status=active":          {"hidden", "plain"},
 		"?status=needs_attention": {"down"},
-		"?status=inactive":        {"notes", "team"},
+		"?status=inactive":        {"notes", "off", "team"},
 	} {
 		body := s.page(t, "root", query)
 		var got []string
@@ -237,7 +236,7 @@ func TestConnectorsPageFilter(t *testing.T) {
 		}
 	}
 	body := s.page(t, "root", "")
-	for group, count := range map[string]string{"all": "5", "active": "2", "needs_attention": "1", "inactive": "2"} {
+	for group, count := range map[string]string{"all": "6", "active": "2", "needs_attention": "1", "inactive": "3"} {
 		link := `<a href="?status=` + group + `" id="filter-` + group + `"`
 		i := strings.Index(body, link)
 		if i < 0 || !strings.Contains(body[i:i+200], `<span class="count">`+count+`</span>`) {
@@ -269,6 +268,9 @@ func TestConnectorsPageCards(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %s", want)
 		}
+	}
+	if off := card(t, body, "off"); !strings.Contains(off, `data-status="disabled">Disabled</span>`) || strings.Contains(off, "<form") {
+		t.Errorf("the disabled card is not labelled so, or offers a form: %s", off)
 	}
 	down := card(t, body, "down")
 	if !strings.Contains(down, `<p class="why">`) || strings.Contains(down, "<form") {
