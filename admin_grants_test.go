@@ -260,3 +260,27 @@ func TestAdminGrantsPostgres(t *testing.T) {
 		return ok && got.Reason == "added here"
 	})
 }
+
+// TestAdminGrantsListChanged checks that agents with a notification
+// stream open, in both eras, hear tools/list_changed when a runtime grant
+// changes what they may use: added, then removed.
+func TestAdminGrantsListChanged(t *testing.T) {
+	wiki := testupstream.StartT(t, testupstream.Options{Name: "wiki"})
+	startGrantsCaddy(t, wiki)
+	bob := listeners(t, "bob")
+
+	added := mustAdmin(t, 201, "POST", "/mcpgate/grants", bobsGrantBody("pairing"))
+	told(t, "the grant", 1, bob...)
+	for _, l := range bob {
+		if !slices.Contains(l.tools(), "wiki_echo") {
+			t.Errorf("bob's %s agent does not list wiki_echo after the grant", l.era)
+		}
+	}
+	mustAdmin(t, 200, "DELETE", "/mcpgate/grants/"+added["id"].(string), "")
+	told(t, "the removal", 2, bob...)
+	for _, l := range bob {
+		if slices.Contains(l.tools(), "wiki_echo") {
+			t.Errorf("bob's %s agent lists wiki_echo after the removal", l.era)
+		}
+	}
+}
