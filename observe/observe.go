@@ -56,7 +56,8 @@ var (
 // connectionStates are the states mcpgate_connections always reports,
 // zero included, so that a series does not come and go.
 var connectionStates = []connectors.State{connectors.StatePending, connectors.StateActive,
-	connectors.StateReauthRequired, connectors.StateExpired, connectors.StateError, connectors.StateDisconnected}
+	connectors.StateReauthRequired, connectors.StateExpired, connectors.StateError, connectors.StateMisconfigured,
+	connectors.StateDisconnected}
 
 // scrapeTimeout bounds the reading of the connection states at a scrape.
 const scrapeTimeout = 5 * time.Second

@@ -230,10 +230,11 @@ mcpgate_connections{state="active"} 2
 mcpgate_connections{state="disconnected"} 0
 mcpgate_connections{state="error"} 1
 mcpgate_connections{state="expired"} 0
+mcpgate_connections{state="misconfigured"} 3
 mcpgate_connections{state="pending"} 0
 mcpgate_connections{state="reauth_required"} 0
 `
-	counted := states{counts: map[connectors.State]int{connectors.StateActive: 2, connectors.StateError: 1}}
+	counted := states{counts: map[connectors.State]int{connectors.StateActive: 2, connectors.StateError: 1, connectors.StateMisconfigured: 3}}
 	for _, tc := range []struct {
 		name    string
 		manager func() (StateCounter, error)
