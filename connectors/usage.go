@@ -94,7 +94,7 @@ func (u *Usage) Last(ctx context.Context, s Storage, connector, user string) (ti
 	if s == nil {
 		return t, nil
 	}
-	rec, err := readUsage(ctx, s, connector)
+	rec, _, err := readUsage(ctx, s, connector)
 	for who, at := range rec.Users {
 		if (user == "" || who == user) && at.After(t) {
 			t = at
@@ -128,11 +128,36 @@ func (u *Usage) Flush(ctx context.Context, s Storage) error {
 	return errors.Join(errs...)
 }
 
-// flushUsage merges the uses of one connector into its record.
+// maxUsageAttempts bounds how many times a flush of one connector reads
+// its record again after another instance wrote it first.
+const maxUsageAttempts = 3
+
+// flushUsage merges the uses of one connector into its record. On a
+// store with versions the write is conditional on the version read, and
+// made again on a fresh read when another instance flushed meanwhile:
+// two instances flushing at once keep both's uses.
 func flushUsage(ctx context.Context, s Storage, connector string, uses map[string]*usageEntry) error {
-	rec, err := readUsage(ctx, s, connector)
+	for range maxUsageAttempts {
+		stored, ok, err := mergeUsage(ctx, s, connector, uses)
+		if err != nil {
+			return fmt.Errorf("storing the last uses of %s: %w", connector, err)
+		}
+		if ok {
+			for e, last := range stored {
+				e.flushed = last
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("storing the last uses of %s: it changed %d times while this instance flushed", connector, maxUsageAttempts)
+}
+
+// mergeUsage makes one attempt of flushUsage. It returns each entry's
+// use that it stored, and false when another write came first.
+func mergeUsage(ctx context.Context, s Storage, connector string, uses map[string]*usageEntry) (map[*usageEntry]int64, bool, error) {
+	rec, version, err := readUsage(ctx, s, connector)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	if rec.Users == nil {
 		rec.Users = map[string]time.Time{}
@@ -146,31 +171,37 @@ func flushUsage(ctx context.Context, s Storage, connector string, uses map[strin
 		}
 	}
 	b, err := json.Marshal(rec)
-	if err == nil {
-		err = s.Put(ctx, usagePrefix+connector, b, 0)
-	}
 	if err != nil {
-		return fmt.Errorf("storing the last uses of %s: %w", connector, err)
+		return nil, false, err
 	}
-	for e, last := range stored {
-		e.flushed = last
+	if vs, ok := s.(store.Versioned); ok {
+		ok, err = vs.PutIfVersion(ctx, usagePrefix+connector, b, 0, version)
+		return stored, ok, err
 	}
-	return nil
+	return stored, true, s.Put(ctx, usagePrefix+connector, b, 0)
 }
 
-// readUsage reads the stored last uses of connector; none is the zero
+// readUsage reads the stored last uses of connector, with the record's
+// version on a store with versions (zero: none stored); none is the zero
 // record.
-func readUsage(ctx context.Context, s Storage, connector string) (usageRecord, error) {
+func readUsage(ctx context.Context, s Storage, connector string) (usageRecord, uint64, error) {
 	var rec usageRecord
-	b, err := s.Get(ctx, usagePrefix+connector)
+	var b []byte
+	var version uint64
+	var err error
+	if vs, ok := s.(store.Versioned); ok {
+		b, version, err = vs.GetVersioned(ctx, usagePrefix+connector)
+	} else {
+		b, err = s.Get(ctx, usagePrefix+connector)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return rec, nil
+		return rec, 0, nil
 	case err != nil:
-		return rec, fmt.Errorf("reading the last uses of %s: %w", connector, err)
+		return rec, 0, fmt.Errorf("reading the last uses of %s: %w", connector, err)
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return usageRecord{}, fmt.Errorf("decoding the last uses of %s: %v", connector, err)
+		return usageRecord{}, 0, fmt.Errorf("decoding the last uses of %s: %v", connector, err)
 	}
-	return rec, nil
+	return rec, version, nil
 }

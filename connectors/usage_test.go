@@ -95,22 +95,31 @@ func TestUsageLast(t *testing.T) {
 	}
 }
 
-// countingStore counts the writes to a Storage, and can fail them.
+// countingStore counts the writes to a Storage with versions, and can
+// fail them, or let another write come first once (race).
 type countingStore struct {
 	*store.Memory
 	mu   sync.Mutex
 	puts int
 	fail bool
+	race func()
 }
 
-func (s *countingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+func (s *countingStore) PutIfVersion(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (bool, error) {
+	s.mu.Lock()
+	race := s.race
+	s.race = nil
+	s.mu.Unlock()
+	if race != nil {
+		race()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail {
-		return errors.New("the store is down")
+		return false, errors.New("the store is down")
 	}
 	s.puts++
-	return s.Memory.Put(ctx, key, value, ttl)
+	return s.Memory.PutIfVersion(ctx, key, value, ttl, version)
 }
 
 // TestUsageFlushWritesLittle: a flush writes each connector used since
@@ -143,6 +152,31 @@ func TestUsageFlushWritesLittle(t *testing.T) {
 	}
 	if at := last(t, &Usage{}, st, "notion", "alice"); !at.Equal(clock.Now()) {
 		t.Errorf("stored %v, want %v", at, clock.Now())
+	}
+}
+
+// TestUsageFlushRace: when another instance flushes the same connector
+// between this one's read and write, the write is made again on a fresh
+// read, and both instances' uses are kept.
+func TestUsageFlushRace(t *testing.T) {
+	clock := &usageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st := &countingStore{Memory: store.NewMemory()}
+	here, there := &Usage{Now: clock.Now}, &Usage{Now: clock.Now}
+	here.Touch("notion", "alice")
+	there.Touch("notion", "bob")
+	ctx := context.Background()
+	st.race = func() {
+		if err := there.Flush(ctx, st); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := here.Flush(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		if at := last(t, &Usage{}, st, "notion", user); !at.Equal(clock.Now()) {
+			t.Errorf("%s's use after both flushed: %v", user, at)
+		}
 	}
 }
 
