@@ -12,9 +12,10 @@ import (
 
 // listFlags defines the flags of `connectors list`.
 func listFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.String("status", "", "Only the connectors of this group: active, needs_attention, inactive or all (default all)")
-	f.String("user", "", "Show and group each connector with per-user consent by this user's connection (without it, such a connector is active)")
+	// Without --user, a connector with per-user consent is active: each
+	// user's connection is theirs, and says nothing of the connector.
+	userFlag(cmd)
+	cmd.Flags().String("status", "", "Only the connectors of this group: active, needs_attention, inactive or all (default all)")
 }
 
 // listedConnector is a connector in the admin list, with the status

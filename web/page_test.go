@@ -3,6 +3,7 @@ package web_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -107,16 +108,6 @@ func (s *site) list(t *testing.T, user, query string) map[string]listed {
 	return got
 }
 
-// ids are the sorted keys of a list.
-func ids(l map[string]listed) []string {
-	out := make([]string, 0, len(l))
-	for id := range l {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // TestConnectorsStatusFilter: ?status= keeps the connectors of one group
 // in the JSON list, each of which says its group; no filter, or all,
 // keeps every one.
@@ -130,8 +121,8 @@ func TestConnectorsStatusFilter(t *testing.T) {
 		"?status=inactive":        {"notes", "off", "team"},
 	} {
 		got := s.list(t, "root", query)
-		if !slices.Equal(ids(got), want) {
-			t.Errorf("%q: %v, want %v", query, ids(got), want)
+		if !slices.Equal(slices.Sorted(maps.Keys(got)), want) {
+			t.Errorf("%q: %v, want %v", query, slices.Sorted(maps.Keys(got)), want)
 		}
 		group, _ := strings.CutPrefix(query, "?status=")
 		for _, c := range got {
