@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -106,7 +107,7 @@ type App struct {
 	sessions  *mcpmux.Sessions
 	streams   *mcpmux.Streams      // the agents' notification streams, which outlive a reload
 	consents  *gateway.ConsentNews // tells agents of consents given and withdrawn
-	purges    *purges              // revocations of connectors gone from the config (lifecycle.go)
+	removals  *gateway.Removals    // revocations of connectors gone from the config
 	logger    *zap.Logger
 	sealKeys  [][]byte
 	storePath string          // the Badger directory, for storage badger
@@ -226,7 +227,7 @@ func (a *App) provisionGateway() error {
 		return err
 	}
 	a.sessions, a.streams = store.(sessionStore).Sessions, store.(sessionStore).streams
-	a.consents, a.purges = &gateway.ConsentNews{Live: a.live, Logger: a.logger}, new(purges)
+	a.consents = &gateway.ConsentNews{Live: a.live, Logger: a.logger}
 	// Each call is a use of its connector: kept in memory on the call
 	// path, flushed to the store now and then (flushUsage).
 	usage := new(connectors.Usage)
@@ -243,6 +244,7 @@ func (a *App) provisionGateway() error {
 		},
 		CSRF: csrf, Usage: usage, Logger: a.logger,
 	}
+	a.removals = &gateway.Removals{OAuth: &a.gw.OAuth, Audit: a.obs.AdminChange, Logger: a.logger}
 	return nil
 }
 
@@ -357,9 +359,13 @@ func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
 func (a *App) Stop() error {
 	// Caddy stops the old config of a reload once every app of the new
 	// one started: what this config served and the new one does not is
-	// gone for good only now (lifecycle.go).
+	// gone for good only now.
 	if next := a.stopRunning(); next != nil {
-		next.purgeRemoved(a)
+		ids := make([]string, len(a.Connectors))
+		for i, c := range a.Connectors {
+			ids[i] = c.ID
+		}
+		next.removals.Removed(a.live.Current(), ids, next.registry.Snapshot())
 	}
 	return nil
 }
@@ -373,7 +379,7 @@ func (a *App) Cleanup() error {
 	if a.registry != nil {
 		a.registry.Close() // first: a reload from another instance's change would rebuild the gateway
 	}
-	a.purges.stop()        // before closeObservability and closeVault: they audit, and write to the store
+	a.removals.Stop()      // before closeObservability and closeVault: they audit, and write to the store
 	a.closeObservability() // before closeVault: it writes to the store that closeVault may close
 	a.apis.cleanup()
 	if a.vault != nil {
@@ -388,6 +394,74 @@ func (a *App) Cleanup() error {
 		a.live.Close()
 	}
 	return nil
+}
+
+// replaced tells the agents listening that the config changed, once a no
+// longer serves and a new config keeps their streams open: told now,
+// they list the new config's view next. A config that never started
+// changed nothing.
+func (a *App) replaced() {
+	if a.registry != nil && a.registry.Snapshot().Generation > 0 {
+		a.streams.Changed()
+	}
+}
+
+// oauthEvent is every OAuth manager's OnEvent: audited, and told to the
+// agents whose access it changes.
+func (a *App) oauthEvent(e oauthflow.Event) {
+	a.obs.OAuthEvent(e)
+	a.consents.OAuthEvent(e)
+}
+
+// orphanGrace is how long a connector must stay an orphan on a shared
+// store before it is purged (gateway.Removals).
+const orphanGrace = 24 * time.Hour
+
+// running are the Apps of this process that started and did not stop,
+// by their store, oldest first: during a reload, the old config and the
+// new one. Caddy starts every app of a new config before it stops the
+// old one's, so the old App, at its Stop, finds the one that replaces it.
+var running = struct {
+	sync.Mutex
+	apps map[string][]*App
+}{apps: map[string][]*App{}}
+
+// startRunning counts a as running, and starts its search for orphans.
+func (a *App) startRunning() {
+	running.Lock()
+	running.apps[a.vault.path] = append(running.apps[a.vault.path], a)
+	running.Unlock()
+	if a.storeDSN != "" {
+		a.removals.Grace = orphanGrace
+	}
+	a.removals.WatchOrphans(a.registry.Snapshot, a.alone)
+}
+
+// stopRunning counts a as stopped, and returns the newest App started
+// after it on its store, if any: the config that replaces it. A config
+// that fails to start is stopped as the newest, and replaces nothing.
+func (a *App) stopRunning() *App {
+	running.Lock()
+	defer running.Unlock()
+	apps := running.apps[a.vault.path]
+	i := slices.Index(apps, a)
+	if i < 0 {
+		return nil
+	}
+	newest := apps[len(apps)-1]
+	running.apps[a.vault.path] = slices.Delete(apps, i, i+1)
+	if newest == a {
+		return nil
+	}
+	return newest
+}
+
+// alone reports whether a is the only running App on its store in this
+// process.
+func (a *App) alone() bool {
+	running.Lock()
+	defer running.Unlock()
+	return slices.Equal(running.apps[a.vault.path], []*App{a})
 }
 
 // StorageConfig is where mcpgate keeps its records.

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/oauthflow"
+)
+
+// What a change of the config leaves behind: a config connector that a
+// reload removes, and which the new config does not serve under its id
+// (as a runtime connector that the config's had shadowed does), has its
+// tokens revoked at the provider (RFC 7009) and its records purged,
+// audited, once the new config is live. The old generation still knows
+// the connector's client, static secret included, which the new config
+// no longer has: the host hands it over (Removed). Instances on a shared
+// store share one config: a reload's removal is the operator's, and
+// acted on at once there too. Runtime connectors are never removed by a
+// reload, only by DELETE.
+//
+// A connector removed while no config ran is an orphan: one that no
+// running config defines at all, looked for now and then (WatchOrphans).
+// On a store no other instance shares it is purged at once; on a shared
+// one only after a grace period, since an instance still on the older
+// config (a rolling deploy) may serve it, and restarts the grace while it
+// does.
+
+// RemovedReason is the disconnect reason, and the audit detail, of the
+// grants of a connector gone from the config.
+const RemovedReason = "removed from the config"
+
+// orphanCheck is how often WatchOrphans looks for orphans.
+const orphanCheck = 10 * time.Minute
+
+// Removals revokes and purges, in the background, the records of
+// connectors that no config serves any more. Stop ends the work and waits
+// for it. Its fields are set before first use.
+type Removals struct {
+	// OAuth is the template of the managers that revoke: the gateway's
+	// Options.OAuth, which gets its store only when the store opens.
+	OAuth *oauthflow.Options
+	// Audit records each purge, as an admin change.
+	Audit func(user, connector, detail string)
+	// Logger reports the purges that failed.
+	Logger *zap.Logger
+	// Grace is how long a connector must stay an orphan before it is
+	// purged: zero, at once, for a store that no other instance shares.
+	Grace time.Duration
+
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   bool
+}
+
+// Removed revokes and purges what each OAuth connector of configIDs, the
+// ids the old generation's config defined, held that snap, the registry
+// now, does not serve under its id.
+func (r *Removals) Removed(old *Gateway, configIDs []string, snap *connectors.Snapshot) {
+	for _, id := range configIDs {
+		if _, served := snap.Entry(id); served {
+			continue
+		}
+		if cfg, ok := old.OAuthClient(id); ok {
+			r.run(func(ctx context.Context) { r.remove(ctx, cfg) })
+		}
+	}
+}
+
+// remove revokes and purges the grants and clients of the connector whose
+// client cfg was, through a Manager of its own: no generation serves it.
+func (r *Removals) remove(ctx context.Context, cfg oauthflow.Config) {
+	m, err := oauthflow.New(*r.OAuth, []oauthflow.Config{cfg})
+	if err != nil {
+		r.Logger.Error("purging a connector removed from the config", zap.String("connector", cfg.Connector), zap.Error(err))
+		return
+	}
+	defer m.Close()
+	revs, err := m.Remove(ctx, cfg.Connector, RemovedReason)
+	r.audit(cfg.Connector, revs, err)
+}
+
+// audit records the purge of connector, gone from the config.
+func (r *Removals) audit(connector string, revs []oauthflow.Revocation, err error) {
+	revoked := 0
+	for _, rev := range revs {
+		if rev.Revoked {
+			revoked++
+		}
+	}
+	detail := fmt.Sprintf("%s; grants purged: %d, revoked at the provider: %d", RemovedReason, len(revs), revoked)
+	if err != nil {
+		detail += "; the purge failed in part: " + err.Error()
+		r.Logger.Error("purging a connector removed from the config", zap.String("connector", connector), zap.Error(err))
+	}
+	r.Audit("", connector, detail)
+}
+
+// WatchOrphans purges the orphans of the store (see oauthflow.Orphans)
+// now and every orphanCheck, until Stop, whenever alone says that no
+// other config of this process shares the store: while a reload runs two,
+// neither knows all that the other serves. snap is the registry now.
+func (r *Removals) WatchOrphans(snap func() *connectors.Snapshot, alone func() bool) {
+	r.run(func(ctx context.Context) {
+		tick := time.NewTicker(orphanCheck)
+		defer tick.Stop()
+		for {
+			if alone() {
+				r.purgeOrphans(ctx, snap())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+// purgeOrphans purges the orphans due, the connectors that hold records
+// although neither the config nor the registry defines them, shadowed
+// runtime connectors included.
+func (r *Removals) purgeOrphans(ctx context.Context, snap *connectors.Snapshot) {
+	served := func(id string) bool {
+		_, ok := snap.Entry(id)
+		return ok || slices.Contains(snap.Shadowed, id)
+	}
+	purged, err := oauthflow.PurgeOrphans(ctx, *r.OAuth, served, oauthflow.PurgeOptions{Grace: r.Grace, Reason: RemovedReason})
+	for _, p := range purged {
+		r.audit(p.Connector, p.Revocations, nil)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.Logger.Error("purging the records of connectors no config defines", zap.Error(err))
+	}
+}
+
+// run runs f in the background, unless Stop was called.
+func (r *Removals) run(f func(ctx context.Context)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return
+	}
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+	}
+	r.wg.Go(func() { f(r.ctx) })
+}
+
+// Stop ends the work and waits for it. A revocation under way is not cut
+// short (oauthflow revokes without the caller's context). A nil Removals
+// has nothing to stop.
+func (r *Removals) Stop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.done = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
