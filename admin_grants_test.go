@@ -127,7 +127,7 @@ func TestAdminGrants(t *testing.T) {
 
 	added := mustAdmin(t, 201, "POST", "/mcpgate/grants", bobsGrantBody("pairing with alice on the wiki"))
 	id, _ := added["id"].(string)
-	if !regexp.MustCompile(`^g-[0-9a-f]{8}$`).MatchString(id) || added["source"] != "runtime" ||
+	if !regexp.MustCompile(`^g-[a-z2-7]{13}$`).MatchString(id) || added["source"] != "runtime" ||
 		added["reason"] != "pairing with alice on the wiki" || !strings.HasPrefix(fmt.Sprint(added["by"]), "127.0.0.1:") ||
 		added["created"] == nil || added["warnings"] != nil {
 		t.Fatalf("POST /mcpgate/grants = %v", added)

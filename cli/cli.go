@@ -50,7 +50,7 @@ A grant made at run time, with the reason the audit log keeps, and its
 removal:
 
   caddy mcpgate grants add --users bob@example.com --tools 'notion/notion-*' --operations read --reason "covering support this week"
-  caddy mcpgate grants remove g-1a2b3c4d
+  caddy mcpgate grants remove g-kq3zw5m2rxa7e
 `,
 		CobraFunc: buildCLI,
 	})

@@ -25,7 +25,7 @@ func TestCLIGrants(t *testing.T) {
 	}
 
 	out := cli(t, "grants", "add", "--users", "bob", "--tools", "plain/echo,plain/whoami", "--operations", "read", "--reason", "covering for alice this week")
-	m := regexp.MustCompile(`(?m)^Added grant (g-[0-9a-f]{8}) for user:bob: tools plain/echo plain/whoami; operations read\.$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^Added grant (g-[a-z2-7]{13}) for user:bob: tools plain/echo plain/whoami; operations read\.$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("grants add printed:\n%s", out)
 	}

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,11 +15,17 @@ import (
 	"unicode"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // grantPrefix is where the grants added at run time live in the
 // Registry's Storage, sealed like its other records.
 const grantPrefix = "runtime/grants/"
+
+// maxGrantAttempts bounds how many ids AddGrant tries: with 64 random
+// bits a second is already rare, so running out means the store refuses
+// every create, not bad luck.
+const maxGrantAttempts = 8
 
 // maxReason bounds a runtime grant's reason: a sentence or two for the
 // audit log, not a document.
@@ -28,8 +36,8 @@ const maxReason = 1000
 // other fields say where it came from.
 type Grant struct {
 	grants.Rule
-	// ID names a runtime grant: "g-" and 8 hex digits. A config grant has
-	// none; its Index names it.
+	// ID names a runtime grant: "g-" and 13 lowercase base32 characters
+	// (64 random bits). A config grant has none; its Index names it.
 	ID string `json:"id,omitempty"`
 	// Reason says why an admin added it. Required for a runtime grant.
 	Reason string `json:"reason,omitempty"`
@@ -101,15 +109,13 @@ func (r *Registry) AddGrant(ctx context.Context, req GrantRequest) (Grant, error
 	if err := r.opened(); err != nil {
 		return Grant{}, err
 	}
-	g.ID = r.newGrantID()
-	key := grantPrefix + g.ID
-	if err := r.put(ctx, key, g); err != nil {
-		return Grant{}, errorf(KindStorage, "storing grant %s: %v", g.ID, err)
+	if err := r.createGrant(ctx, &g); err != nil {
+		return Grant{}, err
 	}
 	next := r.change(true)
 	next.Grants = append(next.Grants, g)
 	if err := r.publish(next); err != nil {
-		_ = r.remove(ctx, key)
+		_ = r.remove(ctx, grantPrefix+g.ID)
 		return Grant{}, &Error{KindInvalid, err}
 	}
 	r.tell(ctx)
@@ -161,18 +167,61 @@ func readGrants(ctx context.Context, s Storage) ([]Grant, error) {
 	return out, nil
 }
 
-// newGrantID names a new runtime grant: short enough to type, random so
-// that two instances adding grants at once pick different names, and
-// never one in use here. The caller holds r.mu.
-func (r *Registry) newGrantID() string {
-	for {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		id := "g-" + hex.EncodeToString(b[:])
-		if _, taken := r.Snapshot().Grant(id); !taken {
-			return id
+// createGrant stores g under a new id, which it sets. The write is
+// create-only, so that an instance sharing the store that picked the same
+// id at once (and whose grant this one's snapshot does not show yet)
+// keeps its grant: the loser picks another id. The caller holds r.mu.
+func (r *Registry) createGrant(ctx context.Context, g *Grant) error {
+	for range maxGrantAttempts {
+		g.ID = r.grantID()
+		if _, taken := r.Snapshot().Grant(g.ID); taken {
+			continue
+		}
+		raw, err := json.Marshal(g)
+		if err != nil {
+			return errorf(KindStorage, "storing grant %s: %v", g.ID, err)
+		}
+		created, err := create(ctx, r.storage, grantPrefix+g.ID, raw)
+		if err != nil {
+			return errorf(KindStorage, "storing grant %s: %v", g.ID, err)
+		}
+		if created {
+			return nil
 		}
 	}
+	return errorf(KindStorage, "storing a grant: each of %d new ids was taken in the store", maxGrantAttempts)
+}
+
+// create stores value under key only if the key holds nothing, and
+// reports whether it did. On a store with versions the check and the
+// write are one step (a create-only PutIfVersion), so two instances
+// cannot both create the key; on one without, they are two, which is
+// enough for a store that no other instance shares.
+func create(ctx context.Context, s Storage, key string, value []byte) (bool, error) {
+	if vs, ok := s.(store.Versioned); ok {
+		return vs.PutIfVersion(ctx, key, value, 0, 0)
+	}
+	switch _, err := s.Get(ctx, key); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	return true, s.Put(ctx, key, value, 0)
+}
+
+// grantIDEncoding writes grant ids: lowercase base32 without padding,
+// short enough to type and read out, with no character that a shell or
+// URL path needs escaped.
+var grantIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomGrantID names a new runtime grant with 64 random bits: enough
+// that two instances adding grants at once almost never pick the same
+// one, and the create-only write catches it when they do.
+func randomGrantID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return "g-" + grantIDEncoding.EncodeToString(b[:])
 }
 
 // checkReason checks a runtime grant's reason: present, and plain text

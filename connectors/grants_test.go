@@ -77,7 +77,7 @@ func TestGrantsPersist(t *testing.T) {
 
 	before := time.Now().UTC()
 	g := mustGrant(t, r, "  on call this week ")
-	if !regexp.MustCompile(`^g-[0-9a-f]{8}$`).MatchString(g.ID) || !g.Runtime || g.Reason != "on call this week" ||
+	if !regexp.MustCompile(`^g-[a-z2-7]{13}$`).MatchString(g.ID) || !g.Runtime || g.Reason != "on call this week" ||
 		g.By != "127.0.0.1:5555" || g.Created.Before(before) || g.Sources[0] != "user:bob" {
 		t.Fatalf("the grant added = %+v", g)
 	}

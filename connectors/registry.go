@@ -175,9 +175,10 @@ type Registry struct {
 	presets []preset
 	check   func(Config, *Connector) error
 
-	id     string        // names it in its notices to other instances
-	poll   time.Duration // how often to check the shared generation; 0: never
-	errors func(error)   // reports the background work's failures
+	id      string        // names it in its notices to other instances
+	grantID func() string // names a new runtime grant (grants.go)
+	poll    time.Duration // how often to check the shared generation; 0: never
+	errors  func(error)   // reports the background work's failures
 
 	mu      sync.Mutex // serializes changes
 	storage Storage
@@ -190,7 +191,7 @@ type Registry struct {
 // NewRegistry checks the config's connectors and presets. It reads no
 // storage: Open does.
 func NewRegistry(o Options) (*Registry, error) {
-	r := &Registry{check: o.Check, id: newRegistryID(), poll: o.Poll, errors: o.Errors, grants: configGrants(o.Grants)}
+	r := &Registry{check: o.Check, id: newRegistryID(), grantID: randomGrantID, poll: o.Poll, errors: o.Errors, grants: configGrants(o.Grants)}
 	if r.check == nil {
 		r.check = func(Config, *Connector) error { return nil }
 	}
