@@ -51,17 +51,23 @@ const (
 	// token, or the upstream demands scopes the grant lacks.
 	EventInvalidGrant Event = "invalid_grant"
 	// EventFail: the connection broke for another reason, such as a
-	// record that no longer opens or a malformed token response.
+	// record that no longer opens, a refresh that the authorization
+	// server refused with an error other than invalid_grant or a client
+	// error (invalid_request, invalid_scope…), or a malformed token
+	// response.
 	EventFail Event = "fail"
 	// EventUnreachable: a refresh was due, but the authorization server
-	// could not be reached or failed (5xx). The tokens are kept and the
-	// refresh is tried again on the next call: nothing is revoked, and
-	// no one need consent again.
+	// could not be reached or failed (5xx, 429). The tokens are kept and
+	// the refresh is tried again on the next call: nothing is revoked,
+	// and no one need consent again. The connection is expired and
+	// Retrying, which its Status tells (StatusError).
 	EventUnreachable Event = "unreachable"
-	// EventMisconfigure: the connection cannot outlive its access token
-	// until an admin changes the connector or its client at the
-	// provider: the authorization server issued no refresh token for an
-	// expiring access token, again after a consent (see StateMisconfigured).
+	// EventMisconfigure: the connection cannot go on until an admin
+	// changes the connector or its client at the provider: the
+	// authorization server issued no refresh token for an expiring access
+	// token, again after a consent (see StateMisconfigured), or it no
+	// longer accepts mcpgate's client (invalid_client,
+	// unauthorized_client) at a refresh.
 	EventMisconfigure Event = "misconfigure"
 	// EventDisconnect: a user or admin removed the credential.
 	EventDisconnect Event = "disconnect"
@@ -138,6 +144,12 @@ const (
 	// StatusDisabled: an admin disabled the connector; its tokens are
 	// kept, so that enabling it needs no new consent.
 	StatusDisabled Status = "disabled"
+	// StatusError: calls fail for now, and neither a consent nor an
+	// admin is what they wait for: the provider could not be reached
+	// at the last refresh, and mcpgate tries again on the next call
+	// with the tokens it kept (or, for a connector without OAuth, its
+	// upstream cannot be reached).
+	StatusError Status = "error"
 )
 
 // Connection is the state of one OAuth connection, without its secrets.
@@ -149,6 +161,27 @@ type Connection struct {
 	Reason string `json:"reason,omitempty"`
 	// Since is when State was entered.
 	Since time.Time `json:"since,omitzero"`
+	// Retrying tells that the connection is expired only because the
+	// provider could not be reached at its last refresh
+	// (EventUnreachable): its tokens are kept and the next call tries
+	// again, so that a consent would not help. It is recorded with the
+	// event, not read from Reason, whose words may change.
+	Retrying bool `json:"retrying,omitempty"`
+}
+
+// Apply moves c through event e, which happened at now, for reason (""
+// when nothing went wrong). An event that cannot happen in c's state is
+// an error, and c is left as it was.
+func (c *Connection) Apply(e Event, reason string, now time.Time) error {
+	next, err := c.State.Next(e)
+	if err != nil {
+		return err
+	}
+	if next != c.State {
+		c.Since = now
+	}
+	c.State, c.Reason, c.Retrying = next, reason, e == EventUnreachable
+	return nil
 }
 
 // Status is what a user with access is told about the connection.
@@ -158,7 +191,10 @@ func (c Connection) Status() Status {
 		return StatusReady
 	case StateError, StateMisconfigured:
 		return StatusMisconfigured
-	default:
-		return StatusNeedsAuth
+	case StateExpired:
+		if c.Retrying {
+			return StatusError
+		}
 	}
+	return StatusNeedsAuth
 }

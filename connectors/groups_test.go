@@ -31,7 +31,8 @@ func TestGroupOf(t *testing.T) {
 		{StatusMisconfigured, StateNone, GroupNeedsAttention},
 		{"error", StateNone, GroupNeedsAttention}, // the upstream cannot be reached
 		{"error", StateActive, GroupNeedsAttention},
-		{StatusDisabled, StateActive, GroupInactive}, // tokens kept, but off on purpose
+		{StatusError, StateExpired, GroupNeedsAttention}, // the provider is down: retried, but news
+		{StatusDisabled, StateActive, GroupInactive},     // tokens kept, but off on purpose
 		{StatusDisabled, StateReauthRequired, GroupInactive},
 		{StatusNoAccess, StateNone, GroupInactive},
 		{"unheard-of", StateNone, GroupNeedsAttention},
