@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,74 +12,17 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/internal/wait"
-	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// instance is one gateway instance as the mcpgate app runs it: a
-// registry whose every change builds the generation that Live serves, and
-// a site that serves agents with the generation serving now. Agents are
-// whoever X-Test-User names.
-type instance struct {
-	reg  *connectors.Registry
-	live *Live
-	url  string
-}
-
-// startInstance starts an instance serving connector "a" at up, granted
-// to every caller, with its registry not open yet.
-func startInstance(t *testing.T, up *testupstream.Server) *instance {
-	t.Helper()
-	reg, err := connectors.NewRegistry(connectors.Options{
+// servesA are the connectors and grants of these tests' instances:
+// connector "a" at up, granted to every caller.
+func servesA(up *testupstream.Server) connectors.Options {
+	return connectors.Options{
 		Config: []connectors.Config{{ID: "a", URL: up.URL}},
 		Grants: []grants.Rule{{Sources: []string{"*"}, Connectors: []string{"*"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	streams := mcpmux.NewStreams()
-	o := &Options{Mux: mcpmux.Options{Streams: streams}, Logger: zap.NewNop()}
-	in := &instance{reg: reg, live: new(Live)}
-	build := func(s *connectors.Snapshot) error {
-		g, err := Build(o, s)
-		if err == nil {
-			in.live.Set(g)
-		}
-		return err
-	}
-	if err := build(reg.Snapshot()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g := in.live.Acquire()
-		defer g.Leave()
-		g.Mux().ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
-	}))
-	in.url = srv.URL
-	t.Cleanup(func() {
-		reg.Close()
-		streams.Close()
-		srv.Close()
-		in.live.Close()
-	})
-	reg.Watch(build)
-	return in
-}
-
-// open opens the registry on st, as the app's Start does.
-func (in *instance) open(t *testing.T, st store.Store) {
-	t.Helper()
-	if err := in.reg.Open(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// listen connects a listening agent as user, in era.
-func (in *instance) listen(t *testing.T, user string, era agenttest.Era) *agenttest.Notes {
-	n := new(agenttest.Notes)
-	agenttest.Listen(t, in.url+"/mcp", map[string]string{"X-Test-User": user}, era, n)
-	return n
 }
 
 // settle lets the streams open, or late notices arrive, so that counting
@@ -99,7 +40,7 @@ func TestGenerationAnnounced(t *testing.T) {
 	for _, era := range agenttest.Eras {
 		t.Run(era.Name, func(t *testing.T) {
 			t.Parallel()
-			in := startInstance(t, up)
+			in := startInstance(t, servesA(up))
 			alice := in.listen(t, "alice", era)
 			settle()
 			in.open(t, store.NewMemory())
@@ -130,7 +71,7 @@ func TestConsentNewsAcrossInstances(t *testing.T) {
 		t.Run(era.Name, func(t *testing.T) {
 			t.Parallel()
 			shared := store.NewMemory()
-			a, b := startInstance(t, up), startInstance(t, up)
+			a, b := startInstance(t, servesA(up)), startInstance(t, servesA(up))
 			a.open(t, store.NewMemory())
 			b.open(t, store.NewMemory())
 			key := []byte("a key the instances derive alike")

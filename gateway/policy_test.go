@@ -2,72 +2,30 @@ package gateway
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/mark3labs/mcp-go/client"
 	"go.uber.org/zap"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
-	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
-// grantsGateway is a registry with the connector "wiki" and a config
-// grant of it to alice, whose every change rebuilds the generation that
-// serves agents at URL, the caller named by the X-Test-User header.
-type grantsGateway struct {
-	reg  *connectors.Registry
-	live *Live
-	URL  string
-}
-
-func startGrantsGateway(t *testing.T) *grantsGateway {
+// startGrantsGateway starts an instance with the connector "wiki" and a
+// config grant of it to alice, its registry open on a store of its own.
+func startGrantsGateway(t *testing.T) *instance {
 	t.Helper()
 	wiki := testupstream.StartT(t, testupstream.Options{Name: "wiki"})
-	reg, err := connectors.NewRegistry(connectors.Options{
+	in := startInstance(t, connectors.Options{
 		Config: []connectors.Config{{ID: "wiki", URL: wiki.URL}},
 		Grants: []grants.Rule{{Sources: []string{"user:alice"}, Connectors: []string{"wiki"}}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions := mcpmux.NewSessions()
-	t.Cleanup(sessions.Close)
-	o := &Options{Logger: zap.NewNop(), Mux: mcpmux.Options{Sessions: sessions}}
-	gg := &grantsGateway{reg: reg, live: new(Live)}
-	t.Cleanup(gg.live.Close)
-	reg.Watch(func(snap *connectors.Snapshot) error {
-		g, err := Build(o, snap)
-		if err == nil {
-			gg.live.Set(g)
-		}
-		return err
-	})
-	if err := reg.Open(context.Background(), store.NewMemory()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g := gg.live.Acquire()
-		defer g.Leave()
-		g.Mux().ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
-	}))
-	t.Cleanup(srv.Close)
-	gg.URL = srv.URL
-	return gg
-}
-
-// dial connects an agent of user, in the era of opts.
-func (gg *grantsGateway) dial(t *testing.T, user string, opts ...client.ClientOption) *client.Client {
-	t.Helper()
-	return agenttest.Dial(t, gg.URL, map[string]string{"X-Test-User": user}, opts...)
+	in.open(t, store.NewMemory())
+	return in
 }
 
 // TestRuntimeGrantsApply checks that a runtime grant takes effect on the
