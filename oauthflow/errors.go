@@ -42,7 +42,10 @@ type ConsentError struct {
 	// Status is what the user is told: needs_auth, or misconfigured when
 	// consent alone will not help.
 	Status connectors.Status
-	// Reason says what happened, safe to show.
+	// Reason says why the connection yields no token, in mcpgate's own
+	// words (never a provider's), safe to show: why it stopped, or that
+	// no one connected it yet, and who must connect it when that is an
+	// admin.
 	Reason string
 }
 
@@ -65,6 +68,23 @@ func (e *misconfigured) Error() string {
 }
 
 func (e *misconfigured) Is(target error) bool { return target == ErrMisconfigured }
+
+// errMalformed matches an answer of the token endpoint that is not a
+// token response mcpgate can use (RFC 6749 §5.1): not JSON of the
+// expected shape, or with a member it refuses (no access_token, a token
+// with spaces, a token type other than bearer…).
+var errMalformed = errors.New("malformed token response")
+
+// malformedResponse is an errMalformed that keeps the text of what was
+// wrong, which names no secret.
+type malformedResponse struct{ err error }
+
+// malformed marks err as a malformed token response.
+func malformed(err error) error { return &malformedResponse{err} }
+
+func (e *malformedResponse) Error() string        { return e.err.Error() }
+func (e *malformedResponse) Unwrap() error        { return e.err }
+func (e *malformedResponse) Is(target error) bool { return target == errMalformed }
 
 // CallbackError is why a consent callback failed, in terms safe to show
 // in a page or to pass on to the application that asked for the consent.

@@ -85,8 +85,9 @@ func TestRealProviderDown(t *testing.T) {
 	if err == nil || errors.Is(err, ErrConsentRequired) || !strings.Contains(err.Error(), reasonUnreachable) {
 		t.Fatalf("Token = %v, want a plain error saying the provider could not be reached", err)
 	}
-	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateExpired || c.Reason != reasonUnreachable {
-		t.Fatalf("connection = %+v", c)
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateExpired || c.Reason != reasonUnreachable ||
+		c.Status() != connectors.StatusError {
+		t.Fatalf("connection = %+v, status %s; want an error that mcpgate retries, not a consent", c, c.Status())
 	}
 	if g := h.grant("notion", "alice"); g.RefreshToken == "" {
 		t.Fatal("the refresh token was dropped")
@@ -99,7 +100,7 @@ func TestRealProviderDown(t *testing.T) {
 	serveOn(t, again, proxyTo(t, as.URL, tr))
 	h.clock.Add(refreshBackoff)
 	checkAudience(t, as, up.URL, accessToken(t, h), up.URL)
-	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateActive {
+	if c := h.m.Connection(context.Background(), "notion", "alice"); c.State != connectors.StateActive || c.Retrying {
 		t.Errorf("once the provider is back the connection is %+v", c)
 	}
 }

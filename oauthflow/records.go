@@ -165,15 +165,7 @@ func (r revocationRecord) MarshalJSON() ([]byte, error)  { return marshalRedacte
 // apply moves the connection through event e, with reason, and notes when
 // the state changed. Every state change goes through here.
 func (r *grantRecord) apply(e connectors.Event, reason string, now time.Time) error {
-	next, err := r.Connection.State.Next(e)
-	if err != nil {
-		return err
-	}
-	if next != r.Connection.State {
-		r.Connection.Since = now
-	}
-	r.Connection.State, r.Connection.Reason = next, reason
-	return nil
+	return r.Connection.Apply(e, reason, now)
 }
 
 // dropTokens forgets the tokens, as after a refused refresh or a

@@ -110,10 +110,15 @@ func (r *grantRecord) retrying() bool {
 	return r.Connection.State == connectors.StateExpired && r.RefreshToken != ""
 }
 
-// Reasons a connection shows, in words that say what to do.
+// Reasons a connection shows, in words that say what to do. They are
+// mcpgate's own: a provider's error_description or body never goes into
+// a reason, which users and agents read; its RFC 6749 error code, a
+// checked token (safeCode), may.
 const (
 	reasonRefused     = "the provider refused the refresh token (invalid_grant): it was revoked there, or it expired; reconnect"
 	reasonUnreachable = "the provider could not be reached; mcpgate retries"
+	reasonReregister  = "the provider no longer knows mcpgate's registered client (invalid_client): reconnect, and mcpgate registers it again"
+	reasonMalformed   = "the provider answered a token refresh with a malformed token response: ask an admin"
 	reasonNoRefresh   = "the provider issues no refresh token to mcpgate's client, so the connection ends each time its access token expires: " +
 		"ask an admin to enable refresh tokens for this client (the offline_access scope, or the refresh_token grant at the provider)"
 )
@@ -147,7 +152,7 @@ func (m *Manager) noRefreshToken(c *connector, subject string, g *grantRecord, r
 // dropped: the grant is likely still good at the provider. It reports
 // whether g changed.
 func (m *Manager) markUnreachable(c *connector, subject string, g *grantRecord) bool {
-	if g.Connection.State == connectors.StateExpired && g.Connection.Reason == reasonUnreachable {
+	if g.Connection.State == connectors.StateExpired && g.Connection.Retrying {
 		return false
 	}
 	if err := g.apply(connectors.EventUnreachable, reasonUnreachable, m.now()); err != nil {
@@ -222,15 +227,7 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 		run.ended(OutcomeInvalidGrant, "the authorization server refused the refresh token (invalid_grant)")
 		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, reasonRefused)
 	case code == "invalid_client" || code == "unauthorized_client":
-		if g.ClientKind == RegistrationDCR {
-			// Register anew at the next consent.
-			if err := m.store.Delete(ctx, clientKey(c.id, g.Issuer)); err != nil {
-				m.log.Error("forgetting a refused client", zap.String("connector", c.id), zap.Error(err))
-			}
-		}
-		g.dropTokens()
-		run.ended(OutcomeInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
-		return true, m.fail(c, subject, g, connectors.EventInvalidGrant, run.detail+"; reconnect")
+		return true, m.clientRefused(ctx, c, subject, g, code, run)
 	case code == "invalid_target":
 		run.ended(OutcomeFailed, sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
 		return true, m.fail(c, subject, g, connectors.EventFail, run.detail)
@@ -238,6 +235,11 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 		err = fmt.Errorf("refreshing the token of %s: %s: %w", c.id, reasonUnreachable, err)
 		run.ended(OutcomeFailed, err.Error())
 		return m.markUnreachable(c, subject, g), err
+	case refusedRefresh(err) || errors.Is(err, errMalformed):
+		// Asking again would be refused again: the connection stops,
+		// saying why, rather than stay active while every call fails.
+		run.ended(OutcomeFailed, fmt.Sprintf("refreshing the token of %s: %v", c.id, err))
+		return true, m.fail(c, subject, g, connectors.EventFail, refreshFailure(err))
 	case err != nil:
 		err = fmt.Errorf("refreshing the token of %s: %w", c.id, err)
 		run.ended(OutcomeFailed, err.Error())
@@ -250,6 +252,53 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	run.ended(OutcomeOK, "")
 	m.log.Debug("token refreshed", zap.String("connector", c.id), zap.String("user", subject), zap.String("issuer", g.Issuer))
 	return true, nil
+}
+
+// clientRefused ends g, whose refresh the authorization server refused
+// because it no longer accepts mcpgate's client (code is invalid_client or
+// unauthorized_client). A registered client (DCR) that it no longer knows
+// is forgotten and registered anew at the next consent, which is what
+// the user is told to give; any other client is the admin's to fix (a
+// static client's secret or grant types, the client metadata document),
+// and no consent helps until then: the connection is misconfigured, so
+// that no one is sent to reconnect in a loop. The tokens are dropped:
+// nothing can use them without a client.
+func (m *Manager) clientRefused(ctx context.Context, c *connector, subject string, g *grantRecord, code string, run *refreshRun) error {
+	if g.ClientKind == RegistrationDCR {
+		if err := m.store.Delete(ctx, clientKey(c.id, g.Issuer)); err != nil {
+			m.log.Error("forgetting a refused client", zap.String("connector", c.id), zap.Error(err))
+		}
+	}
+	g.dropTokens()
+	run.ended(OutcomeInvalidGrant, "the authorization server no longer accepts mcpgate's client ("+code+")")
+	if g.ClientKind == RegistrationDCR && code == "invalid_client" {
+		return m.fail(c, subject, g, connectors.EventInvalidGrant, reasonReregister)
+	}
+	reason := "the provider no longer accepts mcpgate's client (" + code + "): ask an admin to check the connector's client at the provider"
+	return m.fail(c, subject, g, connectors.EventMisconfigure, reason)
+}
+
+// refusedRefresh reports whether err is the authorization server's
+// refusal of a refresh, other than for the provider being down: an
+// error response (RFC 6749 §5.2), or an answer that is not a success.
+func refusedRefresh(err error) bool {
+	_, ok := errors.AsType[*endpointError](err)
+	return ok && !providerDown(err)
+}
+
+// refreshFailure is the reason of a connection whose refresh failed with
+// err, refused or malformed: the error code names the refusal, or the
+// HTTP status where it has none; the provider's description does not.
+func refreshFailure(err error) string {
+	ee, ok := errors.AsType[*endpointError](err)
+	if !ok {
+		return reasonMalformed
+	}
+	what := ee.code
+	if what == "" {
+		what = fmt.Sprintf("HTTP %d", ee.status)
+	}
+	return "the provider refused to refresh the token (" + what + "): ask an admin"
 }
 
 // refreshed puts the answer of a refresh into g.

@@ -175,11 +175,11 @@ func (m *Manager) tokenCall(ctx context.Context, c *connector, cl client, endpoi
 			description: sanitize(raw.ErrorDescription, maxDescription, secrets...)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("token endpoint: %w", err)
+		return nil, malformed(fmt.Errorf("token endpoint: %w", err))
 	}
 	tr, err := raw.check(m.now())
 	if err != nil {
-		return nil, fmt.Errorf("token response: %w", err)
+		return nil, malformed(fmt.Errorf("token response: %w", err))
 	}
 	tr.idToken, tr.account = parseIDToken(raw.IDToken), responseAccount(body)
 	return tr, nil
