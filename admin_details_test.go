@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
@@ -97,10 +99,15 @@ func TestAdminConnectorDetails(t *testing.T) {
 	// upstream refuses the token, the refresh is refused, and the user
 	// is told why and what to do.
 	revokeAt(t, s.teamAS, clientID, clientSecret, token)
-	if res := echo(t, "bob", "team"); !res.IsError {
+	res := echo(t, "bob", "team")
+	if !res.IsError {
 		t.Fatal("a call on a revoked grant worked")
 	}
 	reason := "the provider refused the refresh token (invalid_grant): it was revoked there, or it expired; reconnect"
+	// The agent is told why too, not only that consent is needed.
+	if text, _ := res.Content[0].(mcp.TextContent); !strings.Contains(text.Text, "Connector team is shared: "+reason) {
+		t.Errorf("the call's error does not say why the connection stopped: %v", res.Content)
+	}
 	if st := statusOf(t, "alice", "team"); st["state"] != "reauth_required" || !strings.HasPrefix(st["disconnect_reason"].(string), reason) {
 		t.Errorf("GET /connectors shows team as %v", st)
 	}

@@ -248,7 +248,10 @@ func (g *Gateway) credentials() mcpmux.Credentials {
 // consent: the Connectors page, where the user starts the flow. The link
 // is to the page, not to the authorization server: the flow must start
 // in the user's browser, bound to their session, not in the agent. A
-// misconfigured connector gets no link, since no consent fixes it.
+// misconfigured connector gets no link, since no consent fixes it. The
+// message gives the connection's reason, so that the user learns why it
+// stopped (a refresh token the provider refused, a disconnect): the
+// reasons are mcpgate's own words, never a provider's text or a secret.
 func (g *Gateway) consentRequired(id, user string, ce *oauthflow.ConsentError) *mcpmux.ConsentRequired {
 	cr := &mcpmux.ConsentRequired{Connector: id, Status: string(ce.Status), URL: g.ConnectURL(id) + "&for=" + g.ConnectTag(user)}
 	consent, _ := g.manager.Consent(id)
@@ -257,9 +260,9 @@ func (g *Gateway) consentRequired(id, user string, ce *oauthflow.ConsentError) *
 		cr.Message = "Connector " + id + " cannot connect until an admin fixes it: " + ce.Reason + "."
 		cr.URL = ""
 	case consent == oauthflow.Shared:
-		cr.Message = "Connector " + id + " is shared and not connected yet: an admin connects it for everyone."
+		cr.Message = "Connector " + id + " is shared: " + ce.Reason + "."
 	default:
-		cr.Message = "Connector " + id + " needs your consent."
+		cr.Message = "Connector " + id + " needs your consent: " + ce.Reason + "."
 	}
 	return cr
 }

@@ -39,6 +39,10 @@ func hint(v connectorView) string {
 	case mcpmux.StatusNoAccess:
 		return "None of your grants lets you use it: ask your admin for access."
 	case mcpmux.StatusFailed:
+		if v.Retrying {
+			return "Its provider cannot be reached right now. Your connection is kept and is tried again on your next use: " +
+				"there is nothing to reconnect. Tell your admin if it lasts."
+		}
 		return "The gateway cannot reach it right now. Try again later, and tell your admin if it lasts."
 	case mcpmux.StatusDisabled:
 		if v.State == connectors.StateActive {
@@ -73,8 +77,17 @@ func card(v connectorView) Connector {
 		ID: v.ID, Title: v.Title, Description: v.Description,
 		Status: v.Status, Label: v.Label, Reason: reason(v), Hint: v.Hint,
 		Group: string(v.Group), State: string(v.State), Tools: toolCount(v.ToolCount),
-		Account: accountName(v.Account), Scopes: v.Scopes,
+		Account: accountName(v.Account), Scopes: v.Scopes, Kept: kept(v),
 	}
+}
+
+// kept reports whether v's connection holds tokens that serve, or will
+// serve again without a consent: an active one, or one whose provider
+// could not be reached and that is retried. Such a card offers to
+// disconnect, and never pushes a reconnect, which cannot help while the
+// provider is down.
+func kept(v connectorView) bool {
+	return v.State == connectors.StateActive || v.Retrying
 }
 
 // accountName is how a card names an account: its name and email where

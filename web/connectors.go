@@ -39,6 +39,10 @@ type connectorView struct {
 	// DisconnectReason says why a connection is not active: disconnected,
 	// refused at a refresh, expired, broken or misconfigured.
 	DisconnectReason string `json:"disconnect_reason,omitempty"`
+	// Retrying tells that the connection is expired only because the
+	// provider could not be reached: its tokens are kept, and the next
+	// call tries again, so that reconnecting is not the fix.
+	Retrying bool `json:"retrying,omitempty"`
 	// CanConnect tells whether the caller may connect or disconnect it.
 	CanConnect bool `json:"can_connect,omitempty"`
 	// Account is whose account the connection uses, as the provider
@@ -83,7 +87,7 @@ func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants
 	v := connectorView{ConnectorStatus: st, Title: cmp.Or(st.Title, st.ID), Description: st.Description}
 	if m, consent, ok := h.oauth(st.ID); ok && st.Status != mcpmux.StatusNoAccess {
 		conn := m.Connection(ctx, st.ID, c.ID)
-		v.Consent, v.State = string(consent), conn.State
+		v.Consent, v.State, v.Retrying = string(consent), conn.State, conn.Retrying
 		if conn.State != connectors.StateActive {
 			v.DisconnectReason = conn.Reason
 		}

@@ -31,6 +31,7 @@ type listed struct {
 	Status    string `json:"status"`
 	Label     string `json:"status_label"`
 	Hint      string `json:"hint"`
+	Reason    string `json:"reason"`
 	Group     string `json:"group"`
 	ToolCount *int   `json:"tool_count"`
 }
@@ -182,6 +183,22 @@ func TestConnectorsLabels(t *testing.T) {
 	}
 	if alice["notes"].ToolCount != nil || root["down"].ToolCount != nil {
 		t.Errorf("a tool count for a connector whose tools could not be listed: %v, %v", alice["notes"].ToolCount, root["down"].ToolCount)
+	}
+}
+
+// TestConsentReason: the reason of a connector waiting for consent, the
+// words an agent's call is answered with too, says why: here, that no
+// one has connected it yet, and for a shared one that an admin must.
+func TestConsentReason(t *testing.T) {
+	s := startPageSite(t)
+	alice := s.list(t, "alice", "")
+	for _, tt := range []struct{ got, want string }{
+		{alice["notes"].Reason, "Connector notes needs your consent: no one has connected it yet."},
+		{alice["team"].Reason, "Connector team is shared: no one has connected it yet (an admin must connect it)."},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("reason %q, want %q", tt.got, tt.want)
+		}
 	}
 }
 

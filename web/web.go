@@ -51,6 +51,10 @@ type Connector struct {
 	Scopes []string
 	// CanConnect shows the Connect (or Reconnect and Disconnect) buttons.
 	CanConnect bool
+	// Kept tells that the connection holds its tokens (active, or kept
+	// while its provider is retried): the card offers Disconnect, not
+	// Connect.
+	Kept bool
 	// Focus highlights the card: the connector a link asked to connect.
 	Focus bool
 }
