@@ -11,8 +11,12 @@ import (
 // Every command that names a connector takes its id as the argument or
 // as --name, as AGP's CLI does, so that scripts written for either work.
 
-// takesID reports whether cc names a connector by its id.
-func (cc cliCommand) takesID() bool { return strings.Contains(cc.use, " <id>") }
+// takesID reports whether cc names a connector by its id. Only the
+// connectors group does: a grant's id is no connector's, and --name on
+// `grants remove` would name a connector that the command never reads.
+func (cc cliCommand) takesID() bool {
+	return cc.parent == "connectors" && strings.Contains(cc.use, " <id>")
+}
 
 // moreArgs reports whether cc takes arguments after the id, as tools
 // does tool names.

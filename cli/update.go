@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,17 +51,7 @@ var oauthMembers = map[string]string{
 }
 
 // oauthFlags are the flags that make a connector use OAuth.
-var oauthFlags = append([]string{"oauth", "dcr"}, sortedKeys(oauthMembers)...)
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+var oauthFlags = append([]string{"oauth", "dcr"}, slices.Sorted(maps.Keys(oauthMembers))...)
 
 // updateFlags defines the flags of `connectors update`: those of add,
 // each changing only what it names. An empty value clears a member back
