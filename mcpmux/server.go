@@ -117,12 +117,6 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 		writeHTTPError(w, http.StatusNotFound, NoSuchConnector)
 		return
 	}
-	// A disabled connector's own endpoint serves nothing, to a caller
-	// who may know of it: told why, so that an agent stops retrying.
-	if c := m.conns[scope]; c != nil && c.Disabled {
-		writeHTTPError(w, http.StatusForbidden, connectors.DisabledError(scope).Error())
-		return
-	}
 	// Streamable HTTP, "Security & Endpoint": a server must validate
 	// Origin against DNS rebinding and answer an invalid one with 403.
 	if why := m.hosts.check(r); why != "" {
@@ -131,6 +125,14 @@ func (m *Mux) ServeMCP(w http.ResponseWriter, r *http.Request, caller grants.Cal
 	}
 	if !m.sameOrigin(r) {
 		writeHTTPError(w, http.StatusForbidden, "the request's Origin is not allowed")
+		return
+	}
+	// A disabled connector's own endpoint serves nothing, to a caller
+	// who may know of it: told why, so that an agent stops retrying. After
+	// the Host and Origin checks, so that a page that rebinds its name to
+	// the gateway gets their refusal and learns nothing of the connector.
+	if c := m.conns[scope]; c != nil && c.Disabled {
+		writeHTTPError(w, http.StatusForbidden, connectors.DisabledError(scope).Error())
 		return
 	}
 	switch r.Method {
