@@ -204,3 +204,34 @@ func withError(target string, e *CallbackError) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// withheld is an error whose text is the gateway's own, for the agent and
+// the Connectors page, around one whose text carries the provider's words
+// (an error_description, say), which go only to the log and the audit:
+// a provider's answer is never echoed to users (issue 12, item 5).
+type withheld struct {
+	text string
+	err  error
+}
+
+func (e *withheld) Error() string { return e.text }
+func (e *withheld) Unwrap() error { return e.err }
+
+// withhold is err with the text that format and args make.
+func withhold(err error, format string, args ...any) error {
+	return &withheld{text: fmt.Sprintf(format, args...), err: err}
+}
+
+// statusOf is " (HTTP <status> <code>)" for an endpoint's error answer,
+// else "": the status and a well-formed RFC 6749 error code name the
+// failure without the provider's free text.
+func statusOf(err error) string {
+	ee, ok := errors.AsType[*endpointError](err)
+	if !ok {
+		return ""
+	}
+	if code := safeCode(ee.code); code != "" {
+		return fmt.Sprintf(" (HTTP %d %s)", ee.status, code)
+	}
+	return fmt.Sprintf(" (HTTP %d)", ee.status)
+}

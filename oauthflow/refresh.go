@@ -232,9 +232,8 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 		run.ended(OutcomeFailed, sanitize("the authorization server does not accept the resource "+g.Resource+" (invalid_target)", maxDescription))
 		return true, m.fail(c, subject, g, connectors.EventFail, run.detail)
 	case providerDown(err):
-		err = fmt.Errorf("refreshing the token of %s: %s: %w", c.id, reasonUnreachable, err)
-		run.ended(OutcomeFailed, err.Error())
-		return m.markUnreachable(c, subject, g), err
+		run.ended(OutcomeFailed, fmt.Sprintf("refreshing the token of %s: %s: %v", c.id, reasonUnreachable, err))
+		return m.markUnreachable(c, subject, g), withhold(err, "refreshing the token of %s: %s%s", c.id, reasonUnreachable, statusOf(err))
 	case refusedRefresh(err) || errors.Is(err, errMalformed):
 		// Asking again would be refused again: the connection stops,
 		// saying why, rather than stay active while every call fails.

@@ -213,14 +213,20 @@ func TestRefreshServerFailure(t *testing.T) {
 	h.expire()
 	h.as.set(func(a *fakeAS) {
 		a.onToken = func(w http.ResponseWriter, _ request) bool {
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"maintenance by ops-oncall@provider.example"}`))
 			return true
 		}
 	})
 	tok, err := h.token("notion", "alice")
 	var ce *ConsentError
-	if err == nil || errors.As(err, &ce) || tok.Header != "" || !strings.Contains(err.Error(), "503") {
+	if err == nil || errors.As(err, &ce) || tok.Header != "" || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), reasonUnreachable) {
 		t.Fatalf("Token = %v %v, want a plain error and no token", tok, err)
+	}
+	// The provider's own words reach no agent and no page: only the log.
+	if strings.Contains(err.Error(), "ops-oncall") {
+		t.Fatalf("the error echoes the provider's description: %v", err)
 	}
 	// The connection says why and retries: expired, with its tokens kept,
 	// none revoked; it needs no consent.
