@@ -47,7 +47,8 @@ type connectorView struct {
 	CanConnect bool `json:"can_connect,omitempty"`
 	// Account is whose account the connection uses, as the provider
 	// says, and Scopes what it granted: the caller's own connection, or
-	// the shared one.
+	// the shared one, which only an admin sees whose it is (another user
+	// sees the account "shared connection", and no scopes).
 	Account *oauthflow.Account `json:"account,omitempty"`
 	Scopes  []string           `json:"scopes,omitempty"`
 }
@@ -92,12 +93,30 @@ func (h *Handler) connectorView(ctx context.Context, view *grants.View, c grants
 			v.DisconnectReason = conn.Reason
 		}
 		v.CanConnect = mayConnect(view, st.ID, consent)
-		granted := m.Granted(ctx, st.ID, c.ID)
-		v.Account, v.Scopes = granted.Account, granted.Scopes
+		v.Account, v.Scopes = granted(ctx, m, view, st.ID, c.ID, consent)
 	}
 	v.Group = connectors.GroupOf(connectors.Status(st.Status), v.State)
 	v.Label, v.Hint = label(st.Status), hint(v)
 	return v
+}
+
+// sharedAccount is the account a shared connection shows to a user who
+// is no admin: that it is shared, and not whose it is.
+var sharedAccount = &oauthflow.Account{Name: "shared connection"}
+
+// granted is the account and scopes of user's connection to connector id
+// as a caller whose grants are view sees them. A shared connection is an
+// admin's account, often named by their email: only an admin sees whose
+// it is and what it grants; another user sees only that it is shared.
+func granted(ctx context.Context, m *oauthflow.Manager, view *grants.View, id, user string, consent oauthflow.Consent) (*oauthflow.Account, []string) {
+	g := m.Granted(ctx, id, user)
+	switch {
+	case consent != oauthflow.Shared || view.IsAdmin():
+		return g.Account, g.Scopes
+	case g.Account != nil || len(g.Scopes) > 0:
+		return sharedAccount, nil
+	}
+	return nil, nil
 }
 
 // inGroup returns the views of group g, never nil: the JSON list is [],

@@ -48,6 +48,13 @@ func tag(user string) string { return "tag-of-" + user }
 // uses OAuth.
 func startSite(t *testing.T, withOAuth bool) *site {
 	t.Helper()
+	return startSiteAt(t, withOAuth, "http://127.0.0.1:9/as")
+}
+
+// startSiteAt starts a site whose OAuth connectors' authorization server
+// is at as.
+func startSiteAt(t *testing.T, withOAuth bool, as string) *site {
+	t.Helper()
 	up := testupstream.StartT(t, testupstream.Options{})
 	upURL, err := url.Parse(up.URL)
 	if err != nil {
@@ -81,7 +88,7 @@ func startSite(t *testing.T, withOAuth bool) *site {
 	o := web.Options{Mux: mux, Policy: policy, PublicURL: s.URL + "/", ConnectTag: tag,
 		Presets: []map[string]string{{"id": "github", "source": "builtin"}}}
 	if withOAuth {
-		o.Manager = newManager(t, s.URL, up.URL)
+		o.Manager = newManager(t, s.URL, up.URL, as)
 		o.OAuth = func(id string) (*oauthflow.Manager, oauthflow.Consent, bool) {
 			consent, ok := o.Manager.Consent(id)
 			return o.Manager, consent, ok
@@ -92,12 +99,11 @@ func startSite(t *testing.T, withOAuth bool) *site {
 }
 
 // newManager is an OAuth manager for notion and shared, with a static
-// client of an authorization server whose endpoints are configured, so
-// that starting a consent needs no discovery. Nothing here completes a
-// consent: the root's integration tests run whole flows.
-func newManager(t *testing.T, publicURL, resource string) *oauthflow.Manager {
+// client of the authorization server at as, whose endpoints are
+// configured, so that starting a consent needs no discovery. The root's
+// integration tests run whole flows through a real one.
+func newManager(t *testing.T, publicURL, resource, as string) *oauthflow.Manager {
 	t.Helper()
-	as := "http://127.0.0.1:9/as"
 	cfg := func(id string, consent oauthflow.Consent) oauthflow.Config {
 		var c oauthflow.Config
 		c.Connector, c.Resource, c.Registration, c.Consent, c.ClientID = id, resource, oauthflow.RegistrationStatic, consent, "web-test"
