@@ -95,7 +95,7 @@ func changesAccess(e oauthflow.Event) bool {
 		// is disconnected, and tokens are refused from now on.
 		return true
 	case oauthflow.EventRefresh:
-		return e.Outcome == oauthflow.OutcomeInvalidGrant
+		return e.Outcome == oauthflow.OutcomeInvalidGrant || e.Stopped
 	}
 	return false
 }

@@ -102,3 +102,27 @@ func TestConsentNewsAcrossInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesAccess checks which OAuth events tell agents that what they
+// may use changed: a refresh that stops the connection does, whatever its
+// outcome, and one that leaves it as it was does not, so that a provider
+// that stays down does not repeat the notice at every retry.
+func TestChangesAccess(t *testing.T) {
+	for _, tc := range []struct {
+		e    oauthflow.Event
+		want bool
+	}{
+		{oauthflow.Event{Kind: oauthflow.EventConsentFinish, Outcome: oauthflow.OutcomeOK}, true},
+		{oauthflow.Event{Kind: oauthflow.EventConsentFinish, Outcome: oauthflow.OutcomeError}, false},
+		{oauthflow.Event{Kind: oauthflow.EventDisconnect, Outcome: oauthflow.OutcomeOK}, true},
+		{oauthflow.Event{Kind: oauthflow.EventRefresh, Outcome: oauthflow.OutcomeInvalidGrant}, true},
+		{oauthflow.Event{Kind: oauthflow.EventRefresh, Outcome: oauthflow.OutcomeFailed, Stopped: true}, true},
+		{oauthflow.Event{Kind: oauthflow.EventRefresh, Outcome: oauthflow.OutcomeFailed}, false},
+		{oauthflow.Event{Kind: oauthflow.EventRefresh, Outcome: oauthflow.OutcomeOK}, false},
+		{oauthflow.Event{Kind: oauthflow.EventConsentStart, Outcome: oauthflow.OutcomeOK}, false},
+	} {
+		if got := changesAccess(tc.e); got != tc.want {
+			t.Errorf("changesAccess(%+v) = %v, want %v", tc.e, got, tc.want)
+		}
+	}
+}

@@ -69,6 +69,10 @@ type Event struct {
 	Outcome string
 	// Detail says more, safe to show.
 	Detail string
+	// Stopped, for a refresh, says that it took the connection out of
+	// active, whatever the outcome: its user can no longer use the
+	// connector until a retry or a consent works.
+	Stopped bool
 }
 
 // emit tells Options.OnEvent of e.

@@ -91,7 +91,7 @@ func TestEvents(t *testing.T) {
 		t.Fatal("a refresh against a server that is down worked")
 	}
 	expect(t, "a refresh while the server is down", ev.take(),
-		Event{Kind: EventRefresh, Connector: "notion", User: "alice", Outcome: OutcomeFailed})
+		Event{Kind: EventRefresh, Connector: "notion", User: "alice", Outcome: OutcomeFailed, Stopped: true})
 
 	h.as.set(func(a *fakeAS) {
 		a.onToken = func(w http.ResponseWriter, _ request) bool {

@@ -74,7 +74,9 @@ func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refus
 			m.abandon(ctx, c, subject, *spent, g)
 			spent, run = nil, refreshRun{}
 		}
+		was := g.Connection.State
 		changed, err := m.refreshIfNeeded(ctx, c, subject, refused, g, &run)
+		run.stopped = was == connectors.StateActive && g.Connection.State != connectors.StateActive
 		if run.outcome == OutcomeOK {
 			spent = new(grantRecord)
 			*spent = *g
@@ -179,6 +181,8 @@ func (m *Manager) abandon(ctx context.Context, c *connector, subject string, spe
 // none was needed).
 type refreshRun struct {
 	outcome, detail string
+	// stopped: the refresh took the connection out of active.
+	stopped bool
 }
 
 // ended records how the refresh ended.
@@ -193,7 +197,7 @@ func (m *Manager) reportRefresh(c *connector, subject string, run *refreshRun, e
 	if run.outcome == OutcomeOK && err != nil {
 		run.ended(OutcomeFailed, err.Error())
 	}
-	m.emit(Event{Kind: EventRefresh, Connector: c.id, User: subject, Outcome: run.outcome, Detail: run.detail})
+	m.emit(Event{Kind: EventRefresh, Connector: c.id, User: subject, Outcome: run.outcome, Detail: run.detail, Stopped: run.stopped})
 }
 
 // refreshWith makes the refresh request for g and applies its answer.
