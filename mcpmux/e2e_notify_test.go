@@ -3,10 +3,8 @@ package mcpmux_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,34 +109,19 @@ func TestStreamsOutliveMux(t *testing.T) {
 		t.Run(era, func(t *testing.T) {
 			t.Parallel()
 			_, conns := startUpstreams(t, testupstream.BothEras, "a")
-			sessions, streams := mcpmux.NewSessions(), mcpmux.NewStreams()
-			t.Cleanup(func() { streams.Close(); sessions.Close() })
-			build := func(tools string) *mcpmux.Mux {
-				policy, err := grants.New([]grants.Rule{{Sources: []string{"*"}, Tools: []string{tools}, Prompts: []string{"a/**"}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				m, err := mcpmux.New(mcpmux.Options{Connectors: conns, Policy: policy, Sessions: sessions, Streams: streams})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = m.Close() })
-				return m
+			uses := func(tools string) grants.Rule {
+				return grants.Rule{Sources: []string{"*"}, Tools: []string{tools}, Prompts: []string{"a/**"}}
 			}
-			var cur atomic.Pointer[mcpmux.Mux]
-			cur.Store(build("a/**"))
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				cur.Load().ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
-			}))
-			t.Cleanup(srv.Close)
+			g := newReloadable(t, conns, uses("a/**"))
+			cur := &g.cur
 			n := new(agenttest.Notes)
-			c := listeningAgent(t, &gateway{URL: srv.URL}, "alice", era == "modern", n.On)
+			c := listeningAgent(t, &gateway{URL: g.URL}, "alice", era == "modern", n.On)
 			if !slices.Contains(toolNames(t, c), "a_delete_everything") {
 				t.Fatal("a_delete_everything is not listed under the first grants")
 			}
 			time.Sleep(200 * time.Millisecond) // let the stream open
 
-			old := cur.Swap(build("a/echo"))
+			old := cur.Swap(g.build(uses("a/echo")))
 			_ = old.Close()
 			cur.Load().Reloaded()
 			eventually(t, 3*time.Second, "the agent told of the reload", func() bool { return n.Tools() > 0 })

@@ -89,10 +89,12 @@ type Options struct {
 	// Sessions keeps legacy agent sessions; nil means a store of the
 	// Mux's own, which Close ends. A shared one outlives the Mux.
 	Sessions *Sessions
-	// Streams keeps the agents' open notification streams; nil means a
-	// set of the Mux's own, which Close ends. A shared one outlives the
-	// Mux, so that its streams stay open across a reload and hear of the
-	// changes the Mux that replaces it announces (Reloaded).
+	// Streams keeps the agents' open notification streams and the legacy
+	// sessions' resource subscriptions; nil means a set of the Mux's own,
+	// which Close ends. A shared one outlives the Mux, so that its streams
+	// stay open across a reload and hear of the changes the Mux that
+	// replaces it announces (Reloaded), and the subscriptions pass to that
+	// Mux.
 	Streams *Streams
 	// SessionKey, 32 bytes, seals the legacy session ids the Mux issues,
 	// which then hold the session (caller, endpoint, protocol version,
@@ -161,7 +163,7 @@ type Mux struct {
 	ownsSess  bool
 	streams   *Streams
 	ownsStrm  bool
-	subs      subscriptions
+	subs      *subscriptions // the streams', which outlive the Mux
 	origins   map[string]bool
 	hosts     hostPolicy
 	states    stateSealer
@@ -250,6 +252,8 @@ func New(opts Options) (*Mux, error) {
 	if m.ownsStrm {
 		m.streams = NewStreams()
 	}
+	m.subs = &m.streams.subs
+	m.streams.muxes.join(m)
 	return m, nil
 }
 
@@ -345,6 +349,7 @@ func (m *Mux) Close() error {
 	}
 	close(m.closed)
 	m.life.Unlock()
+	m.handOver()
 	if m.ownsStrm {
 		m.streams.Close()
 	}

@@ -36,6 +36,11 @@ var noticeKinds = []*listKind{toolsKind, promptsKind, resourcesKind}
 // later one announces. NewStreams makes one; Close ends its streams.
 type Streams struct {
 	listeners
+	// subs are the resource subscriptions of legacy sessions, which
+	// outlive the Mux that made them as the sessions do; muxes are the
+	// open Muxes that may hold them (handover.go).
+	subs    subscriptions
+	muxes   muxes
 	done    chan struct{} // closed by Close
 	closing sync.Once
 }
@@ -56,8 +61,13 @@ func (s *Streams) Changed() {
 // Reloaded tells every agent listening that its lists may have changed,
 // because this Mux now serves in place of another: its connectors,
 // grants or credentials may differ from those the agent listed with.
-// Each stream hears of it once per list it listens for.
-func (m *Mux) Reloaded() { m.streams.Changed() }
+// Each stream hears of it once per list it listens for. From now on m
+// holds the legacy sessions' resource subscriptions, which the Mux it
+// replaces held, so that m's grants judge every update (handover.go).
+func (m *Mux) Reloaded() {
+	m.streams.Changed()
+	m.background(m.adopt)
+}
 
 // AccessChanged tells the agents listening whose caller who selects, and
 // who may use something of connector, that their lists of it may have

@@ -19,7 +19,9 @@ import (
 // the URI, as resources/read is, and checked against the grants when it is
 // made and again whenever an update is delivered. Upstreams share one
 // subscription per (connector, credential) and URI, however many agent
-// sessions hold it.
+// sessions hold it. Like the sessions, the subscriptions outlive the Mux
+// that made them: they live in its Streams, and the Mux that replaces it
+// holds them at its own upstreams (handover.go).
 
 // Bounds on resource subscriptions, which each cost the gateway memory and
 // the upstream a subscription: per agent session, and per upstream
@@ -34,9 +36,11 @@ const (
 // version 2026-07-28 replaced with subscriptions/listen.
 const legacyCapabilities = `{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{}}`
 
-// subscription is one agent session's subscription to one resource.
+// subscription is one agent session's subscription to one resource,
+// held at an upstream of mux.
 type subscription struct {
 	session *session
+	mux     *Mux
 	conn    *connectors.Connector
 	up      *upstream
 	// uri is the resource as its upstream names it; agentURI as the agent
@@ -45,42 +49,47 @@ type subscription struct {
 	uri, agentURI string
 }
 
-// subscriptions are the mux's resource subscriptions, by agent session and
-// by upstream resource: the first to end a session's subscriptions, the
-// second to find who gets an update. Both change under one lock, so that
-// they always agree. Keyed by upstream connection, which is per
-// credential: an update seen with one user's token goes to that user's
-// subscribers only.
+// subscriptions are the resource subscriptions of the sessions of a
+// Streams, by agent session and by upstream resource: the first to end a
+// session's subscriptions, the second to find who gets an update. Both
+// change under one lock, so that they always agree. Keyed by upstream
+// connection, which is per credential and per Mux: an update seen with
+// one user's token goes to that user's subscribers only.
 type subscriptions struct {
 	mu        sync.Mutex
 	bySession map[*session]map[string]*subscription
 	byURI     map[*upstream]map[string]map[*subscription]bool
 }
 
-// add records sub. It reports whether sub is the first for its upstream
-// resource, which the upstream must then be asked for, and whether it is
-// its session's first, whose end must then be watched. Past a bound it
-// fails; a subscription the session already holds is no new one.
-func (s *subscriptions) add(sub *subscription) (firstAtUpstream, firstOfSession bool, err *rpcError) {
+// add records sub, in the place of old when old is not nil: a
+// subscription another Mux held, which sub's Mux now holds instead. It
+// reports whether sub is the first for its upstream resource, which the
+// upstream must then be asked for, and whether it is its session's first,
+// whose end must then be watched. Past a bound it fails; so does a
+// subscription of a Mux that has closed, which would be held nowhere, and
+// the move of one the agent ended meanwhile. A subscription the session
+// already holds is no new one.
+func (s *subscriptions) add(sub, old *subscription) (firstAtUpstream, firstOfSession bool, err *rpcError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bySession == nil {
 		s.bySession, s.byURI = map[*session]map[string]*subscription{}, map[*upstream]map[string]map[*subscription]bool{}
 	}
 	mine := s.bySession[sub.session]
-	if _, dup := mine[sub.agentURI]; dup {
-		return false, false, nil
+	if held := mine[sub.agentURI]; held != old {
+		if old == nil {
+			return false, false, nil
+		}
+		return false, false, errorf(codeInvalidRequest, "the subscription to %s ended while it moved", sub.agentURI)
 	}
-	if len(mine) >= maxSubscriptionsPerSession {
-		return false, false, errorf(codeSessionLimit, "this session holds %d resource subscriptions, the most one session may: unsubscribe from one first", maxSubscriptionsPerSession)
+	if err := s.admit(sub, old, mine); err != nil {
+		return false, false, err
 	}
-	// Only a URI the upstream is not yet watching counts against its
-	// bound: another session joining a watched one costs it nothing.
+	if old != nil {
+		s.unlink(old)
+	}
 	at := s.byURI[sub.up]
-	if len(at[sub.uri]) == 0 && len(at) >= maxSubscriptionsPerUpstream {
-		return false, false, errorf(codeSessionLimit, "connector %s holds its limit of %d subscribed resources: try again later", sub.conn.ID, maxSubscriptionsPerUpstream)
-	}
-	if mine == nil {
+	if mine = s.bySession[sub.session]; mine == nil {
 		mine = map[string]*subscription{}
 		s.bySession[sub.session] = mine
 	}
@@ -93,7 +102,29 @@ func (s *subscriptions) add(sub *subscription) (firstAtUpstream, firstOfSession 
 	}
 	mine[sub.agentURI] = sub
 	at[sub.uri][sub] = true
-	return len(at[sub.uri]) == 1, len(mine) == 1, nil
+	return len(at[sub.uri]) == 1, len(mine) == 1 && old == nil, nil
+}
+
+// admit checks that sub, of a session holding mine, may be recorded in
+// place of old (nil for a new one); s.mu must be held. Its Mux is checked
+// under the lock that a handover takes to list a closing Mux's
+// subscriptions, so that none is added after that list and lost.
+func (s *subscriptions) admit(sub, old *subscription, mine map[string]*subscription) *rpcError {
+	select {
+	case <-sub.mux.closed:
+		return errorf(codeInternalError, "the gateway's configuration changed during the subscription: subscribe again")
+	default:
+	}
+	if old == nil && len(mine) >= maxSubscriptionsPerSession {
+		return errorf(codeSessionLimit, "this session holds %d resource subscriptions, the most one session may: unsubscribe from one first", maxSubscriptionsPerSession)
+	}
+	// Only a URI the upstream is not yet watching counts against its
+	// bound: another session joining a watched one costs it nothing.
+	at := s.byURI[sub.up]
+	if len(at[sub.uri]) == 0 && len(at) >= maxSubscriptionsPerUpstream {
+		return errorf(codeSessionLimit, "connector %s holds its limit of %d subscribed resources: try again later", sub.conn.ID, maxSubscriptionsPerUpstream)
+	}
+	return nil
 }
 
 // get returns the subscription of ss to agentURI, or nil.
@@ -108,10 +139,16 @@ func (s *subscriptions) get(ss *session, agentURI string) *subscription {
 func (s *subscriptions) remove(sub *subscription) (last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mine := s.bySession[sub.session]
-	if mine[sub.agentURI] != sub {
+	if s.bySession[sub.session][sub.agentURI] != sub {
 		return false
 	}
+	return s.unlink(sub)
+}
+
+// unlink forgets sub, which s holds, and reports whether it was the last
+// of its upstream resource; s.mu must be held.
+func (s *subscriptions) unlink(sub *subscription) (last bool) {
+	mine := s.bySession[sub.session]
 	delete(mine, sub.agentURI)
 	if len(mine) == 0 {
 		delete(s.bySession, sub.session)
@@ -126,6 +163,29 @@ func (s *subscriptions) remove(sub *subscription) (last bool) {
 		delete(s.byURI, sub.up)
 	}
 	return true
+}
+
+// watched reports whether a subscription holds uri at u.
+func (s *subscriptions) watched(u *upstream, uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byURI[u][uri]) > 0
+}
+
+// others returns the subscriptions that Muxes other than m hold at their
+// upstreams: those m takes over when it serves in their place.
+func (s *subscriptions) others(m *Mux) []*subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*subscription
+	for _, mine := range s.bySession {
+		for _, sub := range mine {
+			if sub.mux != m {
+				out = append(out, sub)
+			}
+		}
+	}
+	return out
 }
 
 // of returns the subscriptions to an upstream resource.
@@ -161,6 +221,13 @@ func (m *Mux) subscribe(x *exchange, params []byte) *reply {
 	if x.session == nil {
 		return failure(errorf(codeInvalidRequest, "resources/subscribe needs a session"))
 	}
+	return m.hold(x, uri, nil)
+}
+
+// hold subscribes x's session to uri at the upstream that serves it to
+// x's caller here, in place of old when old is not nil (a subscription
+// another Mux held, handover.go). It returns the agent's answer.
+func (m *Mux) hold(x *exchange, uri string, old *subscription) *reply {
 	c, orig, rep := m.routeURI(x, uri)
 	if rep != nil {
 		return rep
@@ -182,8 +249,8 @@ func (m *Mux) subscribe(x *exchange, params []byte) *reply {
 	u := m.upstream(c, cred.Key)
 	u.watch.change.Lock()
 	defer u.watch.change.Unlock()
-	sub := &subscription{session: x.session, conn: c, up: u, uri: orig, agentURI: uri}
-	first, firstOfSession, rerr := m.subs.add(sub)
+	sub := &subscription{session: x.session, mux: m, conn: c, up: u, uri: orig, agentURI: uri}
+	first, firstOfSession, rerr := m.subs.add(sub, old)
 	if rerr != nil {
 		return failure(rerr)
 	}
@@ -196,9 +263,15 @@ func (m *Mux) subscribe(x *exchange, params []byte) *reply {
 	// One watcher per session that holds subscriptions, not per
 	// subscription; it ends with the session or the Mux.
 	if firstOfSession {
-		m.background(func(ctx context.Context) { m.endWithSession(ctx, x.session) })
+		m.watchSession(x.session)
 	}
 	return &reply{result: json.RawMessage(`{}`)}
+}
+
+// watchSession drops the subscriptions of ss when it ends, from now until
+// m closes.
+func (m *Mux) watchSession(ss *session) {
+	m.background(func(ctx context.Context) { m.endWithSession(ctx, ss) })
 }
 
 // offersSubscribe reports whether an upstream's capabilities offer
@@ -242,7 +315,9 @@ func subscribeRPC(method, uri string) *rpc {
 
 // unsubscribe serves resources/unsubscribe. Unsubscribing from what the
 // session does not hold succeeds and does nothing, whatever the URI, so
-// that the answer reveals nothing of other connectors or sessions.
+// that the answer reveals nothing of other connectors or sessions. The
+// Mux that holds the subscription ends it, which may be another than m:
+// one that served before a reload, or after it.
 func (m *Mux) unsubscribe(x *exchange, params []byte) *reply {
 	uri, ok := stringMember(params, "uri")
 	if !ok {
@@ -250,21 +325,38 @@ func (m *Mux) unsubscribe(x *exchange, params []byte) *reply {
 	}
 	if x.session != nil {
 		if sub := m.subs.get(x.session, uri); sub != nil {
-			m.drop(x.ctx, x.caller, sub)
+			sub.mux.drop(x.ctx, x.caller, sub)
 		}
 	}
 	return &reply{result: json.RawMessage(`{}`)}
 }
 
-// drop ends sub, and the upstream's subscription when no agent session of
-// its connection still holds it.
+// drop ends sub, which m holds, and the upstream's subscription when no
+// agent session of its connection still holds it.
 func (m *Mux) drop(ctx context.Context, caller grants.Caller, sub *subscription) {
-	u := sub.up
-	u.watch.change.Lock()
-	defer u.watch.change.Unlock()
-	if !m.subs.remove(sub) {
-		return
+	sub.up.watch.change.Lock()
+	defer sub.up.watch.change.Unlock()
+	if m.subs.remove(sub) {
+		m.unwatch(ctx, caller, sub)
 	}
+}
+
+// release ends m's hold of sub, which another Mux may have taken over
+// already, and the upstream's subscription to its resource unless another
+// session holds it there.
+func (m *Mux) release(ctx context.Context, caller grants.Caller, sub *subscription) {
+	sub.up.watch.change.Lock()
+	defer sub.up.watch.change.Unlock()
+	m.subs.remove(sub)
+	if !m.subs.watched(sub.up, sub.uri) {
+		m.unwatch(ctx, caller, sub)
+	}
+}
+
+// unwatch ends the upstream's subscription to sub's resource, which no
+// subscription holds any longer; its change lock must be held.
+func (m *Mux) unwatch(ctx context.Context, caller grants.Caller, sub *subscription) {
+	u := sub.up
 	on, streamModern := u.watch.drop(sub.uri)
 	if streamModern {
 		u.relisten(nil)
@@ -287,6 +379,7 @@ func (m *Mux) drop(ctx context.Context, caller grants.Caller, sub *subscription)
 
 // endWithSession drops the subscriptions of ss when it ends, however it
 // ends: DELETE, idling out, or making way for its caller's newer session.
+// Each is dropped by the Mux that holds it.
 func (m *Mux) endWithSession(ctx context.Context, ss *session) {
 	select {
 	case <-ctx.Done():
@@ -294,7 +387,7 @@ func (m *Mux) endWithSession(ctx context.Context, ss *session) {
 	case <-ss.ended:
 	}
 	for _, sub := range m.subs.session(ss) {
-		m.drop(ctx, ss.caller, sub)
+		sub.mux.drop(ctx, ss.caller, sub)
 	}
 }
 
@@ -490,8 +583,14 @@ func (u *upstream) relisten(cred http.Header) {
 // does not hold yet: after the session was replaced, or when the
 // subscriptions were made on another connection. A refusal leaves the
 // resource out; the agents that hold it see no updates, as they would
-// directly.
+// directly. It holds the change lock, as subscribe and drop do: a stream
+// that opens while an agent's resources/subscribe is on its way would
+// otherwise find that resource missing and ask for it a second time, and
+// one that read the set before an unsubscribe would ask the upstream again
+// for a resource no agent holds any longer.
 func (u *upstream) resubscribe(ctx context.Context, cred http.Header, st *upstreamState) {
+	u.watch.change.Lock()
+	defer u.watch.change.Unlock()
 	for _, uri := range u.watch.missing(st) {
 		rep, err := u.exchange(ctx, cred, st, subscribeRPC("resources/subscribe", uri))
 		if err == nil && rep.err == nil {
