@@ -60,12 +60,18 @@ func SameServer(a, b string) bool {
 
 // canonical is u with what SameServer ignores taken out.
 func canonical(u *url.URL) string {
+	return origin(u) + strings.TrimSuffix(u.EscapedPath(), "/") + "?" + u.RawQuery
+}
+
+// origin is u's scheme, host and port, in lower case and without a
+// default port.
+func origin(u *url.URL) string {
 	host := strings.ToLower(u.Host)
 	scheme := strings.ToLower(u.Scheme)
 	if port := u.Port(); (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		host = strings.ToLower(u.Hostname())
 	}
-	return scheme + "://" + host + strings.TrimSuffix(u.EscapedPath(), "/") + "?" + u.RawQuery
+	return scheme + "://" + host
 }
 
 // preset is a preset ready to use: from the config, with its client, or

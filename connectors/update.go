@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -24,10 +27,13 @@ import (
 // A config connector is read-only at run time but for enabled, which is
 // kept as a record of its own beside the config (see Config.Disabled).
 //
-// prepare, run under the registry's lock with the connector as it is and
-// as it will be, does what must happen before, such as revoking tokens
-// that the change makes useless (TokenChanges); its error stops the
-// update. An empty patch changes nothing, and stores nothing.
+// prepare runs under the registry's lock with the connector as it is and
+// as it will be, before anything is stored; its error stops the update.
+// It must be quick and do no network I/O, since every change of the
+// registry waits for it: what a change makes necessary, such as revoking
+// the tokens it makes useless (TokenChanges), is done after Update
+// returns, once the change is in force. An empty patch changes nothing,
+// and stores nothing.
 func (r *Registry) Update(ctx context.Context, id string, patch []byte, prepare func(old, next Entry) error) (Entry, error) {
 	p, err := parsePatch(patch)
 	if err != nil {
@@ -222,11 +228,12 @@ func (r *Registry) replace(ctx context.Context, old, next Entry) error {
 
 // TokenChanges says what of a connector's OAuth settings changed from old
 // to next that the tokens its users hold depend on, in words for people:
-// the resource they were issued for (RFC 8707), the configured issuer
-// (which the caller compares with the one the grants recorded), the
-// consent mode (whose tokens they are), the client they were issued to
-// (its id, how it registers, or the client_name it registered with), or
-// OAuth itself. An empty list means the tokens stay good.
+// what they are bound to (tokenFacts), or the configured issuer, set,
+// changed or cleared (the caller compares a new one with the issuer the
+// grants recorded), or OAuth itself. An empty list means the tokens stay
+// good. Where tokens are sent counts apart from the resource: with an
+// explicit resource, a url or api on another origin would otherwise
+// receive the tokens of the old one.
 func TokenChanges(old, next Config) []string {
 	o, n := old.OAuth(), next.OAuth()
 	switch {
@@ -236,27 +243,81 @@ func TokenChanges(old, next Config) []string {
 		return []string{"the connector no longer uses OAuth"}
 	}
 	var out []string
-	changed := func(what string, a, b string) {
-		if a != b {
-			out = append(out, what)
+	was, is := tokenFacts(old.URL, old.API, o), tokenFacts(next.URL, next.API, n)
+	for i, f := range is {
+		// A new resource says enough: the origins that moved with it
+		// are not listed again.
+		if f.value != was[i].value && !(f.where && slices.Contains(out, resourceChange)) {
+			out = append(out, f.what)
 		}
 	}
-	changed("the resource", resourceOf(old, o), resourceOf(next, n))
-	if n.Issuer != "" {
-		changed(IssuerChange, o.Issuer, n.Issuer)
+	if o.Issuer != n.Issuer {
+		out = append(out, IssuerChange)
 	}
-	changed("the consent mode", string(cmp.Or(o.Consent, PerUser)), string(cmp.Or(n.Consent, PerUser)))
-	changed("the OAuth client", clientOf(o), clientOf(n))
 	return out
 }
 
 // IssuerChange is TokenChanges' word for a changed issuer.
 const IssuerChange = "the issuer"
 
-// resourceOf is the RFC 8707 resource of c's tokens: the configured one,
-// else the MCP endpoint, else the API.
-func resourceOf(c Config, o *OAuthConfig) string {
-	return cmp.Or(o.Resource, c.URL, c.API)
+// resourceChange is TokenChanges' word for a changed resource.
+const resourceChange = "the resource"
+
+// tokenFact is one setting that a connector's tokens are bound to: what
+// it is, in words for people, and its value.
+type tokenFact struct {
+	what, value string
+	where       bool // where tokens are sent, rather than what they are for
+}
+
+// tokenFacts are the settings that the OAuth tokens of a connector at
+// mcpURL and api, with OAuth settings o, are bound to: the resource they
+// were issued for (RFC 8707) and the audience; the origins they are sent
+// to; the consent mode (whose they are); and the client they were issued
+// to (its id, how it registers, or the client_name it registered with).
+// The issuer is not one of them, as an issuer configured to the one the
+// grants came from keeps them (see TokenChanges).
+func tokenFacts(mcpURL, api string, o *OAuthConfig) []tokenFact {
+	return []tokenFact{
+		{what: resourceChange, value: cmp.Or(o.Resource, mcpURL, api)},
+		{what: "the MCP server's origin", value: originOf(mcpURL), where: true},
+		{what: "the API's origin", value: originOf(api), where: true},
+		{what: "the audience", value: o.Audience},
+		{what: "the consent mode", value: string(cmp.Or(o.Consent, PerUser))},
+		{what: "the OAuth client", value: clientOf(o)},
+	}
+}
+
+// TokenBinding is a digest of what the OAuth tokens of connector c, with
+// OAuth settings o, are bound to (tokenFacts). A grant records the
+// binding it was obtained under, and the OAuth manager uses no grant
+// obtained under another: an update that changes any of them refuses the
+// old tokens from the moment it is in force, on every instance, before
+// they are revoked.
+func TokenBinding(c *Connector, o OAuthConfig) string {
+	h := sha256.New()
+	for _, f := range tokenFacts(urlString(c.URL), urlString(c.API), &o) {
+		h.Write([]byte(f.value))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// urlString is u as a string, "" for nil.
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
+}
+
+// originOf is the origin of URL raw (scheme, host and port), "" for none.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil {
+		return raw
+	}
+	return origin(u)
 }
 
 // clientOf names the client a connector's tokens are issued to: a static

@@ -225,40 +225,71 @@ func TestRegistryTitles(t *testing.T) {
 }
 
 // TestTokenChanges checks which changes make a connector's tokens
-// useless: the resource, a configured issuer, the consent mode, the
-// client, or OAuth itself; not a title, an endpoint or a client secret.
+// useless: the resource, where they are sent (the origin of the MCP server
+// or of the API, with an explicit resource too), the audience, a
+// configured issuer set, changed or cleared, the consent mode, the
+// client, or OAuth itself; not a title, an endpoint, a client secret or a
+// path on the same origin under an explicit resource. TokenBinding
+// changes with each of them but the issuer, which the grants record
+// themselves.
 func TestTokenChanges(t *testing.T) {
 	base := func() Config {
 		return Config{ID: "w", URL: "https://w.example.com/mcp", Auth: &AuthConfig{Type: AuthOAuth, OAuth: &OAuthConfig{ClientID: "cid", ClientSecret: "s"}}}
 	}
+	withResource := func(c *Config) { c.Auth.OAuth.Resource = "https://w.example.com/mcp" }
+	withIssuer := func(c *Config) { c.Auth.OAuth.Issuer = "https://as.example.com" }
 	for _, tc := range []struct {
-		name   string
-		change func(c *Config)
-		want   string
+		name           string
+		before, change func(c *Config)
+		want           string
 	}{
-		{"title", func(c *Config) { c.Title = "T" }, ""},
-		{"secret", func(c *Config) { c.Auth.OAuth.ClientSecret = "s2" }, ""},
-		{"endpoint", func(c *Config) { c.Auth.OAuth.TokenEndpoint = "https://as.example.com/token" }, ""},
-		{"issuer cleared", func(c *Config) { c.Auth.OAuth.Issuer = "" }, ""},
-		{"scopes", func(c *Config) { c.Auth.OAuth.Scopes = Scopes{"read"} }, ""},
-		{"disabled", func(c *Config) { c.Disabled = true }, ""},
-		{"url", func(c *Config) { c.URL = "https://v.example.com/mcp" }, "the resource"},
-		{"url, resource kept", func(c *Config) {
-			c.Auth.OAuth.Resource = "https://w.example.com/mcp"
-			c.URL = "https://v.example.com/mcp"
-		}, ""},
-		{"issuer", func(c *Config) { c.Auth.OAuth.Issuer = "https://as.example.com" }, "the issuer"},
-		{"consent", func(c *Config) { c.Auth.OAuth.Consent = Shared }, "the consent mode"},
-		{"consent default", func(c *Config) { c.Auth.OAuth.Consent = PerUser }, ""},
-		{"client", func(c *Config) { c.Auth.OAuth.ClientID = "other" }, "the OAuth client"},
-		{"bearer", func(c *Config) { c.Auth = &AuthConfig{Type: AuthBearer, Token: "t"} }, "the connector no longer uses OAuth"},
+		{"title", nil, func(c *Config) { c.Title = "T" }, ""},
+		{"secret", nil, func(c *Config) { c.Auth.OAuth.ClientSecret = "s2" }, ""},
+		{"endpoint", nil, func(c *Config) { c.Auth.OAuth.TokenEndpoint = "https://as.example.com/token" }, ""},
+		{"issuer still unset", nil, func(c *Config) { c.Auth.OAuth.Issuer = "" }, ""},
+		{"scopes", nil, func(c *Config) { c.Auth.OAuth.Scopes = Scopes{"read"} }, ""},
+		{"disabled", nil, func(c *Config) { c.Disabled = true }, ""},
+		{"url", nil, func(c *Config) { c.URL = "https://v.example.com/mcp" }, "the resource"},
+		{"url origin, resource kept", withResource, func(c *Config) { c.URL = "https://v.example.com/mcp" }, "the MCP server's origin"},
+		{"url port, resource kept", withResource, func(c *Config) { c.URL = "https://w.example.com:8443/mcp" }, "the MCP server's origin"},
+		{"url scheme, resource kept", withResource, func(c *Config) { c.URL = "http://w.example.com/mcp" }, "the MCP server's origin"},
+		{"url path, resource kept", withResource, func(c *Config) { c.URL = "https://W.example.com:443/v2/mcp" }, ""},
+		{"api added", nil, func(c *Config) { c.API = "https://api.example.com/v1" }, "the API's origin"},
+		{"api origin, resource kept", func(c *Config) {
+			withResource(c)
+			c.API = "https://api.example.com/v1"
+		}, func(c *Config) { c.API = "https://api2.example.com/v1" }, "the API's origin"},
+		{"api path", func(c *Config) { c.API = "https://api.example.com/v1" }, func(c *Config) { c.API = "https://api.example.com/v2" }, ""},
+		{"audience", nil, func(c *Config) { c.Auth.OAuth.Audience = "https://api.example.com" }, "the audience"},
+		{"audience cleared", func(c *Config) { c.Auth.OAuth.Audience = "a" }, func(c *Config) { c.Auth.OAuth.Audience = "" }, "the audience"},
+		{"issuer", nil, withIssuer, "the issuer"},
+		{"issuer changed", withIssuer, func(c *Config) { c.Auth.OAuth.Issuer = "https://other.example.com" }, "the issuer"},
+		{"issuer cleared", withIssuer, func(c *Config) { c.Auth.OAuth.Issuer = "" }, "the issuer"},
+		{"consent", nil, func(c *Config) { c.Auth.OAuth.Consent = Shared }, "the consent mode"},
+		{"consent default", nil, func(c *Config) { c.Auth.OAuth.Consent = PerUser }, ""},
+		{"client", nil, func(c *Config) { c.Auth.OAuth.ClientID = "other" }, "the OAuth client"},
+		{"several", nil, func(c *Config) {
+			c.URL, c.Auth.OAuth.Audience, c.Auth.OAuth.Issuer = "https://v.example.com/mcp", "a", "https://as.example.com"
+		}, "the resource, the audience, the issuer"},
+		{"bearer", nil, func(c *Config) { c.Auth = &AuthConfig{Type: AuthBearer, Token: "t"} }, "the connector no longer uses OAuth"},
 	} {
-		next := base()
-		o := *next.Auth.OAuth
+		old := base()
+		if tc.before != nil {
+			tc.before(&old)
+		}
+		next := old
+		o := *old.Auth.OAuth
 		next.Auth = &AuthConfig{Type: AuthOAuth, OAuth: &o}
 		tc.change(&next)
-		if got := strings.Join(TokenChanges(base(), next), ", "); got != tc.want {
+		if got := strings.Join(TokenChanges(old, next), ", "); got != tc.want {
 			t.Errorf("%s: TokenChanges = %q, want %q", tc.name, got, tc.want)
+		}
+		if next.OAuth() == nil {
+			continue
+		}
+		bound := tc.want != "" && tc.want != IssuerChange
+		if moved := binding(t, old) != binding(t, next); moved != bound {
+			t.Errorf("%s: TokenBinding changed: %v, want %v", tc.name, moved, bound)
 		}
 	}
 	dcr := Config{ID: "w", URL: "https://w.example.com/mcp", Auth: &AuthConfig{Type: AuthOAuth}}
@@ -267,7 +298,20 @@ func TestTokenChanges(t *testing.T) {
 	if got := TokenChanges(dcr, named); !slices.Equal(got, []string{"the OAuth client"}) {
 		t.Errorf("a new client_name: %q, want the OAuth client", got)
 	}
+	if binding(t, dcr) == binding(t, named) {
+		t.Error("a new client_name keeps the TokenBinding")
+	}
 	if got := TokenChanges(Config{ID: "w", URL: "https://w.example.com/mcp"}, dcr); got != nil {
 		t.Errorf("taking OAuth up: %q, want no tokens to lose", got)
 	}
+}
+
+// binding is the TokenBinding of OAuth connector cfg.
+func binding(t *testing.T, cfg Config) string {
+	t.Helper()
+	c, err := cfg.Build()
+	if err != nil {
+		t.Fatalf("building %+v: %v", cfg, err)
+	}
+	return TokenBinding(c, *cfg.OAuth())
 }
