@@ -226,16 +226,21 @@ func (api *API) added(ctx context.Context, id string) addedConnector {
 // revokes the connector's tokens, forgets its records and stops serving
 // it. The grants go first, inside the registry's removal: once the
 // connector is gone no OAuth manager knows it, and its grants could be
-// neither revoked (RFC 7009) nor deleted. A purge that fails keeps the
-// connector, so that the admin can try again.
+// neither revoked (RFC 7009) nor deleted. Its last uses go too, so that a
+// connector added later under the id starts with none. A purge that fails
+// keeps the connector, so that the admin can try again.
 func (api *API) removeConnector(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var revs []oauthflow.Revocation
 	err := api.Registry.Remove(r.Context(), id, func(connectors.Entry) (err error) {
-		if m, _, ok := api.Live.Current().OAuthFor(id); ok {
+		g := api.Live.Current()
+		if m, _, ok := g.OAuthFor(id); ok {
 			if revs, err = m.Remove(r.Context(), id, "the connector was removed"); err != nil {
 				return errorf(http.StatusInternalServerError, "revoking the tokens of %s: %v", id, err)
 			}
+		}
+		if err := g.ForgetUsage(r.Context(), id); err != nil {
+			return errorf(http.StatusInternalServerError, "%v", err)
 		}
 		return nil
 	})

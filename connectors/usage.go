@@ -128,6 +128,40 @@ func (u *Usage) Flush(ctx context.Context, s Storage) error {
 	return errors.Join(errs...)
 }
 
+// Retain drops from memory the uses of every connector that keep does
+// not keep, such as those no generation serves any more, so that no later
+// Flush writes them again: a connector added later under the id would
+// inherit them. When some go, it waits for a Flush under way, which may be
+// writing them, so that a record deleted after Retain returns stays
+// deleted.
+func (u *Usage) Retain(keep func(connector string) bool) {
+	var gone []usageKey
+	u.uses.Range(func(k, _ any) bool {
+		if key := k.(usageKey); !keep(key.connector) {
+			gone = append(gone, key)
+		}
+		return true
+	})
+	if len(gone) == 0 {
+		return // every rebuild asks: no lock unless something goes
+	}
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	for _, k := range gone {
+		u.uses.Delete(k)
+	}
+}
+
+// DeleteUsage deletes the stored last uses of connector, for a connector
+// removed; none stored is no error. Retain the memory of the Usage that
+// flushes to s first, or its next Flush writes them back.
+func DeleteUsage(ctx context.Context, s Storage, connector string) error {
+	if err := s.Delete(ctx, usagePrefix+connector); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("deleting the last uses of %s: %w", connector, err)
+	}
+	return nil
+}
+
 // maxUsageAttempts bounds how many times a flush of one connector reads
 // its record again after another instance wrote it first.
 const maxUsageAttempts = 3

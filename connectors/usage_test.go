@@ -180,6 +180,86 @@ func TestUsageFlushRace(t *testing.T) {
 	}
 }
 
+// forget forgets every use of connector, as the gateway does for a
+// connector removed: dropped from u's memory, its record deleted from s.
+func forget(t *testing.T, u *Usage, s Storage, connector string) {
+	t.Helper()
+	u.Retain(func(id string) bool { return id != connector })
+	if err := DeleteUsage(context.Background(), s, connector); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUsageForget: a connector forgotten has no last use, in memory or in
+// the store, and no later Flush brings one back, so that a connector
+// added again under its id starts with none; the uses of the others
+// stay. Deleting what was never stored is no error.
+func TestUsageForget(t *testing.T) {
+	ctx := context.Background()
+	clock := &usageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st := store.NewMemory()
+	u := &Usage{Now: clock.Now}
+	u.Touch("notion", "alice")
+	u.Touch("github", "alice")
+	if err := u.Flush(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute)
+	u.Touch("notion", "bob") // in memory only
+	kept := clock.Now()
+	u.Touch("github", "bob")
+
+	forget(t, u, st, "notion")
+	if at := last(t, u, st, "notion", ""); !at.IsZero() {
+		t.Fatalf("a connector forgotten was last used at %v", at)
+	}
+	if at := last(t, u, st, "github", ""); !at.Equal(kept) {
+		t.Fatalf("another connector's last use is %v, want %v", at, kept)
+	}
+	if err := u.Flush(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, usagePrefix+"notion"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a flush after the connector was forgotten stored its record again: %v", err)
+	}
+	clock.Add(time.Minute)
+	u.Touch("notion", "carol") // the id taken again
+	if at := last(t, u, st, "notion", ""); !at.Equal(clock.Now()) || !last(t, u, st, "notion", "bob").IsZero() {
+		t.Fatalf("the new connector's last use is %v, bob's %v: it inherited the old one's", at, last(t, u, st, "notion", "bob"))
+	}
+	forget(t, u, st, "never-stored")
+}
+
+// TestUsageRetainWaitsForFlush: a Retain that drops a connector while a
+// Flush is writing it waits for the write, so that its record, deleted
+// next, stays deleted.
+func TestUsageRetainWaitsForFlush(t *testing.T) {
+	st := &countingStore{Memory: store.NewMemory()}
+	u := new(Usage)
+	u.Touch("notion", "alice")
+	forgotten := make(chan struct{})
+	st.race = func() { // the flush has read the record and is about to write it
+		go func() {
+			defer close(forgotten)
+			u.Retain(func(id string) bool { return id != "notion" })
+			if err := DeleteUsage(context.Background(), st, "notion"); err != nil {
+				t.Error(err)
+			}
+		}()
+		select {
+		case <-forgotten:
+		case <-time.After(200 * time.Millisecond): // blocked on the flush, as it must be
+		}
+	}
+	if err := u.Flush(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	<-forgotten
+	if at := last(t, u, st, "notion", ""); !at.IsZero() {
+		t.Fatalf("after the flush and the forget, the last use is %v", at)
+	}
+}
+
 // TestUsageTouchConcurrent: uses from many goroutines are safe, and
 // each key ends at its newest use.
 func TestUsageTouchConcurrent(t *testing.T) {

@@ -127,6 +127,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 		PublicURL: o.OAuth.PublicURL, ConnectTag: g.ConnectTag, Presets: o.Presets,
 		CSRF: o.CSRF, Logger: o.Logger,
 	})
+	o.retainUsage(snap)
 	return g, nil
 }
 

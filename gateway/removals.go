@@ -60,17 +60,35 @@ type Removals struct {
 	done   bool
 }
 
-// Removed revokes and purges what each OAuth connector of configIDs, the
-// ids the old generation's config defined, held that snap, the registry
-// now, does not serve under its id.
+// Removed purges what each connector of configIDs, the ids the old
+// generation's config defined, held that snap, the registry now, does not
+// serve under its id: an OAuth one's tokens, revoked, grants and clients,
+// and every one's last uses, so that a connector added later under its id
+// starts with none. The old generation's memory of those uses goes at
+// once, before the old config's last flush could store them again.
 func (r *Removals) Removed(old *Gateway, configIDs []string, snap *connectors.Snapshot) {
+	old.o.retainUsage(snap)
 	for _, id := range configIDs {
 		if _, served := snap.Entry(id); served {
 			continue
 		}
-		if cfg, ok := old.OAuthClient(id); ok {
-			r.run(func(ctx context.Context) { r.remove(ctx, cfg) })
-		}
+		cfg, oauth := old.OAuthClient(id)
+		r.run(func(ctx context.Context) {
+			if oauth {
+				r.remove(ctx, cfg)
+			}
+			r.deleteUsage(ctx, id)
+		})
+	}
+}
+
+// deleteUsage deletes the stored last uses of connector, purged.
+func (r *Removals) deleteUsage(ctx context.Context, connector string) {
+	if r.OAuth.Store == nil {
+		return
+	}
+	if err := connectors.DeleteUsage(ctx, r.OAuth.Store, connector); err != nil {
+		r.Logger.Error("deleting the last uses of a connector removed from the config", zap.String("connector", connector), zap.Error(err))
 	}
 }
 
@@ -135,6 +153,7 @@ func (r *Removals) purgeOrphans(ctx context.Context, snap *connectors.Snapshot) 
 	purged, err := oauthflow.PurgeOrphans(ctx, *r.OAuth, served, oauthflow.PurgeOptions{Grace: r.Grace, Reason: RemovedReason})
 	for _, p := range purged {
 		r.audit(p.Connector, p.Revocations, nil)
+		r.deleteUsage(ctx, p.Connector)
 	}
 	if err != nil && ctx.Err() == nil {
 		r.Logger.Error("purging the records of connectors no config defines", zap.Error(err))

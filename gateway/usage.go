@@ -15,9 +15,37 @@ func (g *Gateway) LastUsed(ctx context.Context, connector, user string) (time.Ti
 	if g.o.Usage == nil {
 		return time.Time{}, nil
 	}
-	var s connectors.Storage // nil until the store opens: memory alone
-	if g.o.OAuth.Store != nil {
-		s = g.o.OAuth.Store
+	return g.o.Usage.Last(ctx, g.o.usageStore(), connector, user)
+}
+
+// ForgetUsage forgets every use of connector, which an admin is removing:
+// this process's memory of them and the record in the store, so that a
+// connector added later under its id starts with no last use.
+func (g *Gateway) ForgetUsage(ctx context.Context, connector string) error {
+	if g.o.Usage != nil {
+		g.o.Usage.Retain(func(id string) bool { return id != connector })
 	}
-	return g.o.Usage.Last(ctx, s, connector, user)
+	if s := g.o.usageStore(); s != nil {
+		return connectors.DeleteUsage(ctx, s, connector)
+	}
+	return nil
+}
+
+// usageStore is where the last uses are flushed: the store, or nil until
+// it opens (memory alone).
+func (o *Options) usageStore() connectors.Storage {
+	if o.OAuth.Store == nil {
+		return nil // not a typed nil in the interface
+	}
+	return o.OAuth.Store
+}
+
+// retainUsage drops from memory the uses of every connector that snap
+// does not serve, so that no later flush stores them again: removed here
+// (its record is deleted at the removal) or by another instance sharing
+// the store, whose change this one applies.
+func (o *Options) retainUsage(snap *connectors.Snapshot) {
+	if o.Usage != nil {
+		o.Usage.Retain(func(id string) bool { _, ok := snap.Entry(id); return ok })
+	}
 }
