@@ -413,9 +413,18 @@ func (r *Registry) Add(ctx context.Context, req AddRequest) (Entry, error) {
 	if err != nil {
 		return Entry{}, &Error{KindInvalid, err}
 	}
+	// Create-only: another instance on a shared store may be adding the
+	// same id at this moment, and neither may overwrite the other's.
 	key := runtimePrefix + e.Config.ID
-	if err := r.put(ctx, key, e); err != nil {
+	raw, err := json.Marshal(e)
+	if err != nil {
 		return Entry{}, errorf(KindStorage, "storing connector %s: %v", e.Config.ID, err)
+	}
+	switch created, err := create(ctx, r.storage, key, raw); {
+	case err != nil:
+		return Entry{}, errorf(KindStorage, "storing connector %s: %v", e.Config.ID, err)
+	case !created:
+		return Entry{}, errorf(KindConflict, "connector %q already exists: another instance just added it", req.ID)
 	}
 	next := r.change(true)
 	next.Entries = append(next.Entries, e)
