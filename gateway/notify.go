@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -46,14 +46,19 @@ func (g *Gateway) announce(old *Gateway) {
 // ConsentNews tells the agents listening, here and on the other instances
 // that share a store, that a consent was given or withdrawn. Its
 // OAuthEvent is (a part of) every OAuth manager's OnEvent; Follow hears
-// the other instances.
+// the other instances, and Stop ends what Follow began.
 type ConsentNews struct {
 	// Live is the gateway serving here, whose mux tells the agents.
 	Live *Live
 	// Logger receives the failures to tell the other instances.
 	Logger *zap.Logger
 
-	peers atomic.Pointer[consentPeers] // set by Follow
+	// mu orders each notice's start before Stop's wait: a WaitGroup's
+	// Add must not race with its Wait, so tell reads peers and calls Add
+	// under the lock that Stop takes to clear them.
+	mu      sync.Mutex
+	peers   *consentPeers // set by Follow, cleared by Stop
+	sending sync.WaitGroup
 }
 
 // consentPeers is how an instance reaches the others.
@@ -102,9 +107,12 @@ func changesAccess(e oauthflow.Event) bool {
 
 // tell tells the other instances, if any, that user ("" for everyone)
 // may use something else at connector. It runs on the goroutine of the
-// manager's event, so the notice goes out on its own.
+// manager's event, so the notice goes out on its own, which Stop waits
+// for.
 func (a *ConsentNews) tell(connector, user string) {
-	p := a.peers.Load()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.peers
 	if p == nil {
 		return
 	}
@@ -112,13 +120,23 @@ func (a *ConsentNews) tell(connector, user string) {
 	if user != "" {
 		who = p.tag(user)
 	}
-	go func() {
+	a.sending.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), tellTimeout)
 		defer cancel()
 		if err := p.store.Notify(ctx, accessChannel, p.instance+" "+connector+" "+who); err != nil {
 			a.Logger.Warn("telling the other instances of a consent given or withdrawn", zap.String("connector", connector), zap.Error(err))
 		}
-	}()
+	})
+}
+
+// Stop tells the other instances nothing more, and waits for the notices
+// on their way: the store they go through may close once it returns. The
+// agents here are still told, through the mux serving now.
+func (a *ConsentNews) Stop() {
+	a.mu.Lock()
+	a.peers = nil
+	a.mu.Unlock()
+	a.sending.Wait()
 }
 
 // Follow has the mux serving here tell its agents of the consents that
@@ -127,7 +145,9 @@ func (a *ConsentNews) tell(connector, user string) {
 // names this one.
 func (a *ConsentNews) Follow(ctx context.Context, st store.Notifier, key []byte, instance string) error {
 	p := &consentPeers{store: st, key: key, instance: instance}
-	a.peers.Store(p)
+	a.mu.Lock()
+	a.peers = p
+	a.mu.Unlock()
 	return st.Subscribe(ctx, accessChannel, func(payload string) {
 		from, rest, _ := strings.Cut(payload, " ")
 		connector, who, ok := strings.Cut(rest, " ")

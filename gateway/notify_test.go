@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +101,67 @@ func TestConsentNewsAcrossInstances(t *testing.T) {
 				t.Errorf("bob was told %d times, want once (his disconnect only)", n)
 			}
 		})
+	}
+}
+
+// gatedStore is a memory store whose Notify waits until released, and
+// which counts the notices sent once it is marked closed.
+type gatedStore struct {
+	*store.Memory
+	entered chan struct{}
+	release chan struct{}
+	closed  atomic.Bool
+	late    atomic.Int32
+}
+
+// Notify implements store.Notifier.
+func (g *gatedStore) Notify(ctx context.Context, channel, payload string) error {
+	g.entered <- struct{}{}
+	<-g.release
+	if g.closed.Load() {
+		g.late.Add(1)
+	}
+	return g.Memory.Notify(ctx, channel, payload)
+}
+
+// TestConsentNewsStop checks that Stop waits for a notice on its way to
+// the other instances, so that the root closes the store only after it,
+// and that no notice goes out after Stop.
+func TestConsentNewsStop(t *testing.T) {
+	t.Parallel()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a"})
+	in := startInstance(t, servesA(up))
+	st := &gatedStore{Memory: store.NewMemory(), entered: make(chan struct{}, 4), release: make(chan struct{})}
+	news := &ConsentNews{Live: in.live, Logger: zap.NewNop()}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := news.Follow(ctx, st, []byte("key"), "A"); err != nil {
+		t.Fatal(err)
+	}
+	consent := oauthflow.Event{Kind: oauthflow.EventConsentFinish, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeOK}
+	news.OAuthEvent(consent)
+	<-st.entered
+	stopped := make(chan struct{})
+	go func() {
+		news.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a notice was on its way")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(st.release)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return once the notice went out")
+	}
+	st.closed.Store(true)
+	news.OAuthEvent(consent)
+	settle()
+	if n := st.late.Load(); n != 0 {
+		t.Errorf("%d notices went out after Stop", n)
 	}
 }
 
