@@ -194,58 +194,76 @@ func (a *App) openVault() error {
 		a.logger.Warn("a seal key nears the AES-GCM usage bound: put a new seal_key first, and the records move onto it",
 			zap.String("key_id", id), zap.Uint64("wraps", n))
 	})
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	if err := a.readyVault(ctx, db.(openDB).database, sealed); err != nil {
 		// Give back this generation's use, so that a config refused here
 		// leaves the database to the one still serving, or closes it.
-		stop()
+		cancel()
 		_, _ = storePool.Delete(path)
 		return err
 	}
 	a.vault.db, a.vault.sealed, a.vault.ring, a.vault.locks = db.(openDB).database, sealed, ring, db.(openDB).locks
-	// Every key comes from the ring, each for one purpose (HKDF info), so
-	// that a tag made for one use never verifies for another: a connect
-	// link's tag is no OAuth state. A generation built from now on has an
-	// OAuth manager.
-	a.gw.OAuth.Store, a.gw.OAuth.Locks, a.gw.OAuth.StateKey = sealed, a.vault.locks, ring.Derive("oauth state")
-	a.gw.Mux.StateKey, a.gw.ConnectKey = ring.Derive("request state"), ring.Derive("connect link")
-	// Agent sessions get sealed ids that any instance sharing the store
-	// can serve, and their ends are shared through it.
-	ends := gateway.SessionEnds{Store: sealed}
-	a.gw.Mux.SessionKey, a.gw.Mux.Ended = ring.Derive("session id"), ends
-	if err := ends.Follow(ctx, a.sessions); err != nil {
-		a.logger.Error("following the sessions other instances end", zap.Error(err))
-	}
-	if a.storeDSN != "" {
-		// Other instances hear of what an upstream tells this one.
-		news := gateway.ListNews{Store: sealed, Instance: rand.Text(), Logger: a.logger}
-		a.gw.Mux.OnListChanged = news.Tell
-		if err := news.Follow(ctx, func() *mcpmux.Mux { return a.live.Current().Mux() }); err != nil {
-			a.logger.Error("following the list changes other instances hear of", zap.Error(err))
-		}
-		// and of the consents given and withdrawn through it.
-		if err := a.consents.Follow(ctx, sealed, ring.Derive("consent notice"), news.Instance); err != nil {
-			a.logger.Error("following the consents other instances see", zap.Error(err))
-		}
-	}
+	a.useVault(sealed, ring)
 	a.vault.path = path
 	a.attachAudit(a.vault.db, ring)
-	// stop waits for the goroutine, so that closeVault never gives the
-	// database back to the pool, which may close it, under a write.
-	done, flushed := make(chan struct{}), make(chan struct{})
-	a.vault.stop = func() { stop(); <-done; <-flushed }
-	go func() {
-		defer close(done)
+	a.vault.stop = a.startBackground(ctx, cancel, sealed, ring)
+	return nil
+}
+
+// useVault has the generations built from now on use the store: they get
+// an OAuth manager, and every key comes from the ring, each for one
+// purpose (HKDF info), so that a tag made for one use never verifies for
+// another: a connect link's tag is no OAuth state. Agent sessions get
+// sealed ids that any instance sharing the store can serve, and their
+// ends are shared through it.
+func (a *App) useVault(sealed *store.Sealed, ring *store.Ring) {
+	a.gw.OAuth.Store, a.gw.OAuth.Locks, a.gw.OAuth.StateKey = sealed, a.vault.locks, ring.Derive("oauth state")
+	a.gw.Mux.StateKey, a.gw.ConnectKey = ring.Derive("request state"), ring.Derive("connect link")
+	a.gw.Mux.SessionKey, a.gw.Mux.Ended = ring.Derive("session id"), gateway.SessionEnds{Store: sealed}
+}
+
+// startBackground starts the work on the open store that lasts until ctx
+// ends: hearing the other instances that share it, rewrapping records
+// under the first seal key, retrying revocations and flushing the last
+// uses. It returns what stops it: cancel, then a wait for that work and
+// for the consent notices on their way, so that closeVault never gives
+// the database back to the pool, which may close it, under a write.
+func (a *App) startBackground(ctx context.Context, cancel context.CancelFunc, sealed *store.Sealed, ring *store.Ring) (stop func()) {
+	a.followPeers(ctx, sealed, ring)
+	var work sync.WaitGroup
+	work.Go(func() {
 		if len(a.sealKeys) > 1 {
 			a.rewrap(ctx, sealed)
 		}
 		a.retryRevocations(ctx)
-	}()
-	go func() {
-		defer close(flushed)
-		a.flushUsage(ctx, a.gw.Usage, sealed)
-	}()
-	return nil
+	})
+	work.Go(func() { a.flushUsage(ctx, a.gw.Usage, sealed) })
+	return func() {
+		cancel()
+		work.Wait()
+		a.consents.Stop()
+	}
+}
+
+// followPeers has this instance hear, until ctx ends, the sessions the
+// other instances sharing the store end and, on a shared database, the
+// list changes and consents they see, and tell them its own. A failure is
+// logged: the instance serves on, hearing less.
+func (a *App) followPeers(ctx context.Context, sealed *store.Sealed, ring *store.Ring) {
+	if err := (gateway.SessionEnds{Store: sealed}).Follow(ctx, a.sessions); err != nil {
+		a.logger.Error("following the sessions other instances end", zap.Error(err))
+	}
+	if a.storeDSN == "" {
+		return
+	}
+	news := gateway.ListNews{Store: sealed, Instance: rand.Text(), Logger: a.logger}
+	a.gw.Mux.OnListChanged = news.Tell
+	if err := news.Follow(ctx, func() *mcpmux.Mux { return a.live.Current().Mux() }); err != nil {
+		a.logger.Error("following the list changes other instances hear of", zap.Error(err))
+	}
+	if err := a.consents.Follow(ctx, sealed, ring.Derive("consent notice"), news.Instance); err != nil {
+		a.logger.Error("following the consents other instances see", zap.Error(err))
+	}
 }
 
 // usageFlush is how often the connectors' last uses go to the store: how
