@@ -46,11 +46,22 @@ type Details struct {
 
 // Endpoints are an authorization server's issuer and endpoints.
 type Endpoints struct {
-	Issuer                string `json:"issuer,omitempty"`
+	// Issuer is the authorization server's issuer identifier (RFC 8414
+	// §2), which its tokens and metadata name it by.
+	Issuer string `json:"issuer,omitempty"`
+	// AuthorizationEndpoint is where the user's browser is sent to
+	// consent (RFC 6749 §3.1).
 	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint         string `json:"token_endpoint,omitempty"`
-	RegistrationEndpoint  string `json:"registration_endpoint,omitempty"`
-	RevocationEndpoint    string `json:"revocation_endpoint,omitempty"`
+	// TokenEndpoint is where codes and refresh tokens are exchanged for
+	// tokens (RFC 6749 §3.2).
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// RegistrationEndpoint is where mcpgate registers its client by
+	// dynamic client registration (RFC 7591); empty when the server
+	// offers none.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// RevocationEndpoint is where a disconnect revokes the tokens (RFC
+	// 7009); empty when the server offers none.
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
 }
 
 // ServerDetails is the authorization server as the connector uses it
@@ -75,11 +86,19 @@ const (
 
 // RecordedServer is what a grant recorded at its consent.
 type RecordedServer struct {
-	Issuer             string `json:"issuer"`
-	TokenEndpoint      string `json:"token_endpoint"`
+	// Issuer is the authorization server that issued the grant's tokens.
+	Issuer string `json:"issuer"`
+	// TokenEndpoint is where the grant's refresh token is sent, as it
+	// was at the consent: a later change of the server's metadata does
+	// not move a grant's tokens elsewhere.
+	TokenEndpoint string `json:"token_endpoint"`
+	// RevocationEndpoint is where a disconnect revokes the grant's
+	// tokens (RFC 7009); empty when the server offered none.
 	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
 	// Resource is the RFC 8707 resource the tokens were issued for.
 	Resource string `json:"resource,omitempty"`
+	// Audience is the audience parameter the token requests carried, for
+	// servers that want one.
 	Audience string `json:"audience,omitempty"`
 }
 
@@ -200,8 +219,12 @@ func (m *Manager) clientDetails(ctx context.Context, c *connector, rec grantReco
 // Granted is what a user is shown of their own connection: whose account
 // the provider says it is, and the scopes granted.
 type Granted struct {
+	// Account is whose account the provider says the connection is;
+	// nil when its token response named none.
 	Account *Account `json:"account,omitempty"`
-	Scopes  []string `json:"scopes,omitempty"`
+	// Scopes are the scopes the provider granted, as its last token
+	// response named them (RFC 6749 §5.1).
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Granted returns the account and scopes of user's connection to
