@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -132,12 +133,21 @@ var pageCSP = "default-src 'none'; style-src " + styleSources(files) + "; frame-
 
 // styleSources are the hash sources of the style elements of the pages in
 // fsys, or 'none' if they have none. A style element holds no template
-// action, so the text rendered is the text hashed here.
+// action, so the text rendered is the text hashed here. It panics if a
+// page cannot be read, as template.Must does: the pages are embedded, so
+// that is a bug of the build, and a page whose style went unhashed would
+// be served unstyled without a word.
 func styleSources(fsys fs.FS) string {
 	var srcs []string
-	names, _ := fs.Glob(fsys, "*.html")
+	names, err := fs.Glob(fsys, "*.html")
+	if err != nil {
+		panic(fmt.Sprintf("web: listing the embedded pages: %v", err))
+	}
 	for _, name := range names {
-		page, _ := fs.ReadFile(fsys, name)
+		page, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			panic(fmt.Sprintf("web: reading the embedded page %s: %v", name, err))
+		}
 		for _, css := range styles(page) {
 			sum := sha256.Sum256(css)
 			srcs = append(srcs, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
