@@ -114,6 +114,14 @@ func (m *Manager) checkResponse(f *flowRecord, q url.Values, user string) (*conn
 		return nil, "", callbackError(http.StatusBadRequest, "invalid_request", "the connector no longer exists")
 	case f.Initiator != "" && user != f.Initiator:
 		return nil, "", callbackError(http.StatusForbidden, "access_denied", "this consent was started by another user")
+	case c.cfg.Disabled:
+		// Disabled since the start: the code is never redeemed, so no
+		// token is issued for a connector that an admin turned off.
+		return nil, "", callbackError(http.StatusForbidden, "access_denied", connectors.DisabledError(c.id).Error()+": ask an admin to enable it, then connect again")
+	case f.Binding != c.cfg.Binding:
+		// Changed since the start (another resource, server, client or
+		// consent mode): tokens the flow would get are not for it now.
+		return nil, "", callbackError(http.StatusConflict, "access_denied", "an admin changed the connector while consent was in progress: start again")
 	}
 	for _, p := range []string{"code", "iss", "error", "error_description"} {
 		if len(q[p]) > 1 {
@@ -228,7 +236,7 @@ func grantOf(f *flowRecord, tr *tokenResponse) grantRecord {
 	return grantRecord{
 		Issuer: f.Issuer, ClientKind: f.ClientKind, ClientID: f.ClientID,
 		TokenEndpoint: f.TokenEndpoint, RevocationEndpoint: f.RevocationEndpoint,
-		Resource: f.Resource, Audience: f.Audience,
+		Resource: f.Resource, Audience: f.Audience, Binding: f.Binding,
 		AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, Expiry: tr.Expiry,
 		Scopes: scopes, Requested: f.Scopes, Account: tr.accountFor(f.Issuer, f.ClientID),
 	}

@@ -67,6 +67,16 @@ type Config struct {
 	// Discover finds the authorization server of a resource. It may be
 	// nil when Issuer, AuthorizationEndpoint and TokenEndpoint are set.
 	Discover func(ctx context.Context, resource string, ch *discovery.Challenge) (*discovery.Result, error) `json:"-"`
+	// Binding is what the connector's tokens are bound to
+	// (connectors.TokenBinding), which each grant records: a grant
+	// recorded under another binding serves no call, and a consent
+	// started under another completes nothing, so that tokens obtained
+	// for the connector before an admin changed it never reach it as it
+	// is now. Empty: a grant is checked by its resource alone.
+	Binding string `json:"binding,omitempty"`
+	// Disabled: an admin disabled the connector. No consent starts or
+	// completes for it, so that none stores tokens while it is off.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Validate checks the settings. Its errors name the field, and never echo
@@ -250,7 +260,7 @@ func visible(s string) bool {
 // the egress guard. The admin's own URLs may be private or plain HTTP;
 // what discovery learns from the upstream may not.
 func NewConfig(c *connectors.Connector, o connectors.OAuthConfig) (Config, error) {
-	cfg := Config{Connector: c.ID, OAuthConfig: o}
+	cfg := Config{Connector: c.ID, OAuthConfig: o, Binding: connectors.TokenBinding(c, o), Disabled: c.Disabled}
 	if cfg.Resource == "" {
 		cfg.Resource = c.Resource().String()
 	}

@@ -112,7 +112,9 @@ func (m *Manager) rememberRead(c *connector, subject string, g grantRead, st sta
 
 func (m *Manager) newEntry(c *connector, subject string, g grantRead, st stamp, unsaved bool) *entry {
 	e := &entry{rec: g.rec, loaded: m.now(), stamp: st, version: g.version, unsaved: unsaved}
-	if until, ok := g.rec.usableUntil(); ok {
+	// A grant that does not fit the connector is never handed out from
+	// memory: Token's slow path refuses it.
+	if until, ok := g.rec.usableUntil(); ok && c.fits(&g.rec) {
 		e.staleAt = e.loaded.Add(maxCacheAge)
 		if !until.IsZero() && until.Before(e.staleAt) {
 			e.staleAt = until

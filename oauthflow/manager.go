@@ -304,5 +304,5 @@ func (m *Manager) Connection(ctx context.Context, connector, user string) connec
 	if err != nil {
 		return connectors.Connection{State: connectors.StateError, Reason: "the stored credential cannot be read"}
 	}
-	return e.rec.Connection
+	return c.connection(&e.rec)
 }

@@ -70,6 +70,7 @@ type flowRecord struct {
 	Resource           string    `json:"resource"`
 	Audience           string    `json:"audience,omitempty"`
 	Scopes             []string  `json:"scopes,omitempty"`
+	Binding            string    `json:"binding,omitempty"` // Config.Binding at the start
 	Created            time.Time `json:"created"`
 }
 
@@ -92,6 +93,10 @@ type grantRecord struct {
 	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
 	Resource           string `json:"resource,omitempty"`
 	Audience           string `json:"audience,omitempty"`
+	// Binding is what the tokens are bound to (Config.Binding), as the
+	// consent that obtained them recorded it; empty in a grant stored
+	// before grants recorded it.
+	Binding string `json:"binding,omitempty"`
 
 	AccessToken  string    `json:"access_token,omitempty" secret:"true"`
 	RefreshToken string    `json:"refresh_token,omitempty" secret:"true"`

@@ -34,8 +34,13 @@ func (m *Manager) Start(ctx context.Context, connector, user, redirectURL string
 	return u, err
 }
 
-// start is Start once the connector is known.
+// start is Start once the connector is known. A disabled connector
+// starts none: a consent would store tokens for a connector that an admin
+// turned off.
 func (m *Manager) start(ctx context.Context, c *connector, user, redirectURL string) (string, error) {
+	if c.cfg.Disabled {
+		return "", connectors.DisabledError(c.id)
+	}
 	subject, err := c.subject(user)
 	if err != nil {
 		return "", err
@@ -111,7 +116,7 @@ func (m *Manager) newFlow(c *connector, as *authServer, cl client, subject, user
 		ClientKind: cl.Kind, ClientID: cl.ID,
 		Verifier: oauth2.GenerateVerifier(), RedirectURI: m.callback, RedirectURL: redirectURL,
 		Resource: as.Resource, Audience: c.cfg.Audience, Scopes: scopes,
-		Created: m.now(),
+		Binding: c.cfg.Binding, Created: m.now(),
 	}
 }
 

@@ -67,8 +67,8 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 	if err != nil {
 		return Token{}, err
 	}
-	if e.rec.Connection.State != connectors.StateActive && !e.rec.retrying() {
-		return Token{}, c.consentError(e.rec.Connection)
+	if !c.fits(&e.rec) || (e.rec.Connection.State != connectors.StateActive && !e.rec.retrying()) {
+		return Token{}, c.consentError(c.connection(&e.rec))
 	}
 	now := m.now()
 	if req.Refused == "" {

@@ -86,6 +86,13 @@ func validateResourceMetadata(doc *ResourceMetadata, resource *url.URL) error {
 	return nil
 }
 
+// Covers reports whether resource identifier covers resource as
+// protected-resource metadata may (see resourceMatches).
+func Covers(identifier, resource string) bool {
+	u, err := url.Parse(resource)
+	return err == nil && resourceMatches(identifier, u)
+}
+
 // resourceMatches reports whether a metadata document's resource
 // identifier covers the connector URL.
 //
