@@ -21,11 +21,17 @@ const maxFormBody = 64 << 10
 
 // serveConnect answers POST /connectors/{id}/connect: it starts a consent
 // flow and answers {"auth_url": …}, or for a browser's form sends it there.
+// A disabled connector starts none, since the consent would store fresh
+// tokens for a connector that an admin turned off; disconnecting it stays
+// allowed.
 func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, c grants.Caller) error {
 	id := r.PathValue("id")
 	m, in, err := h.consentRequest(r, c, id)
 	if err != nil {
 		return err
+	}
+	if conn, _ := h.o.Mux.Connector(id); conn.Disabled {
+		return fail(http.StatusForbidden, connectors.DisabledError(id).Error())
 	}
 	authURL, err := m.Start(r.Context(), id, c.ID, in.RedirectURL)
 	if err != nil {

@@ -52,8 +52,8 @@ func startSite(t *testing.T, withOAuth bool) *site {
 }
 
 // startSiteAt starts a site whose OAuth connectors' authorization server
-// is at as.
-func startSiteAt(t *testing.T, withOAuth bool, as string) *site {
+// is at as, and whose connectors named in disabled an admin disabled.
+func startSiteAt(t *testing.T, withOAuth bool, as string, disabled ...string) *site {
 	t.Helper()
 	up := testupstream.StartT(t, testupstream.Options{})
 	upURL, err := url.Parse(up.URL)
@@ -61,7 +61,8 @@ func startSiteAt(t *testing.T, withOAuth bool, as string) *site {
 		t.Fatal(err)
 	}
 	conn := func(id string, auth connectors.AuthType) *connectors.Connector {
-		return &connectors.Connector{ID: id, URL: upURL, Auth: connectors.Auth{Type: auth}, Timeout: 2 * time.Second}
+		return &connectors.Connector{ID: id, URL: upURL, Auth: connectors.Auth{Type: auth}, Timeout: 2 * time.Second,
+			Disabled: slices.Contains(disabled, id)}
 	}
 	conns := []*connectors.Connector{conn("plain", connectors.AuthNone), conn("hidden", connectors.AuthNone),
 		conn("notion", connectors.AuthOAuth), conn("shared", connectors.AuthOAuth)}
