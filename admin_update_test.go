@@ -2,12 +2,14 @@ package mcpgate_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -61,9 +63,11 @@ func adminChanges(t testing.TB, connector string) []string {
 // the tokens (a call works with no new consent); disabling takes a
 // connector's tools out of every list and refuses its calls and API
 // requests without asking its upstream, and enabling needs no consent; a
-// config connector can be switched but not changed; a new URL, or an
-// issuer the grants did not come from, revokes the tokens at the
-// provider and says so in the answer and the audit log.
+// disabled connector is neither connected nor reconnected, and a consent
+// started before it was disabled completes nothing; a config connector
+// can be switched but not changed; a new URL, or an issuer the grants did
+// not come from, revokes the tokens at the provider once the change is in
+// force, and says so in the answer and the audit log.
 func TestAdminUpdate(t *testing.T) {
 	s := startOAuthStack(t)
 	extra := testupstream.StartT(t, testupstream.Options{Name: "extra"})
@@ -77,7 +81,7 @@ func TestAdminUpdate(t *testing.T) {
 	t.Cleanup(api.Close)
 
 	// A config title for team, and grants of the runtime connectors.
-	config := strings.Replace(s.config, "connectors notes team\n", "connectors notes team extra billing\n", 1)
+	config := strings.Replace(s.config, "connectors notes team\n", "connectors notes team extra billing hooked\n", 1)
 	config = strings.Replace(config, "connector team {\n", "connector team {\n\t\t\ttitle \"Team space\"\n", 1)
 	s.tester.InitServer(config, "caddyfile")
 	added := mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"extra","url":"`+extra.URL+`",
@@ -163,6 +167,32 @@ func TestAdminUpdate(t *testing.T) {
 		}
 	})
 
+	t.Run("a disabled connector is not connected", func(t *testing.T) {
+		started := mustAdmin(t, 200, "POST", "/mcpgate/connectors/extra/connect", "")
+		before := stats(t, extraAS)
+		mustAdmin(t, 200, "PATCH", "/mcpgate/connectors/extra", `{"enabled":false}`)
+		for _, route := range []string{"connect", "reconnect"} {
+			status, out := admin(t, "POST", "/mcpgate/connectors/extra/"+route, "")
+			if msg, _ := out["error"].(string); status != 409 || !strings.Contains(msg, "connector extra is disabled: enable it first") {
+				t.Errorf("%s of the disabled extra: %d %v", route, status, out)
+			}
+		}
+		// The consent started before the disable: its code is never
+		// redeemed, so no token is issued for the disabled connector.
+		callback := testas.Authorize(t, started["auth_url"].(string), "alice", site+"/connect/callback?")
+		resp, body := do(t, http.MethodGet, strings.TrimPrefix(callback, site), "alice", nil, nil)
+		if resp.StatusCode != 403 || !strings.Contains(string(body), "connector extra is disabled by an admin") {
+			t.Errorf("the callback of a consent started before the disable: %d %s", resp.StatusCode, body)
+		}
+		if after := stats(t, extraAS); after.TokenRequests["authorization_code"] != before.TokenRequests["authorization_code"] || after.Revocations != before.Revocations {
+			t.Errorf("the disabled extra's provider saw %+v, before %+v", after, before)
+		}
+		mustAdmin(t, 200, "PATCH", "/mcpgate/connectors/extra", `{"enabled":true}`)
+		if got := callEcho(t, "alice", "extra"); !strings.Contains(got, "hi alice") {
+			t.Fatalf("extra enabled again, its tokens kept through the refusals: %q", got)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
 			id, body string
@@ -197,8 +227,8 @@ func TestAdminUpdate(t *testing.T) {
 		if after := stats(t, extraAS); after.Revocations <= before.Revocations {
 			t.Errorf("the provider saw no revocation: %+v, before %+v", after, before)
 		}
-		if got := callEcho(t, "alice", "extra"); !strings.Contains(got, "not connected") {
-			t.Errorf("extra after its URL changed: %q, want a consent needed", got)
+		if got := callEcho(t, "alice", "extra"); !strings.Contains(got, "an admin changed the connector: the resource changed; connect again") {
+			t.Errorf("extra after its URL changed: %q, want a consent needed, saying why", got)
 		}
 		if changes := adminChanges(t, "extra"); len(changes) == 0 || !strings.Contains(changes[0], "revoked: the resource changed") {
 			t.Errorf("the audit log of extra: %q", changes)
@@ -224,4 +254,128 @@ func TestAdminUpdate(t *testing.T) {
 			t.Errorf("the provider that issued the tokens saw no revocation: %+v", after)
 		}
 	})
+
+	t.Run("a change commits before it revokes", func(t *testing.T) {
+		changeCommitsFirst(t)
+	})
+}
+
+// window is what the admin API and the Connectors page showed while a
+// connector's old tokens were being revoked.
+type window struct {
+	url, state, reason string
+	other              int // the status of another change made meanwhile
+	err                error
+}
+
+// changeCommitsFirst changes the URL of a runtime connector whose
+// revocation endpoint is a hook, and checks what the hook sees while the
+// provider is asked to revoke: the change already in force (the admin
+// API shows the new URL, and the old tokens are refused: the connection
+// needs a consent), and the registry free (another change goes through
+// at once). The new URL never receives a token.
+func changeCommitsFirst(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "hooked"})
+	upAS := testas.Start(t, testas.Options{Resource: up.URL, Accounts: []string{"alice"}})
+	up.SetGuard(upAS.Protect)
+	elsewhere := testupstream.StartT(t, testupstream.Options{Name: "elsewhere"})
+	seen := make(chan window, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case seen <- duringRevocation():
+		default: // the second token of the revocation
+		}
+	}))
+	t.Cleanup(hook.Close)
+	added := mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"hooked","url":"`+up.URL+`",
+		"auth":{"type":"oauth","oauth":{"registration":"dcr","consent":"shared","insecure_loopback":true,"revocation_endpoint":"`+hook.URL+`/revoke"}}}`)
+	consentShared(t, added["auth_url"].(string))
+	if got := callEcho(t, "alice", "hooked"); !strings.Contains(got, "hi alice") {
+		t.Fatalf("hooked before the change: %q", got)
+	}
+	out := mustAdmin(t, 200, "PATCH", "/mcpgate/connectors/hooked", `{"url":"`+elsewhere.URL+`"}`)
+	revoked, _ := out["revoked"].([]any)
+	if len(revoked) != 1 || revoked[0].(map[string]any)["revoked"] != true ||
+		out["tokens"] != "revoked: the resource changed; 1 of 1 connections' tokens were revoked at the provider, and every connection is disconnected: connect again" {
+		t.Errorf("PATCH url = %v", out)
+	}
+	select {
+	case w := <-seen:
+		// The tokens are refused from the commit on (reauth_required,
+		// TestGrantOfAChangedConnector), and dropped before the provider
+		// is asked to revoke them (disconnected).
+		if w.err != nil || w.url != elsewhere.URL || w.state == "active" || !strings.Contains(w.reason, "an admin changed the connector") || w.other != 200 {
+			t.Errorf("while the tokens were revoked: %+v; want the change in force, the tokens refused and the registry free", w)
+		}
+	default:
+		t.Fatal("the revocation endpoint was never asked")
+	}
+	if changes := adminChanges(t, "hooked"); len(changes) == 0 || !strings.Contains(changes[0], "tokens revoked: the resource changed") {
+		t.Errorf("the audit log of hooked: %q", changes)
+	}
+	if got := callEcho(t, "alice", "hooked"); !strings.Contains(got, "an admin changed the connector") {
+		t.Errorf("hooked after its URL changed: %q, want a consent needed", got)
+	}
+	for _, r := range elsewhere.Requests() {
+		if r.Header.Get("Authorization") != "" {
+			t.Errorf("the new URL received a credential: %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// duringRevocation reads, without a testing.T (it runs in a server's
+// goroutine), what the admin API and alice's Connectors page say of
+// hooked, and makes another change of the registry, each with a
+// deadline: a registry locked for the revocation would hold it.
+func duringRevocation() window {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var w window
+	var view struct {
+		URL string `json:"url"`
+	}
+	w.err = getJSON(ctx, adminURL+"/mcpgate/connectors/hooked", "", &view)
+	w.url = view.URL
+	var page struct {
+		Connectors []struct {
+			ID     string `json:"id"`
+			State  string `json:"state"`
+			Reason string `json:"disconnect_reason"`
+		} `json:"connectors"`
+	}
+	if err := getJSON(ctx, site+"/connectors", basic("alice"), &page); err != nil {
+		w.err = err
+	}
+	for _, c := range page.Connectors {
+		if c.ID == "hooked" {
+			w.state, w.reason = c.State, c.Reason
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, adminURL+"/mcpgate/connectors/billing", strings.NewReader(`{"title":"Billing"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		w.err = err
+	} else {
+		w.other = resp.StatusCode
+		resp.Body.Close()
+	}
+	return w
+}
+
+// getJSON decodes the JSON answer to a GET of url, sent with the
+// Authorization header authz if not empty.
+func getJSON(ctx context.Context, url, authz string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -202,15 +202,15 @@ func (api *API) addConnector(w http.ResponseWriter, r *http.Request) error {
 }
 
 // added shows a connector just added, with where to consent: for shared
-// consent, a flow is started for the admin at once. A flow that fails to
-// start is reported beside the connector, not as the request's failure:
-// the connector is stored and served by then, and an error status would
-// say it was not added.
+// consent, a flow is started for the admin at once, unless it was added
+// disabled. A flow that fails to start is reported beside the connector,
+// not as the request's failure: the connector is stored and served by
+// then, and an error status would say it was not added.
 func (api *API) added(ctx context.Context, id string) addedConnector {
 	g := api.Live.Current()
 	c, _ := g.Connector(id)
 	out := addedConnector{ConnectorView: g.View(ctx, api.Registry.Snapshot(), c)}
-	if m, consent, ok := g.OAuthFor(id); ok {
+	if m, consent, ok := g.OAuthFor(id); ok && !c.Disabled {
 		out.ConnectURL = g.ConnectURL(id)
 		if consent == oauthflow.Shared {
 			var err error
@@ -260,6 +260,7 @@ func (api *API) removeConnector(w http.ResponseWriter, r *http.Request) error {
 type consentTarget struct {
 	m        *oauthflow.Manager
 	id, user string
+	disabled bool
 }
 
 // oauthTarget returns the consent target a route names.
@@ -276,7 +277,17 @@ func (api *API) oauthTarget(r *http.Request) (consentTarget, error) {
 	if consent == oauthflow.PerUser && user == "" {
 		return consentTarget{}, errorf(http.StatusBadRequest, "connector %s has per-user consent: say whose with ?user=<id> (the CLI's --user)", c.ID)
 	}
-	return consentTarget{m, c.ID, user}, nil
+	return consentTarget{m, c.ID, user, c.Disabled}, nil
+}
+
+// startable refuses a new consent for a disabled connector: it would
+// store fresh tokens for a connector that an admin turned off. A
+// disconnect stays allowed.
+func (t consentTarget) startable() error {
+	if t.disabled {
+		return errorf(http.StatusConflict, "connector %s is disabled: enable it first (caddy mcpgate connectors enable %s), then connect it", t.id, t.id)
+	}
+	return nil
 }
 
 // start begins a consent and returns its authorization URL.
@@ -305,6 +316,9 @@ func (t consentTarget) disconnect(r *http.Request, reason string) (oauthflow.Rev
 // own provider account behind another user's calls.
 func (api *API) connect(w http.ResponseWriter, r *http.Request) error {
 	t, err := api.oauthTarget(r)
+	if err == nil {
+		err = t.startable()
+	}
 	if err != nil {
 		return err
 	}
@@ -332,9 +346,14 @@ func (api *API) disconnect(w http.ResponseWriter, r *http.Request) error {
 
 // reconnect answers POST /mcpgate/connectors/{id}/reconnect: a
 // disconnect, then a new consent. The old grant is revoked first, so that
-// it is gone even if the new consent is never completed.
+// it is gone even if the new consent is never completed. A disabled
+// connector is refused before anything: its tokens are kept for when it
+// is enabled again.
 func (api *API) reconnect(w http.ResponseWriter, r *http.Request) error {
 	t, err := api.oauthTarget(r)
+	if err == nil {
+		err = t.startable()
+	}
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -33,30 +34,41 @@ type tokenFate struct {
 
 // updateConnector answers PATCH /mcpgate/connectors/{id}: the body is a
 // JSON merge patch (RFC 7396) of the connector as POST takes it, plus
-// "enabled". A change that keeps the issuer, the resource, the consent
-// mode and the client keeps every user's tokens; any other revokes them
-// at the provider and deletes them first, since tokens issued for another
-// resource, by another server, to another client or to other people must
-// not serve the new connector. A config connector may only be enabled or
-// disabled here (409 otherwise).
+// "enabled". A change that keeps what the tokens are bound to and the
+// issuer keeps every user's tokens; any other makes them useless (tokens
+// issued for another resource, audience or server, to another client or
+// to other people must not serve the new connector). A config connector
+// may only be enabled or disabled here (409 otherwise).
+//
+// The change commits first; the old tokens are then disconnected and
+// revoked (settleTokens), outside the registry's lock, so that a change
+// that fails to be stored leaves them untouched, and no other change
+// waits for the providers. From the commit on, no instance uses them:
+// the OAuth manager refuses a grant bound to other settings than the
+// connector's (connectors.TokenBinding).
 func (api *API) updateConnector(w http.ResponseWriter, r *http.Request) error {
 	patch, err := readBody(r)
 	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
-	var fate tokenFate
-	var what string
-	_, err = api.Registry.Update(r.Context(), id, patch, func(old, next connectors.Entry) (err error) {
-		what = changeOf(old, next)
-		fate, err = api.settleTokens(r.Context(), old, next)
-		return err
+	// The generation serving before the change holds the OAuth client that
+	// the tokens were issued to, and revokes them; in use until then, so
+	// that the change does not close it under the revocation.
+	before := api.Live.Acquire()
+	defer before.Leave()
+	var old, next connectors.Entry
+	changed := false
+	_, err = api.Registry.Update(r.Context(), id, patch, func(o, n connectors.Entry) error {
+		old, next, changed = o, n, true
+		return nil
 	})
 	if err != nil {
 		return fromRegistry(err)
 	}
-	if what == "" {
-		what, fate = "changed nothing", tokenFate{sentence: "kept: the patch changes nothing", short: "tokens kept"}
+	what, fate := "changed nothing", tokenFate{sentence: "kept: the patch changes nothing", short: "tokens kept"}
+	if changed {
+		what, fate = changeOf(old, next), api.settleTokens(r.Context(), before, old, next)
 	}
 	api.Audit.AdminChange("", id, adminDetail(r, what+"; "+fate.short))
 	return write(w, http.StatusOK, api.updated(r.Context(), id, fate))
@@ -94,37 +106,93 @@ func changeOf(old, next connectors.Entry) string {
 	return joinWords(did) + " the connector"
 }
 
-// settleTokens revokes and deletes the tokens of connector old if the
-// update to next makes them useless (connectors.TokenChanges), through
-// the OAuth manager that holds them now, which knows the client they
-// were issued to. A configured issuer that every grant already came
-// from changes nothing.
-func (api *API) settleTokens(ctx context.Context, old, next connectors.Entry) (tokenFate, error) {
+// settleTokens disconnects and revokes the tokens of connector old, now
+// next, if the change made them useless (tokenChanges), through the OAuth
+// manager of before, the generation that served old, which knows the
+// client they were issued to. The records stay, disconnected with the
+// reason for users to read, and a revocation that fails for a while is
+// retried (oauthflow's RetryRevocations). A connector that no longer uses
+// OAuth has its records purged; one whose client changed, its registered
+// clients forgotten. The change is in force by now: a failure here is
+// told, not returned.
+func (api *API) settleTokens(ctx context.Context, before *gateway.Gateway, old, next connectors.Entry) tokenFate {
 	id := old.Config.ID
-	m, _, ok := api.Live.Current().OAuthFor(id)
+	m, _, ok := before.OAuthFor(id)
 	if !ok {
-		return tokenFate{sentence: "kept: the connector holds no OAuth tokens", short: "no OAuth tokens"}, nil
+		return tokenFate{sentence: "kept: the connector held no OAuth tokens", short: "no OAuth tokens"}
 	}
-	changes := connectors.TokenChanges(old.Config, next.Config)
-	if slices.Contains(changes, connectors.IssuerChange) {
-		issuers, err := m.Issuers(ctx, id)
-		if err != nil {
-			return tokenFate{}, errorf(http.StatusInternalServerError, "reading the issuers of %s: %v", id, err)
-		}
-		if issuer := next.Config.OAuth().Issuer; !slices.ContainsFunc(issuers, func(s string) bool { return s != issuer }) {
-			changes = slices.DeleteFunc(changes, func(c string) bool { return c == connectors.IssuerChange })
-		}
-	}
+	changes := tokenChanges(ctx, m, old, next)
 	if len(changes) == 0 {
-		return tokenFate{sentence: "kept: the issuer, the resource, the consent mode and the client did not change", short: "tokens kept"}, nil
+		return tokenFate{sentence: "kept: what the tokens are bound to and the issuer did not change", short: "tokens kept"}
 	}
 	why := joinWords(changes) + " changed"
-	revs, err := m.Remove(ctx, id, "an admin changed the connector: "+why+"; connect again")
+	reason := "an admin changed the connector: " + why + "; connect again"
+	var revs []oauthflow.Revocation
+	var err error
+	switch {
+	case next.Config.OAuth() == nil:
+		revs, err = m.Remove(ctx, id, reason)
+	default:
+		revs, err = m.DisconnectAll(ctx, id, reason)
+		if err == nil && slices.Contains(changes, connectors.ClientChange) {
+			err = m.ForgetClients(ctx, id)
+		}
+	}
+	return revokedFate(why, revs, err)
+}
+
+// tokenChanges is what of old changed in next that its tokens depend on
+// (connectors.TokenChanges), but for an issuer configured to the one
+// that every grant already came from. Grants that cannot be read to tell
+// count as from another.
+func tokenChanges(ctx context.Context, m *oauthflow.Manager, old, next connectors.Entry) []string {
+	changes := connectors.TokenChanges(old.Config, next.Config)
+	issuer := ""
+	if o := next.Config.OAuth(); o != nil {
+		issuer = o.Issuer
+	}
+	if issuer == "" || !slices.Contains(changes, connectors.IssuerChange) {
+		return changes
+	}
+	issuers, err := m.Issuers(ctx, old.Config.ID)
+	if err != nil || slices.ContainsFunc(issuers, func(s string) bool { return s != issuer }) {
+		return changes
+	}
+	return slices.DeleteFunc(changes, func(c string) bool { return c == connectors.IssuerChange })
+}
+
+// revokedFate says what became of the tokens that a change made useless:
+// revoked (or left to retry), or, when the purge failed, refused by the
+// connector from now on and still to be purged.
+func revokedFate(why string, revs []oauthflow.Revocation, err error) tokenFate {
 	if err != nil {
-		return tokenFate{}, errorf(http.StatusInternalServerError, "revoking the tokens of %s: %v", id, err)
+		return tokenFate{revoked: revs, short: "tokens refused, their purge failed: " + why + ": " + err.Error(),
+			sentence: "refused: " + why + ", so the connector uses none of the old tokens, but disconnecting them failed (" + err.Error() +
+				"): disconnect each connection (connectors disconnect) to revoke them"}
 	}
 	return tokenFate{revoked: revs, short: "tokens revoked: " + why,
-		sentence: "revoked: " + why + "; every connection's tokens were revoked at the provider and deleted, with a registered client: connect again"}, nil
+		sentence: "revoked: " + why + "; " + revocationSummary(revs) + ": connect again"}
+}
+
+// revocationSummary counts what became of each connection's tokens.
+func revocationSummary(revs []oauthflow.Revocation) string {
+	if len(revs) == 0 {
+		return "no connection held tokens"
+	}
+	var revoked, retrying int
+	for _, r := range revs {
+		switch {
+		case r.Revoked:
+			revoked++
+		case r.Retrying:
+			retrying++
+		}
+	}
+	s := fmt.Sprintf("%d of %d connections' tokens were revoked at the provider", revoked, len(revs))
+	if retrying > 0 {
+		s += fmt.Sprintf(", %d will be retried", retrying)
+	}
+	return s + ", and every connection is disconnected"
 }
 
 // joinWords joins phrases as people list them: "a, b and c".

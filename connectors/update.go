@@ -257,8 +257,12 @@ func TokenChanges(old, next Config) []string {
 	return out
 }
 
-// IssuerChange is TokenChanges' word for a changed issuer.
-const IssuerChange = "the issuer"
+// IssuerChange and ClientChange are TokenChanges' words for a changed
+// issuer and a changed client.
+const (
+	IssuerChange = "the issuer"
+	ClientChange = "the OAuth client"
+)
 
 // resourceChange is TokenChanges' word for a changed resource.
 const resourceChange = "the resource"
@@ -284,7 +288,7 @@ func tokenFacts(mcpURL, api string, o *OAuthConfig) []tokenFact {
 		{what: "the API's origin", value: originOf(api), where: true},
 		{what: "the audience", value: o.Audience},
 		{what: "the consent mode", value: string(cmp.Or(o.Consent, PerUser))},
-		{what: "the OAuth client", value: clientOf(o)},
+		{what: ClientChange, value: clientOf(o)},
 	}
 }
 
