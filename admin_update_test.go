@@ -191,6 +191,13 @@ func TestAdminUpdate(t *testing.T) {
 		if got := callEcho(t, "alice", "extra"); !strings.Contains(got, "hi alice") {
 			t.Fatalf("extra enabled again, its tokens kept through the refusals: %q", got)
 		}
+		// Added disabled, a shared connector starts no consent either.
+		paused := mustAdmin(t, 201, "POST", "/mcpgate/connectors", `{"id":"paused","url":"`+extra.URL+`","disabled":true,
+			"auth":{"type":"oauth","oauth":{"registration":"dcr","consent":"shared","insecure_loopback":true}}}`)
+		if paused["status"] != "disabled" || paused["auth_url"] != nil || paused["consent_error"] != nil {
+			t.Errorf("a shared connector added disabled: %v, want no consent started", paused)
+		}
+		mustAdmin(t, 200, "DELETE", "/mcpgate/connectors/paused", "")
 	})
 
 	t.Run("errors", func(t *testing.T) {
