@@ -26,8 +26,8 @@ func servesA(up *testupstream.Server) connectors.Options {
 	}
 }
 
-// settle lets the streams open, or late notices arrive, so that counting
-// them is exact.
+// settle lets late notices arrive, so that counting them is exact. The
+// streams need no wait: listen returns once the instance holds them.
 func settle() { time.Sleep(400 * time.Millisecond) }
 
 // TestGenerationAnnounced checks that a new registry generation tells
@@ -43,7 +43,6 @@ func TestGenerationAnnounced(t *testing.T) {
 			t.Parallel()
 			in := startInstance(t, servesA(up))
 			alice := in.listen(t, "alice", era)
-			settle()
 			in.open(t, store.NewMemory())
 			settle()
 			if n := alice.Tools(); n != 0 {
@@ -85,7 +84,6 @@ func TestConsentNewsAcrossInstances(t *testing.T) {
 				}
 			}
 			alice, bob := b.listen(t, "alice", era), b.listen(t, "bob", era)
-			settle()
 
 			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventConsentStart, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeOK})
 			newsA.OAuthEvent(oauthflow.Event{Kind: oauthflow.EventConsentFinish, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeError})

@@ -2,18 +2,17 @@ package mcpmux_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
@@ -104,41 +103,34 @@ func TestListChangedOnRefetch(t *testing.T) {
 }
 
 // listeningAgent connects an agent that keeps a notification stream open:
-// the legacy GET stream, or subscriptions/listen on 2026-07-28.
+// the legacy GET stream, or subscriptions/listen on 2026-07-28. It returns
+// once the gateway holds the stream (agenttest.ListenFunc).
 func listeningAgent(t *testing.T, g *gateway, user string, modern bool, onNote func(mcp.JSONRPCNotification)) *client.Client {
 	t.Helper()
-	topts := []transport.StreamableHTTPCOption{
-		transport.WithHTTPHeaders(map[string]string{"X-Test-User": user, "Authorization": "Bearer " + agentSecret}),
-		transport.WithLogger(slog.New(slog.DiscardHandler)),
-	}
-	var copts []client.ClientOption
-	if !modern {
-		topts = append(topts, transport.WithContinuousListening())
-		copts = append(copts, client.WithProtocolVersion(mcp.ProtocolVersion20251125))
-	}
-	tr, err := transport.NewStreamableHTTP(g.URL+"/mcp", topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, copts...)
-	c.OnNotification(onNote)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		c.Close()
-	})
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "listener", Version: "1"}
-	if _, err := c.Initialize(ctxT(t), req); err != nil {
-		t.Fatal(err)
-	}
+	era := agenttest.Eras[0]
 	if modern {
-		go func() { _ = c.Listen(ctx, mcp.SubscriptionFilter{ToolsListChanged: true, PromptsListChanged: true}) }()
+		era = agenttest.Eras[1]
 	}
-	return c
+	return agenttest.ListenFunc(t, g.URL+"/mcp", map[string]string{"X-Test-User": user, "Authorization": "Bearer " + agentSecret}, era, onNote)
+}
+
+// TestListeningAgentHearsAtOnce checks that a listening agent hears a
+// notice the gateway sends as soon as it is connected, in both eras: the
+// tests that count notices rely on the stream being held by then, rather
+// than on a wait for it to open, which a loaded machine may outlast.
+func TestListeningAgentHearsAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, era := range []string{"legacy", "modern"} {
+		t.Run(era, func(t *testing.T) {
+			t.Parallel()
+			_, conns := startUpstreams(t, testupstream.BothEras, "a")
+			g := startGateway(t, conns, everyone)
+			n := new(agenttest.Notes)
+			listeningAgent(t, g, "alice", era == "modern", n.On)
+			g.mux.Reloaded()
+			eventually(t, 3*time.Second, "the agent told of the reload", func() bool { return n.Tools() > 0 })
+		})
+	}
 }
 
 // TestListChangedOnlyWhereSeen checks that an upstream's list_changed
