@@ -21,8 +21,9 @@ import (
 const updatedMethod = "notifications/resources/updated"
 
 // openStream opens the GET stream of a legacy raw client's session, with
-// extra headers, and returns the messages it carries. The stream closes
-// with the test.
+// extra headers, and returns the messages it carries. The gateway holds
+// the stream once it has answered, which openStream waits for. The stream
+// closes with the test.
 func openStream(t *testing.T, c *rawClient, extra http.Header) <-chan json.RawMessage {
 	t.Helper()
 	h := http.Header{"Accept": {"text/event-stream"}}
@@ -261,7 +262,6 @@ func TestSubscribeRevoked(t *testing.T) {
 	subscribed(t, up, "test://a/readme", 1)
 	member := openStream(t, c, nil)
 	left := openStream(t, c, http.Header{"X-Test-Groups": {""}})
-	time.Sleep(100 * time.Millisecond) // let the streams open
 	up.UpdateResource("test://a/readme")
 	if got := nextUpdate(t, member, 3*time.Second); got != "test://a/readme" {
 		t.Errorf("the member's update = %q", got)
@@ -389,7 +389,10 @@ func TestSubscribeNewSession(t *testing.T) {
 	eventually(t, 3*time.Second, "the subscription made again on the new session", func() bool {
 		return countMethod(up, "resources/subscribe") == 2
 	})
-	time.Sleep(100 * time.Millisecond) // let the stream open
+	// The upstream holds it on both sessions once it has handled the
+	// request, which it records first: the old session, which it has not
+	// forgotten (only its guard has), and the new one.
+	subscribed(t, up, "test://a/readme", 2)
 	up.UpdateResource("test://a/readme")
 	if got := nextUpdate(t, stream, 3*time.Second); got != "test://a/readme" {
 		t.Errorf("update after the new session = %q", got)
