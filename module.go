@@ -107,6 +107,7 @@ type App struct {
 	sessions  *mcpmux.Sessions
 	streams   *mcpmux.Streams      // the agents' notification streams, which outlive a reload
 	consents  *gateway.ConsentNews // tells agents of consents given and withdrawn
+	lists     *gateway.ListNews    // tells the other instances of upstreams' list changes; nil on a store of one's own
 	removals  *gateway.Removals    // revocations of connectors gone from the config
 	logger    *zap.Logger
 	sealKeys  [][]byte

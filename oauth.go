@@ -242,6 +242,7 @@ func (a *App) startBackground(ctx context.Context, cancel context.CancelFunc, se
 		cancel()
 		work.Wait()
 		a.consents.Stop()
+		a.lists.Stop()
 	}
 }
 
@@ -256,8 +257,8 @@ func (a *App) followPeers(ctx context.Context, sealed *store.Sealed, ring *store
 	if a.storeDSN == "" {
 		return
 	}
-	news := gateway.ListNews{Store: sealed, Instance: rand.Text(), Logger: a.logger}
-	a.gw.Mux.OnListChanged = news.Tell
+	news := &gateway.ListNews{Store: sealed, Instance: rand.Text(), Logger: a.logger}
+	a.lists, a.gw.Mux.OnListChanged = news, news.Tell
 	if err := news.Follow(ctx, func() *mcpmux.Mux { return a.live.Current().Mux() }); err != nil {
 		a.logger.Error("following the list changes other instances hear of", zap.Error(err))
 	}

@@ -86,7 +86,7 @@ func TestPostgresStorage(t *testing.T) {
 		t.Fatal("wiki's tools are gone")
 	}
 	before := len(toolListsAt(wiki))
-	gateway.ListNews{Store: store.Seal(db, ring), Instance: "other", Logger: zap.NewNop()}.Tell("wiki", "notifications/tools/list_changed")
+	(&gateway.ListNews{Store: store.Seal(db, ring), Instance: "other", Logger: zap.NewNop()}).Tell("wiki", "notifications/tools/list_changed")
 	sitetest.Eventually(t, "the gateway fetches wiki's tools again on the other's news", func() bool {
 		return len(toolListsAt(wiki)) > before
 	})

@@ -186,3 +186,35 @@ func TestChangesAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestListNewsStop checks that Stop waits for a list change on its way to
+// the other instances, and that none goes out after it.
+func TestListNewsStop(t *testing.T) {
+	t.Parallel()
+	st := &gatedStore{Memory: store.NewMemory(), entered: make(chan struct{}, 4), release: make(chan struct{})}
+	news := &ListNews{Store: st, Instance: "A", Logger: zap.NewNop()}
+	news.Tell("a", "notifications/tools/list_changed")
+	<-st.entered
+	stopped := make(chan struct{})
+	go func() {
+		news.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a notice was on its way")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(st.release)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return once the notice went out")
+	}
+	st.closed.Store(true)
+	news.Tell("a", "notifications/tools/list_changed")
+	settle()
+	if n := st.late.Load(); n != 0 {
+		t.Errorf("%d notices went out after Stop", n)
+	}
+}

@@ -55,7 +55,7 @@ func TestListNewsFormat(t *testing.T) {
 	if err := db.Subscribe(ctx, listsChannel, func(p string) { heard <- p }); err != nil {
 		t.Fatal(err)
 	}
-	ListNews{Store: db, Instance: "one", Logger: zap.NewNop()}.Tell("wiki", "notifications/tools/list_changed")
+	(&ListNews{Store: db, Instance: "one", Logger: zap.NewNop()}).Tell("wiki", "notifications/tools/list_changed")
 	select {
 	case p := <-heard:
 		if p != "one wiki notifications/tools/list_changed" {
