@@ -137,11 +137,18 @@ func TestConsentNewsStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	consent := oauthflow.Event{Kind: oauthflow.EventConsentFinish, Connector: "a", User: "alice", Outcome: oauthflow.OutcomeOK}
-	news.OAuthEvent(consent)
+	checkStopWaits(t, st, func() { news.OAuthEvent(consent) }, news.Stop)
+}
+
+// checkStopWaits checks that stop waits for the notice that send sends
+// through st, and that none goes out after it.
+func checkStopWaits(t *testing.T, st *gatedStore, send, stop func()) {
+	t.Helper()
+	send()
 	<-st.entered
 	stopped := make(chan struct{})
 	go func() {
-		news.Stop()
+		stop()
 		close(stopped)
 	}()
 	select {
@@ -156,7 +163,7 @@ func TestConsentNewsStop(t *testing.T) {
 		t.Fatal("Stop did not return once the notice went out")
 	}
 	st.closed.Store(true)
-	news.OAuthEvent(consent)
+	send()
 	settle()
 	if n := st.late.Load(); n != 0 {
 		t.Errorf("%d notices went out after Stop", n)
@@ -193,28 +200,5 @@ func TestListNewsStop(t *testing.T) {
 	t.Parallel()
 	st := &gatedStore{Memory: store.NewMemory(), entered: make(chan struct{}, 4), release: make(chan struct{})}
 	news := &ListNews{Store: st, Instance: "A", Logger: zap.NewNop()}
-	news.Tell("a", "notifications/tools/list_changed")
-	<-st.entered
-	stopped := make(chan struct{})
-	go func() {
-		news.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-		t.Fatal("Stop returned while a notice was on its way")
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(st.release)
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stop did not return once the notice went out")
-	}
-	st.closed.Store(true)
-	news.Tell("a", "notifications/tools/list_changed")
-	settle()
-	if n := st.late.Load(); n != 0 {
-		t.Errorf("%d notices went out after Stop", n)
-	}
+	checkStopWaits(t, st, func() { news.Tell("a", "notifications/tools/list_changed") }, news.Stop)
 }
