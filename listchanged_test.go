@@ -32,8 +32,7 @@ func listeners(t *testing.T, users ...string) []*listener {
 			out = append(out, l)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // let the streams open
-	return out
+	return out // each stream is open: Listen returns once the gateway holds it
 }
 
 // told waits until each of ls has heard of want tool list changes, then
