@@ -232,6 +232,14 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	id := u.nextID.Add(1)
 	idRaw := strconv.AppendInt(nil, id, 10)
 	body := appendEnvelope(idRaw, r.method, u.params(st, r.params, r.agent))
+	// The connector's timeout bounds the wait for the upstream, its
+	// questions to the agent aside. stop runs last, once the upstream has
+	// been told of a request given up.
+	ctx, ask, stop := boundWait(ctx, u.conn.RequestTimeout(), r.ask)
+	defer stop()
+	timed := *r
+	timed.ask = ask
+	r = &timed
 	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
 	if !st.modern && r.caller != "" {
 		defer u.calls.add(r.caller, callRoute{r.sink, r.ask})()
@@ -372,7 +380,8 @@ var (
 // kept ("connection refused", "no such host").
 func unreachable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return ctx.Err()
+		// The cause tells the connector's timeout from an agent gone.
+		return context.Cause(ctx)
 	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
