@@ -360,13 +360,15 @@ func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
 func (a *App) Stop() error {
 	// Caddy stops the old config of a reload once every app of the new
 	// one started: what this config served and the new one does not is
-	// gone for good only now.
+	// gone for good only now, and so are the tokens of what it serves
+	// bound otherwise.
 	if next := a.stopRunning(); next != nil {
 		ids := make([]string, len(a.Connectors))
 		for i, c := range a.Connectors {
 			ids[i] = c.ID
 		}
 		next.removals.Removed(a.live.Current(), ids, next.registry.Snapshot())
+		next.removals.Changed(a.live.Current(), a.registry.Snapshot(), next.registry.Snapshot())
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"slices"
-	"strings"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/gateway"
@@ -103,11 +101,11 @@ func changeOf(old, next connectors.Entry) string {
 	case did == nil:
 		return "changed nothing in the connector"
 	}
-	return joinWords(did) + " the connector"
+	return gateway.JoinWords(did) + " the connector"
 }
 
 // settleTokens disconnects and revokes the tokens of connector old, now
-// next, if the change made them useless (tokenChanges), through the OAuth
+// next, if the change made them useless (gateway.TokenChanges), through the OAuth
 // manager of before, the generation that served old, which knows the
 // client they were issued to. The records stay, disconnected with the
 // reason for users to read, and a revocation that fails for a while is
@@ -121,44 +119,12 @@ func (api *API) settleTokens(ctx context.Context, before *gateway.Gateway, old, 
 	if !ok {
 		return tokenFate{sentence: "kept: the connector held no OAuth tokens", short: "no OAuth tokens"}
 	}
-	changes := tokenChanges(ctx, m, old, next)
+	changes := gateway.TokenChanges(ctx, m, old.Config, next.Config)
 	if len(changes) == 0 {
 		return tokenFate{sentence: "kept: what the tokens are bound to and the issuer did not change", short: "tokens kept"}
 	}
-	why := joinWords(changes) + " changed"
-	reason := "an admin changed the connector: " + why + "; connect again"
-	var revs []oauthflow.Revocation
-	var err error
-	switch {
-	case next.Config.OAuth() == nil:
-		revs, err = m.Remove(ctx, id, reason)
-	default:
-		revs, err = m.DisconnectAll(ctx, id, reason)
-		if err == nil && slices.Contains(changes, connectors.ClientChange) {
-			err = m.ForgetClients(ctx, id)
-		}
-	}
+	why, revs, err := gateway.SettleTokens(ctx, m, id, changes, next.Config.OAuth() != nil)
 	return revokedFate(why, revs, err)
-}
-
-// tokenChanges is what of old changed in next that its tokens depend on
-// (connectors.TokenChanges), but for an issuer configured to the one
-// that every grant already came from. Grants that cannot be read to tell
-// count as from another.
-func tokenChanges(ctx context.Context, m *oauthflow.Manager, old, next connectors.Entry) []string {
-	changes := connectors.TokenChanges(old.Config, next.Config)
-	issuer := ""
-	if o := next.Config.OAuth(); o != nil {
-		issuer = o.Issuer
-	}
-	if issuer == "" || !slices.Contains(changes, connectors.IssuerChange) {
-		return changes
-	}
-	issuers, err := m.Issuers(ctx, old.Config.ID)
-	if err != nil || slices.ContainsFunc(issuers, func(s string) bool { return s != issuer }) {
-		return changes
-	}
-	return slices.DeleteFunc(changes, func(c string) bool { return c == connectors.IssuerChange })
 }
 
 // revokedFate says what became of the tokens that a change made useless:
@@ -193,12 +159,4 @@ func revocationSummary(revs []oauthflow.Revocation) string {
 		s += fmt.Sprintf(", %d will be retried", retrying)
 	}
 	return s + ", and every connection is disconnected"
-}
-
-// joinWords joins phrases as people list them: "a, b and c".
-func joinWords(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }

@@ -82,6 +82,44 @@ func (r *Removals) Removed(old *Gateway, configIDs []string, snap *connectors.Sn
 	}
 }
 
+// Changed disconnects and revokes, once the new config is live, the
+// grants of each config connector of before, the old generation's
+// registry, that after, the new one's, still has from the config but
+// with other settings that its tokens depend on (SettleTokens), through
+// a manager of its own on the old client, the one the tokens were issued
+// to. The registries hold the connectors as validated, placeholders and
+// presets resolved. A change of title, scopes or secret keeps them.
+func (r *Removals) Changed(old *Gateway, before, after *connectors.Snapshot) {
+	for _, was := range before.Entries {
+		next, ok := after.Entry(was.Config.ID)
+		if was.Runtime || !ok || next.Runtime || len(connectors.TokenChanges(was.Config, next.Config)) == 0 {
+			continue
+		}
+		cfg, oauth := old.OAuthClient(was.Config.ID)
+		if !oauth {
+			continue
+		}
+		r.run(func(ctx context.Context) { r.settle(ctx, cfg, was.Config, next.Config) })
+	}
+}
+
+// settle disconnects and revokes the grants of connector was, now next,
+// whose client cfg was, if the change made them useless, and audits it.
+func (r *Removals) settle(ctx context.Context, cfg oauthflow.Config, was, next connectors.Config) {
+	m, err := oauthflow.New(*r.OAuth, []oauthflow.Config{cfg})
+	if err != nil {
+		r.Logger.Error("revoking the tokens of a connector the config changed", zap.String("connector", cfg.Connector), zap.Error(err))
+		return
+	}
+	defer m.Close()
+	changes := TokenChanges(ctx, m, was, next)
+	if len(changes) == 0 {
+		return
+	}
+	why, revs, err := SettleTokens(ctx, m, cfg.Connector, changes, next.OAuth() != nil)
+	r.audit(cfg.Connector, "the config changed the connector: "+why+"; grants disconnected", revs, err)
+}
+
 // deleteUsage deletes the stored last uses of connector, purged.
 func (r *Removals) deleteUsage(ctx context.Context, connector string) {
 	if r.OAuth.Store == nil {
@@ -102,21 +140,22 @@ func (r *Removals) remove(ctx context.Context, cfg oauthflow.Config) {
 	}
 	defer m.Close()
 	revs, err := m.Remove(ctx, cfg.Connector, RemovedReason)
-	r.audit(cfg.Connector, revs, err)
+	r.audit(cfg.Connector, RemovedReason+"; grants purged", revs, err)
 }
 
-// audit records the purge of connector, gone from the config.
-func (r *Removals) audit(connector string, revs []oauthflow.Revocation, err error) {
+// audit records, as an admin change, what a change of the config did to
+// the grants of connector: what, and how many of revs were revoked.
+func (r *Removals) audit(connector, what string, revs []oauthflow.Revocation, err error) {
 	revoked := 0
 	for _, rev := range revs {
 		if rev.Revoked {
 			revoked++
 		}
 	}
-	detail := fmt.Sprintf("%s; grants purged: %d, revoked at the provider: %d", RemovedReason, len(revs), revoked)
+	detail := fmt.Sprintf("%s: %d, revoked at the provider: %d", what, len(revs), revoked)
 	if err != nil {
 		detail += "; the purge failed in part: " + err.Error()
-		r.Logger.Error("purging a connector removed from the config", zap.String("connector", connector), zap.Error(err))
+		r.Logger.Error("purging the grants of a connector the config removed or changed", zap.String("connector", connector), zap.Error(err))
 	}
 	r.Audit("", connector, detail)
 }
@@ -152,7 +191,7 @@ func (r *Removals) purgeOrphans(ctx context.Context, snap *connectors.Snapshot) 
 	}
 	purged, err := oauthflow.PurgeOrphans(ctx, *r.OAuth, served, oauthflow.PurgeOptions{Grace: r.Grace, Reason: RemovedReason})
 	for _, p := range purged {
-		r.audit(p.Connector, p.Revocations, nil)
+		r.audit(p.Connector, RemovedReason+"; grants purged", p.Revocations, nil)
 		r.deleteUsage(ctx, p.Connector)
 	}
 	if err != nil && ctx.Err() == nil {
