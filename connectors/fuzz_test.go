@@ -1,9 +1,11 @@
 package connectors
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzDuration decodes arbitrary JSON as a config Duration, as a Caddy
@@ -36,6 +38,42 @@ func FuzzDuration(f *testing.F) {
 		var back Duration
 		if err := json.Unmarshal(out, &back); err != nil || back != d {
 			t.Fatalf("%q decodes to %d, which encodes as %s and decodes to %d, %v", b, d, out, back, err)
+		}
+	})
+}
+
+// FuzzUpdatePatch applies arbitrary bytes as a PATCH to a runtime
+// connector: every input is refused with an error or yields a connector
+// that builds, the id never changes, and nothing panics.
+func FuzzUpdatePatch(f *testing.F) {
+	for _, seed := range []string{
+		`{"title":"Wiki"}`, `{"url":"https://b.example/mcp"}`, `{"enabled":false}`, `{"auth":null}`,
+		`{"auth":{"type":"oauth","oauth":{"scopes":"a, b\nc","client_name":"x"}}}`, `{"id":"other"}`,
+		`{"tools":{"operations":{"t":"read"}}}`, `[]`, `null`, `{"a":1,"a":2}`, `{"url":"{env.X}"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	sealed, _ := sealedMemory(f)
+	r := reopen(f, Options{}, sealed)
+	ctx := context.Background()
+	if _, err := r.Add(ctx, AddRequest{Config: Config{ID: "wiki", URL: "https://a.example/mcp"}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		p, err := parsePatch(patch)
+		if err != nil {
+			return
+		}
+		old, _ := r.Snapshot().Entry("wiki")
+		next, err := r.patched(old, p, time.Now())
+		if err != nil {
+			return
+		}
+		if next.Config.ID != "wiki" {
+			t.Fatalf("the patch %q changed the id to %q", patch, next.Config.ID)
+		}
+		if _, err := next.Config.Build(); err != nil {
+			t.Fatalf("the patch %q was taken, but the connector does not build: %v", patch, err)
 		}
 	})
 }

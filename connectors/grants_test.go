@@ -28,7 +28,7 @@ func bobsGrant(reason string) GrantRequest {
 
 // reopen opens another registry of o on s, as a restart or another
 // instance does, closed when the test ends.
-func reopen(t *testing.T, o Options, s Storage) *Registry {
+func reopen(t testing.TB, o Options, s Storage) *Registry {
 	t.Helper()
 	r := openRegistry(t, o, s)
 	t.Cleanup(r.Close)

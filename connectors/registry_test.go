@@ -33,7 +33,7 @@ var errRefused = errors.New("refused by the test")
 
 // sealedMemory returns a sealed in-memory store, as the gateway's vault
 // is, and the raw store under it.
-func sealedMemory(t *testing.T) (*store.Sealed, *store.Memory) {
+func sealedMemory(t testing.TB) (*store.Sealed, *store.Memory) {
 	t.Helper()
 	ring, err := store.NewRing([][]byte{randomKey(t)})
 	if err != nil {
@@ -44,7 +44,7 @@ func sealedMemory(t *testing.T) (*store.Sealed, *store.Memory) {
 }
 
 // openRegistry builds a registry of o and opens it on s.
-func openRegistry(t *testing.T, o Options, s Storage) *Registry {
+func openRegistry(t testing.TB, o Options, s Storage) *Registry {
 	t.Helper()
 	r, err := NewRegistry(o)
 	if err != nil {

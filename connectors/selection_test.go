@@ -57,7 +57,7 @@ func TestSealPlainSelections(t *testing.T) {
 	}
 }
 
-func randomKey(t *testing.T) []byte {
+func randomKey(t testing.TB) []byte {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {

@@ -2,8 +2,13 @@ package oauthflow
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/strictjson"
 )
@@ -76,4 +81,37 @@ func TestTokenBodySpelling(t *testing.T) {
 	if raw, err := decodeTokenBody([]byte(`{"access_token":"at","token_type":"Bearer","ext":1}`)); err != nil || raw.AccessToken != "at" {
 		t.Fatalf("refused an extension member: %v", err)
 	}
+}
+
+// FuzzIDToken reads arbitrary claims as an ID token's: it never panics,
+// an account is named only for the issuer and client the claims say, and
+// what it shows is cut to length and free of control characters, so that
+// a provider cannot put markup-breaking or unbounded text on a page.
+func FuzzIDToken(f *testing.F) {
+	for _, seed := range []string{
+		`{"iss":"https://as.example","aud":"c1","sub":"alice","email":"a@example.com","name":"Alice"}`,
+		`{"iss":"https://as.example","aud":["c1","c2"],"sub":12345}`,
+		`{"iss":"https://other.example","aud":"c1","sub":"mallory"}`,
+		`{"iss":"https://as.example","aud":"c1","name":"\u0000\u001b[31mred\u202e"}`,
+		`[]`, `{"aud":{"x":1}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, claims []byte) {
+		token := "e30." + base64.RawURLEncoding.EncodeToString(claims) + ".sig"
+		a := parseIDToken(token).account("https://as.example", "c1")
+		if a == nil {
+			return
+		}
+		var fields map[string]any
+		_ = json.Unmarshal(claims, &fields)
+		if fields["iss"] != "https://as.example" {
+			t.Fatalf("an account from claims of another issuer: %s", claims)
+		}
+		for _, s := range []string{a.Subject, a.Email, a.Name} {
+			if len(s) > maxAccountField || strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s) {
+				t.Fatalf("the account shows %q from %s", s, claims)
+			}
+		}
+	})
 }
