@@ -30,6 +30,11 @@ type waitBound struct {
 // while it waits for the agent, and stop, which ends ctx once the request
 // is over.
 func boundWait(ctx context.Context, timeout time.Duration, ask askFunc) (context.Context, askFunc, context.CancelFunc) {
+	if ask == nil {
+		// No question can pause it: the standard library's deadline.
+		ctx, cancel := context.WithTimeoutCause(ctx, timeout, errUpstreamTimedOut)
+		return ctx, nil, cancel
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	b := &waitBound{timeout: timeout}
 	b.timer = time.AfterFunc(timeout, func() { cancel(errUpstreamTimedOut) })

@@ -237,9 +237,11 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	// been told of a request given up.
 	ctx, ask, stop := boundWait(ctx, u.conn.RequestTimeout(), r.ask)
 	defer stop()
-	timed := *r
-	timed.ask = ask
-	r = &timed
+	if ask != nil {
+		timed := *r
+		timed.ask = ask
+		r = &timed
+	}
 	defer u.cancelOnAbandon(ctx, cred, st, idRaw)
 	if !st.modern && r.caller != "" {
 		defer u.calls.add(r.caller, callRoute{r.sink, r.ask})()
