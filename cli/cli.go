@@ -74,7 +74,7 @@ var cliCommands = []cliCommand{
 	{"connectors", "connect <id>", "Starts a consent and prints its authorization URL", cobra.ExactArgs(1), userFlag, (*cli).connect},
 	{"connectors", "disconnect <id>", "Purges a credential and revokes it at the provider", cobra.ExactArgs(1), userFlag, (*cli).disconnect},
 	{"connectors", "reconnect <id>", "Disconnects, then starts a new consent", cobra.ExactArgs(1), userFlag, (*cli).reconnect},
-	{"connectors", "update <id>", "Changes a runtime connector", cobra.MaximumNArgs(1), updateFlags, (*cli).update},
+	{"connectors", "update <id>", "Changes a runtime connector", cobra.MaximumNArgs(1), connectorFlags, (*cli).update},
 	{"connectors", "enable <id>", "Enables a disabled connector", cobra.MaximumNArgs(1), nil, (*cli).enable},
 	{"connectors", "disable <id>", "Disables a connector, keeping its tokens", cobra.MaximumNArgs(1), nil, (*cli).disable},
 	{"connectors", "remove <id>", "Removes a runtime connector and revokes its tokens", cobra.ExactArgs(1), nil, (*cli).remove},

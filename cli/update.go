@@ -13,7 +13,8 @@ import (
 )
 
 // connectorFlags defines the flags that describe a connector, which
-// `connectors add` and `connectors update` share.
+// `connectors add` and `connectors update` share: for update, each changes
+// only what it names, and an empty value clears a member to its default.
 func connectorFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("mcp-server-url", "", "The upstream's streamable HTTP MCP endpoint")
@@ -52,11 +53,6 @@ var oauthMembers = map[string]string{
 
 // oauthFlags are the flags that make a connector use OAuth.
 var oauthFlags = append([]string{"oauth", "dcr"}, slices.Sorted(maps.Keys(oauthMembers))...)
-
-// updateFlags defines the flags of `connectors update`: those of add,
-// each changing only what it names. An empty value clears a member back
-// to its default.
-func updateFlags(cmd *cobra.Command) { connectorFlags(cmd) }
 
 // topMembers maps the flags of update that change a top-level member.
 var topMembers = map[string]string{"mcp-server-url": "url", "api": "api", "title": "title", "description": "description"}
