@@ -52,11 +52,14 @@ type Connector struct {
 	Disabled bool
 }
 
+// ErrDisabled is what every refusal of a disabled connector wraps.
+var ErrDisabled = errors.New("disabled by an admin")
+
 // DisabledError is the refusal of a request to a disabled connector.
 // Its words are the same on every surface: an agent's call, a connector's
-// own endpoint, an API request.
+// own endpoint, an API request, a consent.
 func DisabledError(id string) error {
-	return fmt.Errorf("connector %s is disabled by an admin", id)
+	return fmt.Errorf("connector %s is %w", id, ErrDisabled)
 }
 
 // Operation classifies a tool as reading or writing.

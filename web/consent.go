@@ -30,9 +30,6 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, c grants.
 	if err != nil {
 		return err
 	}
-	if conn, _ := h.o.Mux.Connector(id); conn.Disabled {
-		return fail(http.StatusForbidden, connectors.DisabledError(id).Error())
-	}
 	authURL, err := m.Start(r.Context(), id, c.ID, in.RedirectURL)
 	if err != nil {
 		return h.startFailure(id, c, err)
@@ -51,6 +48,9 @@ func (h *Handler) startFailure(id string, c grants.Caller, err error) *Error {
 	switch {
 	case errors.Is(err, oauthflow.ErrBadRedirect):
 		return fail(http.StatusBadRequest, "redirect_url is not allowed: it must be on the gateway's origin or an allowed_redirects origin")
+	case errors.Is(err, connectors.ErrDisabled):
+		// The OAuth manager refuses it, before any flow is stored.
+		return fail(http.StatusForbidden, err.Error())
 	case errors.Is(err, oauthflow.ErrTooManyConsents):
 		// Pending consents expire within ten minutes; the gateway is busy,
 		// not the connector broken.

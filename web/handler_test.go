@@ -89,7 +89,7 @@ func startSiteAt(t *testing.T, withOAuth bool, as string, disabled ...string) *s
 	o := web.Options{Mux: mux, Policy: policy, PublicURL: s.URL + "/", ConnectTag: tag,
 		Presets: []map[string]string{{"id": "github", "source": "builtin"}}}
 	if withOAuth {
-		o.Manager = newManager(t, s.URL, up.URL, as)
+		o.Manager = newManager(t, s.URL, up.URL, as, disabled...)
 		o.OAuth = func(id string) (*oauthflow.Manager, oauthflow.Consent, bool) {
 			consent, ok := o.Manager.Consent(id)
 			return o.Manager, consent, ok
@@ -103,12 +103,13 @@ func startSiteAt(t *testing.T, withOAuth bool, as string, disabled ...string) *s
 // client of the authorization server at as, whose endpoints are
 // configured, so that starting a consent needs no discovery. The root's
 // integration tests run whole flows through a real one.
-func newManager(t *testing.T, publicURL, resource, as string) *oauthflow.Manager {
+func newManager(t *testing.T, publicURL, resource, as string, disabled ...string) *oauthflow.Manager {
 	t.Helper()
 	cfg := func(id string, consent oauthflow.Consent) oauthflow.Config {
 		var c oauthflow.Config
 		c.Connector, c.Resource, c.Registration, c.Consent, c.ClientID = id, resource, oauthflow.RegistrationStatic, consent, "web-test"
 		c.Issuer, c.AuthorizationEndpoint, c.TokenEndpoint, c.InsecureLoopback = as, as+"/authorize", as+"/token", true
+		c.Disabled = slices.Contains(disabled, id) // as the gateway builds it from the connector
 		return c
 	}
 	m, err := oauthflow.New(oauthflow.Options{Store: store.NewMemory(), PublicURL: publicURL, StateKey: make([]byte, 32)},
