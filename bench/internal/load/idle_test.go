@@ -1,0 +1,78 @@
+package load
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+)
+
+// TestHoldIdle: HoldIdle opens n legacy sessions with the handshake, each
+// with its own session id and its own connection, which stay open without
+// a request until Close ends every session with DELETE.
+func TestHoldIdle(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{})
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	front := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: u.Host}))
+	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	front.Start()
+	defer front.Close()
+
+	const n = 20
+	h, err := HoldIdle(t.Context(), Options{URL: front.URL + u.Path, Method: MethodList, Era: EraModern}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, s := range h.sessions {
+		ids[s.header.Get("Mcp-Session-Id")] = true
+	}
+	if len(ids) != n || ids[""] || h.Len() != n {
+		t.Errorf("%d distinct session ids over %d sessions, want %d: %v", len(ids), h.Len(), n, ids)
+	}
+	if got := conns.Load(); got != n {
+		t.Errorf("%d connections, want one per session, %d", got, n)
+	}
+	if got := countMethod(up, "initialize"); got != n {
+		t.Errorf("the upstream saw %d initialize, want %d", got, n)
+	}
+	if got := countMethod(up, "tools/list"); got != 0 {
+		t.Errorf("idle sessions sent %d tools/list", got)
+	}
+	h.Close()
+	deletes := 0
+	for _, r := range up.Requests() {
+		if r.Method == http.MethodDelete {
+			deletes++
+		}
+	}
+	if deletes != n {
+		t.Errorf("Close sent %d DELETE, want %d", deletes, n)
+	}
+}
+
+// countMethod counts the JSON-RPC requests of method that up received.
+func countMethod(up *testupstream.Server, method string) int {
+	n := 0
+	for _, r := range up.Requests() {
+		var msg struct{ Method string }
+		if json.Unmarshal(r.Body, &msg) == nil && msg.Method == method {
+			n++
+		}
+	}
+	return n
+}
