@@ -42,3 +42,26 @@ func gatewayCaddyfile(addr string, ids, urls []string, storage string) string {
 func postgresStorage(dsn, sealKey string) string {
 	return fmt.Sprintf("\t\tstorage postgres {\n\t\t\tdsn %s\n\t\t}\n\t\tseal_key %s\n", dsn, sealKey)
 }
+
+// coldProxyCaddyfile is the cold start's baseline: a reverse proxy with the
+// quickstart's global options (an admin endpoint, loopback, the same
+// timeouts) and nothing of mcpgate, so that the two starts differ only in
+// mcpgate.
+func coldProxyCaddyfile(addr, adminAddr, upstreamHostPort string) string {
+	return fmt.Sprintf(`{
+	admin %s
+	default_bind 127.0.0.1
+	servers {
+		timeouts {
+			read_header 10s
+			read_body 30s
+			idle 5m
+		}
+	}
+}
+
+http://%s {
+	reverse_proxy %s
+}
+`, adminAddr, addr, upstreamHostPort)
+}

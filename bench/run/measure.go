@@ -11,7 +11,9 @@ import (
 
 // target is one endpoint under test.
 type target struct {
-	name string // "direct", "reverse_proxy", "mcpgate" or "mcpgate-postgres"
+	// name is "direct", "reverse_proxy", "mcpgate" or "mcpgate-postgres",
+	// or a catalog such as "10x50" in the scale part.
+	name string
 	url  string
 	tool string // the echo tool's name at this endpoint
 	// server is the process whose CPU and memory are reported, nil when
@@ -20,6 +22,17 @@ type target struct {
 	// db is the pid of the database server the target keeps its records
 	// in, whose CPU (its backends' included) is reported; 0 for none.
 	db int
+	// upstream is the process that serves the target's upstreams, when it
+	// is not the run's.
+	upstream *proc
+}
+
+// upstreamOf returns the process that serves t's upstreams in r.
+func (r run) upstreamOf(t target) *proc {
+	if t.upstream != nil {
+		return t.upstream
+	}
+	return r.upstream
 }
 
 // run is one measurement's settings.
@@ -109,8 +122,9 @@ func take(r run, t target) (snapshot, error) {
 			return snap, fmt.Errorf("%s: the database's CPU: %w", t.name, err)
 		}
 	}
-	if snap.upstream, err = procUsage(r.upstream.pid(), r.tick); err != nil {
-		return snap, r.upstream.failure(err)
+	up := r.upstreamOf(t)
+	if snap.upstream, err = procUsage(up.pid(), r.tick); err != nil {
+		return snap, up.failure(err)
 	}
 	snap.client = selfCPU()
 	return snap, nil

@@ -169,11 +169,7 @@ func startCaddy(ctx context.Context, bin, dir, name, caddyfile, addr string) (*p
 	if err := os.WriteFile(conf, []byte(caddyfile), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
-	home := filepath.Join(dir, name+"-home")
-	cmd.Env = append(os.Environ(), "HOME="+home,
-		"XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
-	p, err := launch(name, dir, cmd)
+	p, err := launch(name, dir, caddyCommand(bin, conf, filepath.Join(dir, name+"-home")))
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +179,15 @@ func startCaddy(ctx context.Context, bin, dir, name, caddyfile, addr string) (*p
 	}
 	p.ready = p.logSize()
 	return p, nil
+}
+
+// caddyCommand returns `caddy run` on the Caddyfile conf, with its home,
+// data and config directories under home.
+func caddyCommand(bin, conf, home string) *exec.Cmd {
+	cmd := exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+home,
+		"XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
+	return cmd
 }
 
 // waitListening polls addr until it accepts a TCP connection, the process

@@ -23,6 +23,14 @@ type report struct {
 	Goals     []goal    `json:"goals"`
 	// Logs counts what each Caddy process logged as a warning or an error.
 	Logs []logSummary `json:"logs"`
+	// Footprint, ColdStart and Answers are the footprint part's, the
+	// coldstart part's and the sizes of the scale part's lists; nil when
+	// their part did not run.
+	Footprint *footprint `json:"footprint,omitempty"`
+	ColdStart *coldStart `json:"coldstart,omitempty"`
+	Answers   []answer   `json:"answers,omitempty"`
+	// path is the results JSON the report was saved to or read from.
+	path string
 }
 
 // host describes the machine, to judge how comparable two runs are.
@@ -64,6 +72,9 @@ type ratio struct {
 
 // goal is one of the team's targets and whether this run met it.
 type goal struct {
+	// Figure is the number of the issue's figure that the goal judges,
+	// 1 to 5, or 0 for one of the harness's own.
+	Figure   int     `json:"figure"`
 	Name     string  `json:"name"`
 	Measured float64 `json:"measured"`
 	Want     string  `json:"want"`
@@ -79,17 +90,25 @@ func newReport(cfg config) *report {
 	}
 }
 
-// finish computes the summaries, ratios and goals from the samples.
+// finish computes the summaries, ratios and goals from the measurements.
 func (r *report) finish() {
 	r.Host.LoadAvgEnd = loadAvg()
 	for _, k := range r.keys() {
 		r.Summaries = append(r.Summaries, summarize(r.pick(k.scenario, k.target, k.conc)))
 	}
+	r.listRatiosAndGoal()
 	for _, c := range r.Config.Concurrency {
 		r.callRatios(c)
 		r.callGoals(c)
 	}
-	r.listRatiosAndGoal()
+	r.footprintGoal()
+	r.coldStartGoal()
+	r.scaleRatiosAndGoals()
+}
+
+// empty reports whether the report holds no measurement at all.
+func (r *report) empty() bool {
+	return len(r.Samples) == 0 && r.Footprint == nil && r.ColdStart == nil
 }
 
 // key names one target at one concurrency.
@@ -98,23 +117,41 @@ type key struct {
 	conc             int
 }
 
-// keys lists the measured keys in a fixed order: tools/call before
-// tools/list, concurrencies as given, then direct, reverse_proxy, mcpgate,
-// mcpgate-postgres.
+// keys lists the measured keys in a fixed order: tools/call, tools/list,
+// then the scale part's calls and lists; concurrencies as given; direct,
+// reverse_proxy, mcpgate, mcpgate-postgres, or the catalogs as given.
 func (r *report) keys() []key {
+	c := r.Config
+	targets := []string{"direct", "reverse_proxy", "mcpgate", "mcpgate-postgres"}
 	scenarios := []struct {
-		name  string
-		concs []int
-	}{{"call", r.Config.Concurrency}, {"list", []int{r.Config.ListConcurrency}}}
+		name    string
+		concs   []int
+		targets []string
+	}{
+		{"call", c.Concurrency, targets},
+		{"list", []int{c.ListConcurrency}, targets},
+		{"scale-call", []int{c.ScaleConcurrency}, names(c.ScaleCalls)},
+		{"scale-list", []int{c.ListConcurrency}, names(c.ScaleLists)},
+	}
 	var out []key
 	for _, sc := range scenarios {
-		for _, c := range sc.concs {
-			for _, t := range []string{"direct", "reverse_proxy", "mcpgate", "mcpgate-postgres"} {
-				if len(r.pick(sc.name, t, c)) > 0 {
-					out = append(out, key{sc.name, t, c})
+		for _, conc := range sc.concs {
+			for _, t := range sc.targets {
+				k := key{sc.name, t, conc}
+				if len(r.pick(sc.name, t, conc)) > 0 && !slices.Contains(out, k) {
+					out = append(out, k)
 				}
 			}
 		}
+	}
+	return out
+}
+
+// names returns the catalogs' names.
+func names(cs []catalog) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.String()
 	}
 	return out
 }
@@ -268,15 +305,25 @@ func (r *report) callRatios(c int) {
 	}
 }
 
+// The issue's targets.
+const (
+	wantListRatio   = 3.0  // aggregated lists/s over a direct upstream's
+	wantCallRatio   = 1.25 // mcpgate's tools/call req/s over reverse_proxy's
+	wantCPURatio    = 0.70 // mcpgate's CPU per call over reverse_proxy's
+	wantPostgres    = 0.95 // mcpgate-postgres's req/s over mcpgate's (issue 11)
+	wantIdleMiB     = 64   // mcpgate's RSS holding the idle sessions
+	wantColdStartMS = 250  // the median cold start
+	wantScaleRatio  = 0.90 // any catalog's tools/call req/s over the first's
+	wantPerKBRatio  = 1.10 // any catalog's list CPU per KB over the first's
+)
+
 // callGoals judges the tools/call targets at one concurrency.
 func (r *report) callGoals(c int) {
 	gwProxy := r.pairRatio("call", c, "mcpgate", "reverse_proxy", rps)
-	proxyDirect := r.pairRatio("call", c, "reverse_proxy", "direct", rps)
-	cpu := r.summaryOf("call", "mcpgate", c).ServerCPU
+	cpu := r.pairRatio("call", c, "mcpgate", "reverse_proxy", cpuWithDB)
 	r.Goals = append(r.Goals,
-		goal{fmt.Sprintf("mcpgate/reverse_proxy tools/call req/s, c=%d", c), gwProxy, "≥ 1.00", gwProxy >= 1},
-		goal{fmt.Sprintf("reverse_proxy/direct tools/call req/s, c=%d", c), proxyDirect, "≥ 0.50", proxyDirect >= 0.5},
-		goal{fmt.Sprintf("mcpgate CPU µs per tools/call, c=%d", c), cpu, "≤ 150", cpu > 0 && cpu <= 150},
+		goal{2, fmt.Sprintf("mcpgate/reverse_proxy tools/call req/s, c=%d", c), gwProxy, fmt.Sprintf("≥ %.2f", wantCallRatio), gwProxy >= wantCallRatio},
+		goal{2, fmt.Sprintf("mcpgate/reverse_proxy CPU per tools/call, c=%d", c), cpu, fmt.Sprintf("≤ %.2f", wantCPURatio), cpu > 0 && cpu <= wantCPURatio},
 	)
 	if len(r.pick("call", "mcpgate-postgres", c)) == 0 {
 		return
@@ -285,22 +332,118 @@ func (r *report) callGoals(c int) {
 	// touches no database, so it must cost next to what it does on Badger.
 	pgBadger := r.pairRatio("call", c, "mcpgate-postgres", "mcpgate", rps)
 	r.Goals = append(r.Goals,
-		goal{fmt.Sprintf("mcpgate-postgres/mcpgate tools/call req/s, c=%d", c), pgBadger, "≥ 0.95", pgBadger >= 0.95})
+		goal{0, fmt.Sprintf("mcpgate-postgres/mcpgate tools/call req/s, c=%d", c), pgBadger, fmt.Sprintf("≥ %.2f", wantPostgres), pgBadger >= wantPostgres})
 }
 
-// listRatiosAndGoal adds the tools/list ratios and judges its target.
+// listRatiosAndGoal adds the tools/list ratios and judges its target: the
+// aggregated list's throughput over the direct one's.
 func (r *report) listRatiosAndGoal() {
 	c := r.Config.ListConcurrency
 	if len(r.pick("list", "mcpgate", c)) == 0 {
 		return
 	}
-	for _, m := range latencyMetrics {
+	for _, m := range []metric{{"lists/s", rps}, {"p50", p50}, {"p99", p99}} {
 		name := "aggregated-list/direct-list " + m.name
 		r.Ratios = append(r.Ratios, ratio{name, "list", c, r.pairRatio("list", c, "mcpgate", "direct", m.f)})
 	}
-	v := r.pairRatio("list", c, "mcpgate", "direct", p50)
-	name := fmt.Sprintf("aggregated tools/list (%d upstreams, cached) / direct tools/list p50, c=%d", r.Config.ListUpstreams, c)
-	r.Goals = append(r.Goals, goal{name, v, "< 1.00", v > 0 && v < 1})
+	v := r.pairRatio("list", c, "mcpgate", "direct", rps)
+	cfg := r.Config
+	name := fmt.Sprintf("aggregated tools/list (%d upstreams × %d tools, cached) / one upstream with %d tools, lists/s, c=%d",
+		cfg.ListUpstreams, cfg.ListTools/cfg.ListUpstreams, cfg.ListTools, c)
+	r.Goals = append(r.Goals, goal{1, name, v, fmt.Sprintf("≥ %.2f", wantListRatio), v >= wantListRatio})
+}
+
+// footprintGoal judges mcpgate's RSS holding the idle sessions.
+func (r *report) footprintGoal() {
+	f := r.Footprint
+	if f == nil {
+		return
+	}
+	v := mib(f.GatewayIdle)
+	name := fmt.Sprintf("mcpgate RSS MiB with %d idle legacy sessions", f.Sessions)
+	r.Goals = append(r.Goals, goal{3, name, v, fmt.Sprintf("≤ %d", wantIdleMiB), v > 0 && v <= wantIdleMiB})
+}
+
+// coldStartGoal judges the median cold start.
+func (r *report) coldStartGoal() {
+	cs := r.ColdStart
+	if cs == nil || len(cs.Gateway) == 0 {
+		return
+	}
+	v := ms(medianDuration(cs.Gateway))
+	name := fmt.Sprintf("cold start to the first tools/call, quickstart, median of %d, ms", len(cs.Gateway))
+	r.Goals = append(r.Goals, goal{4, name, v, fmt.Sprintf("< %d", wantColdStartMS), v > 0 && v < wantColdStartMS})
+}
+
+// scaleRatiosAndGoals compares every catalog of the scale part with the
+// first of its list, in the same round: tools/call req/s, and the cached
+// tools/list's CPU per KB of its answer.
+func (r *report) scaleRatiosAndGoals() {
+	c := r.Config
+	if len(c.ScaleCalls) > 1 && len(r.pick("scale-call", c.ScaleCalls[0].String(), c.ScaleConcurrency)) > 0 {
+		base := c.ScaleCalls[0].String()
+		for _, cat := range c.ScaleCalls[1:] {
+			v := r.pairRatio("scale-call", c.ScaleConcurrency, cat.String(), base, rps)
+			name := fmt.Sprintf("tools/call req/s, %s / %s, c=%d", cat, base, c.ScaleConcurrency)
+			r.Ratios = append(r.Ratios, ratio{name, "scale-call", c.ScaleConcurrency, v})
+			r.Goals = append(r.Goals, goal{5, name, v, fmt.Sprintf("≥ %.2f", wantScaleRatio), v >= wantScaleRatio})
+		}
+	}
+	if len(c.ScaleLists) > 1 && len(r.Answers) > 0 {
+		base := c.ScaleLists[0].String()
+		for _, cat := range c.ScaleLists[1:] {
+			v := r.perKBRatio(cat.String(), base)
+			name := fmt.Sprintf("cached tools/list CPU per KB, %s / %s, c=%d", cat, base, c.ListConcurrency)
+			r.Ratios = append(r.Ratios, ratio{name, "scale-list", c.ListConcurrency, v})
+			if cat == c.ScaleLists[len(c.ScaleLists)-1] {
+				r.Goals = append(r.Goals, goal{5, name, v, fmt.Sprintf("≤ %.2f", wantPerKBRatio), v > 0 && v <= wantPerKBRatio})
+			}
+		}
+	}
+}
+
+// perKBRatio is the median over rounds of num's gateway CPU per list over
+// den's, scaled by the sizes of their answers: 1 when a list costs in
+// proportion to its size.
+func (r *report) perKBRatio(num, den string) float64 {
+	a, b := r.answerOf(num), r.answerOf(den)
+	if a.Bytes == 0 || b.Bytes == 0 {
+		return 0
+	}
+	cpu := r.pairRatio("scale-list", r.Config.ListConcurrency, num, den, func(s sample) float64 { return s.ServerCPU })
+	return cpu * float64(b.Bytes) / float64(a.Bytes)
+}
+
+// answerOf returns the size of the catalog's list, or a zero answer.
+func (r *report) answerOf(catalog string) answer {
+	for _, a := range r.Answers {
+		if a.Catalog == catalog {
+			return a
+		}
+	}
+	return answer{}
+}
+
+// medianDuration returns the median of ds, 0 when there are none.
+func medianDuration(ds []time.Duration) time.Duration {
+	v := make([]float64, len(ds))
+	for i, d := range ds {
+		v[i] = float64(d)
+	}
+	return time.Duration(median(v))
+}
+
+// loadReport reads a results JSON that save wrote.
+func loadReport(path string) (*report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &report{path: path}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }
 
 // save writes the report as JSON to dir/<timestamp>.json.
@@ -308,12 +451,12 @@ func (r *report) save(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, r.Started.Format("20060102-150405")+".json")
+	r.path = filepath.Join(dir, r.Started.Format("20060102-150405")+".json")
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+	return r.path, os.WriteFile(r.path, append(b, '\n'), 0o644)
 }
 
 // ms converts a duration to fractional milliseconds.
@@ -347,6 +490,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "## mcpgate benchmark, %s\n\n", r.Started.Format(time.RFC3339))
 	fmt.Fprintf(w, "%d CPUs, %s, load average %s at start and %s at end. Agents speak the %s era. Each window %v after a %v warm-up, %d rounds; every figure is the median of the rounds.\n\n",
 		r.Host.NumCPU, r.Host.GoVersion, r.Host.LoadAvgStart, r.Host.LoadAvgEnd, c.Era, c.Duration, c.Warmup, c.Rounds)
+	if c.Command != "" {
+		fmt.Fprintf(w, "Reproduce with `%s`.\n\n", c.Command)
+	}
 	fmt.Fprintln(w, "| scenario | target | c | req/s | p50 ms | p99 ms | errors | CPU µs/req | database CPU µs/req | RSS MiB (end / peak) | upstream CPU µs/req | client CPU µs/req |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, s := range r.Summaries {
@@ -363,10 +509,17 @@ func (r *report) writeMarkdown(w io.Writer) {
 	for _, x := range r.Ratios {
 		fmt.Fprintf(w, "| %s | %d | %s |\n", x.Name, x.Concurrency, dash("%.2f", x.Value))
 	}
-	fmt.Fprintln(w, "\n| goal | measured | want | result |")
-	fmt.Fprintln(w, "|---|--:|--:|---|")
-	for _, g := range r.Goals {
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", g.Name, dash("%.2f", g.Measured), g.Want, g.outcome())
+	for _, t := range []struct{ title, table string }{
+		{"tools/list", r.ListTable()},
+		{"footprint", r.FootprintTable()},
+		{"cold start", r.ColdStartTable()},
+		{"scale: tools/call", r.ScaleCallTable()},
+		{"scale: cached tools/list", r.ScaleListTable()},
+		{"goals", r.GoalsTable()},
+	} {
+		if t.table != "" {
+			fmt.Fprintf(w, "\n### %s\n\n%s", t.title, t.table)
+		}
 	}
 	r.writeErrors(w)
 	r.writeLogs(w)
@@ -395,8 +548,13 @@ func snippetOf(s string) string {
 
 // scenarioName is how the Markdown names a scenario.
 func scenarioName(s string) string {
-	if s == "list" {
+	switch s {
+	case "list":
 		return "tools/list"
+	case "scale-call":
+		return "scale tools/call"
+	case "scale-list":
+		return "scale tools/list"
 	}
 	return "tools/call"
 }

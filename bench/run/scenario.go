@@ -20,7 +20,7 @@ func (e *env) callScenario(ctx context.Context) ([]sample, error) {
 		return nil, err
 	}
 	defer up.stop()
-	proxy, proxyURL, err := e.startProxy(ctx, urls[0])
+	proxy, proxyURL, err := e.startProxy(ctx, "reverse_proxy", urls[0])
 	if err != nil {
 		return nil, err
 	}
@@ -66,31 +66,49 @@ func (e *env) postgresTarget(ctx context.Context, pg *pgtest.Server, urls []stri
 	return target{name: "mcpgate-postgres", url: gwURL, tool: "bench_echo", server: gw, db: pg.PID()}, nil
 }
 
+// callPart runs the tools/call scenario into rep.
+func (e *env) callPart(ctx context.Context, rep *report) error {
+	samples, err := e.callScenario(ctx)
+	rep.Samples = append(rep.Samples, samples...)
+	return err
+}
+
+// listPart runs the tools/list scenario into rep.
+func (e *env) listPart(ctx context.Context, rep *report) error {
+	samples, err := e.listScenario(ctx, rep)
+	rep.Samples = append(rep.Samples, samples...)
+	return err
+}
+
 // listScenario measures an aggregated tools/list over ListUpstreams
-// upstreams, from the gateway's cache, against a tools/list sent directly
-// to one of them.
-func (e *env) listScenario(ctx context.Context) ([]sample, error) {
-	up, urls, err := startUpstream(ctx, e.upstream, e.dir, "upstream-list", e.cfg.ListUpstreams, e.cfg.ExtraTools)
-	if err != nil {
-		return nil, err
-	}
-	defer up.stop()
-	ids := make([]string, len(urls))
-	for i := range urls {
-		ids[i] = fmt.Sprintf("up%d", i)
-	}
-	gw, gwURL, err := e.startGateway(ctx, "mcpgate-list", ids, urls, "")
+// upstreams that serve ListTools tools between them, from the gateway's
+// cache, against a tools/list sent directly to one upstream that serves
+// as many tools alone: the same catalog, one hop or through the gateway.
+// The size of both answers goes to rep, as the catalogs "list-direct"
+// and "list-mcpgate".
+func (e *env) listScenario(ctx context.Context, rep *report) ([]sample, error) {
+	each := catalog{Connectors: e.cfg.ListUpstreams, Tools: e.cfg.ListTools / e.cfg.ListUpstreams}
+	gw, err := e.startCatalog(ctx, "list", each)
 	if err != nil {
 		return nil, err
 	}
 	defer gw.stop()
-	targets := []target{
-		{name: "direct", url: urls[0]},
-		{name: "mcpgate", url: gwURL, server: gw},
+	gw.name = "mcpgate"
+	big, bigURLs, err := startUpstream(ctx, e.upstream, e.dir, "upstream-list-direct", 1, e.cfg.ListTools-ownTools)
+	if err != nil {
+		return nil, err
 	}
-	r := e.run("list", load.MethodList, up)
-	if err := prime(ctx, r, targets[1]); err != nil {
-		return nil, gw.failure(err)
+	defer big.stop()
+	direct := target{name: "direct", url: bigURLs[0], upstream: big}
+	r := e.run("list", load.MethodList, gw.upstream)
+	targets := []target{direct, gw}
+	for _, t := range targets {
+		a, err := listAnswer(ctx, t.url) // fills the gateway's cache, as prime does
+		if err != nil {
+			return nil, fmt.Errorf("%s: sizing the tools/list: %w", t.name, err)
+		}
+		a.Catalog = "list-" + t.name
+		rep.Answers = append(rep.Answers, a)
 	}
 	return rounds(ctx, r, e.cfg.Rounds, []int{e.cfg.ListConcurrency}, targets, e.progressLog)
 }
@@ -101,9 +119,9 @@ func (e *env) run(scenario, method string, upstream *proc) run {
 		dur: e.cfg.Duration, upstream: upstream, tick: e.tick}
 }
 
-// startProxy starts a Caddy that reverse-proxies to the upstream of
-// upstreamURL, and returns it with its MCP endpoint.
-func (e *env) startProxy(ctx context.Context, upstreamURL string) (*proc, string, error) {
+// startProxy starts a Caddy named name that reverse-proxies to the
+// upstream of upstreamURL, and returns it with its MCP endpoint.
+func (e *env) startProxy(ctx context.Context, name, upstreamURL string) (*proc, string, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		return nil, "", err
@@ -112,7 +130,7 @@ func (e *env) startProxy(ctx context.Context, upstreamURL string) (*proc, string
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := startCaddy(ctx, e.caddy, e.dir, "reverse_proxy", proxyCaddyfile(addr, u.Host), addr)
+	p, err := startCaddy(ctx, e.caddy, e.dir, name, proxyCaddyfile(addr, u.Host), addr)
 	if err != nil {
 		return nil, "", err
 	}
