@@ -50,7 +50,11 @@ func (r *report) ListEach() int { return r.Config.ListTools / max(r.Config.ListU
 // Windows describes the measured windows.
 func (r *report) Windows() string {
 	c := r.Config
-	return fmt.Sprintf("%v windows after a %v warm-up, %d rounds, agents on the %s era", c.Duration, c.Warmup, c.Rounds, c.Era)
+	rounds := "rounds"
+	if c.Rounds == 1 {
+		rounds = "round"
+	}
+	return fmt.Sprintf("%v windows after a %v warm-up, %d %s, agents on the %s era", c.Duration, c.Warmup, c.Rounds, rounds, c.Era)
 }
 
 // renderReadme writes the section, markers included, for a README at
