@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -27,10 +28,19 @@ func main() {
 	tool := flag.String("tool", "echo", "the tool that tools/call calls")
 	era := flag.String("era", load.EraLegacy, "protocol era: legacy (initialize, 2025-11-25) or modern (stateless 2026-07-28)")
 	auth := flag.String("auth", "", "the Authorization header to send, e.g. 'Basic ...'")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file, to see what the client costs")
 	flag.Parse()
 	if *url == "" {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *cpuProfile != "" {
+		stop, err := startProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		defer stop()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -42,6 +52,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
+}
+
+// startProfile starts a CPU profile into path and returns what stops it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // run opens the sessions, warms up, measures and prints the result.

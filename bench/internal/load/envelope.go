@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 )
@@ -8,44 +9,88 @@ import (
 // errEnvelope reports a reply whose top level is not a JSON object.
 var errEnvelope = errors.New("malformed JSON-RPC envelope")
 
-// envelope returns the raw values of the "result" and "error" members of
-// the JSON object msg, nil when absent. It walks the top level only and
-// skips nested values without decoding or fully validating them, so that
-// a large result costs one pass over its bytes and no allocation.
-func envelope(msg []byte) (result, rpcErr []byte, err error) {
-	i := skipSpace(msg, 0)
-	if i >= len(msg) || msg[i] != '{' {
-		return nil, nil, errEnvelope
-	}
-	for i = skipSpace(msg, i+1); i < len(msg) && msg[i] != '}'; {
-		if msg[i] != '"' {
-			return nil, nil, errEnvelope
-		}
-		end := skipString(msg, i)
-		if end >= len(msg) {
-			return nil, nil, errEnvelope
-		}
-		name := msg[i+1 : end-1]
-		i = skipSpace(msg, end)
-		if i >= len(msg) || msg[i] != ':' {
-			return nil, nil, errEnvelope
-		}
-		start := skipSpace(msg, i+1)
-		i = skipValue(msg, start)
+// reply is what the client reads of one JSON-RPC response: the raw
+// values of its "result" and "error" members (nil when absent) and, for a
+// list result, its nextCursor as sent (a JSON string, nil when absent).
+type reply struct {
+	result, rpcErr, nextCursor []byte
+}
+
+// envelope reads the JSON object msg as a JSON-RPC response. It walks the
+// top level, and the top level of an object result for its nextCursor,
+// skipping nested values without decoding or fully validating them, so
+// that a large list costs one pass over its bytes and no allocation.
+func envelope(msg []byte) (reply, error) {
+	var r reply
+	_, err := object(msg, 0, func(name []byte, start int) (int, error) {
 		switch string(name) {
 		case "result":
-			result = msg[start:i]
+			end, err := r.readResult(msg, start)
+			r.result = msg[start:end]
+			return end, err
 		case "error":
-			rpcErr = msg[start:i]
+			end := skipValue(msg, start)
+			r.rpcErr = msg[start:end]
+			return end, nil
 		}
-		if i = skipSpace(msg, i); i < len(msg) && msg[i] == ',' {
-			i = skipSpace(msg, i+1)
+		return skipValue(msg, start), nil
+	})
+	return r, err
+}
+
+// readResult walks the result that starts at msg[start] and returns the
+// index just past it, keeping its nextCursor; a result that is not an
+// object is skipped whole.
+func (r *reply) readResult(msg []byte, start int) (int, error) {
+	if start >= len(msg) || msg[start] != '{' {
+		return skipValue(msg, start), nil
+	}
+	return object(msg, start, func(name []byte, start int) (int, error) {
+		end := skipValue(msg, start)
+		if string(name) == "nextCursor" {
+			if start >= len(msg) || msg[start] != '"' {
+				return end, errors.New("nextCursor is not a string")
+			}
+			r.nextCursor = msg[start:end]
+		}
+		return end, nil
+	})
+}
+
+// object walks the members of the JSON object that starts at b[i]. It
+// calls member with each name (raw, without its quotes) and the index
+// where its value starts; member returns the index just past the value.
+// object returns the index just past the object.
+func object(b []byte, i int, member func(name []byte, start int) (int, error)) (int, error) {
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return i, errEnvelope
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		if b[i] != '"' {
+			return i, errEnvelope
+		}
+		end := skipString(b, i)
+		if end >= len(b) {
+			return i, errEnvelope
+		}
+		name := b[i+1 : end-1]
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return i, errEnvelope
+		}
+		var err error
+		if i, err = member(name, skipSpace(b, i+1)); err != nil {
+			return i, err
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
 		}
 	}
-	if i >= len(msg) {
-		return nil, nil, errEnvelope
+	if i >= len(b) {
+		return i, errEnvelope
 	}
-	return result, rpcErr, nil
+	return i + 1, nil
 }
 
 // skipSpace returns the index of the first non-space byte at or after i.
@@ -57,15 +102,24 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index just past the string that starts at the
-// quote b[i], honouring backslash escapes.
+// quote b[i], honouring backslash escapes. It jumps from quote to quote
+// (bytes.IndexByte), since most of a tool list is strings: a quote ends
+// the string unless an odd run of backslashes escapes it.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for i++; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
 		}
+		q := i + j
+		escapes := 0
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
 	return len(b)
 }

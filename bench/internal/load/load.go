@@ -18,7 +18,11 @@ import (
 
 // The methods a Pool can drive.
 const (
+	// MethodCall calls one tool per request.
 	MethodCall = "tools/call"
+	// MethodList lists the tools, a whole list per request: a session
+	// follows nextCursor page by page, each page a round trip, and counts
+	// the request (and its latency) once the last page has come.
 	MethodList = "tools/list"
 )
 

@@ -23,19 +23,20 @@ type toolResult struct {
 // checkReply reports whether resp, whose body is body, is an HTTP 200 with
 // a JSON-RPC result, either as JSON or as the last response on an event
 // stream. When isCall is set, a tool result with isError is a failure too.
-func checkReply(resp *http.Response, body []byte, isCall bool) error {
+// It returns the result's nextCursor as sent (a JSON string), or nil.
+func checkReply(resp *http.Response, body []byte, isCall bool) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(body))
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(body))
 	}
 	switch ct := mediaType(resp.Header); ct {
 	case "application/json":
 	case "text/event-stream":
 		body = lastResponse(body)
 		if body == nil {
-			return errors.New("the event stream holds no JSON-RPC response")
+			return nil, errors.New("the event stream holds no JSON-RPC response")
 		}
 	default:
-		return fmt.Errorf("unexpected Content-Type %q: %s", ct, snippet(body))
+		return nil, fmt.Errorf("unexpected Content-Type %q: %s", ct, snippet(body))
 	}
 	return checkMessage(body, isCall)
 }
@@ -47,33 +48,34 @@ func mediaType(h http.Header) string {
 	return strings.ToLower(strings.TrimSpace(ct))
 }
 
-// checkMessage checks one JSON-RPC response. Only its envelope is read,
-// and a tool result decoded: decoding a large tools/list would cost the
-// client more CPU than the server spent producing it.
-func checkMessage(msg []byte, isCall bool) error {
-	result, rpcErr, err := envelope(msg)
+// checkMessage checks one JSON-RPC response and returns its result's
+// nextCursor, or nil. Only its envelope and the result's top level are
+// read, and a tool result decoded: decoding a large tools/list would cost
+// the client more CPU than the server spent producing it.
+func checkMessage(msg []byte, isCall bool) ([]byte, error) {
+	r, err := envelope(msg)
 	switch {
 	case err != nil:
-		return fmt.Errorf("reading the reply: %v: %s", err, snippet(msg))
-	case rpcErr != nil:
+		return nil, fmt.Errorf("reading the reply: %v: %s", err, snippet(msg))
+	case r.rpcErr != nil:
 		var e rpcError
-		if err := json.Unmarshal(rpcErr, &e); err != nil {
-			return fmt.Errorf("decoding the error: %v: %s", err, snippet(rpcErr))
+		if err := json.Unmarshal(r.rpcErr, &e); err != nil {
+			return nil, fmt.Errorf("decoding the error: %v: %s", err, snippet(r.rpcErr))
 		}
-		return fmt.Errorf("JSON-RPC error %d: %s", e.Code, e.Message)
-	case result == nil:
-		return fmt.Errorf("no result in the reply: %s", snippet(msg))
+		return nil, fmt.Errorf("JSON-RPC error %d: %s", e.Code, e.Message)
+	case r.result == nil:
+		return nil, fmt.Errorf("no result in the reply: %s", snippet(msg))
 	case !isCall:
-		return nil
+		return r.nextCursor, nil
 	}
 	var tr toolResult
-	if err := json.Unmarshal(result, &tr); err != nil {
-		return fmt.Errorf("decoding the tool result: %v", err)
+	if err := json.Unmarshal(r.result, &tr); err != nil {
+		return nil, fmt.Errorf("decoding the tool result: %v", err)
 	}
 	if tr.IsError {
-		return fmt.Errorf("tool error: %s", snippet(result))
+		return nil, fmt.Errorf("tool error: %s", snippet(r.result))
 	}
-	return nil
+	return nil, nil
 }
 
 // lastResponse returns the data of the last event on an SSE stream that
@@ -88,7 +90,7 @@ func lastResponse(stream []byte) []byte {
 		}
 		// A response has a result or an error; a request or a
 		// notification has neither.
-		if result, rpcErr, err := envelope(data); err == nil && (result != nil || rpcErr != nil) {
+		if r, err := envelope(data); err == nil && (r.result != nil || r.rpcErr != nil) {
 			last = data
 		}
 	}

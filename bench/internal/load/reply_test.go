@@ -8,8 +8,8 @@ import (
 
 func TestEnvelope(t *testing.T) {
 	tests := []struct {
-		msg, result, rpcErr string
-		bad                 bool
+		msg, result, rpcErr, next string
+		bad                       bool
 	}{
 		{msg: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a\"}"}]}}`, result: `{"tools":[{"name":"a\"}"}]}`},
 		{msg: ` { "id" : 1 , "error" : {"code":-32601,"message":"x"} } `, rpcErr: `{"code":-32601,"message":"x"}`},
@@ -19,12 +19,32 @@ func TestEnvelope(t *testing.T) {
 		{msg: `[{"id":1,"result":{}}]`, bad: true},
 		{msg: `{"`, bad: true},
 		{msg: ``, bad: true},
+		// The cursor is the result's own, as sent; one nested deeper, or
+		// in an escaped string, is not it.
+		{msg: `{"id":1,"result":{"tools":[{"nextCursor":"no"}],"nextCursor":"b2s\u003d"}}`,
+			result: `{"tools":[{"nextCursor":"no"}],"nextCursor":"b2s\u003d"}`, next: `"b2s\u003d"`},
+		{msg: `{"id":1,"result":{"tools":[{"d":"\",\"nextCursor\":\"no"}]}}`, result: `{"tools":[{"d":"\",\"nextCursor\":\"no"}]}`},
+		{msg: `{"id":1,"result":{"tools":[{"d":"a\\\\"}],"nextCursor":"x"}}`, result: `{"tools":[{"d":"a\\\\"}],"nextCursor":"x"}`, next: `"x"`},
+		{msg: `{"id":1,"result":{"nextCursor":7}}`, bad: true},
+		{msg: `{"id":1,"result":{"nextCursor":"x"`, bad: true},
 	}
 	for _, tt := range tests {
-		result, rpcErr, err := envelope([]byte(tt.msg))
-		if (err != nil) != tt.bad || string(result) != tt.result || string(rpcErr) != tt.rpcErr {
-			t.Errorf("envelope(%q) = %q, %q, %v", tt.msg, result, rpcErr, err)
+		r, err := envelope([]byte(tt.msg))
+		if (err != nil) != tt.bad || !tt.bad && (string(r.result) != tt.result || string(r.rpcErr) != tt.rpcErr || string(r.nextCursor) != tt.next) {
+			t.Errorf("envelope(%q) = %q, %q, %q, %v", tt.msg, r.result, r.rpcErr, r.nextCursor, err)
 		}
+	}
+}
+
+func TestSkipString(t *testing.T) {
+	for _, s := range []string{`""`, `"a"`, `"\""`, `"\\"`, `"a\\\"b"`, `"\\\\"`, `"\u0022"`} {
+		b := []byte(s + `,"next"`)
+		if end := skipString(b, 0); end != len(s) {
+			t.Errorf("skipString(%s) = %d, want %d", b, end, len(s))
+		}
+	}
+	if end := skipString([]byte(`"open\"`), 0); end != len(`"open\"`) {
+		t.Errorf("an unterminated string ends at %d", end)
 	}
 }
 
@@ -48,7 +68,7 @@ func TestCheckReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		resp := &http.Response{StatusCode: tt.status, Header: http.Header{"Content-Type": {tt.ct}}}
-		err := checkReply(resp, []byte(tt.body), tt.isCall)
+		_, err := checkReply(resp, []byte(tt.body), tt.isCall)
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: got %v, want %q", tt.name, err, tt.wantErr)
 		}

@@ -37,7 +37,8 @@ type session struct {
 	url    string
 	header http.Header // the request headers, session id included
 	prefix []byte      // the request body up to its id
-	suffix []byte      // the request body after its id
+	method []byte      // the body after its id, up to the params' members
+	params []byte      // the params' members and the end of the body
 	isCall bool
 	modern bool
 	nextID int64
@@ -55,7 +56,8 @@ func newSession(hc *http.Client, opts Options) *session {
 	s := &session{hc: hc, url: opts.URL, header: h, nextID: 1,
 		isCall: opts.Method == MethodCall, modern: opts.Era == EraModern}
 	s.prefix = []byte(`{"jsonrpc":"2.0","id":`)
-	s.suffix = []byte(`,"method":"` + opts.Method + `","params":{` + s.params(opts.Tool) + `}}`)
+	s.method = []byte(`,"method":"` + opts.Method + `","params":{`)
+	s.params = []byte(s.members(opts.Tool) + `}}`)
 	if s.modern {
 		h.Set("Mcp-Protocol-Version", modernVersion)
 		h.Set("Mcp-Method", opts.Method)
@@ -66,8 +68,8 @@ func newSession(hc *http.Client, opts Options) *session {
 	return s
 }
 
-// params returns the members of the request's params object.
-func (s *session) params(tool string) string {
+// members returns the members of the request's params object.
+func (s *session) members(tool string) string {
 	var members []string
 	if s.isCall {
 		members = append(members, `"name":`+strconv.Quote(tool), `"arguments":{"message":"hello from loadgen"}`)
@@ -90,7 +92,7 @@ func (s *session) handshake(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
-	if err := checkReply(resp, s.buf.Bytes(), false); err != nil {
+	if _, err := checkReply(resp, s.buf.Bytes(), false); err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
 	sid := resp.Header.Get("Mcp-Session-Id")
@@ -129,19 +131,51 @@ func (s *session) loop(ctx context.Context, deadline time.Time, rec *recorder) {
 	}
 }
 
-// request sends one request and checks its reply. It returns the HTTP
-// status, 0 when there was none.
+// request sends one request and checks its reply; for tools/list, the
+// whole list: it follows nextCursor page by page until a page has none,
+// as a client must (Pagination), so that one request is one complete
+// list however the server pages it. It returns the last HTTP status, 0
+// when there was none.
 func (s *session) request(ctx context.Context) (int, error) {
-	body := make([]byte, 0, len(s.prefix)+len(s.suffix)+20)
+	var cursor []byte
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return http.StatusOK, fmt.Errorf("the list did not end within %d pages", maxPages)
+		}
+		resp, err := s.post(ctx, s.body(cursor))
+		if err != nil {
+			return 0, err
+		}
+		next, err := checkReply(resp, s.buf.Bytes(), s.isCall)
+		if err != nil || next == nil {
+			return resp.StatusCode, err
+		}
+		// Copied: the next reply overwrites the buffer it points into.
+		cursor = append(cursor[:0], next...)
+	}
+}
+
+// maxPages bounds the pages of one list, so that a server that hands out
+// cursors forever fails the request instead of holding the session.
+const maxPages = 1000
+
+// body builds the next request's body, with the cursor (a JSON string, as
+// the server sent it) when there is one. Its id is never reused.
+func (s *session) body(cursor []byte) []byte {
+	body := make([]byte, 0, len(s.prefix)+len(s.method)+len(cursor)+len(s.params)+32)
 	body = append(body, s.prefix...)
 	body = strconv.AppendInt(body, s.nextID, 10)
-	body = append(body, s.suffix...)
-	s.nextID++
-	resp, err := s.post(ctx, body)
-	if err != nil {
-		return 0, err
+	body = append(body, s.method...)
+	if cursor != nil {
+		body = append(body, `"cursor":`...)
+		body = append(body, cursor...)
+		if s.params[0] != '}' {
+			body = append(body, ',')
+		}
 	}
-	return resp.StatusCode, checkReply(resp, s.buf.Bytes(), s.isCall)
+	body = append(body, s.params...)
+	s.nextID++
+	return body
 }
 
 // post sends body and reads the whole reply into s.buf. The returned
