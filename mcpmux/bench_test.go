@@ -85,12 +85,18 @@ func runBench(b *testing.B, sessions chan *benchSession, method, params string) 
 		b.Fatal(err)
 	}
 	sessions <- first
+	runBenchEach(b, sessions, method, func(int) string { return params })
+}
+
+// runBenchEach sends method from every session in parallel, with the
+// params that params returns for the session's i-th request.
+func runBenchEach(b *testing.B, sessions chan *benchSession, method string, params func(i int) string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		s := <-sessions
-		for pb.Next() {
-			if err := s.request(method, params); err != nil {
+		for i := 0; pb.Next(); i++ {
+			if err := s.request(method, params(i)); err != nil {
 				b.Error(err)
 				return
 			}
