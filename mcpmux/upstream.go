@@ -321,7 +321,11 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 			}
 		}
 	}
-	resp, err := u.client.Do(req)
+	// Straight to the transport: the client follows no redirect (one could
+	// carry the credential to another host), has no cookie jar and no
+	// timeout of its own, so all it would add is a copy of the headers and
+	// an error wrapping that unreachable cuts off again.
+	resp, err := u.client.Transport.RoundTrip(req)
 	if err != nil {
 		return nil, unreachable(ctx, err)
 	}
