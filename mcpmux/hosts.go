@@ -108,6 +108,12 @@ func onLoopback(r *http.Request) bool {
 	if !ok {
 		return false
 	}
+	// A TCP listener's, read without making a string of it on every
+	// request. IsLoopback takes a dual-stack listener's ::ffff:127.0.0.1
+	// as 127.0.0.1.
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.IsLoopback()
+	}
 	// Unmap, so that a dual-stack listener's ::ffff:127.0.0.1 counts.
 	ap, err := netip.ParseAddrPort(addr.String())
 	return err == nil && ap.Addr().Unmap().IsLoopback()
