@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/internal/textcut"
@@ -211,9 +212,19 @@ func ArgsHash(key, raw []byte) string {
 	if len(key) == 0 {
 		return ""
 	}
-	mac := hmac.New(sha256.New, key)
+	return sumArgs(hmac.New(sha256.New, key), raw)
+}
+
+// sumArgs returns ArgsHash of raw with mac, an HMAC-SHA256 in its keyed
+// state, and leaves mac in that state again.
+func sumArgs(mac hash.Hash, raw []byte) string {
 	mac.Write(raw)
-	return hex.EncodeToString(mac.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	mac.Reset()
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
 // shorten cuts s to at most n bytes on a rune boundary, marking the cut.
