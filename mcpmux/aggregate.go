@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 )
@@ -15,57 +17,287 @@ import (
 // so that the agent can name which one it means: mcpgate://<id>/<uri>.
 const uriScheme = "mcpgate://"
 
-// maxPages bounds the cache of rendered list pages. Past it the cache is
-// cleared whole rather than trimmed: a page is cheap to render again, and
-// this keeps the hot path free of any eviction bookkeeping.
-const maxPages = 4096
+// The ready answers are bounded in count and in bytes. Past either bound
+// the cache is cleared whole rather than trimmed: an answer is cheap to
+// build again from the cached upstream lists, and this keeps the hot path
+// free of any eviction bookkeeping. The bytes bound the first pages held
+// (the entries they were made of are the upstream lists' own bytes,
+// shared); an answer larger than it alone is served but not kept.
+const (
+	maxAnswers     = 4096
+	maxAnswerBytes = 32 << 20
+)
 
-// pageKey names one rendered page of an aggregated list. Callers whose
-// grants select the same rules see the same items, so the view's key
-// stands for them all.
-type pageKey struct {
+// answerKey names a ready answer: one list of one view, at one endpoint,
+// as the caller's credentials see it. Callers whose grants select the same
+// rules see the same items, so the view's key stands for them all; creds
+// hashes the credential keys the lists were fetched with (0 when the
+// credentials are static, the same for every caller), so that callers
+// whose rules are the same but whose credentials differ have answers of
+// their own. The hash only finds the answer: answer.creds is compared too.
+type answerKey struct {
 	view, scope string
 	kind        *listKind
-	offset      int
+	creds       uint64
 }
 
-// renderedPage is a list page as sent, with the upstream lists it was
-// made from: it is served again only while those are still current.
-// Comparing the lists also keeps callers apart whose rules are the same
-// but whose credentials differ: each credential has lists of its own, so
-// one user's page never matches another's.
-type renderedPage struct {
-	lists  []*list
+// readyList is a view's whole list, ready to send: the first page encoded as
+// its result, rebuilt only when something it was made from changes. It is
+// never changed once stored, but for shaped, which only caches.
+type readyList struct {
+	// version is Mux.listVersion when its lists were gathered: any list
+	// fetched, marked stale or replaced since, or a consent given or
+	// withdrawn, bumps the version and retires the answer.
+	version uint64
+	// expires is when the first of its lists outlives its TTL (errorTTL
+	// for a connector whose list failed), and listedAt when the oldest
+	// was fetched, for ttlMs.
+	expires, listedAt time.Time
+	// creds are the credential keys at each connector the view can use,
+	// in order, "" where the caller has none; nil with static ones.
+	creds []string
+	// entries are the items of every page, for a cursor past the first.
+	entries []json.RawMessage
+	// first is the first page's result, as a legacy agent gets it.
+	first json.RawMessage
+	// shaped is the first page as a 2026-07-28 agent gets it, with
+	// ttlMs in whole seconds: it is made again when the second changes.
+	shaped atomic.Pointer[shapedPage]
+}
+
+// shapedPage is a first page with the 2026-07-28 members, for ttl.
+type shapedPage struct {
+	ttl    time.Duration
 	result json.RawMessage
 }
 
+// listMethods are the list methods, by name.
+var listMethods = map[string]*listKind{}
+
+func init() {
+	for _, kind := range listKinds {
+		listMethods[kind.method] = kind
+	}
+}
+
 // aggregate answers a list request from the cached upstream lists of every
-// connector in scope the caller may see, keeping only granted items.
+// connector in scope the caller may see, keeping only granted items: from
+// the view's ready answer when nothing it was made from has changed.
 func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	offset, ok := parseCursor(params)
 	if !ok {
 		return failure(errorf(codeInvalidParams, "the cursor is not one this gateway handed out"))
 	}
-	conns := m.visible(x.view, x.scope)
-	lists := m.gather(x, conns, kind)
+	a := m.ready(x, kind)
 	// The answer is as old as its oldest list, which its ttlMs reflects.
-	for _, l := range lists {
-		if l != nil && (x.listedAt.IsZero() || l.fetched.Before(x.listedAt)) {
-			x.listedAt = l.fetched
+	x.listedAt = a.listedAt
+	if offset == 0 {
+		return &reply{result: a.first}
+	}
+	return &reply{result: m.render(kind, a.entries, offset)}
+}
+
+// serveList answers a list request, shaped for the agent's era, with no
+// other work than finding the answer: a list is the gateway's own, never
+// input-required, so nothing else need read the result. A 2026-07-28
+// agent's first page comes shaped from the answer, its ttlMs rounded down
+// to the second (a hint that errs short), so that it is made once a second
+// rather than copied for every request.
+func (m *Mux) serveList(x *exchange, kind *listKind) *reply {
+	if !x.modern {
+		return m.aggregate(x, kind, x.params)
+	}
+	if offset, ok := parseCursor(x.params); !ok || offset != 0 {
+		return m.shapeResult(x, m.aggregate(x, kind, x.params))
+	}
+	a := m.ready(x, kind)
+	x.listedAt = a.listedAt
+	ttl := m.listTTLLeft(x).Truncate(time.Second)
+	if p := a.shaped.Load(); p != nil && p.ttl == ttl {
+		return &reply{result: p.result}
+	}
+	p := &shapedPage{ttl: ttl, result: shapeList(a.first, ttl)}
+	a.shaped.Store(p)
+	return &reply{result: p.result}
+}
+
+// shapeList returns a copy of a list page's result with the members that
+// shapeResult gives a 2026-07-28 agent's list, in its order: a page the
+// gateway rendered has none of them yet.
+func shapeList(page []byte, ttl time.Duration) json.RawMessage {
+	out := make([]byte, 0, len(page)+80)
+	out = append(out, page[:len(page)-1]...)
+	out = append(out, `,"resultType":`...)
+	out = append(out, resultComplete...)
+	out = append(out, `,"ttlMs":`...)
+	out = strconv.AppendInt(out, ttl.Milliseconds(), 10)
+	out = append(out, `,"cacheScope":`...)
+	out = append(out, scopePrivate...)
+	return append(out, '}')
+}
+
+// ready returns the view's ready answer for kind, building it when there
+// is none or it is no longer current. What a hit costs does not grow with
+// the list: the credential source asked once per connector (none with
+// static credentials), one map lookup and two comparisons.
+func (m *Mux) ready(x *exchange, kind *listKind) *readyList {
+	// Read before the lists are: a change while they are gathered
+	// retires the answer they make.
+	version := m.listVersion.Load()
+	creds := m.askCredentials(x)
+	key := answerKey{x.view.Key(), x.scope, kind, hashKeys(creds)}
+	if v, ok := m.answers.Load(key); ok {
+		if a := v.(*readyList); a.version == version && m.now().Before(a.expires) && slices.Equal(a.creds, creds) {
+			return a
 		}
 	}
-	key := pageKey{x.view.Key(), x.scope, kind, offset}
-	if p, ok := m.pages.Load(key); ok && slices.Equal(p.(*renderedPage).lists, lists) {
-		return &reply{result: p.(*renderedPage).result}
+	a, keep := m.build(x, kind, version)
+	if keep {
+		key.creds = hashKeys(a.creds)
+		m.keep(key, a)
 	}
-	result := m.render(kind, m.entries(x, kind, conns, lists), offset)
-	// Only a new key grows the cache; a page rendered again replaces its
-	// old self.
-	if _, replaced := m.pages.Swap(key, &renderedPage{lists: lists, result: result}); !replaced && m.pageCount.Add(1) > maxPages {
-		m.pages.Clear()
-		m.pageCount.Store(0)
+	return a
+}
+
+// build gathers the lists of kind and makes the view's answer of them. It
+// reports whether the answer may be kept: not when a list is missing for
+// want of a fetch (this request went away while it ran), which the next
+// request must wait for instead of being answered without it.
+func (m *Mux) build(x *exchange, kind *listKind, version uint64) (*readyList, bool) {
+	conns := m.visible(x.view, x.scope)
+	lists := m.gather(x, conns, kind)
+	a := &readyList{version: version, expires: m.now().Add(m.ttl)}
+	keep := true
+	for i, c := range conns {
+		l := lists[i]
+		if l == nil {
+			l, keep = m.failedList(x, c, kind, keep)
+		}
+		if l == nil {
+			continue
+		}
+		ttl := m.ttl
+		if l.err != nil {
+			ttl = min(ttl, errorTTL)
+		} else if a.listedAt.IsZero() || l.fetched.Before(a.listedAt) {
+			a.listedAt = l.fetched
+		}
+		a.expires = earliest(a.expires, l.fetched.Add(ttl))
 	}
-	return &reply{result: result}
+	// The credentials the lists were fetched with, which gather may have
+	// asked for again: the answer is filed under those.
+	if !m.staticCreds {
+		a.creds = m.usedCredentials(x)
+	}
+	a.entries = m.entries(x, kind, conns, lists)
+	a.first = m.render(kind, a.entries, 0)
+	return a, keep
+}
+
+// failedList returns why gather has no list of connector c: nil when the
+// view uses nothing of c or the caller has no credential there (asked
+// again on every request), else the failure cached for it, which the
+// answer may be kept as long as. With none, the fetch did not end (this
+// request went away, or the Mux is closing) and keep turns false.
+func (m *Mux) failedList(x *exchange, c *connectors.Connector, kind *listKind, keep bool) (*list, bool) {
+	if !x.view.HasItems(c.ID) {
+		return nil, keep
+	}
+	for _, used := range x.creds {
+		if used.connector == c.ID {
+			if l := m.fresh(m.entry(cacheKey{c.ID, used.Key, kind})); l != nil && l.err != nil {
+				return l, keep
+			}
+			return nil, false
+		}
+	}
+	return nil, keep
+}
+
+// keep stores a under key, within the cache's bounds.
+func (m *Mux) keep(key answerKey, a *readyList) {
+	size := int64(len(a.first))
+	if size > maxAnswerBytes {
+		return
+	}
+	old, replaced := m.answers.Swap(key, a)
+	if replaced {
+		size -= int64(len(old.(*readyList).first))
+	}
+	bytes := m.answerBytes.Add(size)
+	if !replaced && m.answerCount.Add(1) > maxAnswers || bytes > maxAnswerBytes {
+		m.answers.Clear()
+		m.answerCount.Store(0)
+		m.answerBytes.Store(0)
+	}
+}
+
+// askCredentials asks the credential source for the caller's credential
+// at each connector of the view that the caller may use something of, as
+// gather would, and returns their keys in order ("" where it has none);
+// nil when the credentials are static. Asked on every request, since only
+// the source knows whether a token expired or a consent changed.
+func (m *Mux) askCredentials(x *exchange) []string {
+	if m.staticCreds {
+		return nil
+	}
+	var keys []string
+	for _, c := range m.visible(x.view, x.scope) {
+		if !x.view.HasItems(c.ID) {
+			continue
+		}
+		key := ""
+		if cred, err := m.credentialFor(x, c); err == nil {
+			key = cred.Key
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// usedCredentials returns the keys of the credentials this request used at
+// each connector of the view the caller may use something of, in order,
+// "" where it used none.
+func (m *Mux) usedCredentials(x *exchange) []string {
+	var keys []string
+	for _, c := range m.visible(x.view, x.scope) {
+		if !x.view.HasItems(c.ID) {
+			continue
+		}
+		key := ""
+		for _, used := range x.creds {
+			if used.connector == c.ID {
+				key = used.Key
+				break
+			}
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// hashKeys hashes credential keys (FNV-1a, each key ended by a zero byte,
+// which no key holds), so that an answer is found by one lookup.
+func hashKeys(keys []string) uint64 {
+	if keys == nil {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for _, k := range keys {
+		for i := range len(k) {
+			h = (h ^ uint64(k[i])) * 1099511628211
+		}
+		h *= 1099511628211
+	}
+	return h
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // render builds one page of a list result, in one allocation.

@@ -229,6 +229,9 @@ func (m *Mux) fly(life, ctx context.Context, caller grants.Caller, c *connectors
 func (m *Mux) land(e *cacheEntry, f *flight, l *list) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// After the change below, which the deferred unlock orders first:
+	// every ready answer made before it is retired.
+	defer m.listVersion.Add(1)
 	e.flight, f.cur = nil, l
 	// A cancelled fetch (the Mux is closing) says nothing of the
 	// upstream: it is not cached as the upstream's failure, and the list
@@ -261,6 +264,9 @@ func (m *Mux) invalidate(connector string, kind *listKind) {
 		}
 		return true
 	})
+	// After the marks: an answer made before them is retired, and one
+	// made since sees them.
+	m.listVersion.Add(1)
 }
 
 // lost marks connector's lists stale after a call to it failed, so that

@@ -52,6 +52,12 @@ func (m *Mux) dispatch(x *exchange, msg *message) *reply {
 	if msg.method == "initialize" {
 		return failure(errorf(codeInvalidRequest, "initialize may only open a session"))
 	}
+	// A list is the gateway's own ready answer (aggregate.go), never
+	// input-required: nothing below need read it. One that carries a
+	// requestState goes the long way, to have the state checked.
+	if kind := listMethods[msg.method]; kind != nil && member(msg.params, "requestState") == nil {
+		return m.serveList(x, kind)
+	}
 	if h := m.handler(msg.method); h != nil {
 		// A legacy agent is asked mid-request, on its own stream; a
 		// 2026-07-28 agent gets an input-required result and retries, with

@@ -35,10 +35,16 @@ const (
 	// change goes unseen when no notification comes (an upstream without
 	// listChanged, or a notification stream that broke).
 	DefaultListTTL = 5 * time.Minute
-	// DefaultPageSize is large enough that most catalogs fit one page,
-	// for agents that never follow nextCursor, and small enough to bound
-	// one answer when many connectors are aggregated.
-	DefaultPageSize = 500
+	// DefaultPageSize puts a caller's whole view in one page: 10,000
+	// upstream tools and the gateway's own, with room to spare. A list
+	// the agent follows cursor by cursor costs it a round trip a page,
+	// and the gateway holds the whole view anyway (it filters the grants
+	// over every item), so smaller pages would bound nothing but add
+	// requests. In bytes it stays reasonable: about 1.6 MB for 10,000
+	// small tools, some 10 MB at 1 KB a definition, which an agent reads
+	// whole whatever the pages. Pagination still works: agents must
+	// follow nextCursor, and a smaller PageSize makes pages.
+	DefaultPageSize = 20_000
 )
 
 // Options configure a Mux. The zero value of every field but Connectors and
@@ -64,6 +70,7 @@ type Options struct {
 	// ListTTL is how long upstream lists are cached. Default DefaultListTTL.
 	ListTTL time.Duration
 	// PageSize is how many items one page of an aggregated list holds.
+	// Default DefaultPageSize.
 	PageSize int
 	// Transport carries upstream requests; nil means a pooled transport
 	// the Mux owns and Close releases. A transport given here is the
@@ -157,16 +164,22 @@ type Mux struct {
 	// the case sync.Map is made for: readers take no lock.
 	upstreams sync.Map // upstreamKey → *upstream
 	cache     sync.Map // cacheKey → *cacheEntry
-	pages     sync.Map // pageKey → *renderedPage, at most maxPages
-	pageCount atomic.Int64
-	sessions  *Sessions
-	ownsSess  bool
-	streams   *Streams
-	ownsStrm  bool
-	subs      *subscriptions // the streams', which outlive the Mux
-	origins   map[string]bool
-	hosts     hostPolicy
-	states    stateSealer
+	answers   sync.Map // answerKey → *readyList, within maxAnswers and maxAnswerBytes
+	// answerCount and answerBytes tally answers; listVersion counts the
+	// changes that retire them (aggregate.go).
+	answerCount, answerBytes atomic.Int64
+	listVersion              atomic.Uint64
+	// staticCreds: the credentials are each connector's own, the same
+	// for every caller and never changing (Options.Credentials is nil).
+	staticCreds bool
+	sessions    *Sessions
+	ownsSess    bool
+	streams     *Streams
+	ownsStrm    bool
+	subs        *subscriptions // the streams', which outlive the Mux
+	origins     map[string]bool
+	hosts       hostPolicy
+	states      stateSealer
 	// sessionSeal seals session ids, when Options.SessionKey is set; ends
 	// is Options.Ended then.
 	sessionSeal *sealer
@@ -242,7 +255,7 @@ func New(opts Options) (*Mux, error) {
 	// the next, which the offset in a list cursor relies on.
 	sort.Strings(m.order)
 	if m.creds == nil {
-		m.creds = Static(opts.Connectors)
+		m.creds, m.staticCreds = Static(opts.Connectors), true
 	}
 	m.sessions, m.ownsSess = opts.Sessions, opts.Sessions == nil
 	if m.ownsSess {
