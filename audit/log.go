@@ -25,8 +25,12 @@ const (
 	// DefaultMax is how many events the ring keeps of each class.
 	DefaultMax = 10000
 	// DefaultBuffer is how many events of each class may wait for the
-	// store.
-	DefaultBuffer = 1024
+	// store: about three seconds of tool calls at 5,000 a second, which
+	// outlasts the pauses of a store under load (Badger waiting for a
+	// memtable flush held writes for over 200 ms, when 1,024 dropped
+	// events at that rate). A waiting event takes about 200 bytes, only
+	// while it waits.
+	DefaultBuffer = 16384
 	// DefaultLimit is how many events a Query returns.
 	DefaultLimit = 100
 )
@@ -67,7 +71,8 @@ type Options struct {
 	ArgsKey []byte
 	// Buffer is how many events of each class may wait for the store;
 	// beyond it, the store write of an event is dropped (its line is
-	// logged even so). Default DefaultBuffer.
+	// logged even so). Memory is taken as events wait, not up front.
+	// Default DefaultBuffer.
 	Buffer int
 	// Burst is how many attempts of one kind by one user (refused tool
 	// calls, consents started or failed, failed refreshes) the ring keeps

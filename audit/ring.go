@@ -65,8 +65,13 @@ type ring struct {
 	// classes, which is the order Query returns them in.
 	mu   sync.Mutex
 	next uint64 // the number of the next event; guarded by mu
+	// queue holds each class's events waiting for the writer, oldest
+	// first, at most buffer of them; guarded by mu. A slice rather than
+	// a buffered channel, so that a large buffer costs memory only while
+	// the store lags behind.
+	queue  [numClasses][]item
+	buffer int
 
-	in      [numClasses]chan item
 	wake    chan struct{} // something is queued
 	flushes chan chan struct{}
 	stop    chan struct{}
@@ -130,11 +135,8 @@ func release(r *ring) error {
 // newRing starts the writer of a ring over keep, whose next event is
 // numbered next.
 func newRing(id any, keep keeper, next uint64, size, buffer int, logger *zap.Logger, now func() time.Time) *ring {
-	r := &ring{id: id, keep: keep, now: now, next: next, wake: make(chan struct{}, 1),
+	r := &ring{id: id, keep: keep, now: now, next: next, buffer: buffer, wake: make(chan struct{}, 1),
 		flushes: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	for c := range r.in {
-		r.in[c] = make(chan item, buffer)
-	}
 	r.max.Store(int64(size))
 	r.logger.Store(logger)
 	go r.run()
@@ -147,12 +149,11 @@ func (r *ring) offer(e Event) bool {
 	c := classOf(e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	select {
-	case r.in[c] <- item{seq: r.next, class: c, event: e}:
-		r.next++
-	default:
+	if len(r.queue[c]) >= r.buffer {
 		return false
 	}
+	r.queue[c] = append(r.queue[c], item{seq: r.next, class: c, event: e})
+	r.next++
 	select {
 	case r.wake <- struct{}{}:
 	default: // the writer has a wake-up pending already
@@ -216,9 +217,11 @@ func (r *ring) run() {
 
 // queued is how many events wait for the writer, in every class.
 func (r *ring) queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n := 0
-	for _, in := range r.in {
-		n += len(in)
+	for _, q := range r.queue {
+		n += len(q)
 	}
 	return n
 }
@@ -226,23 +229,29 @@ func (r *ring) queued() int {
 // take adds to batch what is queued, up to maxBatch: the classes in
 // order, so that a flood of calls delays the admin and auth events least.
 func (r *ring) take(batch []item) []item {
-	for _, in := range r.in {
-		batch = takeFrom(in, batch)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c, q := range r.queue {
+		n := min(len(q), maxBatch-len(batch))
+		batch = append(batch, q[:n]...)
+		r.queue[c] = rest(q, n)
 	}
 	return batch
 }
 
-// takeFrom adds to batch what in holds, up to maxBatch.
-func takeFrom(in chan item, batch []item) []item {
-	for len(batch) < maxBatch {
-		select {
-		case it := <-in:
-			batch = append(batch, it)
-		default:
-			return batch
-		}
+// rest is q without its first n items. An emptied queue starts over at
+// the front of its array, or lets a large one go, which only a backlog
+// grew: a buffer costs memory while it is used.
+func rest(q []item, n int) []item {
+	switch {
+	case n < len(q):
+		clear(q[:n]) // the events' strings, for the collector
+		return q[n:]
+	case cap(q) > maxBatch:
+		return nil
 	}
-	return batch
+	clear(q)
+	return q[:0]
 }
 
 // drain writes everything queued.

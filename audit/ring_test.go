@@ -47,3 +47,23 @@ func TestSteadyCallsShareBatches(t *testing.T) {
 		t.Errorf("%d calls over %v went in %d batches, want at most %d", calls, elapsed.Round(time.Millisecond), n, want)
 	}
 }
+
+// TestStallKeepsEvery holds the store's first batch while seconds of
+// tool calls arrive at 5,000 a second, as Badger does when a memtable
+// flush falls behind: with the default buffer, every event waits for the
+// store and reaches it, none dropped.
+func TestStallKeepsEvery(t *testing.T) {
+	st := &blockingStore{Memory: store.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	l := newLog(t, Options{Store: st, Max: 20000})
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, User: "alice", Detail: "first"})
+	<-st.entered // the writer holds "first" and waits in the store
+	const calls = 10000
+	for i := range calls {
+		l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, User: "alice", Detail: fmt.Sprint(i)})
+	}
+	close(st.release)
+	got := query(t, l, Filter{Limit: calls + 1})
+	if len(got) != calls+1 || l.Dropped() != 0 {
+		t.Errorf("%d events kept, %d dropped; want %d and 0", len(got), l.Dropped(), calls+1)
+	}
+}
