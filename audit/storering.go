@@ -3,7 +3,6 @@ package audit
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -226,11 +225,13 @@ func newestFirst(ctx context.Context, st Store, prefix string) ([]string, error)
 func (s *storeRing) write(batch []item, limit int) error {
 	writes := make([]store.Write, 0, len(batch))
 	kept := s.kept
+	// One buffer for the batch's values, each a slice of it that later
+	// ones never overwrite.
+	buf := make([]byte, 0, 256*len(batch))
 	for _, it := range batch {
-		v, err := json.Marshal(it.event)
-		if err != nil {
-			continue // an Event always encodes
-		}
+		start := len(buf)
+		buf = appendStored(buf, it.event)
+		v := buf[start:len(buf):len(buf)]
 		writes = append(writes, store.Write{Key: key(it.class, it.seq), Value: v})
 		kept[it.class] = append(kept[it.class], it.seq)
 	}

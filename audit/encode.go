@@ -1,0 +1,49 @@
+package audit
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// appendStored appends e as the ring stores it: JSON that decodes as
+// MarshalJSON's does, built without reflection, since the writer encodes
+// every tool call. A string with anything but plain ASCII goes through
+// encoding/json, which knows every escape.
+func appendStored(b []byte, e Event) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","kind":`...)
+	b = appendString(b, string(e.Kind))
+	for _, f := range [...]struct{ key, value string }{
+		{`,"user":`, e.User}, {`,"connector":`, e.Connector}, {`,"tool":`, e.Tool},
+		{`,"decision":`, e.Decision}, {`,"outcome":`, e.Outcome}, {`,"args_hash":`, e.ArgsHash},
+	} {
+		if f.value != "" {
+			b = appendString(append(b, f.key...), f.value)
+		}
+	}
+	if e.Count != 0 {
+		b = strconv.AppendInt(append(b, `,"count":`...), int64(e.Count), 10)
+	}
+	if e.Detail != "" {
+		b = appendString(append(b, `,"detail":`...), e.Detail)
+	}
+	if ms := milliseconds(e.Duration); ms != 0 {
+		b = strconv.AppendFloat(append(b, `,"duration_ms":`...), ms, 'g', -1, 64)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
