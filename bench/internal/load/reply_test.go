@@ -1,6 +1,7 @@
 package load
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,6 +72,29 @@ func TestCheckReply(t *testing.T) {
 		_, err := checkReply(resp, []byte(tt.body), tt.isCall)
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: got %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+// BenchmarkEnvelope reads a list of 500 small tools as the client does,
+// to show what finding a reply's end and its nextCursor costs per byte.
+func BenchmarkEnvelope(b *testing.B) {
+	var list strings.Builder
+	list.WriteString(`{"jsonrpc":"2.0","id":1,"result":{"tools":[`)
+	for i := range 500 {
+		if i > 0 {
+			list.WriteString(",")
+		}
+		fmt.Fprintf(&list, `{"annotations":{"readOnlyHint":true},"description":"Extra tool %d.","inputSchema":`+
+			`{"properties":{"message":{"description":"what to say","type":"string"}},"type":"object"},"name":"up%d_tool-%03d"}`, i, i%10, i)
+	}
+	list.WriteString(`],"nextCursor":"eA"}}`)
+	msg := []byte(list.String())
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := envelope(msg); err != nil || string(r.nextCursor) != `"eA"` {
+			b.Fatal(r, err)
 		}
 	}
 }
