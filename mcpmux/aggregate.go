@@ -22,7 +22,8 @@ const uriScheme = "mcpgate://"
 // build again from the cached upstream lists, and this keeps the hot path
 // free of any eviction bookkeeping. The bytes bound the first pages held
 // (the entries they were made of are the upstream lists' own bytes,
-// shared); an answer larger than it alone is served but not kept.
+// shared, and the copy shaped for 2026-07-28 agents at most doubles
+// them); an answer larger than the bound alone is served but not kept.
 const (
 	maxAnswers     = 4096
 	maxAnswerBytes = 32 << 20
@@ -34,7 +35,8 @@ const (
 // hashes the credential keys the lists were fetched with (0 when the
 // credentials are static, the same for every caller), so that callers
 // whose rules are the same but whose credentials differ have answers of
-// their own. The hash only finds the answer: answer.creds is compared too.
+// their own. The hash only finds the answer: readyList.creds is compared
+// too, so that a collision can never serve one caller another's lists.
 type answerKey struct {
 	view, scope string
 	kind        *listKind

@@ -21,7 +21,8 @@ import (
 // view; these tests check each change that must retire one: a caller's
 // credentials (a consent given, a disconnect, a new grant), a failed
 // call, and a reload's new grants and disabled connector. list_changed
-// and the TTL are TestListChanged's and TestListCache's.
+// and the TTL are TestListChanged's and TestListCache's: a fetch that
+// lands retires the answers made before it.
 
 // grantSource is a per-user credential source, as OAuth is: a user has a
 // credential at connector "a" only once a grant is set for them, and each
@@ -117,11 +118,39 @@ func TestReadyListCredentials(t *testing.T) {
 	}
 }
 
-// TestReadyListAfterFailedCall checks that a call that fails for want of
-// its upstream retires the ready answer at once: the next list asks the
-// upstream again, and goes without the dead upstream's tools, long
-// before the TTL would have ended.
+// TestReadyListAfterFailedCall checks that a call the upstream fails
+// (here, it outlasts the connector's timeout) retires the ready answer at
+// once: the next list asks the upstream again rather than wait for the
+// TTL. Nothing else fetches the list meanwhile: a failed call marks it
+// stale and leaves the fetch to the next list.
 func TestReadyListAfterFailedCall(t *testing.T) {
+	t.Parallel()
+	up := testupstream.StartT(t, testupstream.Options{Name: "a", BearerToken: upstreamAuth})
+	c := testConnector(t, "a", up, bearer)
+	c.Timeout = 200 * time.Millisecond
+	g := startGateway(t, []*connectors.Connector{c}, everyone)
+	alice := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+	alice.result("tools/list", nil)
+	alice.result("tools/list", nil)
+	if n := countMethod(up, "tools/list"); n != 1 {
+		t.Fatalf("the upstream saw %d tools/list, want 1", n)
+	}
+	up.SetDelay(400 * time.Millisecond)
+	if r := alice.call("tools/call", map[string]any{"name": "a_echo", "arguments": map[string]any{"message": "x"}}); r.result != nil && !strings.Contains(string(r.result), `"isError":true`) {
+		t.Fatalf("a call past the connector's timeout succeeded: %s", r.body)
+	}
+	up.SetDelay(0)
+	if got := listed(t, alice.result("tools/list", nil), "tools", "name"); !slices.Contains(got, "a_echo") {
+		t.Errorf("after the failed call, tools = %v", got)
+	}
+	if n := countMethod(up, "tools/list"); n != 2 {
+		t.Errorf("after the failed call the upstream saw %d tools/list, want 2: the list was not asked for again", n)
+	}
+}
+
+// TestReadyListDeadUpstream checks that the tools of an upstream that
+// died go from the list as soon as a call to it fails.
+func TestReadyListDeadUpstream(t *testing.T) {
 	t.Parallel()
 	ups, conns := startUpstreams(t, testupstream.BothEras, "a", "b")
 	g := startGateway(t, conns, everyone)
@@ -136,26 +165,6 @@ func TestReadyListAfterFailedCall(t *testing.T) {
 	got := listed(t, alice.result("tools/list", nil), "tools", "name")
 	if slices.Contains(got, "a_echo") || !slices.Contains(got, "b_echo") {
 		t.Errorf("after a's call failed, tools = %v", got)
-	}
-}
-
-// TestReadyListChanged checks that a list_changed retires the ready
-// answer at once, before the fetch it prompts has landed: the next list
-// waits for that fetch rather than be answered with the old list.
-func TestReadyListChanged(t *testing.T) {
-	t.Parallel()
-	ups, conns := startUpstreams(t, testupstream.BothEras, "a")
-	g := startGateway(t, conns, everyone)
-	alice := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
-	alice.result("tools/list", nil)
-	alice.result("tools/list", nil)
-	ups["a"].SetDelay(300 * time.Millisecond)
-	ups["a"].AddTool("added")
-	// As another instance reports it: the notice is acted on before
-	// ListChanged returns, and the fetch it starts takes the delay.
-	g.mux.ListChanged("a", "notifications/tools/list_changed")
-	if got := listed(t, alice.result("tools/list", nil), "tools", "name"); !slices.Contains(got, "a_added") {
-		t.Errorf("after list_changed, tools = %v", got)
 	}
 }
 
