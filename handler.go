@@ -74,6 +74,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.fail(w, r, h.serveAPI(w, r, g, caller, id))
 	}
+	// The aggregated endpoint, which serves nearly every agent request,
+	// goes straight to the mux: the site's router would copy the request
+	// to carry the caller and match it against its patterns, to send it
+	// to the same place. Only the exact path: any other spelling of it
+	// gets the router's judgement.
+	if known && r.URL.Path == "/mcp" && r.URL.RawPath == "" {
+		g.Mux().ServeMCP(w, r, caller, "")
+		return nil
+	}
 	// An unidentified request goes on: authorization servers fetch the
 	// client metadata document with no identity, and a path that names
 	// nothing is 404 whoever asks. The site answers 401 on every other
