@@ -160,8 +160,9 @@ type Mux struct {
 	observer Observer
 	used     func(connector, caller string)
 
-	// The three maps are written once per key and read on every request,
-	// the case sync.Map is made for: readers take no lock.
+	// The three maps are read on every request and written seldom (once
+	// per key; an answer again when its lists change), the case sync.Map
+	// is made for: readers take no lock.
 	upstreams sync.Map // upstreamKey → *upstream
 	cache     sync.Map // cacheKey → *cacheEntry
 	answers   sync.Map // answerKey → *readyList, within maxAnswers and maxAnswerBytes
