@@ -68,7 +68,9 @@ type session struct {
 
 	// mu guards inflight, which the session's own requests change
 	// concurrently. It and the Sessions' lock are never held together,
-	// so they need no order.
+	// so they need no order. inflight is made by the first request that
+	// can be cancelled: most sessions idle, and an empty map is 48 bytes
+	// of each.
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // agent request id → cancel
 
@@ -166,7 +168,7 @@ func randomSessionID() string {
 // newSession returns a session that no Sessions holds yet.
 func newSession(id string, caller grants.Caller, scope, version string) *session {
 	return &session{id: id, tag: sessionTag(id), caller: caller, scope: scope, version: version,
-		inflight: map[string]context.CancelFunc{}, ended: make(chan struct{})}
+		ended: make(chan struct{})}
 }
 
 // sessionTag is the name SessionEnds knows a session by: the SHA-256 of its
@@ -310,6 +312,9 @@ func (ss *session) track(id []byte, cancel context.CancelFunc) func() {
 	// Keyed by the id's JSON, so that 1 and "1" are two requests.
 	key := string(id)
 	ss.mu.Lock()
+	if ss.inflight == nil {
+		ss.inflight = map[string]context.CancelFunc{}
+	}
 	ss.inflight[key] = cancel
 	ss.mu.Unlock()
 	return func() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,38 @@ func BenchmarkSessionOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestIdleSessionBytes bounds what an idle session holds in the store: a
+// gateway holds thousands (issue 13: 1,000 idle sessions within 64 MiB of
+// RSS, where each live byte costs about two). The ids, caller names and
+// the store's own maps and lists count; the bound leaves room for them.
+func TestIdleSessionBytes(t *testing.T) {
+	const n = 5000 // enough that other tests' stray allocations weigh little
+	ids := make([]string, n)
+	callers := make([]grants.Caller, n)
+	for i := range n {
+		ids[i], callers[i] = randomSessionID(), grants.Caller{ID: fmt.Sprintf("caller%04d", i)}
+	}
+	s := NewSessions()
+	before := liveHeap()
+	for i := range n {
+		if _, err := s.open(newSession(ids[i], callers[i], "", "2025-11-25")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := (liveHeap() - before) / n
+	t.Logf("an idle session holds %d bytes", per)
+	if per > 700 {
+		t.Errorf("an idle session holds %d bytes, want at most 700", per)
+	}
+	runtime.KeepAlive(s)
+}
+
+// liveHeap returns the bytes of live heap after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
