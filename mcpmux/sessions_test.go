@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/liveheap"
 )
 
 // sessionClock is a clock a test moves by hand.
@@ -201,24 +202,16 @@ func TestIdleSessionBytes(t *testing.T) {
 		ids[i], callers[i] = randomSessionID(), grants.Caller{ID: fmt.Sprintf("caller%04d", i)}
 	}
 	s := NewSessions()
-	before := liveHeap()
+	before := liveheap.Bytes()
 	for i := range n {
 		if _, err := s.open(newSession(ids[i], callers[i], "", "2025-11-25")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	per := (liveHeap() - before) / n
+	per := (liveheap.Bytes() - before) / n
 	t.Logf("an idle session holds %d bytes", per)
 	if per > 700 {
 		t.Errorf("an idle session holds %d bytes, want at most 700", per)
 	}
 	runtime.KeepAlive(s)
-}
-
-// liveHeap returns the bytes of live heap after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
 }

@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mcpgate/caddy-mcpgate/internal/liveheap"
 )
 
 // TestBadgerReload checks reloads over one directory: a second open of a
@@ -164,18 +166,10 @@ func TestBadgerRoom(t *testing.T) {
 // grow twice over: at Badger's 8 MiB it was 10.4 MB, the largest part of an
 // idle gateway's heap.
 func TestBadgerHeap(t *testing.T) {
-	before := liveHeap()
+	before := liveheap.Bytes()
 	b := openBadger(t, t.TempDir())
-	if held := liveHeap() - before; held > 4<<20 {
+	if held := liveheap.Bytes() - before; held > 4<<20 {
 		t.Errorf("an open Badger holds %d bytes of live heap, want at most 4 MiB", held)
 	}
 	runtime.KeepAlive(b)
-}
-
-// liveHeap returns the bytes of live heap after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
 }
