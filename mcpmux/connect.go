@@ -189,6 +189,7 @@ func (u *upstream) discover(ctx context.Context, cred http.Header) (*upstreamSta
 	for _, v := range res.SupportedVersions {
 		if mcp.IsModernProtocol(v) && mcp.IsValidProtocolVersion(v) {
 			st.version, st.caps = v, res.Capabilities
+			st.ready()
 			return st, nil
 		}
 	}
@@ -239,5 +240,6 @@ func (u *upstream) initialize(ctx context.Context, cred http.Header) (*upstreamS
 		// fail the session.
 		_, _ = u.exchange(ctx, cred, st, &rpc{method: "logging/setLevel", params: []byte(`{"level":"debug"}`)})
 	}
+	st.ready()
 	return st, nil
 }

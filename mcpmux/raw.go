@@ -260,14 +260,18 @@ func unquote(quoted []byte) (string, error) {
 // with no reflection; anything else goes through encoding/json, which
 // knows every escape.
 func quote(s string) []byte {
+	return appendQuote(make([]byte, 0, len(s)+2), s)
+}
+
+// appendQuote appends s to out as a JSON string literal, as quote makes it.
+func appendQuote(out []byte, s string) []byte {
 	if plain([]byte(s)) {
-		out := make([]byte, 0, len(s)+2)
 		out = append(out, '"')
 		out = append(out, s...)
 		return append(out, '"')
 	}
 	b, _ := json.Marshal(s)
-	return b
+	return append(out, b...)
 }
 
 // plain reports whether a string literal's body needs no decoding: no

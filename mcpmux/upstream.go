@@ -94,6 +94,21 @@ type upstreamState struct {
 	version string
 	session string
 	caps    json.RawMessage
+	// versionHeader and sessionHeader are version and session as the
+	// header values every request carries, made once the state is ready
+	// (ready); the transport only reads them.
+	versionHeader, sessionHeader []string
+}
+
+// ready makes st's header values, before st serves any call. The
+// handshake's own requests, made before, build theirs each time.
+func (st *upstreamState) ready() {
+	if st.version != "" {
+		st.versionHeader = []string{st.version}
+	}
+	if st.session != "" {
+		st.sessionHeader = []string{st.session}
+	}
 }
 
 // upstream is mcpgate's connection to one connector with one credential.
@@ -365,11 +380,19 @@ func (u *upstream) setHeaders(h http.Header, cred http.Header, st *upstreamState
 	h["Accept"] = acceptBoth
 	h["User-Agent"] = userAgent
 	if st.version != "" {
-		h[mcp.HeaderProtocolVersion] = []string{st.version}
+		h[mcp.HeaderProtocolVersion] = headerValue(st.versionHeader, st.version)
 	}
 	if st.session != "" {
-		h[mcp.HeaderSessionID] = []string{st.session}
+		h[mcp.HeaderSessionID] = headerValue(st.sessionHeader, st.session)
 	}
+}
+
+// headerValue is made, the values made for v once, or else v's own.
+func headerValue(made []string, v string) []string {
+	if made != nil {
+		return made
+	}
+	return []string{v}
 }
 
 // Header values every upstream request carries. The HTTP client only reads
@@ -605,7 +628,7 @@ func appendEnvelope(id []byte, method string, params []byte) []byte {
 		out = append(out, ',')
 	}
 	out = append(out, `"method":`...)
-	out = append(out, quote(method)...)
+	out = appendQuote(out, method)
 	if len(params) > 0 {
 		out = append(out, `,"params":`...)
 		out = append(out, params...)
