@@ -17,11 +17,12 @@ const errorWarning = time.Minute
 
 // gatherDelay is how long the writer lets events gather before it writes
 // them, unless a full batch is waiting sooner. Each write is one store
-// transaction and, on Badger, one disk sync: written as they come, calls
-// at thousands a second made a transaction of one or two events each,
-// which cost the gateway more CPU than the calls themselves. A Query or a
-// Close does not wait for it.
-const gatherDelay = 20 * time.Millisecond
+// transaction and, on Badger, one sync of its log: written as they came,
+// calls at thousands a second made a transaction of one or two events
+// each, which cost the gateway more CPU than the calls' own work. At
+// 5,000 calls a second a full batch gathers in about 50 ms. A Query or a
+// Close does not wait for it, and every event's line is logged at once.
+const gatherDelay = 50 * time.Millisecond
 
 // item is an event queued for the ring, numbered already.
 type item struct {
