@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -53,5 +54,21 @@ func BenchmarkAppendStored(b *testing.B) {
 	var buf []byte
 	for b.Loop() {
 		buf = appendStored(buf[:0], e)
+	}
+}
+
+// TestKey: an event's key is its class's folder and its number in 20
+// digits, as parseKey reads it, for the smallest and largest numbers.
+func TestKey(t *testing.T) {
+	for _, n := range []uint64{0, 1, 42, 12345678901234567890, 1<<64 - 1} {
+		for c := range numClasses {
+			k := key(c, n)
+			if want := fmt.Sprintf("%s%s/%020d", Prefix, c, n); k != want {
+				t.Errorf("key(%v, %d) = %q, want %q", c, n, k, want)
+			}
+			if gc, gn, ok := parseKey(k); !ok || gc != c || gn != n {
+				t.Errorf("parseKey(%q) = %v %d %v", k, gc, gn, ok)
+			}
+		}
 	}
 }

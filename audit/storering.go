@@ -110,7 +110,15 @@ func (s *storeRing) moves(ctx context.Context, chunk []uint64) ([]store.Write, e
 
 // key is where event n of class c lives: zero-padded, so that keys sort
 // as numbers.
-func key(c class, n uint64) string { return fmt.Sprintf("%s%s/%020d", Prefix, c, n) }
+func key(c class, n uint64) string {
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], n, 10)
+	name := c.String()
+	b := make([]byte, 0, len(Prefix)+len(name)+1+len(digits))
+	b = append(append(append(b, Prefix...), name...), '/')
+	b = append(b, "00000000000000000000"[len(d):]...)
+	return string(append(b, d...))
+}
 
 // parseKey reads the class and the number of an event's key.
 func parseKey(k string) (class, uint64, bool) {
