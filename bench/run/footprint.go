@@ -15,20 +15,24 @@ import (
 const settle = time.Second
 
 // footprint is the resident memory (VmRSS) of a fresh mcpgate and of a
-// fresh Caddy reverse_proxy, at rest and holding Sessions idle legacy
-// sessions, and their peaks (VmHWM), in bytes.
+// fresh Caddy reverse_proxy: at rest, holding Sessions idle legacy
+// sessions whose connections have closed, and holding the same sessions
+// each with an idle keep-alive connection; and their peaks (VmHWM), in
+// bytes.
 type footprint struct {
-	Sessions    int   `json:"sessions"`
-	GatewayRest int64 `json:"gateway_rest_bytes"`
-	GatewayIdle int64 `json:"gateway_idle_bytes"`
-	GatewayPeak int64 `json:"gateway_peak_bytes"`
-	ProxyRest   int64 `json:"proxy_rest_bytes"`
-	ProxyIdle   int64 `json:"proxy_idle_bytes"`
-	ProxyPeak   int64 `json:"proxy_peak_bytes"`
+	Sessions         int   `json:"sessions"`
+	GatewayRest      int64 `json:"gateway_rest_bytes"`
+	GatewayIdle      int64 `json:"gateway_idle_bytes"`
+	GatewayConnected int64 `json:"gateway_connected_bytes"`
+	GatewayPeak      int64 `json:"gateway_peak_bytes"`
+	ProxyRest        int64 `json:"proxy_rest_bytes"`
+	ProxyIdle        int64 `json:"proxy_idle_bytes"`
+	ProxyConnected   int64 `json:"proxy_connected_bytes"`
+	ProxyPeak        int64 `json:"proxy_peak_bytes"`
 }
 
 // memory is one process's footprint.
-type memory struct{ rest, idle, peak int64 }
+type memory struct{ rest, idle, connected, peak int64 }
 
 // footprintPart starts an upstream, then an mcpgate with the tools/call
 // part's config and a reverse_proxy to the same upstream, each fresh and
@@ -50,7 +54,7 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	f.GatewayRest, f.GatewayIdle, f.GatewayPeak = m.rest, m.idle, m.peak
+	f.GatewayRest, f.GatewayIdle, f.GatewayConnected, f.GatewayPeak = m.rest, m.idle, m.connected, m.peak
 	proxy, proxyURL, err := e.startProxy(ctx, "reverse_proxy-footprint", urls[0])
 	if err != nil {
 		return err
@@ -60,13 +64,16 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	f.ProxyRest, f.ProxyIdle, f.ProxyPeak = m.rest, m.idle, m.peak
+	f.ProxyRest, f.ProxyIdle, f.ProxyConnected, f.ProxyPeak = m.rest, m.idle, m.connected, m.peak
 	rep.Footprint = f
 	return nil
 }
 
 // hold reads p's memory after one tools/call to t, then while IdleSessions
-// idle sessions are open on t.
+// idle sessions are open on t with their connections closed, then while
+// each of them holds an idle connection again. The sessions are opened
+// without connections first, so that the first reading carries nothing of
+// a thousand connections' buffers that the runtime has not yet returned.
 func (e *env) hold(ctx context.Context, p *proc, t target) (memory, error) {
 	var m memory
 	if err := prime(ctx, run{method: load.MethodCall, era: load.EraLegacy}, t); err != nil {
@@ -84,16 +91,23 @@ func (e *env) hold(ctx context.Context, p *proc, t target) (memory, error) {
 	if err != nil {
 		return m, p.failure(err)
 	}
-	idle, err := load.HoldIdle(ctx, load.Options{URL: t.url}, e.cfg.IdleSessions)
+	idle, err := load.HoldIdle(ctx, load.Options{URL: t.url}, e.cfg.IdleSessions, false)
 	if err != nil {
 		return m, p.failure(fmt.Errorf("opening %d idle sessions: %w", e.cfg.IdleSessions, err))
 	}
 	defer idle.Close()
-	held, peak, err := read()
+	held, _, err := read()
 	if err != nil {
 		return m, p.failure(err)
 	}
-	fmt.Fprintf(os.Stderr, "footprint %-14s RSS at rest %6.1f MiB, with %d idle sessions %6.1f MiB (peak %.1f)\n",
-		t.name, mib(rest), idle.Len(), mib(held), mib(peak))
-	return memory{rest, held, peak}, nil
+	if err := idle.Connect(ctx); err != nil {
+		return m, p.failure(fmt.Errorf("connecting %d idle sessions: %w", e.cfg.IdleSessions, err))
+	}
+	connected, peak, err := read()
+	if err != nil {
+		return m, p.failure(err)
+	}
+	fmt.Fprintf(os.Stderr, "footprint %-14s RSS at rest %6.1f MiB, with %d idle sessions %6.1f MiB, each with a connection %6.1f MiB (peak %.1f)\n",
+		t.name, mib(rest), idle.Len(), mib(held), mib(connected), mib(peak))
+	return memory{rest, held, connected, peak}, nil
 }

@@ -22,9 +22,13 @@ type Idle struct {
 
 // HoldIdle opens n legacy sessions on opts.URL, each with the initialize
 // handshake and on a keep-alive connection of its own, and leaves them
-// open and idle until Close. opts.Concurrency, Method and Era are ignored:
-// only the legacy era has sessions to hold.
-func HoldIdle(ctx context.Context, opts Options, n int) (*Idle, error) {
+// open and idle until Close. With connected unset, each session's
+// connection is closed as soon as its handshake is done: the server then
+// holds the sessions alone, as it does for agents that went quiet and let
+// their connections time out, and no more than a few connections are ever
+// open at once. opts.Concurrency, Method and Era are ignored: only the
+// legacy era has sessions to hold.
+func HoldIdle(ctx context.Context, opts Options, n int, connected bool) (*Idle, error) {
 	opts.Era = EraLegacy
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -37,11 +41,25 @@ func HoldIdle(ctx context.Context, opts Options, n int) (*Idle, error) {
 		h.clients[i] = &http.Client{Transport: newTransport(1), Timeout: opts.Timeout}
 		h.sessions[i] = newSession(h.clients[i], opts)
 	}
-	if err := h.each(func(s *session) error { return s.handshake(ctx) }); err != nil {
+	err = h.each(func(i int, s *session) error {
+		err := s.handshake(ctx)
+		if !connected {
+			h.clients[i].CloseIdleConnections()
+		}
+		return err
+	})
+	if err != nil {
 		h.Close()
 		return nil, err
 	}
 	return h, nil
+}
+
+// Connect opens each session's connection again with a ping on it, and
+// leaves it open and idle: what a server holds for quiet agents that keep
+// their connections.
+func (h *Idle) Connect(ctx context.Context) error {
+	return h.each(func(_ int, s *session) error { return s.ping(ctx) })
 }
 
 // Len returns the number of sessions held.
@@ -49,7 +67,7 @@ func (h *Idle) Len() int { return len(h.sessions) }
 
 // each runs f on every session, openers at a time. It returns the first
 // error and how many sessions failed, not a thousand copies of one error.
-func (h *Idle) each(f func(*session) error) error {
+func (h *Idle) each(f func(int, *session) error) error {
 	errs := make([]error, len(h.sessions))
 	sem := make(chan struct{}, openers)
 	var wg sync.WaitGroup
@@ -57,7 +75,7 @@ func (h *Idle) each(f func(*session) error) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = f(s)
+			errs[i] = f(i, s)
 		})
 	}
 	wg.Wait()
@@ -80,7 +98,7 @@ func (h *Idle) each(f func(*session) error) error {
 func (h *Idle) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = h.each(func(s *session) error { s.close(ctx); return nil })
+	_ = h.each(func(_ int, s *session) error { s.close(ctx); return nil })
 	for _, c := range h.clients {
 		c.CloseIdleConnections()
 	}

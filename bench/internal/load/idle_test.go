@@ -16,24 +16,12 @@ import (
 // TestHoldIdle: HoldIdle opens n legacy sessions with the handshake, each
 // with its own session id and its own connection, which stay open without
 // a request until Close ends every session with DELETE.
+// TestHoldIdleDisconnected covers the sessions held without connections.
 func TestHoldIdle(t *testing.T) {
-	up := testupstream.StartT(t, testupstream.Options{})
-	u, err := url.Parse(up.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns atomic.Int64
-	front := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: u.Host}))
-	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	front.Start()
-	defer front.Close()
+	up, endpoint, conns := countedUpstream(t)
 
 	const n = 20
-	h, err := HoldIdle(t.Context(), Options{URL: front.URL + u.Path, Method: MethodList, Era: EraModern}, n)
+	h, err := HoldIdle(t.Context(), Options{URL: endpoint, Method: MethodList, Era: EraModern}, n, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +63,55 @@ func countMethod(up *testupstream.Server, method string) int {
 		}
 	}
 	return n
+}
+
+// TestHoldIdleDisconnected: without connected, each session's connection
+// closes after its handshake, so that Connect's ping needs a new one for
+// every session; the sessions stay the same.
+func TestHoldIdleDisconnected(t *testing.T) {
+	up, endpoint, conns := countedUpstream(t)
+
+	const n = 20
+	h, err := HoldIdle(t.Context(), Options{URL: endpoint}, n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := conns.Load(); got != n {
+		t.Fatalf("%d connections for the handshakes, want %d", got, n)
+	}
+	if err := h.Connect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := conns.Load(); got != 2*n {
+		t.Errorf("%d connections after Connect, want %d: the handshakes' connections were not closed", got, 2*n)
+	}
+	if got := countMethod(up, "ping"); got != n {
+		t.Errorf("the upstream saw %d ping, want %d", got, n)
+	}
+	if got := countMethod(up, "initialize"); got != n {
+		t.Errorf("the upstream saw %d initialize, want %d: Connect must keep the sessions", got, n)
+	}
+}
+
+// countedUpstream starts a test upstream behind a proxy that counts the
+// connections made to it, and returns the upstream, the proxy's MCP
+// endpoint and the count.
+func countedUpstream(t *testing.T) (*testupstream.Server, string, *atomic.Int64) {
+	t.Helper()
+	up := testupstream.StartT(t, testupstream.Options{})
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := new(atomic.Int64)
+	front := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: u.Host}))
+	front.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	front.Start()
+	t.Cleanup(front.Close)
+	return up, front.URL + u.Path, conns
 }

@@ -198,6 +198,20 @@ func (s *session) post(ctx context.Context, body []byte) (*http.Response, error)
 	return resp, nil
 }
 
+// ping sends a ping on the session and checks that it is answered.
+func (s *session) ping(ctx context.Context) error {
+	body := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"ping"}`, s.nextID)
+	s.nextID++
+	resp, err := s.post(ctx, body)
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	if _, err := checkReply(resp, s.buf.Bytes(), false); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
 // close ends the session with DELETE. A server that does not support it
 // answers 405, which is fine.
 func (s *session) close(ctx context.Context) {
