@@ -10,28 +10,33 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 )
 
-// BenchmarkToolsCallGatewayCatalog calls echo through the aggregated
-// endpoint at 1, 10 and 100 connectors, from 100 to 10,000 tools in all,
-// each call going to the next connector in turn. Nothing on the call path
-// may grow with the catalog: ns/op and allocs/op should stay within 10%
-// from the first case to the last.
+// BenchmarkToolsCallGatewayCatalog calls one connector's echo through the
+// aggregated endpoint at 1, 10 and 100 connectors, from 100 to 10,000
+// tools in all. Nothing on the call path may grow with the catalog: ns/op
+// and allocs/op should stay within 10% from the first case to the last.
+// The spread case calls the 100 connectors in turn, which adds what 100
+// upstream connections cost, in this process as in the upstreams'.
 func BenchmarkToolsCallGatewayCatalog(b *testing.B) {
-	for _, size := range []struct{ connectors, tools int }{{1, 100}, {10, 50}, {100, 100}} {
+	for _, size := range []struct{ connectors, tools, spread int }{{1, 100, 1}, {10, 50, 1}, {100, 100, 1}, {100, 100, 100}} {
 		name := fmt.Sprintf("connectors=%d/tools=%d", size.connectors, size.connectors*size.tools)
-		b.Run(name, func(b *testing.B) { benchCatalog(b, size.connectors, size.tools) })
+		if size.spread > 1 {
+			name += "/spread"
+		}
+		b.Run(name, func(b *testing.B) { benchCatalog(b, size.connectors, size.tools, size.spread) })
 	}
 }
 
-// BenchmarkToolsCallGatewayLargeCatalog is the last case of
-// BenchmarkToolsCallGatewayCatalog on its own: 100 connectors of 100
-// tools each, to compare with BenchmarkToolsCallGateway's one.
+// BenchmarkToolsCallGatewayLargeCatalog is the 100 x 100 case of
+// BenchmarkToolsCallGatewayCatalog on its own, to compare with
+// BenchmarkToolsCallGateway's one connector.
 func BenchmarkToolsCallGatewayLargeCatalog(b *testing.B) {
-	benchCatalog(b, 100, 100)
+	benchCatalog(b, 100, 100, 1)
 }
 
 // benchCatalog serves n upstreams of tools tools each through one
-// gateway, and calls their echo tools in turn from every session.
-func benchCatalog(b *testing.B, n, tools int) {
+// gateway, and calls the echo tools of the first spread of them in turn
+// from every session.
+func benchCatalog(b *testing.B, n, tools, spread int) {
 	conns := make([]*connectors.Connector, n)
 	params := make([]string, n)
 	for i := range conns {
@@ -58,5 +63,5 @@ func benchCatalog(b *testing.B, n, tools int) {
 		}
 	}
 	sessions <- first
-	runBenchEach(b, sessions, "tools/call", func(i int) string { return params[i%n] })
+	runBenchEach(b, sessions, "tools/call", func(i int) string { return params[i%spread] })
 }
