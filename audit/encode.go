@@ -37,13 +37,32 @@ func appendStored(b []byte, e Event) []byte {
 
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c >= 0x80 {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
+	if !verbatim(s) {
+		q, _ := json.Marshal(s) // a string always encodes
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// verbatim reports whether s goes into a JSON string as it is: printable
+// ASCII without a quote or a backslash.
+func verbatim(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// quotedBound is at least the length of s quoted by appendString: as it
+// is, or at most six bytes a byte (\u00XX) once it goes through
+// encoding/json, which escapes < > & too.
+func quotedBound(s string) int {
+	if verbatim(s) {
+		return len(s) + 2
+	}
+	return 6*len(s) + 2
 }

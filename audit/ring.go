@@ -12,6 +12,24 @@ import (
 // maxBatch bounds the events of one store transaction.
 const maxBatch = 256
 
+// maxBatchBytes bounds what the events of one store transaction cost, by
+// batchCost. Badger takes at most 15 % of its memtable in a transaction,
+// 157,286 bytes at the store's 1 MiB, and a batch past that failed whole,
+// every event in it lost: 256 events whose texts JSON escapes at six
+// bytes a byte are 1.5 MB. An ordinary tool call costs about 400 bytes, so
+// a batch of maxBatch of them still fits (TestRingBatchBytes).
+const maxBatchBytes = 128 << 10
+
+// badgerEntry is what Badger counts for an entry of a transaction beyond
+// its key and value: its two meta bytes and the version in its key (10),
+// rounded up.
+const badgerEntry = 16
+
+// fixedCost bounds what an event costs a transaction beside its texts:
+// its key and the key of the event it expires, each a Badger entry, and
+// the JSON of its field names (119 bytes), time (35) and numbers (44).
+const fixedCost = 2*(len(Prefix)+len("call-attempts/")+20+badgerEntry) + 200
+
 // errorWarning is how often, at most, a ring logs that the store failed.
 const errorWarning = time.Minute
 
@@ -227,17 +245,38 @@ func (r *ring) queued() int {
 	return n
 }
 
-// take adds to batch what is queued, up to maxBatch: the classes in
+// take adds to batch what is queued, up to maxBatch events and
+// maxBatchBytes of their batchCost, and at least one event: the classes in
 // order, so that a flood of calls delays the admin and auth events least.
 func (r *ring) take(batch []item) []item {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	cost := 0
 	for c, q := range r.queue {
-		n := min(len(q), maxBatch-len(batch))
-		batch = append(batch, q[:n]...)
+		n := 0
+		for ; n < len(q) && len(batch) < maxBatch; n++ {
+			cost += batchCost(q[n].event)
+			if cost > maxBatchBytes && len(batch) > 0 {
+				break
+			}
+			batch = append(batch, q[n])
+		}
 		r.queue[c] = rest(q, n)
+		if n < len(q) {
+			break // the batch is full
+		}
 	}
 	return batch
+}
+
+// batchCost is at least what e costs a store transaction: fixedCost and
+// its texts as appendStored quotes them.
+func batchCost(e Event) int {
+	n := fixedCost
+	for _, s := range [...]string{string(e.Kind), e.User, e.Connector, e.Tool, e.Decision, e.Outcome, e.ArgsHash, e.Detail} {
+		n += quotedBound(s)
+	}
+	return n
 }
 
 // rest is q without its first n items. An emptied queue starts over at

@@ -1,0 +1,68 @@
+package audit
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// escaped is a text that JSON escapes at six bytes a byte once anything
+// in it needs escaping: a control character makes appendString quote it
+// with encoding/json, which writes each of < > & as \u003c and so on.
+var escaped = "\x01" + strings.Repeat("<>&", maxField)
+
+// worstEvent is a tool call whose every text field that an agent or an
+// upstream may fill is cut at maxField and escapes to six times its
+// length: about 6 KB stored.
+func worstEvent(i int) Event {
+	return Event{Kind: KindToolCall, User: escaped, Connector: escaped, Tool: escaped, Decision: DecisionAllow,
+		Outcome: OutcomeOK, Detail: fmt.Sprintf("%d %s", i, escaped), Duration: time.Millisecond}
+}
+
+// TestRingBatchBytes records a burst of events whose texts JSON escapes
+// to six times their length, into Badger: a batch of maxBatch of them is
+// megabytes, more than a Badger transaction takes, and it failed whole,
+// all its events lost. Batches are capped by bytes as well as by count,
+// so every event is kept.
+func TestRingBatchBytes(t *testing.T) {
+	l := newLog(t, Options{Store: openBadger(t, t.TempDir()), Max: 1000})
+	const events = 2*maxBatch + 10
+	for i := range events {
+		l.Record(worstEvent(i))
+	}
+	got := query(t, l, Filter{Limit: events})
+	if len(got) != events || l.Dropped() != 0 {
+		t.Fatalf("%d events kept, %d dropped; want %d and 0", len(got), l.Dropped(), events)
+	}
+	if !strings.HasPrefix(got[0].Detail, fmt.Sprintf("%d ", events-1)) {
+		t.Errorf("the newest event kept is not the last recorded")
+	}
+}
+
+// TestBatchCostBounds: batchCost is at least what an event takes of a
+// transaction, for plain, escaped, non-ASCII and invalid UTF-8 texts.
+func TestBatchCostBounds(t *testing.T) {
+	texts := []string{"", "alice", escaped, strings.Repeat("é", maxField/2), "\xff\xfe" + strings.Repeat("\u2028", 80),
+		strings.Repeat(`"\`, maxField/2), strings.Repeat("a", maxField)}
+	for _, text := range texts {
+		e := Event{Time: time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -12*3600)),
+			Kind: Kind(text), User: text, Connector: text, Tool: text, Decision: text, Outcome: text,
+			ArgsHash: text, Detail: text, Count: -1 << 62, Duration: -1 << 62}
+		stored := len(appendStored(nil, e)) + 2*(len(key(classCallAttempts, 1<<63))+badgerEntry)
+		if cost := batchCost(e); cost < stored {
+			t.Errorf("text %.20q: batchCost %d, stored with its keys %d", text, cost, stored)
+		}
+	}
+}
+
+// TestOrdinaryBatchFull: the byte cap leaves ordinary tool calls their
+// batches of maxBatch, each one store transaction and one disk sync.
+func TestOrdinaryBatchFull(t *testing.T) {
+	e := Event{Kind: KindToolCall, User: "someone.with.a.long.name@example.com", Connector: "github-enterprise",
+		Tool: "create_pull_request_review", Decision: DecisionAllow, Outcome: OutcomeOK,
+		ArgsHash: strings.Repeat("f", 32), Duration: time.Second}
+	if cost := maxBatch * batchCost(e); cost > maxBatchBytes {
+		t.Errorf("%d ordinary tool calls cost %d bytes, past maxBatchBytes %d", maxBatch, cost, maxBatchBytes)
+	}
+}
