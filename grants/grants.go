@@ -100,6 +100,8 @@ type Caller struct {
 // concurrent use; a nil Policy has no rules and allows nothing.
 type Policy struct {
 	rules []rule
+	// views holds the views For made, which every request asks for.
+	views viewCache
 }
 
 // rule is one compiled Rule.

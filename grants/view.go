@@ -26,10 +26,24 @@ type Decision struct {
 // ID is unidentified and gets a view that allows nothing, even from rules
 // for "*" or for one of its groups; so does every caller of a nil Policy.
 func (p *Policy) For(c Caller) *View {
-	v := &View{}
 	if p == nil || c.ID == "" {
+		return &View{}
+	}
+	// A short key stays on the stack; the view is made once per caller
+	// and Policy, not on every request.
+	var buf [128]byte
+	key := appendCallerKey(buf[:0], c)
+	if v := p.views.get(key); v != nil {
 		return v
 	}
+	v := p.view(c)
+	p.views.put(key, v)
+	return v
+}
+
+// view computes the view of the rules that apply to c.
+func (p *Policy) view(c Caller) *View {
+	v := &View{}
 	var key strings.Builder
 	for i := range p.rules {
 		r := &p.rules[i]

@@ -510,9 +510,10 @@ func (m *Mux) ListChanged(connector, method string) {
 	}
 }
 
-// view returns what caller may see. It is computed afresh for every
-// request, never kept on a session, so that a grant withdrawn by a reload
-// holds from the next request on.
+// view returns what caller may see. It is asked of the current policy on
+// every request, never kept on a session, so that a grant withdrawn by a
+// reload holds from the next request on (the policy caches it, for as
+// long as that policy is the current one).
 func (m *Mux) view(caller grants.Caller) *grants.View {
 	return m.policy.For(caller)
 }
