@@ -73,28 +73,29 @@ func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
 // badgerOptions sizes Badger for what mcpgate keeps: kilobytes of
 // credentials (tokens, clients, grants, the registry) and the audit ring,
 // which under load writes a few hundred bytes per tool call, in
-// transactions of at most 256 events and their deletes. Badger's
-// defaults are sized for large databases. Its memtable is a byte slice in
+// transactions of at most 256 events with their deletes and 128 KiB.
+// Badger's defaults are sized for large databases. Its memtable is a byte slice in
 // the Go heap, allocated whole at open and at every flush, and the
 // collector lets the heap grow to twice what is live: each megabyte of
 // memtable costs about two of RSS, idle or not.
 //
-//   - MemTableSize 2 MiB. The memtable's arena is 1.3 times it (room for
-//     one more transaction). At 8 MiB it was 10.4 of the 17 MB live with
-//     1,000 idle agent sessions, and the process held 72 MiB; at 2 MiB,
-//     65 MiB (the bench config, 1,000 sessions of 1,000 callers, median
-//     of 2 runs). Open takes 3.5 ms instead of 7 on a warm directory. A
-//     transaction may hold 15 % of it, 314 KB: an audit batch of 256
-//     events of 1 KiB with their deletes fits, with room (TestBadgerRoom).
+//   - MemTableSize 1 MiB. The memtable's arena is 1.3 times it (room for
+//     one more transaction): 1.4 MB of live heap after open, against 2.8
+//     at 2 MiB and 10.4 at Badger's 8 (TestBadgerHeap). The 8 MiB held
+//     72 MiB RSS with 1,000 idle agent sessions, 2 MiB 65. A transaction
+//     may hold 15 % of it, 157,286 bytes: the audit ring caps its batches
+//     at 128 KiB, which holds 256 ordinary tool calls with their deletes
+//     (TestBadgerRoom; TestRingBatchBytes in audit). A flush writes a
+//     table of 1 MiB, in milliseconds.
 //   - ValueThreshold 128 KiB: Badger wants it below that bound. Every
 //     credential and audit event is smaller, stays in the LSM tree, and
 //     leaves the value log without garbage to collect. A larger value (a
 //     tool selection of hundreds of large tools) goes to the value log
 //     and counts only a pointer against its transaction; rewriting it,
 //     which only an admin's change does, leaves garbage there.
-//   - NumMemtables 2: one taking writes, one being flushed. A 2 MiB
+//   - NumMemtables 2: one taking writes, one being flushed. A 1 MiB
 //     flush takes milliseconds; the default 5 only lets a burst of audit
-//     events hold up to 13 MB of arenas before writes wait.
+//     events hold up to 6.5 MB of arenas before writes wait.
 //   - BlockCacheSize 0: without compression or encryption, Badger reads
 //     a table's blocks straight from its mmap, so a cache would hold only
 //     pointers to them, at the cost of its sketch and goroutines.
@@ -119,7 +120,7 @@ func badgerOptions(dir string, logger *zap.Logger) badger.Options {
 
 // badgerMemTable and badgerValueThreshold are sized in badgerOptions.
 const (
-	badgerMemTable       = 2 << 20
+	badgerMemTable       = 1 << 20
 	badgerValueThreshold = 128 << 10
 )
 
