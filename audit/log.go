@@ -241,8 +241,9 @@ func (l *Log) log(e Event) {
 	if ce == nil {
 		return
 	}
-	fields := make([]zap.Field, 0, 10)
-	fields = append(fields, zap.String("kind", string(e.Kind)))
+	held := lineFields.Get().(*[]zap.Field)
+	defer lineFields.Put(held)
+	fields := append((*held)[:0], zap.String("kind", string(e.Kind)))
 	for _, f := range [...]struct{ key, value string }{
 		{"user", e.User}, {"connector", e.Connector}, {"tool", e.Tool},
 		{"decision", e.Decision}, {"outcome", e.Outcome},
@@ -265,7 +266,18 @@ func (l *Log) log(e Event) {
 	}
 	ce.Time = e.Time
 	ce.Write(fields...)
+	// The core has encoded the line; the slice keeps no event's text.
+	clear(fields)
+	*held = fields[:0]
 }
+
+// lineFields holds the field slices of audit lines for reuse: a line's
+// ten fields are 640 bytes, which every tool call would allocate anew.
+// A zap core encodes the fields during Write and keeps none of them.
+var lineFields = sync.Pool{New: func() any {
+	s := make([]zap.Field, 0, 10)
+	return &s
+}}
 
 // dropped counts an event the ring had no room for, and warns at most
 // once per dropWarning.
