@@ -308,12 +308,22 @@ func (u *upstream) cancelOnAbandon(ctx context.Context, cred http.Header, st *up
 	// The request's context has ended, so the notice gets its own, with
 	// the same values but a deadline of its own: the upstream should stop
 	// work nobody waits for, yet a dead upstream must not hold a
-	// goroutine. Nothing waits for the answer, which has none.
-	go func() {
+	// goroutine. Nothing waits for the answer, which has none. It runs as
+	// the Mux's, which ends it on Close and waits for it: a notice that
+	// outlived Close held a request open to the upstream after the gateway
+	// had closed.
+	send := func(life context.Context) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		defer context.AfterFunc(life, cancel)()
 		_ = u.notify(ctx, cred, st, "notifications/cancelled", params)
-	}()
+	}
+	if u.background == nil {
+		// A connection made outside a Mux has no life but its own.
+		go send(context.Background())
+		return
+	}
+	u.background(send)
 }
 
 // post sends one JSON-RPC message with the era's headers and the
