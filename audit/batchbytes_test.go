@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -64,5 +65,29 @@ func TestOrdinaryBatchFull(t *testing.T) {
 		ArgsHash: strings.Repeat("f", 32), Duration: time.Second}
 	if cost := maxBatch * batchCost(e); cost > maxBatchBytes {
 		t.Errorf("%d ordinary tool calls cost %d bytes, past maxBatchBytes %d", maxBatch, cost, maxBatchBytes)
+	}
+}
+
+// TestOlderRingMovesLarge moves an older ring of events of 6 KB each,
+// which its chunks of maxBatch/2 events made 780 KB transactions, past
+// what Badger takes in one: the Log did not open. They move in
+// transactions capped by bytes.
+func TestOlderRingMovesLarge(t *testing.T) {
+	b := openBadger(t, t.TempDir())
+	ctx := context.Background()
+	const events = 200
+	for n := uint64(1); n <= events; n++ {
+		v := fmt.Sprintf(`{"kind":"tool_call","detail":"%d %s"}`, n, strings.Repeat(`\u003c`, 1000))
+		if err := b.Put(ctx, legacyKey(n), []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := newLog(t, Options{Store: b, Max: 1000})
+	got := query(t, l, Filter{Limit: events})
+	if len(got) != events || !strings.HasPrefix(got[0].Detail, fmt.Sprint(events, " <")) {
+		t.Fatalf("Query answered %d events; want %d", len(got), events)
+	}
+	if keys := sequences(t, b); len(keys) != events {
+		t.Errorf("the store holds %d events, want %d", len(keys), events)
 	}
 }

@@ -78,11 +78,31 @@ func (s *storeRing) migrate(ctx context.Context, legacy []uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := s.st.Batch(ctx, writes); err != nil {
-			return fmt.Errorf("audit: moving the older ring's events into their classes: %w", err)
+		for len(writes) > 0 {
+			n := fitting(writes)
+			if err := s.st.Batch(ctx, writes[:n]); err != nil {
+				return fmt.Errorf("audit: moving the older ring's events into their classes: %w", err)
+			}
+			writes = writes[n:]
 		}
 	}
 	return nil
+}
+
+// fitting is how many of moves, pairs of a write and its delete, go in
+// one transaction: pairs up to maxBatchBytes as Badger counts them, and
+// at least one. An event of an older version may be kilobytes.
+func fitting(moves []store.Write) int {
+	cost := 0
+	for i := 0; i < len(moves); i += 2 {
+		for _, w := range moves[i:min(i+2, len(moves))] {
+			cost += len(w.Key) + len(w.Value) + badgerEntry
+		}
+		if cost > maxBatchBytes && i > 0 {
+			return i
+		}
+	}
+	return len(moves)
 }
 
 // moves returns the writes that move the older ring's events numbered
