@@ -269,7 +269,7 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 	if r.method == "initialize" {
 		st.session = resp.Header.Get(mcp.HeaderSessionID)
 	}
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mediaType := mediaTypeOf(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusOK && mediaType == "text/event-stream":
 		return u.readStream(ctx, cred, st, resp.Body, idRaw, r)
@@ -295,6 +295,19 @@ func (u *upstream) roundTrip(ctx context.Context, cred http.Header, st *upstream
 		return nil, errSessionGone
 	}
 	return nil, &StatusError{Code: resp.StatusCode}
+}
+
+// mediaTypeOf returns the media type a Content-Type value names, without
+// its parameters. The two an upstream sends nearly always, written
+// plainly, are taken as they are: parsing builds a map of parameters on
+// every answer.
+func mediaTypeOf(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		return v
+	}
+	t, _, _ := mime.ParseMediaType(v)
+	return t
 }
 
 // cancelOnAbandon tells a legacy session that the gateway gave up on a
