@@ -152,7 +152,7 @@ func (m *Mux) stillOpen(ctx context.Context, ss *session) bool {
 	if !ss.recheckDue(now) {
 		return true
 	}
-	ended, err := m.ends.Ended(ctx, ss.tag)
+	ended, err := m.ends.Ended(ctx, ss.tag())
 	if err != nil {
 		// The session was open at the last check, and agents go on
 		// while the store is down; the next check comes in a minute.
@@ -192,7 +192,7 @@ func (m *Mux) resumable(ctx context.Context, id string, caller grants.Caller, sc
 	// Asked only here and not per request: resuming is rare, once per
 	// session and instance. A store that cannot answer resumes nothing:
 	// the agent initializes again, which needs no store.
-	ended, err := m.ends.Ended(ctx, ss.tag)
+	ended, err := m.ends.Ended(ctx, ss.tag())
 	if err != nil {
 		m.logger.Warn("checking whether a session ended elsewhere", zap.Error(err))
 	}
@@ -227,7 +227,7 @@ func legacyVersion(v string) bool {
 // it, so that none resumes it, then here.
 func (m *Mux) endSession(ctx context.Context, ss *session) error {
 	if m.ends != nil {
-		if err := m.ends.End(ctx, ss.tag); err != nil {
+		if err := m.ends.End(ctx, ss.tag()); err != nil {
 			return fmt.Errorf("recording the end of a session: %w", err)
 		}
 	}

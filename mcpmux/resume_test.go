@@ -89,7 +89,7 @@ func TestEndLocal(t *testing.T) {
 	s, clock := smallSessions(4, 8)
 	kept, ended := mustOpen(t, s, clock, "alice"), mustOpen(t, s, clock, "alice")
 	s.EndLocal(sessionTag("no such id"))
-	s.EndLocal(ended.tag)
+	s.EndLocal(ended.tag())
 	select {
 	case <-ended.ended:
 	default:

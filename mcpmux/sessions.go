@@ -39,9 +39,7 @@ const maxRetryAfter = time.Minute
 
 // session is a legacy-era agent session, opened by initialize.
 type session struct {
-	id string
-	// tag names the session to SessionEnds, in place of its id.
-	tag     string
+	id      string
 	caller  grants.Caller
 	scope   string
 	version string
@@ -61,9 +59,11 @@ type session struct {
 	checked atomic.Int64
 
 	// used, all and mine belong to the Sessions and are guarded by its
-	// lock: when the session was last used, and its places in the
-	// gateway's and its caller's lists by recent use.
-	used      time.Time
+	// lock: when the session was last used, in Unix nanoseconds (8 bytes
+	// where a time.Time takes 24: the struct then fits a smaller size
+	// class), and its places in the gateway's and its caller's lists by
+	// recent use.
+	used      int64
 	all, mine *lru.Element
 
 	// mu guards inflight, which the session's own requests change
@@ -116,8 +116,9 @@ type Sessions struct {
 
 	mu   sync.Mutex
 	byID map[string]*session
-	// byTag finds a session by its tag, for EndLocal.
-	byTag map[string]*session
+	// byTag finds a session by its tag, for EndLocal: by the tag's 32
+	// bytes, so that no session holds its tag in hex.
+	byTag map[[sha256.Size]byte]*session
 	// recent lists every session, the most recently used first; byCaller
 	// the same per caller ID. Both keep opening a session O(1): the idle
 	// ones are at the back of recent, a caller's oldest at the back of its
@@ -130,7 +131,7 @@ type Sessions struct {
 // NewSessions returns an empty session store with the default limits.
 func NewSessions() *Sessions {
 	return &Sessions{PerCaller: DefaultSessionsPerCaller, Max: DefaultMaxSessions, Idle: DefaultSessionIdle,
-		byID: map[string]*session{}, byTag: map[string]*session{}, byCaller: map[string]*lru.List{}, now: time.Now}
+		byID: map[string]*session{}, byTag: map[[sha256.Size]byte]*session{}, byCaller: map[string]*lru.List{}, now: time.Now}
 }
 
 // codeSessionLimit is the JSON-RPC error of a refused session: the first
@@ -167,8 +168,7 @@ func randomSessionID() string {
 
 // newSession returns a session that no Sessions holds yet.
 func newSession(id string, caller grants.Caller, scope, version string) *session {
-	return &session{id: id, tag: sessionTag(id), caller: caller, scope: scope, version: version,
-		ended: make(chan struct{})}
+	return &session{id: id, caller: caller, scope: scope, version: version, ended: make(chan struct{})}
 }
 
 // sessionTag is the name SessionEnds knows a session by: the SHA-256 of its
@@ -179,11 +179,20 @@ func sessionTag(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// tag is the session's sessionTag, made when asked: SessionEnds is asked
+// about a session seldom, and a tag held by every session was 80 bytes of
+// each.
+func (ss *session) tag() string { return sessionTag(ss.id) }
+
+// tagKey is the key of the session id names in Sessions.byTag.
+func tagKey(id string) [sha256.Size]byte { return sha256.Sum256([]byte(id)) }
+
 // open holds ss from now on, or the session already held under its id (a
 // sealed id resumed by two requests at once). When the caller already has
 // its share, its own least recently used session makes way; when the
 // gateway is full, open refuses.
 func (s *Sessions) open(ss *session) (*session, *sessionLimitError) {
+	tag := tagKey(ss.id) // outside the lock, which every request needs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -204,16 +213,16 @@ func (s *Sessions) open(ss *session) (*session, *sessionLimitError) {
 		mine = lru.New()
 		s.byCaller[ss.caller.ID] = mine
 	}
-	ss.used = now
+	ss.used = now.UnixNano()
 	ss.all, ss.mine = s.recent.PushFront(ss), mine.PushFront(ss)
-	s.byID[ss.id], s.byTag[ss.tag] = ss, ss
+	s.byID[ss.id], s.byTag[tag] = ss, ss
 	return ss, nil
 }
 
 // dropIdle drops the sessions unused for longer than Idle. They are at the
 // back of recent, so this costs one step per session dropped.
 func (s *Sessions) dropIdle(now time.Time) {
-	for e := s.recent.Back(); e != nil && now.Sub(e.Value.(*session).used) > s.Idle; e = s.recent.Back() {
+	for e := s.recent.Back(); e != nil && now.UnixNano()-e.Value.(*session).used > int64(s.Idle); e = s.recent.Back() {
 		s.remove(e.Value.(*session))
 	}
 }
@@ -223,7 +232,7 @@ func (s *Sessions) dropIdle(now time.Time) {
 func (s *Sessions) untilFree(now time.Time) time.Duration {
 	wait := maxRetryAfter
 	if e := s.recent.Back(); e != nil {
-		wait = min(wait, e.Value.(*session).used.Add(s.Idle).Sub(now))
+		wait = min(wait, time.Duration(e.Value.(*session).used+int64(s.Idle)-now.UnixNano()))
 	}
 	return max(wait, time.Second)
 }
@@ -234,7 +243,7 @@ func (s *Sessions) untilFree(now time.Time) time.Duration {
 func (s *Sessions) remove(ss *session) {
 	ss.end()
 	delete(s.byID, ss.id)
-	delete(s.byTag, ss.tag)
+	delete(s.byTag, tagKey(ss.id))
 	s.recent.Remove(ss.all)
 	mine := s.byCaller[ss.caller.ID]
 	mine.Remove(ss.mine)
@@ -259,7 +268,7 @@ func (s *Sessions) get(id string, caller grants.Caller, scope string) (*session,
 
 // touch marks ss as used at now; s.mu must be held.
 func (s *Sessions) touch(ss *session, now time.Time) {
-	ss.used = now
+	ss.used = now.UnixNano()
 	s.recent.MoveToFront(ss.all)
 	s.byCaller[ss.caller.ID].MoveToFront(ss.mine)
 }
@@ -273,7 +282,14 @@ func (s *Sessions) close(id string) {
 // tag: for a notice that another instance ended it, so that its streams
 // and requests here end now rather than at the next recheck.
 func (s *Sessions) EndLocal(tag string) {
-	s.closeFound(func() *session { return s.byTag[tag] })
+	var key [sha256.Size]byte
+	if len(tag) != hex.EncodedLen(len(key)) {
+		return // not a tag: no session has it
+	}
+	if _, err := hex.Decode(key[:], []byte(tag)); err != nil || hex.EncodeToString(key[:]) != tag {
+		return // not a tag as sessionTag writes them
+	}
+	s.closeFound(func() *session { return s.byTag[key] })
 }
 
 // closeFound ends the session find returns under the store's lock, if any.
@@ -296,7 +312,7 @@ func (s *Sessions) closeFound(find func() *session) {
 func (s *Sessions) Close() {
 	s.mu.Lock()
 	all := s.byID
-	s.byID, s.byTag = map[string]*session{}, map[string]*session{}
+	s.byID, s.byTag = map[string]*session{}, map[[sha256.Size]byte]*session{}
 	s.byCaller = map[string]*lru.List{}
 	s.recent.Init()
 	s.mu.Unlock()
