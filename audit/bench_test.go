@@ -56,3 +56,12 @@ func TestLinesReuseNoFields(t *testing.T) {
 		t.Errorf("second line\n%s\nwant\n%s", lines[1], want)
 	}
 }
+
+// BenchmarkKey is the store key of one event, made for each event the
+// ring's writer stores and each it deletes.
+func BenchmarkKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = key(classCalls, 1234567)
+	}
+}

@@ -134,8 +134,9 @@ func key(c class, n uint64) string {
 	var digits [20]byte
 	d := strconv.AppendUint(digits[:0], n, 10)
 	name := c.String()
-	b := make([]byte, 0, len(Prefix)+len(name)+1+len(digits))
-	b = append(append(append(b, Prefix...), name...), '/')
+	// Built on the stack: only the string is allocated.
+	var room [64]byte
+	b := append(append(append(room[:0], Prefix...), name...), '/')
 	b = append(b, "00000000000000000000"[len(d):]...)
 	return string(append(b, d...))
 }
