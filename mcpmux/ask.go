@@ -286,8 +286,13 @@ func (f *inflight) soleAsker() askFunc {
 
 // upstreamRequest answers a request an upstream sent: ping at once, an
 // input request by asking the agent, anything else, or with no agent to
-// ask, with an error, so that the upstream is never left waiting.
-func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *upstreamState, data, id []byte, method string, ask askFunc) {
+// ask, with an error, so that the upstream is never left waiting. It
+// ends with the Mux (life) too: the agent's answer is then not awaited,
+// nor the upstream's receipt of the gateway's.
+func (u *upstream) upstreamRequest(life, ctx context.Context, cred http.Header, st *upstreamState, data, id []byte, method string, ask askFunc) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(life, stop)()
 	var msg []byte
 	switch {
 	case method == string(mcp.MethodPing):
@@ -309,6 +314,7 @@ func (u *upstream) upstreamRequest(ctx context.Context, cred http.Header, st *up
 	// that a dead upstream holds no goroutine.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	defer context.AfterFunc(life, cancel)()
 	resp, err := u.post(ctx, cred, st, msg, &rpc{})
 	if err == nil {
 		drain(resp.Body)

@@ -109,7 +109,8 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 		case kindNotification:
 			u.notified(data, method, nil, false)
 		case kindRequest:
-			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, u.calls.soleAsker())
+			data, msgID, ask := bytes.Clone(data), bytes.Clone(msgID), u.calls.soleAsker()
+			u.detach(func(life context.Context) { u.upstreamRequest(life, ctx, cred, st, data, msgID, method, ask) })
 		}
 		// Once the connection is replaced this stream is the old
 		// session's: stop, and let listen open one on the new.

@@ -325,18 +325,25 @@ func (u *upstream) cancelOnAbandon(ctx context.Context, cred http.Header, st *up
 	// the Mux's, which ends it on Close and waits for it: a notice that
 	// outlived Close held a request open to the upstream after the gateway
 	// had closed.
-	send := func(life context.Context) {
+	u.detach(func(life context.Context) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		defer context.AfterFunc(life, cancel)()
 		_ = u.notify(ctx, cred, st, "notifications/cancelled", params)
-	}
+	})
+}
+
+// detach runs f apart from the request at hand, as one of the Mux's
+// background goroutines, with the Mux's context, life: Close ends it and
+// waits for it, so that nothing the gateway sends an upstream outlives
+// Close. When the Mux is closing f does not run. A connection made outside
+// a Mux has no life but its own.
+func (u *upstream) detach(f func(life context.Context)) {
 	if u.background == nil {
-		// A connection made outside a Mux has no life but its own.
-		go send(context.Background())
+		go f(context.Background())
 		return
 	}
-	u.background(send)
+	u.background(f)
 }
 
 // post sends one JSON-RPC message with the era's headers and the
@@ -570,7 +577,8 @@ func (u *upstream) readStream(ctx context.Context, cred http.Header, st *upstrea
 		case kindNotification:
 			u.notified(data, method, r.sink, st.modern)
 		case kindRequest:
-			go u.upstreamRequest(ctx, cred, st, bytes.Clone(data), bytes.Clone(msgID), method, r.ask)
+			data, msgID := bytes.Clone(data), bytes.Clone(msgID)
+			u.detach(func(life context.Context) { u.upstreamRequest(life, ctx, cred, st, data, msgID, method, r.ask) })
 		case kindResponse:
 			if bytes.Equal(msgID, id) {
 				answer, _ = parseReply(data, id)
