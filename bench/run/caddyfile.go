@@ -21,13 +21,23 @@ func proxyCaddyfile(addr, upstreamHostPort string) string {
 	return fmt.Sprintf("{\n%s}\n\nhttp://%s {\n\treverse_proxy %s\n}\n", globalOptions, addr, upstreamHostPort)
 }
 
+// The identities the gateways name their callers by: benchIdentity, one
+// literal caller for every session, or callerIdentity, a caller per value
+// of the load generator's callerHeader, so that each idle session of the
+// footprint is a caller's own (a caller may hold only so many sessions).
+const (
+	benchIdentity  = "bench"
+	callerHeader   = "X-Bench-Caller"
+	callerIdentity = "{http.request.header." + callerHeader + "}"
+)
+
 // gatewayCaddyfile serves one connector per upstream URL, named by ids,
-// all granted to the literal identity "bench". storage holds the app's
-// storage lines (postgresStorage), or nothing for the default, Badger in
-// Caddy's data directory.
-func gatewayCaddyfile(addr string, ids, urls []string, storage string) string {
+// all granted to every caller, whom identity names. storage holds the
+// app's storage lines (postgresStorage), or nothing for the default,
+// Badger in Caddy's data directory.
+func gatewayCaddyfile(addr, identity string, ids, urls []string, storage string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n%s\tmcpgate {\n\t\tidentity bench\n%s", globalOptions, storage)
+	fmt.Fprintf(&b, "{\n%s\tmcpgate {\n\t\tidentity %s\n%s", globalOptions, identity, storage)
 	for i, id := range ids {
 		fmt.Fprintf(&b, "\t\tconnector %s {\n\t\t\turl %s\n\t\t}\n", id, urls[i])
 	}

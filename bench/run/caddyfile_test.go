@@ -42,8 +42,8 @@ func TestGatewayCaddyfilePostgres(t *testing.T) {
 		key = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="
 		up  = "http://127.0.0.1:5998/mcp"
 	)
-	badger := gatewayCaddyfile("127.0.0.1:5997", []string{"bench"}, []string{up}, "")
-	pg := gatewayCaddyfile("127.0.0.1:5997", []string{"bench"}, []string{up}, postgresStorage(dsn, key))
+	badger := gatewayCaddyfile("127.0.0.1:5997", benchIdentity, []string{"bench"}, []string{up}, "")
+	pg := gatewayCaddyfile("127.0.0.1:5997", benchIdentity, []string{"bench"}, []string{up}, postgresStorage(dsn, key))
 
 	app := adaptedApp(t, pg)
 	storage, _ := app["storage"].(map[string]any)

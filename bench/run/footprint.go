@@ -45,7 +45,7 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	}
 	defer up.stop()
 	f := &footprint{Sessions: e.cfg.IdleSessions}
-	gw, gwURL, err := e.startGateway(ctx, "mcpgate-footprint", []string{"bench"}, urls, "")
+	gw, gwURL, err := e.startGatewayAs(ctx, "mcpgate-footprint", callerIdentity, []string{"bench"}, urls, "")
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (e *env) hold(ctx context.Context, p *proc, t target) (memory, error) {
 	if err != nil {
 		return m, p.failure(err)
 	}
-	idle, err := load.HoldIdle(ctx, load.Options{URL: t.url}, e.cfg.IdleSessions, false)
+	idle, err := load.HoldIdle(ctx, load.Options{URL: t.url, CallerHeader: callerHeader}, e.cfg.IdleSessions, false)
 	if err != nil {
 		return m, p.failure(fmt.Errorf("opening %d idle sessions: %w", e.cfg.IdleSessions, err))
 	}

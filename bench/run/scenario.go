@@ -142,11 +142,16 @@ func (e *env) startProxy(ctx context.Context, name, upstreamURL string) (*proc, 
 // the storage lines of gatewayCaddyfile, and returns it with its
 // aggregated MCP endpoint.
 func (e *env) startGateway(ctx context.Context, name string, ids, urls []string, storage string) (*proc, string, error) {
+	return e.startGatewayAs(ctx, name, benchIdentity, ids, urls, storage)
+}
+
+// startGatewayAs is startGateway with the callers named by identity.
+func (e *env) startGatewayAs(ctx context.Context, name, identity string, ids, urls []string, storage string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := startCaddy(ctx, e.caddy, e.dir, name, gatewayCaddyfile(addr, ids, urls, storage), addr)
+	p, err := startCaddy(ctx, e.caddy, e.dir, name, gatewayCaddyfile(addr, identity, ids, urls, storage), addr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -40,6 +41,9 @@ func HoldIdle(ctx context.Context, opts Options, n int, connected bool) (*Idle, 
 		// connections, and the server would hold fewer than n.
 		h.clients[i] = &http.Client{Transport: newTransport(1), Timeout: opts.Timeout}
 		h.sessions[i] = newSession(h.clients[i], opts)
+		if opts.CallerHeader != "" {
+			h.sessions[i].header.Set(opts.CallerHeader, "agent-"+strconv.Itoa(i+1))
+		}
 	}
 	err = h.each(func(i int, s *session) error {
 		err := s.handshake(ctx)

@@ -67,12 +67,13 @@ func countMethod(up *testupstream.Server, method string) int {
 
 // TestHoldIdleDisconnected: without connected, each session's connection
 // closes after its handshake, so that Connect's ping needs a new one for
-// every session; the sessions stay the same.
+// every session; the sessions stay the same. With CallerHeader, each
+// session names a caller of its own in that header.
 func TestHoldIdleDisconnected(t *testing.T) {
 	up, endpoint, conns := countedUpstream(t)
 
 	const n = 20
-	h, err := HoldIdle(t.Context(), Options{URL: endpoint}, n, false)
+	h, err := HoldIdle(t.Context(), Options{URL: endpoint, CallerHeader: "X-Caller"}, n, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +92,13 @@ func TestHoldIdleDisconnected(t *testing.T) {
 	}
 	if got := countMethod(up, "initialize"); got != n {
 		t.Errorf("the upstream saw %d initialize, want %d: Connect must keep the sessions", got, n)
+	}
+	callers := map[string]bool{}
+	for _, r := range up.Requests() {
+		callers[r.Header.Get("X-Caller")] = true
+	}
+	if len(callers) != n || callers[""] {
+		t.Errorf("the sessions named %d callers, want %d: %v", len(callers), n, callers)
 	}
 }
 

@@ -56,6 +56,11 @@ type Options struct {
 	Era string
 	// Timeout bounds each HTTP exchange. Default: 10s.
 	Timeout time.Duration
+	// CallerHeader, when set, is a header in which HoldIdle gives each
+	// session a value of its own (agent-1, agent-2, ...), so that a
+	// gateway that names its callers by it sees every session as another
+	// caller's. Default: none.
+	CallerHeader string
 }
 
 // withDefaults returns o with its zero fields set to their defaults.
