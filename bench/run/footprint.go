@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -49,7 +50,7 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	m, err := e.hold(ctx, gw, target{name: "mcpgate", url: gwURL, tool: "bench_echo"})
+	m, err := e.hold(ctx, gw, target{name: "mcpgate", url: gwURL, tool: "bench_echo", header: http.Header{callerHeader: {"agent-0"}}})
 	gw.stop()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/mcpgate/caddy-mcpgate/bench/internal/load"
@@ -25,6 +26,8 @@ type target struct {
 	// upstream is the process that serves the target's upstreams, when it
 	// is not the run's.
 	upstream *proc
+	// header is sent with every request to the target; nil for none.
+	header http.Header
 }
 
 // upstreamOf returns the process that serves t's upstreams in r.
@@ -148,7 +151,7 @@ func (s *sample) account(before, after snapshot) {
 // prime sends one request of r's method to t and checks its reply, e.g. to
 // fill the gateway's list cache before anything is measured.
 func prime(ctx context.Context, r run, t target) error {
-	pool, err := load.Dial(ctx, load.Options{URL: t.url, Method: r.method, Tool: t.tool, Era: r.era})
+	pool, err := load.Dial(ctx, load.Options{URL: t.url, Header: t.header, Method: r.method, Tool: t.tool, Era: r.era})
 	if err != nil {
 		return fmt.Errorf("%s: priming: %w", t.name, err)
 	}
