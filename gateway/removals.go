@@ -164,12 +164,20 @@ func (r *Removals) audit(connector, what string, revs []oauthflow.Revocation, er
 // now and every orphanCheck, until Stop, whenever alone says that no
 // other config of this process shares the store: while a reload runs two,
 // neither knows all that the other serves. snap is the registry now.
+//
+// Whether to look now is judged here, when the config starts, not in the
+// background: at a reload the old config still runs, and its Stop hands
+// what it served and this one does not to Removed, which revokes with the
+// old client. A look that ran once the old config had stopped would find
+// those connectors orphans too and purge them alongside, without the
+// client to revoke their tokens with.
 func (r *Removals) WatchOrphans(snap func() *connectors.Snapshot, alone func() bool) {
+	look := alone()
 	r.run(func(ctx context.Context) {
 		tick := time.NewTicker(orphanCheck)
 		defer tick.Stop()
 		for {
-			if alone() {
+			if look {
 				r.purgeOrphans(ctx, snap())
 			}
 			select {
@@ -177,6 +185,7 @@ func (r *Removals) WatchOrphans(snap func() *connectors.Snapshot, alone func() b
 				return
 			case <-tick.C:
 			}
+			look = alone()
 		}
 	})
 }
