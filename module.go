@@ -354,15 +354,19 @@ func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
 	}
 }
 
-// Stop implements caddy.App. It has nothing to do: everything is released
-// in Cleanup, which Caddy calls after Stop and also when a Start failed or
-// a config was only validated.
+// Stop implements caddy.App. At a reload it hands the config that
+// replaces it what it alone served; everything else is released in
+// Cleanup, which Caddy calls after Stop and also when a Start failed or a
+// config was only validated.
 func (a *App) Stop() error {
 	// Caddy stops the old config of a reload once every app of the new
 	// one started: what this config served and the new one does not is
 	// gone for good only now, and so are the tokens of what it serves
-	// bound otherwise.
-	if next := a.stopRunning(); next != nil {
+	// bound otherwise. Handed over before a stops counting as running:
+	// until then the new config is not alone on the store, so its search
+	// for orphans cannot take for an orphan what Removed has not yet
+	// claimed.
+	if next := a.successor(); next != nil {
 		ids := make([]string, len(a.Connectors))
 		for i, c := range a.Connectors {
 			ids[i] = c.ID
@@ -370,6 +374,7 @@ func (a *App) Stop() error {
 		next.removals.Removed(a.live.Current(), ids, next.registry.Snapshot())
 		next.removals.Changed(a.live.Current(), a.registry.Snapshot(), next.registry.Snapshot())
 	}
+	a.stopRunning()
 	return nil
 }
 
@@ -440,23 +445,27 @@ func (a *App) startRunning() {
 	a.removals.WatchOrphans(a.registry.Snapshot, a.alone)
 }
 
-// stopRunning counts a as stopped, and returns the newest App started
-// after it on its store, if any: the config that replaces it. A config
-// that fails to start is stopped as the newest, and replaces nothing.
-func (a *App) stopRunning() *App {
+// successor returns the newest App started after a on its store, if any:
+// the config that replaces it. A config that fails to start is stopped as
+// the newest, and replaces nothing.
+func (a *App) successor() *App {
 	running.Lock()
 	defer running.Unlock()
 	apps := running.apps[a.vault.path]
-	i := slices.Index(apps, a)
-	if i < 0 {
+	if !slices.Contains(apps, a) || apps[len(apps)-1] == a {
 		return nil
 	}
-	newest := apps[len(apps)-1]
-	running.apps[a.vault.path] = slices.Delete(apps, i, i+1)
-	if newest == a {
-		return nil
+	return apps[len(apps)-1]
+}
+
+// stopRunning counts a as stopped.
+func (a *App) stopRunning() {
+	running.Lock()
+	defer running.Unlock()
+	apps := running.apps[a.vault.path]
+	if i := slices.Index(apps, a); i >= 0 {
+		running.apps[a.vault.path] = slices.Delete(apps, i, i+1)
 	}
-	return newest
 }
 
 // alone reports whether a is the only running App on its store in this

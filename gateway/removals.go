@@ -58,6 +58,10 @@ type Removals struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   bool
+	// removing counts, by connector, the removals under way: to the
+	// search for orphans, such a connector is still served, since the
+	// removal revokes with the old client and the search could not.
+	removing map[string]int
 }
 
 // Removed purges what each connector of configIDs, the ids the old
@@ -73,7 +77,7 @@ func (r *Removals) Removed(old *Gateway, configIDs []string, snap *connectors.Sn
 			continue
 		}
 		cfg, oauth := old.OAuthClient(id)
-		r.run(func(ctx context.Context) {
+		r.runFor(id, func(ctx context.Context) {
 			if oauth {
 				r.remove(ctx, cfg)
 			}
@@ -196,7 +200,7 @@ func (r *Removals) WatchOrphans(snap func() *connectors.Snapshot, alone func() b
 func (r *Removals) purgeOrphans(ctx context.Context, snap *connectors.Snapshot) {
 	served := func(id string) bool {
 		_, ok := snap.Entry(id)
-		return ok || slices.Contains(snap.Shadowed, id)
+		return ok || slices.Contains(snap.Shadowed, id) || r.isRemoving(id)
 	}
 	purged, err := oauthflow.PurgeOrphans(ctx, *r.OAuth, served, oauthflow.PurgeOptions{Grace: r.Grace, Reason: RemovedReason})
 	for _, p := range purged {
@@ -208,17 +212,47 @@ func (r *Removals) purgeOrphans(ctx context.Context, snap *connectors.Snapshot) 
 	}
 }
 
-// run runs f in the background, unless Stop was called.
-func (r *Removals) run(f func(ctx context.Context)) {
+// runFor runs f in the background, as the removal of connector: until f
+// returns, the search for orphans leaves connector alone.
+func (r *Removals) runFor(connector string, f func(ctx context.Context)) {
+	r.mu.Lock()
+	if r.removing == nil {
+		r.removing = map[string]int{}
+	}
+	r.removing[connector]++
+	r.mu.Unlock()
+	done := func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.removing[connector]--; r.removing[connector] <= 0 {
+			delete(r.removing, connector)
+		}
+	}
+	if !r.run(func(ctx context.Context) { defer done(); f(ctx) }) {
+		done()
+	}
+}
+
+// isRemoving reports whether a removal of connector is under way.
+func (r *Removals) isRemoving(connector string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removing[connector] > 0
+}
+
+// run runs f in the background, unless Stop was called, and reports
+// whether it did.
+func (r *Removals) run(f func(ctx context.Context)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
-		return
+		return false
 	}
 	if r.ctx == nil {
 		r.ctx, r.cancel = context.WithCancel(context.Background())
 	}
 	r.wg.Go(func() { f(r.ctx) })
+	return true
 }
 
 // Stop ends the work and waits for it. A revocation under way is not cut

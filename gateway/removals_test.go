@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,5 +47,26 @@ func TestWatchOrphansAtReload(t *testing.T) {
 				t.Errorf("looked for orphans %d times, want %d", got, tc.wantLooks)
 			}
 		})
+	}
+}
+
+// TestRemovingClaimsConnector: a removal under way claims its connector,
+// which the search for orphans then counts as served, from before it
+// starts until it ends; a removal refused after Stop claims nothing.
+func TestRemovingClaimsConnector(t *testing.T) {
+	r := &Removals{OAuth: &oauthflow.Options{Store: store.NewMemory()}, Audit: func(_, _, _ string) {}, Logger: zap.NewNop()}
+	release := make(chan struct{})
+	r.runFor("notes", func(context.Context) { <-release })
+	if !r.isRemoving("notes") || r.isRemoving("team") {
+		t.Fatalf("while notes is removed: removing notes %v, team %v", r.isRemoving("notes"), r.isRemoving("team"))
+	}
+	close(release)
+	r.Stop()
+	if r.isRemoving("notes") {
+		t.Error("notes is still claimed after its removal ended")
+	}
+	r.runFor("notes", func(context.Context) { t.Error("a removal ran after Stop") })
+	if r.isRemoving("notes") {
+		t.Error("a removal refused after Stop left notes claimed")
 	}
 }
