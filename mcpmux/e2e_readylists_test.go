@@ -127,7 +127,9 @@ func TestReadyListAfterFailedCall(t *testing.T) {
 	t.Parallel()
 	up := testupstream.StartT(t, testupstream.Options{Name: "a", BearerToken: upstreamAuth})
 	c := testConnector(t, "a", up, bearer)
-	c.Timeout = 200 * time.Millisecond
+	// Long enough that no list on a loaded machine outlasts it; the
+	// delay below outlasts it for sure.
+	c.Timeout = time.Second
 	g := startGateway(t, []*connectors.Connector{c}, everyone)
 	alice := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
 	alice.result("tools/list", nil)
@@ -135,7 +137,7 @@ func TestReadyListAfterFailedCall(t *testing.T) {
 	if n := countMethod(up, "tools/list"); n != 1 {
 		t.Fatalf("the upstream saw %d tools/list, want 1", n)
 	}
-	up.SetDelay(400 * time.Millisecond)
+	up.SetDelay(2 * c.Timeout)
 	if r := alice.call("tools/call", map[string]any{"name": "a_echo", "arguments": map[string]any{"message": "x"}}); r.result != nil && !strings.Contains(string(r.result), `"isError":true`) {
 		t.Fatalf("a call past the connector's timeout succeeded: %s", r.body)
 	}
