@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/mcpgate/caddy-mcpgate/approvals"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 )
@@ -43,6 +44,10 @@ func init() {
 //		list_cache_ttl    <duration>
 //		storage           badger [<path>]
 //		seal_key          <key or placeholder>
+//		approvers         <src>...
+//		approval_ttl      <duration>
+//		approval_webhook  <url>
+//		self_approve
 //		connector <id> {
 //			...
 //		}
@@ -115,6 +120,14 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			var g grants.Rule
 			g, err = parseGrant(d)
 			app.Grants = append(app.Grants, g)
+		case "approvers":
+			err = appendUnique(d, &app.Approvers, grants.ValidateSource)
+		case "approval_ttl":
+			err = setDuration(d, seen, &app.ApprovalTTL)
+		case "approval_webhook":
+			err = setString(d, seen, &app.ApprovalWebhook, approvals.CheckWebhookURL)
+		case "self_approve":
+			err = setFlag(d, seen, &app.SelfApprove)
 		default:
 			return nil, d.Errf("unrecognized mcpgate option %q", d.Val())
 		}
@@ -282,6 +295,7 @@ func parseTools(d *caddyfile.Dispenser) (*connectors.ToolsConfig, error) {
 //		templates  <glob...>
 //		prompts    <glob...>
 //		operations read
+//		approve    write | <glob...>
 //	}
 func parseGrant(d *caddyfile.Dispenser) (grants.Rule, error) {
 	var g grants.Rule
@@ -309,6 +323,8 @@ func parseGrant(d *caddyfile.Dispenser) (grants.Rule, error) {
 			err = appendUnique(d, &g.Prompts, grants.ValidatePattern)
 		case "operations":
 			err = setString(d, seen, &g.Operations, grants.ValidateOperations)
+		case "approve":
+			err = appendUnique(d, &g.Approve, checkApprove)
 		default:
 			return g, d.Errf("unrecognized grant subdirective %q", d.Val())
 		}
@@ -577,6 +593,12 @@ func checkAuth(a *connectors.AuthConfig) error {
 		Name:  literal(a.Header, "X-Placeholder"),
 		Value: literal(a.Value, "placeholder"),
 	}.Validate()
+}
+
+// checkApprove accepts an entry of a grant's approve: write, or a tool
+// glob.
+func checkApprove(v string) error {
+	return grants.Rule{Sources: []string{"*"}, Connectors: []string{"*"}, Approve: []string{v}}.Validate()
 }
 
 // checkRole accepts the roles the grants package knows.

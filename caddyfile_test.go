@@ -217,6 +217,16 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad operations", global("grant {\nsrc *\nconnectors *\noperations write\n}"), `operations "write" must be read`, 6},
 		{"duplicate operations", global("grant {\nsrc *\nconnectors *\noperations read\noperations read\n}"), "operations is already set", 7},
 		{"unknown grant subdirective", global("grant {\nsrc *\nconnector notion\n}"), `unrecognized grant subdirective "connector"`, 5},
+		{"bad approve glob", global("grant {\nsrc *\nconnectors *\napprove bank\n}"), `approve: pattern "bank" names no item`, 6},
+		{"approve without value", global("grant {\nsrc *\nconnectors *\napprove\n}"), "wrong argument count", 6},
+		{"approve twice", global("grant {\nsrc *\nconnectors *\napprove write write\n}"), `"write" is listed twice`, 6},
+		{"bad approver", global("approvers bob"), `source "bob"`, 3},
+		{"bad approval_ttl", global("approval_ttl soon"), `approval_ttl "soon"`, 3},
+		{"negative approval_ttl", global("approval_ttl -1m"), "must be positive", 3},
+		{"duplicate approval_ttl", global("approval_ttl 1m\napproval_ttl 2m"), "approval_ttl is already set", 4},
+		{"webhook not http", global("approval_webhook ftp://hooks.example.com"), "want an http:// or https:// URL", 3},
+		{"webhook relative", global("approval_webhook /hook"), "want an http:// or https:// URL", 3},
+		{"self_approve value", global("self_approve yes"), "wrong argument count", 3},
 
 		// the handler directive
 		{"directive argument", "example.com {\n\tmcpgate notion\n}\n", "wrong argument count", 2},

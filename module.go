@@ -103,6 +103,25 @@ type App struct {
 	// Grants decide who may see and use what. No grant, no access.
 	Grants []grants.Rule `json:"grants,omitempty"`
 
+	// Approvers may approve or deny the calls that a grant's approve
+	// makes wait: sources as in a grant's src ("user:<id>",
+	// "group:<name>", "*"). Default: every caller with role admin in some
+	// grant.
+	Approvers []string `json:"approvers,omitempty"`
+
+	// ApprovalTTL is how long a call waits for an approver, and how long
+	// an approval then waits for the call's retry. Default: 10m.
+	ApprovalTTL caddy.Duration `json:"approval_ttl,omitempty"`
+
+	// ApprovalWebhook is an http or https URL that gets a JSON notice of
+	// each new approval request (id, caller, connector, tool, url,
+	// expires; never the arguments), best effort. Default: none.
+	ApprovalWebhook string `json:"approval_webhook,omitempty"`
+
+	// SelfApprove lets a caller approve its own call. Default: false, so
+	// that an approval is always a second person's.
+	SelfApprove bool `json:"self_approve,omitempty"`
+
 	registry  *connectors.Registry
 	sessions  *mcpmux.Sessions
 	streams   *mcpmux.Streams      // the agents' notification streams, which outlive a reload
@@ -118,6 +137,7 @@ type App struct {
 	vault     *vault
 	apis      *apiProxies
 	obs       *observe.Observer // the audit log and metrics (observe.go)
+	approvers *grants.Sources   // Approvers compiled; nil: the admins (approval.go)
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -164,6 +184,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.live = new(gateway.Live)
+	if err := a.provisionApprovals(); err != nil {
+		return err
+	}
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}

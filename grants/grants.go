@@ -3,6 +3,9 @@
 package grants
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -82,7 +85,17 @@ type Rule struct {
 
 	// Operations is "read" to allow only read-only tools, or empty for all.
 	Operations string `json:"operations,omitempty"`
+
+	// Approve lists the tools whose calls under this rule wait for a
+	// person's approval: "write" for every tool the rule allows that is
+	// not read-only, and globs over "<connector>/<tool>" for others.
+	// Default: none.
+	Approve []string `json:"approve,omitempty"`
 }
+
+// ApproveWrites is the entry of Rule.Approve that asks for approval of
+// every write tool the rule allows.
+const ApproveWrites = "write"
 
 // ReadOnly is the value of Operations that limits a rule's tools to
 // read-only ones.
@@ -102,6 +115,8 @@ type Policy struct {
 	rules []rule
 	// views holds the views For made, which every request asks for.
 	views viewCache
+	// generation identifies the rules (Generation).
+	generation string
 }
 
 // rule is one compiled Rule.
@@ -115,6 +130,9 @@ type rule struct {
 	connectors []glob
 	items      [kindCount][]pattern
 	readOnly   bool
+	// approveWrites and approve are Rule.Approve compiled.
+	approveWrites bool
+	approve       []pattern
 }
 
 // New compiles rules into a Policy, validating every value. Errors name the
@@ -128,7 +146,44 @@ func New(rules []Rule) (*Policy, error) {
 		}
 		p.rules = append(p.rules, cr)
 	}
+	raw, err := json.Marshal(rules)
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	p.generation = hex.EncodeToString(sum[:16])
 	return p, nil
+}
+
+// Generation identifies the policy by its rules: two policies of the same
+// rules, on one instance or several, have the same generation, and a
+// change of any rule makes another. An approval is bound to it, so that
+// one given under some grants is not used under others.
+func (p *Policy) Generation() string {
+	if p == nil {
+		return ""
+	}
+	return p.generation
+}
+
+// Sources is a compiled list of rule sources ("*", "user:<id>",
+// "group:<name>"), such as the approvers the config names.
+type Sources struct {
+	r rule
+}
+
+// CompileSources validates and compiles srcs.
+func CompileSources(srcs []string) (*Sources, error) {
+	s := new(Sources)
+	if err := s.r.addSources(srcs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Match reports whether c, an identified caller, is one of the sources.
+func (s *Sources) Match(c Caller) bool {
+	return s != nil && c.ID != "" && s.r.appliesTo(c)
 }
 
 // Validate checks r as New checks each rule, with errors that name no
@@ -173,7 +228,25 @@ func (r *rule) add(rl Rule) error {
 	if err := r.addConnectors(rl.Connectors); err != nil {
 		return err
 	}
+	if err := r.addApprove(rl.Approve); err != nil {
+		return err
+	}
 	return r.addItems(rl)
+}
+
+// addApprove validates and compiles the rule's approve entries.
+func (r *rule) addApprove(entries []string) error {
+	for _, e := range entries {
+		if e == ApproveWrites {
+			r.approveWrites = true
+			continue
+		}
+		if err := ValidatePattern(e); err != nil {
+			return fmt.Errorf("approve: %w (or write, for every write tool)", err)
+		}
+		r.approve = append(r.approve, compilePattern(e))
+	}
+	return nil
 }
 
 // addSources validates the sources and sorts them by kind.

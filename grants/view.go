@@ -110,6 +110,38 @@ func (v *View) decide(it *item) Decision {
 	return Decision{}
 }
 
+// NeedsApproval reports whether a call of the tool, which the view allows
+// (Decide), must wait for a person's approval: some applicable rule that
+// allows it asks for approval of write tools and the tool is not known to
+// be read-only, or names it in an approve glob. Any such rule is enough,
+// even when another rule allows the tool without approval: the stricter
+// grant holds, so that adding a grant never lifts another's approval.
+func (v *View) NeedsApproval(connector, tool string, readOnly bool) bool {
+	if v == nil || !validConnector(connector) {
+		return false
+	}
+	it := item{kind: toolSlot, connector: connector, name: tool, readOnly: readOnly}
+	for _, r := range v.rules {
+		if r.asksApproval(&it) && r.allows(&it) {
+			return true
+		}
+	}
+	return false
+}
+
+// asksApproval reports whether the rule asks for approval of the tool.
+func (r *rule) asksApproval(it *item) bool {
+	if r.approveWrites && !it.readOnly {
+		return true
+	}
+	for i := range r.approve {
+		if r.approve[i].matches(it.connector, it.name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Visible reports whether some applicable rule names the connector, in its
 // Connectors or as the first segment of an item pattern.
 func (v *View) Visible(connector string) bool {
