@@ -50,7 +50,8 @@ func TestBatchCostBounds(t *testing.T) {
 		e := Event{Time: time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -12*3600)),
 			Kind: Kind(text), User: text, Connector: text, Tool: text, Decision: text, Outcome: text,
 			ArgsHash: text, Detail: text, Count: -1 << 62, Duration: -1 << 62}
-		stored := len(appendStored(nil, e)) + 2*(len(key(classCallAttempts, 1<<63))+badgerEntry)
+		line := appendPage(nil, []item{{seq: 1<<64 - 1, class: classCallAttempts, event: e}})
+		stored := len(line) + 2*(len(pageKey(classCallAttempts, page{last: 1<<64 - 1, n: maxBatch}))+badgerEntry)
 		if cost := batchCost(e); cost < stored {
 			t.Errorf("text %.20q: batchCost %d, stored with its keys %d", text, cost, stored)
 		}

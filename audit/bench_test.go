@@ -57,11 +57,11 @@ func TestLinesReuseNoFields(t *testing.T) {
 	}
 }
 
-// BenchmarkKey is the store key of one event, made for each event the
+// BenchmarkKey is the store key of one page, made for each page the
 // ring's writer stores and each it deletes.
 func BenchmarkKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = key(classCalls, 1234567)
+		_ = pageKey(classCalls, page{last: 1234567, n: maxBatch})
 	}
 }

@@ -57,17 +57,19 @@ func BenchmarkAppendStored(b *testing.B) {
 	}
 }
 
-// TestKey: an event's key is its class's folder and its number in 20
-// digits, as parseKey reads it, for the smallest and largest numbers.
+// TestKey: a page's key is its class's folder, its newest event's number
+// in 20 digits and its count, as parseKey reads it, for the smallest and
+// largest numbers.
 func TestKey(t *testing.T) {
 	for _, n := range []uint64{0, 1, 42, 12345678901234567890, 1<<64 - 1} {
 		for c := range numClasses {
-			k := key(c, n)
-			if want := fmt.Sprintf("%s%s/%020d", Prefix, c, n); k != want {
-				t.Errorf("key(%v, %d) = %q, want %q", c, n, k, want)
+			p := page{last: n, n: maxBatch}
+			k := pageKey(c, p)
+			if want := fmt.Sprintf("%s%s/%020d-%d", Prefix, c, n, maxBatch); k != want {
+				t.Errorf("pageKey(%v, %+v) = %q, want %q", c, p, k, want)
 			}
-			if gc, gn, ok := parseKey(k); !ok || gc != c || gn != n {
-				t.Errorf("parseKey(%q) = %v %d %v", k, gc, gn, ok)
+			if gc, gp, ok := parseKey(k); !ok || gc != c || gp != p {
+				t.Errorf("parseKey(%q) = %v %+v %v", k, gc, gp, ok)
 			}
 		}
 	}

@@ -37,9 +37,11 @@ const (
 
 // Prefix is where the ring lives in the store: under store.ClearPrefix,
 // since its events are not sealed (they hold no secret). Each class has
-// a folder below it (admin/, auth/, calls/), where an event's key is its
-// sequence number in 20 digits; the numbers are one sequence across the
-// classes, in the order events were recorded.
+// a folder below it (admin/, auth/, calls/, ...), where the events of one
+// batch are a page under one key: its newest event's sequence number in
+// 20 digits, a dash and how many it holds. Each of its lines is an
+// event's number, a space and its JSON. The numbers are one sequence
+// across the classes, in the order events were recorded.
 const Prefix = store.ClearPrefix + "audit/"
 
 // dropWarning is how often, at most, a Log warns that it dropped events.
@@ -64,7 +66,10 @@ type Options struct {
 	Table Table
 	// Max is how many events the ring keeps of each class (admin
 	// changes; consents, refreshes, disconnects and revocations; tool
-	// calls); older ones of the class are deleted. Default DefaultMax.
+	// calls); older ones of the class are deleted. A Store's ring deletes
+	// a page once all its events are older than the newest Max, so a
+	// class may hold up to a batch (256) more; Query answers at most Max
+	// of each. Default DefaultMax.
 	Max int
 	// ArgsKey is the key of HashArgs. Nil means tool arguments leave no
 	// trace in events.
@@ -312,8 +317,9 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
-	f.Limit = min(f.Limit, int(l.ring.max.Load())*int(numClasses))
-	return l.ring.keep.query(ctx, f)
+	size := int(l.ring.max.Load())
+	f.Limit = min(f.Limit, size*int(numClasses))
+	return l.ring.keep.query(ctx, f, size)
 }
 
 // matches reports whether e passes f's equality filters.

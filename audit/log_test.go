@@ -72,24 +72,74 @@ func details(events []Event) []string {
 	return out
 }
 
-// sequences returns the sequence numbers of the ring's keys in st, of
-// every class, in order.
-func sequences(t *testing.T, st store.Store) []uint64 {
+// pagesOf returns the pages of the ring in st by class, each as the
+// numbers of the events it holds, oldest first.
+func pagesOf(t *testing.T, st store.Store) map[class][][]uint64 {
 	t.Helper()
 	keys, err := st.List(context.Background(), Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []uint64
+	out := map[class][][]uint64{}
 	for _, k := range keys {
-		_, n, ok := parseKey(k)
+		c, p, ok := parseKey(k)
 		if !ok {
-			t.Fatalf("a key that is not an event's: %q", k)
+			t.Fatalf("a key that is not a page's: %q", k)
 		}
-		out = append(out, n)
+		v, err := st.Get(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var numbers []uint64
+		for _, e := range decodePage(nil, c, p, v) {
+			numbers = append(numbers, e.seq)
+		}
+		if len(numbers) != p.n || numbers[len(numbers)-1] != p.last {
+			t.Errorf("page %q holds events %v", k, numbers)
+		}
+		out[c] = append(out[c], numbers)
+	}
+	return out
+}
+
+// sequences returns the numbers of the events the ring holds in st, of
+// every class, in order.
+func sequences(t *testing.T, st store.Store) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, pages := range pagesOf(t, st) {
+		for _, p := range pages {
+			out = append(out, p...)
+		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// wantKept checks that the ring in st holds the events numbered want,
+// the newest limit of each class, and keeps no page it could do
+// without: a class's oldest page goes once the newer ones hold limit
+// events, so that a class holds at most a batch more than limit.
+func wantKept(t *testing.T, st store.Store, limit int, want []uint64) {
+	t.Helper()
+	held := sequences(t, st)
+	for _, n := range want {
+		if !slices.Contains(held, n) {
+			t.Errorf("event %d is gone; the store holds %v", n, held)
+		}
+	}
+	if len(held) > 0 && held[len(held)-1] != slices.Max(want) {
+		t.Errorf("the store holds %v, newer than %v", held, want)
+	}
+	for c, pages := range pagesOf(t, st) {
+		total := 0
+		for _, p := range pages {
+			total += len(p)
+		}
+		if len(pages) > 1 && total-len(pages[0]) >= limit {
+			t.Errorf("class %s keeps the page %v that its %d newer events do without", c, pages[0], total-len(pages[0]))
+		}
+	}
 }
 
 func seq(from, to uint64) []uint64 {
@@ -100,8 +150,8 @@ func seq(from, to uint64) []uint64 {
 	return out
 }
 
-// TestRingBound records 12 events into a ring of 5: the store and Query
-// hold the 5 newest only.
+// TestRingBound records 12 events into a ring of 5: Query answers the 5
+// newest only, and the store keeps no page that they do without.
 func TestRingBound(t *testing.T) {
 	b := openBadger(t, t.TempDir())
 	defer b.Close()
@@ -113,9 +163,7 @@ func TestRingBound(t *testing.T) {
 	if want := []string{"event 12", "event 11", "event 10", "event 9", "event 8"}; !slices.Equal(got, want) {
 		t.Errorf("Query = %q, want %q", got, want)
 	}
-	if got := sequences(t, b); !slices.Equal(got, seq(8, 12)) {
-		t.Errorf("the store holds events %v, want 8 to 12", got)
-	}
+	wantKept(t, b, 5, seq(8, 12))
 }
 
 // TestQueryFilters checks each filter and the limit.
@@ -183,9 +231,7 @@ func TestSequenceRecovery(t *testing.T) {
 	if got := details(query(t, l, Filter{})); !slices.Equal(got, []string{"5", "4", "3", "2"}) {
 		t.Errorf("after reopening, Query = %q", got)
 	}
-	if got := sequences(t, b); !slices.Equal(got, seq(2, 5)) {
-		t.Errorf("after reopening, the store holds %v, want 2 to 5", got)
-	}
+	wantKept(t, b, 4, seq(2, 5))
 }
 
 // TestSharedRing runs two Logs on one store at once, as the old and the

@@ -26,9 +26,11 @@ const maxBatchBytes = 128 << 10
 const badgerEntry = 16
 
 // fixedCost bounds what an event costs a transaction beside its texts:
-// its key and the key of the event it expires, each a Badger entry, and
-// the JSON of its field names (119 bytes), time (35) and numbers (44).
-const fixedCost = 2*(len(Prefix)+len("call-attempts/")+20+badgerEntry) + 200
+// the keys of a page and of a page it expires, each a Badger entry (a
+// page holds many events, so this is generous), and its line's number,
+// space and newline (22 bytes), the JSON of its field names (119), time
+// (35) and numbers (44).
+const fixedCost = 2*(len(Prefix)+len("call-attempts/")+20+len("-256")+badgerEntry) + 222
 
 // errorWarning is how often, at most, a ring logs that the store failed.
 const errorWarning = time.Minute
@@ -60,8 +62,8 @@ type keeper interface {
 	// trim deletes the events beyond max in each class.
 	trim(max int) error
 	// query returns the events f selects, newest first, at most f.Limit
-	// (which is set).
-	query(ctx context.Context, f Filter) ([]Event, error)
+	// (which is set), of the newest max of each class.
+	query(ctx context.Context, f Filter, max int) ([]Event, error)
 }
 
 // ring is the audit ring of one store or table: a buffer per class and

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -20,12 +21,26 @@ type Store interface {
 	store.Batcher
 }
 
-// storeRing keeps the events in a Store, a ring of keys per class.
+// storeRing keeps the events in a Store, a ring of pages per class. A
+// page is the events of one class that one batch wrote, under one key:
+// a key per event cost Badger an entry in its log, its memtable and every
+// table it is compacted into, and its delete as many again, which under
+// thousands of calls a second was a tenth of the gateway's CPU.
 type storeRing struct {
 	st Store
-	// kept are the numbers of the events each class keeps, oldest first;
-	// only the writer touches them once it runs.
-	kept [numClasses][]uint64
+	// kept are the pages each class keeps, oldest first; only the writer
+	// touches them once it runs.
+	kept [numClasses][]page
+}
+
+// page is a run of one class's events stored under one key: the number
+// of its newest event and how many it holds.
+type page struct {
+	last uint64
+	n    int
+	// bare is true for an event that an older version kept under a key
+	// of its own, its number alone: a page of one.
+	bare bool
 }
 
 // openStoreRing reads where the rings in st stand, returning them and
@@ -39,10 +54,10 @@ func openStoreRing(st Store) (keeper, uint64, error) {
 	return s, next, nil
 }
 
-// load reads where the rings in st stand: the events each class keeps,
-// and the number of the next event, one past the newest. Events that an
-// older version kept in one ring for all classes move into their class's
-// ring first, under their own numbers.
+// load reads where the rings in st stand, from their keys alone: the
+// pages each class keeps, and the number of the next event, one past the
+// newest. Events that an older version kept in one ring for all classes
+// move into their class's ring first, under their own numbers.
 func (s *storeRing) load(ctx context.Context) (uint64, error) {
 	keys, err := s.st.List(ctx, Prefix)
 	if err != nil {
@@ -51,9 +66,9 @@ func (s *storeRing) load(ctx context.Context) (uint64, error) {
 	next := uint64(1)
 	var legacy []uint64
 	for _, k := range keys {
-		if c, n, ok := parseKey(k); ok {
-			s.kept[c] = append(s.kept[c], n)
-			next = max(next, n+1)
+		if c, p, ok := parseKey(k); ok {
+			s.kept[c] = append(s.kept[c], p)
+			next = max(next, p.last+1)
 		} else if n, ok := legacySequence(k); ok {
 			legacy = append(legacy, n)
 			next = max(next, n+1)
@@ -63,15 +78,15 @@ func (s *storeRing) load(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	for c := range s.kept {
-		slices.Sort(s.kept[c])
+		slices.SortFunc(s.kept[c], func(a, b page) int { return cmp.Compare(a.last, b.last) })
 	}
 	return next, nil
 }
 
 // migrate moves the events of the one ring of older versions, numbered
-// legacy, into the rings of their classes, in batches. An event that
-// cannot be decoded goes to the calls, as it is: Query skips it, as it
-// always did, but nothing is lost.
+// legacy, into the rings of their classes, in batches, each a page of
+// its own. An event that cannot be decoded goes to the calls, as it is:
+// Query skips it, as it always did, but nothing is lost.
 func (s *storeRing) migrate(ctx context.Context, legacy []uint64) error {
 	for chunk := range slices.Chunk(legacy, maxBatch/2) {
 		writes, err := s.moves(ctx, chunk)
@@ -122,32 +137,48 @@ func (s *storeRing) moves(ctx context.Context, chunk []uint64) ([]store.Write, e
 		if e, err := decode(v); err == nil {
 			c = classOf(e)
 		}
-		writes = append(writes, store.Write{Key: key(c, n), Value: v}, store.Write{Key: old, Delete: true})
-		s.kept[c] = append(s.kept[c], n)
+		p := page{last: n, n: 1}
+		writes = append(writes, store.Write{Key: pageKey(c, p), Value: v}, store.Write{Key: old, Delete: true})
+		s.kept[c] = append(s.kept[c], p)
 	}
 	return writes, nil
 }
 
-// key is where event n of class c lives: zero-padded, so that keys sort
-// as numbers.
-func key(c class, n uint64) string {
+// pageKey is where page p of class c lives: its newest event's number,
+// zero-padded so that keys sort as numbers, a dash and its count; or the
+// number alone, for an older version's event.
+func pageKey(c class, p page) string {
 	var digits [20]byte
-	d := strconv.AppendUint(digits[:0], n, 10)
+	d := strconv.AppendUint(digits[:0], p.last, 10)
 	name := c.String()
 	// Built on the stack: only the string is allocated.
-	var room [64]byte
+	var room [80]byte
 	b := append(append(append(room[:0], Prefix...), name...), '/')
 	b = append(b, "00000000000000000000"[len(d):]...)
-	return string(append(b, d...))
+	b = append(b, d...)
+	if !p.bare {
+		b = strconv.AppendInt(append(b, '-'), int64(p.n), 10)
+	}
+	return string(b)
 }
 
-// parseKey reads the class and the number of an event's key.
-func parseKey(k string) (class, uint64, bool) {
+// parseKey reads the class and the page of a key of pageKey's, or of an
+// older version's, which kept an event under its number alone: a page of
+// one.
+func parseKey(k string) (class, page, bool) {
 	rest, ok := strings.CutPrefix(k, Prefix)
 	name, digits, found := strings.Cut(rest, "/")
 	c, known := classNamed(name)
-	n, number := parseSequence(digits)
-	return c, n, ok && found && known && number
+	digits, count, paged := strings.Cut(digits, "-")
+	p := page{n: 1, bare: !paged}
+	last, number := parseSequence(digits)
+	p.last = last
+	if paged {
+		n, err := strconv.Atoi(count)
+		p.n = n
+		number = number && err == nil && n > 0 && strconv.Itoa(n) == count
+	}
+	return c, p, ok && found && known && number
 }
 
 // legacyKey is where older versions, with one ring for all classes, kept
@@ -170,45 +201,109 @@ func parseSequence(digits string) (uint64, bool) {
 	return n, err == nil
 }
 
-// read returns the event under k; ok is false when it is gone (trimmed
-// meanwhile) or cannot be decoded.
-func (s *storeRing) read(ctx context.Context, k string) (Event, bool, error) {
-	v, err := s.st.Get(ctx, k)
-	if errors.Is(err, store.ErrNotFound) {
-		return Event{}, false, nil
-	}
-	if err != nil {
-		return Event{}, false, fmt.Errorf("audit: reading the ring: %w", err)
-	}
-	e, err := decode(v)
-	return e, err == nil, nil
+// numbered is an event with its number and class, as a page holds it.
+type numbered struct {
+	seq   uint64
+	class class
+	event Event
 }
 
-// query returns the events of the rings that f selects, newest first.
-// Events are kept in the order they were recorded, and the scan stops at
-// the first one older than f.Since.
-func (s *storeRing) query(ctx context.Context, f Filter) ([]Event, error) {
-	keys, err := newestFirst(ctx, s.st, f.prefix())
+// appendPage appends the line of each of items, whose class is c, to b:
+// its number, a space and its JSON. JSON holds no raw newline.
+func appendPage(b []byte, items []item) []byte {
+	for _, it := range items {
+		b = strconv.AppendUint(b, it.seq, 10)
+		b = appendStored(append(b, ' '), it.event)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// decodePage appends the events of the page of class c under whose key
+// is p, stored as v, to out, oldest first. A value that is one JSON
+// object is an older version's event, numbered by its key. A line that
+// cannot be decoded is skipped, as Query always skipped such an event.
+func decodePage(out []numbered, c class, p page, v []byte) []numbered {
+	if len(v) > 0 && v[0] == '{' {
+		if e, err := decode(v); err == nil {
+			out = append(out, numbered{p.last, c, e})
+		}
+		return out
+	}
+	for line := range bytes.Lines(v) {
+		digits, doc, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+		n, err := strconv.ParseUint(string(digits), 10, 64)
+		if err != nil {
+			continue
+		}
+		if e, err := decode(doc); err == nil {
+			out = append(out, numbered{n, c, e})
+		}
+	}
+	return out
+}
+
+// listed is a page found by its key.
+type listed struct {
+	key   string
+	class class
+	page
+}
+
+// query returns the events of the rings that f selects, newest first,
+// at most limit of each class: the rings delete a page only once all of
+// its events are beyond limit, so a class may hold up to a batch more.
+// Pages are read newest first, by their newest events; since the pages
+// of one batch interleave their numbers, an event is answered only once
+// no page left to read can hold a newer one. The scan stops at the first
+// event older than f.Since: events are kept in the order they were
+// recorded.
+func (s *storeRing) query(ctx context.Context, f Filter, limit int) ([]Event, error) {
+	pages, err := newestFirst(ctx, s.st, f.prefix())
 	if err != nil {
 		return nil, err
 	}
 	out := []Event{}
-	for _, k := range keys {
-		if len(out) == f.Limit {
-			break
+	var waiting []numbered // read, not yet answered; newest first
+	var answered [numClasses]int
+	// answer takes the waiting events newer than above, newest first,
+	// and reports whether the query is done.
+	answer := func(above uint64) bool {
+		i := 0
+		defer func() { waiting = waiting[i:] }()
+		for ; i < len(waiting) && waiting[i].seq > above; i++ {
+			w := waiting[i]
+			if answered[w.class] == limit {
+				continue // beyond the ring's size, in a page not yet deleted
+			}
+			answered[w.class]++
+			switch {
+			case !f.Since.IsZero() && w.event.Time.Before(f.Since):
+				return true
+			case f.matches(w.event):
+				out = append(out, w.event)
+				if len(out) == f.Limit {
+					return true
+				}
+			}
 		}
-		e, ok, err := s.read(ctx, k)
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok:
-			continue
-		case !f.Since.IsZero() && e.Time.Before(f.Since):
-			return out, nil
-		case f.matches(e):
-			out = append(out, e)
-		}
+		return false
 	}
+	for _, p := range pages {
+		if answer(p.last) {
+			return out, nil
+		}
+		v, err := s.st.Get(ctx, p.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // trimmed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: reading the ring: %w", err)
+		}
+		waiting = decodePage(waiting, p.class, p.page, v)
+		slices.SortFunc(waiting, func(a, b numbered) int { return cmp.Compare(b.seq, a.seq) })
+	}
+	answer(0)
 	return out, nil
 }
 
@@ -222,47 +317,51 @@ func (f Filter) prefix() string {
 	return Prefix
 }
 
-// newestFirst returns the keys of the events under prefix in st, newest
-// first: by their numbers, which are one sequence across classes.
-func newestFirst(ctx context.Context, st Store, prefix string) ([]string, error) {
+// newestFirst returns the pages under prefix in st, newest first: by the
+// numbers of their newest events, which are one sequence across classes.
+func newestFirst(ctx context.Context, st Store, prefix string) ([]listed, error) {
 	keys, err := st.List(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("audit: listing the ring: %w", err)
 	}
-	type numbered struct {
-		key string
-		seq uint64
-	}
-	events := make([]numbered, 0, len(keys))
+	pages := make([]listed, 0, len(keys))
 	for _, k := range keys {
-		if _, n, ok := parseKey(k); ok {
-			events = append(events, numbered{k, n})
+		if c, p, ok := parseKey(k); ok {
+			pages = append(pages, listed{k, c, p})
 		}
 	}
-	slices.SortFunc(events, func(a, b numbered) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.key
-	}
-	return out, nil
+	slices.SortFunc(pages, func(a, b listed) int { return cmp.Compare(b.last, a.last) })
+	return pages, nil
 }
 
-// write stores batch and deletes the events beyond max in each class, in
-// one transaction. kept changes only once the store has taken it: a
-// failed batch leaves a gap in the numbers, and the events it would have
-// expired are still kept.
+// write stores batch, a page per class, and deletes the pages beyond
+// limit in each class, in one transaction. A class with more than limit
+// events in the batch keeps its newest limit. kept changes only once the
+// store has taken it: a failed batch leaves a gap in the numbers, and
+// the pages it would have expired are still kept.
 func (s *storeRing) write(batch []item, limit int) error {
-	writes := make([]store.Write, 0, len(batch))
+	writes := make([]store.Write, 0, numClasses)
 	kept := s.kept
-	// One buffer for the batch's values, each a slice of it that later
+	// One buffer for the batch's pages, each a slice of it that later
 	// ones never overwrite.
 	buf := make([]byte, 0, 256*len(batch))
-	for _, it := range batch {
+	items := make([]item, 0, len(batch))
+	for c := range class(numClasses) {
+		items = items[:0]
+		for _, it := range batch {
+			if it.class == c {
+				items = append(items, it)
+			}
+		}
+		if len(items) == 0 {
+			continue
+		}
+		items = items[max(len(items)-limit, 0):]
 		start := len(buf)
-		buf = appendStored(buf, it.event)
-		v := buf[start:len(buf):len(buf)]
-		writes = append(writes, store.Write{Key: key(it.class, it.seq), Value: v})
-		kept[it.class] = append(kept[it.class], it.seq)
+		buf = appendPage(buf, items)
+		p := page{last: items[len(items)-1].seq, n: len(items)}
+		writes = append(writes, store.Write{Key: pageKey(c, p), Value: buf[start:len(buf):len(buf)]})
+		kept[c] = append(kept[c], p)
 	}
 	writes = expire(&kept, limit, writes)
 	if err := s.apply(writes); err != nil {
@@ -272,7 +371,7 @@ func (s *storeRing) write(batch []item, limit int) error {
 	return nil
 }
 
-// trim deletes the events beyond max in each class.
+// trim deletes the pages beyond max in each class.
 func (s *storeRing) trim(limit int) error {
 	kept := s.kept
 	writes := expire(&kept, limit, nil)
@@ -286,13 +385,19 @@ func (s *storeRing) trim(limit int) error {
 	return nil
 }
 
-// expire adds to writes the deletes that bring each class of kept back to
-// limit events, and takes them out of kept. (Appending to a copy of
-// s.kept and cutting its head leave s.kept itself as it was.)
-func expire(kept *[numClasses][]uint64, limit int, writes []store.Write) []store.Write {
+// expire adds to writes the deletes of the oldest pages of each class of
+// kept that the newer ones hold limit events without, and takes them out
+// of kept. (Appending to a copy of s.kept and cutting its head leave
+// s.kept itself as it was.)
+func expire(kept *[numClasses][]page, limit int, writes []store.Write) []store.Write {
 	for c := range kept {
-		for len(kept[c]) > limit {
-			writes = append(writes, store.Write{Key: key(class(c), kept[c][0]), Delete: true})
+		total := 0
+		for _, p := range kept[c] {
+			total += p.n
+		}
+		for len(kept[c]) > 0 && total-kept[c][0].n >= limit {
+			writes = append(writes, store.Write{Key: pageKey(class(c), kept[c][0]), Delete: true})
+			total -= kept[c][0].n
 			kept[c] = kept[c][1:]
 		}
 	}

@@ -73,8 +73,8 @@ func (k *tableKeeper) trim(limit int) error {
 	return k.t.Trim(ctx, classNames[:], limit)
 }
 
-// query asks the table.
-func (k *tableKeeper) query(ctx context.Context, f Filter) ([]Event, error) {
+// query asks the table, which trims its classes itself.
+func (k *tableKeeper) query(ctx context.Context, f Filter, _ int) ([]Event, error) {
 	return k.t.Query(ctx, f)
 }
 

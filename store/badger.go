@@ -73,7 +73,8 @@ func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
 // badgerOptions sizes Badger for what mcpgate keeps: kilobytes of
 // credentials (tokens, clients, grants, the registry) and the audit ring,
 // which under load writes a few hundred bytes per tool call, in
-// transactions of at most 256 events with their deletes and 128 KiB.
+// transactions of at most 256 events and 128 KiB, a page (one key) per
+// class of event.
 // Badger's defaults are sized for large databases. Its memtable is a byte slice in
 // the Go heap, allocated whole at open and at every flush, and the
 // collector lets the heap grow to twice what is live: each megabyte of
@@ -84,11 +85,12 @@ func OpenBadger(dir string, logger *zap.Logger) (*Badger, error) {
 //     at 2 MiB and 10.4 at Badger's 8 (TestBadgerHeap). The 8 MiB held
 //     72 MiB RSS with 1,000 idle agent sessions, 2 MiB 65. A transaction
 //     may hold 15 % of it, 157,286 bytes: the audit ring caps its batches
-//     at 128 KiB, which holds 256 ordinary tool calls with their deletes
-//     (TestBadgerRoom; TestRingBatchBytes in audit). A flush writes a
+//     at 128 KiB, which holds 256 ordinary tool calls, even a key each with
+//     their deletes as an older version wrote them (TestBadgerRoom;
+//     TestRingBatchBytes in audit). A flush writes a
 //     table of 1 MiB, in milliseconds.
 //   - ValueThreshold 128 KiB: Badger wants it below that bound. Every
-//     credential and audit event is smaller, stays in the LSM tree, and
+//     credential and page of audit events is smaller, stays in the LSM tree, and
 //     leaves the value log without garbage to collect. A larger value (a
 //     tool selection of hundreds of large tools) goes to the value log
 //     and counts only a pointer against its transaction; rewriting it,

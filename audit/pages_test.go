@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// TestBatchIsPages holds the writer while 300 tool calls and two admin
+// changes wait, then lets them go: each batch is one key per class, not
+// one per event (a key per event cost Badger an entry in every table it
+// passes through), and Query answers every event newest first.
+func TestBatchIsPages(t *testing.T) {
+	st := &blockingStore{Memory: store.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	l := newLog(t, Options{Store: st})
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "0"})
+	<-st.entered // the writer holds event 0 and waits in the store
+	for i := 1; i <= 300; i++ {
+		kind := KindToolCall
+		if i == 100 || i == 200 {
+			kind = KindAdminChange
+		}
+		l.Record(Event{Kind: kind, Decision: DecisionAllow, Detail: fmt.Sprint(i)})
+	}
+	close(st.release)
+	got := details(query(t, l, Filter{Limit: 1000}))
+	var want []string
+	for i := 300; i >= 0; i-- {
+		want = append(want, fmt.Sprint(i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Query = %q", got)
+	}
+	keys, err := st.List(context.Background(), Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Event 0 alone, then at most maxBatch events a batch: the calls in
+	// two pages and the admin changes in one, or in a page each if the
+	// writer took them in two batches.
+	if len(keys) > 5 {
+		t.Errorf("301 events went under %d keys: %q", len(keys), keys)
+	}
+	pages := pagesOf(t, st)
+	if admin := pages[classAdmin]; len(admin) > 2 {
+		t.Errorf("the admin changes of at most two batches are in %d pages: %v", len(admin), admin)
+	}
+}
+
+// TestOlderEventKeys opens a Log on a store that an older version filled
+// with a key per event in the class folders: they read as pages of one,
+// Query merges them with the new pages in order, and they go as the ring
+// moves past them.
+func TestOlderEventKeys(t *testing.T) {
+	st := store.NewMemory()
+	ctx := context.Background()
+	for n := uint64(1); n <= 4; n++ {
+		k := fmt.Sprintf("%scalls/%020d", Prefix, n)
+		if err := st.Put(ctx, k, []byte(fmt.Sprintf(`{"kind":"tool_call","decision":"allow","detail":"%d"}`, n)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := newLog(t, Options{Store: st, Max: 3})
+	if got := details(query(t, l, Filter{})); !slices.Equal(got, []string{"4", "3", "2"}) {
+		t.Errorf("the older events: %q", got)
+	}
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "5"})
+	if got := details(query(t, l, Filter{})); !slices.Equal(got, []string{"5", "4", "3"}) {
+		t.Errorf("after a new event: %q", got)
+	}
+	wantKept(t, st, 3, seq(3, 5))
+}
+
+// TestQueryCutsPages: a ring reopened with a smaller size answers only
+// the newest of each class, though a page holds more until the ring
+// moves past it.
+func TestQueryCutsPages(t *testing.T) {
+	st := &blockingStore{Memory: store.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	l := newLog(t, Options{Store: st, Max: 10})
+	l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: "0"})
+	<-st.entered
+	for i := 1; i <= 6; i++ {
+		l.Record(Event{Kind: KindToolCall, Decision: DecisionAllow, Detail: fmt.Sprint(i)})
+	}
+	close(st.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	small := newLog(t, Options{Store: st.Memory, Max: 4})
+	if got := details(query(t, small, Filter{})); !slices.Equal(got, []string{"6", "5", "4", "3"}) {
+		t.Errorf("a ring of 4 answered %q", got)
+	}
+	wantKept(t, st.Memory, 4, seq(4, 7)) // events 3 to 6 are numbered 4 to 7
+}
