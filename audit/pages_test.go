@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
@@ -94,4 +95,26 @@ func TestQueryCutsPages(t *testing.T) {
 		t.Errorf("a ring of 4 answered %q", got)
 	}
 	wantKept(t, st.Memory, 4, seq(4, 7)) // events 3 to 6 are numbered 4 to 7
+}
+
+// FuzzPage: any key and value, as a damaged store may hold, read without
+// a panic, and a page written and read back gives its events in order.
+func FuzzPage(f *testing.F) {
+	f.Add(Prefix+"calls/00000000000000000007-2", []byte("6 {\"kind\":\"tool_call\"}\n7 {\"kind\":\"tool_call\"}\n"), "detail")
+	f.Add(Prefix+"admin/00000000000000000001", []byte(`{"kind":"admin_change"}`), "")
+	f.Add(Prefix+"calls/1-", []byte("x {\n\n 7"), "\n\u2028\"")
+	f.Fuzz(func(t *testing.T, k string, v []byte, text string) {
+		if c, p, ok := parseKey(k); ok {
+			if got := pageKey(c, p); got != k {
+				t.Errorf("parseKey(%q) then pageKey = %q", k, got)
+			}
+			_ = decodePage(nil, c, p, v)
+		}
+		items := []item{{seq: 41, class: classCalls, event: Event{Kind: KindToolCall, Detail: text}},
+			{seq: 43, class: classCalls, event: Event{Kind: KindToolCall, User: text}}}
+		got := decodePage(nil, classCalls, page{last: 43, n: 2}, appendPage(nil, items))
+		if len(got) != 2 || got[0].seq != 41 || got[1].seq != 43 || got[0].event.Detail != text && utf8.ValidString(text) {
+			t.Errorf("a page of %q read back as %+v", text, got)
+		}
+	})
 }
