@@ -278,7 +278,7 @@ func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
 	opts := connectors.Options{Check: a.gw.Check, Grants: a.Grants, NoBuiltinPresets: a.DisableBuiltinPresets, Errors: func(err error) {
 		a.logger.Error("following the registry changes of other instances", zap.Error(err))
-	}}
+	}, Repinned: a.toolsRepinned}
 	if a.storeDSN != "" {
 		// Instances sharing PostgreSQL apply each other's changes on a
 		// notice; the poll bounds the delay when one is lost.
@@ -363,18 +363,31 @@ func (a *App) rebuild(snap *connectors.Snapshot) error {
 	return nil
 }
 
-// toolDrifted records that a selected tool's definition changed upstream.
-// The mux has already left it out of the catalog; this makes the change
-// visible to admins, with what changed.
-func (a *App) toolDrifted(connector, tool string, raw json.RawMessage) {
-	news, err := a.registry.Drifted(context.Background(), connector, tool, raw)
+// toolDrifted records that a selected tool's or prompt's definition
+// changed upstream. The mux has already left it out of the catalog; this
+// makes the change visible to admins, with what changed. A tool whose
+// older version's pin still matches is re-pinned instead (toolsRepinned).
+func (a *App) toolDrifted(kind connectors.PinKind, connector, name string, raw json.RawMessage) {
+	drifted := a.registry.Drifted
+	if kind == connectors.PromptPin {
+		drifted = a.registry.PromptDrifted
+	}
+	news, err := drifted(context.Background(), connector, name, raw)
 	switch {
 	case err != nil:
-		a.logger.Error("recording a tool's drift", zap.String("connector", connector), zap.String("tool", tool), zap.Error(err))
+		a.logger.Error("recording a drift", zap.String("connector", connector), zap.String(string(kind), name), zap.Error(err))
 	case news:
-		a.logger.Warn("a registered tool changed upstream and is hidden until an admin approves it",
-			zap.String("connector", connector), zap.String("tool", tool))
+		a.logger.Warn("a registered "+string(kind)+" changed upstream and is hidden until an admin approves it",
+			zap.String("connector", connector), zap.String(string(kind), name))
 	}
+}
+
+// toolsRepinned audits the re-pin of tools whose pin an older version
+// made, over description and schemas only: their pins now cover title
+// and annotations too, as the upstream lists them at the re-pin.
+func (a *App) toolsRepinned(connector string, tools []string) {
+	a.obs.AdminChange("", connector, "re-pinned the tools "+strings.Join(tools, ", ")+
+		" to cover title and annotations too: their pins, made by an older version, still matched their description and schemas")
 }
 
 // Stop implements caddy.App. At a reload it hands the config that

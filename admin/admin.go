@@ -404,6 +404,17 @@ type toolsAnswer struct {
 	Selection  []connectors.SelectionView  `json:"selection"`
 	Discovered []connectors.DiscoveredTool `json:"discovered,omitempty"`
 	Approved   []string                    `json:"approved,omitempty"`
+	// Prompts is the selection's prompt part, absent when it has none;
+	// DiscoveredPrompts and ApprovedPrompts are as for tools.
+	Prompts           []connectors.PromptView       `json:"prompts,omitempty"`
+	DiscoveredPrompts []connectors.DiscoveredPrompt `json:"discovered_prompts,omitempty"`
+	ApprovedPrompts   []string                      `json:"approved_prompts,omitempty"`
+}
+
+// selectionAnswer is the tools routes' answer for connector id's
+// selection sel.
+func selectionAnswer(id string, sel *connectors.Selection) toolsAnswer {
+	return toolsAnswer{Connector: id, Selection: sel.View(), Prompts: sel.PromptsView()}
 }
 
 // tools answers GET /mcpgate/connectors/{id}/tools: the selection,
@@ -414,13 +425,17 @@ func (api *API) tools(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sel := api.Registry.Snapshot().Selection(c.ID)
-	out := toolsAnswer{Connector: c.ID, Selection: sel.View()}
+	out := selectionAnswer(c.ID, sel)
 	if d := r.URL.Query().Get("discover"); d == "1" || d == "true" {
 		listed, err := api.upstreamTools(r, g, c)
 		if err != nil {
 			return err
 		}
-		out.Discovered = connectors.Discover(c, sel, listed)
+		prompts, err := api.upstreamList(r, g, c, "prompts", g.Mux().UpstreamPrompts)
+		if err != nil {
+			return err
+		}
+		out.Discovered, out.DiscoveredPrompts = connectors.Discover(c, sel, listed), connectors.DiscoverPrompts(sel, prompts)
 	}
 	return write(w, http.StatusOK, out)
 }
@@ -428,79 +443,94 @@ func (api *API) tools(w http.ResponseWriter, r *http.Request) error {
 // upstreamTools lists the connector's tools at the upstream, with the
 // credential of ?user= (or the shared or static one).
 func (api *API) upstreamTools(r *http.Request, g *gateway.Gateway, c *connectors.Connector) ([]json.RawMessage, error) {
+	return api.upstreamList(r, g, c, "tools", g.Mux().UpstreamTools)
+}
+
+// upstreamList lists the connector's items of one kind (what) at the
+// upstream with list, with the credential of ?user= (or the shared or
+// static one).
+func (api *API) upstreamList(r *http.Request, g *gateway.Gateway, c *connectors.Connector, what string,
+	list func(context.Context, grants.Caller, string) ([]json.RawMessage, error)) ([]json.RawMessage, error) {
 	if c.URL == nil {
-		return nil, errorf(http.StatusBadRequest, "connector %s has no MCP server: it has no tools", c.ID)
+		return nil, errorf(http.StatusBadRequest, "connector %s has no MCP server: it has no %s", c.ID, what)
 	}
 	user := r.URL.Query().Get("user")
 	if _, consent, ok := g.OAuthFor(c.ID); ok && consent == oauthflow.PerUser && user == "" {
 		return nil, errorf(http.StatusBadRequest, "connector %s has per-user consent: say whose credential to list with ?user=<id> (the CLI's --user)", c.ID)
 	}
-	tools, err := g.Mux().UpstreamTools(r.Context(), grants.Caller{ID: user}, c.ID)
+	items, err := list(r.Context(), grants.Caller{ID: user}, c.ID)
 	// 409: the request is right, but the connector's state refuses it
 	// until someone consents; 502 is for an upstream that failed.
 	if cr, ok := errors.AsType[*mcpmux.ConsentRequired](err); ok {
 		return nil, errorf(http.StatusConflict, "connector %s is not connected: %s", c.ID, cr.Message)
 	}
 	if err != nil {
-		return nil, errorf(http.StatusBadGateway, "listing the tools of %s: %v", c.ID, err)
+		return nil, errorf(http.StatusBadGateway, "listing the %s of %s: %v", what, c.ID, err)
 	}
-	return tools, nil
+	return items, nil
 }
 
 // registerTools answers PUT /mcpgate/connectors/{id}/tools: it
-// selects tools of the upstream's current list, pinning each definition.
-// Only selected tools then enter the catalog. The pin is the defence
-// against a tool whose description changes after it was approved (tool
-// poisoning, a "rug pull"): a changed tool leaves the catalog until an
+// selects tools of the upstream's current list, and with "prompts"
+// prompts too, pinning each definition. Only selected items then enter
+// the catalog. The pin is the defence against an item whose description,
+// title, annotations or schema changes after it was approved (tool
+// poisoning, a "rug pull"): a changed item leaves the catalog until an
 // admin approves it again.
 func (api *API) registerTools(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Tools []connectors.Want `json:"tools"`
+		Tools   []connectors.Want `json:"tools"`
+		Prompts []connectors.Want `json:"prompts"`
 	}
 	if err := read(r, &req); err != nil {
 		return err
 	}
-	if err := checkWants(req.Tools); err != nil {
+	if err := checkWants(req.Tools, req.Prompts); err != nil {
 		return err
 	}
 	g, c, err := api.lookup(r)
 	if err != nil {
 		return err
 	}
-	listed, err := api.upstreamTools(r, g, c)
-	if err != nil {
+	q := connectors.SelectionRequest{Tools: req.Tools, Prompts: req.Prompts}
+	if q.ListedTools, err = api.upstreamTools(r, g, c); err != nil {
 		return err
 	}
-	sel, err := api.Registry.Select(r.Context(), c.ID, listed, req.Tools)
+	if req.Prompts != nil {
+		if q.ListedPrompts, err = api.upstreamList(r, g, c, "prompts", g.Mux().UpstreamPrompts); err != nil {
+			return err
+		}
+	}
+	sel, err := api.Registry.SelectItems(r.Context(), c.ID, q)
 	if err != nil {
 		return fromRegistry(err)
 	}
-	api.Audit.AdminChange("", c.ID, adminDetail(r, fmt.Sprintf("registered a selection of %d tools", len(sel.Tools))))
-	return write(w, http.StatusOK, toolsAnswer{Connector: c.ID, Selection: sel.View()})
+	what := fmt.Sprintf("registered a selection of %d tools", len(sel.Tools))
+	if sel.Prompts != nil {
+		what += fmt.Sprintf(" and %d prompts", len(sel.Prompts))
+	}
+	api.Audit.AdminChange("", c.ID, adminDetail(r, what))
+	return write(w, http.StatusOK, selectionAnswer(c.ID, sel))
 }
 
 // checkWants checks a selection request before any upstream is asked, so
 // that a malformed one costs no upstream call and no credential use.
-func checkWants(wants []connectors.Want) error {
-	if wants == nil {
-		return errorf(http.StatusBadRequest, `say which tools with {"tools": [{"name": …, "operation": "read"|"write"}]}`)
+func checkWants(tools, prompts []connectors.Want) error {
+	if tools == nil {
+		return errorf(http.StatusBadRequest, `say which tools with {"tools": [{"name": …, "operation": "read"|"write"}]} (and optionally {"prompts": [{"name": …}]})`)
 	}
-	for _, w := range wants {
-		if err := w.Validate(); err != nil {
-			return errorf(http.StatusBadRequest, "%v", err)
-		}
+	if err := (connectors.SelectionRequest{Tools: tools, Prompts: prompts}).Validate(); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	return nil
 }
 
 // approveTools answers POST /mcpgate/connectors/{id}/tools/approve:
-// each drifted tool named (all of them when none is) is pinned to its new
-// definition and returns to the catalog.
+// each drifted tool and prompt named (all of them when none is) is
+// pinned to its new definition and returns to the catalog.
 func (api *API) approveTools(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Tools []string `json:"tools,omitempty"`
-	}
-	// No body approves every drifted tool; a chunked body (length -1) is
+	var req connectors.Approval
+	// No body approves every drifted item; a chunked body (length -1) is
 	// read like any other.
 	if r.ContentLength != 0 {
 		if err := read(r, &req); err != nil {
@@ -508,12 +538,18 @@ func (api *API) approveTools(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	id := r.PathValue("id")
-	sel, names, err := api.Registry.Approve(r.Context(), id, req.Tools)
+	sel, done, err := api.Registry.ApproveItems(r.Context(), id, req)
 	if err != nil {
 		return fromRegistry(err)
 	}
-	api.Audit.AdminChange("", id, adminDetail(r, "approved the changed tools "+strings.Join(names, ", ")))
-	return write(w, http.StatusOK, toolsAnswer{Connector: id, Selection: sel.View(), Approved: names})
+	what := "approved the changed tools " + strings.Join(done.Tools, ", ")
+	if len(done.Prompts) > 0 {
+		what += " and prompts " + strings.Join(done.Prompts, ", ")
+	}
+	api.Audit.AdminChange("", id, adminDetail(r, what))
+	out := selectionAnswer(id, sel)
+	out.Approved, out.ApprovedPrompts = done.Tools, done.Prompts
+	return write(w, http.StatusOK, out)
 }
 
 // adminDetail describes an admin change for the audit log: what, through

@@ -118,7 +118,8 @@ type oauthConfig struct {
 
 // registerRequest is the body of PUT /mcpgate/connectors/{id}/tools.
 type registerRequest struct {
-	Tools []registerEntry `json:"tools"`
+	Tools   []registerEntry `json:"tools"`
+	Prompts []registerEntry `json:"prompts,omitempty"`
 }
 
 // registerEntry is one tool, or glob of tools, of a selection.
@@ -129,7 +130,8 @@ type registerEntry struct {
 
 // approveRequest is the body of POST /mcpgate/connectors/{id}/tools/approve.
 type approveRequest struct {
-	Tools []string `json:"tools,omitempty"`
+	Tools   []string `json:"tools,omitempty"`
+	Prompts []string `json:"prompts,omitempty"`
 }
 
 // adminConnector is a connector as the admin API shows it.
@@ -161,8 +163,9 @@ type connection struct {
 
 // toolsSummary is the size of a selection and the tools that drifted.
 type toolsSummary struct {
-	Registered int      `json:"registered"`
-	Drifted    []string `json:"drifted"`
+	Registered     int      `json:"registered"`
+	Drifted        []string `json:"drifted"`
+	DriftedPrompts []string `json:"drifted_prompts"`
 }
 
 // updatedConnector answers PATCH /mcpgate/connectors/{id}.
@@ -207,18 +210,28 @@ type removeAnswer struct {
 
 // toolsAnswer is what the tools routes answer.
 type toolsAnswer struct {
-	Connector  string           `json:"connector"`
-	Selection  []selectedTool   `json:"selection"`
-	Discovered []discoveredTool `json:"discovered"`
-	Approved   []string         `json:"approved"`
+	Connector         string           `json:"connector"`
+	Selection         []selectedTool   `json:"selection"`
+	Discovered        []discoveredTool `json:"discovered"`
+	Approved          []string         `json:"approved"`
+	Prompts           []selectedTool   `json:"prompts"`
+	DiscoveredPrompts []discoveredTool `json:"discovered_prompts"`
+	ApprovedPrompts   []string         `json:"approved_prompts"`
 }
 
-// selectedTool is one tool of a selection, with what drifted upstream.
+// selectedTool is one tool or prompt of a selection, with what drifted
+// upstream: each field changed, with its approved and upstream values.
 type selectedTool struct {
-	Name      string                     `json:"name"`
-	Operation string                     `json:"operation"`
-	Pin       string                     `json:"pin"`
-	Drift     map[string]json.RawMessage `json:"drift"`
+	Name      string            `json:"name"`
+	Operation string            `json:"operation"`
+	Pin       string            `json:"pin"`
+	Drift     map[string]change `json:"drift"`
+}
+
+// change is one field of a drifted definition, before and after.
+type change struct {
+	Approved json.RawMessage `json:"approved"`
+	Upstream json.RawMessage `json:"upstream"`
 }
 
 // discoveredTool is one tool as the upstream lists it now.

@@ -149,7 +149,8 @@ func toolsFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.Bool("discover", false, "Also list the upstream's tools now")
 	f.StringSlice("register", nil, "Register this selection: <name or glob>[=read|write],... (without one, the annotations decide)")
-	f.Bool("approve", false, "Approve the drifted tools named after the id, or all of them")
+	f.StringSlice("register-prompts", nil, "With --register, also select and pin these prompts: <name or glob>,...")
+	f.Bool("approve", false, "Approve the drifted tools named after the id (prompt:<name> for a prompt), or all of them")
 	cmd.MarkFlagsMutuallyExclusive("discover", "register", "approve")
 }
 

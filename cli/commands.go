@@ -176,6 +176,8 @@ func (c *cli) tools(args []string) error {
 		return c.approveTools(id, names)
 	case len(names) > 0:
 		return fmt.Errorf("unexpected arguments %q: only --approve takes tool names", names)
+	case c.flags.Changed("register-prompts") && !c.flags.Changed("register"):
+		return errors.New("--register-prompts goes with --register, which says the tools")
 	case c.flags.Changed("register"):
 		return c.registerTools(id)
 	}
@@ -193,13 +195,31 @@ func (c *cli) registerTools(id string) error {
 	if err != nil {
 		return err
 	}
+	if c.flags.Changed("register-prompts") {
+		prompts, _ := c.flags.GetStringSlice("register-prompts")
+		req.Prompts = []registerEntry{}
+		for _, name := range prompts {
+			if name == "" {
+				return errors.New("--register-prompts: a prompt name is empty")
+			}
+			req.Prompts = append(req.Prompts, registerEntry{Name: name})
+		}
+	}
 	return call(c, http.MethodPut, connectorURI(id, "/tools", c.userQuery()), req, printRegistered(id))
 }
 
-// approveTools runs `connectors tools --approve`: names, or else every
-// drifted tool.
+// approveTools runs `connectors tools --approve`: names (prompt:<name>
+// for a prompt), or else every drifted tool and prompt.
 func (c *cli) approveTools(id string, names []string) error {
-	return call(c, http.MethodPost, connectorURI(id, "/tools/approve", nil), approveRequest{Tools: names}, printApproved(id))
+	var req approveRequest
+	for _, n := range names {
+		if p, ok := strings.CutPrefix(n, "prompt:"); ok {
+			req.Prompts = append(req.Prompts, p)
+		} else {
+			req.Tools = append(req.Tools, n)
+		}
+	}
+	return call(c, http.MethodPost, connectorURI(id, "/tools/approve", nil), req, printApproved(id))
 }
 
 // registration parses --register's <name>[=<operation>] entries.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -82,6 +83,9 @@ func toolsState(t *toolsSummary) string {
 	if len(t.Drifted) > 0 {
 		s += fmt.Sprintf(", %d drifted", len(t.Drifted))
 	}
+	if len(t.DriftedPrompts) > 0 {
+		s += fmt.Sprintf(", %d prompts drifted", len(t.DriftedPrompts))
+	}
 	return s
 }
 
@@ -142,6 +146,13 @@ func printTools(w io.Writer, v toolsAnswer) {
 		fmt.Fprintf(w, "\nThe upstream's tools now:\n")
 		printDiscovered(w, v.Discovered)
 	}
+	if len(v.DiscoveredPrompts) > 0 {
+		fmt.Fprintf(w, "\nThe upstream's prompts now:\n")
+		fmt.Fprintln(w, "PROMPT\tREGISTERED\tDESCRIPTION")
+		for _, p := range v.DiscoveredPrompts {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, registered(p), oneLine(p.Description, 60))
+		}
+	}
 }
 
 // printRegistered prints the selection just registered for connector
@@ -156,16 +167,18 @@ func printRegistered(id string) func(io.Writer, toolsAnswer) {
 // printApproved prints what an approval of connector id's tools did.
 func printApproved(id string) func(io.Writer, toolsAnswer) {
 	return func(w io.Writer, v toolsAnswer) {
-		if len(v.Approved) == 0 {
+		approved := slices.Concat(v.Approved, prefixed("prompt:", v.ApprovedPrompts))
+		if len(approved) == 0 {
 			fmt.Fprintf(w, "No tool of %s had drifted.\n", id)
 		} else {
-			fmt.Fprintf(w, "Approved %s of %s: back in the catalog.\n", strings.Join(v.Approved, ", "), id)
+			fmt.Fprintf(w, "Approved %s of %s: back in the catalog.\n", strings.Join(approved, ", "), id)
 		}
 		printSelection(w, v)
 	}
 }
 
-// printSelection prints a connector's selection with its drift.
+// printSelection prints a connector's selection with its drift, and
+// then what changed in each drifted tool and prompt.
 func printSelection(w io.Writer, v toolsAnswer) {
 	if v.Selection == nil {
 		fmt.Fprintf(w, "%s has no tool selection: every tool the config allows enters the catalog.\n", v.Connector)
@@ -173,24 +186,78 @@ func printSelection(w io.Writer, v toolsAnswer) {
 	}
 	fmt.Fprintln(w, "TOOL\tOPERATION\tPIN\tDRIFT")
 	for _, t := range v.Selection {
-		drift := "-"
-		if len(t.Drift) > 0 {
-			drift = "changed " + strings.Join(slices.Sorted(maps.Keys(t.Drift)), ", ") + ": approve to restore"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%.12s\t%s\n", t.Name, t.Operation, t.Pin, drift)
+		fmt.Fprintf(w, "%s\t%s\t%.15s\t%s\n", t.Name, t.Operation, t.Pin, driftSummary(t))
 	}
+	if v.Prompts != nil {
+		fmt.Fprintln(w, "\nPROMPT\tPIN\tDRIFT")
+		for _, p := range v.Prompts {
+			fmt.Fprintf(w, "%s\t%.15s\t%s\n", p.Name, p.Pin, driftSummary(p))
+		}
+	}
+	printDrift(w, "tool ", v.Selection)
+	printDrift(w, "prompt ", v.Prompts)
+}
+
+// driftSummary names the fields of t that drifted, or "-".
+func driftSummary(t selectedTool) string {
+	if len(t.Drift) == 0 {
+		return "-"
+	}
+	return "changed " + strings.Join(slices.Sorted(maps.Keys(t.Drift)), ", ") + ": approve to restore"
+}
+
+// printDrift prints, for each drifted item, each changed field with its
+// approved and upstream values (JSON, as the admin API gives them).
+func printDrift(w io.Writer, what string, items []selectedTool) {
+	for _, t := range items {
+		if len(t.Drift) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nDrift of %s%s (hidden until approved):\n", what, t.Name)
+		for _, field := range slices.Sorted(maps.Keys(t.Drift)) {
+			c := t.Drift[field]
+			fmt.Fprintf(w, "  %s: %s -> %s\n", field, jsonText(c.Approved), jsonText(c.Upstream))
+		}
+	}
+}
+
+// jsonText shows a JSON value on one line; absent is null.
+func jsonText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "null"
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 // printDiscovered prints the upstream's tools as discovered.
 func printDiscovered(w io.Writer, tools []discoveredTool) {
 	fmt.Fprintln(w, "TOOL\tOPERATION\tREGISTERED\tDESCRIPTION")
 	for _, t := range tools {
-		reg := yesNo(t.Registered)
-		if t.Drifted {
-			reg += ", drifted"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Operation, reg, oneLine(t.Description, 60))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Operation, registered(t), oneLine(t.Description, 60))
 	}
+}
+
+// registered says whether a discovered item is in the selection, and
+// whether it drifted.
+func registered(t discoveredTool) string {
+	reg := yesNo(t.Registered)
+	if t.Drifted {
+		reg += ", drifted"
+	}
+	return reg
+}
+
+// prefixed returns names, each with prefix.
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
 }
 
 // printDiagnosis prints connector id's diagnosis, step by step, with

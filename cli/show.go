@@ -90,7 +90,7 @@ func connectorFields(v adminConnector) []field {
 		reason = conn.Reason
 	}
 	if v.Tools != nil {
-		drifted = strings.Join(v.Tools.Drifted, ", ")
+		drifted = strings.Join(slices.Concat(v.Tools.Drifted, prefixed("prompt:", v.Tools.DriftedPrompts)), ", ")
 	}
 	return []field{
 		{"id", v.ID}, {"source", v.Source}, {"url", v.URL}, {"auth", authSummary(v)},

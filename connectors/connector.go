@@ -43,6 +43,9 @@ type Connector struct {
 	Timeout time.Duration
 	// Tools narrows and classifies the upstream's tools.
 	Tools ToolPolicy
+	// Prompts narrows and pins the upstream's prompts, when a tool
+	// selection has a prompt part; the zero value serves them all.
+	Prompts PromptPolicy
 	// Title and Description describe the connector to people: its own,
 	// or its preset's.
 	Title, Description string

@@ -128,9 +128,10 @@ func (r *Registry) failed(err error) {
 	}
 }
 
-// Close stops following the other instances, and waits for a reload
-// under way.
+// Close stops following the other instances and re-pinning, and waits
+// for a reload or re-pin under way.
 func (r *Registry) Close() {
+	r.closeRepins()
 	r.mu.Lock()
 	stop := r.stop
 	r.stop = nil

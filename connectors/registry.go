@@ -160,8 +160,13 @@ type Options struct {
 	// (store.Adder).
 	Poll time.Duration
 	// Errors is told of the failures of the work done in the background
-	// to follow other instances; nil ignores them.
+	// to follow other instances and to re-pin; nil ignores them.
 	Errors func(error)
+	// Repinned is told of the tools of a connector whose pin, made by an
+	// older version, was re-pinned to the current scope (title and
+	// annotations too) since what it covered had not changed, so that the
+	// change is audited; nil tells no one.
+	Repinned func(connector string, tools []string)
 }
 
 // Registry holds the connectors in one id space, the config's and those
@@ -186,12 +191,14 @@ type Registry struct {
 	snap    atomic.Pointer[Snapshot]
 	seen    atomic.Uint64 // the shared generation last seen (follow.go)
 	stop    func()        // stops following the others; nil when not
+	repins  repinner      // re-pins older pins (repin.go)
 }
 
 // NewRegistry checks the config's connectors and presets. It reads no
 // storage: Open does.
 func NewRegistry(o Options) (*Registry, error) {
 	r := &Registry{check: o.Check, id: newRegistryID(), grantID: randomGrantID, poll: o.Poll, errors: o.Errors, grants: configGrants(o.Grants)}
+	r.repins.told = o.Repinned
 	if r.check == nil {
 		r.check = func(Config, *Connector) error { return nil }
 	}
@@ -480,10 +487,15 @@ func (r *Registry) Remove(ctx context.Context, id string, prepare func(Entry) er
 // lists now, pinning each definition; only those tools then enter the
 // catalog.
 func (r *Registry) Select(ctx context.Context, id string, listed []json.RawMessage, want []Want) (*Selection, error) {
-	for _, w := range want {
-		if err := w.Validate(); err != nil {
-			return nil, &Error{KindInvalid, err}
-		}
+	return r.SelectItems(ctx, id, SelectionRequest{Tools: want, ListedTools: listed})
+}
+
+// SelectItems makes connector id's selection of tools and, when q has
+// a prompt part, prompts, from what its upstream lists now, pinning each
+// definition; only those items then enter the catalog.
+func (r *Registry) SelectItems(ctx context.Context, id string, q SelectionRequest) (*Selection, error) {
+	if err := q.Validate(); err != nil {
+		return nil, &Error{KindInvalid, err}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -491,49 +503,104 @@ func (r *Registry) Select(ctx context.Context, id string, listed []json.RawMessa
 	if err != nil {
 		return nil, err
 	}
-	sel, err := newSelection(c, listed, want, time.Now().UTC())
+	sel, err := newSelection(c, q, time.Now().UTC())
 	if err != nil {
 		return nil, err
 	}
 	return sel, r.putSelection(ctx, id, sel, true)
 }
 
-// Approve pins each drifted tool named, or every drifted tool when names
-// is empty, to its new definition, which returns it to the catalog. It
-// returns the selection and the names approved, sorted.
+// Approve pins each drifted tool named, or every drifted tool and prompt
+// when names is empty, to its new definition, which returns it to the
+// catalog. It returns the selection and the tool names approved, sorted.
 func (r *Registry) Approve(ctx context.Context, id string, names []string) (*Selection, []string, error) {
+	sel, done, err := r.ApproveItems(ctx, id, Approval{Tools: names})
+	return sel, done.Tools, err
+}
+
+// Approval names drifted items of a selection to approve; empty names
+// every drifted tool and prompt.
+type Approval struct {
+	Tools   []string `json:"tools,omitempty"`
+	Prompts []string `json:"prompts,omitempty"`
+}
+
+// ApproveItems pins each drifted tool and prompt that a names to its new
+// definition, which returns it to the catalog. It returns the selection
+// and what it approved, each list sorted.
+func (r *Registry) ApproveItems(ctx context.Context, id string, a Approval) (*Selection, Approval, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := r.connector(id); err != nil {
-		return nil, nil, err
+		return nil, Approval{}, err
 	}
 	cur := r.Snapshot().Selection(id)
 	if cur == nil {
-		return nil, nil, errorf(KindNotFound, "connector %s has no tool selection", id)
+		return nil, Approval{}, errorf(KindNotFound, "connector %s has no tool selection", id)
 	}
-	if len(names) == 0 {
-		names = cur.Drifted()
+	if len(a.Tools) == 0 && len(a.Prompts) == 0 {
+		a = Approval{Tools: cur.Drifted(), Prompts: cur.DriftedPrompts()}
 	}
-	names = slices.Compact(slices.Sorted(slices.Values(names))) // a name given twice is approved once
+	// A name given twice is approved once.
+	a.Tools = slices.Compact(slices.Sorted(slices.Values(a.Tools)))
+	a.Prompts = slices.Compact(slices.Sorted(slices.Values(a.Prompts)))
 	sel := cur.clone()
-	for _, name := range names {
+	for _, name := range a.Tools {
 		t, ok := sel.Tools[name]
 		if !ok || t.Drift == nil {
-			return nil, nil, errorf(KindInvalid, "tool %s of %s has not drifted", name, id)
+			return nil, Approval{}, errorf(KindInvalid, "tool %s of %s has not drifted", name, id)
 		}
 		t.Definition, t.Pin, t.Drift, t.DriftSeen = *t.Drift, t.Drift.Hash(), nil, time.Time{}
 		sel.Tools[name] = t
 	}
+	for _, name := range a.Prompts {
+		p, ok := sel.Prompts[name]
+		if !ok || p.Drift == nil {
+			return nil, Approval{}, errorf(KindInvalid, "prompt %s of %s has not drifted", name, id)
+		}
+		p.Definition, p.Pin, p.Drift, p.DriftSeen = *p.Drift, p.Drift.Hash(), nil, time.Time{}
+		sel.Prompts[name] = p
+	}
 	sel.Updated = time.Now().UTC()
-	return sel, names, r.putSelection(ctx, id, sel, true)
+	return sel, a, r.putSelection(ctx, id, sel, true)
 }
 
 // Drifted records that selected tool of connector id changed upstream
 // into raw, so that admins see what changed. It reports whether this
 // change is news. The gateway has already hidden the tool, so nothing is
-// announced.
+// announced. A tool whose older version's pin still matches is not
+// drift: it is queued to be re-pinned to the current scope (repin), and
+// this returns at once, without the registry's lock, since the gateway
+// calls it while fetching a list, and a rebuild waits for that fetch.
 func (r *Registry) Drifted(ctx context.Context, id, tool string, raw json.RawMessage) (bool, error) {
 	def, err := DefinitionOf(raw)
+	if err != nil {
+		return false, nil // a definition that does not parse stays hidden, as drift would
+	}
+	if t, ok := r.Snapshot().Selection(id).tool(tool); ok && def.state(t.Pin) == PinOlder {
+		r.queueRepin(id, tool, def)
+		return false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.Snapshot().Selection(id)
+	if cur == nil || r.storage == nil {
+		return false, nil
+	}
+	t, ok := cur.Tools[tool]
+	if !ok || def.state(t.Pin) != PinChanged || (t.Drift != nil && t.Drift.Hash() == def.Hash()) {
+		return false, nil
+	}
+	sel := cur.clone()
+	t.Drift, t.DriftSeen = &def, time.Now().UTC()
+	sel.Tools[tool] = t
+	return true, r.putSelection(ctx, id, sel, false)
+}
+
+// PromptDrifted records that selected prompt of connector id changed
+// upstream into raw, as Drifted does for a tool.
+func (r *Registry) PromptDrifted(ctx context.Context, id, prompt string, raw json.RawMessage) (bool, error) {
+	def, err := PromptDefinitionOf(raw)
 	if err != nil {
 		return false, nil // a definition that does not parse stays hidden, as drift would
 	}
@@ -543,13 +610,13 @@ func (r *Registry) Drifted(ctx context.Context, id, tool string, raw json.RawMes
 	if cur == nil || r.storage == nil {
 		return false, nil
 	}
-	t, ok := cur.Tools[tool]
-	if !ok || (t.Drift != nil && t.Drift.Hash() == def.Hash()) {
+	p, ok := cur.Prompts[prompt]
+	if !ok || def.Hash() == p.Pin || (p.Drift != nil && p.Drift.Hash() == def.Hash()) {
 		return false, nil
 	}
 	sel := cur.clone()
-	t.Drift, t.DriftSeen = &def, time.Now().UTC()
-	sel.Tools[tool] = t
+	p.Drift, p.DriftSeen = &def, time.Now().UTC()
+	sel.Prompts[prompt] = p
 	return true, r.putSelection(ctx, id, sel, false)
 }
 

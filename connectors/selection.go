@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,10 @@ import (
 type Selection struct {
 	// Tools are the selected tools by upstream name.
 	Tools map[string]SelectedTool `json:"tools"`
+	// Prompts are the selected prompts by upstream name, each pinned as
+	// a tool is. Nil when the selection says nothing of prompts: then
+	// every prompt is served, unpinned; empty serves none.
+	Prompts map[string]SelectedPrompt `json:"prompts,omitzero"`
 	// Updated is when an admin last changed the selection.
 	Updated time.Time `json:"updated"`
 }
@@ -31,6 +36,18 @@ type SelectedTool struct {
 	// Drift is the upstream's changed definition, which keeps the tool out
 	// of the catalog until an admin approves it.
 	Drift *ToolDefinition `json:"drift,omitempty"`
+	// DriftSeen is when the change was first seen.
+	DriftSeen time.Time `json:"drift_seen,omitzero"`
+}
+
+// SelectedPrompt is one prompt of a selection.
+type SelectedPrompt struct {
+	// Definition is what the admin approved; Pin is its hash.
+	Definition PromptDefinition `json:"definition"`
+	Pin        string           `json:"pin"`
+	// Drift is the upstream's changed definition, which keeps the prompt
+	// out of the catalog until an admin approves it.
+	Drift *PromptDefinition `json:"drift,omitempty"`
 	// DriftSeen is when the change was first seen.
 	DriftSeen time.Time `json:"drift_seen,omitzero"`
 }
@@ -79,11 +96,68 @@ func toolName(raw []byte) string {
 	return t.Name
 }
 
-// newSelection selects, of the tools c's upstream lists now, those that
-// want names, pinning each definition. The last entry that matches a tool
-// decides its operation. Every entry must match some tool.
-func newSelection(c *Connector, listed []json.RawMessage, want []Want, now time.Time) (*Selection, error) {
+// SelectionRequest is an admin's choice of a connector's tools and,
+// optionally, prompts, with what the upstream lists now.
+type SelectionRequest struct {
+	// Tools are the wanted tools, and ListedTools the upstream's.
+	Tools       []Want
+	ListedTools []json.RawMessage
+	// Prompts are the wanted prompts (names or globs, no operation), and
+	// ListedPrompts the upstream's. Nil Prompts leaves prompts unselected
+	// and unpinned.
+	Prompts       []Want
+	ListedPrompts []json.RawMessage
+}
+
+// Validate checks a request before any upstream is asked.
+func (q SelectionRequest) Validate() error {
+	for _, w := range q.Tools {
+		if err := w.Validate(); err != nil {
+			return err
+		}
+	}
+	for _, w := range q.Prompts {
+		if err := w.Validate(); err != nil {
+			return fmt.Errorf("prompts: %v", err)
+		}
+		if w.Operation != "" {
+			return fmt.Errorf("prompt %q: a prompt has no operation", w.Name)
+		}
+	}
+	return nil
+}
+
+// newSelection selects, of the tools and prompts c's upstream lists now,
+// those that q wants, pinning each definition. The last entry that
+// matches a tool decides its operation. Every entry must match some item.
+func newSelection(c *Connector, q SelectionRequest, now time.Time) (*Selection, error) {
 	sel := &Selection{Tools: map[string]SelectedTool{}, Updated: now}
+	err := pick(c, "tool", q.ListedTools, q.Tools, func(name string, w Want, raw json.RawMessage) error {
+		def, err := DefinitionOf(raw)
+		if err != nil {
+			return err
+		}
+		op := cmp.Or(w.Operation, c.Tools.Operation(name, ReadOnlyHint(raw)))
+		sel.Tools[name] = SelectedTool{Operation: op, Definition: def, Pin: def.Hash()}
+		return nil
+	})
+	if err != nil || q.Prompts == nil {
+		return sel, err
+	}
+	sel.Prompts = map[string]SelectedPrompt{}
+	return sel, pick(c, "prompt", q.ListedPrompts, q.Prompts, func(name string, _ Want, raw json.RawMessage) error {
+		def, err := PromptDefinitionOf(raw)
+		if err != nil {
+			return err
+		}
+		sel.Prompts[name] = SelectedPrompt{Definition: def, Pin: def.Hash()}
+		return nil
+	})
+}
+
+// pick calls take for each listed item (a tool or a prompt, what) that
+// an entry of want matches, with the entry. Every entry must match.
+func pick(c *Connector, what string, listed []json.RawMessage, want []Want, take func(string, Want, json.RawMessage) error) error {
 	matched := make([]bool, len(want))
 	for _, raw := range listed {
 		name := toolName(raw)
@@ -94,25 +168,23 @@ func newSelection(c *Connector, listed []json.RawMessage, want []Want, now time.
 			if ok, _ := path.Match(w.Name, name); !ok {
 				continue
 			}
-			def, err := DefinitionOf(raw)
-			if err != nil {
-				return nil, errorf(KindUpstream, "tool %s of %s has a malformed definition: %v", name, c.ID, err)
+			if err := take(name, w, raw); err != nil {
+				return errorf(KindUpstream, "%s %s of %s has a malformed definition: %v", what, name, c.ID, err)
 			}
-			op := cmp.Or(w.Operation, c.Tools.Operation(name, ReadOnlyHint(raw)))
-			sel.Tools[name] = SelectedTool{Operation: op, Definition: def, Pin: def.Hash()}
 			matched[i] = true
 		}
 	}
 	if i := slices.Index(matched, false); i >= 0 {
-		return nil, errorf(KindInvalid, "no tool of %s matches %q", c.ID, want[i].Name)
+		return errorf(KindInvalid, "no %s of %s matches %q", what, c.ID, want[i].Name)
 	}
-	return sel, nil
+	return nil
 }
 
 // clone returns a copy of s that can change without changing s.
 func (s *Selection) clone() *Selection {
 	out := *s
 	out.Tools = maps.Clone(s.Tools)
+	out.Prompts = maps.Clone(s.Prompts)
 	return &out
 }
 
@@ -135,6 +207,14 @@ func (s *Selection) apply(c *Connector) *Connector {
 		p.Pins[name] = t.Pin
 	}
 	out.Tools = p
+	if s.Prompts != nil {
+		pp := PromptPolicy{Allow: []string{}, Pins: map[string]string{}}
+		for _, name := range slices.Sorted(maps.Keys(s.Prompts)) {
+			pp.Allow = append(pp.Allow, name)
+			pp.Pins[name] = s.Prompts[name].Pin
+		}
+		out.Prompts = pp
+	}
 	return &out
 }
 
@@ -144,6 +224,18 @@ func (s *Selection) Drifted() []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(s.Tools)) {
 		if s.Tools[name].Drift != nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// DriftedPrompts lists the selected prompts whose definition changed
+// upstream, in name order.
+func (s *Selection) DriftedPrompts() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(s.Prompts)) {
+		if s.Prompts[name].Drift != nil {
 			out = append(out, name)
 		}
 	}
@@ -161,12 +253,6 @@ type SelectionView struct {
 	DriftSeen time.Time         `json:"drift_seen,omitzero"`
 }
 
-// Change is one field of a drifted definition, before and after.
-type Change struct {
-	Approved any `json:"approved"`
-	Upstream any `json:"upstream"`
-}
-
 // View shows the selection in name order; nil shows as nil.
 func (s *Selection) View() []SelectionView {
 	if s == nil {
@@ -177,26 +263,37 @@ func (s *Selection) View() []SelectionView {
 		t := s.Tools[name]
 		v := SelectionView{Name: name, Operation: t.Operation, Pin: t.Pin}
 		if t.Drift != nil {
-			v.Drift, v.DriftSeen = diff(t.Definition, *t.Drift), t.DriftSeen
+			v.Drift, v.DriftSeen = diffTool(t.Definition, *t.Drift, !strings.HasPrefix(t.Pin, pinVersion)), t.DriftSeen
 		}
 		out = append(out, v)
 	}
 	return out
 }
 
-// diff lists the fields of a definition that changed.
-func diff(approved, upstream ToolDefinition) map[string]Change {
-	out := map[string]Change{}
-	if approved.Description != upstream.Description {
-		out["description"] = Change{approved.Description, upstream.Description}
+// PromptView is one prompt of a selection as an admin sees it.
+type PromptView struct {
+	Name string `json:"name"`
+	Pin  string `json:"pin"`
+	// Drift shows what changed upstream, field by field, while the
+	// prompt is hidden awaiting approval.
+	Drift     map[string]Change `json:"drift,omitempty"`
+	DriftSeen time.Time         `json:"drift_seen,omitzero"`
+}
+
+// PromptsView shows the selected prompts in name order; nil when the
+// selection has no prompt part.
+func (s *Selection) PromptsView() []PromptView {
+	if s == nil || s.Prompts == nil {
+		return nil
 	}
-	for _, f := range []struct {
-		name string
-		a, u json.RawMessage
-	}{{"inputSchema", approved.InputSchema, upstream.InputSchema}, {"outputSchema", approved.OutputSchema, upstream.OutputSchema}} {
-		if string(f.a) != string(f.u) {
-			out[f.name] = Change{f.a, f.u}
+	out := []PromptView{}
+	for _, name := range slices.Sorted(maps.Keys(s.Prompts)) {
+		p := s.Prompts[name]
+		v := PromptView{Name: name, Pin: p.Pin}
+		if p.Drift != nil {
+			v.Drift, v.DriftSeen = diffPrompt(p.Definition, *p.Drift), p.DriftSeen
 		}
+		out = append(out, v)
 	}
 	return out
 }
@@ -233,11 +330,61 @@ func Discover(c *Connector, s *Selection, listed []json.RawMessage) []Discovered
 		if s != nil {
 			if st, ok := s.Tools[t.Name]; ok {
 				dt.Registered, dt.Operation = true, st.Operation
-				def, err := DefinitionOf(raw)
-				dt.Drifted = err != nil || def.Hash() != st.Pin
+				dt.Drifted = ToolPolicy{Pins: map[string]string{t.Name: st.Pin}}.Check(t.Name, raw) == PinChanged
 			}
 		}
 		out = append(out, dt)
 	}
 	return out
+}
+
+// DiscoveredPrompt is one prompt as the upstream lists it now, for an
+// admin choosing a selection.
+type DiscoveredPrompt struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Registered tells whether the selection has it; Drifted whether its
+	// definition differs from the approved one.
+	Registered bool `json:"registered"`
+	Drifted    bool `json:"drifted,omitempty"`
+}
+
+// DiscoverPrompts shows the prompts c's upstream lists now against the
+// selection s, which may be nil.
+func DiscoverPrompts(s *Selection, listed []json.RawMessage) []DiscoveredPrompt {
+	out := []DiscoveredPrompt{}
+	for _, raw := range listed {
+		var p struct {
+			Name string `json:"name"`
+		}
+		def, err := PromptDefinitionOf(raw)
+		if json.Unmarshal(raw, &p) != nil || err != nil {
+			continue
+		}
+		dp := DiscoveredPrompt{Name: p.Name, Title: def.Title, Description: def.Description}
+		if sp, ok := s.prompt(p.Name); ok {
+			dp.Registered, dp.Drifted = true, def.Hash() != sp.Pin
+		}
+		out = append(out, dp)
+	}
+	return out
+}
+
+// prompt returns the selected prompt name; s may be nil.
+func (s *Selection) prompt(name string) (SelectedPrompt, bool) {
+	if s == nil {
+		return SelectedPrompt{}, false
+	}
+	p, ok := s.Prompts[name]
+	return p, ok
+}
+
+// tool returns the selected tool name; s may be nil.
+func (s *Selection) tool(name string) (SelectedTool, bool) {
+	if s == nil {
+		return SelectedTool{}, false
+	}
+	t, ok := s.Tools[name]
+	return t, ok
 }

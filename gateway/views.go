@@ -38,10 +38,12 @@ type ConnectorView struct {
 	Tools *ToolsSummary `json:"tools,omitempty"`
 }
 
-// ToolsSummary is the size of a selection and the tools that drifted.
+// ToolsSummary is the size of a selection and the tools and prompts
+// that drifted.
 type ToolsSummary struct {
-	Registered int      `json:"registered"`
-	Drifted    []string `json:"drifted,omitempty"`
+	Registered     int      `json:"registered"`
+	Drifted        []string `json:"drifted,omitempty"`
+	DriftedPrompts []string `json:"drifted_prompts,omitempty"`
 }
 
 // View shows connector c of g, with what snap, the registry now, says of
@@ -74,7 +76,7 @@ func (g *Gateway) View(ctx context.Context, snap *connectors.Snapshot, c *connec
 		}
 	}
 	if sel := snap.Selection(c.ID); sel != nil {
-		v.Tools = &ToolsSummary{Registered: len(sel.Tools), Drifted: sel.Drifted()}
+		v.Tools = &ToolsSummary{Registered: len(sel.Tools), Drifted: sel.Drifted(), DriftedPrompts: sel.DriftedPrompts()}
 	}
 	return v
 }

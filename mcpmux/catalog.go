@@ -361,18 +361,23 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 			return nil, nil
 		}
 		// A pinned tool whose definition changed (new description, new
-		// parameters) is held back until an admin approves it again: an
-		// upstream must not change what a granted tool does unseen.
-		if !c.Tools.Pinned(name, raw) {
-			if m.onDrift != nil {
-				m.onDrift(c.ID, name, raw)
-			}
+		// parameters, a flipped readOnlyHint, a new title) is held back
+		// until an admin approves it again: an upstream must not change
+		// what a granted tool does unseen. A pin an older version made
+		// that still matches is served, and re-pinned to the current
+		// scope by whoever OnDrift tells.
+		if m.pinCheck(connectors.ToolPin, c.ID, name, raw, c.Tools.Check(name, raw)) {
 			return nil, nil
 		}
 		// The admin's operation fact beats the upstream's readOnlyHint,
 		// which is only a hint from a party the grants do not trust.
 		it.readOnly = c.Tools.Operation(name, connectors.ReadOnlyHint(raw)) == connectors.Read
 		it.tool = headerBoundTool(raw)
+	}
+	// A prompt is selected and pinned as a tool is: its description
+	// and arguments are what a user picks it by.
+	if kind == promptsKind && (!c.Prompts.Allows(name) || m.pinCheck(connectors.PromptPin, c.ID, name, raw, c.Prompts.Check(name, raw))) {
+		return nil, nil
 	}
 	if kind == toolsKind || kind == promptsKind {
 		it.wire = m.names.wire(c.ID, name)
@@ -383,6 +388,16 @@ func (m *Mux) newItem(c *connectors.Connector, kind *listKind, raw json.RawMessa
 		it.prefixed = prefixed
 	}
 	return it, nil
+}
+
+// pinCheck tells OnDrift of an item of kind whose pin state st asks for
+// it (drift, or an older pin to renew) and reports whether the item is
+// held back.
+func (m *Mux) pinCheck(kind connectors.PinKind, connector, name string, raw json.RawMessage, st connectors.PinState) bool {
+	if (st == connectors.PinChanged || st == connectors.PinOlder) && m.onDrift != nil {
+		m.onDrift(kind, connector, name, raw)
+	}
+	return st == connectors.PinChanged
 }
 
 // headerBoundTool decodes a tool whose parameters are mirrored into
@@ -451,23 +466,37 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 // upstream, so it is for the admin API, never an agent's request path; its
 // result must not reach an agent, since no grant has filtered it.
 func (m *Mux) UpstreamTools(ctx context.Context, caller grants.Caller, id string) ([]json.RawMessage, error) {
+	return m.upstreamItems(ctx, caller, id, toolsKind)
+}
+
+// UpstreamPrompts lists every prompt that connector id's upstream offers
+// to caller's credential, as UpstreamTools lists tools, and with the same
+// care: it is for the admin API only.
+func (m *Mux) UpstreamPrompts(ctx context.Context, caller grants.Caller, id string) ([]json.RawMessage, error) {
+	return m.upstreamItems(ctx, caller, id, promptsKind)
+}
+
+// upstreamItems lists every item of kind that connector id's upstream
+// offers to caller's credential, before any selection, pin or grant.
+func (m *Mux) upstreamItems(ctx context.Context, caller grants.Caller, id string, kind *listKind) ([]json.RawMessage, error) {
 	c, ok := m.conns[id]
 	if !ok {
 		return nil, fmt.Errorf("no connector %q", id)
 	}
 	if c.URL == nil {
-		return nil, fmt.Errorf("connector %q is an HTTP API only: it has no MCP tools", id)
+		return nil, fmt.Errorf("connector %q is an HTTP API only: it has no MCP %s", id, kind.field)
 	}
 	cred, err := m.credential(ctx, CredentialRequest{Caller: caller, Connector: c})
 	if err != nil {
 		return nil, err
 	}
-	// A copy with no tool policy, fetched past the cache: the admin sees
-	// every tool the upstream has now, and this unfiltered list is never
-	// stored where an agent's request could be answered from it.
+	// A copy with no tool or prompt policy, fetched past the cache: the
+	// admin sees every item the upstream has now, and this unfiltered
+	// list is never stored where an agent's request could be answered
+	// from it.
 	open := *c
-	open.Tools = connectors.ToolPolicy{}
-	l := m.fetch(ctx, caller, &open, cred, toolsKind)
+	open.Tools, open.Prompts = connectors.ToolPolicy{}, connectors.PromptPolicy{}
+	l := m.fetch(ctx, caller, &open, cred, kind)
 	if l.err != nil {
 		return nil, l.err
 	}
