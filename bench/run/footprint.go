@@ -19,21 +19,25 @@ const settle = time.Second
 // fresh Caddy reverse_proxy: at rest, holding Sessions idle legacy
 // sessions whose connections have closed, and holding the same sessions
 // each with an idle keep-alive connection; and their peaks (VmHWM), in
-// bytes.
+// bytes. The IdleAnon fields are the anonymous part (RssAnon) of the
+// reading with idle sessions: the heap and stacks, without the binary's
+// mapped pages.
 type footprint struct {
 	Sessions         int   `json:"sessions"`
 	GatewayRest      int64 `json:"gateway_rest_bytes"`
 	GatewayIdle      int64 `json:"gateway_idle_bytes"`
+	GatewayIdleAnon  int64 `json:"gateway_idle_anon_bytes"`
 	GatewayConnected int64 `json:"gateway_connected_bytes"`
 	GatewayPeak      int64 `json:"gateway_peak_bytes"`
 	ProxyRest        int64 `json:"proxy_rest_bytes"`
 	ProxyIdle        int64 `json:"proxy_idle_bytes"`
+	ProxyIdleAnon    int64 `json:"proxy_idle_anon_bytes"`
 	ProxyConnected   int64 `json:"proxy_connected_bytes"`
 	ProxyPeak        int64 `json:"proxy_peak_bytes"`
 }
 
 // memory is one process's footprint.
-type memory struct{ rest, idle, connected, peak int64 }
+type memory struct{ rest, idle, idleAnon, connected, peak int64 }
 
 // footprintPart starts an upstream, then an mcpgate with the tools/call
 // part's config and a reverse_proxy to the same upstream, each fresh and
@@ -55,7 +59,7 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	f.GatewayRest, f.GatewayIdle, f.GatewayConnected, f.GatewayPeak = m.rest, m.idle, m.connected, m.peak
+	f.GatewayRest, f.GatewayIdle, f.GatewayIdleAnon, f.GatewayConnected, f.GatewayPeak = m.rest, m.idle, m.idleAnon, m.connected, m.peak
 	proxy, proxyURL, err := e.startProxy(ctx, "reverse_proxy-footprint", urls[0])
 	if err != nil {
 		return err
@@ -65,7 +69,7 @@ func (e *env) footprintPart(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	f.ProxyRest, f.ProxyIdle, f.ProxyConnected, f.ProxyPeak = m.rest, m.idle, m.connected, m.peak
+	f.ProxyRest, f.ProxyIdle, f.ProxyIdleAnon, f.ProxyConnected, f.ProxyPeak = m.rest, m.idle, m.idleAnon, m.connected, m.peak
 	rep.Footprint = f
 	return nil
 }
@@ -80,15 +84,15 @@ func (e *env) hold(ctx context.Context, p *proc, t target) (memory, error) {
 	if err := prime(ctx, run{method: load.MethodCall, era: load.EraLegacy}, t); err != nil {
 		return m, p.failure(err)
 	}
-	read := func() (rss, hwm int64, err error) {
+	read := func() (rss, hwm, anon int64, err error) {
 		select {
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, 0, ctx.Err()
 		case <-time.After(settle):
 		}
 		return procMemory(p.pid())
 	}
-	rest, _, err := read()
+	rest, _, _, err := read()
 	if err != nil {
 		return m, p.failure(err)
 	}
@@ -97,18 +101,18 @@ func (e *env) hold(ctx context.Context, p *proc, t target) (memory, error) {
 		return m, p.failure(fmt.Errorf("opening %d idle sessions: %w", e.cfg.IdleSessions, err))
 	}
 	defer idle.Close()
-	held, _, err := read()
+	held, _, heldAnon, err := read()
 	if err != nil {
 		return m, p.failure(err)
 	}
 	if err := idle.Connect(ctx); err != nil {
 		return m, p.failure(fmt.Errorf("connecting %d idle sessions: %w", e.cfg.IdleSessions, err))
 	}
-	connected, peak, err := read()
+	connected, peak, _, err := read()
 	if err != nil {
 		return m, p.failure(err)
 	}
-	fmt.Fprintf(os.Stderr, "footprint %-14s RSS at rest %6.1f MiB, with %d idle sessions %6.1f MiB, each with a connection %6.1f MiB (peak %.1f)\n",
-		t.name, mib(rest), idle.Len(), mib(held), mib(connected), mib(peak))
-	return memory{rest, held, connected, peak}, nil
+	fmt.Fprintf(os.Stderr, "footprint %-14s RSS at rest %6.1f MiB, with %d idle sessions %6.1f MiB (%.1f anonymous), each with a connection %6.1f MiB (peak %.1f)\n",
+		t.name, mib(rest), idle.Len(), mib(held), mib(heldAnon), mib(connected), mib(peak))
+	return memory{rest, held, heldAnon, connected, peak}, nil
 }

@@ -144,8 +144,8 @@ func fullReport(t *testing.T) *report {
 		{Catalog: "10x200", Bytes: 400 << 10, Tools: 2001, Pages: 5},
 		{Catalog: "10x1000", Bytes: 2000 << 10, Tools: 10001, Pages: 21},
 	}
-	r.Footprint = &footprint{Sessions: 1000, GatewayRest: 40 << 20, GatewayIdle: 60 << 20, GatewayConnected: 90 << 20, GatewayPeak: 95 << 20,
-		ProxyRest: 30 << 20, ProxyIdle: 50 << 20, ProxyConnected: 80 << 20, ProxyPeak: 85 << 20}
+	r.Footprint = &footprint{Sessions: 1000, GatewayRest: 40 << 20, GatewayIdle: 60 << 20, GatewayIdleAnon: 12 << 20, GatewayConnected: 90 << 20, GatewayPeak: 95 << 20,
+		ProxyRest: 30 << 20, ProxyIdle: 50 << 20, ProxyIdleAnon: 8 << 20, ProxyConnected: 80 << 20, ProxyPeak: 85 << 20}
 	r.ColdStart = &coldStart{
 		Gateway: []time.Duration{300 * time.Millisecond, 200 * time.Millisecond, 210 * time.Millisecond},
 		Proxy:   []time.Duration{60 * time.Millisecond, 50 * time.Millisecond, 55 * time.Millisecond},
@@ -226,7 +226,8 @@ func TestRenderReadme(t *testing.T) {
 		"| 5 | tools/call req/s, 10x1000 / 10x50, c=64 | 0.88 | ≥ 0.90 | FAIL |",
 		"### 1. Aggregated tools/list", "| mcpgate | 501 | 2 | 110 | 3200 |",
 		"### 2. tools/call, 64 sessions", "| mcpgate | 3900 | 1.00 | 3.00 | 130 | — | 0.43× | 1.30× | 0.65× |",
-		"### 3. Footprint", "| mcpgate | 40.0 | 60.0 | 20.5 | 90.0 | 51.2 | 95.0 |",
+		"### 3. Footprint", "| mcpgate | 40.0 | 60.0 | 12.0 | 20.5 | 90.0 | 51.2 | 95.0 |",
+		"| mcpgate ÷ reverse_proxy | 1.33× | 1.20× | 1.50× | | 1.12× | | |",
 		"### 4. Cold start", "| mcpgate, quickstart Caddyfile | 210 | 200 | 300 |", "| mcpgate ÷ reverse_proxy | 3.82× | | |",
 		"### 5. Scale of the catalog", "| 100 × 9 | 900 | 3900 | 1.00 | 122 | 0.97× |",
 		"| 10 × 1000 | 10001 | 21 | 2000 | 120 | 1600 | 0.80 | 0.80× |",

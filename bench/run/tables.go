@@ -98,17 +98,21 @@ func (r *report) FootprintTable() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| process | RSS at rest MiB | with %d idle sessions MiB | per session KiB | the same, each with a connection MiB | per connected session KiB | peak MiB |\n|---|--:|--:|--:|--:|--:|--:|\n", f.Sessions)
+	fmt.Fprintf(&b, "| process | RSS at rest MiB | with %d idle sessions MiB | of which anonymous MiB | per session KiB | the same, each with a connection MiB | per connected session KiB | peak MiB |\n|---|--:|--:|--:|--:|--:|--:|--:|\n", f.Sessions)
 	per := func(more, rest int64) float64 { return float64(more-rest) / 1024 / float64(max(f.Sessions, 1)) }
-	row := func(name string, rest, idle, connected, peak int64) {
-		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name,
-			mib(rest), mib(idle), per(idle, rest), mib(connected), per(connected, rest), mib(peak))
+	row := func(name string, rest, idle, anon, connected, peak int64) {
+		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %s | %.1f | %.1f | %.1f | %.1f |\n", name,
+			mib(rest), mib(idle), dash("%.1f", mib(anon)), per(idle, rest), mib(connected), per(connected, rest), mib(peak))
 	}
-	row("mcpgate", f.GatewayRest, f.GatewayIdle, f.GatewayConnected, f.GatewayPeak)
-	row("reverse_proxy", f.ProxyRest, f.ProxyIdle, f.ProxyConnected, f.ProxyPeak)
+	row("mcpgate", f.GatewayRest, f.GatewayIdle, f.GatewayIdleAnon, f.GatewayConnected, f.GatewayPeak)
+	row("reverse_proxy", f.ProxyRest, f.ProxyIdle, f.ProxyIdleAnon, f.ProxyConnected, f.ProxyPeak)
 	if f.ProxyIdle > 0 && f.ProxyConnected > 0 {
-		fmt.Fprintf(&b, "| mcpgate ÷ reverse_proxy | %.2f× | %.2f× | | %.2f× | | |\n",
-			float64(f.GatewayRest)/float64(max(f.ProxyRest, 1)), float64(f.GatewayIdle)/float64(f.ProxyIdle),
+		anon := ""
+		if f.ProxyIdleAnon > 0 {
+			anon = fmt.Sprintf("%.2f×", float64(f.GatewayIdleAnon)/float64(f.ProxyIdleAnon))
+		}
+		fmt.Fprintf(&b, "| mcpgate ÷ reverse_proxy | %.2f× | %.2f× | %s | | %.2f× | | |\n",
+			float64(f.GatewayRest)/float64(max(f.ProxyRest, 1)), float64(f.GatewayIdle)/float64(f.ProxyIdle), anon,
 			float64(f.GatewayConnected)/float64(f.ProxyConnected))
 	}
 	return b.String()

@@ -41,7 +41,7 @@ func procUsage(pid int, tick time.Duration) (usage, error) {
 		return usage{}, err
 	}
 	u := usage{cpu: time.Duration(st.utime+st.stime) * tick}
-	u.rss, u.hwm, err = procMemory(pid)
+	u.rss, u.hwm, _, err = procMemory(pid)
 	return u, err
 }
 
@@ -114,11 +114,14 @@ func treeCPU(root int, tick time.Duration) (time.Duration, error) {
 	return time.Duration(ticks) * tick, nil
 }
 
-// procMemory reads VmRSS and VmHWM from /proc/<pid>/status.
-func procMemory(pid int) (rss, hwm int64, err error) {
+// procMemory reads VmRSS, VmHWM and RssAnon from /proc/<pid>/status.
+// RssAnon is the part of VmRSS that the process's own work holds (heap,
+// stacks); the rest is mostly the binary's mapped pages, which every
+// process of the same binary shares.
+func procMemory(pid int) (rss, hwm, anon int64, err error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for line := range strings.Lines(string(status)) {
 		key, value, _ := strings.Cut(line, ":")
@@ -127,9 +130,11 @@ func procMemory(pid int) (rss, hwm int64, err error) {
 			rss = kib(value)
 		case "VmHWM":
 			hwm = kib(value)
+		case "RssAnon":
+			anon = kib(value)
 		}
 	}
-	return rss, hwm, nil
+	return rss, hwm, anon, nil
 }
 
 // kib parses a /proc/<pid>/status size such as "  12345 kB" into bytes.
