@@ -87,7 +87,12 @@ var inputRequired = map[string]bool{"tools/call": true, "prompts/get": true, "re
 // and a sealed requestState that lets the retried request through once
 // the user has consented (and carries on any state of the upstream's).
 func consentInput(x *exchange, cr *ConsentRequired, msg string) *reply {
-	key := gatewayInputPrefix + "connect-" + cr.Connector
+	return urlInput(x, gatewayInputPrefix+"connect-"+cr.Connector, msg, cr.URL)
+}
+
+// urlInput is an input-required result whose one URL input request, key,
+// opens target.
+func urlInput(x *exchange, key, msg, target string) *reply {
 	name, _ := stringMember(x.params, nameKey(x.method))
 	// The request may be a retry the upstream asked for: its state and
 	// answers ride in the gateway's state, sealed, and go back to the
@@ -101,7 +106,7 @@ func consentInput(x *exchange, cr *ConsentRequired, msg string) *reply {
 		"resultType": mcp.ResultTypeInputRequired,
 		"inputRequests": map[string]any{key: map[string]any{
 			"method": mcp.MethodElicitationCreate,
-			"params": mcp.ElicitationParams{Mode: "url", Message: msg, URL: cr.URL, ElicitationID: key},
+			"params": mcp.ElicitationParams{Mode: "url", Message: msg, URL: target, ElicitationID: key},
 		}},
 		"requestState": state,
 	})

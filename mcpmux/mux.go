@@ -117,15 +117,12 @@ type Options struct {
 	// request is routed to, so that access logs can show it. It runs on
 	// the request's goroutine before the upstream is called.
 	Annotate func(r *http.Request, connector, name string)
-	// OnDrift, when set, is told of each pinned tool or prompt whose
-	// definition no longer matches its pin when a list is fetched; the
-	// item is left out (a changed definition is the "rug pull" a pin
-	// exists to stop). It is told too of a tool whose pin an older
-	// version made and still matches, which is served, so that it is
-	// re-pinned. It runs while the list's cache entry is locked, on every
-	// fetch that sees the item: it must not block, nor ask this Mux for
-	// lists.
-	OnDrift func(kind connectors.PinKind, connector, name string, definition json.RawMessage)
+	// OnDrift, when set, is told of each pinned tool whose definition no
+	// longer matches its pin when a list is fetched; the tool is left out
+	// (a changed definition is the "rug pull" a pin exists to stop). It
+	// runs while the list's cache entry is locked, on every fetch that
+	// sees the drift: it must not block, nor ask this Mux for lists.
+	OnDrift func(connector, tool string, definition json.RawMessage)
 	// OnListChanged, when set, is told of each list_changed notification
 	// an upstream sends here, by connector and notification method, so
 	// that the other instances of a cluster can act on it too
@@ -135,6 +132,9 @@ type Options struct {
 	// Observer, when set, is told of every tool call and every upstream
 	// request, for audit logs and metrics.
 	Observer Observer
+	// Approval, when set, decides the tool calls that the grants say wait
+	// for a person's approval; without it no call waits.
+	Approval Approval
 	// Used, when set, is told of each request routed to an upstream on a
 	// caller's behalf (tools/call, resources/read, prompts/get,
 	// completion/complete) and of each credential asked for an HTTP API
@@ -158,10 +158,11 @@ type Mux struct {
 	logger   *zap.Logger
 	now      func() time.Time
 	annotate func(r *http.Request, connector, name string)
-	onDrift  func(kind connectors.PinKind, connector, name string, definition json.RawMessage)
+	onDrift  func(connector, tool string, definition json.RawMessage)
 	onLists  func(connector, method string)
 	observer Observer
 	used     func(connector, caller string)
+	approval Approval
 
 	// The three maps are read on every request and written seldom (once
 	// per key; an answer again when its lists change), the case sync.Map
@@ -226,6 +227,7 @@ func New(opts Options) (*Mux, error) {
 		onLists:  opts.OnListChanged,
 		observer: opts.Observer,
 		used:     opts.Used,
+		approval: opts.Approval,
 		origins:  map[string]bool{},
 		hosts:    newHostPolicy(opts.AllowedHosts),
 		closed:   make(chan struct{}),

@@ -47,6 +47,9 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 			return invalid(failure(errorf(codeHeaderMismatch, "%v", err))), route
 		}
 	}
+	if rep := m.approve(x, c, it, params); rep != nil {
+		return rep, route
+	}
 	// What is forwarded is the tool the grant check passed: it.name, put
 	// into the agent's own params, never a name read again from them.
 	return m.forward(x, c, "tools/call", params, "name", it.name, name, it.tool), route
