@@ -117,12 +117,15 @@ type Options struct {
 	// request is routed to, so that access logs can show it. It runs on
 	// the request's goroutine before the upstream is called.
 	Annotate func(r *http.Request, connector, name string)
-	// OnDrift, when set, is told of each pinned tool whose definition no
-	// longer matches its pin when a list is fetched; the tool is left out
-	// (a changed definition is the "rug pull" a pin exists to stop). It
-	// runs while the list's cache entry is locked, on every fetch that
-	// sees the drift: it must not block, nor ask this Mux for lists.
-	OnDrift func(connector, tool string, definition json.RawMessage)
+	// OnDrift, when set, is told of each pinned tool or prompt whose
+	// definition no longer matches its pin when a list is fetched; the
+	// item is left out (a changed definition is the "rug pull" a pin
+	// exists to stop). It is told too of a tool whose pin an older
+	// version made and still matches, which is served, so that it is
+	// re-pinned. It runs while the list's cache entry is locked, on every
+	// fetch that sees the item: it must not block, nor ask this Mux for
+	// lists.
+	OnDrift func(kind connectors.PinKind, connector, name string, definition json.RawMessage)
 	// OnListChanged, when set, is told of each list_changed notification
 	// an upstream sends here, by connector and notification method, so
 	// that the other instances of a cluster can act on it too
@@ -158,7 +161,7 @@ type Mux struct {
 	logger   *zap.Logger
 	now      func() time.Time
 	annotate func(r *http.Request, connector, name string)
-	onDrift  func(connector, tool string, definition json.RawMessage)
+	onDrift  func(kind connectors.PinKind, connector, name string, definition json.RawMessage)
 	onLists  func(connector, method string)
 	observer Observer
 	used     func(connector, caller string)
