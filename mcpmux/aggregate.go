@@ -65,6 +65,11 @@ type readyList struct {
 	// shaped is the first page as a 2026-07-28 agent gets it, with
 	// ttlMs in whole seconds: it is made again when the second changes.
 	shaped atomic.Pointer[shapedPage]
+	// always are the indices in entries of the tools that search mode
+	// lists too, and search is the answer in search mode, made when
+	// first asked for (search.go).
+	always []int
+	search atomic.Pointer[readyList]
 }
 
 // shapedPage is a first page with the 2026-07-28 members, for ttl.
@@ -90,7 +95,7 @@ func (m *Mux) aggregate(x *exchange, kind *listKind, params []byte) *reply {
 	if !ok {
 		return failure(errorf(codeInvalidParams, "the cursor is not one this gateway handed out"))
 	}
-	a := m.ready(x, kind)
+	a := m.listed(x, kind)
 	// The answer is as old as its oldest list, which its ttlMs reflects.
 	x.listedAt = a.listedAt
 	if offset == 0 {
@@ -112,7 +117,7 @@ func (m *Mux) serveList(x *exchange, kind *listKind) *reply {
 	if offset, ok := parseCursor(x.params); !ok || offset != 0 {
 		return m.shapeResult(x, m.aggregate(x, kind, x.params))
 	}
-	a := m.ready(x, kind)
+	a := m.listed(x, kind)
 	x.listedAt = a.listedAt
 	ttl := m.listTTLLeft(x).Truncate(time.Second)
 	if p := a.shaped.Load(); p != nil && p.ttl == ttl {
@@ -191,7 +196,7 @@ func (m *Mux) build(x *exchange, kind *listKind, version uint64) (*readyList, bo
 	if !m.staticCreds {
 		a.creds = m.usedCredentials(x)
 	}
-	a.entries = m.entries(x, kind, conns, lists)
+	a.entries, a.always = m.entries(x, kind, conns, lists)
 	a.first = m.render(kind, a.entries, 0)
 	return a, keep
 }
@@ -331,9 +336,11 @@ func (m *Mux) render(kind *listKind, entries []json.RawMessage, offset int) json
 }
 
 // entries returns the granted items of kind in lists, in connector order,
-// named as the endpoint names them.
-func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector, lists []*list) []json.RawMessage {
+// named as the endpoint names them, and the indices of the tools that
+// search mode lists too.
+func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector, lists []*list) ([]json.RawMessage, []int) {
 	var out []json.RawMessage
+	var always []int
 	var where []string
 	for i, c := range conns {
 		if lists[i] == nil {
@@ -352,6 +359,9 @@ func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector
 			}
 			out = append(out, raw)
 			where = append(where, c.ID)
+			if kind == toolsKind && m.alwaysListed(c.ID, it) {
+				always = append(always, len(out)-1)
+			}
 		}
 	}
 	if kind == resourcesKind || kind == templatesKind {
@@ -362,7 +372,7 @@ func (m *Mux) entries(x *exchange, kind *listKind, conns []*connectors.Connector
 	if kind == toolsKind && m.offersBuiltin(x) {
 		out = append(out, builtinTool)
 	}
-	return out
+	return out, always
 }
 
 // disambiguate rewrites the URIs that more than one connector offers to

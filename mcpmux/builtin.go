@@ -29,12 +29,18 @@ func (m *Mux) callBuiltin(x *exchange) *reply {
 	if out.Connectors == nil {
 		out.Connectors = []ConnectorStatus{}
 	}
+	return structured(out)
+}
+
+// structured is a tool result of v, encoded as JSON: the gateway's own
+// tools answer so.
+func structured(v any) *reply {
 	// The same JSON twice: structuredContent for clients that read it,
 	// and as text for those that do not (Tools, "Structured Content": a
 	// tool that returns structured content should also return it as a
 	// TextContent block, for backwards compatibility).
-	structured, _ := json.Marshal(out)
-	text, _ := json.Marshal(string(structured))
+	s, _ := json.Marshal(v)
+	text, _ := json.Marshal(string(s))
 	return &reply{result: json.RawMessage(`{"content":[{"type":"text","text":` + string(text) +
-		`}],"structuredContent":` + string(structured) + `}`)}
+		`}],"structuredContent":` + string(s) + `}`)}
 }

@@ -218,6 +218,11 @@ func (m *Mux) fly(life, ctx context.Context, caller grants.Caller, c *connectors
 	l := m.fetch(fetchCtx, caller, c, cred, kind)
 	stop()
 	m.land(e, f, l)
+	// Before the waiting agents go on, so that a search after the list
+	// searches it.
+	if kind == toolsKind {
+		m.indexList(c.ID, l)
+	}
 	close(f.done)
 	// A first fetch changes nothing an agent has seen.
 	if f.announce && f.old != nil && f.old.sum != l.sum {

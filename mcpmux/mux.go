@@ -138,6 +138,12 @@ type Options struct {
 	// Approval, when set, decides the tool calls that the grants say wait
 	// for a person's approval; without it no call waits.
 	Approval Approval
+	// ToolSearch is how the aggregated endpoint lists tools; a site's
+	// setting (WithToolSearch) wins over it. Default off.
+	ToolSearch ToolSearch
+	// AlwaysList are globs over "<connector>/<tool>" of the granted tools
+	// that search mode lists besides the search tools.
+	AlwaysList []string
 	// Used, when set, is told of each request routed to an upstream on a
 	// caller's behalf (tools/call, resources/read, prompts/get,
 	// completion/complete) and of each credential asked for an HTTP API
@@ -166,6 +172,7 @@ type Mux struct {
 	observer Observer
 	used     func(connector, caller string)
 	approval Approval
+	search   searcher
 
 	// The three maps are read on every request and written seldom (once
 	// per key; an answer again when its lists change), the case sync.Map
@@ -240,6 +247,9 @@ func New(opts Options) (*Mux, error) {
 		m.origins[o] = true
 	}
 	if err := m.setDefaults(opts); err != nil {
+		return nil, err
+	}
+	if err := m.search.init(opts); err != nil {
 		return nil, err
 	}
 	states, err := newStateSealer(opts.StateKey)

@@ -116,11 +116,12 @@ func (m *Mux) callTool(x *exchange, params []byte) *reply {
 	// Without an observer the call is not timed and its arguments not
 	// looked up: the hot path pays only for what someone reads.
 	if m.observer == nil {
-		rep, _ := m.routeTool(x, params)
+		rep, _, _ := m.routeCall(x, params)
 		return rep
 	}
 	start := time.Now()
-	rep, route := m.routeTool(x, params)
+	// A call through mcpgate_call_tool is told as the call it wraps.
+	rep, route, params := m.routeCall(x, params)
 	call := ToolCall{Caller: x.caller.ID, Connector: route.connector, Tool: route.tool, Granted: route.granted,
 		Duration: time.Since(start), Arguments: member(params, "arguments")}
 	call.Outcome, call.Err = outcome(rep)

@@ -33,6 +33,9 @@ func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
 	if name == builtinName && m.offersBuiltin(x) {
 		return m.callBuiltin(x), toolRoute{builtinConnector, builtinName, true}
 	}
+	if rep, ok := m.routeSearch(x, name, params); ok {
+		return rep, toolRoute{builtinConnector, searchToolName, true}
+	}
 	c, it, rep := m.resolve(x, toolsKind, name)
 	if rep != nil {
 		// The audit names the connector the agent aimed at, even when the
