@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/approvals"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
 
 func init() {
@@ -128,6 +130,12 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = setString(d, seen, &app.ApprovalWebhook, approvals.CheckWebhookURL)
 		case "self_approve":
 			err = setFlag(d, seen, &app.SelfApprove)
+		case "tool_search":
+			if err = once(d, seen); err == nil {
+				app.ToolSearch, err = parseToolSearch(d)
+			}
+		case "always_list":
+			err = appendUnique(d, &app.AlwaysList, grants.ValidatePattern)
 		default:
 			return nil, d.Errf("unrecognized mcpgate option %q", d.Val())
 		}
@@ -344,20 +352,65 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. The
-// directive has no arguments and no block: what the gateway serves is
-// configured once, in the global mcpgate option, and shared by every site.
+// directive has no arguments: what the gateway serves is configured once,
+// in the global mcpgate option, and shared by every site. Its block holds
+// only how this site lists tools, which wins over the global setting.
 // Syntax:
 //
-//	mcpgate
+//	mcpgate {
+//		tool_search off|on|auto [<threshold>]
+//	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if d.NextBlock(0) {
-		return d.Err("the mcpgate directive takes no block; configure the gateway in the global mcpgate option")
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "tool_search":
+			if err := once(d, seen); err != nil {
+				return err
+			}
+			s, err := parseToolSearch(d)
+			if err != nil {
+				return err
+			}
+			h.ToolSearch = s
+		default:
+			return d.Errf("unrecognized mcpgate subdirective %q: the mcpgate directive takes no block but tool_search; configure the gateway in the global mcpgate option", d.Val())
+		}
 	}
 	return nil
+}
+
+// parseToolSearch parses the arguments of tool_search.
+// Syntax:
+//
+//	tool_search off|on|auto [<threshold>]
+func parseToolSearch(d *caddyfile.Dispenser) (*mcpmux.ToolSearch, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 || len(args) > 2 {
+		return nil, d.ArgErr()
+	}
+	s := &mcpmux.ToolSearch{Mode: args[0]}
+	switch args[0] {
+	case mcpmux.SearchOff, mcpmux.SearchOn:
+		if len(args) == 2 {
+			return nil, d.Errf("tool_search %s takes no threshold; only auto does", args[0])
+		}
+	case mcpmux.SearchAuto:
+		if len(args) == 2 {
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 1 {
+				return nil, d.Errf("tool_search auto %q: the threshold must be a whole number of tools, 1 or more", args[1])
+			}
+			s.Threshold = n
+		}
+	default:
+		return nil, d.Errf("tool_search %q must be off, on or auto", args[0])
+	}
+	return s, nil
 }
 
 // once refuses a second occurrence of a single-valued keyword in a block.

@@ -231,6 +231,20 @@ func TestCaddyfileErrors(t *testing.T) {
 		// the handler directive
 		{"directive argument", "example.com {\n\tmcpgate notion\n}\n", "wrong argument count", 2},
 		{"directive block", "example.com {\n\tmcpgate {\n\t\tconnector notion\n\t}\n}\n", "takes no block", 3},
+		{"directive tool_search maybe", "example.com {\n\tmcpgate {\n\t\ttool_search maybe\n\t}\n}\n", `tool_search "maybe" must be off, on or auto`, 3},
+		{"directive tool_search auto -1", "example.com {\n\tmcpgate {\n\t\ttool_search auto -1\n\t}\n}\n", `tool_search auto "-1": the threshold must be a whole number of tools, 1 or more`, 3},
+		{"directive tool_search twice", "example.com {\n\tmcpgate {\n\t\ttool_search on\n\t\ttool_search off\n\t}\n}\n", "tool_search is already set", 4},
+		// tool search
+		{"tool_search maybe", global("tool_search maybe"), `tool_search "maybe" must be off, on or auto`, 3},
+		{"tool_search auto -1", global("tool_search auto -1"), `tool_search auto "-1": the threshold must be a whole number of tools, 1 or more`, 3},
+		{"tool_search auto x", global("tool_search auto x"), `tool_search auto "x": the threshold must be a whole number of tools, 1 or more`, 3},
+		{"tool_search auto 0", global("tool_search auto 0"), `tool_search auto "0": the threshold must be a whole number of tools, 1 or more`, 3},
+		{"tool_search on 5", global("tool_search on 5"), "tool_search on takes no threshold; only auto does", 3},
+		{"tool_search no argument", global("tool_search"), "wrong argument count", 3},
+		{"tool_search twice", global("tool_search on\ntool_search off"), "tool_search is already set", 4},
+		{"always_list bad glob", global("always_list notion"), `pattern "notion" names no item`, 3},
+		{"always_list twice", global("always_list notion/a notion/a"), `always_list: "notion/a" is listed twice`, 3},
+		{"always_list no argument", global("always_list"), "wrong argument count", 3},
 	}
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/httpapi"
 	"github.com/mcpgate/caddy-mcpgate/internal/inert"
+	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/web"
 )
 
@@ -29,6 +30,10 @@ import (
 //	{http.mcpgate.connector}  the connector a call or read went to
 //	{http.mcpgate.tool}       the tool, prompt or resource it named
 type Handler struct {
+	// ToolSearch is how this site's /mcp lists tools, which wins over
+	// the global mcpgate option's tool_search. Default: the global one.
+	ToolSearch *mcpmux.ToolSearch `json:"tool_search,omitempty"`
+
 	app    *App
 	logger *zap.Logger
 }
@@ -51,6 +56,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app, h.logger = app.(*App), ctx.Logger()
+	if h.ToolSearch != nil {
+		// JSON config skips the Caddyfile's checks.
+		return h.ToolSearch.Validate()
+	}
 	return nil
 }
 
@@ -80,6 +89,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// to the same place. Only the exact path: any other spelling of it
 	// gets the router's judgement.
 	if known && r.URL.Path == "/mcp" && r.URL.RawPath == "" {
+		if h.ToolSearch != nil {
+			r = r.WithContext(mcpmux.WithToolSearch(r.Context(), *h.ToolSearch))
+		}
 		g.Mux().ServeMCP(w, r, caller, "")
 		return nil
 	}

@@ -122,6 +122,16 @@ type App struct {
 	// that an approval is always a second person's.
 	SelfApprove bool `json:"self_approve,omitempty"`
 
+	// ToolSearch is how /mcp lists tools: every granted tool (mode
+	// "off", the default), or mcpgate_search_tools and mcpgate_call_tool
+	// in their place ("on"; "auto" for a caller whose view holds more
+	// than threshold tools, default 100). A site's own setting wins.
+	ToolSearch *mcpmux.ToolSearch `json:"tool_search,omitempty"`
+
+	// AlwaysList are globs over "<connector>/<tool>" of the tools that
+	// search mode lists too, to the callers granted them. Default: none.
+	AlwaysList []string `json:"always_list,omitempty"`
+
 	registry  *connectors.Registry
 	sessions  *mcpmux.Sessions
 	streams   *mcpmux.Streams      // the agents' notification streams, which outlive a reload
@@ -138,6 +148,7 @@ type App struct {
 	apis      *apiProxies
 	obs       *observe.Observer // the audit log and metrics (observe.go)
 	approvers *grants.Sources   // Approvers compiled; nil: the admins (approval.go)
+	approvals *approvalSlot     // the approvals service, once the store opens
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -184,9 +195,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.live = new(gateway.Live)
-	if err := a.provisionApprovals(); err != nil {
-		return err
-	}
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
@@ -198,6 +206,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := a.provisionGateway(); err != nil {
+		return err
+	}
+	if err := a.provisionApprovals(); err != nil {
 		return err
 	}
 	if err := a.provisionRegistry(repl); err != nil {
@@ -260,13 +271,16 @@ func (a *App) provisionGateway() error {
 			Sessions: a.sessions, Streams: a.streams, Separator: a.ToolSeparator, MaxBody: a.MaxRequestBody,
 			ListTTL: time.Duration(a.ListCacheTTL), AllowedOrigins: origins, AllowedHosts: hosts,
 			Logger: a.logger.Named("mux"), Annotate: annotate, OnDrift: a.toolDrifted, Observer: a.obs,
-			Used: usage.Touch,
+			Used: usage.Touch, AlwaysList: a.AlwaysList,
 		},
 		OAuth: oauthflow.Options{
 			PublicURL: strings.TrimSuffix(a.PublicURL, "/"), AllowedRedirects: a.AllowedRedirects,
 			Logger: a.logger.Named("oauth"), ClientName: "mcpgate", OnEvent: a.oauthEvent,
 		},
 		CSRF: csrf, Usage: usage, Logger: a.logger,
+	}
+	if a.ToolSearch != nil {
+		a.gw.Mux.ToolSearch = *a.ToolSearch
 	}
 	a.removals = &gateway.Removals{OAuth: &a.gw.OAuth, Audit: a.obs.AdminChange, Logger: a.logger}
 	return nil
@@ -328,6 +342,9 @@ func (a *App) Validate() error { return nil }
 // app whose own Start failed.
 func (a *App) Start() error {
 	if err := a.openVault(); err != nil {
+		return err
+	}
+	if err := a.startApprovals(); err != nil {
 		return err
 	}
 	// Watch before Open, so that Open's announcement already builds the
