@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"unicode/utf8"
@@ -103,6 +105,8 @@ func FuzzPage(f *testing.F) {
 	f.Add(Prefix+"calls/00000000000000000007-2", []byte("6 {\"kind\":\"tool_call\"}\n7 {\"kind\":\"tool_call\"}\n"), "detail")
 	f.Add(Prefix+"admin/00000000000000000001", []byte(`{"kind":"admin_change"}`), "")
 	f.Add(Prefix+"calls/1-", []byte("x {\n\n 7"), "\n\u2028\"")
+	f.Add(Prefix+"calls/00000000000000000009-1", []byte("s\xff\xff\xff\xff\x0f"), "")
+	f.Add(Prefix+"calls/00000000000000000009-1", compressPage([]byte("9 {\"kind\":\"tool_call\"}\n9 {\"kind\":\"tool_call\"}\n")), "")
 	f.Fuzz(func(t *testing.T, k string, v []byte, text string) {
 		if c, p, ok := parseKey(k); ok {
 			if got := pageKey(c, p); got != k {
@@ -117,4 +121,44 @@ func FuzzPage(f *testing.F) {
 			t.Errorf("a page of %q read back as %+v", text, got)
 		}
 	})
+}
+
+// TestPageValues reads each form of a page's value: an older version's
+// event, lines, and compressed lines, which for tool calls are a fraction
+// of their size; lines that do not compress stay as they are, and a
+// damaged compressed page, or one that claims to decode to more than a
+// page may hold, is skipped.
+func TestPageValues(t *testing.T) {
+	var items []item
+	for i := range maxBatch {
+		e := Event{Kind: KindToolCall, User: fmt.Sprint("agent-", i%17, "@example.com"), Connector: "github", Tool: "search_code",
+			Decision: DecisionAllow, Outcome: OutcomeOK, ArgsHash: fmt.Sprintf("%032x", uint64(i)*0x9e3779b97f4a7c15), Detail: fmt.Sprint(i)}
+		items = append(items, item{seq: uint64(1000 + i), class: classCalls, event: e})
+	}
+	lines := appendPage(nil, items)
+	packed := compressPage(lines)
+	if packed[0] != compressedPage || len(packed) > len(lines)/3 {
+		t.Errorf("%d bytes of tool calls compressed to %d", len(lines), len(packed))
+	}
+	p := page{last: 1000 + maxBatch - 1, n: maxBatch}
+	for name, v := range map[string][]byte{"lines": lines, "compressed": packed} {
+		got := decodePage(nil, classCalls, p, v)
+		if len(got) != maxBatch || got[0].seq != 1000 || got[maxBatch-1].event.Detail != fmt.Sprint(maxBatch-1) {
+			t.Errorf("%s: read back %d events", name, len(got))
+		}
+	}
+	if got := decodePage(nil, classAdmin, page{last: 7, n: 1, bare: true}, []byte(`{"kind":"admin_change","detail":"old"}`)); len(got) != 1 || got[0].seq != 7 || got[0].event.Detail != "old" {
+		t.Errorf("an older version's event: %+v", got)
+	}
+	noise := make([]byte, 4096)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	if v := compressPage(noise); len(v) > len(noise) || v[0] == compressedPage {
+		t.Errorf("%d bytes that do not compress were stored as %d, compressed: %v", len(noise), len(v), v[0] == compressedPage)
+	}
+	bomb := append([]byte{compressedPage}, binary.AppendUvarint(nil, 1<<40)...)
+	for name, v := range map[string][]byte{"claims a terabyte": bomb, "damaged": append(packed[:len(packed)/2:len(packed)/2], 0xff)} {
+		if got := decodePage(nil, classCalls, p, v); len(got) != 0 {
+			t.Errorf("%s: read %d events", name, len(got))
+		}
+	}
 }

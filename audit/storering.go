@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -219,17 +221,60 @@ func appendPage(b []byte, items []item) []byte {
 	return b
 }
 
+// compressedPage marks a page whose lines are compressed with S2 (the
+// successor of Snappy, which Badger links already). The events of one
+// batch repeat their users, connectors, tools and field names: a page of
+// tool calls shrinks about fivefold (their argument hashes do not), and
+// so does what Badger writes to its log, memtable and tables and
+// compacts, which was most of its work.
+const compressedPage = 's'
+
+// maxPageBytes bounds what a compressed page may decode to, so that a
+// damaged value cannot ask for gigabytes: a page holds at most
+// maxBatchBytes of events.
+const maxPageBytes = 4 * maxBatchBytes
+
+// compressPage returns the value of a page of lines: compressed behind
+// compressedPage, or lines as they are (a copy) where S2 does not shrink
+// them, so that a page is never larger than its lines and the
+// transaction's bound (batchCost) holds.
+func compressPage(lines []byte) []byte {
+	v := make([]byte, 1+s2.MaxEncodedLen(len(lines)))
+	v[0] = compressedPage
+	if n := len(s2.Encode(v[1:], lines)); n < len(lines)-1 {
+		return v[: 1+n : 1+n]
+	}
+	return slices.Clone(lines)
+}
+
 // decodePage appends the events of the page of class c under whose key
-// is p, stored as v, to out, oldest first. A value that is one JSON
-// object is an older version's event, numbered by its key. A line that
+// is p, stored as v, to out, oldest first: lines, compressed or not. A
+// value that is one JSON object is an older version's event, numbered by
+// its key. A compressed value that would decode past maxPageBytes or
+// does not decode is skipped whole. A line that
 // cannot be decoded is skipped, as Query always skipped such an event.
 func decodePage(out []numbered, c class, p page, v []byte) []numbered {
-	if len(v) > 0 && v[0] == '{' {
+	switch {
+	case len(v) > 0 && v[0] == '{':
 		if e, err := decode(v); err == nil {
 			out = append(out, numbered{p.last, c, e})
 		}
 		return out
+	case len(v) > 0 && v[0] == compressedPage:
+		n, err := s2.DecodedLen(v[1:])
+		if err != nil || n > maxPageBytes {
+			return out
+		}
+		if v, err = s2.Decode(nil, v[1:]); err != nil {
+			return out
+		}
+		return decodeLines(out, c, v)
 	}
+	return decodeLines(out, c, v)
+}
+
+// decodeLines appends the events of a page's lines v, of class c, to out.
+func decodeLines(out []numbered, c class, v []byte) []numbered {
 	for line := range bytes.Lines(v) {
 		digits, doc, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
 		n, err := strconv.ParseUint(string(digits), 10, 64)
@@ -342,8 +387,8 @@ func newestFirst(ctx context.Context, st Store, prefix string) ([]listed, error)
 func (s *storeRing) write(batch []item, limit int) error {
 	writes := make([]store.Write, 0, numClasses)
 	kept := s.kept
-	// One buffer for the batch's pages, each a slice of it that later
-	// ones never overwrite.
+	// One buffer for the lines of each page in turn, which compressPage
+	// copies.
 	buf := make([]byte, 0, 256*len(batch))
 	items := make([]item, 0, len(batch))
 	for c := range class(numClasses) {
@@ -357,10 +402,9 @@ func (s *storeRing) write(batch []item, limit int) error {
 			continue
 		}
 		items = items[max(len(items)-limit, 0):]
-		start := len(buf)
-		buf = appendPage(buf, items)
+		buf = appendPage(buf[:0], items)
 		p := page{last: items[len(items)-1].seq, n: len(items)}
-		writes = append(writes, store.Write{Key: pageKey(c, p), Value: buf[start:len(buf):len(buf)]})
+		writes = append(writes, store.Write{Key: pageKey(c, p), Value: compressPage(buf)})
 		kept[c] = append(kept[c], p)
 	}
 	writes = expire(&kept, limit, writes)
