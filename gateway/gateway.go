@@ -43,6 +43,8 @@ type Options struct {
 	CSRF *http.CrossOriginProtection
 	// Presets are shown at GET /connectors/presets, without secrets.
 	Presets []connectors.PresetView
+	// Approvals serves the approval pages of every generation's site.
+	Approvals web.Approvals
 	// Usage is when each connector was last used, by whom, for LastUsed;
 	// the host flushes it to the store. nil: not recorded.
 	Usage *connectors.Usage
@@ -125,7 +127,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 	g.site = web.New(web.Options{
 		Mux: mux, Policy: g.policy, OAuth: g.OAuthFor, Manager: g.manager,
 		PublicURL: o.OAuth.PublicURL, ConnectTag: g.ConnectTag, Presets: o.Presets,
-		CSRF: o.CSRF, Logger: o.Logger,
+		CSRF: o.CSRF, Approvals: o.Approvals, Logger: o.Logger,
 	})
 	o.retainUsage(snap)
 	return g, nil

@@ -75,6 +75,7 @@ type Observer struct {
 	audit   *zap.Logger // the audit lines: the host's logger, named audit
 	manager func() (StateCounter, error)
 	log     atomic.Pointer[audit.Log]
+	pending atomic.Pointer[PendingCounter] // approvals.go
 }
 
 // New returns an Observer whose audit log is on logger (named audit)
@@ -215,6 +216,7 @@ func (o *Observer) OAuthEvent(e oauthflow.Event) {
 func (o *Observer) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectionsDesc
 	ch <- droppedDesc
+	ch <- pendingDesc
 }
 
 // Collect implements prometheus.Collector: the audit ring's drops, and
@@ -222,6 +224,7 @@ func (o *Observer) Describe(ch chan<- *prometheus.Desc) {
 // when there is none, such as before the store opens).
 func (o *Observer) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(o.log.Load().Dropped()))
+	o.collectApprovals(ch)
 	if o.manager == nil {
 		return
 	}

@@ -64,7 +64,7 @@ func (h *Handler) serveConnectors(w http.ResponseWriter, r *http.Request, c gran
 	}
 	views := h.connectorViews(r, c)
 	if wantsHTML(r) {
-		return h.writeConnectorsPage(w, q, c, group, views)
+		return h.writeConnectorsPage(w, r, q, c, group, views)
 	}
 	NoStore(w.Header())
 	writeJSON(w, http.StatusOK, map[string]any{"connectors": inGroup(views, group)})
@@ -149,7 +149,7 @@ func mayConnect(view *grants.View, id string, consent oauthflow.Consent) bool {
 
 // writeConnectorsPage writes the Connectors page: the cards of group's
 // connectors, the filter, and a banner saying how the last action went.
-func (h *Handler) writeConnectorsPage(w http.ResponseWriter, q url.Values, c grants.Caller, group connectors.Group, views []connectorView) error {
+func (h *Handler) writeConnectorsPage(w http.ResponseWriter, r *http.Request, q url.Values, c grants.Caller, group connectors.Group, views []connectorView) error {
 	page := ConnectorsPage{Back: h.pageURL(), Total: len(views), Filters: filters(views, group)}
 	// A connect link names the user it was made for: opened by anyone
 	// else, it connects nothing and says so, so that a link an agent was
@@ -166,6 +166,7 @@ func (h *Handler) writeConnectorsPage(w http.ResponseWriter, q url.Values, c gra
 		status = http.StatusForbidden
 	}
 	page.Banner = banner(q, foreign)
+	page.Approvals = h.pendingApprovals(r, c)
 	return writePage(w, status, func(out io.Writer) error { return RenderConnectors(out, page) })
 }
 

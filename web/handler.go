@@ -39,6 +39,9 @@ type Options struct {
 	// CSRF refuses cross-site connects and disconnects; nil means Go's
 	// default protection, which trusts the request's own origin only.
 	CSRF *http.CrossOriginProtection
+	// Approvals serves the approval pages; the zero value has no
+	// service, and the pages answer 503 to approvers.
+	Approvals Approvals
 	// Logger receives the logs; nil discards them.
 	Logger *zap.Logger
 }
@@ -103,6 +106,13 @@ func (h *Handler) routes() {
 		"/connect/callback":                 {serve: refuse("GET", "the OAuth callback takes GET")},
 		"GET /connect/client-metadata.json": {serve: h.serveClientMetadata, public: true},
 		"/connect/client-metadata.json":     {serve: refuse("GET, HEAD", "GET the client metadata document"), public: true},
+		"GET /approvals/{id}":               {serve: h.serveApproval},
+		"/approvals/{id}":                   {serve: refuse("GET, HEAD", "GET /approvals/{id} shows an approval request")},
+		"POST /approvals/{id}/approve":      {serve: h.serveDecide(true)},
+		"/approvals/{id}/approve":           {serve: refuse("POST", "use POST")},
+		"POST /approvals/{id}/deny":         {serve: h.serveDecide(false)},
+		"/approvals/{id}/deny":              {serve: refuse("POST", "use POST")},
+		"/approvals/":                       {serve: unknown, public: true},
 		"/connectors/":                      {serve: unknown, public: true},
 		"/":                                 {serve: unknown, public: true},
 	} {
@@ -117,7 +127,7 @@ func Owns(path string) bool {
 	case "/mcp", "/connectors", "/connect/callback", "/connect/client-metadata.json":
 		return true
 	}
-	return strings.HasPrefix(path, "/connectors/")
+	return strings.HasPrefix(path, "/connectors/") || strings.HasPrefix(path, "/approvals/")
 }
 
 // ServeHTTP serves r, writing any failure with WriteError.

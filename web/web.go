@@ -92,6 +92,9 @@ type ConnectorsPage struct {
 	Back string
 	// Banner, if set, reports how the last action went.
 	Banner *Banner
+	// Approvals are the calls waiting for an approver, shown to approvers
+	// only.
+	Approvals []PendingApproval
 }
 
 // Result is the data of the page that ends a consent flow without a
