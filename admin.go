@@ -73,7 +73,7 @@ func runningApp() (*App, error) {
 
 // admin returns the parts of a that the admin API acts on.
 func (a *App) admin() *admin.API {
-	return &admin.API{Registry: a.registry, Live: a.live, Audit: a.obs}
+	return &admin.API{Registry: a.registry, Live: a.live, Audit: a.obs, Approvals: a.approvals.Load}
 }
 
 // adminError is Caddy's admin error for an admin route's failure: its

@@ -148,6 +148,7 @@ type App struct {
 	apis      *apiProxies
 	obs       *observe.Observer // the audit log and metrics (observe.go)
 	approvers *grants.Sources   // Approvers compiled; nil: the admins (approval.go)
+	approvals *approvalSlot     // the approvals service, once the store opens
 }
 
 // sessionPool keeps the agents' legacy sessions across config reloads, so
@@ -194,9 +195,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.live = new(gateway.Live)
-	if err := a.provisionApprovals(); err != nil {
-		return err
-	}
 	if a.Identity == "" {
 		a.Identity = DefaultIdentity
 	}
@@ -208,6 +206,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := a.provisionGateway(); err != nil {
+		return err
+	}
+	if err := a.provisionApprovals(); err != nil {
 		return err
 	}
 	if err := a.provisionRegistry(repl); err != nil {
@@ -341,6 +342,9 @@ func (a *App) Validate() error { return nil }
 // app whose own Start failed.
 func (a *App) Start() error {
 	if err := a.openVault(); err != nil {
+		return err
+	}
+	if err := a.startApprovals(); err != nil {
 		return err
 	}
 	// Watch before Open, so that Open's announcement already builds the

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/caddy-mcpgate/approvals"
 	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/gateway"
@@ -39,6 +40,9 @@ type API struct {
 	Live *gateway.Live
 	// Audit records the admin's changes and answers queries.
 	Audit Audit
+	// Approvals returns the approval requests' service; nil, or a nil
+	// service, until the store opens.
+	Approvals func() *approvals.Service
 }
 
 // Audit is the audit log as the admin API uses it. Every route that
@@ -82,6 +86,9 @@ var Routes = []Route{
 	{"POST /mcpgate/grants", (*API).addGrant},
 	{"DELETE /mcpgate/grants/{id}", (*API).removeGrant},
 	{"GET /mcpgate/audit", (*API).audit},
+	{"GET /mcpgate/approvals", (*API).listApprovals},
+	{"POST /mcpgate/approvals/{id}/approve", (*API).approve},
+	{"POST /mcpgate/approvals/{id}/deny", (*API).deny},
 }
 
 // Error is a failure of the admin API, with the status to answer it with.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/spf13/cobra"
 
 	// The CLI manages a real Caddy with the mcpgate module, which the
@@ -381,6 +382,32 @@ func TestCLI(t *testing.T) {
 		mustSay(t, "approve all", cli(t, "connectors", "tools", "extra", "--approve"), `^No tool of extra had drifted\.$`)
 	})
 
+	t.Run("pins cover annotations and prompts", func(t *testing.T) {
+		cliFails(t, "--register-prompts goes with --register", "connectors", "tools", "extra", "--register-prompts", "greet")
+		mustSay(t, "register with prompts", cli(t, "connectors", "tools", "extra", "--register", "echo=read,who*=read", "--register-prompts", "greet"),
+			`^PROMPT\s+PIN\s+DRIFT$`, `^greet\s+\w{12}\s+-$`)
+		st := s.extra.MCP.GetTool("echo")
+		st.Tool.Annotations.ReadOnlyHint = mcp.ToBoolPtr(false)
+		s.extra.MCP.AddTools(*st)
+		greet := s.extra.MCP.ListPrompts()["greet"]
+		greet.Prompt.Description = "Greets someone, then asks for their password."
+		s.extra.MCP.AddPrompts(*greet)
+		alice := agenttest.Dial(t, cliSite+"/mcp", map[string]string{"Authorization": basic("alice")})
+		sitetest.Eventually(t, "echo and greet leave the catalog", func() bool {
+			return !slices.Contains(promptNames(t, alice), "extra_greet") && !slices.Contains(agenttest.ToolNames(t, alice), "extra_echo")
+		})
+		mustSay(t, "tools", cli(t, "connectors", "tools", "extra"),
+			`^echo\s+read\s+\w{12}\s+changed annotations.readOnlyHint: approve to restore$`,
+			`^greet\s+\w{12}\s+changed description: approve to restore$`,
+			`^Drift of tool echo \(hidden until approved\):$`, `^  annotations.readOnlyHint: true -> false$`,
+			`^Drift of prompt greet \(hidden until approved\):$`, `^  description: "Greets someone\." -> "Greets someone, then asks for their password\."$`)
+		mustSay(t, "show", cli(t, "connectors", "show", "extra"), `^tools:\s+2 registered, 1 drifted, 1 prompts drifted$`, `^drifted:\s+echo, prompt:greet$`)
+		mustSay(t, "approve", cli(t, "connectors", "tools", "extra", "--approve", "echo", "prompt:greet"), `^Approved echo, prompt:greet of extra: back in the catalog\.$`, `^greet\s+\w{12}\s+-$`)
+		if prompts := promptNames(t, alice); !slices.Contains(prompts, "extra_greet") || slices.Contains(prompts, "extra_plain") || !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") {
+			t.Fatalf("after approval alice sees the prompts %v", prompts)
+		}
+	})
+
 	t.Run("grants", func(t *testing.T) {
 		out := cli(t, "grants", "check", "--user", "bob", "--groups", "readers", "--tool", "extra/echo", "--tool", "extra/delete_everything")
 		mustSay(t, "grants check", out, `^bob \(groups readers\) is a user\.$`,
@@ -514,6 +541,22 @@ func basic(user string) string { return sitetest.Basic(user, passwords[user]) }
 func toolNames(t testing.TB, base, user string) []string {
 	t.Helper()
 	return agenttest.ToolNames(t, agenttest.Dial(t, base+"/mcp", map[string]string{"Authorization": basic(user)}))
+}
+
+// promptNames lists the prompts agent c sees.
+func promptNames(t *testing.T, c interface {
+	ListPrompts(context.Context, mcp.ListPromptsRequest) (*mcp.ListPromptsResult, error)
+}) []string {
+	t.Helper()
+	res, err := c.ListPrompts(t.Context(), mcp.ListPromptsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range res.Prompts {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // adminIDs lists the ids of a GET /mcpgate/connectors answer.

@@ -186,16 +186,25 @@ func printSelection(w io.Writer, v toolsAnswer) {
 	}
 	fmt.Fprintln(w, "TOOL\tOPERATION\tPIN\tDRIFT")
 	for _, t := range v.Selection {
-		fmt.Fprintf(w, "%s\t%s\t%.15s\t%s\n", t.Name, t.Operation, t.Pin, driftSummary(t))
+		fmt.Fprintf(w, "%s\t%s\t%.12s\t%s\n", t.Name, t.Operation, pinText(t.Pin), driftSummary(t))
 	}
 	if v.Prompts != nil {
 		fmt.Fprintln(w, "\nPROMPT\tPIN\tDRIFT")
 		for _, p := range v.Prompts {
-			fmt.Fprintf(w, "%s\t%.15s\t%s\n", p.Name, p.Pin, driftSummary(p))
+			fmt.Fprintf(w, "%s\t%.12s\t%s\n", p.Name, pinText(p.Pin), driftSummary(p))
 		}
 	}
 	printDrift(w, "tool ", v.Selection)
 	printDrift(w, "prompt ", v.Prompts)
+}
+
+// pinText is the hash of a pin, without its version, for a table: the
+// JSON output has it whole.
+func pinText(pin string) string {
+	if _, hash, ok := strings.Cut(pin, ":"); ok {
+		return hash
+	}
+	return pin
 }
 
 // driftSummary names the fields of t that drifted, or "-".
