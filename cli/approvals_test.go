@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,14 +33,8 @@ func waitsFor(t *testing.T, c *client.Client, tool string) string {
 // the retry through once; deny makes the retry a clear tool error.
 func TestCLIApprovals(t *testing.T) {
 	startCLIStack(t)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+cliAdmin+"/mcpgate/grants", strings.NewReader(
-		`{"src":["user:bob"],"connectors":["plain"],"approve":["write"],"reason":"writes need a second pair of eyes"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("adding the grant: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	mustSay(t, "grants add", cli(t, "grants", "add", "--users", "bob", "--connectors", "plain", "--approve", "write", "--reason", "writes need a second pair of eyes"),
+		`^Added grant g-[a-z2-7]{13} for user:bob: connectors plain; approve write\.$`)
 	bob := agenttest.Dial(t, cliSite+"/mcp", map[string]string{"Authorization": basic("bob")})
 	if res, err := agenttest.Call(bob, "plain_echo", map[string]any{"message": "hi"}); err != nil || res.IsError {
 		t.Fatalf("a read-only tool asked for approval: %+v %v", res, err)

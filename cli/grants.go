@@ -85,6 +85,7 @@ type grantRule struct {
 	Templates  []string `json:"templates,omitempty"`
 	Prompts    []string `json:"prompts,omitempty"`
 	Operations string   `json:"operations,omitempty"`
+	Approve    []string `json:"approve,omitempty"`
 }
 
 // addGrantRequest is the body of POST /mcpgate/grants.
@@ -148,6 +149,7 @@ func (c *cli) grantRequest() (addGrantRequest, error) {
 	req := addGrantRequest{Reason: c.str("reason"), grantRule: grantRule{
 		Sources: list("src"), Role: c.str("role"), Connectors: list("connectors"), Tools: list("tools"),
 		Resources: list("resources"), Templates: list("templates"), Prompts: list("prompts"), Operations: c.str("operations"),
+		Approve: list("approve"),
 	}}
 	for _, u := range list("users") {
 		req.Sources = append(req.Sources, "user:"+u)
@@ -176,6 +178,7 @@ func grantsAddFlags(cmd *cobra.Command) {
 	f.StringSlice("templates", nil, "Resource template globs over <connector>/<template>, comma separated")
 	f.StringSlice("prompts", nil, "Prompt globs over <connector>/<prompt>, comma separated")
 	f.String("operations", "", "read to allow only read-only tools")
+	f.StringSlice("approve", nil, "write, or tool globs, whose calls wait for an approver, comma separated")
 	_ = cmd.MarkFlagRequired("reason")
 }
 
@@ -203,7 +206,7 @@ func describeGrant(r grantRule) string {
 		vals []string
 	}{
 		{"connectors", r.Connectors}, {"tools", r.Tools}, {"resources", r.Resources},
-		{"templates", r.Templates}, {"prompts", r.Prompts},
+		{"templates", r.Templates}, {"prompts", r.Prompts}, {"approve", r.Approve},
 	} {
 		if len(f.vals) > 0 {
 			parts = append(parts, f.name+" "+strings.Join(f.vals, " "))
