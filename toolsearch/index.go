@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Doc is one tool as the index holds it.
@@ -25,6 +26,12 @@ type Doc struct {
 	// InputSchema is the tool's input schema, kept for answers; it is
 	// not searched.
 	InputSchema json.RawMessage
+	// Variant tells apart two definitions of one name at one connector,
+	// as two users of a per-user connector may each be listed their own
+	// (a digest of the definition, say); it is not searched. Docs of one
+	// Name and Variant are one; docs of one Name and two Variants are
+	// two, and a filter that admits both finds both.
+	Variant string
 }
 
 // Hit is one search result.
@@ -97,6 +104,8 @@ type Index struct {
 	n     int
 	// scratch holds the per-search score arrays, reused.
 	scratch sync.Pool
+	// writes counts Replace and Remove calls.
+	writes atomic.Uint64
 }
 
 // New returns an empty index.
@@ -111,24 +120,33 @@ func (ix *Index) Len() int {
 	return ix.n
 }
 
+// Writes returns how many times the index has been written (Replace and
+// Remove), so that a caller can tell that a path, a search's say, never
+// writes it.
+func (ix *Index) Writes() uint64 {
+	return ix.writes.Load()
+}
+
 // Replace makes docs the whole of connector's documents, replacing any it
-// had. A doc's Connector is set to connector; a name given twice keeps its
-// first doc, as the gateway's lists do.
+// had. A doc's Connector is set to connector; a name and variant given
+// twice keep their first doc, as the gateway's lists do.
 func (ix *Index) Replace(connector string, docs []Doc) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.writes.Add(1)
 	ix.remove(connector)
 	if len(docs) == 0 {
 		return
 	}
 	s := &shard{connector: connector, postings: map[string][]posting{}, exact: map[string][]uint32{}}
-	seen := make(map[string]bool, len(docs))
+	type key struct{ name, variant string }
+	seen := make(map[key]bool, len(docs))
 	var buf []string
 	for _, d := range docs {
-		if seen[d.Name] {
+		if seen[key{d.Name, d.Variant}] {
 			continue
 		}
-		seen[d.Name] = true
+		seen[key{d.Name, d.Variant}] = true
 		d.Connector = connector
 		buf = ix.add(s, d, buf)
 	}
@@ -139,6 +157,7 @@ func (ix *Index) Replace(connector string, docs []Doc) {
 func (ix *Index) Remove(connector string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.writes.Add(1)
 	ix.remove(connector)
 }
 

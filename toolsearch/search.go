@@ -44,6 +44,17 @@ var weights = [fieldCount]float64{3, 2, 1}
 // index. Ties go to the connector and name that sort first, so that the
 // same query over the same documents always answers the same.
 func (ix *Index) Search(query string, limit int, allowed func(connector, tool string) bool) ([]Hit, error) {
+	var filter func(*Doc) bool
+	if allowed != nil {
+		filter = func(d *Doc) bool { return allowed(d.Connector, d.Name) }
+	}
+	return ix.SearchDocs(query, limit, filter)
+}
+
+// SearchDocs is Search with a filter that sees the whole document, its
+// Variant included: for a caller who may find one definition of a name
+// and not another.
+func (ix *Index) SearchDocs(query string, limit int, allowed func(*Doc) bool) ([]Hit, error) {
 	terms, err := queryTerms(query)
 	if err != nil {
 		return nil, err
@@ -86,7 +97,7 @@ func queryTerms(query string) ([]string, error) {
 // scoreTerm adds term's share of the score to every allowed document
 // holding it (BM25F: the fields' weighted, length-normalised frequencies
 // summed, then saturated once).
-func (ix *Index) scoreTerm(sc *scratch, term string, allowed func(connector, tool string) bool) {
+func (ix *Index) scoreTerm(sc *scratch, term string, allowed func(*Doc) bool) {
 	df := ix.df[term]
 	if df == 0 {
 		return
@@ -119,7 +130,7 @@ func (ix *Index) scoreTerm(sc *scratch, term string, allowed func(connector, too
 // scoreExact ranks first the allowed documents whose name is q, bare or
 // prefixed with its connector's id and a separator ("github_create_issue"
 // and "github__create_issue" both name github's create_issue).
-func (ix *Index) scoreExact(sc *scratch, q string, allowed func(connector, tool string) bool) {
+func (ix *Index) scoreExact(sc *scratch, q string, allowed func(*Doc) bool) {
 	for _, s := range ix.shards {
 		ids := s.exact[q]
 		if rest, ok := strings.CutPrefix(q, s.connector+"_"); ok {
@@ -137,7 +148,7 @@ func (ix *Index) scoreExact(sc *scratch, q string, allowed func(connector, tool 
 
 // admit reports whether the document id may be a hit, asking allowed once
 // per search, and marks it as one to rank.
-func (ix *Index) admit(sc *scratch, id uint32, allowed func(connector, tool string) bool) bool {
+func (ix *Index) admit(sc *scratch, id uint32, allowed func(*Doc) bool) bool {
 	switch sc.state[id] {
 	case stateAllowed:
 		return true
@@ -146,7 +157,7 @@ func (ix *Index) admit(sc *scratch, id uint32, allowed func(connector, tool stri
 	}
 	d := &ix.docs[id].doc
 	sc.visited = append(sc.visited, id)
-	if allowed != nil && !allowed(d.Connector, d.Name) {
+	if allowed != nil && !allowed(d) {
 		sc.state[id] = stateDenied
 		return false
 	}
@@ -157,7 +168,10 @@ func (ix *Index) admit(sc *scratch, id uint32, allowed func(connector, tool stri
 // top returns the limit best of the documents sc scored, best first, and
 // clears sc for its next search.
 func (ix *Index) top(sc *scratch, limit int) []Hit {
-	h := &hitHeap{}
+	// Sized once: a heap grown by appends would copy its hits at each
+	// doubling.
+	hits := make(hitHeap, 0, min(limit, len(sc.visited)))
+	h := &hits
 	for _, id := range sc.visited {
 		if sc.state[id] == stateAllowed {
 			hit := Hit{Doc: ix.docs[id].doc, Score: sc.score[id]}
