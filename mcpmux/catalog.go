@@ -220,9 +220,7 @@ func (m *Mux) fly(life, ctx context.Context, caller grants.Caller, c *connectors
 	m.land(e, f, l)
 	// Before the waiting agents go on, so that a search after the list
 	// searches it.
-	if kind == toolsKind {
-		m.indexList(c.ID, l)
-	}
+	m.indexLanded(cacheKey{c.ID, cred.Key, kind}, e)
 	close(f.done)
 	// A first fetch changes nothing an agent has seen.
 	if f.announce && f.old != nil && f.old.sum != l.sum {

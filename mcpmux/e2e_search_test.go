@@ -3,17 +3,25 @@ package mcpmux_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/grants"
+	"github.com/mcpgate/caddy-mcpgate/internal/agenttest"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 )
@@ -294,5 +302,226 @@ func TestSearchFollowsCatalog(t *testing.T) {
 			t.Fatal("the new tool was never found")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// perUser is an MCP upstream whose tool list depends on the user its
+// credential names (the X-Grant header), as a per-user connector's may:
+// each user is listed the tools of its own set, which a test may change.
+type perUser struct {
+	mu    sync.Mutex
+	tools map[string]map[string]mcp.Tool // user → name → definition
+}
+
+// userKey is the context key of the user a request to perUser names.
+type userKey struct{}
+
+// set makes tools the whole of user's list.
+func (p *perUser) set(user string, tools ...mcp.Tool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tools[user] = map[string]mcp.Tool{}
+	for _, tool := range tools {
+		p.tools[user][tool.Name] = tool
+	}
+}
+
+// filter lists, and lets be called, the tools of the request's user, in
+// its user's definition.
+func (p *perUser) filter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	user, _ := ctx.Value(userKey{}).(string)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []mcp.Tool
+	for _, tool := range tools {
+		if own, ok := p.tools[user][tool.Name]; ok {
+			out = append(out, own)
+		}
+	}
+	return out
+}
+
+// start serves the upstream on 127.0.0.1, with every name any user may be
+// listed, and returns it as connector id.
+func (p *perUser) start(t *testing.T, id string, names ...string) *connectors.Connector {
+	t.Helper()
+	s := server.NewMCPServer("per-user", "1.0.0", server.WithToolCapabilities(true), server.WithToolFilter(p.filter))
+	for _, name := range names {
+		s.AddTool(mcp.NewTool(name), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText(name + " ran"), nil
+		})
+	}
+	h := server.NewStreamableHTTPServer(s,
+		server.WithStreamableHTTPLogger(slog.New(slog.DiscardHandler)),
+		server.WithStreamableHTTPProtocolVersions(testupstream.LegacyVersions()...))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, r.Header.Get("X-Grant"))))
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL + "/mcp")
+	return &connectors.Connector{ID: id, URL: u, Timeout: 10 * time.Second}
+}
+
+// perUserCredentials gives each caller a credential of its own at every
+// connector, naming it to the upstream.
+func perUserCredentials(_ context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
+	return mcpmux.Credential{Key: "user:" + req.Caller.ID, Header: http.Header{"X-Grant": {req.Caller.ID}}}, nil
+}
+
+// searchNames calls mcpgate_search_tools through a real client and returns
+// the names it found; it may run on any goroutine.
+func searchNames(c *client.Client, query string) ([]string, error) {
+	res, err := agenttest.Call(c, "mcpgate_search_tools", map[string]any{"query": query, "limit": 50})
+	if err != nil {
+		return nil, err
+	}
+	if res.IsError {
+		return nil, fmt.Errorf("search %q: tool error %+v", query, res.Content)
+	}
+	raw, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		return nil, err
+	}
+	var found searchResult
+	if err := json.Unmarshal(raw, &found); err != nil {
+		return nil, fmt.Errorf("search %q: %s: %w", query, raw, err)
+	}
+	names := make([]string, 0, len(found.Tools))
+	for _, tool := range found.Tools {
+		names = append(names, tool.Name)
+	}
+	return names, nil
+}
+
+// TestSearchPerUser checks a per-user connector whose users are listed
+// different tools, and a tool both are listed with their own description:
+// concurrent searches of the two, while their lists are fetched again,
+// each find their own tools (in their own definition) and never the
+// other's, and never write the index; a tool that leaves a user's list
+// leaves the index, which holds each definition once.
+func TestSearchPerUser(t *testing.T) {
+	t.Parallel()
+	status := func(word string) mcp.Tool {
+		return mcp.NewTool("status", mcp.WithDescription("Reports the "+word+" status."))
+	}
+	common := mcp.NewTool("common_lookup", mcp.WithDescription("Looks up a report by its number."))
+	alpha := mcp.NewTool("alpha_report", mcp.WithDescription("Writes the alpha report."))
+	bravo := mcp.NewTool("bravo_report", mcp.WithDescription("Writes the bravo report."))
+	up := &perUser{tools: map[string]map[string]mcp.Tool{}}
+	up.set("alice", common, alpha, status("xylophone"))
+	up.set("bob", common, bravo, status("zeppelin"))
+	conn := up.start(t, "p", "common_lookup", "alpha_report", "bravo_report", "status")
+	g := startGateway(t, []*connectors.Connector{conn}, everyone, func(o *mcpmux.Options) {
+		o.ToolSearch = mcpmux.ToolSearch{Mode: mcpmux.SearchOn}
+		o.Credentials = perUserCredentials
+		// Short, so that the lists are fetched again while the users
+		// search: an unchanged list must not write the index either.
+		o.ListTTL = 20 * time.Millisecond
+	})
+	type user struct {
+		c                  *client.Client
+		mine, theirs       string // the report tool each is listed alone
+		ownWord, otherWord string // in its own status's description, and the other's
+	}
+	users := []user{
+		{g.connect(t, "/mcp", "alice", ""), "p_alpha_report", "p_bravo_report", "xylophone", "zeppelin"},
+		{g.connect(t, "/mcp", "bob", ""), "p_bravo_report", "p_alpha_report", "zeppelin", "xylophone"},
+	}
+	for _, u := range users {
+		if _, err := searchNames(u.c, "report"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs, writes := mcpmux.SearchIndex(g.mux)
+	if docs != 5 {
+		t.Errorf("the index holds %d documents, want 5: common_lookup once, each report, and each user's status", docs)
+	}
+
+	check := func(u user) error {
+		got, err := searchNames(u.c, "report")
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(got, u.mine) || !slices.Contains(got, "p_common_lookup") || slices.Contains(got, u.theirs) {
+			return fmt.Errorf("search report for %s = %v", u.mine, got)
+		}
+		if got, err = searchNames(u.c, u.ownWord); err != nil || !slices.Contains(got, "p_status") {
+			return fmt.Errorf("search %s for %s = %v, %v: want its own status", u.ownWord, u.mine, got, err)
+		}
+		// The other's status description must not rank this user's.
+		if got, err = searchNames(u.c, u.otherWord); err != nil || len(got) != 0 {
+			return fmt.Errorf("search %s for %s = %v, %v: want nothing", u.otherWord, u.mine, got, err)
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for _, u := range users {
+		for range 4 {
+			wg.Go(func() {
+				for range 8 {
+					if err := check(u); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, after := mcpmux.SearchIndex(g.mux); after != writes {
+		t.Errorf("the index was written %d times while the users only searched", after-writes)
+	}
+
+	// bravo_report leaves bob's list, and with it the index.
+	up.set("bob", common, status("zeppelin"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := searchNames(users[1].c, "report")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(got, "p_bravo_report") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bravo_report is still found after it left bob's list")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if docs, _ := mcpmux.SearchIndex(g.mux); docs != 4 {
+		t.Errorf("the index holds %d documents after bravo_report left, want 4", docs)
+	}
+	if err := check(users[0]); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSearchIndexesCachedLists checks that lists the cache holds before
+// anyone searches (here fetched for a site with search off) are indexed
+// when search mode first serves, with no fetch to index them.
+func TestSearchIndexesCachedLists(t *testing.T) {
+	t.Parallel()
+	_, conns := startUpstreams(t, testupstream.BothEras, "a")
+	g := startGateway(t, conns, searchGrants)
+	on := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(mcpmux.WithToolSearch(r.Context(), mcpmux.ToolSearch{Mode: mcpmux.SearchOn}))
+		g.mux.ServeMCP(w, r, grants.Caller{ID: r.Header.Get("X-Test-User")}, "")
+	}))
+	t.Cleanup(on.Close)
+	plain := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), v20251125)
+	if got := listed(t, plain.result("tools/list", nil), "tools", "name"); !slices.Contains(got, "a_whoami") {
+		t.Fatalf("search off: tools = %v", got)
+	}
+	if docs, _ := mcpmux.SearchIndex(g.mux); docs != 0 {
+		t.Errorf("the index holds %d documents before anyone searched", docs)
+	}
+	c := dialRaw(t, on.URL+"/mcp", agentHeader("alice", ""), v20251125)
+	if got := search(t, c, "credentials it was called with", 5); len(got) == 0 || got[0] != "a_whoami" {
+		t.Errorf("search on the list cached before = %v", got)
 	}
 }

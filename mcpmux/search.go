@@ -2,6 +2,7 @@ package mcpmux
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,6 +110,23 @@ var searchTools = []json.RawMessage{
 }
 
 // searcher is a Mux's tool search: the index and what feeds it.
+//
+// A connector's documents in the index are the union of the tool lists
+// the cache holds for it, one per credential, each definition once, and
+// a search filters them by the caller's own lists and grants. Not the
+// caller's list alone, indexed when it searches: users of a per-user
+// connector are listed different tools, so that concurrent searches would
+// take turns rewriting the connector's documents (a write lock each, and
+// a search could run on another user's documents and miss its own tools).
+// Not an index per credential: a thousand users of one connector would
+// hold a thousand copies of mostly the same tools. The union is written
+// only where a list lands in the cache, and only when its set of
+// definitions changed, so that a search never writes; its memory is
+// bounded by the cache's, of which it holds each distinct definition
+// once. A tool two users are listed with different definitions is one
+// document per definition (its variant), and a caller finds only its
+// own: its ranking must not hint at the text of a definition only
+// another user is listed.
 type searcher struct {
 	cfg ToolSearch
 	// always is a view that allows the tools that search mode lists
@@ -117,13 +135,34 @@ type searcher struct {
 	always *grants.View
 	index  *toolsearch.Index
 	// used turns true with the first request in search mode: a Mux
-	// that no site searches indexes nothing.
-	used atomic.Bool
-	// mu guards sums, the hash of the list each connector's documents
-	// were made from, so that a list fetched again unchanged, or the
-	// same list fetched with another caller's credential, costs nothing.
-	mu   sync.Mutex
-	sums map[string][32]byte
+	// that no site searches indexes nothing. start indexes what the
+	// cache holds by then, once, before any search.
+	used  atomic.Bool
+	start sync.Once
+	// mu guards sources, written where a tool list lands in the cache.
+	mu      sync.Mutex
+	sources map[string]*source
+	// variants maps each list in sources to its items' variants, for
+	// the filter of a search, which reads it without mu.
+	variants sync.Map // *list → []string
+}
+
+// source is what one connector's documents are made of.
+type source struct {
+	// lists holds, by credential key, the list the cache holds for it.
+	lists map[string]*list
+	// docs is the union of their tools, each definition once, with how
+	// many of the lists hold it.
+	docs map[docKey]*unionDoc
+}
+
+// docKey names one definition of a tool.
+type docKey struct{ name, variant string }
+
+// unionDoc is one definition of a tool and how many lists hold it.
+type unionDoc struct {
+	doc  toolsearch.Doc
+	refs int
 }
 
 // init sets s up from opts.
@@ -131,7 +170,7 @@ func (s *searcher) init(opts Options) error {
 	if err := opts.ToolSearch.Validate(); err != nil {
 		return err
 	}
-	s.cfg, s.index, s.sums = opts.ToolSearch, toolsearch.New(), map[string][32]byte{}
+	s.cfg, s.index, s.sources = opts.ToolSearch, toolsearch.New(), map[string]*source{}
 	if len(opts.AlwaysList) == 0 {
 		return nil
 	}
@@ -178,8 +217,8 @@ func (m *Mux) searchMode(x *exchange, a *readyList) bool {
 	case SearchAuto:
 		on = m.offersBuiltin(x) && len(a.entries)-1 > cfg.threshold() // less the built-in tool
 	}
-	if on && !m.search.used.Load() {
-		m.search.used.Store(true)
+	if on {
+		m.startIndex()
 	}
 	return on
 }
@@ -218,24 +257,147 @@ func (m *Mux) listed(x *exchange, kind *listKind) *readyList {
 	return s
 }
 
-// indexList makes connector's documents those of l, unless they are
-// already, or no one searches.
-func (m *Mux) indexList(connector string, l *list) {
-	if l == nil || l.err != nil || !m.search.used.Load() {
-		return
+// startIndex turns indexing on, the first time, and indexes every tool
+// list the cache holds by then; a caller who comes meanwhile waits for it.
+// A list that lands at the same time is indexed by one or the other: its
+// fetch stores it before it asks used, and this reads the cache after
+// setting used.
+func (m *Mux) startIndex() {
+	m.search.start.Do(func() {
+		m.search.used.Store(true)
+		m.cache.Range(func(k, v any) bool {
+			if key := k.(cacheKey); key.kind == toolsKind {
+				m.indexEntry(key, v.(*cacheEntry))
+			}
+			return true
+		})
+	})
+}
+
+// indexLanded indexes the tool list just stored in e, unless no one
+// searches.
+func (m *Mux) indexLanded(key cacheKey, e *cacheEntry) {
+	if key.kind == toolsKind && m.search.used.Load() {
+		m.indexEntry(key, e)
 	}
+}
+
+// indexEntry makes the index follow e, the cache entry of key: its list
+// replaces the one the entry held before in its connector's union, and
+// the connector's documents are written again if the union changed. The
+// list is read from e under mu, so that of two calls for one entry the
+// later indexes what the cache holds now, whichever list made each call.
+func (m *Mux) indexEntry(key cacheKey, e *cacheEntry) {
 	s := &m.search
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sum, ok := s.sums[connector]; ok && sum == l.sum {
+	cur := e.cur.Load()
+	if cur != nil && cur.err != nil {
+		// A failed fetch left the cache without a list of this
+		// credential's: its tools leave the union too.
+		cur = nil
+	}
+	src := s.sources[key.connector]
+	if src == nil {
+		if cur == nil {
+			return
+		}
+		src = &source{lists: map[string]*list{}, docs: map[docKey]*unionDoc{}}
+		s.sources[key.connector] = src
+	}
+	old := src.lists[key.credential]
+	if cur == old {
 		return
 	}
-	s.sums[connector] = l.sum
-	docs := make([]toolsearch.Doc, len(l.items))
-	for i := range l.items {
-		docs[i] = toolDoc(&l.items[i])
+	// Added before the old list is taken out, so that a definition both
+	// hold never leaves the union on the way.
+	changed := s.add(src, key.credential, cur, old)
+	changed = s.drop(src, old) || changed
+	if len(src.lists) == 0 {
+		delete(s.sources, key.connector)
 	}
-	s.index.Replace(connector, docs)
+	if !changed {
+		return
+	}
+	docs := make([]toolsearch.Doc, 0, len(src.docs))
+	for _, u := range src.docs {
+		docs = append(docs, u.doc)
+	}
+	s.index.Replace(key.connector, docs)
+}
+
+// add puts l in src as credential's list, and reports whether the union
+// gained a definition. old is the list it replaces: one with the same
+// items (the same sum) lends l its variants rather than hashing them
+// again. The caller holds mu.
+func (s *searcher) add(src *source, credential string, l, old *list) bool {
+	if l == nil {
+		delete(src.lists, credential)
+		return false
+	}
+	src.lists[credential] = l
+	var vs []string
+	if v, ok := s.variants.Load(old); ok && old.sum == l.sum {
+		vs = v.([]string)
+	} else {
+		vs = make([]string, len(l.items))
+		for i := range l.items {
+			vs[i] = variant(l.items[i].raw)
+		}
+	}
+	s.variants.Store(l, vs)
+	changed := false
+	for i := range l.items {
+		k := docKey{l.items[i].name, vs[i]}
+		u := src.docs[k]
+		if u == nil {
+			d := toolDoc(&l.items[i])
+			d.Variant = vs[i]
+			u = &unionDoc{doc: d}
+			src.docs[k] = u
+			changed = true
+		}
+		u.refs++
+	}
+	return changed
+}
+
+// drop takes l out of src's union and reports whether the union lost a
+// definition. The caller holds mu.
+func (s *searcher) drop(src *source, l *list) bool {
+	v, ok := s.variants.LoadAndDelete(l)
+	if !ok {
+		return false
+	}
+	vs := v.([]string)
+	changed := false
+	for i := range l.items {
+		k := docKey{l.items[i].name, vs[i]}
+		if u := src.docs[k]; u != nil {
+			if u.refs--; u.refs == 0 {
+				delete(src.docs, k)
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// variant is the variant of a tool's definition: a digest of all of it,
+// so that two definitions that differ in anything are two documents.
+func variant(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return string(sum[:])
+}
+
+// variantsOf returns the variants of l's items: the ones its indexing
+// made, else (a list the cache serves before its fetch has indexed it)
+// nil, and the filter hashes the items it asks about.
+func (s *searcher) variantsOf(l *list) []string {
+	if v, ok := s.variants.Load(l); ok {
+		return v.([]string)
+	}
+	return nil
 }
 
 // toolDoc is the document of a tool.
@@ -279,13 +441,13 @@ func (m *Mux) callSearch(x *exchange, params []byte) *reply {
 		return toolError(err.Error(), map[string]string{"error": err.Error()})
 	}
 	own := m.searchLists(x)
-	hits, err := m.search.index.Search(query, limit, func(connector, tool string) bool {
-		l := own[connector]
-		if l == nil {
+	hits, err := m.search.index.SearchDocs(query, limit, func(d *toolsearch.Doc) bool {
+		o, ok := own[d.Connector]
+		if !ok {
 			return false
 		}
-		i, ok := l.byName[tool]
-		return ok && x.view.Allows(grants.Tools, connector, tool, l.items[i].readOnly)
+		i, ok := o.l.byName[d.Name]
+		return ok && o.variant(i) == d.Variant && x.view.Allows(grants.Tools, d.Connector, d.Name, o.l.items[i].readOnly)
 	})
 	if err != nil {
 		return toolError(err.Error(), map[string]string{"error": err.Error()})
@@ -301,27 +463,42 @@ func (m *Mux) callSearch(x *exchange, params []byte) *reply {
 	return structured(out)
 }
 
-// searchLists gathers the caller's tool lists, by connector, and indexes
-// any the index does not hold yet. A search allows a tool when the
-// caller's own list at its connector holds it and the grants allow it, as
-// a tools/list would list it: a connector the caller has no connection to
-// has no list here, and none of its tools is found.
-func (m *Mux) searchLists(x *exchange) map[string]*list {
+// ownList is one of a caller's tool lists and its items' variants.
+type ownList struct {
+	l        *list
+	variants []string // nil: not indexed yet, hashed when asked
+}
+
+// variant returns the variant of the list's item i.
+func (o ownList) variant(i int) string {
+	if o.variants == nil {
+		return variant(o.l.items[i].raw)
+	}
+	return o.variants[i]
+}
+
+// searchLists gathers the caller's tool lists, by connector. A search
+// allows a tool when the caller's own list at its connector holds it, with
+// the definition the index has, and the grants allow it, as a tools/list
+// would list it: a connector the caller has no connection to has no list
+// here, and none of its tools is found. Fetching a list indexes it where
+// it lands in the cache (indexLanded); a search itself never writes the
+// index.
+func (m *Mux) searchLists(x *exchange) map[string]ownList {
 	conns := m.visible(x.view, "")
 	lists := m.gather(x, conns, toolsKind)
-	own := make(map[string]*list, len(conns))
+	own := make(map[string]ownList, len(conns))
 	for i, c := range conns {
 		if lists[i] != nil {
-			own[c.ID] = lists[i]
-			m.indexList(c.ID, lists[i])
+			own[c.ID] = ownList{lists[i], m.search.variantsOf(lists[i])}
 		}
 	}
 	return own
 }
 
 // hitOf is the answer for h, from the caller's own list.
-func hitOf(own map[string]*list, h toolsearch.Hit) searchHit {
-	l := own[h.Connector]
+func hitOf(own map[string]ownList, h toolsearch.Hit) searchHit {
+	l := own[h.Connector].l
 	it := &l.items[l.byName[h.Name]]
 	d := toolDoc(it)
 	return searchHit{Name: it.wire, Title: d.Title, Description: d.Description, InputSchema: d.InputSchema}
