@@ -6,12 +6,14 @@ package mcpgate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,6 +24,7 @@ import (
 	// package of the module, so the root imports cli to bring the command
 	// into every caddy binary built with mcpgate. (cli imports nothing of
 	// the root.)
+	"github.com/mcpgate/caddy-mcpgate/approvals"
 	_ "github.com/mcpgate/caddy-mcpgate/cli"
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/gateway"
@@ -29,6 +32,7 @@ import (
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
 	"github.com/mcpgate/caddy-mcpgate/oauthflow"
 	"github.com/mcpgate/caddy-mcpgate/observe"
+	"github.com/mcpgate/caddy-mcpgate/web"
 )
 
 func init() {
@@ -329,6 +333,60 @@ func (a *App) warnUnknownGrants(policy *grants.Policy) {
 		a.logger.Warn("a grant names a connector that the config does not define; it grants nothing unless a runtime connector takes that id",
 			zap.String("connector", name))
 	}
+}
+
+// approvalSlot holds the approvals service once the store is open; nil
+// before, when every call that needs approval is refused (fail closed).
+type approvalSlot struct {
+	atomic.Pointer[approvals.Service]
+}
+
+// provisionApprovals checks the approval settings, which the JSON config
+// may hold without the Caddyfile's checks, compiles the approvers, and
+// wires the approvals into what every generation of the gateway shares:
+// the mux asks them on calls, the site serves their pages.
+func (a *App) provisionApprovals() error {
+	if a.ApprovalTTL < 0 {
+		return errors.New("approval_ttl must be positive")
+	}
+	if a.ApprovalWebhook != "" {
+		if err := approvals.CheckWebhookURL(a.ApprovalWebhook); err != nil {
+			return err
+		}
+	}
+	if len(a.Approvers) > 0 {
+		approvers, err := grants.CompileSources(a.Approvers)
+		if err != nil {
+			return fmt.Errorf("approvers: %w", err)
+		}
+		a.approvers = approvers
+	}
+	a.approvals = new(approvalSlot)
+	a.gw.Mux.Approval = gateway.ApprovalGate(a.approvals.Load, a.PublicURL)
+	a.gw.Approvals = web.Approvals{Service: a.approvals.Load, Approvers: a.approvers, SelfApprove: a.SelfApprove}
+	return nil
+}
+
+// startApprovals opens the approvals on the store, sealed: a request
+// holds the arguments an approver is shown. Instances sharing the store
+// share the requests.
+func (a *App) startApprovals() error {
+	o := approvals.Options{Store: a.vault.sealed, TTL: time.Duration(a.ApprovalTTL), SelfApprove: a.SelfApprove, OnEvent: a.obs.Approval}
+	if a.ApprovalWebhook != "" {
+		page := func(id string) string { return gateway.ApprovalURL(a.PublicURL, id) }
+		hook, err := approvals.NewWebhook(a.ApprovalWebhook, page, nil, a.logger.Named("approvals"))
+		if err != nil {
+			return err
+		}
+		o.OnRequest = hook.Send
+	}
+	s, err := approvals.New(o)
+	if err != nil {
+		return err
+	}
+	a.approvals.Store(s)
+	a.obs.SetApprovals(s.Pending)
+	return nil
 }
 
 // Validate checks the provisioned app. Everything it can check is checked

@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpgate/caddy-mcpgate/approvals"
+	gw "github.com/mcpgate/caddy-mcpgate/gateway"
 	"github.com/mcpgate/caddy-mcpgate/grants"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
@@ -22,21 +23,6 @@ import (
 )
 
 const approvalPage = "https://gw.example/approvals/"
-
-// approvalGate is the host's wiring of an approvals.Service into the mux.
-func approvalGate(s *approvals.Service) mcpmux.Approval {
-	return func(ctx context.Context, call mcpmux.ApprovalCall) error {
-		b := approvals.Binding{Caller: call.Caller.ID, Connector: call.Connector, Tool: call.Tool, Policy: call.Policy}
-		out, r, err := s.Check(ctx, b, call.Arguments)
-		switch {
-		case err != nil:
-			return err
-		case out == approvals.Pass:
-			return nil
-		}
-		return &mcpmux.ApprovalRequired{ID: r.ID, URL: approvalPage + r.ID, Denied: out == approvals.Denied}
-	}
-}
 
 // approvalService is a Service on a sealed store in memory, on clock.
 func approvalService(t testing.TB, clock *fakeClock) *approvals.Service {
@@ -95,7 +81,9 @@ func TestApprovalEndToEnd(t *testing.T) {
 			ups, conns := startUpstreams(t, testupstream.BothEras, "a")
 			clock := &fakeClock{}
 			svc := approvalService(t, clock)
-			g := startGateway(t, conns, approveWrites, clock.option(), func(o *mcpmux.Options) { o.Approval = approvalGate(svc) })
+			g := startGateway(t, conns, approveWrites, clock.option(), func(o *mcpmux.Options) {
+				o.Approval = gw.ApprovalGate(func() *approvals.Service { return svc }, "https://gw.example")
+			})
 			c := g.connect(t, "/mcp", "alice", "", era.Opts...)
 			ctx := context.Background()
 			decide := func(id, by string, approve bool) error {
@@ -165,7 +153,9 @@ func TestApprovalConcurrentRetries(t *testing.T) {
 	ups, conns := startUpstreams(t, testupstream.BothEras, "a")
 	clock := &fakeClock{}
 	svc := approvalService(t, clock)
-	g := startGateway(t, conns, approveWrites, func(o *mcpmux.Options) { o.Approval = approvalGate(svc) })
+	g := startGateway(t, conns, approveWrites, func(o *mcpmux.Options) {
+		o.Approval = gw.ApprovalGate(func() *approvals.Service { return svc }, "https://gw.example")
+	})
 	c1 := g.connect(t, "/mcp", "alice", "")
 	c2 := g.connect(t, "/mcp", "alice", "", eras[1].Opts...)
 	id := waiting(t, c1, 1)
@@ -196,7 +186,9 @@ func TestApprovalInBand(t *testing.T) {
 	_, conns := startUpstreams(t, testupstream.BothEras, "a")
 	clock := &fakeClock{}
 	svc := approvalService(t, clock)
-	g := startGateway(t, conns, approveWrites, func(o *mcpmux.Options) { o.Approval = approvalGate(svc) })
+	g := startGateway(t, conns, approveWrites, func(o *mcpmux.Options) {
+		o.Approval = gw.ApprovalGate(func() *approvals.Service { return svc }, "https://gw.example")
+	})
 	caps := map[string]any{"elicitation": map[string]any{"url": map[string]any{}}}
 
 	modern := newRaw(t, g.URL+"/mcp", agentHeader("alice", ""))
