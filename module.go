@@ -295,8 +295,8 @@ func (a *App) provisionGateway() error {
 func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 	expand := func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
 	opts := connectors.Options{Check: a.gw.Check, Grants: a.Grants, NoBuiltinPresets: a.DisableBuiltinPresets, Errors: func(err error) {
-		a.logger.Error("following the registry changes of other instances", zap.Error(err))
-	}, Repinned: a.toolsRepinned}
+		a.logger.Error("the registry's background work (following other instances, re-pins, drift records)", zap.Error(err))
+	}, Repinned: a.toolsRepinned, DriftSeen: a.driftSeen}
 	if a.storeDSN != "" {
 		// Instances sharing PostgreSQL apply each other's changes on a
 		// notice; the poll bounds the delay when one is lost.
@@ -438,23 +438,23 @@ func (a *App) rebuild(snap *connectors.Snapshot) error {
 	return nil
 }
 
-// toolDrifted records that a selected tool's or prompt's definition
-// changed upstream. The mux has already left it out of the catalog; this
-// makes the change visible to admins, with what changed. A tool whose
-// older version's pin still matches is re-pinned instead (toolsRepinned).
+// toolDrifted hands the registry a selected tool or prompt whose
+// definition changed upstream, to record in the background, so that
+// admins see what changed (driftSeen): the mux has already left it out
+// of the catalog. The mux calls it while fetching a list, which a
+// registry change may be waiting for, under the registry's lock, to
+// close the generation it replaces: QueueDrift never takes that lock. A
+// tool whose older version's pin still matches is re-pinned instead
+// (toolsRepinned).
 func (a *App) toolDrifted(kind connectors.PinKind, connector, name string, raw json.RawMessage) {
-	drifted := a.registry.Drifted
-	if kind == connectors.PromptPin {
-		drifted = a.registry.PromptDrifted
-	}
-	news, err := drifted(context.Background(), connector, name, raw)
-	switch {
-	case err != nil:
-		a.logger.Error("recording a drift", zap.String("connector", connector), zap.String(string(kind), name), zap.Error(err))
-	case news:
-		a.logger.Warn("a registered "+string(kind)+" changed upstream and is hidden until an admin approves it",
-			zap.String("connector", connector), zap.String(string(kind), name))
-	}
+	a.registry.QueueDrift(kind, connector, name, raw)
+}
+
+// driftSeen tells of a drift the registry recorded, once per distinct
+// drifted definition, with the fields that changed.
+func (a *App) driftSeen(d connectors.DriftNotice) {
+	a.logger.Warn("a registered "+string(d.Kind)+" changed upstream and is hidden until an admin approves it",
+		zap.String("connector", d.Connector), zap.String(string(d.Kind), d.Name), zap.Strings("changed", d.Fields))
 }
 
 // toolsRepinned audits the re-pin of tools whose pin an older version

@@ -128,10 +128,10 @@ func (r *Registry) failed(err error) {
 	}
 }
 
-// Close stops following the other instances and re-pinning, and waits
-// for a reload or re-pin under way.
+// Close stops following the other instances and the pin work (re-pins,
+// drift records), and waits for a reload or pin work under way.
 func (r *Registry) Close() {
-	r.closeRepins()
+	r.closeQueue()
 	r.mu.Lock()
 	stop := r.stop
 	r.stop = nil

@@ -160,13 +160,20 @@ type Options struct {
 	// (store.Adder).
 	Poll time.Duration
 	// Errors is told of the failures of the work done in the background
-	// to follow other instances and to re-pin; nil ignores them.
+	// to follow other instances, to re-pin and to record drift; nil
+	// ignores them.
 	Errors func(error)
 	// Repinned is told of the tools of a connector whose pin, made by an
 	// older version, was re-pinned to the current scope (title and
 	// annotations too) since what it covered had not changed, so that the
 	// change is audited; nil tells no one.
 	Repinned func(connector string, tools []string)
+	// DriftSeen is told of each drift recorded: a selected tool or
+	// prompt listed with a definition not seen before, named with the
+	// fields that changed, so that it is audited once however many list
+	// fetches see it; nil tells no one. It runs in the background, never
+	// under the registry's lock.
+	DriftSeen func(DriftNotice)
 }
 
 // Registry holds the connectors in one id space, the config's and those
@@ -191,14 +198,14 @@ type Registry struct {
 	snap    atomic.Pointer[Snapshot]
 	seen    atomic.Uint64 // the shared generation last seen (follow.go)
 	stop    func()        // stops following the others; nil when not
-	repins  repinner      // re-pins older pins (repin.go)
+	pins    pinQueue      // re-pins and drift records, in the background (repin.go)
 }
 
 // NewRegistry checks the config's connectors and presets. It reads no
 // storage: Open does.
 func NewRegistry(o Options) (*Registry, error) {
 	r := &Registry{check: o.Check, id: newRegistryID(), grantID: randomGrantID, poll: o.Poll, errors: o.Errors, grants: configGrants(o.Grants)}
-	r.repins.told = o.Repinned
+	r.pins.repinned, r.pins.driftSeen = o.Repinned, o.DriftSeen
 	if r.check == nil {
 		r.check = func(Config, *Connector) error { return nil }
 	}
@@ -566,12 +573,12 @@ func (r *Registry) ApproveItems(ctx context.Context, id string, a Approval) (*Se
 }
 
 // Drifted records that selected tool of connector id changed upstream
-// into raw, so that admins see what changed. It reports whether this
-// change is news. The gateway has already hidden the tool, so nothing is
-// announced. A tool whose older version's pin still matches is not
-// drift: it is queued to be re-pinned to the current scope (repin), and
-// this returns at once, without the registry's lock, since the gateway
-// calls it while fetching a list, and a rebuild waits for that fetch.
+// into raw, so that admins see what changed, and tells Options.DriftSeen.
+// It reports whether this change is news. The gateway has already hidden
+// the tool, so nothing is announced. A tool whose older version's pin
+// still matches is not drift: it is queued to be re-pinned to the current
+// scope (repin). It waits for the registry's lock: the gateway, which
+// calls while fetching a list, uses QueueDrift instead.
 func (r *Registry) Drifted(ctx context.Context, id, tool string, raw json.RawMessage) (bool, error) {
 	def, err := DefinitionOf(raw)
 	if err != nil {
@@ -581,20 +588,9 @@ func (r *Registry) Drifted(ctx context.Context, id, tool string, raw json.RawMes
 		r.queueRepin(id, tool, def)
 		return false, nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur := r.Snapshot().Selection(id)
-	if cur == nil || r.storage == nil {
-		return false, nil
-	}
-	t, ok := cur.Tools[tool]
-	if !ok || def.state(t.Pin) != PinChanged || (t.Drift != nil && t.Drift.Hash() == def.Hash()) {
-		return false, nil
-	}
-	sel := cur.clone()
-	t.Drift, t.DriftSeen = &def, time.Now().UTC()
-	sel.Tools[tool] = t
-	return true, r.putSelection(ctx, id, sel, false)
+	notes, err := r.recordDrifts(ctx, id, map[string]ToolDefinition{tool: def}, nil)
+	r.tellDrifts(notes)
+	return len(notes) > 0, err
 }
 
 // PromptDrifted records that selected prompt of connector id changed
@@ -604,20 +600,9 @@ func (r *Registry) PromptDrifted(ctx context.Context, id, prompt string, raw jso
 	if err != nil {
 		return false, nil // a definition that does not parse stays hidden, as drift would
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur := r.Snapshot().Selection(id)
-	if cur == nil || r.storage == nil {
-		return false, nil
-	}
-	p, ok := cur.Prompts[prompt]
-	if !ok || def.Hash() == p.Pin || (p.Drift != nil && p.Drift.Hash() == def.Hash()) {
-		return false, nil
-	}
-	sel := cur.clone()
-	p.Drift, p.DriftSeen = &def, time.Now().UTC()
-	sel.Prompts[prompt] = p
-	return true, r.putSelection(ctx, id, sel, false)
+	notes, err := r.recordDrifts(ctx, id, nil, map[string]PromptDefinition{prompt: def})
+	r.tellDrifts(notes)
+	return len(notes) > 0, err
 }
 
 // connector builds connector id as the registry holds it now. The caller

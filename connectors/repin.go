@@ -8,51 +8,76 @@ import (
 	"time"
 )
 
-// repinner re-pins, in the background, the tools whose pin an older
-// version made (over description and schemas only) to the current scope,
-// once the upstream is seen to list what that pin covered unchanged: an
-// upgrade must not turn every pinned tool into drift, nor leave the
-// older, narrower pins in force.
-type repinner struct {
+// pinQueue holds the pin work that the gateway hands the registry while
+// it fetches a list: re-pins of older pins, and drift to record. The work
+// is done in the background, a connector at a time, and never on the
+// caller's path, since the registry's lock may be held by a change whose
+// rebuild closes the gateway, and that close waits for the very fetch
+// that handed the work over.
+type pinQueue struct {
 	mu      sync.Mutex
-	queued  map[string]map[string]ToolDefinition // by connector, then tool
+	queued  map[string]*pinWork // by connector
 	running bool
 	closed  bool
 	done    sync.WaitGroup
-	// told is told of each connector's tools re-pinned, for the audit.
-	told func(connector string, tools []string)
+	// repinned is told of each connector's tools re-pinned, and
+	// driftSeen of each drift recorded, for the audit.
+	repinned  func(connector string, tools []string)
+	driftSeen func(DriftNotice)
 }
 
-// queueRepin queues tool of connector id, listed as def, for a re-pin,
-// and starts the work unless it runs. It never waits for the registry's
-// lock: the gateway calls it while fetching a list, and the rebuild that
-// a re-pin makes waits for that fetch to end.
+// pinWork is the work queued for one connector: each map by item name,
+// its latest definition winning.
+type pinWork struct {
+	repins  map[string]ToolDefinition // tools whose older pin matches
+	tools   map[string]ToolDefinition // tools that drifted
+	prompts map[string]PromptDefinition
+}
+
+// queueRepin queues tool of connector id, listed as def, for a re-pin.
+// It never waits for the registry's lock: the gateway calls it while
+// fetching a list, and the rebuild that a re-pin makes waits for that
+// fetch to end.
 func (r *Registry) queueRepin(id, tool string, def ToolDefinition) {
-	q := &r.repins
+	r.enqueue(id, func(w *pinWork) { put(&w.repins, tool, def) })
+}
+
+// enqueue adds to connector id's queued work with add, and starts the
+// work unless it runs. It takes only the queue's own lock.
+func (r *Registry) enqueue(id string, add func(*pinWork)) {
+	q := &r.pins
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return
 	}
 	if q.queued == nil {
-		q.queued = map[string]map[string]ToolDefinition{}
+		q.queued = map[string]*pinWork{}
 	}
 	if q.queued[id] == nil {
-		q.queued[id] = map[string]ToolDefinition{}
+		q.queued[id] = &pinWork{}
 	}
-	q.queued[id][tool] = def
+	add(q.queued[id])
 	if q.running {
 		return
 	}
 	q.running = true
 	q.done.Add(1)
-	go r.repinQueued()
+	go r.work()
 }
 
-// repinQueued re-pins what is queued, a connector at a time, until the
-// queue is empty: the tools of one list, queued together, make one change.
-func (r *Registry) repinQueued() {
-	q := &r.repins
+// put sets (*m)[k] to v, making the map when nil.
+func put[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	(*m)[k] = v
+}
+
+// work does what is queued, a connector at a time, until the queue is
+// empty: the items of one list, queued together, make one change.
+func (r *Registry) work() {
+	q := &r.pins
 	defer q.done.Done()
 	for {
 		q.mu.Lock()
@@ -65,11 +90,27 @@ func (r *Registry) repinQueued() {
 		}
 		q.mu.Unlock()
 		for _, id := range slices.Sorted(maps.Keys(batch)) {
-			if names := r.repin(id, batch[id]); len(names) > 0 && q.told != nil {
-				q.told(id, names)
+			w := batch[id]
+			if names := r.repin(id, w.repins); len(names) > 0 && q.repinned != nil {
+				q.repinned(id, names)
+			}
+			if len(w.tools) > 0 || len(w.prompts) > 0 {
+				r.recordQueued(id, w)
 			}
 		}
 	}
+}
+
+// recordQueued records the drift queued in w for connector id, and tells
+// of what is news.
+func (r *Registry) recordQueued(id string, w *pinWork) {
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	notes, err := r.recordDrifts(ctx, id, w.tools, w.prompts)
+	if err != nil {
+		r.failed(err)
+	}
+	r.tellDrifts(notes)
 }
 
 // repin pins each tool of defs to its listed definition, in the current
@@ -77,6 +118,9 @@ func (r *Registry) repinQueued() {
 // matches, and announces the change: the gateway then holds the tool to
 // its title and annotations too. It returns the tools re-pinned.
 func (r *Registry) repin(id string, defs map[string]ToolDefinition) []string {
+	if len(defs) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()
 	r.mu.Lock()
@@ -109,10 +153,10 @@ func (r *Registry) repin(id string, defs map[string]ToolDefinition) []string {
 	return names
 }
 
-// closeRepins stops queueing re-pins and waits for the work under way.
-func (r *Registry) closeRepins() {
-	r.repins.mu.Lock()
-	r.repins.closed = true
-	r.repins.mu.Unlock()
-	r.repins.done.Wait()
+// closeQueue stops queueing pin work and waits for the work under way.
+func (r *Registry) closeQueue() {
+	r.pins.mu.Lock()
+	r.pins.closed = true
+	r.pins.mu.Unlock()
+	r.pins.done.Wait()
 }

@@ -70,6 +70,22 @@ func ToolNames(t testing.TB, c *client.Client) []string {
 	return names
 }
 
+// PromptNames lists the client's prompts by name.
+func PromptNames(t testing.TB, c *client.Client) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	res, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{})
+	if err != nil {
+		t.Fatalf("prompts/list: %v", err)
+	}
+	names := make([]string, 0, len(res.Prompts))
+	for _, p := range res.Prompts {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
 // Call calls a tool.
 func Call(c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
 	req := mcp.CallToolRequest{}
