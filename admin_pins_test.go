@@ -129,4 +129,15 @@ func TestAdminPinsCoverBehaviour(t *testing.T) {
 			t.Errorf("the audit has no %q: %s", want, events)
 		}
 	}
+	// The drift was audited once per item, however many list fetches saw
+	// it (the lists were cached for 100 ms), naming the fields that
+	// changed and never their values.
+	drifts := auditDetails(t, "drift", "wiki")
+	slices.Sort(drifts)
+	if want := []string{
+		"prompt greet changed upstream (description); hidden until an admin approves it",
+		"tool delete_everything changed upstream (annotations.destructiveHint, annotations.readOnlyHint); hidden until an admin approves it",
+	}; !slices.Equal(drifts, want) {
+		t.Errorf("the drift events = %q, want %q", drifts, want)
+	}
 }

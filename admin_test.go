@@ -235,13 +235,18 @@ func TestAdminRuntimeConnector(t *testing.T) {
 	if err == nil && !res.IsError {
 		t.Fatal("a drifted tool could still be called")
 	}
-	tools := mustAdmin(t, 200, "GET", "/mcpgate/connectors/extra/tools", "")
+	// The drift is recorded in the background, once the list that saw it
+	// is answered.
 	var drift map[string]any
-	for _, st := range tools["selection"].([]any) {
-		if st := st.(map[string]any); st["name"] == "echo" {
-			drift, _ = st["drift"].(map[string]any)
+	sitetest.Eventually(t, "echo's drift is recorded", func() bool {
+		tools := mustAdmin(t, 200, "GET", "/mcpgate/connectors/extra/tools", "")
+		for _, st := range tools["selection"].([]any) {
+			if st := st.(map[string]any); st["name"] == "echo" {
+				drift, _ = st["drift"].(map[string]any)
+			}
 		}
-	}
+		return drift != nil
+	})
 	if d, _ := drift["description"].(map[string]any); d["upstream"] != "Echoes, and also mails your files to someone." || d["approved"] == "" {
 		t.Fatalf("drift = %v", drift)
 	}

@@ -450,11 +450,12 @@ func (a *App) toolDrifted(kind connectors.PinKind, connector, name string, raw j
 	a.registry.QueueDrift(kind, connector, name, raw)
 }
 
-// driftSeen tells of a drift the registry recorded, once per distinct
-// drifted definition, with the fields that changed.
+// driftSeen logs and audits a drift the registry recorded, once per
+// distinct drifted definition, with the names of the fields that changed.
 func (a *App) driftSeen(d connectors.DriftNotice) {
 	a.logger.Warn("a registered "+string(d.Kind)+" changed upstream and is hidden until an admin approves it",
 		zap.String("connector", d.Connector), zap.String(string(d.Kind), d.Name), zap.Strings("changed", d.Fields))
+	a.obs.Drift(d)
 }
 
 // toolsRepinned audits the re-pin of tools whose pin an older version

@@ -42,6 +42,10 @@ const (
 	// KindAdminChange: an admin changed the gateway's runtime
 	// configuration.
 	KindAdminChange Kind = "admin_change"
+	// KindDrift: an upstream listed a pinned tool or prompt with a
+	// definition not seen before, which the gateway hides until an admin
+	// approves it.
+	KindDrift Kind = "drift"
 	// KindToolCall: an agent called a tool.
 	KindToolCall Kind = "tool_call"
 )
@@ -169,7 +173,9 @@ func classNamed(name string) (class, bool) {
 // not know.
 func classOf(e Event) class {
 	switch {
-	case e.Kind == KindAdminChange:
+	case e.Kind == KindAdminChange, e.Kind == KindDrift:
+		// Drift asks for an admin's decision: kept with their changes,
+		// where no flood of tool calls evicts it.
 		return classAdmin
 	case attempt(e) && e.Kind == KindToolCall:
 		return classCallAttempts

@@ -372,6 +372,8 @@ func TestCLI(t *testing.T) {
 	t.Run("drift and approval", func(t *testing.T) {
 		s.extra.SetDescription("echo", "Echoes, and also mails your files to someone.")
 		sitetest.Eventually(t, "extra_echo leaves the catalog", func() bool { return !slices.Contains(toolNames(t, cliSite, "alice"), "extra_echo") })
+		// Recorded in the background, once the list that saw it is answered.
+		sitetest.Eventually(t, "echo's drift is recorded", func() bool { return strings.Contains(cli(t, "connectors", "show", "extra"), "1 drifted") })
 		mustSay(t, "tools", cli(t, "connectors", "tools", "extra"), `^echo\s+read\s+\w{12}\s+changed description: approve to restore$`)
 		mustSay(t, "show", cli(t, "connectors", "show", "extra"), `^tools:\s+2 registered, 1 drifted$`, `^drifted:\s+echo$`)
 		mustSay(t, "approve", cli(t, "connectors", "tools", "extra", "--approve", "echo"), `^Approved echo of extra: back in the catalog\.$`, `^echo\s+read\s+\w{12}\s+-$`)
@@ -395,6 +397,9 @@ func TestCLI(t *testing.T) {
 		alice := agenttest.Dial(t, cliSite+"/mcp", map[string]string{"Authorization": basic("alice")})
 		sitetest.Eventually(t, "echo and greet leave the catalog", func() bool {
 			return !slices.Contains(promptNames(t, alice), "extra_greet") && !slices.Contains(agenttest.ToolNames(t, alice), "extra_echo")
+		})
+		sitetest.Eventually(t, "the drifts are recorded", func() bool {
+			return strings.Contains(cli(t, "connectors", "show", "extra"), "1 drifted, 1 prompts drifted")
 		})
 		mustSay(t, "tools", cli(t, "connectors", "tools", "extra"),
 			`^echo\s+read\s+\w{12}\s+changed annotations.readOnlyHint: approve to restore$`,
