@@ -82,6 +82,7 @@ var Routes = []Route{
 	{"POST /mcpgate/connectors/{id}/tools/approve", (*API).approveTools},
 	{"GET /mcpgate/connectors/{id}/diagnose", (*API).diagnose},
 	{"GET /mcpgate/presets", (*API).presets},
+	{"GET /mcpgate/tools/search", (*API).searchTools},
 	{"GET /mcpgate/grants", (*API).grants},
 	{"POST /mcpgate/grants", (*API).addGrant},
 	{"DELETE /mcpgate/grants/{id}", (*API).removeGrant},

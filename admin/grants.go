@@ -38,9 +38,9 @@ func (api *API) grants(w http.ResponseWriter, r *http.Request) error {
 // GET /mcpgate/grants asks about.
 func grantsQuery(r *http.Request) (grants.Caller, map[string][]string, error) {
 	q := r.URL.Query()
-	caller := grants.Caller{ID: q.Get("user"), Groups: grants.SplitList(strings.Join(q["groups"], ","))}
-	if caller.ID == "" {
-		return caller, nil, errorf(http.StatusBadRequest, "say whose grants with ?user=<id> (the CLI's --user)")
+	caller, err := queryCaller(q, "whose grants")
+	if err != nil {
+		return caller, nil, err
 	}
 	asked := map[string][]string{}
 	for _, t := range q["tool"] {

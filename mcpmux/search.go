@@ -441,14 +441,7 @@ func (m *Mux) callSearch(x *exchange, params []byte) *reply {
 		return toolError(err.Error(), map[string]string{"error": err.Error()})
 	}
 	own := m.searchLists(x)
-	hits, err := m.search.index.SearchDocs(query, limit, func(d *toolsearch.Doc) bool {
-		o, ok := own[d.Connector]
-		if !ok {
-			return false
-		}
-		i, ok := o.l.byName[d.Name]
-		return ok && o.variant(i) == d.Variant && x.view.Allows(grants.Tools, d.Connector, d.Name, o.l.items[i].readOnly)
-	})
+	hits, err := m.search.index.SearchDocs(query, limit, ownFilter(own, x.view))
 	if err != nil {
 		return toolError(err.Error(), map[string]string{"error": err.Error()})
 	}
@@ -461,6 +454,21 @@ func (m *Mux) callSearch(x *exchange, params []byte) *reply {
 		out.Tools = append(out.Tools, hitOf(own, h))
 	}
 	return structured(out)
+}
+
+// ownFilter is a search's filter for a caller whose tool lists are own
+// and whose grants are view: a document is a candidate when the caller's
+// own list at its connector holds it, with the definition the index has,
+// and the grants allow it.
+func ownFilter(own map[string]ownList, view *grants.View) func(*toolsearch.Doc) bool {
+	return func(d *toolsearch.Doc) bool {
+		o, ok := own[d.Connector]
+		if !ok {
+			return false
+		}
+		i, ok := o.l.byName[d.Name]
+		return ok && o.variant(i) == d.Variant && view.Allows(grants.Tools, d.Connector, d.Name, o.l.items[i].readOnly)
+	}
 }
 
 // ownList is one of a caller's tool lists and its items' variants.
