@@ -99,7 +99,8 @@ func New(logger *zap.Logger, manager func() (StateCounter, error)) (*Observer, e
 // Collectors are what the host registers with its metrics registry: the
 // process-wide vectors, and o for the metrics read at scrape time.
 func (o *Observer) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{metrics.toolCalls, metrics.upstream, metrics.refreshes, o}
+	return []prometheus.Collector{metrics.toolCalls, metrics.upstream, metrics.refreshes,
+		searchMetrics.searches, searchMetrics.duration, o}
 }
 
 // AttachStore moves the audit ring into db, the database itself,
@@ -153,8 +154,12 @@ func (o *Observer) AdminChange(user, connector, detail string) {
 }
 
 // ToolCall implements mcpmux.Observer: a count, and an audit event with
-// the arguments hashed.
+// the arguments hashed. A search is counted as one instead (search.go).
 func (o *Observer) ToolCall(c mcpmux.ToolCall) {
+	if c.IsSearch() {
+		searched(c)
+		return
+	}
 	connector := c.Connector
 	if connector == "" {
 		connector = "none"

@@ -258,8 +258,8 @@ mcpgate_connections{state="reauth_required"} 0
 	}
 }
 
-// TestCollectors checks what a host registers: the three process-wide
-// vectors and the Observer, by their names, help and types, consistent
+// TestCollectors checks what a host registers: the process-wide vectors,
+// the search metrics and the Observer, by their names, help and types, consistent
 // with what they describe.
 func TestCollectors(t *testing.T) {
 	o, _ := newObserver(t, func() (StateCounter, error) { return states{counts: nil}, nil })
@@ -285,6 +285,8 @@ func TestCollectors(t *testing.T) {
 		"mcpgate_connections GAUGE OAuth connections (one per connector and user, or per shared connector) by state.",
 		"mcpgate_token_refreshes_total COUNTER OAuth token refreshes by connector and outcome (ok, failed, invalid_grant).",
 		"mcpgate_tool_calls_total COUNTER Tool calls by connector and outcome (ok, tool_error, upstream_error, denied, needs_auth, invalid).",
+		"mcpgate_tool_search_duration_seconds HISTOGRAM Time to answer a call of mcpgate_search_tools, the caller's tool lists gathered and the index searched.",
+		"mcpgate_tool_searches_total COUNTER Calls of mcpgate_search_tools by outcome (ok, bad_query).",
 		"mcpgate_upstream_request_duration_seconds HISTOGRAM Time from sending a request to an upstream MCP server to having read its answer, by connector.",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
