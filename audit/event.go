@@ -139,6 +139,11 @@ const (
 	classAdmin class = iota
 	// classAuth: consents that completed, disconnects, revocations.
 	classAuth
+	// classDrift: pinned tools and prompts that an upstream changed.
+	// An upstream decides how often that happens, so its events are kept
+	// apart from the admin changes, which they would otherwise evict, and
+	// limited as attempts are (see attempt), per connector.
+	classDrift
 	// classCalls: allowed tool calls.
 	classCalls
 	// classAuthAttempts: consents started or failed, refresh failures:
@@ -154,7 +159,7 @@ const (
 )
 
 // classNames are the classes' names, which are their folders in the store.
-var classNames = [numClasses]string{"admin", "auth", "calls", "auth-attempts", "call-attempts"}
+var classNames = [numClasses]string{"admin", "auth", "drift", "calls", "auth-attempts", "call-attempts"}
 
 // String returns c's name.
 func (c class) String() string { return classNames[c] }
@@ -173,10 +178,10 @@ func classNamed(name string) (class, bool) {
 // not know.
 func classOf(e Event) class {
 	switch {
-	case e.Kind == KindAdminChange, e.Kind == KindDrift:
-		// Drift asks for an admin's decision: kept with their changes,
-		// where no flood of tool calls evicts it.
+	case e.Kind == KindAdminChange:
 		return classAdmin
+	case e.Kind == KindDrift:
+		return classDrift
 	case attempt(e) && e.Kind == KindToolCall:
 		return classCallAttempts
 	case attempt(e):
@@ -188,9 +193,10 @@ func classOf(e Event) class {
 }
 
 // attempt reports whether e is an attempt: an event that anyone who can
-// reach the gateway may cause as often as they like, to no effect (a tool
-// call refused or ended before the grants allowed it, a consent started
-// or failed, a refresh failed). One caller could fill a ring with those,
+// reach the gateway, or an upstream, may cause as often as they like, to
+// no effect (a tool call refused or ended before the grants allowed it, a
+// consent started or failed, a refresh failed, a pinned item changed
+// upstream, which only hides it). One caller could fill a ring with those,
 // so they are kept one by one only up to a burst; see limiter. An
 // allowed tool call, a completed consent, a disconnect, a revocation and
 // an admin change took effect, and are always kept.
@@ -198,7 +204,7 @@ func attempt(e Event) bool {
 	switch e.Kind {
 	case KindToolCall:
 		return e.Decision != DecisionAllow
-	case KindConsentStart, KindRefreshFailure:
+	case KindConsentStart, KindRefreshFailure, KindDrift:
 		return true
 	case KindConsentFinish:
 		return e.Outcome != OutcomeOK

@@ -20,10 +20,20 @@ const (
 // it, the oldest window closes early.
 const maxTracked = 10000
 
-// limitKey is whose attempts a window counts: one user's, of one kind.
+// limitKey is whose attempts a window counts: one user's, of one kind;
+// for drift, which an upstream causes, one connector's.
 type limitKey struct {
-	kind Kind
-	user string
+	kind      Kind
+	user      string
+	connector string // for drift only
+}
+
+// keyOf is the window that counts e.
+func keyOf(e Event) limitKey {
+	if e.Kind == KindDrift {
+		return limitKey{kind: e.Kind, connector: e.Connector}
+	}
+	return limitKey{kind: e.Kind, user: e.User}
 }
 
 // tally is one window of one key's attempts.
@@ -66,7 +76,7 @@ func (lm *limiter) admit(e Event, now time.Time) (keep bool, closed []Event) {
 	if !attempt(e) {
 		return true, closed
 	}
-	k := limitKey{e.Kind, e.User}
+	k := keyOf(e)
 	t := lm.open[k]
 	if t == nil {
 		if len(lm.order) >= lm.tracked {
@@ -138,7 +148,11 @@ func (t *tally) suppress(e Event, now time.Time) {
 // Time is now, when it is recorded, so that the ring stays in time order;
 // Detail says when the attempts came.
 func (t *tally) summary(k limitKey, now time.Time) Event {
+	whose := "by this user"
+	if k.kind == KindDrift {
+		whose = "of this connector"
+	}
 	return Event{Time: now, Kind: k.kind, User: k.user, Connector: t.connector, Outcome: OutcomeSuppressed,
-		Count: t.suppressed, Detail: fmt.Sprintf("%d more %s events by this user from %s to %s, each logged but not kept one by one",
-			t.suppressed, k.kind, t.first.UTC().Format(time.RFC3339), t.last.UTC().Format(time.RFC3339))}
+		Count: t.suppressed, Detail: fmt.Sprintf("%d more %s events %s from %s to %s, each logged but not kept one by one",
+			t.suppressed, k.kind, whose, t.first.UTC().Format(time.RFC3339), t.last.UTC().Format(time.RFC3339))}
 }

@@ -352,3 +352,45 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftFloodKeepsAdmin: an upstream that changes a pinned tool's
+// definition over and over, one new definition per list fetch, causes a
+// drift event each time. They go to a class of their own, limited per
+// connector as attempts are per user: the admin changes stay, the flood
+// costs its class a burst and a summary a window, and another connector's
+// drift in the same window is still kept one by one.
+func TestDriftFloodKeepsAdmin(t *testing.T) {
+	const flood = DefaultMax + 100
+	drift := func(connector string, i int) Event {
+		return Event{Kind: KindDrift, Connector: connector, Tool: "delete_everything", Outcome: "hidden",
+			Detail: fmt.Sprint("tool delete_everything changed upstream (description) ", i)}
+	}
+	l, _ := flooded(t, flood, func(clock *fakeClock, i int) Event {
+		if i%(10*DefaultBurst) == 0 {
+			clock.Add(DefaultWindow)
+		}
+		return drift("rogue", i)
+	})
+	wantPrecious(t, l)
+	l.Record(drift("wiki", 0))
+	got := query(t, l, Filter{Kind: KindDrift, Limit: 2 * DefaultMax})
+	kept, summaries, wiki := 0, 0, 0
+	for _, e := range got {
+		switch {
+		case e.Connector == "wiki":
+			wiki++
+		case e.Outcome == OutcomeSuppressed:
+			summaries++
+			if e.User != "" || !strings.Contains(e.Detail, "of this connector") {
+				t.Errorf("a summary of drift: %+v", e)
+			}
+		default:
+			kept++
+		}
+	}
+	windows := flood / (10 * DefaultBurst)
+	if wiki != 1 || kept > (windows+1)*DefaultBurst || summaries < windows-1 {
+		t.Errorf("drift kept one by one %d, summaries %d, of wiki %d; want at most %d, at least %d, and 1",
+			kept, summaries, wiki, (windows+1)*DefaultBurst, windows-1)
+	}
+}

@@ -352,12 +352,16 @@ func (s *storeRing) query(ctx context.Context, f Filter, limit int) ([]Event, er
 	return out, nil
 }
 
-// prefix is where the events f selects may be: admin changes have a
-// folder of their own, so that looking for them does not read every tool
-// call; other kinds may be in two classes (an attempt's or not).
+// prefix is where the events f selects may be: admin changes and drift
+// have a folder of their own each, so that looking for them does not read
+// every tool call; other kinds may be in two classes (an attempt's or
+// not).
 func (f Filter) prefix() string {
-	if f.Kind == KindAdminChange {
+	switch f.Kind {
+	case KindAdminChange:
 		return Prefix + classAdmin.String() + "/"
+	case KindDrift:
+		return Prefix + classDrift.String() + "/"
 	}
 	return Prefix
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // TestDriftEvent checks that a drift seen is an audit event of its own
-// kind, kept with the admin changes, naming the connector, the item and
-// the fields that changed.
+// kind, kept in a class of its own apart from the admin changes, naming
+// the connector, the item and the fields that changed.
 func TestDriftEvent(t *testing.T) {
 	o, _ := newObserver(t, nil)
 	o.Drift(connectors.DriftNotice{Connector: "wiki", Kind: connectors.ToolPin, Name: "delete_everything",
@@ -31,8 +31,8 @@ func TestDriftEvent(t *testing.T) {
 		t.Fatalf("drift events = %+v, want %+v", evs, want)
 	}
 	for i, e := range evs {
-		if e.Time.IsZero() || e.Class() != "admin" {
-			t.Errorf("event %d: time %v, class %s; want a time and the admin class", i, e.Time, e.Class())
+		if e.Time.IsZero() || e.Class() != "drift" {
+			t.Errorf("event %d: time %v, class %s; want a time and the drift class", i, e.Time, e.Class())
 		}
 		e.Time = want[i].Time
 		if e != want[i] {
