@@ -17,7 +17,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mcpgate",
-		Usage: "connectors|grants|approvals|audit|presets ... [--address <listen>] [--config <path> [--adapter <name>]] [--json]",
+		Usage: "connectors|grants|approvals|tools|audit|presets ... [--address <listen>] [--config <path> [--adapter <name>]] [--json]",
 		Short: "Manages mcpgate's connectors, tools and grants on a running Caddy",
 		Long: `
 Manages mcpgate on a running Caddy through its admin API (/mcpgate/...):
@@ -58,7 +58,7 @@ removal:
 
 // cliCommand is one leaf of the `caddy mcpgate` tree.
 type cliCommand struct {
-	parent string // "connectors", "grants", "approvals", or "" for mcpgate itself
+	parent string // "connectors", "grants", "approvals", "tools", or "" for mcpgate itself
 	use    string
 	short  string
 	args   cobra.PositionalArgs
@@ -87,6 +87,7 @@ var cliCommands = []cliCommand{
 	{"approvals", "list", "Lists the calls waiting for approval, and the recent ones", cobra.NoArgs, approvalsListFlags, (*cli).approvalsList},
 	{"approvals", "approve <id>", "Approves a call, as admin: its retry goes through once", cobra.ExactArgs(1), nil, (*cli).approvalsApprove},
 	{"approvals", "deny <id>", "Denies a call, as admin", cobra.ExactArgs(1), nil, (*cli).approvalsDeny},
+	{"tools", "search <query>...", "Shows what a caller's tool search finds, by its grants", cobra.MinimumNArgs(1), searchFlags, (*cli).toolsSearch},
 	{"", "audit", "Shows recent audit events, newest first", cobra.NoArgs, auditFlags, (*cli).audit},
 	{"", "presets", "Lists the preset catalog", cobra.NoArgs, nil, (*cli).presets},
 }
@@ -103,8 +104,9 @@ func buildCLI(root *cobra.Command) {
 		"connectors": {Use: "connectors", Short: "Adds, shows, connects and removes connectors, and selects their tools"},
 		"grants":     {Use: "grants", Short: "Lists, adds and removes runtime grants, and checks what grants allow"},
 		"approvals":  {Use: "approvals", Short: "Lists the calls waiting for approval, and approves or denies them"},
+		"tools":      {Use: "tools", Short: "Searches the tools a caller may call, as its agent's search would"},
 	}
-	root.AddCommand(parents["connectors"], parents["grants"], parents["approvals"])
+	root.AddCommand(parents["connectors"], parents["grants"], parents["approvals"], parents["tools"])
 	for _, cc := range cliCommands {
 		parents[cc.parent].AddCommand(cc.command())
 	}
