@@ -317,8 +317,13 @@ func (a *App) provisionRegistry(repl *caddy.Replacer) error {
 		opts.Presets = append(opts.Presets, p)
 	}
 	var err error
-	a.registry, err = connectors.NewRegistry(opts)
-	return err
+	if a.registry, err = connectors.NewRegistry(opts); err != nil {
+		return err
+	}
+	// Drift is recorded in the registry without a new generation: the
+	// Connectors page reads it there.
+	a.gw.Latest = a.registry.Snapshot
+	return nil
 }
 
 // warnUnknownGrants warns about the config's grant patterns, compiled in

@@ -48,6 +48,9 @@ type Options struct {
 	// Usage is when each connector was last used, by whom, for LastUsed;
 	// the host flushes it to the store. nil: not recorded.
 	Usage *connectors.Usage
+	// Latest returns the registry now, for what changes in it without
+	// a new generation: a drift recorded. nil: the generation's own.
+	Latest func() *connectors.Snapshot
 	// Logger receives the logs.
 	Logger *zap.Logger
 }
@@ -127,7 +130,7 @@ func Build(o *Options, snap *connectors.Snapshot) (*Gateway, error) {
 	g.site = web.New(web.Options{
 		Mux: mux, Policy: g.policy, OAuth: g.OAuthFor, Manager: g.manager,
 		PublicURL: o.OAuth.PublicURL, ConnectTag: g.ConnectTag, Presets: o.Presets,
-		CSRF: o.CSRF, Approvals: o.Approvals, Logger: o.Logger,
+		CSRF: o.CSRF, Approvals: o.Approvals, Drift: g.Drift, Logger: o.Logger,
 	})
 	o.retainUsage(snap)
 	return g, nil

@@ -81,6 +81,25 @@ func (g *Gateway) View(ctx context.Context, snap *connectors.Snapshot, c *connec
 	return v
 }
 
+// Drift returns the selected tools and prompts of connector id that
+// changed upstream and are hidden until an admin approves them, as the
+// registry records them now: a drift is recorded without a new
+// generation.
+func (g *Gateway) Drift(id string) (tools, prompts []string) {
+	snap := g.snap
+	if g.o.Latest != nil {
+		snap = g.o.Latest()
+	}
+	if snap == nil {
+		return nil, nil
+	}
+	sel := snap.Selection(id)
+	if sel == nil {
+		return nil, nil
+	}
+	return sel.Drifted(), sel.DriftedPrompts()
+}
+
 // Decision is the decision on one tool for one caller.
 type Decision struct {
 	Tool      string               `json:"tool"`

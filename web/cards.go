@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"strconv"
+	"strings"
 
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/mcpmux"
@@ -148,4 +149,71 @@ func filters(views []connectorView, current connectors.Group) []Filter {
 		}
 	}
 	return out
+}
+
+// Drift is what an admin's card says of its connector's tools and
+// prompts that changed upstream: their names, hidden until approved, and
+// the command that approves them.
+type Drift struct {
+	// Summary counts them: "2 tools and 1 prompt changed upstream,
+	// hidden until approved".
+	Summary string
+	// Tools and Prompts are their names, as the upstream lists them:
+	// upstream-controlled text, which the page escapes like any other.
+	Tools, Prompts []string
+	// Approve is the CLI command that approves them all.
+	Approve string
+}
+
+// drift is the drift of connector id for an admin's card, or nil when
+// nothing drifted. Only an admin sees it: an admin approves drift, and
+// the names of hidden tools are no one else's business.
+func (h *Handler) drift(id string) *Drift {
+	if h.o.Drift == nil {
+		return nil
+	}
+	tools, prompts := h.o.Drift(id)
+	if len(tools) == 0 && len(prompts) == 0 {
+		return nil
+	}
+	var counts []string
+	if len(tools) > 0 {
+		counts = append(counts, plural(len(tools), "tool"))
+	}
+	if len(prompts) > 0 {
+		counts = append(counts, plural(len(prompts), "prompt"))
+	}
+	cmd := []string{"caddy", "mcpgate", "connectors", "tools", id, "--approve"}
+	for _, t := range tools {
+		cmd = append(cmd, shellWord(t))
+	}
+	for _, p := range prompts {
+		cmd = append(cmd, shellWord("prompt:"+p))
+	}
+	return &Drift{
+		Summary: strings.Join(counts, " and ") + " changed upstream, hidden until approved",
+		Tools:   tools, Prompts: prompts, Approve: strings.Join(cmd, " "),
+	}
+}
+
+// plural is n things, in words: "1 tool", "2 tools".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
+}
+
+// shellWord is s as one word of a POSIX shell command: as it is when it
+// holds only characters no shell treats specially, else single-quoted.
+// A name is the upstream's choice, and an admin may paste the command
+// into a terminal: a name such as "x; rm -rf ~" must stay one argument.
+func shellWord(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:/@+=,", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

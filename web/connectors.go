@@ -155,10 +155,14 @@ func (h *Handler) writeConnectorsPage(w http.ResponseWriter, r *http.Request, q 
 	// else, it connects nothing and says so, so that a link an agent was
 	// handed cannot lure another user into consenting.
 	foreign := q.Has("for") && !hmac.Equal([]byte(q.Get("for")), []byte(h.o.ConnectTag(c.ID)))
+	admin := h.o.Policy.For(c).IsAdmin()
 	for _, v := range inGroup(views, group) {
 		card := card(v)
 		card.CanConnect = v.CanConnect && !foreign
 		card.Focus = v.ID == q.Get("connect") && !foreign
+		if admin {
+			card.Drift = h.drift(v.ID)
+		}
 		page.Connectors = append(page.Connectors, card)
 	}
 	status := http.StatusOK

@@ -42,6 +42,10 @@ type Options struct {
 	// Approvals serves the approval pages; the zero value has no
 	// service, and the pages answer 503 to approvers.
 	Approvals Approvals
+	// Drift returns the tools and prompts of connector id that changed
+	// upstream and are hidden until an admin approves them, for the
+	// admins' cards; nil shows none.
+	Drift func(id string) (tools, prompts []string)
 	// Logger receives the logs; nil discards them.
 	Logger *zap.Logger
 }

@@ -58,6 +58,10 @@ type Connector struct {
 	Kept bool
 	// Focus highlights the card: the connector a link asked to connect.
 	Focus bool
+	// Drift tells an admin of the connector's tools and prompts that
+	// changed upstream, hidden until approved; nil for anyone else, and
+	// when none did.
+	Drift *Drift
 }
 
 // Filter is one choice of the page's status filter.
