@@ -48,6 +48,16 @@ const (
 	KindDrift Kind = "drift"
 	// KindToolCall: an agent called a tool.
 	KindToolCall Kind = "tool_call"
+	// KindApprovalRequested: a tool call waits for a person's approval.
+	KindApprovalRequested Kind = "approval_requested"
+	// KindApprovalApproved: an approver approved a waiting call.
+	KindApprovalApproved Kind = "approval_approved"
+	// KindApprovalDenied: an approver denied a waiting call.
+	KindApprovalDenied Kind = "approval_denied"
+	// KindApprovalUsed: the approved call was made, once.
+	KindApprovalUsed Kind = "approval_used"
+	// KindApprovalExpired: a request or an approval lapsed unused.
+	KindApprovalExpired Kind = "approval_expired"
 )
 
 // Decisions of the grants on a tool call.
@@ -137,7 +147,8 @@ type class uint8
 const (
 	// classAdmin: changes an admin made to the runtime configuration.
 	classAdmin class = iota
-	// classAuth: consents that completed, disconnects, revocations.
+	// classAuth: consents that completed, disconnects, revocations, and
+	// approvers' decisions on waiting tool calls.
 	classAuth
 	// classDrift: pinned tools and prompts that an upstream changed.
 	// An upstream decides how often that happens, so its events are kept
@@ -186,7 +197,12 @@ func classOf(e Event) class {
 		return classCallAttempts
 	case attempt(e):
 		return classAuthAttempts
-	case e.Kind == KindConsentFinish, e.Kind == KindDisconnect, e.Kind == KindRevocation:
+	case e.Kind == KindConsentFinish, e.Kind == KindDisconnect, e.Kind == KindRevocation,
+		e.Kind == KindApprovalApproved, e.Kind == KindApprovalDenied:
+		// An approver's decision grants or refuses authority, as a
+		// consent or a revocation does: kept where no flood of tool
+		// calls evicts it. The requests, uses and expiries that calls
+		// cause go with the calls.
 		return classAuth
 	}
 	return classCalls

@@ -233,7 +233,14 @@ var messages = map[Kind]string{
 	KindDisconnect:     "connector disconnected",
 	KindRevocation:     "token revocation",
 	KindAdminChange:    "admin change",
+	KindDrift:          "pinned item changed upstream",
 	KindToolCall:       "tool call",
+
+	KindApprovalRequested: "approval requested",
+	KindApprovalApproved:  "call approved",
+	KindApprovalDenied:    "call denied",
+	KindApprovalUsed:      "approval used",
+	KindApprovalExpired:   "approval expired",
 }
 
 // log writes e's line.

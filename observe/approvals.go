@@ -36,8 +36,17 @@ func (o *Observer) Approval(e approvals.Event) {
 	if r.DecidedBy != "" && (e.Kind == approvals.EventApproved || e.Kind == approvals.EventDenied) {
 		detail += " by " + r.DecidedBy
 	}
-	l.Record(audit.Event{Kind: audit.Kind(e.Kind), User: r.Caller, Connector: r.Connector, Tool: r.Tool,
+	l.Record(audit.Event{Kind: approvalKinds[e.Kind], User: r.Caller, Connector: r.Connector, Tool: r.Tool,
 		Outcome: string(r.State), ArgsHash: l.HashArgs([]byte(r.ArgsSHA256)), Detail: detail})
+}
+
+// approvalKinds are the audit kinds of the approvals' events.
+var approvalKinds = map[approvals.EventKind]audit.Kind{
+	approvals.EventRequested: audit.KindApprovalRequested,
+	approvals.EventApproved:  audit.KindApprovalApproved,
+	approvals.EventDenied:    audit.KindApprovalDenied,
+	approvals.EventUsed:      audit.KindApprovalUsed,
+	approvals.EventExpired:   audit.KindApprovalExpired,
 }
 
 // collectApprovals sends the pending gauge, when approvals are set.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mcpgate/caddy-mcpgate/approvals"
+	"github.com/mcpgate/caddy-mcpgate/audit"
 	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
@@ -53,6 +55,22 @@ func TestApprovalEvents(t *testing.T) {
 	}
 	if got := strings.Join(kinds, ","); got != "approval_used,approval_approved,approval_requested" {
 		t.Errorf("events %s", got)
+	}
+	// The approver's decision is kept with the consents and revocations,
+	// where no flood of tool calls evicts it; what calls cause goes with
+	// the calls.
+	for _, e := range evs {
+		want := map[audit.Kind]string{audit.KindApprovalApproved: "auth", audit.KindApprovalRequested: "calls", audit.KindApprovalUsed: "calls"}[e.Kind]
+		if e.Class() != want {
+			t.Errorf("event %s in class %s, want %s", e.Kind, e.Class(), want)
+		}
+	}
+	var messages []string
+	for _, l := range lines.All() {
+		messages = append(messages, l.Message)
+	}
+	if !slices.Contains(messages, "call approved") || !slices.Contains(messages, "approval requested") {
+		t.Errorf("audit lines %q", messages)
 	}
 	for _, l := range lines.All() {
 		if line, _ := json.Marshal(l.ContextMap()); strings.Contains(l.Message+string(line), canary) {
