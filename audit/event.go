@@ -1,16 +1,18 @@
 // Package audit records what mcpgate did on whose behalf: consents,
 // refresh failures, disconnects, revocations, admin changes, pinned items
-// that drifted, approvals and tool calls. Each event is logged at once, as one structured line, and kept in
-// a bounded ring in a store, or in a Table that several instances share,
-// where an admin can query it. An event never holds a secret: tool
-// arguments enter it only as a keyed hash.
+// that drifted, approvals and tool calls. Each event is logged at once, as
+// one structured line, and kept in a bounded ring in a store, or in a
+// Table that several instances share, where an admin can query it. An
+// event never holds a secret: tool arguments enter it only as a keyed
+// hash.
 //
 // The ring is one per class of event (admin changes, OAuth events and
-// approvers' decisions, drift, tool calls), each with its own retention, so that no flood of tool calls can
-// push an admin change or a revocation out of it; and the attempts that
-// anyone can repeat at will, such as refused tool calls, are kept one by
-// one only up to a burst per user and window, the rest counted in one
-// event, so that one user's flood cannot push out everyone else's calls.
+// approvers' decisions, drift, tool calls), each with its own retention,
+// so that no flood of tool calls can push an admin change or a revocation
+// out of it; and the attempts that anyone can repeat at will, such as
+// refused tool calls, are kept one by one only up to a burst per user and
+// window, the rest counted in one event, so that one user's flood cannot
+// push out everyone else's calls.
 package audit
 
 import (
