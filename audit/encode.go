@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// AppendJSON appends e's JSON to b: what MarshalJSON gives, field for
+// field, built without reflection, for a Table that stores events as
+// JSON (store/postgres encodes every tool call).
+func (e Event) AppendJSON(b []byte) []byte { return appendStored(b, e) }
+
 // appendStored appends e as the ring stores it: JSON that decodes as
 // MarshalJSON's does, built without reflection, since the writer encodes
 // every tool call. A string with anything but plain ASCII goes through

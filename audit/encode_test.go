@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// TestAppendStored: what the ring stores decodes to the event, as
-// MarshalJSON's encoding does, whatever its strings hold.
+// TestAppendStored: what the ring stores, and AppendJSON gives a Table,
+// decodes to the event, as MarshalJSON's encoding does, whatever its
+// strings hold.
 func TestAppendStored(t *testing.T) {
 	at := time.Date(2026, 12, 7, 21, 5, 6, 789012345, time.FixedZone("x", 3600))
 	for _, e := range []Event{

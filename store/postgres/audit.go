@@ -68,13 +68,13 @@ func (t *AuditTable) Append(ctx context.Context, events []audit.Event) error {
 	n := len(events)
 	times, classes, kinds, users, conns, docs := make([]time.Time, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
+	// One buffer for the batch's documents, encoded by hand: reflection
+	// was half of what appending a batch cost the gateway.
+	var buf []byte
 	for i, e := range events {
-		doc, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("store/postgres: encoding audit event %d of the batch: %w", i, err)
-		}
+		buf = e.AppendJSON(buf[:0])
 		times[i], classes[i], kinds[i] = e.Time, e.Class(), text(string(e.Kind))
-		users[i], conns[i], docs[i] = text(e.User), text(e.Connector), string(doc)
+		users[i], conns[i], docs[i] = text(e.User), text(e.Connector), string(buf)
 	}
 	_, err := t.pool.Exec(ctx, appendSQL, times, classes, kinds, users, conns, docs)
 	return t.store().wrap("appending to", auditTable, err)
