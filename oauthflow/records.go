@@ -101,6 +101,13 @@ type grantRecord struct {
 	AccessToken  string    `json:"access_token,omitempty" secret:"true"`
 	RefreshToken string    `json:"refresh_token,omitempty" secret:"true"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// TokenType is the token_type of the last token response: "DPoP" for
+	// tokens bound to DPoPKey (RFC 9449 §5), else empty (Bearer).
+	TokenType string `json:"token_type,omitempty"`
+	// DPoPKey is the private key the tokens are bound to (dpopKey.encode),
+	// sealed with them: a stolen token is useless without it. Empty when
+	// the connection does not use DPoP.
+	DPoPKey string `json:"dpop_key,omitempty" secret:"true"`
 	// Obtained is when AccessToken was issued.
 	Obtained time.Time `json:"obtained,omitzero"`
 	// Scopes were granted; Requested were asked for.

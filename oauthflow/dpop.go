@@ -1,0 +1,191 @@
+package oauthflow
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// DPoP (RFC 9449) binds a connection's tokens to a key pair that mcpgate
+// makes for that connection: a token stolen from the store, sealed as it
+// is, is of no use without the key, which is sealed with it and never
+// leaves mcpgate. Each request that presents the token carries a proof, a
+// JWT signed with the key over the request's method and URI.
+
+// dpopAlg is the one proof algorithm mcpgate signs with: ES256 is the one
+// every DPoP server supports (RFC 9449 §5 names it as the example, and
+// FAPI 2.0 requires it).
+const dpopAlg = "ES256"
+
+// dpopKey is the DPoP key pair of one connection. It prints and marshals
+// as REDACTED: the private key must never reach a log, an error or an
+// admin answer.
+type dpopKey struct {
+	priv *ecdsa.PrivateKey
+	// header is the proof's JOSE header, base64url-encoded once: it is the
+	// same for every proof of the key (RFC 9449 §4.2).
+	header string
+	// thumbprint is the RFC 7638 thumbprint of the public key, the jkt a
+	// bound token's cnf claim names (RFC 9449 §6).
+	thumbprint string
+}
+
+// Format prints the key as REDACTED, whatever the verb.
+func (k *dpopKey) Format(f fmt.State, _ rune) { fmt.Fprint(f, redacted) }
+
+// MarshalJSON encodes the key as REDACTED.
+func (k *dpopKey) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// newDPoPKey makes a fresh P-256 key pair.
+func newDPoPKey() (*dpopKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("making a dpop key: %v", err)
+	}
+	return dpopKeyOf(priv)
+}
+
+// parseDPoPKey reads a key that encode wrote. The error never quotes it.
+func parseDPoPKey(s string) (*dpopKey, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errors.New("the stored dpop key is not base64url")
+	}
+	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), raw)
+	if err != nil {
+		return nil, errors.New("the stored dpop key is not a P-256 private key")
+	}
+	return dpopKeyOf(priv)
+}
+
+// encode is the private key as stored (sealed, in a grant record): the
+// base64url of its raw scalar. Secret.
+func (k *dpopKey) encode() string {
+	raw, _ := k.priv.Bytes() // a P-256 key made or parsed here always encodes
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// dpopKeyOf computes the proof header and the thumbprint of priv.
+func dpopKeyOf(priv *ecdsa.PrivateKey) (*dpopKey, error) {
+	pub, err := priv.PublicKey.Bytes()
+	if err != nil || len(pub) != 65 {
+		return nil, errors.New("the dpop key has no uncompressed P-256 public key")
+	}
+	x := base64.RawURLEncoding.EncodeToString(pub[1:33])
+	y := base64.RawURLEncoding.EncodeToString(pub[33:])
+	// RFC 7638 §3.2: the required members only, in lexicographic order,
+	// with no whitespace. The same object serves as the header's jwk.
+	jwk := `{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`
+	sum := sha256.Sum256([]byte(jwk))
+	header := `{"typ":"dpop+jwt","alg":"` + dpopAlg + `","jwk":` + jwk + `}`
+	return &dpopKey{
+		priv:       priv,
+		header:     base64.RawURLEncoding.EncodeToString([]byte(header)),
+		thumbprint: base64.RawURLEncoding.EncodeToString(sum[:]),
+	}, nil
+}
+
+// dpopProof is what one proof is made over.
+type dpopProof struct {
+	// Method and URL are the request's; the URL's query and fragment are
+	// left out of the proof (RFC 9449 §4.2, htu).
+	Method, URL string
+	// Nonce is the server's last DPoP-Nonce, or empty.
+	Nonce string
+	// AccessToken is the token the request presents, for ath; empty on a
+	// token request, which presents none. Secret.
+	AccessToken string
+	// Now is iat.
+	Now time.Time
+}
+
+// proofClaims is the proof's payload (RFC 9449 §4.2). The field order is
+// the encoding's, so a proof is reproducible but for jti.
+type proofClaims struct {
+	JTI   string `json:"jti"`
+	HTM   string `json:"htm"`
+	HTU   string `json:"htu"`
+	IAT   int64  `json:"iat"`
+	Nonce string `json:"nonce,omitempty"`
+	ATH   string `json:"ath,omitempty"`
+}
+
+// proof returns a DPoP proof JWT for p, signed with k.
+func (k *dpopKey) proof(p dpopProof) (string, error) {
+	htu, err := dpopHTU(p.URL)
+	if err != nil {
+		return "", err
+	}
+	// A method is an RFC 9110 token, as a header name is.
+	if !httpguts.ValidHeaderFieldName(p.Method) {
+		return "", fmt.Errorf("dpop proof: %q is not an HTTP method", sanitize(p.Method, maxCode))
+	}
+	claims := proofClaims{JTI: rand.Text(), HTM: p.Method, HTU: htu, IAT: p.Now.Unix(), Nonce: p.Nonce}
+	if p.AccessToken != "" {
+		// ath: the base64url SHA-256 of the token's ASCII (RFC 9449 §4.2).
+		sum := sha256.Sum256([]byte(p.AccessToken))
+		claims.ATH = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("dpop proof: %v", err)
+	}
+	input := k.header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := k.sign(input)
+	if err != nil {
+		return "", err
+	}
+	return input + "." + sig, nil
+}
+
+// sign returns the base64url ES256 signature of input: R and S, 32
+// big-endian bytes each (RFC 7518 §3.4), not ASN.1.
+func (k *dpopKey) sign(input string) (string, error) {
+	sum := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, k.priv, sum[:])
+	if err != nil {
+		return "", fmt.Errorf("dpop proof: signing: %v", err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// dpopHTU is the htu of a request to rawURL: an absolute http(s) URI with
+// no query or fragment (RFC 9449 §4.2), normalised as servers compare
+// it (RFC 3986 §6.2.2 and §6.2.3): scheme and host in lower case, no
+// default port, "/" for an empty path.
+func dpopHTU(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil {
+		return "", errors.New("dpop proof: the request URL is not an absolute URL with a host and no user")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", fmt.Errorf("dpop proof: the request URL's scheme %q is not http or https", sanitize(u.Scheme, maxCode))
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), port)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return scheme + "://" + host + path, nil
+}
