@@ -116,6 +116,8 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 		"registration":           &o.Registration,
 		"client_id":              &o.ClientID,
 		"client_secret":          &o.ClientSecret,
+		"client_key":             &o.ClientKey,
+		"client_key_id":          &o.ClientKeyID,
 		"token_auth_method":      &o.TokenAuthMethod,
 		"audience":               &o.Audience,
 		"resource":               &o.Resource,
@@ -128,8 +130,8 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 	}
 }
 
-// parseOAuth parses the block of `auth oauth`. The client secret is never
-// named in an error. Every keyword but insecure_loopback overrides what
+// parseOAuth parses the block of `auth oauth`. The client secret and key
+// are never named in an error. Every keyword but insecure_loopback overrides what
 // discovery would find (RFC 9728, then RFC 8414, then OpenID Connect).
 // How the keywords fit together is checked at the end of the block, where
 // the error points at its first line. Syntax:
@@ -140,7 +142,9 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 //		scopes            <scope...>
 //		client_id         <id>
 //		client_secret     <secret>
-//		token_auth_method client_secret_basic|client_secret_post|none
+//		client_key        <PEM private key, best a placeholder such as {file./etc/mcpgate/client.pem}>
+//		client_key_id     <kid>
+//		token_auth_method client_secret_basic|client_secret_post|private_key_jwt|none
 //		audience          <audience>
 //		resource          <url>
 //		issuer            <url>
@@ -220,8 +224,8 @@ func oauthCheck(kw string) func(string) error {
 	case "consent":
 		return oneOf("per_user", "shared")
 	case "token_auth_method":
-		return oneOf("client_secret_basic", "client_secret_post", "none")
-	case "client_id", "client_secret", "audience", "client_name":
+		return oneOf("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+	case "client_id", "client_secret", "client_key", "client_key_id", "audience", "client_name":
 		return nonEmpty(kw)
 	}
 	return func(v string) error { return checkEndpoint(kw, v) }
@@ -246,7 +250,15 @@ func checkEndpoint(kw, v string) error {
 }
 
 // checkOAuth checks how the options of an oauth block fit together, by
-// the rules the OAuth client applies when it is provisioned.
+// the rules the OAuth client applies when it is provisioned. A client key
+// given literally is parsed here; one from a placeholder at provisioning.
 func checkOAuth(o *connectors.OAuthConfig) error {
-	return oauthflow.Config{OAuthConfig: *o}.ValidateClient()
+	cfg := oauthflow.Config{OAuthConfig: *o}
+	if err := cfg.ValidateClient(); err != nil {
+		return err
+	}
+	if hasPlaceholder(o.ClientKey) {
+		return nil
+	}
+	return cfg.ValidateKey()
 }

@@ -127,9 +127,19 @@ type OAuthConfig struct {
 	// placeholder such as {env.NAME}.
 	ClientSecret string `json:"client_secret,omitempty" secret:"true"`
 
+	// ClientKey is the pre-registered client's private key, PEM (RSA, or
+	// EC on P-256), for token_auth_method private_key_jwt (RFC 7523). Use
+	// a placeholder such as {file./etc/mcpgate/client.pem}.
+	ClientKey string `json:"client_key,omitempty" secret:"true"`
+
+	// ClientKeyID is the kid of ClientKey's assertions, if the
+	// authorization server wants one.
+	ClientKeyID string `json:"client_key_id,omitempty"`
+
 	// TokenAuthMethod is how the static client authenticates at the token
 	// endpoint: "client_secret_basic" (default with a secret),
-	// "client_secret_post" or "none".
+	// "client_secret_post", "private_key_jwt" (default with a key) or
+	// "none".
 	TokenAuthMethod string `json:"token_auth_method,omitempty"`
 
 	// Audience is sent as the audience parameter, for servers that want it.
@@ -162,6 +172,10 @@ type OAuthConfig struct {
 	// ID metadata document is the gateway's own, one for every
 	// connector, and names it "mcpgate".
 	ClientName string `json:"client_name,omitempty"`
+
+	// DPoP is "on" to bind the connector's tokens to a key pair that
+	// mcpgate makes for each connection (RFC 9449), or "off". Default: off.
+	DPoP string `json:"dpop,omitempty"`
 
 	// InsecureLoopback lets discovered URLs use http:// on loopback
 	// addresses. For tests and development only.
@@ -304,6 +318,7 @@ func (o OAuthConfig) Expanded(expand Expander) (OAuthConfig, error) {
 	out := o
 	err := expandFields(expand, map[string]*string{
 		"client_id": &out.ClientID, "client_secret": &out.ClientSecret, "token_auth_method": &out.TokenAuthMethod,
+		"client_key": &out.ClientKey, "client_key_id": &out.ClientKeyID,
 		"audience": &out.Audience, "resource": &out.Resource, "issuer": &out.Issuer,
 		"authorization_endpoint": &out.AuthorizationEndpoint, "token_endpoint": &out.TokenEndpoint,
 		"registration_endpoint": &out.RegistrationEndpoint, "revocation_endpoint": &out.RevocationEndpoint,

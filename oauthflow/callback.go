@@ -174,7 +174,11 @@ func (m *Manager) redeem(ctx context.Context, c *connector, f *flowRecord, code 
 	if f.Audience != "" {
 		form.Set("audience", f.Audience)
 	}
-	tr, err := m.tokenCall(ctx, c, cl, f.TokenEndpoint, form)
+	key, err := c.newDPoPKeyFor()
+	if err != nil {
+		return callbackError(http.StatusInternalServerError, "server_error", err.Error())
+	}
+	tr, err := m.dpopTokenCall(ctx, c, cl, f.TokenEndpoint, form, key)
 	if err != nil {
 		return callbackError(http.StatusBadGateway, "server_error", sanitize("the authorization server issued no token: "+err.Error(), maxDescription))
 	}
@@ -238,6 +242,7 @@ func grantOf(f *flowRecord, tr *tokenResponse) grantRecord {
 		TokenEndpoint: f.TokenEndpoint, RevocationEndpoint: f.RevocationEndpoint,
 		Resource: f.Resource, Audience: f.Audience, Binding: f.Binding,
 		AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, Expiry: tr.Expiry,
+		TokenType: tr.tokenType(), DPoPKey: tr.encodedKey(),
 		Scopes: scopes, Requested: f.Scopes, Account: tr.accountFor(f.Issuer, f.ClientID),
 	}
 }

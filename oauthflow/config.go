@@ -50,7 +50,8 @@ const (
 
 // Config is one connector's OAuth client: the config's settings, with
 // Resource always set, and what it needs to reach the authorization
-// server. Its ClientSecret never appears in fmt or JSON output.
+// server. Its ClientSecret and ClientKey never appear in fmt or JSON
+// output.
 type Config struct {
 	// Connector is the connector's id. Required.
 	Connector string `json:"connector"`
@@ -88,6 +89,9 @@ func (c Config) Validate() error {
 	if _, err := connectors.ParseURL(c.Resource); err != nil {
 		return fmt.Errorf("resource: %v", err)
 	}
+	if err := c.ValidateKey(); err != nil {
+		return err
+	}
 	for _, check := range []func() error{c.validateModes, c.ValidateClient, c.validateEndpoints, c.validateScopes} {
 		if err := check(); err != nil {
 			return err
@@ -107,6 +111,11 @@ func (c Config) validateModes() error {
 	default:
 		return fmt.Errorf("consent %q must be shared or per_user", c.Consent)
 	}
+	switch c.DPoP {
+	case "", DPoPOn, DPoPOff:
+	default:
+		return fmt.Errorf("dpop %q must be on or off", c.DPoP)
+	}
 	if c.Discover == nil && (c.Issuer == "" || c.AuthorizationEndpoint == "" || c.TokenEndpoint == "") {
 		return errors.New("without discovery, issuer, authorization_endpoint and token_endpoint are required")
 	}
@@ -124,6 +133,8 @@ func (c Config) ValidateClient() error {
 	switch {
 	case c.ClientID == "" && (c.ClientSecret != "" || c.TokenAuthMethod != ""):
 		return errors.New("client_secret and token_auth_method need client_id")
+	case c.ClientID == "" && c.ClientKey != "":
+		return errors.New("client_key needs client_id")
 	case c.ClientID == "" && c.Registration == RegistrationStatic:
 		return errors.New("registration static needs client_id")
 	case c.ClientID != "" && (c.Registration == RegistrationCIMD || c.Registration == RegistrationDCR):
@@ -132,25 +143,48 @@ func (c Config) ValidateClient() error {
 		return fmt.Errorf("client_id %q has spaces or control characters", c.ClientID)
 	case !httpguts.ValidHeaderFieldValue(c.ClientSecret):
 		return errors.New("client_secret has control characters")
+	case !validKeyID(c.ClientKeyID):
+		return fmt.Errorf("client_key_id must be at most %d characters, without spaces or control characters", maxKeyID)
 	case !httpguts.ValidHeaderFieldValue(c.Audience):
 		return errors.New("audience has control characters")
 	case len(c.ClientName) > maxClientName || !httpguts.ValidHeaderFieldValue(c.ClientName) || strings.TrimSpace(c.ClientName) != c.ClientName:
 		return fmt.Errorf("client_name must be at most %d characters, without control characters or surrounding white space", maxClientName)
 	}
-	switch c.TokenAuthMethod {
-	case "":
-	case AuthMethodBasic, AuthMethodPost:
-		if c.ClientSecret == "" {
-			return fmt.Errorf("token_auth_method %s needs client_secret (is its placeholder set?)", c.TokenAuthMethod)
-		}
-	case AuthMethodNone:
-		if c.ClientSecret != "" {
-			return errors.New("client_secret is set, but token_auth_method is none")
-		}
-	default:
-		return fmt.Errorf("token_auth_method %q must be client_secret_basic, client_secret_post or none", c.TokenAuthMethod)
+	return c.validateAuthMethod()
+}
+
+// validateAuthMethod checks that the static client has what its
+// token_auth_method authenticates with, and nothing it would not use: a
+// client authenticates with a secret or a key, never both.
+func (c Config) validateAuthMethod() error {
+	switch m := c.TokenAuthMethod; {
+	case m == "" && c.ClientKey != "" && c.ClientSecret != "":
+		return errors.New("client_secret and client_key are both set: a client authenticates with one of them")
+	case m == "":
+	case m != AuthMethodBasic && m != AuthMethodPost && m != AuthMethodPrivateKeyJWT && m != AuthMethodNone:
+		return fmt.Errorf("token_auth_method %q must be client_secret_basic, client_secret_post, private_key_jwt or none", m)
+	case (m == AuthMethodBasic || m == AuthMethodPost) && c.ClientSecret == "":
+		return fmt.Errorf("token_auth_method %s needs client_secret (is its placeholder set?)", m)
+	case m == AuthMethodPrivateKeyJWT && c.ClientKey == "":
+		return fmt.Errorf("token_auth_method %s needs client_key (is its placeholder set?)", m)
+	case (m == AuthMethodNone || m == AuthMethodPrivateKeyJWT) && c.ClientSecret != "":
+		return fmt.Errorf("client_secret is set, but token_auth_method is %s", m)
+	case m != AuthMethodPrivateKeyJWT && c.ClientKey != "":
+		return fmt.Errorf("client_key is set, but token_auth_method is %s", m)
 	}
 	return nil
+}
+
+// ValidateKey checks that client_key is a private key mcpgate can sign
+// with. Validate runs it; a config parser runs it on a key given
+// literally, as a placeholder's value is known only at provisioning. Its
+// errors never quote the key.
+func (c Config) ValidateKey() error {
+	if c.ClientKey == "" {
+		return nil
+	}
+	_, err := parseClientKey(c.ClientKey)
+	return err
 }
 
 func (c Config) validateEndpoints() error {
@@ -197,6 +231,9 @@ func (c Config) withDefaults() Config {
 		c.TokenAuthMethod = AuthMethodNone
 		if c.ClientSecret != "" {
 			c.TokenAuthMethod = AuthMethodBasic
+		}
+		if c.ClientKey != "" {
+			c.TokenAuthMethod = AuthMethodPrivateKeyJWT
 		}
 	}
 	return c

@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -188,4 +190,153 @@ func dpopHTU(rawURL string) (string, error) {
 		path = "/"
 	}
 	return scheme + "://" + host + path, nil
+}
+
+// The values of Config.DPoP.
+const (
+	// DPoPOn binds the connector's tokens to a key per connection.
+	DPoPOn = "on"
+	// DPoPOff sends bearer tokens. The default, for now.
+	DPoPOff = "off"
+)
+
+// newDPoPKeyFor returns the encoded key a new consent of c binds its
+// tokens to, or "" when c does not use DPoP.
+func (c *connector) newDPoPKeyFor() (string, error) {
+	if c.cfg.DPoP != DPoPOn {
+		return "", nil
+	}
+	k, err := newDPoPKey()
+	if err != nil {
+		return "", err
+	}
+	return k.encode(), nil
+}
+
+// maxNonce bounds a DPoP-Nonce a server sends, which goes into every
+// proof until it changes.
+const maxNonce = 512
+
+// dpopExchange is the DPoP state of one request to an authorization
+// server, carried in its context from dpopTokenCall to doDPoP: the key
+// that signs the proof, the nonce the proof carries, and the one the
+// answer brought.
+type dpopExchange struct {
+	key   *dpopKey
+	now   func() time.Time
+	nonce string // sent in the proof
+	fresh string // the answer's DPoP-Nonce, if valid
+}
+
+type dpopContextKey struct{}
+
+// dpopOf is the exchange ctx carries, or nil.
+func dpopOf(ctx context.Context) *dpopExchange {
+	x, _ := ctx.Value(dpopContextKey{}).(*dpopExchange)
+	return x
+}
+
+// dpopTokenCall is tokenCall with a DPoP proof signed with sealedKey
+// (dpopKey.encode; "" sends none). An authorization server that wants a
+// nonce refuses the request with use_dpop_nonce and a DPoP-Nonce header
+// (RFC 9449 §8): the request is sent once more with it, which is no
+// second redemption of a code, since the server refused before reading
+// it. The nonce is kept for the next request to the same origin.
+func (m *Manager) dpopTokenCall(ctx context.Context, c *connector, cl client, endpoint string, form url.Values, sealedKey string, extra ...string) (*tokenResponse, error) {
+	if sealedKey == "" {
+		return m.tokenCall(ctx, c, cl, endpoint, form, extra...)
+	}
+	key, err := parseDPoPKey(sealedKey)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, errors.New("dpop: the token endpoint is not a URL")
+	}
+	at := originOf(u)
+	x := &dpopExchange{key: key, now: m.now, nonce: c.dpopNonce(at)}
+	tr, err := m.tokenCall(context.WithValue(ctx, dpopContextKey{}, x), c, cl, endpoint, form, extra...)
+	if errorCode(err) == "use_dpop_nonce" && x.fresh != "" && x.fresh != x.nonce {
+		x.nonce = x.fresh
+		tr, err = m.tokenCall(context.WithValue(ctx, dpopContextKey{}, x), c, cl, endpoint, form, extra...)
+	}
+	if x.fresh != "" {
+		c.dpopNonces.Store(at, x.fresh)
+	}
+	return tr, err
+}
+
+// dpopNonce is the last nonce the server at o sent c, or "".
+func (c *connector) dpopNonce(o origin) string {
+	n, _ := c.dpopNonces.Load(o)
+	s, _ := n.(string)
+	return s
+}
+
+// doDPoP is doCapped with the DPoP proof of the exchange req's context
+// carries, if any, and notes the nonce the answer brings.
+func doDPoP(hc *http.Client, req *http.Request, max int64) (int, http.Header, []byte, error) {
+	x := dpopOf(req.Context())
+	if x == nil {
+		return doCapped(hc, req, max)
+	}
+	proof, err := x.key.proof(dpopProof{Method: req.Method, URL: req.URL.String(), Nonce: x.nonce, Now: x.now()})
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("DPoP", proof)
+	status, header, body, err := doCapped(hc, req, max)
+	if n := header.Get("DPoP-Nonce"); validNonce(n) {
+		x.fresh = n
+	}
+	return status, header, body, err
+}
+
+// validNonce reports whether n is a DPoP-Nonce value: 1*NQCHAR (RFC 9449
+// §8.1), of a sane length.
+func validNonce(n string) bool {
+	if n == "" || len(n) > maxNonce {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkType checks the token_type of tr against the request that got
+// it: a DPoP token only for a request that sent a proof, which tr is then
+// bound to. A server that answers a proof with a Bearer token does not
+// support DPoP (RFC 9449 §5), and the token is used as it is.
+func (x *dpopExchange) checkType(tr *tokenResponse) error {
+	switch {
+	case x == nil && tr.dpop:
+		return errors.New(`token_type "DPoP" was not asked for: mcpgate sent no DPoP proof`)
+	case tr.dpop:
+		tr.key = x.key
+	}
+	return nil
+}
+
+// tokenType is the grant's record of tr's token_type: "DPoP", or "" for
+// Bearer.
+func (tr *tokenResponse) tokenType() string {
+	if tr.dpop {
+		return TokenTypeDPoP
+	}
+	return ""
+}
+
+// TokenTypeDPoP is the token_type of a token bound to a DPoP key.
+const TokenTypeDPoP = "DPoP"
+
+// encodedKey is the encoded key the tokens of tr are bound to, or "".
+func (tr *tokenResponse) encodedKey() string {
+	if tr.key == nil {
+		return ""
+	}
+	return tr.key.encode()
 }

@@ -133,6 +133,7 @@ type connector struct {
 	challenge  atomic.Pointer[discovery.Challenge] // the last refusal's challenge
 	discovery  singleflight.Group
 	failures   sync.Map // subject → the last failure of a refresh that may pass
+	dpopNonces sync.Map // origin → the DPoP-Nonce it sent last (RFC 9449 §8, §9)
 }
 
 // discovered is a discovery result and when it was fetched.

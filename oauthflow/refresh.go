@@ -216,7 +216,7 @@ func (m *Manager) refreshWith(ctx context.Context, c *connector, subject string,
 	}
 	// The grant's lease (leaseTTL) outlasts the request.
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
-	tr, err := m.tokenCall(callCtx, c, cl, g.TokenEndpoint, form, g.AccessToken)
+	tr, err := m.dpopTokenCall(callCtx, c, cl, g.TokenEndpoint, form, g.DPoPKey, g.AccessToken)
 	cancel()
 	switch code := errorCode(err); {
 	case code == "invalid_grant" && m.adoptRotated(ctx, c, subject, g):
@@ -308,6 +308,7 @@ func refreshFailure(err error) string {
 func (m *Manager) refreshed(g *grantRecord, tr *tokenResponse) error {
 	now := m.now()
 	g.AccessToken, g.Expiry, g.Obtained, g.Updated = tr.AccessToken, tr.Expiry, now, now
+	g.TokenType = tr.tokenType() // the key stays: the same one proves every refresh
 	if tr.RefreshToken != "" {
 		g.RefreshToken = tr.RefreshToken // rotated: the old one is dead (OAuth 2.1 §4.3.2)
 	}

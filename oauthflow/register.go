@@ -54,7 +54,8 @@ func (m *Manager) client(ctx context.Context, c *connector, as *authServer) (cli
 
 // static is the configured client.
 func (c *connector) static() client {
-	return client{Kind: RegistrationStatic, ID: c.cfg.ClientID, Secret: c.cfg.ClientSecret, AuthMethod: c.cfg.TokenAuthMethod}
+	return client{Kind: RegistrationStatic, ID: c.cfg.ClientID, Secret: c.cfg.ClientSecret, AuthMethod: c.cfg.TokenAuthMethod,
+		Key: c.cfg.ClientKey, KeyID: c.cfg.ClientKeyID}
 }
 
 // staticBelongs reports whether the configured client belongs to issuer:

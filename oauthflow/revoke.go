@@ -245,7 +245,7 @@ func (c *connector) revokeOne(ctx context.Context, cl client, endpoint, token, h
 	if err == nil {
 		raw, _ := decodeTokenBody(body)
 		err = &endpointError{endpoint: "revocation", status: status, code: safeCode(raw.Error),
-			description: sanitize(raw.ErrorDescription, maxDescription, append(secrets, token, cl.Secret)...)}
+			description: sanitize(raw.ErrorDescription, maxDescription, append(secrets, token, cl.Secret, form.Get("client_assertion"))...)}
 	}
 	if status == 0 || status == http.StatusTooManyRequests || status >= 500 {
 		return &transient{err: err, retryAfter: header.Get("Retry-After")}

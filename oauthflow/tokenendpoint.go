@@ -39,7 +39,11 @@ type client struct {
 	Kind       string // RegistrationStatic, RegistrationCIMD or RegistrationDCR
 	ID         string
 	Secret     string `secret:"true"`
-	AuthMethod string // AuthMethodBasic, AuthMethodPost or AuthMethodNone
+	AuthMethod string // AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT or AuthMethodNone
+	// Key is a static client's PEM private key, for private_key_jwt;
+	// KeyID its kid, if any.
+	Key   string `secret:"true"`
+	KeyID string
 }
 
 type clientView client
@@ -66,13 +70,8 @@ func (cl client) style() oauth2.AuthStyle {
 // body, read up to max bytes. It never follows a redirect (see
 // newConnector).
 func (c *connector) postForm(ctx context.Context, cl client, endpoint string, form url.Values, max int64) (int, http.Header, []byte, error) {
-	switch cl.style() {
-	case oauth2.AuthStyleInHeader:
-	case oauth2.AuthStyleInParams:
-		form.Set("client_id", cl.ID)
-		if cl.AuthMethod == AuthMethodPost {
-			form.Set("client_secret", cl.Secret)
-		}
+	if err := cl.authParams(form, endpoint); err != nil {
+		return 0, nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -84,7 +83,7 @@ func (c *connector) postForm(ctx context.Context, cl client, endpoint string, fo
 		// RFC 6749 §2.3.1: form-encode the id and secret before Basic.
 		req.SetBasicAuth(url.QueryEscape(cl.ID), url.QueryEscape(cl.Secret))
 	}
-	return doCapped(c.http, req, max)
+	return doDPoP(c.http, req, max)
 }
 
 // doCapped sends req and returns the status, the header and at most max
@@ -141,6 +140,10 @@ type tokenResponse struct {
 	// tokens, if any; account, whom the response itself names.
 	idToken *idClaims
 	account *Account
+	// dpop: the token_type is DPoP (RFC 9449 §5); key is the key it is
+	// bound to (dpopExchange.checkType).
+	dpop bool
+	key  *dpopKey
 }
 
 // accountFor is the account the response names for tokens that issuer
@@ -166,6 +169,7 @@ func (t tokenResponse) MarshalJSON() ([]byte, error) { return marshalRedacted(to
 func (m *Manager) tokenCall(ctx context.Context, c *connector, cl client, endpoint string, form url.Values, extra ...string) (*tokenResponse, error) {
 	secrets := append(extra, cl.Secret, form.Get("code"), form.Get("code_verifier"), form.Get("refresh_token"))
 	status, _, body, err := c.postForm(ctx, cl, endpoint, form, maxTokenBody)
+	secrets = append(secrets, form.Get("client_assertion"))
 	if err != nil {
 		return nil, fmt.Errorf("token endpoint: %w", err)
 	}
@@ -178,6 +182,9 @@ func (m *Manager) tokenCall(ctx context.Context, c *connector, cl client, endpoi
 		return nil, malformed(fmt.Errorf("token endpoint: %w", err))
 	}
 	tr, err := raw.check(m.now())
+	if err == nil {
+		err = dpopOf(ctx).checkType(tr)
+	}
 	if err != nil {
 		return nil, malformed(fmt.Errorf("token response: %w", err))
 	}
@@ -242,14 +249,15 @@ func (raw rawToken) check(now time.Time) (*tokenResponse, error) {
 	if len(raw.RefreshToken) > maxTokenLen || (raw.RefreshToken != "" && !visible(raw.RefreshToken)) {
 		return nil, errors.New("the refresh_token is too long or has spaces or control characters")
 	}
-	if raw.TokenType != "" && !strings.EqualFold(raw.TokenType, "bearer") {
-		return nil, fmt.Errorf("token_type %q is not supported: mcpgate sends bearer tokens only", sanitize(raw.TokenType, maxCode))
+	dpop := strings.EqualFold(raw.TokenType, TokenTypeDPoP)
+	if raw.TokenType != "" && !strings.EqualFold(raw.TokenType, "bearer") && !dpop {
+		return nil, fmt.Errorf("token_type %q is not supported: mcpgate sends Bearer and DPoP tokens only", sanitize(raw.TokenType, maxCode))
 	}
 	lifetime, err := expiresIn(raw.ExpiresIn)
 	if err != nil {
 		return nil, err
 	}
-	tr := &tokenResponse{AccessToken: raw.AccessToken, RefreshToken: raw.RefreshToken, Scopes: scopeField(raw.Scope)}
+	tr := &tokenResponse{AccessToken: raw.AccessToken, RefreshToken: raw.RefreshToken, Scopes: scopeField(raw.Scope), dpop: dpop}
 	if lifetime > 0 {
 		tr.Expiry = now.Add(lifetime)
 	}
