@@ -127,6 +127,7 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 		"registration_endpoint":  &o.RegistrationEndpoint,
 		"revocation_endpoint":    &o.RevocationEndpoint,
 		"client_name":            &o.ClientName,
+		"grant":                  &o.Grant,
 	}
 }
 
@@ -150,8 +151,13 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 //		issuer            <url>
 //		authorization_endpoint|token_endpoint|registration_endpoint|revocation_endpoint <url>
 //		client_name       <name>
+//		grant             authorization_code|client_credentials
 //		insecure_loopback
 //	}
+//
+// Under grant client_credentials, consent is shared unless the block
+// says otherwise (which is then refused): the client's one token serves
+// every granted user.
 func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
 	o := new(connectors.OAuthConfig)
 	start := d.Token()
@@ -180,6 +186,9 @@ func parseOAuth(d *caddyfile.Dispenser) (*connectors.OAuthConfig, error) {
 	}
 	if len(seen) == 0 {
 		return nil, nil // a bare "auth oauth": everything is discovered
+	}
+	if o.Grant == oauthflow.GrantClientCredentials && o.Consent == "" {
+		o.Consent = connectors.Shared
 	}
 	if err := checkOAuth(o); err != nil {
 		return nil, errAt(start, "auth oauth: %v", err)
@@ -223,6 +232,8 @@ func oauthCheck(kw string) func(string) error {
 		return oneOf("auto", "static", "cimd", "dcr")
 	case "consent":
 		return oneOf("per_user", "shared")
+	case "grant":
+		return oneOf(oauthflow.GrantAuthorizationCode, oauthflow.GrantClientCredentials)
 	case "token_auth_method":
 		return oneOf("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 	case "client_id", "client_secret", "client_key", "client_key_id", "audience", "client_name":
@@ -255,6 +266,9 @@ func checkEndpoint(kw, v string) error {
 func checkOAuth(o *connectors.OAuthConfig) error {
 	cfg := oauthflow.Config{OAuthConfig: *o}
 	if err := cfg.ValidateClient(); err != nil {
+		return err
+	}
+	if err := cfg.ValidateGrant(); err != nil {
 		return err
 	}
 	if hasPlaceholder(o.ClientKey) {

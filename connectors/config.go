@@ -120,6 +120,12 @@ type OAuthConfig struct {
 	// space. Default: what the upstream's challenge or metadata advertise.
 	Scopes Scopes `json:"scopes,omitempty"`
 
+	// Grant is how mcpgate gets the connector's tokens: "authorization_code"
+	// (default: a person consents) or "client_credentials" (RFC 6749 §4.4:
+	// the static client gets them itself, with no consent at all; it needs
+	// client_id, client authentication and shared consent).
+	Grant string `json:"grant,omitempty"`
+
 	// ClientID is a pre-registered client id.
 	ClientID string `json:"client_id,omitempty"`
 

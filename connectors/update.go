@@ -287,7 +287,7 @@ func tokenFacts(mcpURL, api string, o *OAuthConfig) []tokenFact {
 		{what: "the MCP server's origin", value: originOf(mcpURL), where: true},
 		{what: "the API's origin", value: originOf(api), where: true},
 		{what: "the audience", value: o.Audience},
-		{what: "the consent mode", value: string(cmp.Or(o.Consent, PerUser))},
+		{what: "the consent mode", value: consentOf(o)},
 		{what: ClientChange, value: clientOf(o)},
 	}
 }
@@ -322,6 +322,18 @@ func originOf(raw string) string {
 		return raw
 	}
 	return origin(u)
+}
+
+// consentOf names whose tokens they are: the consent mode, and the
+// client credentials grant when it gets them, since its tokens are the
+// client's own and no one's consent. The default grant adds nothing, so
+// that the binding of a connector configured before grants existed stays.
+func consentOf(o *OAuthConfig) string {
+	mode := string(cmp.Or(o.Consent, PerUser))
+	if o.Grant != "" && o.Grant != "authorization_code" {
+		mode += " " + o.Grant
+	}
+	return mode
 }
 
 // clientOf names the client a connector's tokens are issued to: a static

@@ -92,7 +92,7 @@ func (c Config) Validate() error {
 	if err := c.ValidateKey(); err != nil {
 		return err
 	}
-	for _, check := range []func() error{c.validateModes, c.ValidateClient, c.validateEndpoints, c.validateScopes} {
+	for _, check := range []func() error{c.validateModes, c.ValidateClient, c.ValidateGrant, c.validateEndpoints, c.validateScopes} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (c Config) validateModes() error {
 	default:
 		return fmt.Errorf("dpop %q must be on or off", c.DPoP)
 	}
-	if c.Discover == nil && (c.Issuer == "" || c.AuthorizationEndpoint == "" || c.TokenEndpoint == "") {
+	if c.Discover == nil && (c.Issuer == "" || (c.AuthorizationEndpoint == "" && c.Grant != GrantClientCredentials) || c.TokenEndpoint == "") {
 		return errors.New("without discovery, issuer, authorization_endpoint and token_endpoint are required")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -22,6 +23,9 @@ type Details struct {
 	Client ClientDetails `json:"client"`
 	// RedirectURI is the callback every consent returns to.
 	RedirectURI string `json:"redirect_uri"`
+	// Grant is how the connector gets its tokens: authorization_code (a
+	// person consents) or client_credentials (the client itself).
+	Grant string `json:"grant"`
 	// ConfiguredScopes are the scopes the connector asks for; empty: what
 	// the server advertises.
 	ConfiguredScopes []string `json:"configured_scopes,omitempty"`
@@ -128,7 +132,7 @@ func (m *Manager) Details(ctx context.Context, connector, user string) (Details,
 	if err != nil {
 		return Details{}, err
 	}
-	d := Details{Server: c.serverDetails(), RedirectURI: m.callback, ConfiguredScopes: c.cfg.Scopes}
+	d := Details{Server: c.serverDetails(), RedirectURI: m.callback, ConfiguredScopes: c.cfg.Scopes, Grant: cmp.Or(c.cfg.Grant, GrantAuthorizationCode)}
 	var rec grantRecord
 	if subject, err := c.subject(user); err == nil {
 		e, err := m.load(ctx, c, subject)

@@ -28,6 +28,10 @@ const (
 	StepServerMetadata   = "authorization_server_metadata"
 	StepRegistration     = "registration"
 	StepAuthorizationURL = "authorization_url"
+	// StepClientCredentials replaces StepAuthorizationURL for a connector
+	// under the client credentials grant: a token request, whose token is
+	// dropped.
+	StepClientCredentials = "client_credentials"
 )
 
 // Diagnose runs the connect path of connector step by step, afresh:
@@ -75,6 +79,9 @@ func (m *Manager) Diagnose(ctx context.Context, connector string) ([]Step, error
 			Fix: "set client_id and client_secret (a static client registered with " + as.Issuer + "), with token_auth_method if needed"}), nil
 	}
 	steps = append(steps, Step{Name: StepRegistration, OK: true, Detail: "client " + cl.Kind + " " + cl.ID})
+	if c.clientCredentials() {
+		return append(steps, m.diagnoseClientCredentials(ctx, c, as, cl)), nil
+	}
 	f := m.newFlow(c, as, cl, "", "", "", c.scopes(as))
 	u, err := authURL(as.AuthorizationEndpoint, cl, f, "diagnose")
 	if err != nil {

@@ -305,5 +305,8 @@ func (m *Manager) Connection(ctx context.Context, connector, user string) connec
 	if err != nil {
 		return connectors.Connection{State: connectors.StateError, Reason: "the stored credential cannot be read"}
 	}
+	if c.clientCredentials() {
+		return clientConnection(e.rec.Connection)
+	}
 	return c.connection(&e.rec)
 }

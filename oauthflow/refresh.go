@@ -43,7 +43,9 @@ func (m *Manager) refresh(ctx context.Context, c *connector, subject, refused st
 		defer cancel()
 		tok, err := m.refreshGrant(ctx, c, subject, refused)
 		var ce *ConsentError
-		if err != nil && !errors.As(err, &ce) {
+		// A refused client credentials request is a ConsentError too, but
+		// asking again at once would be refused again.
+		if err != nil && (!errors.As(err, &ce) || c.clientCredentials()) {
 			c.failures.Store(subject, failure{at: m.now(), err: err})
 		} else {
 			c.failures.Delete(subject)
@@ -93,6 +95,9 @@ func (m *Manager) refreshGrant(ctx context.Context, c *connector, subject, refus
 // refreshIfNeeded refreshes g unless it needs no refresh (or cannot
 // have one).
 func (m *Manager) refreshIfNeeded(ctx context.Context, c *connector, subject, refused string, g *grantRecord, run *refreshRun) (bool, error) {
+	if c.clientCredentials() {
+		return m.fetchIfNeeded(ctx, c, subject, refused, g, run)
+	}
 	now := m.now()
 	switch {
 	case g.Connection.State != connectors.StateActive && !g.retrying():

@@ -41,6 +41,9 @@ func (m *Manager) start(ctx context.Context, c *connector, user, redirectURL str
 	if c.cfg.Disabled {
 		return "", connectors.DisabledError(c.id)
 	}
+	if c.clientCredentials() {
+		return "", fmt.Errorf("%w: %s gets its token with the client credentials grant, at its first call", ErrNoConsent, c.id)
+	}
 	subject, err := c.subject(user)
 	if err != nil {
 		return "", err

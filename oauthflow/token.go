@@ -67,6 +67,13 @@ func (m *Manager) slowToken(ctx context.Context, c *connector, subject string, r
 	if err != nil {
 		return Token{}, err
 	}
+	if c.clientCredentials() {
+		// No consent to wait for: a token that does not serve is fetched.
+		if req.Refused == "" && e.fresh(m.now()) {
+			return e.token, nil
+		}
+		return m.refresh(ctx, c, subject, req.Refused)
+	}
 	if !c.fits(&e.rec) || (e.rec.Connection.State != connectors.StateActive && !e.rec.retrying()) {
 		return Token{}, c.consentError(c.connection(&e.rec))
 	}

@@ -12,6 +12,9 @@
 //                   any token; required
 //   issuer          the issuer identifier, for a server behind a proxy at
 //                   that URL; default http://127.0.0.1:PORT
+//   serviceClients  {client_id: client_secret} of clients that may use the
+//                   client credentials grant only, with the resource's
+//                   scopes; the grant is enabled only when there are some
 //
 // The first line on stdout is {"issuer":"…","listen":"http://127.0.0.1:PORT"}
 // once the server accepts connections. Everything else goes to stderr.
@@ -34,6 +37,14 @@ if (!resource || !rsSecret) {
 const scopes = (config.scopes || ['mcp']).join(' ');
 const accessTokenTTL = config.accessTokenTTL || 3600;
 const accounts = config.accounts || ['alice'];
+const serviceClients = Object.entries(config.serviceClients || {}).map(([id, secret]) => ({
+  client_id: id,
+  client_secret: secret,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  scope: scopes,
+}));
 
 // stats is what GET /_test/stats returns.
 const stats = {
@@ -73,7 +84,7 @@ function configuration() {
       grant_types: [],
       response_types: [],
       redirect_uris: [],
-    }],
+    }, ...serviceClients],
     // Registered clients may refresh unless they register grant_types
     // without refresh_token.
     clientDefaults: {
@@ -96,6 +107,8 @@ function configuration() {
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true }, // open: no initial access token
+      // Only for the service clients: no other client is allowed the grant.
+      clientCredentials: { enabled: serviceClients.length > 0 },
       revocation: { enabled: true },
       introspection: { enabled: true },
       resourceIndicators: {

@@ -78,6 +78,12 @@ type Options struct {
 	// at that URL, as an MCP server of the 2025-03-26 era serves its
 	// authorization server at its own origin. The proxy forwards to URL.
 	Issuer string
+	// ServiceClients maps the client_id of each client that may use the
+	// client credentials grant (RFC 6749 §4.4), and only that grant, to its
+	// client_secret; it authenticates with client_secret_basic or
+	// client_secret_post and gets the resource's scopes. The grant is
+	// enabled only when there are some.
+	ServiceClients map[string]string
 }
 
 // withDefaults fills in the defaults the Options fields document.
@@ -148,6 +154,8 @@ type serverConfig struct {
 	Accounts       []string `json:"accounts"`
 	RSSecret       string   `json:"rsSecret"`
 	Issuer         string   `json:"issuer,omitempty"`
+	// ServiceClients is Options.ServiceClients.
+	ServiceClients map[string]string `json:"serviceClients,omitempty"`
 }
 
 // config returns the server's configuration.
@@ -159,6 +167,7 @@ func (a *AS) config() serverConfig {
 		Accounts:       a.opts.Accounts,
 		RSSecret:       a.rsSecret,
 		Issuer:         a.opts.Issuer,
+		ServiceClients: a.opts.ServiceClients,
 	}
 }
 

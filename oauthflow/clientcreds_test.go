@@ -1,0 +1,230 @@
+package oauthflow
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/caddy-mcpgate/connectors"
+	"github.com/mcpgate/caddy-mcpgate/internal/testas"
+	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
+	"github.com/mcpgate/caddy-mcpgate/store"
+)
+
+// serviceSecret is the client secret of the real server's service client.
+const serviceSecret = "svc-secret-canary-7f3a"
+
+// serviceServer starts an MCP upstream guarded by a real authorization
+// server that has a service client "svc", allowed the client credentials
+// grant only.
+func serviceServer(t *testing.T) (*testas.AS, string) {
+	t.Helper()
+	up := testupstream.StartT(t, testupstream.Options{Name: "svc"})
+	as := testas.Start(t, testas.Options{Resource: up.URL, ServiceClients: map[string]string{"svc": serviceSecret}})
+	up.SetGuard(as.Protect)
+	return as, up.URL
+}
+
+// serviceConfig is connector "notion" at connectorURL under the client
+// credentials grant, as client "svc" with secret, authenticating with
+// method.
+func serviceConfig(t *testing.T, connectorURL, secret, method string) Config {
+	cfg := realConfig(t, connectorURL, nil)
+	cfg.Consent, cfg.Grant = Shared, GrantClientCredentials
+	cfg.ClientID, cfg.ClientSecret, cfg.TokenAuthMethod = "svc", secret, method
+	return cfg
+}
+
+// serviceInstance is a Manager on st and clock whose connector "notion"
+// is cfg.
+func serviceInstance(t *testing.T, st store.Store, clock *fakeClock, cfg Config) *Manager {
+	t.Helper()
+	m, err := New(Options{Store: st, PublicURL: publicURL, StateKey: []byte("0123456789abcdef0123456789abcdef"), Now: clock.Now}, []Config{cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// TestClientCredentialsServesUsers: a client credentials connector is
+// ready before anyone connects it, and serves alice and bob one token
+// that the real server issued to the client without any authorization
+// request, which the upstream takes; no refresh token is kept, a consent
+// is refused, the details show the grant and Diagnose gets a token.
+func TestClientCredentialsServesUsers(t *testing.T) {
+	as, upURL := serviceServer(t)
+	for _, method := range []string{AuthMethodBasic, AuthMethodPost} {
+		t.Run(method, func(t *testing.T) {
+			before := serverStats(t, as).TokenRequests[GrantClientCredentials]
+			m := serviceInstance(t, store.NewMemory(), &fakeClock{t: time.Now()}, serviceConfig(t, upURL, serviceSecret, method))
+			ctx := context.Background()
+			if conn := m.Connection(ctx, "notion", "alice"); conn.Status() != connectors.StatusReady {
+				t.Fatalf("before any call: %+v, want ready", conn)
+			}
+			alice, err := tokenOf(m, "alice")
+			if err != nil {
+				t.Fatalf("alice: %v", err)
+			}
+			bob, err := tokenOf(m, "bob")
+			if err != nil || bob != alice {
+				t.Fatalf("bob: %v %v, want alice's token", bob, err)
+			}
+			checkAudience(t, as, upURL, strings.TrimPrefix(alice.Header, "Bearer "), upURL)
+			st := serverStats(t, as)
+			if st.Authorizations != 0 || st.TokenRequests[GrantClientCredentials]-before != 1 || len(st.TokenErrors) != 0 {
+				t.Fatalf("the server's counters: %+v", st)
+			}
+			g := storedGrant(t, m.store, "")
+			if g.RefreshToken != "" || g.ClientID != "svc" || g.Connection.State != connectors.StateActive {
+				t.Fatalf("the stored grant: %+v", g)
+			}
+			if _, err := m.Start(ctx, "notion", "alice", ""); !errors.Is(err, ErrNoConsent) {
+				t.Fatalf("Start: %v, want ErrNoConsent", err)
+			}
+			if d, err := m.Details(ctx, "notion", ""); err != nil || d.Grant != GrantClientCredentials || d.Connection.State != connectors.StateActive {
+				t.Fatalf("Details: %+v %v", d, err)
+			}
+			steps, err := m.Diagnose(ctx, "notion")
+			if last := steps[len(steps)-1]; err != nil || last.Name != StepClientCredentials || !last.OK {
+				t.Fatalf("Diagnose: %+v %v", steps, err)
+			}
+		})
+	}
+}
+
+// TestClientCredentialsRefetch: a token about to expire is fetched again
+// from the real server, and so is one the upstream refused; a disconnect
+// revokes the token in hand and the next call fetches another.
+func TestClientCredentialsRefetch(t *testing.T) {
+	as, upURL := serviceServer(t)
+	clock := &fakeClock{t: time.Now()}
+	m := serviceInstance(t, store.NewMemory(), clock, serviceConfig(t, upURL, serviceSecret, ""))
+	first, err := tokenOf(m, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Hour)
+	second, err := tokenOf(m, "alice")
+	if err != nil || second == first {
+		t.Fatalf("after expiry: %v %v, want a new token", second, err)
+	}
+	third, err := m.Token(context.Background(), TokenRequest{Connector: "notion", User: "bob", Refused: second.Header})
+	if err != nil || third == second {
+		t.Fatalf("after a refusal: %v %v, want a new token", third, err)
+	}
+	if _, err := m.Disconnect(context.Background(), "notion", "", "rotating"); err != nil {
+		t.Fatal(err)
+	}
+	if active, _, _ := as.Active(context.Background(), strings.TrimPrefix(third.Header, "Bearer ")); active {
+		t.Fatal("the disconnected token is still active")
+	}
+	fourth, err := tokenOf(m, "alice")
+	if err != nil || fourth == third {
+		t.Fatalf("after a disconnect: %v %v, want a new token", fourth, err)
+	}
+	checkAudience(t, as, upURL, strings.TrimPrefix(fourth.Header, "Bearer "), upURL)
+	if n := serverStats(t, as).TokenRequests[GrantClientCredentials]; n != 4 {
+		t.Fatalf("%d client credentials requests, want 4", n)
+	}
+}
+
+// TestClientCredentialsSingleFlight: many calls at once, on two
+// instances sharing one store, for an expired token cost the real server
+// one request.
+func TestClientCredentialsSingleFlight(t *testing.T) {
+	as, upURL := serviceServer(t)
+	st := store.NewMemory()
+	now := time.Now()
+	clocks := []*fakeClock{{t: now}, {t: now}}
+	ms := []*Manager{
+		serviceInstance(t, st, clocks[0], serviceConfig(t, upURL, serviceSecret, "")),
+		serviceInstance(t, st, clocks[1], serviceConfig(t, upURL, serviceSecret, "")),
+	}
+	tokens := make([]Token, 40)
+	errs := make([]error, len(tokens))
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() { tokens[i], errs[i] = tokenOf(ms[i%2], []string{"alice", "bob"}[i%2]) })
+	}
+	wg.Wait()
+	for i := range tokens {
+		if errs[i] != nil || tokens[i].Header != tokens[0].Header {
+			t.Fatalf("call %d: %v %v", i, tokens[i], errs[i])
+		}
+	}
+	if n := serverStats(t, as).TokenRequests[GrantClientCredentials]; n != 1 {
+		t.Fatalf("%d client credentials requests for %d concurrent calls, want 1", n, len(tokens))
+	}
+}
+
+// TestClientCredentialsBadSecret: a secret the real server refuses makes
+// the connector misconfigured, in mcpgate's words, which name neither the
+// secret nor the server's description; calls right after it ask the
+// server nothing. Diagnose names the refusal.
+func TestClientCredentialsBadSecret(t *testing.T) {
+	as, upURL := serviceServer(t)
+	const wrong = "wrong-secret-canary-91b2"
+	m := serviceInstance(t, store.NewMemory(), &fakeClock{t: time.Now()}, serviceConfig(t, upURL, wrong, ""))
+	_, err := tokenOf(m, "alice")
+	ce, ok := errors.AsType[*ConsentError](err)
+	if !ok || ce.Status != connectors.StatusMisconfigured || !strings.Contains(ce.Reason, "refused mcpgate's client credentials (invalid_client)") {
+		t.Fatalf("Token: %v, want misconfigured for invalid_client", err)
+	}
+	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), serviceSecret) {
+		t.Fatalf("the error names a secret: %v", err)
+	}
+	if conn := m.Connection(context.Background(), "notion", "bob"); conn.Status() != connectors.StatusMisconfigured || conn.Reason != ce.Reason {
+		t.Fatalf("the connection: %+v", conn)
+	}
+	if _, err := tokenOf(m, "bob"); !errors.Is(err, ErrConsentRequired) {
+		t.Fatalf("a second call: %v", err)
+	}
+	if st := serverStats(t, as); st.TokenRequests[GrantClientCredentials] != 1 || st.TokenErrors[GrantClientCredentials] != 1 {
+		t.Fatalf("the server's counters: %+v", st)
+	}
+	steps, err := m.Diagnose(context.Background(), "notion")
+	last := steps[len(steps)-1]
+	if err != nil || last.Name != StepClientCredentials || last.OK || !strings.Contains(last.Detail, "invalid_client") || strings.Contains(last.Detail, wrong) {
+		t.Fatalf("Diagnose: %+v %v", steps, err)
+	}
+}
+
+// TestClientCredentialsConfig: the grant's needs are checked, in errors
+// that name what is missing.
+func TestClientCredentialsConfig(t *testing.T) {
+	ok := Config{Connector: "svc", OAuthConfig: connectors.OAuthConfig{Grant: GrantClientCredentials, Consent: Shared,
+		ClientID: "svc", ClientSecret: "s", Resource: "https://mcp.example.test/mcp",
+		Issuer: "https://as.example.test", TokenEndpoint: "https://as.example.test/token"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		tweak func(*Config)
+		want  string
+	}{
+		{"unknown grant", func(c *Config) { c.Grant, c.AuthorizationEndpoint = "password", "https://as.example.test/auth" }, `grant "password" must be authorization_code or client_credentials`},
+		{"no client", func(c *Config) { c.ClientID, c.ClientSecret = "", "" }, "needs a static client"},
+		{"dcr", func(c *Config) { c.ClientID, c.ClientSecret, c.Registration = "", "", RegistrationDCR }, "needs a static client"},
+		{"public client", func(c *Config) { c.ClientSecret, c.TokenAuthMethod = "", AuthMethodNone }, "needs the client to authenticate"},
+		{"no secret", func(c *Config) { c.ClientSecret = "" }, "needs the client to authenticate"},
+		{"per user", func(c *Config) { c.Consent = PerUser }, "needs consent shared"},
+		{"consent unset", func(c *Config) { c.Consent = "" }, "needs consent shared"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := ok
+			tc.tweak(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s\"") {
+				t.Fatalf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
