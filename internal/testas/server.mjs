@@ -12,6 +12,9 @@
 //                   any token; required
 //   issuer          the issuer identifier, for a server behind a proxy at
 //                   that URL; default http://127.0.0.1:PORT
+//   keyClients      [{client_id, redirect_uri, jwk}] of clients that
+//                   authenticate with private_key_jwt (RFC 7523) by the
+//                   public key jwk
 //   serviceClients  {client_id: client_secret} of clients that may use the
 //                   client credentials grant only, with the resource's
 //                   scopes; the grant is enabled only when there are some
@@ -37,6 +40,12 @@ if (!resource || !rsSecret) {
 const scopes = (config.scopes || ['mcp']).join(' ');
 const accessTokenTTL = config.accessTokenTTL || 3600;
 const accounts = config.accounts || ['alice'];
+const keyClients = (config.keyClients || []).map((c) => ({
+  client_id: c.client_id,
+  token_endpoint_auth_method: 'private_key_jwt',
+  jwks: { keys: [c.jwk] },
+  redirect_uris: [c.redirect_uri],
+}));
 const serviceClients = Object.entries(config.serviceClients || {}).map(([id, secret]) => ({
   client_id: id,
   client_secret: secret,
@@ -78,7 +87,7 @@ function configuration() {
     enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     // The resource server's own client, for introspection (RFC 7662).
-    clients: [{
+    clients: [...keyClients, {
       client_id: 'testas-rs',
       client_secret: rsSecret,
       grant_types: [],

@@ -78,6 +78,9 @@ type Options struct {
 	// at that URL, as an MCP server of the 2025-03-26 era serves its
 	// authorization server at its own origin. The proxy forwards to URL.
 	Issuer string
+	// KeyClients are static clients that authenticate with
+	// private_key_jwt (RFC 7523), known by their public keys.
+	KeyClients []KeyClient
 	// ServiceClients maps the client_id of each client that may use the
 	// client credentials grant (RFC 6749 §4.4), and only that grant, to its
 	// client_secret; it authenticates with client_secret_basic or
@@ -139,7 +142,11 @@ func Start(t testing.TB, opts Options) *AS {
 		client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 10 * time.Second},
 		prm:      prm,
 	}
-	a.Issuer, a.URL = startNode(t, a.config())
+	cfg := a.config()
+	if cfg.KeyClients, err = keyClientConfigs(opts.KeyClients); err != nil {
+		t.Fatalf("testas: Options.KeyClients: %v", err)
+	}
+	a.Issuer, a.URL = startNode(t, cfg)
 	// Idle keep-alive connections would otherwise outlive the test and
 	// trip goleak in packages that use it.
 	t.Cleanup(a.client.CloseIdleConnections)
@@ -154,6 +161,8 @@ type serverConfig struct {
 	Accounts       []string `json:"accounts"`
 	RSSecret       string   `json:"rsSecret"`
 	Issuer         string   `json:"issuer,omitempty"`
+	// KeyClients is Options.KeyClients.
+	KeyClients []keyClientConfig `json:"keyClients,omitempty"`
 	// ServiceClients is Options.ServiceClients.
 	ServiceClients map[string]string `json:"serviceClients,omitempty"`
 }
