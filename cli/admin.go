@@ -104,6 +104,8 @@ type oauthConfig struct {
 	Scopes                string `json:"scopes,omitempty"`
 	ClientID              string `json:"client_id,omitempty"`
 	ClientSecret          string `json:"client_secret,omitempty"`
+	ClientKey             string `json:"client_key,omitempty"`
+	ClientKeyID           string `json:"client_key_id,omitempty"`
 	TokenAuthMethod       string `json:"token_auth_method,omitempty"`
 	Audience              string `json:"audience,omitempty"`
 	Resource              string `json:"resource,omitempty"`

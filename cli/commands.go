@@ -121,6 +121,7 @@ func (c *cli) auth() (*authConfig, error) {
 func (c *cli) oauthConfig() (*oauthConfig, error) {
 	o := &oauthConfig{
 		ClientID:              c.str("client-id"),
+		ClientKeyID:           c.str("client-key-id"),
 		TokenAuthMethod:       c.str("token-auth-method"),
 		Audience:              c.str("audience"),
 		Resource:              c.str("resource"),
@@ -138,6 +139,9 @@ func (c *cli) oauthConfig() (*oauthConfig, error) {
 		o.Registration = "dcr"
 	}
 	var err error
+	if o.ClientKey, err = c.clientKey(c.str("client-key")); err != nil {
+		return nil, err
+	}
 	o.ClientSecret, err = c.secret(c.str("client-secret"))
 	return o, err
 }

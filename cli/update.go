@@ -26,7 +26,9 @@ func connectorFlags(cmd *cobra.Command) {
 	f.String("client-id", "", "A pre-registered OAuth client id")
 	f.String("client-secret", "", "The pre-registered client's secret; - reads it from standard input")
 	f.String("client-name", "", "The client_name to register with dynamically (default: mcpgate <id>)")
-	f.String("token-auth-method", "", "client_secret_basic, client_secret_post or none")
+	f.String("client-key", "", "The pre-registered client's PEM private key, for private_key_jwt: - reads it from standard input, else the file named")
+	f.String("client-key-id", "", "The kid of the client key's assertions, if the server wants one")
+	f.String("token-auth-method", "", "client_secret_basic, client_secret_post, private_key_jwt (default with --client-key) or none")
 	f.String("audience", "", "The audience parameter, for servers that want one")
 	f.String("resource", "", "The RFC 8707 resource indicator (default: the URL)")
 	f.StringArray("scopes", nil, "Scopes to request, separated by commas, spaces or newlines (default: what the server advertises)")
@@ -45,6 +47,7 @@ func connectorFlags(cmd *cobra.Command) {
 // members of its oauth object; dcr and oauth are handled on their own.
 var oauthMembers = map[string]string{
 	"client-id": "client_id", "client-secret": "client_secret", "client-name": "client_name",
+	"client-key": "client_key", "client-key-id": "client_key_id",
 	"token-auth-method": "token_auth_method", "audience": "audience", "resource": "resource",
 	"scopes": "scopes", "consent": "consent", "issuer": "issuer", "insecure-loopback": "insecure_loopback",
 	"authorization-endpoint": "authorization_endpoint", "token-endpoint": "token_endpoint",
@@ -135,6 +138,12 @@ func (c *cli) oauthPatch() (map[string]any, error) {
 			out[member] = c.boolean(flag)
 		case "scopes":
 			out[member] = orNull(c.scopes())
+		case "client-key":
+			key, err := c.clientKey(c.str(flag))
+			if err != nil {
+				return nil, err
+			}
+			out[member] = orNull(key)
 		case "client-secret":
 			secret, err := c.secret(c.str(flag))
 			if err != nil {
