@@ -188,6 +188,10 @@ func (api *API) lookup(r *http.Request) (*gateway.Gateway, *connectors.Connector
 // where to consent to it.
 type addedConnector struct {
 	gateway.ConnectorView
+	// Grant is client_credentials for a connector that gets its token
+	// without consent, which has no connect URL: its first call fetches
+	// the token.
+	Grant        string `json:"grant,omitempty"`
 	ConnectURL   string `json:"connect_url,omitempty"`
 	AuthURL      string `json:"auth_url,omitempty"`
 	ConsentError string `json:"consent_error,omitempty"`
@@ -219,6 +223,10 @@ func (api *API) added(ctx context.Context, id string) addedConnector {
 	c, _ := g.Connector(id)
 	out := addedConnector{ConnectorView: g.View(ctx, api.Registry.Snapshot(), c)}
 	if m, consent, ok := g.OAuthFor(id); ok && !c.Disabled {
+		if m.Grant(id) == oauthflow.GrantClientCredentials {
+			out.Grant = oauthflow.GrantClientCredentials
+			return out
+		}
 		out.ConnectURL = g.ConnectURL(id)
 		if consent == oauthflow.Shared {
 			var err error
@@ -301,6 +309,9 @@ func (t consentTarget) startable() error {
 // start begins a consent and returns its authorization URL.
 func (t consentTarget) start(r *http.Request) (string, error) {
 	authURL, err := t.m.Start(r.Context(), t.id, t.user, "")
+	if errors.Is(err, oauthflow.ErrNoConsent) {
+		return "", errorf(http.StatusConflict, "%v: its token is fetched at its first call; a disconnect revokes it and the next call fetches another", err)
+	}
 	if err != nil {
 		return "", errorf(http.StatusBadGateway, "starting consent for %s: %v", t.id, err)
 	}

@@ -102,6 +102,7 @@ type oauthConfig struct {
 	Registration          string `json:"registration,omitempty"`
 	Consent               string `json:"consent,omitempty"`
 	Scopes                string `json:"scopes,omitempty"`
+	Grant                 string `json:"grant,omitempty"`
 	ClientID              string `json:"client_id,omitempty"`
 	ClientSecret          string `json:"client_secret,omitempty"`
 	ClientKey             string `json:"client_key,omitempty"`
@@ -181,6 +182,7 @@ type updatedConnector struct {
 // addedConnector answers POST /mcpgate/connectors.
 type addedConnector struct {
 	adminConnector
+	Grant        string `json:"grant"`
 	ConnectURL   string `json:"connect_url"`
 	AuthURL      string `json:"auth_url"`
 	ConsentError string `json:"consent_error"`

@@ -138,6 +138,9 @@ func (c *cli) oauthConfig() (*oauthConfig, error) {
 	if c.boolean("dcr") {
 		o.Registration = "dcr"
 	}
+	if o.Grant = c.grant(); o.Grant == grantClientCredentials && o.Consent == "" {
+		o.Consent = "shared" // one token, the client's, serves every granted user
+	}
 	var err error
 	if o.ClientKey, err = c.clientKey(c.str("client-key")); err != nil {
 		return nil, err

@@ -52,6 +52,9 @@ func printAligned[T any](out io.Writer, v T, human func(w io.Writer, v T)) error
 func printAdded(w io.Writer, v addedConnector) {
 	fmt.Fprintf(w, "Added connector %s: %s.\n", v.ID, authSummary(v.adminConnector))
 	switch {
+	case v.Grant == grantClientCredentials:
+		fmt.Fprintln(w, "No consent: it gets its token with the client credentials grant at its first call.")
+		fmt.Fprintf(w, "Check the client with: caddy mcpgate connectors diagnose %s\n", v.ID)
 	case v.ConsentError != "":
 		fmt.Fprintf(w, "Consent could not start: %s.\n", strings.TrimSuffix(v.ConsentError, "; run diagnose"))
 		fmt.Fprintf(w, "See why with: caddy mcpgate connectors diagnose %s\n", v.ID)

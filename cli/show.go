@@ -36,6 +36,7 @@ type oauthDetails struct {
 		SecretStored bool   `json:"secret_stored"`
 	} `json:"client"`
 	RedirectURI      string   `json:"redirect_uri"`
+	Grant            string   `json:"grant"`
 	ConfiguredScopes []string `json:"configured_scopes"`
 	Scopes           []string `json:"scopes"`
 	RequestedScopes  []string `json:"requested_scopes"`
@@ -126,7 +127,7 @@ func oauthFields(o *oauthDetails) []field {
 	}
 	return append(fields,
 		field{"client", clientOf(o)}, field{"client secret", storedOrNot(o.Client.SecretStored, o.Client.Kind != "")},
-		field{"redirect uri", o.RedirectURI},
+		field{"redirect uri", o.RedirectURI}, field{"grant", o.Grant},
 		field{"scopes", strings.Join(o.Scopes, " ")}, field{"requested scopes", strings.Join(o.RequestedScopes, " ")},
 		field{"configured scopes", strings.Join(o.ConfiguredScopes, " ")},
 		field{"account", accountOf(o)},

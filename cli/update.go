@@ -33,6 +33,7 @@ func connectorFlags(cmd *cobra.Command) {
 	f.String("resource", "", "The RFC 8707 resource indicator (default: the URL)")
 	f.StringArray("scopes", nil, "Scopes to request, separated by commas, spaces or newlines (default: what the server advertises)")
 	f.String("consent", "", "shared (an admin consents once) or per_user (each user consents; default)")
+	f.String("grant", "", "client-credentials (the client gets its own token, with no consent; needs --client-id and --client-secret, and implies --consent shared) or authorization-code (default)")
 	f.String("issuer", "", "The authorization server's issuer, instead of the one discovery finds")
 	f.String("authorization-endpoint", "", "The authorization endpoint, instead of the discovered one")
 	f.String("token-endpoint", "", "The token endpoint, instead of the discovered one")
@@ -49,7 +50,7 @@ var oauthMembers = map[string]string{
 	"client-id": "client_id", "client-secret": "client_secret", "client-name": "client_name",
 	"client-key": "client_key", "client-key-id": "client_key_id",
 	"token-auth-method": "token_auth_method", "audience": "audience", "resource": "resource",
-	"scopes": "scopes", "consent": "consent", "issuer": "issuer", "insecure-loopback": "insecure_loopback",
+	"scopes": "scopes", "consent": "consent", "grant": "grant", "issuer": "issuer", "insecure-loopback": "insecure_loopback",
 	"authorization-endpoint": "authorization_endpoint", "token-endpoint": "token_endpoint",
 	"registration-endpoint": "registration_endpoint", "revocation-endpoint": "revocation_endpoint",
 }
@@ -138,6 +139,11 @@ func (c *cli) oauthPatch() (map[string]any, error) {
 			out[member] = c.boolean(flag)
 		case "scopes":
 			out[member] = orNull(c.scopes())
+		case "grant":
+			out[member] = orNull(c.grant())
+			if c.grant() == grantClientCredentials && !c.flags.Changed("consent") {
+				out["consent"] = "shared"
+			}
 		case "client-key":
 			key, err := c.clientKey(c.str(flag))
 			if err != nil {
@@ -156,6 +162,14 @@ func (c *cli) oauthPatch() (map[string]any, error) {
 	}
 	return out, nil
 }
+
+// grantClientCredentials is the admin API's word for the client
+// credentials grant.
+const grantClientCredentials = "client_credentials"
+
+// grant is --grant in the admin API's words: client-credentials is
+// client_credentials.
+func (c *cli) grant() string { return strings.ReplaceAll(c.str("grant"), "-", "_") }
 
 // scopes is --scopes as one string, given as many times as the flag is:
 // the admin API splits it on commas, spaces and newlines, as every

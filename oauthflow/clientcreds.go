@@ -65,6 +65,16 @@ func (c Config) ValidateGrant() error {
 	return nil
 }
 
+// Grant returns how connector gets its tokens: GrantAuthorizationCode or
+// GrantClientCredentials; "" for a connector this Manager does not know.
+func (m *Manager) Grant(connector string) string {
+	c := m.conns[connector]
+	if c == nil {
+		return ""
+	}
+	return cmp.Or(c.cfg.Grant, GrantAuthorizationCode)
+}
+
 // clientCredentials reports whether c gets its tokens with the client
 // credentials grant.
 func (c *connector) clientCredentials() bool { return c.cfg.Grant == GrantClientCredentials }
