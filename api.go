@@ -57,6 +57,17 @@ type apiCall struct {
 	credential http.Header
 	paths      inert.Paths
 	refused    func(challenge string) // nil unless the credential is an OAuth token
+	// send is the credential's RoundTrip (a DPoP proof per request), or nil.
+	send func(rt http.RoundTripper, req *http.Request) (*http.Response, error)
+}
+
+// roundTrip sends out through rt, by the credential's RoundTrip when it
+// has one.
+func (c *apiCall) roundTrip(rt http.RoundTripper, out *http.Request) (*http.Response, error) {
+	if c.send != nil {
+		return c.send(rt, out)
+	}
+	return rt.RoundTrip(out)
 }
 
 // apiCallKey is the context key of a request's *apiCall.
@@ -95,7 +106,7 @@ func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(ctx)
 	maps.Copy(out.Header, call.credential)
 	hide.Request(out.Header)
-	res, err := t.HTTPTransport.RoundTrip(out)
+	res, err := call.roundTrip(t.HTTPTransport, out)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +250,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, g *gateway.Ga
 	}
 	call := &apiCall{
 		credential: cred.Header,
+		send:       cred.RoundTrip,
 		paths:      inert.Paths{Base: c.API, API: target, Prefix: "/connectors/" + id + "/api", Gateway: r.URL.EscapedPath()},
 	}
 	// Only an OAuth token can be refreshed; a refused static credential

@@ -246,7 +246,11 @@ func (g *Gateway) credentials() mcpmux.Credentials {
 		if err != nil {
 			return mcpmux.Credential{}, err
 		}
-		return mcpmux.Credential{Key: tok.Key, Header: http.Header{"Authorization": {tok.Header}}}, nil
+		cred := mcpmux.Credential{Key: tok.Key, Header: http.Header{"Authorization": {tok.Header}}}
+		if tok.Bound() {
+			cred.RoundTrip = tok.RoundTrip // a DPoP proof for each request
+		}
+		return cred, nil
 	}
 }
 

@@ -429,7 +429,7 @@ func (m *Mux) do(ctx context.Context, caller grants.Caller, c *connectors.Connec
 		return nil, nil, fmt.Errorf("connector %s has no MCP server, only an HTTP API", c.ID)
 	}
 	for refused := false; ; refused = true {
-		up := m.upstream(c, cred.Key)
+		up := m.upstream(c, *cred)
 		var rep *reply
 		var st *upstreamState
 		var err error

@@ -19,6 +19,12 @@ type Credential struct {
 	// Header carries the secret to the upstream. The Mux only reads it,
 	// and hides its values wherever an upstream's answer repeats them.
 	Header http.Header
+	// RoundTrip, if set, sends each request that carries Header, through
+	// rt, in place of rt.RoundTrip: a token bound to a key must prove
+	// each request it goes with (DPoP, RFC 9449). Credentials with one
+	// Key must all have it or all not, as they share an upstream
+	// connection. nil: requests go as they are.
+	RoundTrip func(rt http.RoundTripper, req *http.Request) (*http.Response, error)
 }
 
 // CredentialRequest asks for the credential of one caller at one connector.

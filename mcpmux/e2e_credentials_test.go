@@ -2,6 +2,8 @@ package mcpmux_test
 
 import (
 	"context"
+	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -34,5 +36,41 @@ func TestOneCredentialLookupPerCall(t *testing.T) {
 		if n := lookups.Load() - before; n != calls {
 			t.Errorf("%s: %d calls asked for a credential %d times", era.Name, calls, n)
 		}
+	}
+}
+
+// TestCredentialRoundTrip checks that a credential with its own RoundTrip
+// sends every request that carries it, each with what it adds (for DPoP,
+// a proof of that one request), in both eras.
+func TestCredentialRoundTrip(t *testing.T) {
+	t.Parallel()
+	ups, conns := startUpstreams(t, testupstream.BothEras, "a")
+	var sent atomic.Int64
+	g := startGateway(t, conns, everyone, func(o *mcpmux.Options) {
+		o.Credentials = func(ctx context.Context, req mcpmux.CredentialRequest) (mcpmux.Credential, error) {
+			cred, err := mcpmux.StaticCredentials(ctx, req)
+			cred.RoundTrip = func(rt http.RoundTripper, r *http.Request) (*http.Response, error) {
+				r.Header.Set("X-Proof", strconv.FormatInt(sent.Add(1), 10))
+				return rt.RoundTrip(r)
+			}
+			return cred, err
+		}
+	})
+	for _, era := range rawEras {
+		c := dialRaw(t, g.URL+"/mcp", agentHeader("alice", ""), era.version)
+		c.result("tools/list", nil)
+		c.result("tools/call", map[string]any{"name": "a_echo", "arguments": map[string]any{"message": "x"}})
+	}
+	seen := map[string]bool{}
+	reqs := ups["a"].Requests()
+	for _, r := range reqs {
+		p := r.Header.Get("X-Proof")
+		if p == "" || seen[p] {
+			t.Errorf("a %s request to the upstream came with proof %q (empty or repeated)", r.Method, p)
+		}
+		seen[p] = true
+	}
+	if len(reqs) < 4 {
+		t.Fatalf("the upstream saw %d requests", len(reqs))
 	}
 }

@@ -13,7 +13,7 @@ import (
 // connected has gone on to its next step. Later streams start as usual.
 // It must be called before m serves c.
 func HoldListener(m *Mux, c *connectors.Connector) (start func()) {
-	u := m.upstream(c, "static")
+	u := m.upstreamFor(c, "static")
 	run := u.background
 	held := make(chan func(context.Context), 1)
 	var taken atomic.Bool

@@ -96,7 +96,7 @@ func (u *upstream) listenOnce(ctx context.Context, cred http.Header, st *upstrea
 	if err != nil {
 		return 0
 	}
-	resp, err := u.client.Do(req)
+	resp, err := u.listenSend(req)
 	if err != nil {
 		return 0
 	}
@@ -147,4 +147,14 @@ func (u *upstream) listenRequest(ctx context.Context, cred http.Header, st *upst
 	u.setHeaders(req.Header, cred, st)
 	req.Header.Set(mcp.HeaderMethod, "subscriptions/listen")
 	return req, nil
+}
+
+// listenSend sends the stream request, by the credential's RoundTrip when
+// it has one; the client's redirect refusal needs no stand-in there, since
+// a RoundTrip follows no redirect.
+func (u *upstream) listenSend(req *http.Request) (*http.Response, error) {
+	if u.sender.Load() != nil {
+		return u.send(req)
+	}
+	return u.client.Do(req)
 }

@@ -405,7 +405,17 @@ func (m *Mux) Connector(id string) (*connectors.Connector, bool) {
 }
 
 // upstream returns the shared connection for (connector, credential).
-func (m *Mux) upstream(c *connectors.Connector, credKey string) *upstream {
+func (m *Mux) upstream(c *connectors.Connector, cred Credential) *upstream {
+	u := m.upstreamFor(c, cred.Key)
+	if cred.RoundTrip != nil {
+		// The latest: a refreshed token's sends as well as the one before.
+		u.sender.Store(&cred.RoundTrip)
+	}
+	return u
+}
+
+// upstreamFor returns the shared connection for (connector, credKey).
+func (m *Mux) upstreamFor(c *connectors.Connector, credKey string) *upstream {
 	key := upstreamKey{c.ID, credKey}
 	// Load first: LoadOrStore would build a new upstream on every call
 	// only to throw it away, and this runs on every upstream request.

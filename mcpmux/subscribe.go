@@ -246,7 +246,7 @@ func (m *Mux) hold(x *exchange, uri string, old *subscription) *reply {
 	// change is held across the upstream request, so that a subscribe and
 	// an unsubscribe of one URI reach the upstream in the order they are
 	// recorded here.
-	u := m.upstream(c, cred.Key)
+	u := m.upstream(c, cred)
 	u.watch.change.Lock()
 	defer u.watch.change.Unlock()
 	sub := &subscription{session: x.session, mux: m, conn: c, up: u, uri: orig, agentURI: uri}

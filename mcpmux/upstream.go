@@ -139,6 +139,8 @@ type upstream struct {
 	now func() time.Time
 	// observer is told of every request, or is nil.
 	observer Observer
+	// sender is the credential's RoundTrip (Credential.RoundTrip), or nil.
+	sender atomic.Pointer[func(rt http.RoundTripper, req *http.Request) (*http.Response, error)]
 
 	// nextID numbers the gateway's requests. Agents' ids are never
 	// forwarded: agents share this connection and many send id 1, and a
@@ -370,11 +372,20 @@ func (u *upstream) post(ctx context.Context, cred http.Header, st *upstreamState
 	// carry the credential to another host), has no cookie jar and no
 	// timeout of its own, so all it would add is a copy of the headers and
 	// an error wrapping that unreachable cuts off again.
-	resp, err := u.client.Transport.RoundTrip(req)
+	resp, err := u.send(req)
 	if err != nil {
 		return nil, unreachable(ctx, err)
 	}
 	return resp, nil
+}
+
+// send sends req through the transport, by the credential's RoundTrip
+// when it has one.
+func (u *upstream) send(req *http.Request) (*http.Response, error) {
+	if rt := u.sender.Load(); rt != nil {
+		return (*rt)(u.client.Transport, req)
+	}
+	return u.client.Transport.RoundTrip(req)
 }
 
 // request builds a POST of body to the upstream. It is made by hand rather

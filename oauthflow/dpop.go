@@ -10,12 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -339,4 +342,130 @@ func (tr *tokenResponse) encodedKey() string {
 		return ""
 	}
 	return tr.key.encode()
+}
+
+// authorization is the Authorization header value that presents g's
+// access token: "DPoP …" for a bound token (RFC 9449 §7.1), else
+// "Bearer …".
+func (g *grantRecord) authorization() string {
+	if g.TokenType == TokenTypeDPoP {
+		return TokenTypeDPoP + " " + g.AccessToken
+	}
+	return "Bearer " + g.AccessToken
+}
+
+// dpopBinding is what a Token bound to a DPoP key needs to prove each
+// request: the key, the connector's nonces by origin, and the clock.
+type dpopBinding struct {
+	key    *dpopKey
+	nonces *sync.Map
+	now    func() time.Time
+}
+
+// bindToken makes t, the token of g, prove its requests with g's key
+// when g's token is bound to one. A key that cannot be read leaves t as
+// it is: the resource server refuses it, and the refusal leads to a
+// refresh or a consent, which makes a new one.
+func (m *Manager) bindToken(c *connector, g *grantRecord, t *Token) {
+	if g.TokenType != TokenTypeDPoP || g.DPoPKey == "" {
+		return
+	}
+	key, err := parseDPoPKey(g.DPoPKey)
+	if err != nil {
+		m.log.Error("reading a grant's dpop key", zap.String("connector", c.id), zap.Error(err))
+		return
+	}
+	t.dpop = &dpopBinding{key: key, nonces: &c.dpopNonces, now: m.now}
+}
+
+// Bound reports whether t is bound to a DPoP key (RFC 9449), so that
+// every request that presents it must be sent by t.RoundTrip.
+func (t Token) Bound() bool { return t.dpop != nil }
+
+// RoundTrip sends req, which presents t in its Authorization header,
+// through rt. For a bound token it first adds a DPoP proof of req's
+// method and URL, with the token's hash (ath) and the resource server's
+// last nonce (RFC 9449 §7); a refusal for want of a new nonce (401,
+// use_dpop_nonce, with a DPoP-Nonce header) is sent once more with it
+// (§9), if its body can be sent again. A bearer token's req goes as it
+// is.
+func (t Token) RoundTrip(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
+	b := t.dpop
+	if b == nil {
+		return rt.RoundTrip(req)
+	}
+	at := originOf(req.URL)
+	if err := b.prove(req, t.Header, b.nonce(at)); err != nil {
+		return nil, err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	n := resp.Header.Get("DPoP-Nonce")
+	if !validNonce(n) {
+		return resp, nil
+	}
+	b.nonces.Store(at, n)
+	if resp.StatusCode != http.StatusUnauthorized || !wantsNonce(resp.Header) || (req.Body != nil && req.GetBody == nil) {
+		return resp, nil
+	}
+	again, err := resend(req)
+	if err != nil {
+		return resp, nil
+	}
+	drainClose(resp)
+	if err := b.prove(again, t.Header, n); err != nil {
+		return nil, err
+	}
+	return rt.RoundTrip(again)
+}
+
+// nonce is the last nonce the server at o sent, or "".
+func (b *dpopBinding) nonce(o origin) string {
+	n, _ := b.nonces.Load(o)
+	s, _ := n.(string)
+	return s
+}
+
+// prove sets req's DPoP proof for the token that authorization presents.
+func (b *dpopBinding) prove(req *http.Request, authorization, nonce string) error {
+	token := strings.TrimPrefix(authorization, TokenTypeDPoP+" ")
+	proof, err := b.key.proof(dpopProof{Method: req.Method, URL: req.URL.String(), Nonce: nonce, AccessToken: token, Now: b.now()})
+	if err != nil {
+		return err
+	}
+	req.Header.Set("DPoP", proof)
+	return nil
+}
+
+// wantsNonce reports whether h holds a DPoP challenge with the error
+// use_dpop_nonce (RFC 9449 §9).
+func wantsNonce(h http.Header) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		if len(v) > 5 && strings.EqualFold(v[:5], "DPoP ") && strings.Contains(v, `error="use_dpop_nonce"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// resend is a copy of req to send again, with its body anew.
+func resend(req *http.Request) (*http.Request, error) {
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		again.Body = body
+	}
+	return again, nil
+}
+
+// drainClose reads a little of a response that is dropped, so that its
+// connection can serve again, and closes it.
+func drainClose(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
 }

@@ -121,7 +121,8 @@ func (m *Manager) newEntry(c *connector, subject string, g grantRead, st stamp, 
 		}
 	}
 	if g.rec.AccessToken != "" {
-		e.token = Token{Header: "Bearer " + g.rec.AccessToken, Key: tokenKey(c.id, subject, g.rec)}
+		e.token = Token{Header: g.rec.authorization(), Key: tokenKey(c.id, subject, g.rec)}
+		m.bindToken(c, &g.rec, &e.token)
 	}
 	return e
 }

@@ -102,7 +102,7 @@ func (m *Manager) refreshIfNeeded(ctx context.Context, c *connector, subject, re
 	switch {
 	case g.Connection.State != connectors.StateActive && !g.retrying():
 		return false, c.consentError(g.Connection)
-	case g.usable(now) && !isRefused("Bearer "+g.AccessToken, refused):
+	case g.usable(now) && !isRefused(g.authorization(), refused):
 		return false, nil
 	case g.RefreshToken == "":
 		return m.noRefreshToken(c, subject, g, refused, run)

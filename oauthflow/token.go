@@ -27,11 +27,14 @@ type TokenRequest struct {
 // Token is a credential to present upstream. It prints and marshals with
 // Header redacted.
 type Token struct {
-	// Header is the Authorization header value, "Bearer …". Secret.
+	// Header is the Authorization header value, "Bearer …", or "DPoP …"
+	// for a token bound to a key (Bound). Secret.
 	Header string `secret:"true"`
 	// Key names the grant without revealing it, for partitioning caches:
 	// it changes when the grant does (a new consent), not on refresh.
 	Key string
+	// dpop proves the requests of a bound token; nil for a bearer one.
+	dpop *dpopBinding
 }
 
 type tokenView Token
