@@ -127,6 +127,7 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 		"registration_endpoint":  &o.RegistrationEndpoint,
 		"revocation_endpoint":    &o.RevocationEndpoint,
 		"client_name":            &o.ClientName,
+		"dpop":                   &o.DPoP,
 		"grant":                  &o.Grant,
 	}
 }
@@ -151,6 +152,7 @@ func oauthStrings(o *connectors.OAuthConfig) map[string]*string {
 //		issuer            <url>
 //		authorization_endpoint|token_endpoint|registration_endpoint|revocation_endpoint <url>
 //		client_name       <name>
+//		dpop              on|off
 //		grant             authorization_code|client_credentials
 //		insecure_loopback
 //	}
@@ -232,6 +234,8 @@ func oauthCheck(kw string) func(string) error {
 		return oneOf("auto", "static", "cimd", "dcr")
 	case "consent":
 		return oneOf("per_user", "shared")
+	case "dpop":
+		return oneOf(oauthflow.DPoPOn, oauthflow.DPoPOff)
 	case "grant":
 		return oneOf(oauthflow.GrantAuthorizationCode, oauthflow.GrantClientCredentials)
 	case "token_auth_method":
