@@ -182,6 +182,27 @@ func TestOAuthCanarySweep(t *testing.T) {
 // returns every token, client secret and PKCE verifier in it.
 func storedSecrets(t *testing.T, s *oauthStack) []string {
 	t.Helper()
+	var out []string
+	for _, v := range storedRecords(t, s) {
+		var rec map[string]any
+		if json.Unmarshal(v, &rec) != nil {
+			continue
+		}
+		for name, val := range rec {
+			str, ok := val.(string)
+			if ok && str != "" && (strings.Contains(name, "token") && name != "token_endpoint" && name != "token_endpoint_auth_method" ||
+				name == "client_secret" || name == "verifier") {
+				out = append(out, str)
+			}
+		}
+	}
+	return out
+}
+
+// storedRecords opens the closed database with the test's seal key and
+// returns every record in it, unsealed, by key.
+func storedRecords(t *testing.T, s *oauthStack) map[string][]byte {
+	t.Helper()
 	db, err := store.OpenBadger(s.storeDir, nil)
 	if err != nil {
 		t.Fatalf("reopening the database (is it still open?): %v", err)
@@ -197,22 +218,10 @@ func storedSecrets(t *testing.T, s *oauthStack) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	out := make(map[string][]byte, len(keys))
 	for _, k := range keys {
-		v, err := sealed.Get(ctx, k)
-		if err != nil {
+		if out[k], err = sealed.Get(ctx, k); err != nil {
 			t.Fatalf("record %s: %v", k, err)
-		}
-		var rec map[string]any
-		if json.Unmarshal(v, &rec) != nil {
-			continue
-		}
-		for name, val := range rec {
-			str, ok := val.(string)
-			if ok && str != "" && (strings.Contains(name, "token") && name != "token_endpoint" && name != "token_endpoint_auth_method" ||
-				name == "client_secret" || name == "verifier") {
-				out = append(out, str)
-			}
 		}
 	}
 	return out

@@ -21,7 +21,6 @@ import (
 
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
-	"github.com/mcpgate/caddy-mcpgate/store"
 )
 
 // TestClientKeyCanary: a runtime connector added through the admin API
@@ -107,23 +106,8 @@ func TestClientKeyCanary(t *testing.T) {
 // clientID.
 func sealedHolds(t *testing.T, s *oauthStack, clientID string) bool {
 	t.Helper()
-	db, err := store.OpenBadger(s.storeDir, nil)
-	if err != nil {
-		t.Fatalf("reopening the database: %v", err)
-	}
-	defer db.Close()
-	ring, err := store.NewRing([][]byte{s.sealKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed := store.Seal(db, ring)
-	keys, err := sealed.List(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		v, err := sealed.Get(context.Background(), k)
-		if err == nil && bytes.Contains(v, []byte(clientID)) && bytes.Contains(v, []byte(`"client_key":"-----BEGIN PRIVATE KEY-----\n`)) {
+	for _, v := range storedRecords(t, s) {
+		if bytes.Contains(v, []byte(clientID)) && bytes.Contains(v, []byte(`"client_key":"-----BEGIN PRIVATE KEY-----\n`)) {
 			return true
 		}
 	}
