@@ -53,12 +53,12 @@ func (c Config) ValidateGrant() error {
 	}
 	switch {
 	case c.ClientID == "":
-		return errors.New("grant client_credentials needs a static client: client_id and its client_secret")
+		return errors.New("grant client_credentials needs a static client: client_id with its client_secret or client_key")
 	case c.Registration != "" && c.Registration != RegistrationAuto && c.Registration != RegistrationStatic:
 		return fmt.Errorf("grant client_credentials needs a static client, but registration is %s", c.Registration)
-	case c.TokenAuthMethod == AuthMethodNone || (c.TokenAuthMethod == "" && c.ClientSecret == ""):
+	case c.TokenAuthMethod == AuthMethodNone || (c.TokenAuthMethod == "" && c.ClientSecret == "" && c.ClientKey == ""):
 		// RFC 6749 §4.4: only a confidential client may use the grant.
-		return errors.New("grant client_credentials needs the client to authenticate: set client_secret (is its placeholder set?)")
+		return errors.New("grant client_credentials needs the client to authenticate: set client_secret or client_key (is its placeholder set?)")
 	case c.Consent != Shared:
 		return errors.New("grant client_credentials needs consent shared: its one token serves every granted user")
 	}

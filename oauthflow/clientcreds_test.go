@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"context"
+	"crypto/elliptic"
 	"errors"
 	"strings"
 	"sync"
@@ -194,13 +195,19 @@ func TestClientCredentialsBadSecret(t *testing.T) {
 }
 
 // TestClientCredentialsConfig: the grant's needs are checked, in errors
-// that name what is missing.
+// that name what is missing; a client key alone authenticates the
+// client.
 func TestClientCredentialsConfig(t *testing.T) {
 	ok := Config{Connector: "svc", OAuthConfig: connectors.OAuthConfig{Grant: GrantClientCredentials, Consent: Shared,
 		ClientID: "svc", ClientSecret: "s", Resource: "https://mcp.example.test/mcp",
 		Issuer: "https://as.example.test", TokenEndpoint: "https://as.example.test/token"}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+	keyed := ok
+	keyed.ClientSecret, keyed.ClientKey = "", testKeyPEM(t, newECKey(t, elliptic.P256()), false)
+	if err := keyed.Validate(); err != nil {
+		t.Fatalf("a client with a key alone (private_key_jwt implied): %v", err)
 	}
 	for _, tc := range []struct {
 		name  string
