@@ -60,6 +60,11 @@ func TestClientKeyCanary(t *testing.T) {
 	if st, err := as.Stats(context.Background()); err != nil || st.TokenRequests["refresh_token"] == 0 || st.Registrations != 0 {
 		t.Fatalf("the authorization server saw %+v, %v; want a refresh and no registration", st, err)
 	}
+	shown := mustAdmin(t, 200, "GET", "/mcpgate/connectors/partner", "")
+	client, _ := shown["details"].(map[string]any)["oauth"].(map[string]any)["client"].(map[string]any)
+	if client["key_stored"] != true || client["token_auth_method"] != "private_key_jwt" || client["secret_stored"] != false {
+		t.Fatalf("the connector's client is shown as %v", client)
+	}
 	for _, path := range []string{"/mcpgate/connectors/partner", "/mcpgate/connectors", "/mcpgate/connectors/partner/diagnose"} {
 		_, out := admin(t, http.MethodGet, path, "")
 		b, _ := json.Marshal(out)

@@ -34,6 +34,8 @@ type oauthDetails struct {
 		Kind         string `json:"kind"`
 		ID           string `json:"client_id"`
 		SecretStored bool   `json:"secret_stored"`
+		KeyStored    bool   `json:"key_stored"`
+		AuthMethod   string `json:"token_auth_method"`
 	} `json:"client"`
 	RedirectURI      string   `json:"redirect_uri"`
 	Grant            string   `json:"grant"`
@@ -127,6 +129,7 @@ func oauthFields(o *oauthDetails) []field {
 	}
 	return append(fields,
 		field{"client", clientOf(o)}, field{"client secret", storedOrNot(o.Client.SecretStored, o.Client.Kind != "")},
+		field{"client key", storedOrNot(o.Client.KeyStored, false)}, field{"token auth method", o.Client.AuthMethod},
 		field{"redirect uri", o.RedirectURI}, field{"grant", o.Grant},
 		field{"scopes", strings.Join(o.Scopes, " ")}, field{"requested scopes", strings.Join(o.RequestedScopes, " ")},
 		field{"configured scopes", strings.Join(o.ConfiguredScopes, " ")},

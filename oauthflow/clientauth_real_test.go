@@ -41,8 +41,9 @@ func TestRealPrivateKeyJWT(t *testing.T) {
 	for id, key := range map[string]crypto.Signer{"pk-ec": ecKey, "pk-rsa": rsaKey} {
 		h := keyHarness(t, up.URL, id, key)
 		first := connectReal(t, h)
-		if d := h.details("notion", "alice"); d.Client.Kind != RegistrationStatic || d.Client.ID != id {
-			t.Fatalf("%s: client %+v, want the static one", id, d.Client)
+		if d := h.details("notion", "alice"); d.Client.Kind != RegistrationStatic || d.Client.ID != id || !d.Client.KeyStored ||
+			d.Client.SecretStored || d.Client.AuthMethod != AuthMethodPrivateKeyJWT {
+			t.Fatalf("%s: client %+v, want the static one, with its key stored", id, d.Client)
 		}
 		checkAudience(t, as, up.URL, first, up.URL)
 		second := refreshAccess(t, h, first)

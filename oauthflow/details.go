@@ -119,6 +119,11 @@ type ClientDetails struct {
 	ID string `json:"client_id,omitempty"`
 	// SecretStored reports whether mcpgate holds a secret for the client.
 	SecretStored bool `json:"secret_stored"`
+	// KeyStored reports whether mcpgate holds a private key for a static
+	// client that authenticates with private_key_jwt.
+	KeyStored bool `json:"key_stored,omitempty"`
+	// AuthMethod is a static client's token_endpoint_auth_method.
+	AuthMethod string `json:"token_auth_method,omitempty"`
 	// SecretExpires is when a registered client's secret expires.
 	SecretExpires time.Time `json:"secret_expires,omitzero"`
 }
@@ -205,6 +210,9 @@ func (m *Manager) clientDetails(ctx context.Context, c *connector, rec grantReco
 	case kind == RegistrationStatic:
 		d.Kind, d.ID = kind, id
 		d.SecretStored = c.cfg.ClientID == id && c.cfg.ClientSecret != ""
+		if c.cfg.ClientID == id {
+			d.KeyStored, d.AuthMethod = c.cfg.ClientKey != "", c.cfg.TokenAuthMethod
+		}
 	case kind == RegistrationCIMD:
 		d.Kind, d.ID = kind, id
 	case issuer != "" && (kind == RegistrationDCR || kind == ""):

@@ -112,7 +112,8 @@ func TestDetailsOfAStaticClient(t *testing.T) {
 	if d.Server.Source != SourceConfigured || d.Server.TokenEndpoint != h.as.Issuer+"/token" || d.Server.RevocationEndpoint != "" {
 		t.Errorf("server = %+v", d.Server)
 	}
-	if d.Client != (ClientDetails{Registration: RegistrationAuto, Kind: RegistrationStatic, ID: "static-client", SecretStored: true}) {
+	if d.Client != (ClientDetails{Registration: RegistrationAuto, Kind: RegistrationStatic, ID: "static-client", SecretStored: true,
+		AuthMethod: AuthMethodBasic}) {
 		t.Errorf("client = %+v", d.Client)
 	}
 	h.connect(h.as, "notion", "")
