@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/elliptic"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +235,87 @@ func TestClientCredentialsConfig(t *testing.T) {
 				t.Fatalf("the error quotes the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestClientCredentialsDPoP: with dpop on, each client credentials
+// request carries a proof (RFC 9449), the token is presented as DPoP, and
+// the token fetched again after expiry is bound to the same key.
+func TestClientCredentialsDPoP(t *testing.T) {
+	h := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
+		cfg := &(*cfgs)[0]
+		cfg.Consent, cfg.Grant, cfg.DPoP = Shared, GrantClientCredentials, DPoPOn
+		cfg.ClientID, cfg.ClientSecret = "svc", "svc-secret"
+	})
+	var mu sync.Mutex
+	var thumbs []string
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(w http.ResponseWriter, r request) bool {
+			if r.form.Get("grant_type") != GrantClientCredentials || r.user != "svc" {
+				t.Errorf("a token request of grant %q by %q", r.form.Get("grant_type"), r.user)
+			}
+			p := verifyProof(t, r.header.Get("DPoP"))
+			mu.Lock()
+			thumbs = append(thumbs, thumbprintOf(p.header.JWK))
+			n := len(thumbs)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"cc-token-%d","token_type":"DPoP","expires_in":3600}`, n)
+			return true
+		}
+	})
+	first, err := h.token("notion", "alice")
+	if err != nil || !first.Bound() || first.Header != "DPoP cc-token-1" {
+		t.Fatalf("the first token: %v %v, want a bound DPoP token", first, err)
+	}
+	g := h.grant("notion", "")
+	key, err := parseDPoPKey(g.DPoPKey)
+	if err != nil || g.TokenType != TokenTypeDPoP {
+		t.Fatalf("the grant's token type %q, key %v", g.TokenType, err)
+	}
+	h.expire()
+	second, err := h.token("notion", "bob")
+	if err != nil || second.Header != "DPoP cc-token-2" {
+		t.Fatalf("after expiry: %v %v", second, err)
+	}
+	if len(thumbs) != 2 || thumbs[0] != key.thumbprint || thumbs[1] != key.thumbprint {
+		t.Fatalf("the proofs' keys %v, want the grant's %s twice", thumbs, key.thumbprint)
+	}
+}
+
+// TestClientCredentialsPrivateKeyJWT: a client credentials connector
+// whose client has a key and no secret proves itself with an assertion
+// (RFC 7523) signed by that key, for the token endpoint, and sends no
+// secret.
+func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
+	key := newECKey(t, elliptic.P256())
+	h := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) {
+		cfg := &(*cfgs)[0]
+		cfg.Consent, cfg.Grant = Shared, GrantClientCredentials
+		cfg.ClientID, cfg.ClientKey = "svc", testKeyPEM(t, key, false)
+	})
+	h.as.set(func(a *fakeAS) {
+		a.onToken = func(w http.ResponseWriter, r request) bool {
+			assertion := r.form.Get("client_assertion")
+			if r.form.Get("grant_type") != GrantClientCredentials || r.hasBasic || r.form.Has("client_secret") || assertion == "" {
+				t.Errorf("a token request of grant %q, basic %v, form %v", r.form.Get("grant_type"), r.hasBasic, r.form)
+				oauthError(w, http.StatusUnauthorized, "invalid_client")
+				return true
+			}
+			_, claims, input, sig := decodeJWT(t, assertion)
+			if claims["iss"] != "svc" || claims["sub"] != "svc" || claims["aud"] != a.Issuer+"/token" {
+				t.Errorf("the assertion's claims %v", claims)
+			}
+			if err := verifyJWS(key.Public(), "ES256", input, sig); err != nil {
+				t.Error(err)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"access_token":"cc-key-token","token_type":"Bearer","expires_in":3600}`)
+			return true
+		}
+	})
+	tok, err := h.token("notion", "alice")
+	if err != nil || tok.Header != "Bearer cc-key-token" {
+		t.Fatalf("Token: %v %v", tok, err)
 	}
 }
