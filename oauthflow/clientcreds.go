@@ -87,7 +87,7 @@ func (m *Manager) fetchIfNeeded(ctx context.Context, c *connector, subject, refu
 	if c.cfg.Disabled {
 		return false, connectors.DisabledError(c.id)
 	}
-	if g.Connection.State == connectors.StateActive && c.fits(g) && g.usable(m.now()) && !isRefused("Bearer "+g.AccessToken, refused) {
+	if g.Connection.State == connectors.StateActive && c.fits(g) && g.usable(m.now()) && !isRefused(g.authorization(), refused) {
 		return false, nil
 	}
 	return m.fetchClientToken(ctx, c, subject, g, run)
@@ -112,8 +112,13 @@ func (m *Manager) fetchClientToken(ctx context.Context, c *connector, subject st
 		run.ended(OutcomeFailed, err.Error())
 		return false, err
 	}
+	key, err := c.clientDPoPKey(g)
+	if err != nil {
+		run.ended(OutcomeFailed, err.Error())
+		return false, err
+	}
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
-	tr, err := m.tokenCall(callCtx, c, cl, as.TokenEndpoint, c.clientCredentialsForm(as))
+	tr, err := m.dpopTokenCall(callCtx, c, cl, as.TokenEndpoint, c.clientCredentialsForm(as), key)
 	cancel()
 	if err != nil {
 		return m.fetchRefused(c, subject, g, err, run)
@@ -133,7 +138,10 @@ func (m *Manager) fetchClientToken(ctx context.Context, c *connector, subject st
 func (m *Manager) diagnoseClientCredentials(ctx context.Context, c *connector, as *authServer, cl client) Step {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	_, err := m.tokenCall(ctx, c, cl, as.TokenEndpoint, c.clientCredentialsForm(as))
+	key, err := c.newDPoPKeyFor()
+	if err == nil {
+		_, err = m.dpopTokenCall(ctx, c, cl, as.TokenEndpoint, c.clientCredentialsForm(as), key)
+	}
 	if err != nil {
 		return Step{Name: StepClientCredentials, Detail: sanitize("the token endpoint issued no token: "+err.Error(), maxDescription),
 			Fix: "check client_id and client_secret, and that the client may use the client_credentials grant at " + as.Issuer}
@@ -212,10 +220,20 @@ func (m *Manager) fetched(g *grantRecord, as *authServer, cl client, c *connecto
 		Issuer: as.Issuer, ClientKind: cl.Kind, ClientID: cl.ID,
 		TokenEndpoint: as.TokenEndpoint, RevocationEndpoint: as.RevocationEndpoint,
 		Resource: as.Resource, Audience: c.cfg.Audience, Binding: c.cfg.Binding,
-		AccessToken: tr.AccessToken, Expiry: tr.Expiry,
+		AccessToken: tr.AccessToken, Expiry: tr.Expiry, TokenType: tr.tokenType(), DPoPKey: tr.encodedKey(),
 		Scopes: granted, Requested: scopes,
 	}
 	return nil
+}
+
+// clientDPoPKey is the DPoP key (RFC 9449) the next token of g is bound
+// to, "" for none: the connection's own while it is active and fits, as
+// a refresh keeps its key, else a new one.
+func (c *connector) clientDPoPKey(g *grantRecord) (string, error) {
+	if c.cfg.DPoP == DPoPOn && g.DPoPKey != "" && g.Connection.State == connectors.StateActive && c.fits(g) {
+		return g.DPoPKey, nil
+	}
+	return c.newDPoPKeyFor()
 }
 
 // clientConnection is the connection of a client credentials connector
