@@ -52,7 +52,7 @@ func (a *AS) serveMetadata(w http.ResponseWriter) {
 func (a *AS) guard(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	// RFC 9110 section 11.1: the scheme is case-insensitive.
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "DPoP")) || token == "" {
 		a.challenge(w, "")
 		return
 	}
@@ -63,6 +63,10 @@ func (a *AS) guard(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	}
 	if !in.Active || !slices.Contains(in.Aud, a.opts.Resource) {
 		a.challenge(w, "invalid_token")
+		return
+	}
+	if ref := a.checkDPoP(r, scheme, token, in.Cnf.JKT); ref != nil {
+		a.dpopChallenge(w, ref)
 		return
 	}
 	a.seenMu.Lock()
@@ -108,6 +112,10 @@ type introspection struct {
 	Active bool     `json:"active"`
 	Sub    string   `json:"sub"`
 	Aud    audience `json:"aud"`
+	// Cnf names the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // introspect asks the server about token.

@@ -18,6 +18,9 @@
 //   serviceClients  {client_id: client_secret} of clients that may use the
 //                   client credentials grant only, with the resource's
 //                   scopes; the grant is enabled only when there are some
+//   dpopNonce       true: the token endpoint requires a server-provided
+//                   nonce in DPoP proofs (RFC 9449 §8); DPoP itself is on
+//                   in oidc-provider by default, without nonces
 //
 // The first line on stdout is {"issuer":"…","listen":"http://127.0.0.1:PORT"}
 // once the server accepts connections. Everything else goes to stderr.
@@ -120,6 +123,9 @@ function configuration() {
       clientCredentials: { enabled: serviceClients.length > 0 },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      ...(config.dpopNonce ? {
+        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+      } : {}),
       resourceIndicators: {
         enabled: true,
         // Opaque tokens: the resource server introspects them, so that

@@ -87,6 +87,13 @@ type Options struct {
 	// client_secret_post and gets the resource's scopes. The grant is
 	// enabled only when there are some.
 	ServiceClients map[string]string
+	// DPoPNonce makes the token endpoint and Protect require a nonce of
+	// their own in every DPoP proof (RFC 9449 §8, §9): a proof without
+	// the current one is refused with use_dpop_nonce. DPoP itself is
+	// always on (oidc-provider's default): a token request with a proof
+	// gets a token bound to its key, which Protect accepts only with a
+	// proof of that key.
+	DPoPNonce bool
 }
 
 // withDefaults fills in the defaults the Options fields document.
@@ -120,8 +127,11 @@ type AS struct {
 	client   *http.Client // for introspection and stats, closed with the server
 	prm      *url.URL     // where Protect serves the resource's metadata
 
-	seenMu sync.Mutex
-	seen   []string
+	rsNonce string // Protect's DPoP nonce, with Options.DPoPNonce
+
+	seenMu   sync.Mutex
+	seen     []string
+	refusals []string // why Protect refused DPoP uses (DPoPRefusals)
 }
 
 // Start starts an authorization server for opts.Resource and stops it when
@@ -139,6 +149,7 @@ func Start(t testing.TB, opts Options) *AS {
 	a := &AS{
 		opts:     opts.withDefaults(),
 		rsSecret: rand.Text(),
+		rsNonce:  newNonce(),
 		client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 10 * time.Second},
 		prm:      prm,
 	}
@@ -165,6 +176,8 @@ type serverConfig struct {
 	KeyClients []keyClientConfig `json:"keyClients,omitempty"`
 	// ServiceClients is Options.ServiceClients.
 	ServiceClients map[string]string `json:"serviceClients,omitempty"`
+	// DPoPNonce is Options.DPoPNonce.
+	DPoPNonce bool `json:"dpopNonce,omitempty"`
 }
 
 // config returns the server's configuration.
@@ -177,6 +190,7 @@ func (a *AS) config() serverConfig {
 		RSSecret:       a.rsSecret,
 		Issuer:         a.opts.Issuer,
 		ServiceClients: a.opts.ServiceClients,
+		DPoPNonce:      a.opts.DPoPNonce,
 	}
 }
 
