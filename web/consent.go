@@ -51,6 +51,10 @@ func (h *Handler) startFailure(id string, c grants.Caller, err error) *Error {
 	case errors.Is(err, connectors.ErrDisabled):
 		// The OAuth manager refuses it, before any flow is stored.
 		return fail(http.StatusForbidden, err.Error())
+	case errors.Is(err, oauthflow.ErrNoConsent):
+		// A client credentials connector: its token comes at its first
+		// call, with no one's consent.
+		return fail(http.StatusConflict, err.Error())
 	case errors.Is(err, oauthflow.ErrTooManyConsents):
 		// Pending consents expire within ten minutes; the gateway is busy,
 		// not the connector broken.
