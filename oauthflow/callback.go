@@ -174,7 +174,7 @@ func (m *Manager) redeem(ctx context.Context, c *connector, f *flowRecord, code 
 	if f.Audience != "" {
 		form.Set("audience", f.Audience)
 	}
-	key, err := c.newDPoPKeyFor()
+	key, err := newDPoPKeyIf(f.DPoP)
 	if err != nil {
 		return callbackError(http.StatusInternalServerError, "server_error", err.Error())
 	}

@@ -46,6 +46,10 @@ type Details struct {
 	// RefreshToken reports whether a refresh token is stored: without
 	// one, the connection ends when the access token expires.
 	RefreshToken bool `json:"refresh_token_stored"`
+	// TokenType is the stored access token's type: "DPoP" when it is
+	// bound to the connection's key (RFC 9449), else "Bearer"; empty
+	// without a token.
+	TokenType string `json:"token_type,omitempty"`
 }
 
 // Endpoints are an authorization server's issuer and endpoints.
@@ -157,6 +161,9 @@ func (d *Details) fromGrant(rec grantRecord) {
 	d.Scopes, d.RequestedScopes = rec.Scopes, rec.Requested
 	d.Created, d.Updated, d.Expires = rec.Created, rec.Updated, rec.Expiry
 	d.RefreshToken = rec.RefreshToken != ""
+	if rec.AccessToken != "" {
+		d.TokenType = cmp.Or(rec.TokenType, "Bearer")
+	}
 	if rec.Issuer != "" {
 		d.Recorded = &RecordedServer{Issuer: rec.Issuer, TokenEndpoint: rec.TokenEndpoint,
 			RevocationEndpoint: rec.RevocationEndpoint, Resource: rec.Resource, Audience: rec.Audience}

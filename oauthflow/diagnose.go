@@ -73,6 +73,7 @@ func (m *Manager) Diagnose(ctx context.Context, connector string) ([]Step, error
 			Fix: "set issuer, authorization_endpoint and token_endpoint in the connector's auth oauth block"}
 		return steps, nil
 	}
+	steps[len(steps)-1].Detail += "; " + c.dpopVerdict(as)
 	cl, err := m.client(ctx, c, as)
 	if err != nil {
 		return append(steps, Step{Name: StepRegistration, Detail: sanitize(err.Error(), maxDescription),

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -195,18 +196,51 @@ func dpopHTU(rawURL string) (string, error) {
 	return scheme + "://" + host + path, nil
 }
 
-// The values of Config.DPoP.
+// The values of Config.DPoP. Empty: on when the authorization server
+// advertises DPoP with ES256 (dpopUse).
 const (
 	// DPoPOn binds the connector's tokens to a key per connection.
 	DPoPOn = "on"
-	// DPoPOff sends bearer tokens. The default, for now.
+	// DPoPOff sends bearer tokens.
 	DPoPOff = "off"
 )
 
-// newDPoPKeyFor returns the encoded key a new consent of c binds its
-// tokens to, or "" when c does not use DPoP.
+// dpopUse reports whether a new consent of c at as binds its tokens to a
+// DPoP key: as the config says, else when the server advertises DPoP
+// proofs with ES256 (RFC 9449 §5.1), so that tokens are bound wherever
+// the server can bind them.
+func (c *connector) dpopUse(as *authServer) bool {
+	switch c.cfg.DPoP {
+	case DPoPOn:
+		return true
+	case DPoPOff:
+		return false
+	}
+	return slices.Contains(as.DPoPAlgs, dpopAlg)
+}
+
+// dpopVerdict says whether c uses DPoP at as, and why, for a diagnosis.
+func (c *connector) dpopVerdict(as *authServer) string {
+	switch {
+	case c.cfg.DPoP == DPoPOn:
+		return "DPoP (RFC 9449) is used: the connector says dpop on"
+	case c.cfg.DPoP == DPoPOff:
+		return "DPoP (RFC 9449) is not used: the connector says dpop off"
+	case c.dpopUse(as):
+		return "DPoP (RFC 9449) is used: the authorization server advertises ES256 proofs (dpop_signing_alg_values_supported)"
+	}
+	return "DPoP (RFC 9449) is not used: the authorization server does not advertise ES256 proofs (dpop_signing_alg_values_supported); dpop on would ask for it"
+}
+
+// newDPoPKeyFor returns the encoded key a new token of c is bound to, or
+// "" when its config does not say dpop on.
 func (c *connector) newDPoPKeyFor() (string, error) {
-	if c.cfg.DPoP != DPoPOn {
+	return newDPoPKeyIf(c.cfg.DPoP == DPoPOn)
+}
+
+// newDPoPKeyIf returns a new encoded key if use, else "".
+func newDPoPKeyIf(use bool) (string, error) {
+	if !use {
 		return "", nil
 	}
 	k, err := newDPoPKey()

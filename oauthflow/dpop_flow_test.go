@@ -3,6 +3,7 @@ package oauthflow
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,5 +144,47 @@ func TestDPoPConfigValidated(t *testing.T) {
 	cfg.DPoP = "maybe"
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("dpop maybe validated")
+	}
+}
+
+func TestDPoPDefaultFromMetadata(t *testing.T) {
+	// Unset, dpop follows the server's metadata: ES256 advertised binds
+	// the tokens, and diagnose and details say so; dpop off does not.
+	advertise := func(h *harness) {
+		h.as.set(func(a *fakeAS) { a.meta.DPoPSigningAlgValuesSupported = []string{"RS256", "ES256"} })
+	}
+	h := newHarness(t, nil)
+	advertise(h)
+	newDPoPAS(t, h.as)
+	h.connect(h.as, "notion", "alice")
+	if g := h.grant("notion", "alice"); g.TokenType != TokenTypeDPoP || g.DPoPKey == "" {
+		t.Fatalf("advertised: grant token type %q", g.TokenType)
+	}
+	d, err := h.m.Details(context.Background(), "notion", "alice")
+	if err != nil || d.TokenType != TokenTypeDPoP {
+		t.Fatalf("details token type %q, %v", d.TokenType, err)
+	}
+	steps, err := h.m.Diagnose(context.Background(), "notion")
+	if err != nil || !strings.Contains(steps[1].Detail, "DPoP (RFC 9449) is used: the authorization server advertises ES256") {
+		t.Fatalf("diagnose: %v %v", steps, err)
+	}
+
+	off := newHarness(t, func(_ *harness, _ *Options, cfgs *[]Config) { (*cfgs)[0].DPoP = DPoPOff })
+	advertise(off)
+	off.connect(off.as, "notion", "alice")
+	if g := off.grant("notion", "alice"); g.TokenType != "" || g.DPoPKey != "" || off.as.tokenReqs[0].header.Get("DPoP") != "" {
+		t.Fatalf("dpop off: grant token type %q", g.TokenType)
+	}
+	if d, _ := off.m.Details(context.Background(), "notion", "alice"); d.TokenType != "Bearer" {
+		t.Fatalf("details token type %q, want Bearer", d.TokenType)
+	}
+	steps, _ = off.m.Diagnose(context.Background(), "notion")
+	if !strings.Contains(steps[1].Detail, "is not used: the connector says dpop off") {
+		t.Fatalf("diagnose with dpop off: %v", steps)
+	}
+	plain := newHarness(t, nil)
+	steps, _ = plain.m.Diagnose(context.Background(), "notion")
+	if !strings.Contains(steps[1].Detail, "is not used: the authorization server does not advertise") {
+		t.Fatalf("diagnose without DPoP metadata: %v", steps)
 	}
 }

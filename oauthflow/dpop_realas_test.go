@@ -121,3 +121,33 @@ func realCall(t *testing.T, mcpURL string, tok Token) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestRealDPoPFromMetadata: a connector that says nothing of DPoP binds
+// its tokens when the real server advertises DPoP, and they serve;
+// against the same server without DPoP (the other real tests), tokens
+// stay bearer.
+func TestRealDPoPFromMetadata(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "a"})
+	as := testas.Start(t, testas.Options{Resource: up.URL, DPoP: true})
+	up.SetGuard(as.Protect)
+	h := realHarness(t, up.URL, nil)
+	h.clock.Add(time.Since(h.clock.Now()))
+	authURL, err := h.m.Start(context.Background(), "notion", "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := url.Parse(testas.Authorize(t, authURL, "alice", publicURL+CallbackPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.Callback(context.Background(), cb.Query(), "alice"); err != nil {
+		t.Fatalf("Callback: %v", err)
+	}
+	tok, err := h.token("notion", "alice")
+	if err != nil || !tok.Bound() {
+		t.Fatalf("token bound %v, %v", tok.Bound(), err)
+	}
+	if got := realCall(t, up.URL, tok); got == http.StatusUnauthorized {
+		t.Fatalf("a DPoP call: refusals %v", as.DPoPRefusals())
+	}
+}

@@ -72,6 +72,10 @@ type flowRecord struct {
 	Scopes             []string  `json:"scopes,omitempty"`
 	Binding            string    `json:"binding,omitempty"` // Config.Binding at the start
 	Created            time.Time `json:"created"`
+
+	// DPoP: the tokens are to be bound to a new DPoP key (dpopUse at the
+	// start).
+	DPoP bool `json:"dpop,omitempty"`
 }
 
 type flowWire flowRecord

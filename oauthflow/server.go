@@ -22,6 +22,8 @@ type authServer struct {
 	CIMD bool
 	// AuthMethods is token_endpoint_auth_methods_supported.
 	AuthMethods []string
+	// DPoPAlgs is dpop_signing_alg_values_supported (RFC 9449 §5.1).
+	DPoPAlgs []string
 	// Scopes is what to ask for when config does not say.
 	Scopes []string
 	// Resource is the RFC 8707 resource parameter of every authorization
@@ -83,7 +85,7 @@ func (c *connector) resolve(res *discovery.Result) (*authServer, error) {
 		*as = authServer{Issuer: s.Issuer, AuthorizationEndpoint: s.AuthorizationEndpoint, TokenEndpoint: s.TokenEndpoint,
 			RegistrationEndpoint: s.RegistrationEndpoint, RevocationEndpoint: s.RevocationEndpoint,
 			IssRequired: s.AuthorizationResponseIssParameterSupported, CIMD: s.ClientIDMetadataDocumentSupported,
-			AuthMethods: s.TokenEndpointAuthMethodsSupported, Scopes: validScopes(res.Scopes)}
+			AuthMethods: s.TokenEndpointAuthMethodsSupported, Scopes: validScopes(res.Scopes), DPoPAlgs: s.DPoPSigningAlgValuesSupported}
 	} else if res != nil && (cfg.AuthorizationEndpoint == "" || cfg.TokenEndpoint == "") {
 		return nil, c.misconfigured(fmt.Sprintf("the resource names the authorization server %q, not the configured issuer %q; configure its authorization_endpoint and token_endpoint too, or drop issuer",
 			res.Server.Issuer, cfg.Issuer))

@@ -119,7 +119,7 @@ func (m *Manager) newFlow(c *connector, as *authServer, cl client, subject, user
 		ClientKind: cl.Kind, ClientID: cl.ID,
 		Verifier: oauth2.GenerateVerifier(), RedirectURI: m.callback, RedirectURL: redirectURL,
 		Resource: as.Resource, Audience: c.cfg.Audience, Scopes: scopes,
-		Binding: c.cfg.Binding, Created: m.now(),
+		Binding: c.cfg.Binding, Created: m.now(), DPoP: c.dpopUse(as),
 	}
 }
 

@@ -18,9 +18,10 @@
 //   serviceClients  {client_id: client_secret} of clients that may use the
 //                   client credentials grant only, with the resource's
 //                   scopes; the grant is enabled only when there are some
-//   dpopNonce       true: the token endpoint requires a server-provided
-//                   nonce in DPoP proofs (RFC 9449 §8); DPoP itself is on
-//                   in oidc-provider by default, without nonces
+//   dpop            true: DPoP (RFC 9449) is on, and advertised in the
+//                   metadata; default off
+//   dpopNonce       true: DPoP is on, and the token endpoint requires a
+//                   server-provided nonce in proofs (RFC 9449 §8)
 //
 // The first line on stdout is {"issuer":"…","listen":"http://127.0.0.1:PORT"}
 // once the server accepts connections. Everything else goes to stderr.
@@ -123,9 +124,11 @@ function configuration() {
       clientCredentials: { enabled: serviceClients.length > 0 },
       revocation: { enabled: true },
       introspection: { enabled: true },
-      ...(config.dpopNonce ? {
-        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-      } : {}),
+      // Off unless asked for (it is on in oidc-provider by default), so
+      // that its metadata does not make clients bind their tokens.
+      dPoP: config.dpopNonce
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: Boolean(config.dpop) },
       resourceIndicators: {
         enabled: true,
         // Opaque tokens: the resource server introspects them, so that

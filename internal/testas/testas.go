@@ -87,12 +87,14 @@ type Options struct {
 	// client_secret_post and gets the resource's scopes. The grant is
 	// enabled only when there are some.
 	ServiceClients map[string]string
-	// DPoPNonce makes the token endpoint and Protect require a nonce of
-	// their own in every DPoP proof (RFC 9449 §8, §9): a proof without
-	// the current one is refused with use_dpop_nonce. DPoP itself is
-	// always on (oidc-provider's default): a token request with a proof
+	// DPoP turns DPoP (RFC 9449) on, advertised in the server's metadata
+	// (dpop_signing_alg_values_supported): a token request with a proof
 	// gets a token bound to its key, which Protect accepts only with a
-	// proof of that key.
+	// proof of that key. Default off.
+	DPoP bool
+	// DPoPNonce turns DPoP on, and makes the token endpoint and Protect
+	// require a nonce of their own in every proof (RFC 9449 §8, §9): a
+	// proof without the current one is refused with use_dpop_nonce.
 	DPoPNonce bool
 }
 
@@ -176,7 +178,8 @@ type serverConfig struct {
 	KeyClients []keyClientConfig `json:"keyClients,omitempty"`
 	// ServiceClients is Options.ServiceClients.
 	ServiceClients map[string]string `json:"serviceClients,omitempty"`
-	// DPoPNonce is Options.DPoPNonce.
+	// DPoP and DPoPNonce are Options'.
+	DPoP      bool `json:"dpop,omitempty"`
 	DPoPNonce bool `json:"dpopNonce,omitempty"`
 }
 
@@ -190,6 +193,7 @@ func (a *AS) config() serverConfig {
 		RSSecret:       a.rsSecret,
 		Issuer:         a.opts.Issuer,
 		ServiceClients: a.opts.ServiceClients,
+		DPoP:           a.opts.DPoP,
 		DPoPNonce:      a.opts.DPoPNonce,
 	}
 }

@@ -45,6 +45,9 @@ type ServerMetadata struct {
 	// AuthorizationResponseIssParameterSupported says the server sends
 	// the RFC 9207 iss parameter with authorization responses.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the DPoP proof algorithms the
+	// server accepts (RFC 9449 §5.1); listed, it binds tokens to keys.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Challenge is what a protected resource said in a WWW-Authenticate
