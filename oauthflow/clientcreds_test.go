@@ -319,3 +319,44 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("Token: %v %v", tok, err)
 	}
 }
+
+// TestRealClientCredentialsDPoP: against oidc-provider with DPoP nonces
+// required, a client credentials connector with dpop on gets a token
+// bound to its key (answering the nonce challenge) that the resource
+// server takes with a proof and refuses as a bearer token; the token
+// fetched again after the upstream refused one is bound to the same key.
+func TestRealClientCredentialsDPoP(t *testing.T) {
+	up := testupstream.StartT(t, testupstream.Options{Name: "svc"})
+	as := testas.Start(t, testas.Options{Resource: up.URL, DPoPNonce: true, ServiceClients: map[string]string{"svc": serviceSecret}})
+	up.SetGuard(as.Protect)
+	cfg := serviceConfig(t, up.URL, serviceSecret, "")
+	cfg.DPoP = DPoPOn
+	// Proofs carry the Manager's clock as iat, which servers check.
+	st := store.NewMemory()
+	m := serviceInstance(t, st, &fakeClock{t: time.Now()}, cfg)
+	tok, err := tokenOf(m, "alice")
+	if err != nil || !tok.Bound() || !strings.HasPrefix(tok.Header, "DPoP ") {
+		t.Fatalf("Token: %v %v, want a bound DPoP token", tok, err)
+	}
+	if s := serverStats(t, as); s.TokenRequests[GrantClientCredentials] != 2 || s.TokenErrors[GrantClientCredentials] != 1 {
+		t.Fatalf("the server's counters: %+v, want one nonce challenge, then the token", s)
+	}
+	if got := realCall(t, up.URL, tok); got == http.StatusUnauthorized {
+		t.Fatalf("a DPoP call: %d, refusals %v", got, as.DPoPRefusals())
+	}
+	bearer := Token{Header: "Bearer " + strings.TrimPrefix(tok.Header, "DPoP ")}
+	if got := realCall(t, up.URL, bearer); got != http.StatusUnauthorized {
+		t.Fatalf("a bearer use of the DPoP token: %d", got)
+	}
+	key := storedGrant(t, st, "").DPoPKey
+	again, err := m.Token(context.Background(), TokenRequest{Connector: "notion", User: "bob", Refused: tok.Header})
+	if err != nil || again.Header == tok.Header || !again.Bound() {
+		t.Fatalf("after a refusal: %v %v, want a new bound token", again, err)
+	}
+	if storedGrant(t, st, "").DPoPKey != key {
+		t.Fatal("the token fetched again is bound to another key")
+	}
+	if got := realCall(t, up.URL, again); got == http.StatusUnauthorized {
+		t.Fatalf("a DPoP call with the new token: %d, refusals %v", got, as.DPoPRefusals())
+	}
+}
