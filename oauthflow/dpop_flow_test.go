@@ -2,6 +2,9 @@ package oauthflow
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -186,5 +189,52 @@ func TestDPoPDefaultFromMetadata(t *testing.T) {
 	steps, _ = plain.m.Diagnose(context.Background(), "notion")
 	if !strings.Contains(steps[1].Detail, "is not used: the authorization server does not advertise") {
 		t.Fatalf("diagnose without DPoP metadata: %v", steps)
+	}
+}
+
+func TestDPoPKeyNeverLeaks(t *testing.T) {
+	// Through a consent, a nonce challenge, a refresh and a disconnect
+	// with dpop on, the connection's private key appears in no log line
+	// (at debug level), event, error, detail or diagnosis: only in the
+	// sealed grant.
+	ev := &events{}
+	h := newHarness(t, func(_ *harness, opts *Options, cfgs *[]Config) {
+		(*cfgs)[0].DPoP = DPoPOn
+		opts.OnEvent = ev.add
+	})
+	newDPoPAS(t, h.as)
+	h.connect(h.as, "notion", "alice")
+	key, err := parseDPoPKey(h.grant("notion", "alice").DPoPKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(2 * time.Hour)
+	tok, err := h.token("notion", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	d, err := h.m.Details(context.Background(), "notion", "alice")
+	steps, _ := h.m.Diagnose(context.Background(), "notion")
+	seen = append(seen, fmt.Sprintf("%+v %v %+v %#v", d, err, steps, tok))
+	for _, v := range []any{d, steps, tok} {
+		b, _ := json.Marshal(v)
+		seen = append(seen, string(b))
+	}
+	rev, err := h.m.Disconnect(context.Background(), "notion", "alice", "a test")
+	seen = append(seen, fmt.Sprintf("%+v %v", rev, err))
+	for _, e := range ev.take() {
+		seen = append(seen, fmt.Sprintf("%+v", e))
+	}
+	for _, e := range h.logs.All() {
+		seen = append(seen, e.Message, fmt.Sprint(e.ContextMap()))
+	}
+	raw, _ := key.priv.Bytes()
+	for _, s := range seen {
+		for _, secret := range []string{key.encode(), key.priv.D.String(), fmt.Sprintf("%x", raw), base64.StdEncoding.EncodeToString(raw)} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("the dpop private key leaks: %s", s)
+			}
+		}
 	}
 }

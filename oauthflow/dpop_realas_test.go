@@ -3,7 +3,6 @@ package oauthflow
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -31,17 +30,7 @@ func TestRealDPoP(t *testing.T) {
 	// against theirs.
 	h.clock.Add(time.Since(h.clock.Now()))
 
-	authURL, err := h.m.Start(context.Background(), "notion", "alice", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := url.Parse(testas.Authorize(t, authURL, "alice", publicURL+CallbackPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.m.Callback(context.Background(), cb.Query(), "alice"); err != nil {
-		t.Fatalf("Callback: %v", err)
-	}
+	connectReal(t, h)
 	g := h.grant("notion", "alice")
 	if g.TokenType != TokenTypeDPoP || g.DPoPKey == "" {
 		t.Fatalf("the grant's token type is %q", g.TokenType)
@@ -132,17 +121,7 @@ func TestRealDPoPFromMetadata(t *testing.T) {
 	up.SetGuard(as.Protect)
 	h := realHarness(t, up.URL, nil)
 	h.clock.Add(time.Since(h.clock.Now()))
-	authURL, err := h.m.Start(context.Background(), "notion", "alice", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := url.Parse(testas.Authorize(t, authURL, "alice", publicURL+CallbackPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.m.Callback(context.Background(), cb.Query(), "alice"); err != nil {
-		t.Fatalf("Callback: %v", err)
-	}
+	connectReal(t, h)
 	tok, err := h.token("notion", "alice")
 	if err != nil || !tok.Bound() {
 		t.Fatalf("token bound %v, %v", tok.Bound(), err)
