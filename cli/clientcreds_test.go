@@ -19,7 +19,8 @@ const cliServiceSecret = "cli-service-secret-canary"
 // with the client's own credentials: the command says no consent is
 // needed, alice's and bob's agent calls go through the gateway with no
 // consent at all on one token request, a connect is refused, and show
-// names the grant.
+// names the grant; `connectors update --grant client-credentials` turns
+// a per-user connector into one.
 func TestCLIClientCredentials(t *testing.T) {
 	startCLIStack(t)
 	up := testupstream.StartT(t, testupstream.Options{Name: "svc"})
@@ -49,4 +50,21 @@ func TestCLIClientCredentials(t *testing.T) {
 	}
 	cliFails(t, "needs no consent", "connectors", "connect", "svc")
 	mustSay(t, "show svc", cli(t, "connectors", "show", "svc"), `^\s*grant:\s+client_credentials$`, `^\s*client:\s+cli-svc \(static\)$`)
+
+	// An update switches a per-user connector to the grant, with shared
+	// consent: bob's call then needs no consent either.
+	out, errOut, err = runCLI(t, cliServiceSecret+"\n", "connectors", "add", "svc2", "--mcp-server-url", up.URL,
+		"--client-id", "cli-svc", "--client-secret", "-", "--insecure-loopback", "--address", cliAdmin)
+	if err != nil {
+		t.Fatalf("add svc2: %v\n%s%s", err, out, errOut)
+	}
+	mustSay(t, "update svc2", cli(t, "connectors", "update", "svc2", "--grant", "client-credentials"), `svc2`)
+	if v := cliJSON(t, "connectors", "show", "svc2"); v["consent"] != "shared" {
+		t.Fatalf("show svc2 --json = %v, want shared consent", v)
+	}
+	cli(t, "grants", "add", "--users", "bob", "--connectors", "svc2", "--reason", "the second service connector")
+	bob := agenttest.Dial(t, cliSite+"/mcp", map[string]string{"Authorization": basic("bob")})
+	if res, err := agenttest.Call(bob, "svc2_echo", map[string]any{"message": "hi"}); err != nil || res.IsError {
+		t.Fatalf("bob's call to svc2: %+v %v", res, err)
+	}
 }
