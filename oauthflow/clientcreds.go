@@ -112,7 +112,7 @@ func (m *Manager) fetchClientToken(ctx context.Context, c *connector, subject st
 		run.ended(OutcomeFailed, err.Error())
 		return false, err
 	}
-	key, err := c.clientDPoPKey(g)
+	key, err := c.clientDPoPKey(g, as)
 	if err != nil {
 		run.ended(OutcomeFailed, err.Error())
 		return false, err
@@ -138,7 +138,7 @@ func (m *Manager) fetchClientToken(ctx context.Context, c *connector, subject st
 func (m *Manager) diagnoseClientCredentials(ctx context.Context, c *connector, as *authServer, cl client) Step {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	key, err := c.newDPoPKeyFor()
+	key, err := newDPoPKeyIf(c.dpopUse(as))
 	if err == nil {
 		_, err = m.dpopTokenCall(ctx, c, cl, as.TokenEndpoint, c.clientCredentialsForm(as), key)
 	}
@@ -226,14 +226,17 @@ func (m *Manager) fetched(g *grantRecord, as *authServer, cl client, c *connecto
 	return nil
 }
 
-// clientDPoPKey is the DPoP key (RFC 9449) the next token of g is bound
-// to, "" for none: the connection's own while it is active and fits, as
-// a refresh keeps its key, else a new one.
-func (c *connector) clientDPoPKey(g *grantRecord) (string, error) {
-	if c.cfg.DPoP == DPoPOn && g.DPoPKey != "" && g.Connection.State == connectors.StateActive && c.fits(g) {
+// clientDPoPKey is the DPoP key (RFC 9449) the next token of g from as
+// is bound to, "" for none: as a consent decides (dpopUse: the config,
+// else whether as advertises ES256 proofs), the connection's own key
+// while it is active and fits, as a refresh keeps its key, else a new
+// one.
+func (c *connector) clientDPoPKey(g *grantRecord, as *authServer) (string, error) {
+	use := c.dpopUse(as)
+	if use && g.DPoPKey != "" && g.Connection.State == connectors.StateActive && c.fits(g) {
 		return g.DPoPKey, nil
 	}
-	return c.newDPoPKeyFor()
+	return newDPoPKeyIf(use)
 }
 
 // clientConnection is the connection of a client credentials connector

@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"cmp"
 	"context"
 	"crypto/elliptic"
 	"errors"
@@ -321,16 +322,23 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 }
 
 // TestRealClientCredentialsDPoP: against oidc-provider with DPoP nonces
-// required, a client credentials connector with dpop on gets a token
-// bound to its key (answering the nonce challenge) that the resource
-// server takes with a proof and refuses as a bearer token; the token
-// fetched again after the upstream refused one is bound to the same key.
+// required, a client credentials connector with dpop on, or without a
+// word of dpop since the server advertises it, gets a token bound to its
+// key (answering the nonce challenge) that the resource server takes
+// with a proof and refuses as a bearer token; the token fetched again
+// after the upstream refused one is bound to the same key.
 func TestRealClientCredentialsDPoP(t *testing.T) {
+	for _, dpop := range []string{DPoPOn, ""} {
+		t.Run("dpop "+cmp.Or(dpop, "unset"), func(t *testing.T) { realClientCredentialsDPoP(t, dpop) })
+	}
+}
+
+func realClientCredentialsDPoP(t *testing.T, dpop string) {
 	up := testupstream.StartT(t, testupstream.Options{Name: "svc"})
 	as := testas.Start(t, testas.Options{Resource: up.URL, DPoPNonce: true, ServiceClients: map[string]string{"svc": serviceSecret}})
 	up.SetGuard(as.Protect)
 	cfg := serviceConfig(t, up.URL, serviceSecret, "")
-	cfg.DPoP = DPoPOn
+	cfg.DPoP = dpop
 	// Proofs carry the Manager's clock as iat, which servers check.
 	st := store.NewMemory()
 	m := serviceInstance(t, st, &fakeClock{t: time.Now()}, cfg)
