@@ -416,20 +416,23 @@ func (m *Manager) bindToken(c *connector, g *grantRecord, t *Token) {
 // every request that presents it must be sent by t.RoundTrip.
 func (t Token) Bound() bool { return t.dpop != nil }
 
-// RoundTrip sends req, which presents t in its Authorization header,
-// through rt. For a bound token it first adds a DPoP proof of req's
-// method and URL, with the token's hash (ath) and the resource server's
-// last nonce (RFC 9449 §7); a refusal for want of a new nonce (401,
-// use_dpop_nonce, with a DPoP-Nonce header) is sent once more with it
-// (§9), if its body can be sent again. A bearer token's req goes as it
-// is.
+// RoundTrip sends req, which presents a token of t's grant in its
+// Authorization header, through rt. For a bound token it first adds a
+// DPoP proof of req's method and URL, with the hash (ath) of the token
+// req presents, which may be one refresh older or newer than t's (an
+// upstream connection sends the requests of every caller of the grant),
+// and the resource server's last nonce (RFC 9449 §7); a refusal for want
+// of a new nonce (401, use_dpop_nonce, with a DPoP-Nonce header) is sent
+// once more with it (§9), if its body can be sent again. A request that
+// presents no DPoP token goes as it is.
 func (t Token) RoundTrip(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
 	b := t.dpop
-	if b == nil {
+	token, bound := strings.CutPrefix(req.Header.Get("Authorization"), TokenTypeDPoP+" ")
+	if b == nil || !bound {
 		return rt.RoundTrip(req)
 	}
 	at := originOf(req.URL)
-	if err := b.prove(req, t.Header, b.nonce(at)); err != nil {
+	if err := b.prove(req, token, b.nonce(at)); err != nil {
 		return nil, err
 	}
 	resp, err := rt.RoundTrip(req)
@@ -449,7 +452,7 @@ func (t Token) RoundTrip(rt http.RoundTripper, req *http.Request) (*http.Respons
 		return resp, nil
 	}
 	drainClose(resp)
-	if err := b.prove(again, t.Header, n); err != nil {
+	if err := b.prove(again, token, n); err != nil {
 		return nil, err
 	}
 	return rt.RoundTrip(again)
@@ -462,9 +465,8 @@ func (b *dpopBinding) nonce(o origin) string {
 	return s
 }
 
-// prove sets req's DPoP proof for the token that authorization presents.
-func (b *dpopBinding) prove(req *http.Request, authorization, nonce string) error {
-	token := strings.TrimPrefix(authorization, TokenTypeDPoP+" ")
+// prove sets req's DPoP proof for the access token it presents.
+func (b *dpopBinding) prove(req *http.Request, token, nonce string) error {
 	proof, err := b.key.proof(dpopProof{Method: req.Method, URL: req.URL.String(), Nonce: nonce, AccessToken: token, Now: b.now()})
 	if err != nil {
 		return err

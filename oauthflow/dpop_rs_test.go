@@ -147,6 +147,27 @@ func TestDPoPRefusedTokenRefreshed(t *testing.T) {
 	if h.as.tokenCalls.Load() != before+1 || again.Header == tok.Header || !again.Bound() {
 		t.Fatalf("a refused DPoP token was not refreshed into a bound one (%d token requests)", h.as.tokenCalls.Load()-before)
 	}
+	// An upstream connection sends each caller's request by the RoundTrip
+	// of whichever token it was given last: the proof is of the token the
+	// request presents.
+	key, err := parseDPoPKey(h.grant("notion", "alice").DPoPKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := newDPoPRS(t)
+	rs.jkt = key.thumbprint
+	for _, presented := range []Token{tok, again} {
+		req, _ := http.NewRequest(http.MethodGet, rs.srv.URL+"/mcp", nil)
+		req.Header.Set("Authorization", presented.Header)
+		resp, err := again.RoundTrip(http.DefaultTransport, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a request presenting a token of the grant: %d, refused %v", resp.StatusCode, rs.refused)
+		}
+	}
 }
 
 func TestBearerTokenRoundTrip(t *testing.T) {
