@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/mcpgate/caddy-mcpgate/connectors"
 	"github.com/mcpgate/caddy-mcpgate/internal/testas"
 	"github.com/mcpgate/caddy-mcpgate/internal/testupstream"
@@ -168,12 +170,20 @@ func TestClientCredentialsSingleFlight(t *testing.T) {
 // TestClientCredentialsBadSecret: a secret the real server refuses makes
 // the connector misconfigured, in mcpgate's words, which name neither the
 // secret nor the server's description; calls right after it ask the
-// server nothing. Diagnose names the refusal.
+// server nothing. Diagnose names the refusal; no log line or event
+// names the secret.
 func TestClientCredentialsBadSecret(t *testing.T) {
 	as, upURL := serviceServer(t)
 	const wrong = "wrong-secret-canary-91b2"
-	m := serviceInstance(t, store.NewMemory(), &fakeClock{t: time.Now()}, serviceConfig(t, upURL, wrong, ""))
-	_, err := tokenOf(m, "alice")
+	core, logs := newObserved()
+	var events []Event
+	m, err := New(Options{Store: store.NewMemory(), PublicURL: publicURL, StateKey: make([]byte, 32), Logger: zap.New(core),
+		OnEvent: func(e Event) { events = append(events, e) }}, []Config{serviceConfig(t, upURL, wrong, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	_, err = tokenOf(m, "alice")
 	ce, ok := errors.AsType[*ConsentError](err)
 	if !ok || ce.Status != connectors.StatusMisconfigured || !strings.Contains(ce.Reason, "refused mcpgate's client credentials (invalid_client)") {
 		t.Fatalf("Token: %v, want misconfigured for invalid_client", err)
@@ -194,6 +204,14 @@ func TestClientCredentialsBadSecret(t *testing.T) {
 	last := steps[len(steps)-1]
 	if err != nil || last.Name != StepClientCredentials || last.OK || !strings.Contains(last.Detail, "invalid_client") || strings.Contains(last.Detail, wrong) {
 		t.Fatalf("Diagnose: %+v %v", steps, err)
+	}
+	var seen strings.Builder
+	for _, e := range logs.All() {
+		fmt.Fprintln(&seen, e.Message, e.ContextMap())
+	}
+	fmt.Fprintln(&seen, events)
+	if strings.Contains(seen.String(), wrong) || len(events) == 0 {
+		t.Fatalf("the logs and events name the secret, or there are no events:\n%s", seen.String())
 	}
 }
 
