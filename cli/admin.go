@@ -116,6 +116,7 @@ type oauthConfig struct {
 	RegistrationEndpoint  string `json:"registration_endpoint,omitempty"`
 	RevocationEndpoint    string `json:"revocation_endpoint,omitempty"`
 	ClientName            string `json:"client_name,omitempty"`
+	DPoP                  string `json:"dpop,omitempty"`
 	InsecureLoopback      bool   `json:"insecure_loopback,omitempty"`
 }
 

@@ -133,6 +133,7 @@ func (c *cli) oauthConfig() (*oauthConfig, error) {
 		RegistrationEndpoint:  c.str("registration-endpoint"),
 		RevocationEndpoint:    c.str("revocation-endpoint"),
 		ClientName:            c.str("client-name"),
+		DPoP:                  c.str("dpop"),
 		InsecureLoopback:      c.boolean("insecure-loopback"),
 	}
 	if c.boolean("dcr") {

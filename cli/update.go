@@ -33,6 +33,7 @@ func connectorFlags(cmd *cobra.Command) {
 	f.String("resource", "", "The RFC 8707 resource indicator (default: the URL)")
 	f.StringArray("scopes", nil, "Scopes to request, separated by commas, spaces or newlines (default: what the server advertises)")
 	f.String("consent", "", "shared (an admin consents once) or per_user (each user consents; default)")
+	f.String("dpop", "", "on: bind the tokens to a key per connection (DPoP, RFC 9449); off: bearer tokens (default: on where the authorization server advertises DPoP)")
 	f.String("grant", "", "client-credentials (the client gets its own token, with no consent; needs --client-id and --client-secret, and implies --consent shared) or authorization-code (default)")
 	f.String("issuer", "", "The authorization server's issuer, instead of the one discovery finds")
 	f.String("authorization-endpoint", "", "The authorization endpoint, instead of the discovered one")
@@ -48,7 +49,7 @@ func connectorFlags(cmd *cobra.Command) {
 // members of its oauth object; dcr and oauth are handled on their own.
 var oauthMembers = map[string]string{
 	"client-id": "client_id", "client-secret": "client_secret", "client-name": "client_name",
-	"client-key": "client_key", "client-key-id": "client_key_id",
+	"client-key": "client_key", "client-key-id": "client_key_id", "dpop": "dpop",
 	"token-auth-method": "token_auth_method", "audience": "audience", "resource": "resource",
 	"scopes": "scopes", "consent": "consent", "grant": "grant", "issuer": "issuer", "insecure-loopback": "insecure_loopback",
 	"authorization-endpoint": "authorization_endpoint", "token-endpoint": "token_endpoint",
