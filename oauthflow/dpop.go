@@ -232,12 +232,6 @@ func (c *connector) dpopVerdict(as *authServer) string {
 	return "DPoP (RFC 9449) is not used: the authorization server does not advertise ES256 proofs (dpop_signing_alg_values_supported); dpop on would ask for it"
 }
 
-// newDPoPKeyFor returns the encoded key a new token of c is bound to, or
-// "" when its config does not say dpop on.
-func (c *connector) newDPoPKeyFor() (string, error) {
-	return newDPoPKeyIf(c.cfg.DPoP == DPoPOn)
-}
-
 // newDPoPKeyIf returns a new encoded key if use, else "".
 func newDPoPKeyIf(use bool) (string, error) {
 	if !use {
