@@ -140,7 +140,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"oauth none with secret", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\nclient_id a\nclient_secret " + canary + "\ntoken_auth_method none\n}\n}"), "client_secret is set, but token_auth_method is none", 5},
 		{"oauth basic without secret", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\nclient_id a\ntoken_auth_method client_secret_post\n}\n}"), "token_auth_method client_secret_post needs client_secret", 5},
 		{"oauth bad dpop", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ndpop yes\n}\n}"), `dpop "yes" must be one of on, off`, 6},
-		{"oauth dpop twice", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ndpop on\ndpop off\n}\n}"), `dpop`, 7},
+		{"oauth dpop twice", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ndpop on\ndpop off\n}\n}"), "dpop is already set", 7},
 		{"oauth bad grant", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ngrant password\n}\n}"), `grant "password" must be one of authorization_code, client_credentials`, 6},
 		{"oauth client credentials without client", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ngrant client_credentials\n}\n}"), "grant client_credentials needs a static client", 5},
 		{"oauth client credentials public", global("connector c {\nurl https://c.example.com/mcp\nauth oauth {\ngrant client_credentials\nclient_id a\n}\n}"), "grant client_credentials needs the client to authenticate", 5},
