@@ -52,6 +52,7 @@ type oauthDetails struct {
 	Updated      time.Time `json:"updated"`
 	Expires      time.Time `json:"expires"`
 	RefreshToken bool      `json:"refresh_token_stored"`
+	TokenType    string    `json:"token_type"`
 }
 
 // endpoints are an authorization server's issuer and endpoints.
@@ -134,7 +135,8 @@ func oauthFields(o *oauthDetails) []field {
 		field{"scopes", strings.Join(o.Scopes, " ")}, field{"requested scopes", strings.Join(o.RequestedScopes, " ")},
 		field{"configured scopes", strings.Join(o.ConfiguredScopes, " ")},
 		field{"account", accountOf(o)},
-		field{"connected", timeOf(o.Created)}, field{"token updated", timeOf(o.Updated)}, field{"token expires", timeOf(o.Expires)},
+		field{"connected", timeOf(o.Created)}, field{"token type", o.TokenType},
+		field{"token updated", timeOf(o.Updated)}, field{"token expires", timeOf(o.Expires)},
 		field{"refresh token", storedOrNot(o.RefreshToken, !o.Updated.IsZero())},
 	)
 }

@@ -39,7 +39,7 @@ func TestCLIShow(t *testing.T) {
 	mustSay(t, "show team after consent", cli(t, "connectors", "show", "team"),
 		`^connection:\s+active since `, `^issuer:\s+`+issuer+` \(discovered\)$`, `^token endpoint:\s+`+issuer+`/\S+$`,
 		`^client:\s+\S+ \(dcr\)$`, `^client secret:\s+stored$`, `^scopes:\s+mcp$`, `^refresh token:\s+stored$`,
-		`^connected:\s+`+when+`$`, `^token updated:\s+`+when+`$`)
+		`^connected:\s+`+when+`$`, `^token type:\s+Bearer$`, `^token updated:\s+`+when+`$`)
 
 	mustSay(t, "show notes --user alice", cli(t, "connectors", "show", "notes", "--user", "alice"),
 		`^user:\s+alice$`, `^connection:\s+not connected$`)
