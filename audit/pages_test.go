@@ -162,3 +162,24 @@ func TestPageValues(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterPrefix: a query for a kind whose events are all in one class
+// reads that class's folder only; one for a kind that attempts share with
+// successes, or for every kind, reads the whole ring.
+func TestFilterPrefix(t *testing.T) {
+	for kind, want := range map[Kind]string{
+		"":                    Prefix,
+		KindAdminChange:       Prefix + "admin/",
+		KindDrift:             Prefix + "drift/",
+		KindRevocation:        Prefix + "auth/",
+		KindApprovalApproved:  Prefix + "auth/",
+		KindConsentStart:      Prefix + "auth-attempts/",
+		KindApprovalRequested: Prefix + "calls/",
+		KindToolCall:          Prefix,
+		KindConsentFinish:     Prefix,
+	} {
+		if got := (Filter{Kind: kind}).prefix(); got != want {
+			t.Errorf("kind %q reads %q, want %q", kind, got, want)
+		}
+	}
+}

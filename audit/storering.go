@@ -352,18 +352,21 @@ func (s *storeRing) query(ctx context.Context, f Filter, limit int) ([]Event, er
 	return out, nil
 }
 
-// prefix is where the events f selects may be: admin changes and drift
-// have a folder of their own each, so that looking for them does not read
-// every tool call; other kinds may be in two classes (an attempt's or
-// not).
+// prefix is where the events f selects may be: the folder of its kind's
+// class, when every event of the kind is in one (admin changes, drift,
+// revocations, ...), so that looking for them does not read every tool
+// call; the whole ring for the kinds whose class depends on the event
+// (an attempt's or not), and for no kind.
 func (f Filter) prefix() string {
-	switch f.Kind {
-	case KindAdminChange:
-		return Prefix + classAdmin.String() + "/"
-	case KindDrift:
-		return Prefix + classDrift.String() + "/"
+	if f.Kind == "" {
+		return Prefix
 	}
-	return Prefix
+	// An attempt and a success of the kind: one class for both, or two.
+	c := classOf(Event{Kind: f.Kind, Decision: DecisionDeny, Outcome: "failed"})
+	if c != classOf(Event{Kind: f.Kind, Decision: DecisionAllow, Outcome: OutcomeOK}) {
+		return Prefix
+	}
+	return Prefix + c.String() + "/"
 }
 
 // newestFirst returns the pages under prefix in st, newest first: by the
