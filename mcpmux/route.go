@@ -21,13 +21,9 @@ func notGranted(what, name string) *reply {
 	return rep
 }
 
-// routeTool routes tools/call to the tool's connector, and says where it
-// went.
-func (m *Mux) routeTool(x *exchange, params []byte) (*reply, toolRoute) {
-	name, ok := stringMember(params, "name")
-	if !ok {
-		return invalid(failure(errorf(codeInvalidParams, "params.name must be a string"))), toolRoute{}
-	}
+// routeTool routes tools/call of the tool name, read from params, to
+// the tool's connector, and says where it went.
+func (m *Mux) routeTool(x *exchange, name string, params []byte) (*reply, toolRoute) {
 	// The built-in tool is listed only to a caller who can see a
 	// connector, and like every other item it is refused when not listed.
 	if name == builtinName && m.offersBuiltin(x) {

@@ -531,9 +531,9 @@ func searchLimit(raw json.RawMessage) (int, error) {
 // kept. Any other call's params come back as they are, as do those of
 // mcpgate_call_tool outside search mode, where it does not exist. A
 // wrapper with no name is refused as a call with no name would be.
-func (m *Mux) unwrapCall(x *exchange, params []byte) ([]byte, *reply) {
-	if name, _ := stringMember(params, "name"); name != callToolName || !m.searching(x) {
-		return params, nil
+func (m *Mux) unwrapCall(x *exchange, name string, params []byte) (string, []byte, *reply) {
+	if name != callToolName || !m.searching(x) {
+		return name, params, nil
 	}
 	if m.annotate != nil {
 		m.annotate(x.r, builtinConnector, callToolName)
@@ -541,30 +541,35 @@ func (m *Mux) unwrapCall(x *exchange, params []byte) ([]byte, *reply) {
 	args := member(params, "arguments")
 	inner, ok := stringMember(args, "name")
 	if !ok {
-		return nil, invalid(failure(errorf(codeInvalidParams, "arguments.name must be a string")))
+		return "", nil, invalid(failure(errorf(codeInvalidParams, "arguments.name must be a string")))
 	}
 	innerArgs := member(args, "arguments")
 	if innerArgs != nil && (len(innerArgs) == 0 || innerArgs[0] != '{') {
-		return nil, invalid(failure(errorf(codeInvalidParams, "arguments.arguments must be an object")))
+		return "", nil, invalid(failure(errorf(codeInvalidParams, "arguments.arguments must be an object")))
 	}
 	out, err := setMember(params, "name", quote(inner))
 	if err == nil {
 		out, err = setMember(out, "arguments", innerArgs)
 	}
 	if err != nil {
-		return nil, invalid(failure(errorf(codeInvalidParams, "%v", err)))
+		return "", nil, invalid(failure(errorf(codeInvalidParams, "%v", err)))
 	}
-	return out, nil
+	return inner, out, nil
 }
 
 // routeCall routes a tools/call, unwrapping mcpgate_call_tool first, and
-// returns the params it routed, for the Observer.
+// returns the params it routed, for the Observer. The name is read once,
+// here, for both.
 func (m *Mux) routeCall(x *exchange, params []byte) (*reply, toolRoute, []byte) {
-	inner, rep := m.unwrapCall(x, params)
+	name, ok := stringMember(params, "name")
+	if !ok {
+		return invalid(failure(errorf(codeInvalidParams, "params.name must be a string"))), toolRoute{}, params
+	}
+	name, inner, rep := m.unwrapCall(x, name, params)
 	if rep != nil {
 		return rep, toolRoute{connector: builtinConnector, tool: callToolName}, params
 	}
-	rep, route := m.routeTool(x, inner)
+	rep, route := m.routeTool(x, name, inner)
 	return rep, route, inner
 }
 
